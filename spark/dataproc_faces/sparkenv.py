@@ -1,0 +1,71 @@
+"""Starting Spark: the right Python for workers, a clear line when Java is missing."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from typing import Any
+
+DEFAULT_MASTER = "local[*]"
+SUPPORTED_JAVA = (8, 11, 17)  # what Spark 3.5 runs on
+JAVA_HINT = (
+    "install Java 17 (Debian/Ubuntu: apt-get install openjdk-17-jre-headless) or set JAVA_HOME"
+)
+
+
+class EnvironmentProblem(Exception):
+    """The machine cannot run Spark; the message says what to install."""
+
+
+def under_spark_submit() -> bool:
+    """spark-submit (and Dataproc) start the Python driver with a gateway already running."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def java_major(version_output: str) -> int | None:
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', version_output)
+    if not match:
+        return None
+    major = int(match.group(1))
+    return int(match.group(2) or 0) if major == 1 else major
+
+
+def check_java() -> None:
+    home = os.environ.get("JAVA_HOME")
+    java = os.path.join(home, "bin", "java") if home else shutil.which("java")
+    if not java or not os.path.exists(java):
+        raise EnvironmentProblem(f"Java not found: {JAVA_HINT}")
+    try:
+        out = subprocess.run(
+            [java, "-version"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except OSError as exc:
+        raise EnvironmentProblem(f"cannot run {java} ({exc}): {JAVA_HINT}") from None
+    major = java_major(out.stderr + out.stdout)
+    if major not in SUPPORTED_JAVA:
+        raise EnvironmentProblem(f"Spark 3.5 needs Java 8, 11 or 17, found {major}: {JAVA_HINT}")
+
+
+def session(master: str | None, app_name: str = "dataproc-faces") -> Any:
+    """A SparkSession; locally, workers run this interpreter so they see the same packages."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName(app_name)
+    if not under_spark_submit():
+        check_java()
+        master = master or DEFAULT_MASTER
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+        builder = (
+            builder.config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.driver.memory", os.environ.get("DATAPROC_FACES_DRIVER_MEMORY", "2g"))
+        )
+    if master:
+        builder = builder.master(master)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark

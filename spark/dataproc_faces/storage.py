@@ -1,0 +1,106 @@
+"""The I/O seam: list, read and write files under a local folder or a gs:// prefix."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from abc import ABC, abstractmethod
+from pathlib import Path, PurePosixPath
+
+
+def is_ignored(relative: str) -> bool:
+    """Hidden and underscore names (at any depth) are bookkeeping, not inputs: _SUCCESS, .tmp."""
+    return any(part.startswith((".", "_")) for part in PurePosixPath(relative).parts)
+
+
+def is_remote(uri: str) -> bool:
+    return "://" in uri
+
+
+def join(root: str, relative: str) -> str:
+    """`root` + `/` + `relative` for URIs and local paths alike."""
+    if is_remote(root):
+        return root.rstrip("/") + "/" + relative.lstrip("/")
+    return str(Path(root) / relative)
+
+
+def normalise(uri: str) -> str:
+    """An absolute local path or a URI without a trailing slash: one spelling per place."""
+    if is_remote(uri):
+        return uri.rstrip("/")
+    return str(Path(uri).expanduser().resolve())
+
+
+def is_within(inner: str, outer: str) -> bool:
+    """Whether `inner` is `outer` or lies below it (both normalised)."""
+    if is_remote(inner) != is_remote(outer):
+        return False
+    return inner == outer or inner.startswith(outer.rstrip("/") + "/")
+
+
+class Store(ABC):
+    """One storage system; methods take full paths or URIs so executors need no shared state."""
+
+    @abstractmethod
+    def exists(self, root: str) -> bool:
+        """Whether `root` names an existing folder or prefix."""
+
+    @abstractmethod
+    def list_files(self, root: str) -> list[str]:
+        """Relative paths of every non-ignored file under `root`, recursively, sorted."""
+
+    @abstractmethod
+    def read(self, uri: str) -> bytes: ...
+
+    @abstractmethod
+    def write(self, uri: str, data: bytes, content_type: str | None = None) -> None:
+        """Replace `uri` atomically: readers see the old object or the new one, never a part."""
+
+    @abstractmethod
+    def delete(self, uri: str) -> None: ...
+
+
+class LocalStore(Store):
+    def exists(self, root: str) -> bool:
+        return Path(root).is_dir()
+
+    def list_files(self, root: str) -> list[str]:
+        base = Path(root)
+        found: list[str] = []
+        for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+            dirnames[:] = [d for d in dirnames if not d.startswith((".", "_"))]
+            rel_dir = Path(dirpath).relative_to(base)
+            for name in filenames:
+                rel = (rel_dir / name).as_posix()
+                if not is_ignored(rel):
+                    found.append(rel)
+        return sorted(found)
+
+    def read(self, uri: str) -> bytes:
+        return Path(uri).read_bytes()
+
+    def write(self, uri: str, data: bytes, content_type: str | None = None) -> None:
+        target = Path(uri)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def delete(self, uri: str) -> None:
+        Path(uri).unlink(missing_ok=True)
+
+
+def store_for(uri: str) -> Store:
+    """The store that serves `uri`: local paths here, gs:// through the Cloud Storage client."""
+    if uri.startswith("gs://"):
+        from .gcs import GcsStore  # imported only where gs:// is used
+
+        return GcsStore()
+    if is_remote(uri):
+        raise ValueError(f"unsupported URI scheme in {uri!r}: use a local path or gs://")
+    return LocalStore()
