@@ -1,0 +1,189 @@
+"""Job artefacts (package zip, main file, init action, models, pins) under content-hashed names."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_gcp as gcp
+
+from infra.config import REPO_ROOT
+
+PACKAGE_NAME = "dataproc_faces"
+_FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the zip format's epoch: same bytes on every machine
+_SKIP_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
+_SKIP_SUFFIXES = {".pyc", ".pyo"}
+
+
+class ArtifactError(pulumi.RunError):
+    """A job file the program must upload is missing: one line, no traceback."""
+
+
+@dataclass(frozen=True)
+class SourceTree:
+    """Where the files to upload live (the repository by default; tests may point elsewhere)."""
+
+    root: Path = REPO_ROOT
+
+    @property
+    def package_dir(self) -> Path:
+        return self.root / "spark" / PACKAGE_NAME
+
+    @property
+    def main_file(self) -> Path:
+        return self.root / "spark" / "main.py"
+
+    @property
+    def init_action(self) -> Path:
+        return self.root / "init_actions" / "install_opencv.sh"
+
+    @property
+    def requirements(self) -> Path:
+        return self.root / "requirements.txt"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.package_dir / "models"
+
+    @property
+    def build_dir(self) -> Path:
+        return self.root / "build" / "artifacts"
+
+
+def content_hash(data: bytes) -> str:
+    """First 16 hex digits of SHA-256: enough to tell versions apart, short enough for names."""
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def hashed_name(filename: str, data: bytes) -> str:
+    """`main.py` -> `main-<hash>.py`: a new name whenever the content changes."""
+    stem, dot, suffix = filename.partition(".")
+    return f"{stem}-{content_hash(data)}{dot}{suffix}"
+
+
+def _package_files(package_dir: Path) -> list[Path]:
+    files = []
+    for path in package_dir.rglob("*"):
+        rel = path.relative_to(package_dir)
+        if not path.is_file() or any(part in _SKIP_DIRS for part in rel.parts):
+            continue
+        if path.suffix in _SKIP_SUFFIXES or path.name.startswith("."):
+            continue
+        files.append(path)
+    return sorted(files, key=lambda p: p.relative_to(package_dir).as_posix())
+
+
+def build_package_zip(package_dir: Path) -> bytes:
+    """A zip of the package that is byte-identical for identical sources (sorted, fixed times)."""
+    if not (package_dir / "__init__.py").is_file():
+        raise ArtifactError(f"job package {package_dir} has no __init__.py: nothing to upload")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for path in _package_files(package_dir):
+            arcname = f"{package_dir.name}/{path.relative_to(package_dir).as_posix()}"
+            info = zipfile.ZipInfo(arcname, date_time=_FIXED_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            info.create_system = 3  # unix, whatever the building machine
+            zf.writestr(info, path.read_bytes())
+    return buf.getvalue()
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        raise ArtifactError(f"{what} {path} is missing: it must exist before deploying") from None
+
+
+def _write_once(directory: Path, name: str, data: bytes) -> Path:
+    """Write build output atomically; the name is content-hashed, so an existing file is final."""
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / name
+    if not target.exists():
+        tmp = directory / f".{name}.{os.getpid()}.tmp"
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+    return target
+
+
+class Artifacts(pulumi.ComponentResource):
+    """Uploads everything a node or a job run needs; outputs are gs:// URIs."""
+
+    job_main_uri: pulumi.Output[str]
+    job_package_uri: pulumi.Output[str]
+    init_action_uri: pulumi.Output[str]
+    requirements_uri: pulumi.Output[str]
+    model_uris: pulumi.Output[dict[str, str]]
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        bucket: gcp.storage.Bucket,
+        tree: SourceTree | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("dataproc-faces:infra:Artifacts", name, None, opts)
+        tree = tree or SourceTree()
+        self._bucket = bucket
+        self._prefix = name
+
+        package = build_package_zip(tree.package_dir)
+        package_name = hashed_name(f"{PACKAGE_NAME}.zip", package)
+        package_path = _write_once(tree.build_dir, package_name, package)
+        self.job_package_uri = self._upload("package", f"artifacts/{package_name}", package_path)
+
+        main = _read(tree.main_file, "job main file")
+        self.job_main_uri = self._upload(
+            "main", f"artifacts/{hashed_name('main.py', main)}", tree.main_file
+        )
+        init = _read(tree.init_action, "init action")
+        self.init_action_uri = self._upload(
+            "init-action",
+            f"artifacts/init/{hashed_name(tree.init_action.name, init)}",
+            tree.init_action,
+        )
+        reqs = _read(tree.requirements, "requirements file")
+        self.requirements_uri = self._upload(
+            "requirements", f"artifacts/{hashed_name('requirements.txt', reqs)}", tree.requirements
+        )
+        # Detector weights (optional): also inside the zip, uploaded alone for jobs that want a URI.
+        models: dict[str, pulumi.Output[str]] = {}
+        if tree.models_dir.is_dir():
+            for path in _package_files(tree.models_dir):
+                rel = path.relative_to(tree.models_dir).as_posix()
+                models[rel] = self._upload(
+                    f"model-{rel.replace('/', '-')}",
+                    f"artifacts/models/{hashed_name(rel, path.read_bytes())}",
+                    path,
+                )
+        self.model_uris = pulumi.Output.all(**models) if models else pulumi.Output.from_input({})
+        self.register_outputs(
+            {
+                "job_main_uri": self.job_main_uri,
+                "job_package_uri": self.job_package_uri,
+                "init_action_uri": self.init_action_uri,
+                "requirements_uri": self.requirements_uri,
+                "model_uris": self.model_uris,
+            }
+        )
+
+    def _upload(self, key: str, object_name: str, path: Path) -> pulumi.Output[str]:
+        obj = gcp.storage.BucketObject(
+            f"{self._prefix}-{key}",
+            bucket=self._bucket.name,
+            name=object_name,
+            source=pulumi.FileAsset(str(path)),
+            content_type="application/octet-stream",
+            metadata={"source-path": path.relative_to(REPO_ROOT).as_posix()}
+            if path.is_relative_to(REPO_ROOT)
+            else {},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return pulumi.Output.concat("gs://", obj.bucket, "/", obj.name)

@@ -1,0 +1,345 @@
+"""Stack configuration: the only reader of pulumi.Config; typed, validated, one error per key."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+PROJECT_NAME = "dataproc-faces"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+REQUIREMENTS = REPO_ROOT / "requirements.txt"
+
+IAP_SSH_RANGE = "35.235.240.0/20"
+PREEMPTIBILITY = ("SPOT", "PREEMPTIBLE")
+DISK_TYPES = ("pd-balanced", "pd-ssd", "pd-standard")
+_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
+_PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+_STACK = re.compile(r"^[a-z][a-z0-9-]{0,9}$")
+_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]$")
+_MACHINE_TYPE = re.compile(r"^[a-z][a-z0-9]*-[a-z0-9-]+$")
+_DURATION = re.compile(r"^([0-9]+)s$")
+_OPENCV_PIN = re.compile(r"^\s*opencv-python-headless\s*==\s*([0-9]+(?:\.[0-9]+){1,3})\s*(?:#.*)?$")
+
+
+class ConfigError(pulumi.RunError):
+    """A bad or missing config key: a RunError, so Pulumi prints the one line and no traceback."""
+
+    def __init__(self, key: str, problem: str, accepted: str) -> None:
+        self.key = key
+        message = f"config key '{key}': {problem}; accepted: {accepted}"
+        super().__init__(" ".join(message.split()))
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Dataproc cluster shape; worker_count 0 means a single-node cluster."""
+
+    image_version: str
+    master_machine_type: str
+    worker_machine_type: str
+    worker_count: int
+    secondary_worker_count: int
+    secondary_worker_preemptibility: str
+    autoscaling_max_secondary_workers: int
+    boot_disk_size_gb: int
+    boot_disk_type: str
+    idle_delete_ttl: str | None
+    init_action_timeout_sec: int
+    create_timeout: str
+
+    @property
+    def single_node(self) -> bool:
+        """Dataproc needs 0 (single node) or at least 2 primary workers."""
+        return self.worker_count == 0
+
+    @property
+    def autoscaling(self) -> bool:
+        """Autoscaling is on when a secondary-worker ceiling is configured."""
+        return self.autoscaling_max_secondary_workers > 0
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Everything the program needs, validated before any resource is declared."""
+
+    project: str
+    region: str
+    zone: str
+    stack: str
+    subnet_cidr: str
+    devhost_machine_type: str
+    force_destroy_buckets: bool
+    retain_results_on_destroy: bool
+    results_versioning: bool
+    temp_retention_days: int
+    opencv_version: str
+    cluster: ClusterConfig
+    extra_labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def prefix(self) -> str:
+        """Short prefix for physical names, unique per stack inside a project."""
+        return f"dpf-{self.stack}"
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Labels put on every labellable resource."""
+        return {
+            "app": "dataproc-faces",
+            "env": self.stack,
+            "managed-by": "pulumi",
+            **dict(self.extra_labels),
+        }
+
+
+# key -> (default, accepted-values text); `None` default means required.
+DEFAULTS: dict[str, tuple[Any, str]] = {
+    "region": ("europe-west1", "a GCP region such as europe-west1"),
+    "zone": ("", "a zone of the region, e.g. europe-west1-b (empty: <region>-b)"),
+    "subnet_cidr": ("10.10.0.0/24", "a private IPv4 CIDR between /16 and /28"),
+    "image_version": ("2.3-debian12", "a Dataproc 2.3 image, e.g. 2.3-debian12"),
+    "master_machine_type": ("n2-standard-4", "a Compute Engine machine type"),
+    "worker_machine_type": ("n2-standard-4", "a Compute Engine machine type"),
+    "worker_count": (2, "0 (single-node cluster) or an integer from 2 to 100"),
+    "secondary_worker_count": (0, "an integer from 0 to 200; needs worker_count >= 2"),
+    "secondary_worker_preemptibility": ("SPOT", "SPOT or PREEMPTIBLE"),
+    "autoscaling_max_secondary_workers": (
+        0,
+        "0 (no autoscaling) or an integer from secondary_worker_count to 500;"
+        " needs worker_count >= 2",
+    ),
+    "boot_disk_size_gb": (100, "an integer from 30 to 4000"),
+    "boot_disk_type": ("pd-balanced", " or ".join(DISK_TYPES)),
+    "idle_delete_ttl": ("", "empty (never) or seconds like 3600s, from 600s to 1209600s"),
+    "init_action_timeout_sec": (900, "an integer from 60 to 3600"),
+    "cluster_create_timeout": ("45m", "a duration like 45m or 1h"),
+    "devhost_machine_type": ("e2-medium", "a Compute Engine machine type"),
+    "force_destroy_buckets": (False, "true or false"),
+    "retain_results_on_destroy": (True, "true or false"),
+    "results_versioning": (False, "true or false"),
+    "temp_retention_days": (7, "an integer from 1 to 365"),
+    "labels": ({}, "a map of GCP labels (lowercase keys/values, max 63 chars)"),
+}
+
+
+def _key(name: str) -> str:
+    return f"{PROJECT_NAME}:{name}"
+
+
+def _get(values: Mapping[str, Any], name: str) -> Any:
+    raw = values.get(name)
+    return DEFAULTS[name][0] if raw is None or raw == "" else raw
+
+
+def _int(values: Mapping[str, Any], name: str, lo: int, hi: int) -> int:
+    raw = _get(values, name)
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise ConfigError(_key(name), f"'{raw}' is not an integer", DEFAULTS[name][1]) from None
+    if not lo <= value <= hi:
+        raise ConfigError(_key(name), f"{value} is out of range", DEFAULTS[name][1])
+    return value
+
+
+def _bool(values: Mapping[str, Any], name: str) -> bool:
+    raw = _get(values, name)
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text not in ("true", "false"):
+        raise ConfigError(_key(name), f"'{raw}' is not a boolean", DEFAULTS[name][1])
+    return text == "true"
+
+
+def _match(values: Mapping[str, Any], name: str, pattern: re.Pattern[str]) -> str:
+    value = str(_get(values, name)).strip()
+    if not pattern.match(value):
+        raise ConfigError(_key(name), f"'{value}' is not valid", DEFAULTS[name][1])
+    return value
+
+
+def _labels(values: Mapping[str, Any]) -> dict[str, str]:
+    raw = _get(values, "labels")
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError:
+            raise ConfigError(_key("labels"), "is not a map", DEFAULTS["labels"][1]) from None
+    if not isinstance(raw, Mapping):
+        raise ConfigError(_key("labels"), "is not a map", DEFAULTS["labels"][1])
+    labels = {str(k): str(v) for k, v in raw.items()}
+    for k, v in labels.items():
+        if not _LABEL_KEY.match(k) or not _LABEL_VALUE.match(v):
+            raise ConfigError(_key("labels"), f"label '{k}: {v}' is invalid", DEFAULTS["labels"][1])
+    return labels
+
+
+def _duration_seconds(values: Mapping[str, Any], name: str, lo: int, hi: int) -> str | None:
+    value = str(_get(values, name)).strip()
+    if value == "":
+        return None
+    m = _DURATION.match(value)
+    if not m or not lo <= int(m.group(1)) <= hi:
+        raise ConfigError(_key(name), f"'{value}' is not valid", DEFAULTS[name][1])
+    return value
+
+
+def opencv_pin(requirements: Path = REQUIREMENTS) -> str:
+    """The job's `opencv-python-headless==X` pin: the init action must install the same version."""
+    try:
+        lines = requirements.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(
+            "requirements.txt", f"cannot be read ({exc.strerror})", "a file pinning opencv"
+        ) from None
+    pins = [m.group(1) for line in lines if (m := _OPENCV_PIN.match(line))]
+    if len(pins) != 1:
+        raise ConfigError(
+            "requirements.txt",
+            f"found {len(pins)} 'opencv-python-headless==X' pins",
+            "exactly one line 'opencv-python-headless==<version>'",
+        )
+    return pins[0]
+
+
+def parse(
+    values: Mapping[str, Any],
+    *,
+    project: str | None,
+    stack: str,
+    requirements: Path = REQUIREMENTS,
+) -> StackConfig:
+    """Validate raw config values (as strings or YAML scalars) into a StackConfig."""
+    unknown = sorted(set(values) - set(DEFAULTS))
+    if unknown:
+        raise ConfigError(_key(unknown[0]), "is not a known key", ", ".join(sorted(DEFAULTS)))
+    if not project:
+        raise ConfigError(
+            "gcp:project", "is not set (run: pulumi config set gcp:project <id>)", "a project ID"
+        )
+    if not _PROJECT_ID.match(project):
+        raise ConfigError("gcp:project", f"'{project}' is not a project ID", "6-30 chars a-z0-9-")
+    if not _STACK.match(stack):
+        raise ConfigError(
+            "stack name", f"'{stack}' is not usable in resource names", "a-z0-9-, 1-10 chars"
+        )
+    region = _match(values, "region", _REGION)
+    zone = str(values.get("zone") or f"{region}-b").strip()
+    if not re.match(rf"^{re.escape(region)}-[a-z]$", zone):
+        raise ConfigError(_key("zone"), f"'{zone}' is not a zone of {region}", DEFAULTS["zone"][1])
+    cidr = str(_get(values, "subnet_cidr")).strip()
+    try:
+        net = ipaddress.IPv4Network(cidr)
+    except ValueError:
+        raise ConfigError(
+            _key("subnet_cidr"), f"'{cidr}' is not a CIDR", DEFAULTS["subnet_cidr"][1]
+        ) from None
+    if not net.is_private or not 16 <= net.prefixlen <= 28:
+        raise ConfigError(
+            _key("subnet_cidr"), f"'{cidr}' is not allowed", DEFAULTS["subnet_cidr"][1]
+        )
+
+    image = str(_get(values, "image_version")).strip()
+    if not re.match(r"^2\.3(\.[0-9]+(-[0-9]+)?)?-(debian12|ubuntu22|rocky9)$", image):
+        raise ConfigError(
+            _key("image_version"),
+            f"'{image}' is not a 2.3 image (the job is pinned to pyspark 3.5, which 2.3 runs)",
+            DEFAULTS["image_version"][1],
+        )
+    workers = _int(values, "worker_count", 0, 100)
+    if workers == 1:
+        raise ConfigError(
+            _key("worker_count"), "1 is not allowed by Dataproc", DEFAULTS["worker_count"][1]
+        )
+    secondary = _int(values, "secondary_worker_count", 0, 200)
+    max_secondary = _int(values, "autoscaling_max_secondary_workers", 0, 500)
+    if workers == 0 and secondary:
+        raise ConfigError(
+            _key("secondary_worker_count"),
+            "secondary workers need primary workers (worker_count is 0)",
+            DEFAULTS["secondary_worker_count"][1],
+        )
+    if max_secondary and (workers == 0 or max_secondary < secondary):
+        raise ConfigError(
+            _key("autoscaling_max_secondary_workers"),
+            f"{max_secondary} does not fit worker_count={workers},"
+            f" secondary_worker_count={secondary}",
+            DEFAULTS["autoscaling_max_secondary_workers"][1],
+        )
+    preemptibility = str(_get(values, "secondary_worker_preemptibility")).strip().upper()
+    if preemptibility not in PREEMPTIBILITY:
+        raise ConfigError(
+            _key("secondary_worker_preemptibility"),
+            f"'{preemptibility}' is not valid",
+            DEFAULTS["secondary_worker_preemptibility"][1],
+        )
+    disk_type = str(_get(values, "boot_disk_type")).strip()
+    if disk_type not in DISK_TYPES:
+        raise ConfigError(
+            _key("boot_disk_type"), f"'{disk_type}' is not valid", DEFAULTS["boot_disk_type"][1]
+        )
+    cluster = ClusterConfig(
+        image_version=image,
+        master_machine_type=_match(values, "master_machine_type", _MACHINE_TYPE),
+        worker_machine_type=_match(values, "worker_machine_type", _MACHINE_TYPE),
+        worker_count=workers,
+        secondary_worker_count=secondary,
+        secondary_worker_preemptibility=preemptibility,
+        autoscaling_max_secondary_workers=max_secondary,
+        boot_disk_size_gb=_int(values, "boot_disk_size_gb", 30, 4000),
+        boot_disk_type=disk_type,
+        idle_delete_ttl=_duration_seconds(values, "idle_delete_ttl", 600, 1_209_600),
+        init_action_timeout_sec=_int(values, "init_action_timeout_sec", 60, 3600),
+        create_timeout=_match(values, "cluster_create_timeout", re.compile(r"^[0-9]+[mh]$")),
+    )
+    return StackConfig(
+        project=project,
+        region=region,
+        zone=zone,
+        stack=stack,
+        subnet_cidr=cidr,
+        devhost_machine_type=_match(values, "devhost_machine_type", _MACHINE_TYPE),
+        force_destroy_buckets=_bool(values, "force_destroy_buckets"),
+        retain_results_on_destroy=_bool(values, "retain_results_on_destroy"),
+        results_versioning=_bool(values, "results_versioning"),
+        temp_retention_days=_int(values, "temp_retention_days", 1, 365),
+        opencv_version=opencv_pin(requirements),
+        cluster=cluster,
+        extra_labels=_labels(values),
+    )
+
+
+def load() -> StackConfig:
+    """Read this stack's config from Pulumi and validate it."""
+    cfg = pulumi.Config(PROJECT_NAME)
+    values: dict[str, Any] = {}
+    for name in DEFAULTS:
+        raw = cfg.get_object(name) if name == "labels" else cfg.get(name)
+        if raw is not None:
+            values[name] = raw
+    # Keys set in the stack file but unknown to the program are reported, not silently ignored.
+    for full_key in _configured_keys():
+        namespace, _, name = full_key.partition(":")
+        if namespace == PROJECT_NAME and name not in DEFAULTS:
+            values[name] = "?"
+    return parse(
+        values,
+        project=pulumi.Config("gcp").get("project"),
+        stack=pulumi.get_stack(),
+    )
+
+
+def _configured_keys() -> list[str]:
+    """All config keys the engine passed in (so typos are caught)."""
+    from pulumi.runtime import config as runtime_config
+
+    return [*runtime_config.CONFIG.get(), *runtime_config.get_config_env()]

@@ -1,0 +1,128 @@
+"""The devhost VM: Debian 12, no external IP, Shielded VM, OS Login, reached by IAP SSH."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+
+import pulumi
+import pulumi_gcp as gcp
+
+from infra.config import StackConfig
+
+APP_DIR = "/opt/dataproc-faces"
+
+_STARTUP = """#!/bin/bash
+# dataproc-faces devhost setup (runs at every boot; idempotent). What it does:
+#  1. installs python3-venv and pip from Debian;
+#  2. copies the job's pinned requirements, package zip and main file from the staging bucket;
+#  3. creates {app}/venv with the pinned requirements;
+#  4. installs /usr/local/bin/dataproc-faces, which runs the package from the zip in that venv;
+#  5. writes /etc/profile.d/dataproc-faces.sh with the stack's buckets, cluster and job URIs.
+set -euo pipefail
+APP={app}
+export DEBIAN_FRONTEND=noninteractive
+if ! dpkg -s python3-venv python3-pip >/dev/null 2>&1; then
+  apt-get update -q && apt-get install -y -q python3-venv python3-pip
+fi
+mkdir -p "$APP"
+gcloud storage cp {requirements} "$APP/requirements.txt"
+gcloud storage cp {package} "$APP/dataproc_faces.zip"
+gcloud storage cp {main} "$APP/main.py"
+[ -x "$APP/venv/bin/python" ] || python3 -m venv "$APP/venv"
+for attempt in 1 2 3 4 5; do
+  "$APP/venv/bin/pip" install -q -r "$APP/requirements.txt" && break
+  [ "$attempt" = 5 ] && {{ echo "dataproc-faces: pip install failed" >&2; exit 1; }}
+  sleep $((attempt * 10))
+done
+cat > /usr/local/bin/dataproc-faces <<'EOS'
+#!/bin/sh
+PYTHONPATH={app}/dataproc_faces.zip exec {app}/venv/bin/python -m dataproc_faces "$@"
+EOS
+chmod 755 /usr/local/bin/dataproc-faces
+cat > /etc/profile.d/dataproc-faces.sh <<'EOS'
+{env}
+EOS
+echo "dataproc-faces: devhost ready"
+"""
+
+
+def render_startup_script(uris: Mapping[str, str], env: Mapping[str, str]) -> str:
+    """The startup script text; a pure function so tests can read exactly what the VM runs."""
+    exports = "\n".join(f"export {k}={shlex.quote(v)}" for k, v in sorted(env.items()))
+    return _STARTUP.format(
+        app=APP_DIR,
+        requirements=shlex.quote(uris["requirements"]),
+        package=shlex.quote(uris["package"]),
+        main=shlex.quote(uris["main"]),
+        env=exports,
+    )
+
+
+class Devhost(pulumi.ComponentResource):
+    """Where a user uploads images and submits jobs from, without any public address."""
+
+    instance: gcp.compute.Instance
+    ssh_command: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        cfg: StackConfig,
+        *,
+        subnet: gcp.compute.Subnetwork,
+        network_tag: str,
+        service_account: gcp.serviceaccount.Account,
+        uris: Mapping[str, pulumi.Input[str]],
+        env: Mapping[str, pulumi.Input[str]],
+        depends_on: Sequence[pulumi.Resource] = (),
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("dataproc-faces:infra:Devhost", name, None, opts)
+        script = pulumi.Output.all(uris=dict(uris), env=dict(env)).apply(
+            lambda v: render_startup_script(v["uris"], v["env"])
+        )
+        instance_name = f"{cfg.prefix}-devhost"
+        self.instance = gcp.compute.Instance(
+            f"{name}-vm",
+            name=instance_name,
+            project=cfg.project,
+            zone=cfg.zone,
+            machine_type=cfg.devhost_machine_type,
+            labels=cfg.labels,
+            tags=[network_tag],
+            boot_disk=gcp.compute.InstanceBootDiskArgs(
+                initialize_params=gcp.compute.InstanceBootDiskInitializeParamsArgs(
+                    image="debian-cloud/debian-12", size=20, type="pd-balanced"
+                ),
+            ),
+            # No access_configs: no external IP. Egress goes through Cloud NAT.
+            network_interfaces=[
+                gcp.compute.InstanceNetworkInterfaceArgs(subnetwork=subnet.self_link)
+            ],
+            service_account=gcp.compute.InstanceServiceAccountArgs(
+                email=service_account.email,
+                scopes=["https://www.googleapis.com/auth/cloud-platform"],
+            ),
+            shielded_instance_config=gcp.compute.InstanceShieldedInstanceConfigArgs(
+                enable_secure_boot=True, enable_vtpm=True, enable_integrity_monitoring=True
+            ),
+            # The `startup-script` metadata key (not metadata_startup_script) updates in place
+            # when an artefact changes, instead of replacing the VM.
+            metadata={
+                "enable-oslogin": "TRUE",
+                "block-project-ssh-keys": "TRUE",
+                "startup-script": script,
+            },
+            allow_stopping_for_update=True,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
+        )
+        self.ssh_command = pulumi.Output.concat(
+            "gcloud compute ssh ",
+            self.instance.name,
+            " --tunnel-through-iap --zone ",
+            cfg.zone,
+            " --project ",
+            cfg.project,
+        )
+        self.register_outputs({"name": self.instance.name, "ssh_command": self.ssh_command})

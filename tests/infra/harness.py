@@ -1,0 +1,180 @@
+"""Runs the real Pulumi program for one stack under mocks and dumps every resource as JSON.
+
+Run in a subprocess per stack (pulumi's runtime state is process-global):
+    python tests/infra/harness.py STACK OUT.json [OVERRIDES_JSON]
+OVERRIDES_JSON maps full config keys to a value, or to null to remove the key.
+A pulumi.RunError is printed as one `error:` line with exit status 32, like Pulumi's language
+host does; any other exception prints its traceback (exit 1), so tests can tell them apart.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+TEST_PROJECT = "faces-test-project"
+
+
+def stack_config(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
+    """The stack file's config as Pulumi hands it to programs: strings, maps as JSON."""
+    raw = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())["config"]
+    values: dict[str, Any] = {"gcp:project": TEST_PROJECT, **raw, **(overrides or {})}
+    out: dict[str, str] = {}
+    for key, value in values.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            out[key] = "true" if value else "false"
+        elif isinstance(value, dict | list):
+            out[key] = json.dumps(value)
+        else:
+            out[key] = str(value)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """Deserialized property values -> JSON-able (assets become their path)."""
+    import pulumi
+
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, pulumi.FileAsset):
+        return {"__file_asset": str(value.path)}
+    if isinstance(value, pulumi.asset.Asset | pulumi.asset.Archive):
+        return {"__asset": type(value).__name__}
+    if isinstance(value, pulumi.Resource):
+        return {"__resource": type(value).__name__}
+    return value
+
+
+def _computed(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """What the provider would compute: names, ids, emails, urls, self links."""
+    project = inputs.get("project", TEST_PROJECT)
+    rname = inputs.get("name") or name
+    state: dict[str, Any] = {**inputs, "name": rname}
+    compute = f"https://www.googleapis.com/compute/v1/projects/{project}"
+    rid = f"{rname}-id"
+    if typ == "gcp:storage/bucket:Bucket":
+        state |= {
+            "url": f"gs://{rname}",
+            "selfLink": f"https://www.googleapis.com/storage/v1/b/{rname}",
+        }
+        rid = rname
+    elif typ == "gcp:storage/bucketObject:BucketObject":
+        state |= {"outputName": rname, "selfLink": f"https://storage/{inputs['bucket']}/{rname}"}
+    elif typ == "gcp:serviceaccount/account:Account":
+        email = f"{inputs['accountId']}@{project}.iam.gserviceaccount.com"
+        rid = f"projects/{project}/serviceAccounts/{email}"
+        state |= {"email": email, "name": rid, "member": f"serviceAccount:{email}"}
+    elif typ == "gcp:projects/iAMCustomRole:IAMCustomRole":
+        rid = f"projects/{project}/roles/{inputs['roleId']}"
+        state |= {"name": rid}
+    elif typ == "gcp:compute/network:Network":
+        rid = f"projects/{project}/global/networks/{rname}"
+        state |= {"selfLink": f"{compute}/global/networks/{rname}"}
+    elif typ == "gcp:compute/subnetwork:Subnetwork":
+        rid = f"projects/{project}/regions/{inputs['region']}/subnetworks/{rname}"
+        state |= {"selfLink": f"{compute}/regions/{inputs['region']}/subnetworks/{rname}"}
+    elif typ == "gcp:compute/instance:Instance":
+        state |= {"selfLink": f"{compute}/zones/{inputs['zone']}/instances/{rname}"}
+    elif typ == "gcp:dataproc/autoscalingPolicy:AutoscalingPolicy":
+        location, policy = inputs["location"], inputs["policyId"]
+        rid = f"projects/{project}/locations/{location}/autoscalingPolicies/{policy}"
+        state |= {"name": rid}
+    elif typ.startswith("gcp:compute/"):
+        state |= {"selfLink": f"{compute}/{typ.split('/')[1].split(':')[0]}/{rname}"}
+    return rid, state
+
+
+def run(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run __main__.py for `stack` under mocks; return recorded resources and outputs."""
+    sys.path.insert(0, str(REPO))
+    import pulumi
+    from pulumi.runtime import mocks
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    records: list[dict[str, Any]] = []
+
+    class Mocks(mocks.Mocks):
+        def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+            return _computed(args.typ, args.name, dict(args.inputs))
+
+        def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[Any]]:
+            raise AssertionError(f"the program must not call provider functions: {args.token}")
+
+    class Monitor(mocks.MockMonitor):
+        """Records what RegisterResource receives, options included (mocks only see inputs)."""
+
+        def RegisterResource(self, request: Any) -> Any:
+            response = super().RegisterResource(request)
+            if request.type != "pulumi:pulumi:Stack":
+                reg = self.resources.get(response.urn)
+                ct = request.customTimeouts
+                records.append(
+                    {
+                        "type": request.type,
+                        "name": request.name,
+                        "urn": response.urn,
+                        "parent": request.parent,
+                        "custom": bool(request.custom),
+                        "inputs": _plain(pulumi.runtime.rpc.deserialize_properties(request.object)),
+                        "state": _plain(reg.state) if reg else None,
+                        "dependencies": list(request.dependencies),
+                        "ignore_changes": list(request.ignoreChanges),
+                        "retain_on_delete": bool(request.retainOnDelete),
+                        "protect": bool(request.protect),
+                        "custom_timeouts": {
+                            "create": ct.create,
+                            "update": ct.update,
+                            "delete": ct.delete,
+                        },
+                    }
+                )
+            return response
+
+    pulumi.runtime.set_all_config(stack_config(stack, overrides))
+    mocks.set_mocks(
+        Mocks(), project="dataproc-faces", stack=stack, preview=False, monitor=Monitor(Mocks())
+    )
+
+    exports: dict[str, Any] = {}
+    pulumi.export = lambda key, value: exports.__setitem__(key, value)  # type: ignore[assignment]
+    outputs: dict[str, Any] = {}
+
+    def program() -> None:
+        runpy.run_path(str(REPO / "__main__.py"), run_name="__main__")
+        outputs.update(_sync_await(pulumi.Output.from_input(exports).future()) or {})
+
+    _sync_await(run_pulumi_func(program))
+    return {"resources": records, "outputs": _plain(outputs)}
+
+
+def main(argv: list[str]) -> int:
+    import pulumi
+
+    stack, out = argv[1], Path(argv[2])
+    overrides = json.loads(argv[3]) if len(argv) > 3 else None
+    try:
+        result = run(stack, overrides)
+    except pulumi.RunError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 32
+    except Exception:
+        traceback.print_exc()
+        return 1
+    out.write_text(json.dumps(result, indent=1, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
