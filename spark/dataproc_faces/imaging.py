@@ -100,9 +100,14 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Header, n
     return header, image
 
 
+def native_extension(fmt: str) -> str | None:
+    """The extension OpenCV writes `fmt` with, or None when it cannot write that format."""
+    return next((e for f, e in FORMATS.values() if f == fmt and e), None)
+
+
 def encode(image: np.ndarray, fmt: str) -> tuple[bytes, str]:
     """Encode in the input's format where OpenCV can, else PNG; returns bytes and extension."""
-    ext = next((e for f, e in FORMATS.values() if f == fmt and e), ".png")
+    ext = native_extension(fmt) or ".png"
     ok, buf = cv2.imencode(ext, image, ENCODE_PARAMS.get(ext, []))
     if not ok:
         raise ImageError(f"OpenCV could not encode the image as {ext}")

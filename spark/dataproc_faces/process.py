@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .detect import Detector, Face
-from .imaging import DEFAULT_MAX_PIXELS, blur_faces, decode, draw_outlines, encode, thumbnail
+from .imaging import (
+    DEFAULT_MAX_PIXELS,
+    blur_faces,
+    decode,
+    draw_outlines,
+    encode,
+    native_extension,
+    thumbnail,
+)
 
 MODES = ("outline", "blur", "both")
 
@@ -26,7 +34,7 @@ class Outlined:
     height: int
     faces: list[Face] = field(default_factory=list)
     data: bytes = b""
-    extension: str = ""
+    new_suffix: str = ""  # set when the input's format cannot be written back (GIF -> .png)
     thumbnail: bytes = b""
 
 
@@ -39,5 +47,6 @@ def outline(data: bytes, detector: Detector, render: RenderOptions) -> Outlined:
     if render.mode in ("outline", "both"):
         draw_outlines(image, faces, render.color)
     encoded, ext = encode(image, header.format)
+    new_suffix = "" if native_extension(header.format) == ext else ext
     height, width = image.shape[:2]
-    return Outlined(header.format, width, height, faces, encoded, ext, thumbnail(image))
+    return Outlined(header.format, width, height, faces, encoded, new_suffix, thumbnail(image))

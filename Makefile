@@ -1,0 +1,47 @@
+# The README's commands. `make demo` and `make test` set everything up on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+DEMO_OUTPUT ?= demo-output
+
+.PHONY: setup models system-deps demo test lint format bench clean
+
+# The venv is rebuilt when a pin changes; pip only installs what is missing.
+$(INSTALLED): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	@scripts/check_env.sh "$(PYTHON)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	@touch $@
+
+setup: $(INSTALLED) models
+
+models: $(INSTALLED)
+	@if [ -f scripts/fetch_models.py ]; then $(PY) scripts/fetch_models.py; fi
+
+# Debian packages the tests use (shellcheck, a headless browser); installed only when missing.
+system-deps:
+	@scripts/system_deps.sh
+
+demo: setup
+	$(PY) -m dataproc_faces run --input samples --output $(DEMO_OUTPUT)
+
+test: setup system-deps
+	$(PY) -m pytest
+
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(INSTALLED)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: setup
+	$(PY) -m bench.run
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUTPUT) test-artifacts .pytest_cache

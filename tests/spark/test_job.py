@@ -1,0 +1,134 @@
+"""The whole job on real local Spark over a folder mixing good, broken and ignored inputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dataproc_faces.imaging import decode
+from tests.conftest import ASTRONAUT_FACE, iou
+from tests.images import broken_inputs, good_inputs, ignored_inputs, write_tree
+
+pytestmark = pytest.mark.spark
+
+GOOD, BROKEN = good_inputs(), broken_inputs()
+
+
+def run_job(src: Path, dst: Path, *extra: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "dataproc_faces", "run", "--input", str(src), "--output", str(dst)]
+    return subprocess.run(
+        [*cmd, "--master", "local[2]", *extra],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYSPARK_PYTHON": sys.executable},
+    )
+
+
+def manifest_rows(dst: Path) -> dict[str, dict]:
+    rows = [
+        json.loads(line)
+        for part in sorted((dst / "manifest").glob("*.json"))
+        for line in part.read_text().splitlines()
+    ]
+    by_path = {str(Path(r["path"]).relative_to(dst.parent / "in")): r for r in rows}
+    assert len(by_path) == len(rows), "one row per input"
+    return by_path
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> tuple[Path, Path, list[subprocess.CompletedProcess]]:
+    base = tmp_path_factory.mktemp("job")
+    src, dst = base / "in", base / "out"
+    write_tree(src, {**GOOD, **BROKEN, **ignored_inputs()})
+    first = run_job(src, dst)
+    first_rows = manifest_rows(dst)
+    second = run_job(src, dst)
+    return src, dst, [first, second], first_rows
+
+
+def test_the_job_exits_zero_whatever_the_per_image_errors(runs):
+    _, _, procs, _ = runs
+    for proc in procs:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    expected = (
+        f"dataproc-faces: {len(GOOD) + len(BROKEN)} inputs: {len(GOOD)} ok, "
+        f"{len(BROKEN)} errors, {len(GOOD)} faces in "
+    )
+    assert [line for line in procs[0].stdout.splitlines() if line.startswith(expected)], procs[
+        0
+    ].stdout
+
+
+def test_one_row_per_input_ok_for_the_good_error_for_the_broken(runs):
+    _, dst, _, _ = runs
+    rows = manifest_rows(dst)
+    assert set(rows) == set(GOOD) | set(BROKEN)  # ignored names never show up
+    for name in GOOD:
+        row = rows[name]
+        assert row["status"] == "ok" and row["error"] is None, row
+        assert (row["width"], row["height"]) == (512, 512)
+        assert len(row["faces"]) == 1, row
+        face = row["faces"][0]
+        assert iou((face["x"], face["y"], face["w"], face["h"]), ASTRONAUT_FACE) > 0.7, row
+    for name in BROKEN:
+        assert rows[name]["status"] == "error" and rows[name]["error"], rows[name]
+        assert rows[name]["output"] is None and rows[name]["faces"] == []
+
+
+def test_outlined_images_mirror_the_input_tree_in_the_input_format(runs):
+    _, dst, _, _ = runs
+    rows = manifest_rows(dst)
+    for name in GOOD:
+        out = Path(rows[name]["output"])
+        assert out == dst / "images" / name
+        header, image = decode(out.read_bytes())
+        assert header.format == rows[name]["format"]
+        assert image.shape == (512, 512, 3)
+    produced = {p.relative_to(dst / "images").as_posix() for p in (dst / "images").rglob("*")}
+    assert {p for p in produced if "." in Path(p).name} == set(GOOD)
+
+
+def test_summary_file_matches_the_manifest(runs):
+    _, dst, _, _ = runs
+    summary = json.loads((dst / "summary.json").read_text())
+    assert (summary["inputs"], summary["ok"], summary["errors"], summary["faces"]) == (
+        len(GOOD) + len(BROKEN),
+        len(GOOD),
+        len(BROKEN),
+        len(GOOD),
+    )
+    assert summary["wall_seconds"] > 0 and summary["images_per_second"] > 0
+
+
+def test_a_second_run_into_the_same_output_gives_the_same_result(runs):
+    _, dst, _, first_rows = runs
+    second_rows = manifest_rows(dst)
+
+    def stable(rows):
+        return {k: {f: v for f, v in r.items() if f != "millis"} for k, r in rows.items()}
+
+    assert stable(second_rows) == stable(first_rows)
+    assert [p.name for p in (dst / "manifest").iterdir()] == ["part-00000.json"]
+    leftovers = [p for p in dst.rglob(".*")]
+    assert leftovers == [], "no temporary files left behind"
+
+
+def test_the_manifest_is_readable_by_spark(runs):
+    from pyspark.sql import SparkSession
+
+    _, dst, _, _ = runs
+    spark = (
+        SparkSession.builder.master("local[1]").config("spark.ui.enabled", "false").getOrCreate()
+    )
+    try:
+        df = spark.read.json(str(dst / "manifest"))
+        counts = {r["status"]: r["count"] for r in df.groupBy("status").count().collect()}
+    finally:
+        spark.stop()
+    assert counts == {"ok": len(GOOD), "error": len(BROKEN)}

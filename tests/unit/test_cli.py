@@ -1,0 +1,77 @@
+"""Usage errors: exit status 2 and one line on stderr, before Spark starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dataproc_faces import sparkenv
+from dataproc_faces.cli import main
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    return exit_info.value.code, capsys.readouterr().err
+
+
+@pytest.fixture()
+def src(tmp_path: Path, samples: Path) -> Path:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.png").write_bytes((samples / "astronaut.png").read_bytes())
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--scale-factor", "0.5"], "--scale-factor: must be in (1, 2]"),
+        (["--min-neighbors", "0"], "--min-neighbors: must be a positive integer"),
+        (["--score-threshold", "2"], "--score-threshold: must be between 0 and 1"),
+        (["--color", "plaid"], "--color: colour must be #rrggbb"),
+        (["--detector", "nope"], "--detector: invalid choice"),
+        (["--min-size", "50", "--max-size", "40"], "--max-size must not be smaller"),
+        (["--mode", "sparkle"], "--mode: invalid choice"),
+    ],
+)
+def test_bad_option_values(src: Path, tmp_path: Path, capsys, extra: list[str], message: str):
+    code, err = run_cli(
+        ["run", "--input", str(src), "--output", str(tmp_path / "o"), *extra], capsys
+    )
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert message in err
+
+
+def test_missing_input(tmp_path: Path, capsys):
+    code, err = run_cli(["run", "--input", str(tmp_path / "nope"), "--output", "o"], capsys)
+    assert (code, err.count("\n")) == (2, 1)
+    assert "does not exist" in err
+
+
+def test_output_inside_input(src: Path, capsys):
+    code, err = run_cli(["run", "--input", str(src), "--output", str(src / "out")], capsys)
+    assert (code, err.count("\n")) == (2, 1)
+    assert "lies inside" in err
+
+
+def test_missing_required_argument(capsys):
+    code, err = run_cli(["run", "--input", "x"], capsys)
+    assert (code, err.count("\n")) == (2, 1)
+    assert "--output" in err
+
+
+def test_missing_java_is_one_line_not_a_jvm_trace(src, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "no-java"))
+    monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
+    code, err = run_cli(["run", "--input", str(src), "--output", str(tmp_path / "o")], capsys)
+    assert (code, err.count("\n")) == (2, 1)
+    assert "Java not found: install Java 17" in err
+
+
+def test_java_version_parsing():
+    assert sparkenv.java_major('openjdk version "17.0.15" 2025-04-15') == 17
+    assert sparkenv.java_major('java version "1.8.0_402"') == 8
+    assert sparkenv.java_major("garbage") is None

@@ -1,0 +1,123 @@
+"""Bytes to upright pixels: every accepted format, every refused input, drawing and encoding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dataproc_faces.detect import Face
+from dataproc_faces.imaging import (
+    ImageError,
+    blur_faces,
+    decode,
+    draw_outlines,
+    encode,
+    line_width,
+    parse_color,
+    read_header,
+    thumbnail,
+)
+from tests.images import broken_inputs, good_inputs, png_header_only
+
+GOOD = good_inputs()
+BROKEN = broken_inputs()
+EXPECTED_FORMAT = {
+    "astronaut.png": "png",
+    "nested/deeper/astronaut.jpg": "jpeg",
+    "png-named.jpg": "png",
+    "rotated.jpg": "jpeg",
+    "gray.png": "png",
+    "alpha.png": "png",
+    "deep16.png": "png",
+    "cmyk.jpg": "jpeg",
+    "photo.webp": "webp",
+    "scan.tiff": "tiff",
+    "old.bmp": "bmp",
+}
+
+
+@pytest.mark.parametrize("name", sorted(GOOD))
+def test_every_accepted_input_decodes_to_upright_8bit_bgr(name: str):
+    header, image = decode(GOOD[name])
+    assert header.format == EXPECTED_FORMAT[name]  # by content, not by extension
+    assert image.shape == (512, 512, 3) and image.dtype == np.uint8
+
+
+def test_cmyk_and_16bit_keep_their_colours():
+    _, reference = decode(GOOD["astronaut.png"])
+    for name in ("cmyk.jpg", "deep16.png"):
+        _, image = decode(GOOD[name])
+        diff = np.abs(image.astype(int) - reference.astype(int)).mean()
+        assert diff < 8, (name, diff)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("empty.jpg", "empty file"),
+        ("notes.txt", "not an image"),
+        ("truncated.jpg", "truncated JPEG"),
+        ("truncated.png", "cannot decode png"),
+        ("garbage.png", "not an image"),
+        ("bomb.png", "over the pixel budget"),
+    ],
+)
+def test_broken_inputs_raise_image_error_with_a_clear_message(name: str, message: str):
+    with pytest.raises(ImageError, match=message):
+        decode(BROKEN[name])
+
+
+def test_a_huge_header_is_refused_before_any_pixel_is_decoded():
+    header = read_header(png_header_only(60_000, 60_000))
+    assert (header.width, header.height) == (60_000, 60_000)
+    with pytest.raises(ImageError, match=r"60000x60000 image \(3600\.0 MP\)"):
+        decode(png_header_only(60_000, 60_000), max_pixels=50_000_000)
+
+
+def test_pixel_budget_is_configurable():
+    with pytest.raises(ImageError, match="over the pixel budget"):
+        decode(GOOD["astronaut.png"], max_pixels=512 * 511)
+    decode(GOOD["astronaut.png"], max_pixels=512 * 512)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "ext"),
+    [("jpeg", ".jpg"), ("png", ".png"), ("webp", ".webp"), ("tiff", ".tiff"), ("gif", ".png")],
+)
+def test_encode_keeps_the_input_format_where_opencv_can(fmt: str, ext: str):
+    data, got = encode(np.zeros((8, 8, 3), np.uint8), fmt)
+    assert got == ext
+    assert decode(data)[1].shape == (8, 8, 3)
+
+
+def test_outlines_are_drawn_in_the_colour_asked_with_a_width_proportional_to_size():
+    image = np.zeros((600, 900, 3), np.uint8)
+    assert line_width(image) == 3
+    assert line_width(np.zeros((6000, 4000, 3), np.uint8)) == 20
+    draw_outlines(image, [Face(100, 100, 50, 50)], parse_color("#ff0000"))
+    assert tuple(image[100, 120]) == (0, 0, 255)  # top edge, BGR red
+    assert tuple(image[125, 125]) == (0, 0, 0)  # inside untouched
+
+
+def test_blur_changes_the_face_and_nothing_else():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (200, 200, 3), dtype=np.uint8)
+    before = image.copy()
+    blur_faces(image, [Face(50, 50, 60, 60)])
+    assert not np.array_equal(image[50:110, 50:110], before[50:110, 50:110])
+    assert image[50:110, 50:110].std() < before[50:110, 50:110].std() / 2
+    image[50:110, 50:110] = before[50:110, 50:110]
+    assert np.array_equal(image, before)
+
+
+def test_parse_color_accepts_names_and_hex_and_refuses_the_rest():
+    assert parse_color("green") == (0, 255, 0)
+    assert parse_color("#102030") == (0x30, 0x20, 0x10)
+    with pytest.raises(ValueError, match="#rrggbb"):
+        parse_color("chartreuse-ish")
+
+
+def test_thumbnail_is_small():
+    _, image = decode(GOOD["astronaut.png"])
+    _, thumb = decode(thumbnail(image))
+    assert max(thumb.shape[:2]) == 320
