@@ -181,16 +181,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     except DetectorError as exc:
         raise UsageError(str(exc)) from None
 
+    from . import progress
+    from .gallery import describe, write_gallery
+
     spark = sparkenv.session(args.master)
     try:
-        summary, _ = run(spark, spec)
+        summary, rows = run(spark, spec, progress=progress.watch)
     finally:
         spark.stop()
+    gallery = write_gallery(store_for(spec.output), spec.output, rows, summary)
     print(f"dataproc-faces: {summary.line()}")
     print(
         f"dataproc-faces: outlined images in {spec.output}/images, manifest in "
         f"{spec.output}/manifest, summary in {spec.output}/summary.json"
     )
+    print(f"dataproc-faces: gallery: {describe(gallery)}")  # the last line: what to open
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -104,12 +105,27 @@ def list_tasks(spec: JobSpec) -> list[Task]:
     return [Task(join(spec.input, rel), rel) for rel in store.list_files(spec.input)]
 
 
+# progress(total, read_done) -> a context manager around the Spark action
+Progress = Callable[[int, Callable[[], int]], AbstractContextManager[Any]]
+
+
+def _counted(rows: Iterator[dict[str, Any]], done: Any) -> Iterator[dict[str, Any]]:
+    """Counts rows into an accumulator: the driver reads it for progress as each task ends."""
+    for row in rows:
+        done.add(1)
+        yield row
+
+
 def run(
     spark: Any,
     spec: JobSpec,
     on_rows: Callable[[list[dict[str, Any]]], None] | None = None,
+    progress: Progress | None = None,
 ) -> tuple[Summary, list[dict[str, Any]]]:
-    """Run the whole job; writes images, manifest and summary under spec.output."""
+    """Run the whole job; writes images, manifest and summary under spec.output.
+
+    `progress(total, read_done)` wraps the Spark action (see progress.watch).
+    """
     started = time.perf_counter()
     make_detector(spec.detect)  # fail fast on the driver: missing weights stop the run here
     tasks = list_tasks(spec)
@@ -117,10 +133,12 @@ def run(
     slices = spec.partitions or max(1, min(len(tasks), sc.defaultParallelism * TASKS_PER_CORE))
     rows: list[dict[str, Any]] = []
     if tasks:
+        done = sc.accumulator(0)
         rdd = sc.parallelize(tasks, slices).mapPartitions(
-            lambda part: process_partition(spec, part)
+            lambda part: _counted(process_partition(spec, part), done)
         )
-        rows = rdd.collect()
+        with progress(len(tasks), lambda: done.value) if progress else nullcontext():
+            rows = rdd.collect()
     store_out = store_for(spec.output)
     write_manifest(store_out, spec.output, rows)
     summary = Summary.of(
