@@ -1,0 +1,572 @@
+"""Benchmark: the lab's method, the one-core floor and the Spark job, side by side in one run.
+
+Methods, each run as its own process so memory and start-up are measured the same way:
+  lab      plain loop, full-resolution Haar frontalface_default, OpenCV defaults (scale 1.1,
+           min neighbours 3, OpenCV's default thread count), green 1-px boxes, cv2.imread/imwrite;
+  bare     plain loop over the job's own per-image code (`pipeline.process_partition`: same read,
+           detector settings, drawing, encode, thumbnail and write) with one OpenCV thread;
+  local1   `dataproc-faces run --master local[1]`;
+  local2   `dataproc-faces run --master local[2]`.
+A sampler thread reads /proc for the whole process tree every 100 ms: peak RSS of the JVM, of the
+largest Python worker and of the driver, and CPU seconds. Boxes are scored at IoU 0.5 against the
+corpus truth with `dataproc_faces.evaluate.match`. A second, 24-MP batch measures P4 memory.
+
+    python -m bench.run                    # the full benchmark (about 10 minutes on 2 cores)
+    python -m bench.run --quick --count 3  # smoke: tiny corpus, no 24-MP batch, no extra detector
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CORPUS_DIR = ROOT / "bench" / "corpus"
+DEFAULT_WORK = ROOT / "bench" / "results"
+DEFAULT_RESULTS = ROOT / "bench" / "results.json"
+IOU = 0.5
+TARGETS = {"p1_scaling": 1.9, "p2_overhead": 1.10, "p3_vs_lab": 20.0, "p4_peak_worker_mib": 1024}
+PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+# ---------------------------------------------------------------- process-tree sampling
+
+
+@dataclass
+class Peaks:
+    """Largest RSS seen per kind of process (MiB) and CPU seconds of the whole tree."""
+
+    jvm_mib: float = 0.0
+    worker_mib: float = 0.0
+    driver_mib: float = 0.0
+    tree_mib: float = 0.0
+    workers_seen: int = 0
+    cpu_seconds: float = 0.0
+    _cpu: dict[int, float] = field(default_factory=dict)
+    _workers: set[int] = field(default_factory=set)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "jvm_mib": round(self.jvm_mib, 1),
+            "largest_python_worker_mib": round(self.worker_mib, 1),
+            "driver_mib": round(self.driver_mib, 1),
+            "largest_process_mib": round(max(self.jvm_mib, self.worker_mib, self.driver_mib), 1),
+            "tree_mib": round(self.tree_mib, 1),
+            "python_workers_seen": len(self._workers),
+            "cpu_seconds": round(sum(self._cpu.values()), 1),
+        }
+
+
+def _children() -> dict[int, list[int]]:
+    kids: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rfind(b")") + 2 :].split()[1])
+        kids.setdefault(ppid, []).append(int(entry))
+    return kids
+
+
+def _tree(root: int) -> list[int]:
+    kids = _children()
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(kids.get(pid, []))
+    return out
+
+
+def _kind(cmdline: bytes) -> str:
+    if b"pyspark.daemon" in cmdline or b"pyspark/daemon" in cmdline:
+        return "worker"  # the daemon and the workers it forks share its command line
+    first = cmdline.split(b"\0", 1)[0]
+    return "jvm" if first.endswith(b"java") else "driver"
+
+
+class Sampler(threading.Thread):
+    """Samples a process tree from /proc until stopped; Linux only (the bench machine)."""
+
+    def __init__(self, root: int, interval: float = 0.1) -> None:
+        super().__init__(daemon=True)
+        self.root, self.interval, self.peaks = root, interval, Peaks()
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            self.sample()
+            self._stop_event.wait(self.interval)
+
+    def sample(self) -> None:
+        p, total = self.peaks, 0.0
+        for pid in _tree(self.root):
+            try:
+                with open(f"/proc/{pid}/statm", "rb") as f:
+                    rss = int(f.read().split()[1]) * PAGE / 2**20
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    kind = _kind(f.read())
+                with open(f"/proc/{pid}/stat", "rb") as f:
+                    stat = f.read()
+            except (OSError, IndexError, ValueError):
+                continue
+            fields = stat[stat.rfind(b")") + 2 :].split()
+            p._cpu[pid] = (int(fields[11]) + int(fields[12])) / TICK
+            total += rss
+            if kind == "jvm":
+                p.jvm_mib = max(p.jvm_mib, rss)
+            elif kind == "worker":
+                p.worker_mib = max(p.worker_mib, rss)
+                p._workers.add(pid)
+            else:
+                p.driver_mib = max(p.driver_mib, rss)
+        p.tree_mib = max(p.tree_mib, total)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
+
+
+def measure(cmd: list[str], log: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run `cmd`, sampling its process tree; wall seconds, peaks, exit status."""
+    started = time.perf_counter()
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        sampler = Sampler(proc.pid)
+        sampler.start()
+        code = proc.wait()
+        sampler.stop()
+    wall = time.perf_counter() - started
+    if code != 0:
+        tail = log.read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"{' '.join(cmd)} exited {code}:\n{tail}")
+    return {"wall_seconds": round(wall, 2), "memory": sampler.peaks.to_dict()}
+
+
+# ---------------------------------------------------------------- the loops (child processes)
+
+
+def lab_loop(images: Path, output: Path, boxes_file: Path, threads: int) -> None:
+    """The lab's script, as it was: full resolution, OpenCV defaults, one process."""
+    import cv2
+
+    if threads:
+        cv2.setNumThreads(threads)
+    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    output.mkdir(parents=True, exist_ok=True)
+    found: dict[str, list[list[int]]] = {}
+    for path in sorted(images.iterdir()):
+        image = cv2.imread(str(path))
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        faces = cascade.detectMultiScale(gray, 1.1, 3)
+        for x, y, w, h in faces:
+            cv2.rectangle(image, (x, y), (x + w, y + h), (0, 255, 0), 1)
+        cv2.imwrite(str(output / path.name), image)
+        found[path.name] = [[int(v) for v in f] for f in faces]
+    boxes_file.write_text(json.dumps(found), encoding="utf-8")
+
+
+def bare_loop(images: Path, output: Path, boxes_file: Path, detector: str | None) -> None:
+    """The job's per-image code without Spark: `process_partition` over every input in order."""
+    from dataproc_faces.detect import DetectOptions
+    from dataproc_faces.pipeline import JobSpec, list_tasks, process_partition
+
+    options = DetectOptions(detector=detector) if detector else DetectOptions()
+    spec = JobSpec(input=str(images.resolve()), output=str(output.resolve()), detect=options)
+    rows = list(process_partition(spec, list_tasks(spec)))
+    errors = [r for r in rows if r["status"] != "ok"]
+    if errors:
+        raise RuntimeError(f"bare loop: {len(errors)} errors, first {errors[0]}")
+    found = {Path(r["path"]).name: [_xywh(f) for f in r["faces"]] for r in rows}
+    boxes_file.write_text(json.dumps(found), encoding="utf-8")
+
+
+def profile_loop(images: Path, output: Path, limit: int, detector: str | None) -> dict[str, Any]:
+    """Per-stage milliseconds of the job's per-image work, one thread, on up to `limit` inputs."""
+    import cv2
+
+    from dataproc_faces import imaging
+    from dataproc_faces.detect import DetectOptions, bounded_copy, make_detector
+
+    cv2.setNumThreads(1)
+    options = DetectOptions(detector=detector) if detector else DetectOptions()
+    det = make_detector(options)
+    stages: dict[str, float] = {}
+    output.mkdir(parents=True, exist_ok=True)
+    files = sorted(images.iterdir())[:limit]
+    megapixels = 0.0
+
+    def timed(name: str, fn: Any, *args: Any) -> Any:
+        t = time.perf_counter()
+        value = fn(*args)
+        stages[name] = stages.get(name, 0.0) + (time.perf_counter() - t) * 1000
+        return value
+
+    for path in files:
+        data = timed("read", path.read_bytes)
+        header, image = timed("decode", imaging.decode, data)
+        megapixels += image.shape[0] * image.shape[1] / 1e6
+        timed("resize (detection copy)", bounded_copy, image, options.detect_max_side)
+        faces = timed("detect (incl. its resize)", det.detect, image)
+        timed("draw", imaging.draw_outlines, image, faces, (0, 255, 0))
+        encoded, ext = timed("encode", imaging.encode, image, header.format)
+        thumb = timed("thumbnail", imaging.thumbnail, image)
+        timed("write", (output / (path.name + ext)).write_bytes, encoded)
+        timed("write", (output / (path.name + ".thumb.jpg")).write_bytes, thumb)
+    n = max(1, len(files))
+    per_image = {k: round(v / n, 1) for k, v in stages.items()}
+    detect_only = per_image.get("detect (incl. its resize)", 0) - per_image.get(
+        "resize (detection copy)", 0
+    )
+    per_image["detect (network/cascade only)"] = round(detect_only, 1)
+    total = sum(v for k, v in per_image.items() if k not in ("resize (detection copy)",))
+    per_image["total"] = round(total - per_image["detect (network/cascade only)"], 1)
+    return {
+        "images": len(files),
+        "mean_megapixels": round(megapixels / n, 2),
+        "ms_per_image": per_image,
+        "detector": options.detector,
+    }
+
+
+def _xywh(face: dict[str, Any]) -> list[int]:
+    return [int(face["x"]), int(face["y"]), int(face["w"]), int(face["h"])]
+
+
+# ---------------------------------------------------------------- the benchmark (parent)
+
+
+def _python() -> str:
+    return sys.executable
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("PYSPARK_PYTHON", _python())
+    env.setdefault("PYSPARK_DRIVER_PYTHON", _python())
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def _cli() -> list[str]:
+    exe = Path(_python()).with_name("dataproc-faces")
+    return [str(exe)] if exe.exists() else [_python(), "-m", "dataproc_faces"]
+
+
+def score(truth_file: Path, found: dict[str, list[list[int]]]) -> dict[str, Any]:
+    """Recall and precision at IoU 0.5 (and 0.3, for reference) with the job's own matcher."""
+    from dataproc_faces.evaluate import match, read_truth, scores
+
+    truth = read_truth(truth_file)
+    out: dict[str, Any] = {}
+    for threshold in (IOU, 0.3):
+        matches = [
+            match(t.faces, [tuple(b) for b in found.get(t.file, [])], threshold, t.ignore)
+            for t in truth
+        ]
+        out[f"iou{threshold}"] = scores(matches).to_dict()
+    return out
+
+
+def _job_boxes(output: Path) -> tuple[dict[str, list[list[int]]], dict[str, Any], list[dict]]:
+    from dataproc_faces.manifest import read_manifest
+    from dataproc_faces.storage import store_for
+
+    rows = read_manifest(store_for(str(output)), str(output))
+    errors = [r for r in rows if r["status"] != "ok"]
+    if errors:
+        raise RuntimeError(f"job: {len(errors)} errors, first {errors[0]}")
+    summary = json.loads((output / "summary.json").read_text(encoding="utf-8"))
+    return {Path(r["path"]).name: [_xywh(f) for f in r["faces"]] for r in rows}, summary, rows
+
+
+def run_method(
+    name: str,
+    corpus: Path,
+    work: Path,
+    detector: str | None,
+    lab_threads: int,
+    partitions: int | None = None,
+) -> dict[str, Any]:
+    """One method over the corpus: timing, memory, and scores against its truth."""
+    images, truth = corpus / "images", corpus / "truth.json"
+    out = work / name
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    boxes = out / "boxes.json"
+    me = [_python(), "-m", "bench.run"]
+    det = ["--detector", detector] if detector else []
+    if name == "lab":
+        cmd = [*me, "_lab", str(images), str(out / "images"), str(boxes), str(lab_threads)]
+    elif name.startswith("bare"):
+        cmd = [*me, "_bare", str(images), str(out / "images"), str(boxes), *det]
+    else:
+        cores = name.split("local", 1)[1].split("-")[0]
+        cmd = [*_cli(), "run", "--input", str(images), "--output", str(out / "job")]
+        cmd += ["--master", f"local[{cores}]", *det]
+        if partitions:
+            cmd += ["--partitions", str(partitions)]
+    print(f"  {name}: {' '.join(cmd[1:])}", flush=True)
+    result: dict[str, Any] = {"method": name, "detector": detector or "default"}
+    result.update(measure(cmd, work / f"{name}.log", _env()))
+    n = sum(1 for _ in images.iterdir())
+    if name == "lab" or name.startswith("bare"):
+        found = json.loads(boxes.read_text(encoding="utf-8"))
+    else:
+        found, summary, rows = _job_boxes(out / "job")
+        job = summary["wall_seconds"]
+        result["job_seconds"] = job
+        result["startup_seconds"] = round(result["wall_seconds"] - job, 2)
+        result["startup_share"] = round(1 - job / result["wall_seconds"], 3)
+        slots = int(cores)
+        busy = sum(r["millis"] for r in rows) / 1000
+        # time inside the job not spent in the per-image code: scheduling, transfer, idle cores
+        result["in_job_overhead_seconds"] = round(job - busy / slots, 2)
+        result["detector"] = summary.get("detector", {}).get("detector", result["detector"])
+    result["images"] = n
+    result["images_per_second"] = round(n / result["wall_seconds"], 3)
+    result["scores"] = score(truth, found)
+    for folder in (out / "images", out / "job" / "images", out / "job" / "thumbs"):
+        shutil.rmtree(folder, ignore_errors=True)
+    s = result["scores"][f"iou{IOU}"]
+    print(
+        f"    {result['wall_seconds']:.1f} s, recall {s['recall']:.3f}, "
+        f"precision {s['precision']:.3f}, worker {result['memory']['largest_python_worker_mib']}"
+        f" MiB",
+        flush=True,
+    )
+    return result
+
+
+def ensure_corpus(path: Path, count: int, seed: int, mp: tuple[float, float], big: bool) -> dict:
+    """Generate the corpus unless one made with the same arguments is already there."""
+    from bench.corpus import generate
+
+    meta = path / "corpus.json"
+    if meta.exists():
+        desc = json.loads(meta.read_text(encoding="utf-8"))
+        same = desc.get("count") == count and desc.get("seed") == seed
+        same = same and (desc.get("megapixels") == 24 if big else desc["megapixels_range"] == [*mp])
+        if same and len(list((path / "images").iterdir())) == count:
+            return desc
+    print(f"generating corpus {path} ({count} images)", flush=True)
+    return generate(path, count, seed, mp, 24 if big else None)
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+        mem_kib = int(Path("/proc/meminfo").read_text().split()[1])
+        load = Path("/proc/loadavg").read_text().split()[:3]
+    except OSError:
+        mem_kib, load = 0, []
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kib / 2**20, 1),
+        "cpu_model": model,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average_at_start": load,
+    }
+
+
+def _versions() -> dict[str, str]:
+    import cv2
+    import numpy
+    import pyspark
+
+    return {"opencv": cv2.__version__, "numpy": numpy.__version__, "pyspark": pyspark.__version__}
+
+
+def _ratio(a: float, b: float) -> float:
+    return round(a / b, 3) if b else float("nan")
+
+
+def table(results: dict[str, Any]) -> str:
+    """The results as a Markdown table and the ratio lines."""
+    lines = [
+        "| method | detector | wall s | job s | start-up s | images/s | recall | precision "
+        "| JVM MiB | largest worker MiB | driver MiB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for m in results["methods"]:
+        s = m["scores"][f"iou{IOU}"]
+        mem = m["memory"]
+        lines.append(
+            f"| {m['method']} | {m['detector']} | {m['wall_seconds']:.1f} | "
+            f"{m.get('job_seconds', '')} | {m.get('startup_seconds', '')} | "
+            f"{m['images_per_second']:.2f} | {s['recall']:.3f} | {s['precision']:.3f} | "
+            f"{mem['jvm_mib'] or ''} | {mem['largest_python_worker_mib'] or ''} | "
+            f"{mem['driver_mib']} |"
+        )
+    lines.append("")
+    lines.append("| target | measured | goal | met |")
+    lines.append("|---|---:|---|---|")
+    for key, goal in TARGETS.items():
+        value = results.get(key)
+        if value is None:
+            continue
+        if key == "p2_overhead":
+            ok, text = value <= goal, f"<= {goal}"
+        elif key == "p4_peak_worker_mib":
+            ok, text = value <= goal, f"<= {goal} MiB"
+        else:
+            ok, text = value >= goal, f">= {goal}"
+        if key == "p3_vs_lab":
+            ok = ok and results["recall_ours"] >= results["recall_lab"]
+            ok = ok and results["precision_ours"] >= results["precision_lab"]
+            text += ", recall and precision >= lab"
+        lines.append(f"| {key} | {value} | {text} | {'yes' if ok else 'no'} |")
+    return "\n".join(lines)
+
+
+def ratios(methods: dict[str, dict[str, Any]], suffix: str) -> dict[str, Any]:
+    """P1-P3 for one detector's bare/local1/local2 against the lab."""
+    out: dict[str, Any] = {}
+    lab, bare = methods.get("lab"), methods.get(f"bare{suffix}")
+    l1, l2 = methods.get(f"local1{suffix}"), methods.get(f"local2{suffix}")
+    if l1 and l2:
+        out["p1_scaling"] = _ratio(l1["wall_seconds"], l2["wall_seconds"])
+        out["p1_scaling_job_only"] = _ratio(l1["job_seconds"], l2["job_seconds"])
+    if l1 and bare:
+        out["p2_overhead"] = _ratio(l1["wall_seconds"], bare["wall_seconds"])
+        out["p2_overhead_job_only"] = _ratio(l1["job_seconds"], bare["wall_seconds"])
+    if lab and l2:
+        out["p3_vs_lab"] = _ratio(lab["wall_seconds"], l2["wall_seconds"])
+        # the lab's loop uses OpenCV's threads; its CPU seconds approximate a one-thread run
+        out["p3_vs_lab_one_thread"] = _ratio(lab["memory"]["cpu_seconds"], l2["wall_seconds"])
+    if l2:
+        s = l2["scores"][f"iou{IOU}"]
+        out["recall_ours"], out["precision_ours"] = s["recall"], s["precision"]
+    return out
+
+
+def main_bench(args: argparse.Namespace) -> int:
+    args.work.mkdir(parents=True, exist_ok=True)
+    lo, hi = args.megapixels_range
+    name = f"bench-{args.count}-s{args.seed}-{lo:g}-{hi:g}"
+    corpus = args.corpus or (args.corpus_dir / name)
+    desc = ensure_corpus(corpus, args.count, args.seed, tuple(args.megapixels_range), False)
+    from dataproc_faces.detect import DETECTORS, DetectOptions
+
+    default = DetectOptions().detector
+    detectors: list[str | None] = [None]
+    extra = [d for d in args.also_detector if d in DETECTORS and d != default]
+    if not args.quick:
+        extra = extra or [d for d in ("blazeface",) if d in DETECTORS and d != default]
+    plan: list[tuple[str, str | None]] = [("lab", None)]
+    for det in detectors + extra:
+        suffix = f"-{det}" if det else ""
+        plan += [(f"{m}{suffix}", det) for m in args.methods if m != "lab"]
+    if "lab" not in args.methods:
+        plan = plan[1:]
+    print(f"corpus {corpus}: {json.dumps(desc)}", flush=True)
+    methods: dict[str, dict[str, Any]] = {}
+    for method, det in plan:
+        methods[method] = run_method(
+            method, corpus, args.work, det, args.lab_threads, args.partitions
+        )
+    results: dict[str, Any] = {
+        "command": "python -m bench.run " + " ".join(args.argv),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "default_detector": default,
+        **ratios(methods, ""),
+    }
+    lab = methods.get("lab")
+    if lab:
+        s = lab["scores"][f"iou{IOU}"]
+        results["recall_lab"], results["precision_lab"] = s["recall"], s["precision"]
+    results["by_detector"] = {d: ratios(methods, f"-{d}") for d in extra}
+    if args.p4_count:
+        big = args.corpus_dir / f"big24-{args.p4_count}-s{args.seed}"
+        big_desc = ensure_corpus(big, args.p4_count, args.seed, (24.0, 24.0), True)
+        p4 = run_method("p4-local2", big, args.work, None, args.lab_threads)
+        results["p4_peak_worker_mib"] = p4["memory"]["largest_python_worker_mib"]
+        results["p4"] = {"corpus": big_desc, **p4}
+    if args.profile:
+        prof = args.work / "profile"
+        cmd = [_python(), "-m", "bench.run", "_profile", str(corpus / "images"), str(prof)]
+        cmd += [str(args.profile)]
+        subprocess.run(cmd, check=True, env=_env(), cwd=ROOT)
+        results["profile"] = json.loads((prof / "profile.json").read_text(encoding="utf-8"))
+    results["corpus"] = desc
+    results["machine"] = {**machine(), "load_average_at_end": os.getloadavg()}
+    results["versions"] = _versions()
+    results["lab_opencv_threads"] = args.lab_threads or "OpenCV default"
+    results["methods"] = list(methods.values())
+    text = table(results)
+    results["table_markdown"] = text
+    print()
+    print(text)
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    (args.work / "latest.md").write_text(text + "\n", encoding="utf-8")
+    print(f"\nwrote {args.results}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "_lab":
+        lab_loop(Path(argv[1]), Path(argv[2]), Path(argv[3]), int(argv[4]))
+        return 0
+    if argv and argv[0] == "_bare":
+        detector = argv[5] if len(argv) > 5 else None
+        bare_loop(Path(argv[1]), Path(argv[2]), Path(argv[3]), detector)
+        return 0
+    if argv and argv[0] == "_profile":
+        out = Path(argv[2])
+        result = profile_loop(Path(argv[1]), out, int(argv[3]), None)
+        (out / "profile.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+        print(json.dumps(result))
+        return 0
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    p.add_argument("--count", type=int, default=160, help="images in the main corpus")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--megapixels-range", type=float, nargs=2, default=(1.0, 12.0))
+    p.add_argument("--corpus", type=Path, help="use this corpus (images/ + truth.json)")
+    p.add_argument("--corpus-dir", type=Path, default=DEFAULT_CORPUS_DIR)
+    p.add_argument("--work", type=Path, default=DEFAULT_WORK, help="outputs and logs")
+    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
+    p.add_argument(
+        "--methods", type=lambda s: s.split(","), default=["lab", "bare", "local1", "local2"]
+    )
+    p.add_argument("--also-detector", action="append", default=[], help="e.g. blazeface")
+    p.add_argument("--p4-count", type=int, default=6, help="24-MP images for P4 (0: skip)")
+    p.add_argument("--profile", type=int, default=30, help="images to profile (0: skip)")
+    p.add_argument("--partitions", type=int, help="pass --partitions to the job")
+    p.add_argument(
+        "--lab-threads", type=int, default=0, help="OpenCV threads for the lab (0: its default)"
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="smoke run: no 24-MP batch, no profile, no extra"
+    )
+    args = p.parse_args(argv)
+    args.argv = argv
+    if args.quick:
+        args.p4_count, args.profile = 0, 0
+    return main_bench(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
