@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from stackrun import STACKS, Recorded, run_harness
@@ -12,16 +12,20 @@ from stackrun import STACKS, Recorded, run_harness
 
 @pytest.fixture(scope="session")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Recorded]:
-    """`recorded("dev")`: that stack's resources, computed once per test session."""
+    """`recorded("dev")`: that stack's resources; both stacks run once per session, concurrently."""
     cache: dict[str, Recorded] = {}
 
+    def run(stack: str) -> Recorded:
+        tmp = tmp_path_factory.mktemp(f"stack-{stack}")
+        proc = run_harness(stack, tmp)
+        assert proc.returncode == 0, f"{stack} program failed under mocks:\n{proc.stderr}"
+        data = json.loads((tmp / f"{stack}.json").read_text())
+        return Recorded(stack, data["resources"], data["outputs"])
+
     def get(stack: str) -> Recorded:
-        if stack not in cache:
-            tmp = tmp_path_factory.mktemp(f"stack-{stack}")
-            proc = run_harness(stack, tmp)
-            assert proc.returncode == 0, proc.stderr
-            data = json.loads((tmp / f"{stack}.json").read_text())
-            cache[stack] = Recorded(stack, data["resources"], data["outputs"])
+        if not cache:
+            with ThreadPoolExecutor(len(STACKS)) as pool:
+                cache.update(zip(STACKS, pool.map(run, STACKS), strict=True))
         return cache[stack]
 
     return get
@@ -31,8 +35,3 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Record
 def stack(request: pytest.FixtureRequest, recorded: Callable[[str], Recorded]) -> Recorded:
     """Parametrises a test over both stacks."""
     return recorded(request.param)
-
-
-@pytest.fixture
-def harness() -> Callable[..., subprocess.CompletedProcess[str]]:
-    return run_harness

@@ -1,0 +1,1 @@
+"""CrossGuard security baseline: validators in validators.py, the pack itself in pack/."""

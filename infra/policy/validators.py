@@ -1,0 +1,168 @@
+"""Security-baseline checks as pure functions of (resource type, camelCase props) -> violations."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+IAP_RANGE = ipaddress.IPv4Network("35.235.240.0/20")
+PRIMITIVE_ROLES = frozenset({"roles/owner", "roles/editor", "roles/viewer"})
+DEFAULT_SA_SUFFIX = "-compute@developer.gserviceaccount.com"
+
+INSTANCE = "gcp:compute/instance:Instance"
+CLUSTER = "gcp:dataproc/cluster:Cluster"
+BUCKET = "gcp:storage/bucket:Bucket"
+FIREWALL = "gcp:compute/firewall:Firewall"
+IAM_TYPES = frozenset(
+    {
+        "gcp:projects/iAMMember:IAMMember",
+        "gcp:projects/iAMBinding:IAMBinding",
+        "gcp:storage/bucketIAMMember:BucketIAMMember",
+        "gcp:storage/bucketIAMBinding:BucketIAMBinding",
+        "gcp:serviceaccount/iAMMember:IAMMember",
+        "gcp:serviceaccount/iAMBinding:IAMBinding",
+    }
+)
+
+Props = Mapping[str, Any]
+Check = Callable[[str, Props], list[str]]
+
+
+@dataclass(frozen=True)
+class Validator:
+    """One policy: a name, what it enforces, the resource types it looks at, and the check."""
+
+    name: str
+    description: str
+    types: frozenset[str]
+    check: Check
+
+    def __call__(self, resource_type: str, props: Props) -> list[str]:
+        return self.check(resource_type, props) if resource_type in self.types else []
+
+
+def _gce(props: Props) -> Props:
+    return (props.get("clusterConfig") or {}).get("gceClusterConfig") or {}
+
+
+def no_external_ip(resource_type: str, props: Props) -> list[str]:
+    """Cluster nodes and VMs are reachable only privately (IAP, NAT for egress)."""
+    if resource_type == CLUSTER:
+        if _gce(props).get("internalIpOnly") is not True:
+            return ["Dataproc cluster must set gceClusterConfig.internalIpOnly = true"]
+        return []
+    bad = [
+        i for i, nic in enumerate(props.get("networkInterfaces") or []) if nic.get("accessConfigs")
+    ]
+    return [f"network interface {i} has an external IP (accessConfigs)" for i in bad]
+
+
+def no_default_compute_sa(resource_type: str, props: Props) -> list[str]:
+    """Workloads run as dedicated service accounts, never the default compute SA."""
+    if resource_type == CLUSTER:
+        email = _gce(props).get("serviceAccount") or ""
+    else:
+        email = (props.get("serviceAccount") or {}).get("email") or ""
+    if not email or email == "default" or email.endswith(DEFAULT_SA_SUFFIX):
+        return [f"uses the default compute service account ({email or 'unset'})"]
+    return []
+
+
+def no_primitive_roles(resource_type: str, props: Props) -> list[str]:
+    """Owner/Editor/Viewer are far broader than anything this platform needs."""
+    role = props.get("role") or ""
+    return [f"grants primitive role {role}"] if role in PRIMITIVE_ROLES else []
+
+
+def bucket_ubla_pap(resource_type: str, props: Props) -> list[str]:
+    """Buckets: IAM only (no ACLs) and never public."""
+    out = []
+    if props.get("uniformBucketLevelAccess") is not True:
+        out.append("bucket must enable uniform bucket-level access")
+    if props.get("publicAccessPrevention") != "enforced":
+        out.append("bucket must set publicAccessPrevention = enforced")
+    return out
+
+
+def _allows_port_22(allows: list[Props]) -> bool:
+    for rule in allows:
+        if rule.get("protocol") not in ("tcp", "all"):
+            continue
+        ports = rule.get("ports") or []
+        if not ports:
+            return True
+        for spec in ports:
+            lo, _, hi = str(spec).partition("-")
+            if int(lo) <= 22 <= int(hi or lo):
+                return True
+    return False
+
+
+def ssh_only_from_iap(resource_type: str, props: Props) -> list[str]:
+    """No ingress from anywhere; SSH only from IAP's TCP-forwarding range."""
+    if (props.get("direction") or "INGRESS") != "INGRESS":
+        return []
+    ranges = list(props.get("sourceRanges") or [])
+    out = [f"ingress from {r} (the whole internet)" for r in ranges if r in ("0.0.0.0/0", "::/0")]
+    if _allows_port_22(list(props.get("allows") or [])):
+        outside = [
+            r for r in ranges if not ipaddress.ip_network(r, strict=False).subnet_of(IAP_RANGE)
+        ]
+        if outside or (not ranges and not props.get("sourceTags")):
+            out.append(f"SSH (22) allowed from {outside or 'anywhere'}; only {IAP_RANGE} (IAP) may")
+    return out
+
+
+def shielded_vm(resource_type: str, props: Props) -> list[str]:
+    """Secure Boot, vTPM and integrity monitoring on every VM and cluster node."""
+    cfg = (
+        _gce(props).get("shieldedInstanceConfig")
+        if resource_type == CLUSTER
+        else props.get("shieldedInstanceConfig")
+    )
+    cfg = cfg or {}
+    missing = [
+        k
+        for k in ("enableSecureBoot", "enableVtpm", "enableIntegrityMonitoring")
+        if cfg.get(k) is not True
+    ]
+    return [f"Shielded VM setting {k} must be true" for k in missing]
+
+
+VALIDATORS: tuple[Validator, ...] = (
+    Validator(
+        "no-external-ip",
+        no_external_ip.__doc__ or "",
+        frozenset({INSTANCE, CLUSTER}),
+        no_external_ip,
+    ),
+    Validator(
+        "no-default-compute-service-account",
+        no_default_compute_sa.__doc__ or "",
+        frozenset({INSTANCE, CLUSTER}),
+        no_default_compute_sa,
+    ),
+    Validator(
+        "no-primitive-roles", no_primitive_roles.__doc__ or "", IAM_TYPES, no_primitive_roles
+    ),
+    Validator(
+        "bucket-ubla-and-pap", bucket_ubla_pap.__doc__ or "", frozenset({BUCKET}), bucket_ubla_pap
+    ),
+    Validator(
+        "ssh-only-from-iap",
+        ssh_only_from_iap.__doc__ or "",
+        frozenset({FIREWALL}),
+        ssh_only_from_iap,
+    ),
+    Validator(
+        "shielded-vm", shielded_vm.__doc__ or "", frozenset({INSTANCE, CLUSTER}), shielded_vm
+    ),
+)
+
+
+def violations(resource_type: str, props: Props) -> dict[str, list[str]]:
+    """Every policy's violations for one resource (empty lists dropped)."""
+    found = {v.name: v(resource_type, props) for v in VALIDATORS}
+    return {name: msgs for name, msgs in found.items() if msgs}

@@ -1,0 +1,170 @@
+"""Config validation: the real stack files parse; every bad value fails with one readable line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+from stackrun import REPO, STACKS, run_harness
+
+from infra.config import DEFAULTS, ConfigError, opencv_pin, parse
+
+PROJECT = "faces-test-project"
+
+
+def _stack_values(stack: str) -> dict[str, Any]:
+    """Config of the real stack file, as strings keyed without the namespace."""
+    import yaml
+
+    raw = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())["config"]
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        namespace, _, name = key.partition(":")
+        assert namespace == "dataproc-faces", key
+        if isinstance(value, bool):
+            value = str(value).lower()
+        out[name] = json.dumps(value) if isinstance(value, dict) else str(value)
+    return out
+
+
+def test_dev_and_prod_files_parse_to_different_shapes() -> None:
+    dev = parse(_stack_values("dev"), project=PROJECT, stack="dev")
+    prod = parse(_stack_values("prod"), project=PROJECT, stack="prod")
+    assert dev.cluster.image_version == prod.cluster.image_version == "2.3-debian12"
+    assert dev.cluster.single_node and dev.cluster.idle_delete_ttl == "3600s"
+    assert dev.force_destroy_buckets and not dev.retain_results_on_destroy
+    assert prod.cluster.worker_count >= 2 and prod.cluster.autoscaling
+    assert prod.cluster.secondary_worker_preemptibility == "SPOT"
+    assert not prod.force_destroy_buckets and prod.retain_results_on_destroy
+    assert prod.results_versioning and prod.cluster.idle_delete_ttl is None
+    assert dev.opencv_version == prod.opencv_version == "4.11.0.86"
+    assert dev.labels["env"] == "dev" and prod.labels["cost-center"] == "faces-prod"
+
+
+def test_every_stack_key_is_known_and_every_default_valid() -> None:
+    for stack in STACKS:
+        assert set(_stack_values(stack)) <= set(DEFAULTS)
+    cfg = parse({}, project=PROJECT, stack="dev")  # all defaults
+    assert cfg.cluster.worker_count == 2 and cfg.zone == "europe-west1-b"
+
+
+BAD: list[tuple[str, Any, str]] = [
+    ("image_version", "3.0-debian12", "pyspark 3.5"),
+    ("image_version", "2.2-debian12", "2.3"),
+    ("worker_count", "1", "0 (single-node cluster)"),
+    ("worker_count", "two", "not an integer"),
+    ("worker_count", "500", "out of range"),
+    ("secondary_worker_preemptibility", "CHEAP", "SPOT or PREEMPTIBLE"),
+    ("boot_disk_type", "hdd", "pd-balanced"),
+    ("boot_disk_size_gb", "10", "30 to 4000"),
+    ("idle_delete_ttl", "1h", "3600s"),
+    ("idle_delete_ttl", "60s", "600s"),
+    ("force_destroy_buckets", "yes", "true or false"),
+    ("subnet_cidr", "8.8.8.0/24", "private IPv4"),
+    ("subnet_cidr", "not-a-cidr", "private IPv4"),
+    ("region", "Europe West", "europe-west1"),
+    ("zone", "us-central1-a", "zone of the region"),
+    ("master_machine_type", "N2 standard", "machine type"),
+    ("temp_retention_days", "0", "1 to 365"),
+    ("labels", '{"Bad Key": "x"}', "GCP labels"),
+    ("labels", "[1, 2]", "map"),
+    ("init_action_timeout_sec", "5", "60 to 3600"),
+    ("wrker_count", "2", "worker_count"),  # a typo names the known keys
+]
+
+
+@pytest.mark.parametrize(("key", "value", "hint"), BAD, ids=[f"{k}={v}" for k, v, _ in BAD])
+def test_bad_value_is_one_line_naming_key_and_accepted_values(
+    key: str, value: Any, hint: str
+) -> None:
+    values = {**_stack_values("prod"), key: value}
+    with pytest.raises(ConfigError) as info:
+        parse(values, project=PROJECT, stack="prod")
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"config key 'dataproc-faces:{key}':")
+    assert "accepted:" in message and hint in message
+    assert isinstance(info.value, pulumi.RunError)  # Pulumi prints RunErrors without a traceback
+
+
+@pytest.mark.parametrize(
+    ("values", "hint"),
+    [
+        ({"worker_count": "0", "secondary_worker_count": "2"}, "secondary_worker_count"),
+        (
+            {
+                "worker_count": "2",
+                "secondary_worker_count": "4",
+                "autoscaling_max_secondary_workers": "3",
+            },
+            "autoscaling_max_secondary_workers",
+        ),
+        (
+            {"worker_count": "0", "autoscaling_max_secondary_workers": "5"},
+            "autoscaling_max_secondary_workers",
+        ),
+    ],
+)
+def test_inconsistent_cluster_shapes_are_rejected(values: dict[str, str], hint: str) -> None:
+    with pytest.raises(ConfigError, match=f"'dataproc-faces:{hint}'"):
+        parse(values, project=PROJECT, stack="dev")
+
+
+@pytest.mark.parametrize(
+    ("project", "stack", "key"),
+    [
+        (None, "dev", "gcp:project"),
+        ("Bad_Project", "dev", "gcp:project"),
+        (PROJECT, "Prod_EU", "stack name"),
+    ],
+)
+def test_project_and_stack_name(project: str | None, stack: str, key: str) -> None:
+    with pytest.raises(ConfigError, match=f"^config key '{key}'"):
+        parse({}, project=project, stack=stack)
+
+
+def test_opencv_pin_parsed_from_requirements(tmp_path: Path) -> None:
+    assert opencv_pin() == "4.11.0.86"
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text("numpy==1.26.4\nopencv-python-headless == 4.10.0.84  # pinned\n")
+    assert opencv_pin(reqs) == "4.10.0.84"
+    for text in (
+        "numpy==1\n",
+        "opencv-python-headless>=4\n",
+        "opencv-python-headless==1.2.3\n" * 2,
+    ):
+        reqs.write_text(text)
+        with pytest.raises(ConfigError, match="opencv-python-headless==<version>"):
+            opencv_pin(reqs)
+    with pytest.raises(ConfigError, match="cannot be read"):
+        opencv_pin(tmp_path / "missing.txt")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (
+            {"dataproc-faces:image_version": "3.0-debian12"},
+            "config key 'dataproc-faces:image_version'",
+        ),
+        ({"dataproc-faces:worker_count": "1"}, "config key 'dataproc-faces:worker_count'"),
+        (
+            {"dataproc-faces:wrker_count": "2"},
+            "config key 'dataproc-faces:wrker_count': is not a known",
+        ),
+        ({"gcp:project": None}, "config key 'gcp:project': is not set"),
+    ],
+    ids=["image", "workers", "typo", "no-project"],
+)
+def test_whole_program_fails_with_one_line_not_a_traceback(
+    overrides: dict[str, Any], expected: str, tmp_path: Path
+) -> None:
+    proc = run_harness("dev", tmp_path, overrides)
+    assert proc.returncode == 32, proc.stderr  # RunError: what Pulumi reports without a traceback
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr
+    assert lines[0].startswith(f"error: {expected}")
+    assert "accepted:" in lines[0]
