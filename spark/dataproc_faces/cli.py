@@ -109,7 +109,14 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
         description="Find faces in every image under INPUT; write outlined images, a manifest "
         "and a summary under OUTPUT.",
     )
-    p.add_argument("--input", required=True, help="folder or gs://bucket/prefix of images")
+    p.add_argument("--input", help="folder or gs://bucket/prefix of images")
+    p.add_argument(
+        "--input-list",
+        metavar="URI",
+        help="a text file of image paths/URIs, one per line (# comments), used instead of "
+        "listing --input; outputs mirror each entry's path below --input, or below the "
+        "deepest folder common to all entries when --input is not given",
+    )
     p.add_argument("--output", required=True, help="folder or gs://bucket/prefix for results")
     p.add_argument(
         "--master",
@@ -158,22 +165,34 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .pipeline import JobSpec, run
     from .storage import is_within, normalise, store_for
 
+    if not args.input and not args.input_list:
+        raise UsageError("give --input, --input-list, or both")
+    root = args.input or _list_root(args.input_list)
     spec = JobSpec(
-        input=normalise(args.input),
+        input=normalise(root),
         output=normalise(args.output),
         detect=detect_options_from_args(args),
         render=RenderOptions(mode=args.mode, color=args.color, max_pixels=args.max_pixels),
         partitions=args.partitions,
+        input_list=normalise(args.input_list) if args.input_list else None,
     )
     if is_within(spec.output, spec.input):
-        raise UsageError(f"--output {args.output} lies inside --input {args.input}")
+        raise UsageError(f"--output {args.output} lies inside the input folder {spec.input}")
     try:
         store_in = store_for(spec.input)
         store_for(spec.output)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if not store_in.exists(spec.input):
+    if spec.input_list:
+        from .pipeline import list_tasks
+
+        try:
+            list_tasks(spec)  # every entry must lie below the root: say which one does not
+        except ValueError as exc:
+            raise UsageError(f"--input-list {args.input_list}: {exc}") from None
+    elif not store_in.exists(spec.input):
         raise UsageError(f"--input {args.input} does not exist or is not a folder")
+
     from .detect import DetectorError, make_detector
 
     try:
@@ -197,6 +216,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     print(f"dataproc-faces: gallery: {describe(gallery)}")  # the last line: what to open
     return 0
+
+
+def _list_root(uri: str) -> str:
+    """The deepest folder common to an input list's entries (outputs mirror paths below it)."""
+    from .pipeline import common_root, read_input_list
+    from .storage import normalise
+
+    try:
+        return common_root(read_input_list(normalise(uri)))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--input-list {uri}: {exc}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:

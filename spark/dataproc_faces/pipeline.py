@@ -12,7 +12,7 @@ from typing import Any
 from .detect import DetectOptions, Detector, make_detector
 from .manifest import Summary, error_row, ok_row, write_manifest
 from .process import RenderOptions, outline
-from .storage import join, store_for
+from .storage import is_remote, is_within, join, normalise, store_for
 
 IMAGES_DIR = "images"
 THUMBS_DIR = "thumbs"
@@ -28,6 +28,7 @@ class JobSpec:
     detect: DetectOptions = field(default_factory=DetectOptions)
     render: RenderOptions = field(default_factory=RenderOptions)
     partitions: int | None = None
+    input_list: str | None = None  # a file of URIs that replaces listing `input`
 
 
 @dataclass(frozen=True)
@@ -101,8 +102,46 @@ def _message(exc: Exception) -> str:
 
 
 def list_tasks(spec: JobSpec) -> list[Task]:
+    """Listed once, on the driver; with an input list, its entries relative to spec.input."""
+    if spec.input_list:
+        sources = read_input_list(spec.input_list)
+        return [Task(src, relative_to(src, spec.input)) for src in sources]
     store = store_for(spec.input)
     return [Task(join(spec.input, rel), rel) for rel in store.list_files(spec.input)]
+
+
+def read_input_list(uri: str) -> list[str]:
+    """URIs or paths one per line; blank lines and `#` comments skipped, duplicates dropped."""
+    text = store_for(uri).read(uri).decode("utf-8")
+    seen: dict[str, None] = {}
+    for line in text.splitlines():
+        entry = line.strip()  # `#` only starts a comment at the start: URIs may contain it
+        if entry and not entry.startswith("#"):
+            seen.setdefault(normalise(entry), None)
+    return list(seen)
+
+
+def common_root(sources: list[str]) -> str:
+    """The deepest folder holding every source: the default root for an input list."""
+    if not sources:
+        raise ValueError("the input list is empty")
+    if len({is_remote(s) for s in sources}) > 1:
+        raise ValueError("the input list mixes local paths and URIs")
+    folders = [s.rsplit("/", 1)[0] for s in sources]
+    root = folders[0]
+    for folder in folders[1:]:
+        while not is_within(folder, root):
+            if is_remote(root) and "/" not in root.split("://", 1)[1]:
+                raise ValueError(f"the input list spans buckets ({root} and {folder})")
+            root = root.rsplit("/", 1)[0]
+    return root or "/"
+
+
+def relative_to(source: str, root: str) -> str:
+    """Where `source` goes under the output: its path below `root` (which must hold it)."""
+    if not is_within(source, root) or source == root:
+        raise ValueError(f"{source} is not inside {root}")
+    return source[len(root.rstrip("/")) + 1 :]
 
 
 # progress(total, read_done) -> a context manager around the Spark action

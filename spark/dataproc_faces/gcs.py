@@ -1,0 +1,145 @@
+"""Cloud Storage behind the Store seam, with the google-cloud-storage client.
+
+Where this runs:
+- On Dataproc the client finds the node service account's credentials through ADC.
+- With `STORAGE_EMULATOR_HOST` set (tests, local runs against gcp-storage-emulator) it talks to
+  that endpoint with anonymous credentials and the project from `GOOGLE_CLOUD_PROJECT`.
+
+The driver lists a prefix once (paged by the client); executors read and write objects
+themselves, each Python worker process with its own cached client (clients hold sockets and
+locks and are not picklable, so nothing here is captured in a Spark closure: only URIs travel).
+
+Retries: every call passes an explicit `RETRY` (429, 408, 5xx, connection resets and timeouts,
+exponential backoff with jitter). Uploads are retried too, although the library retries them
+only when `if_generation_match` is given. That is safe here because every write is idempotent by
+construction: the object name is a pure function of the input's relative path and the bytes a
+pure function of the input and the options, and an upload is atomic (a multipart request up to
+8 MB, a resumable session above, which the library resumes): an object appears whole or not at
+all, and a retry after a lost response stores the same bytes under the same name again. The
+worst case is one extra, identical generation when the bucket keeps versions.
+`if_generation_match=0` is not used because a re-run into the same output must replace earlier
+results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mimetypes
+import os
+import threading
+from typing import Any
+
+from .storage import Store, is_ignored
+
+EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
+DEFAULT_LOCAL_PROJECT = "local"
+PAGE_SIZE = 1000
+TIMEOUT = (10.0, 120.0)  # connect, read: a stalled connection is retried, not waited on forever
+
+
+RETRY_SECONDS_ENV = "DATAPROC_FACES_GCS_RETRY_SECONDS"
+
+
+def _retry() -> Any:
+    """Truncated exponential backoff (GCS guidance); one call gives up after 5 minutes by default.
+
+    What still fails after that raises, and the pipeline turns it into that input's error row.
+    """
+    from google.cloud.storage.retry import DEFAULT_RETRY
+
+    budget = float(os.environ.get(RETRY_SECONDS_ENV) or 300.0)
+    return DEFAULT_RETRY.with_delay(initial=0.5, maximum=32.0, multiplier=2.0).with_timeout(budget)
+
+
+_CLIENTS: dict[tuple[int, str | None], Any] = {}
+_LOCK = threading.Lock()
+
+
+def client() -> Any:
+    """One client per process (and emulator endpoint): created lazily, reused by every task."""
+    from google.cloud import storage
+
+    key = (os.getpid(), os.environ.get(EMULATOR_ENV))
+    with _LOCK:
+        found = _CLIENTS.get(key)
+        if found is None:
+            if key[1]:
+                from google.auth.credentials import AnonymousCredentials
+
+                project = os.environ.get("GOOGLE_CLOUD_PROJECT") or DEFAULT_LOCAL_PROJECT
+                found = storage.Client(project=project, credentials=AnonymousCredentials())
+            else:
+                found = storage.Client()
+            _CLIENTS[key] = found
+        return found
+
+
+def split(uri: str) -> tuple[str, str]:
+    """`gs://bucket/a/b` -> ("bucket", "a/b"); the name part has no leading or trailing slash."""
+    if not uri.startswith("gs://"):
+        raise ValueError(f"not a gs:// URI: {uri!r}")
+    bucket, _, name = uri[len("gs://") :].partition("/")
+    if not bucket:
+        raise ValueError(f"no bucket in {uri!r}")
+    return bucket, name.strip("/")
+
+
+class GcsStore(Store):
+    """gs://bucket/prefix folders: a prefix plus `/` plays the part of a directory."""
+
+    def exists(self, root: str) -> bool:
+        """Any object under the prefix; for a bare bucket, whether the bucket exists."""
+        bucket, prefix = split(root)
+        if not prefix:
+            return client().bucket(bucket).exists(retry=_retry(), timeout=TIMEOUT)
+        blobs = client().list_blobs(
+            bucket, prefix=prefix + "/", max_results=1, retry=_retry(), timeout=TIMEOUT
+        )
+        return any(True for _ in blobs)
+
+    def objects(self, root: str) -> list[tuple[str, int]]:
+        """(relative name, size) of every object under root/, paged; placeholders skipped."""
+        bucket, prefix = split(root)
+        start = prefix + "/" if prefix else ""
+        found: list[tuple[str, int]] = []
+        for blob in client().list_blobs(
+            bucket, prefix=start, page_size=PAGE_SIZE, retry=_retry(), timeout=TIMEOUT
+        ):
+            rel = blob.name[len(start) :]
+            if rel and not rel.endswith("/"):  # "folder/" objects made by consoles and tools
+                found.append((rel, int(blob.size or 0)))
+        return sorted(found)
+
+    def list_files(self, root: str) -> list[str]:
+        return [rel for rel, _ in self.objects(root) if not is_ignored(rel)]
+
+    def read(self, uri: str) -> bytes:
+        bucket, name = split(uri)
+        blob = client().bucket(bucket).blob(name)
+        return blob.download_as_bytes(retry=_retry(), timeout=TIMEOUT)
+
+    def read_tail(self, uri: str, nbytes: int) -> bytes:
+        """The last `nbytes` of an object (driver output tails) without downloading it all."""
+        bucket, name = split(uri)
+        blob = client().bucket(bucket).get_blob(name, retry=_retry(), timeout=TIMEOUT)
+        if blob is None:
+            from google.api_core.exceptions import NotFound
+
+            raise NotFound(f"{uri} not found")
+        start = max(0, int(blob.size or 0) - nbytes)
+        return blob.download_as_bytes(start=start, retry=_retry(), timeout=TIMEOUT)
+
+    def write(self, uri: str, data: bytes, content_type: str | None = None) -> None:
+        """One multipart upload (atomic); see the module docstring for why retrying it is safe."""
+        bucket, name = split(uri)
+        blob = client().bucket(bucket).blob(name)
+        kind = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        blob.upload_from_string(data, content_type=kind, retry=_retry(), timeout=TIMEOUT)
+
+    def delete(self, uri: str) -> None:
+        from google.api_core.exceptions import NotFound
+
+        bucket, name = split(uri)
+        # NotFound: gone already, e.g. an earlier attempt of this retried call succeeded.
+        with contextlib.suppress(NotFound):
+            client().bucket(bucket).blob(name).delete(retry=_retry(), timeout=TIMEOUT)

@@ -1,0 +1,131 @@
+"""The job on local Spark reading and writing gs:// in gcp-storage-emulator, real client."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from dataproc_faces import gcs
+from dataproc_faces.imaging import decode
+
+from tests.conftest import ASTRONAUT_FACE, SAMPLES, iou
+from tests.e2e.conftest import names, run_cli, upload
+
+pytestmark = [pytest.mark.e2e, pytest.mark.spark]
+
+ASTRONAUT = (SAMPLES / "astronaut.png").read_bytes()
+INPUTS = {
+    "in/astronaut.png": ASTRONAUT,
+    "in/nested/deeper/astronaut copy.png": ASTRONAUT,  # a space in the name too
+    "in/broken.jpg": b"\xff\xd8\xff\xe0 this is not a JPEG",
+}
+IGNORED = {"in/_hidden/astronaut.png": ASTRONAUT, "in/.part": b"x", "in/folder/": b""}
+
+
+def manifest(bucket: str, out: str) -> dict[str, dict]:
+    store = gcs.GcsStore()
+    rows = [
+        json.loads(line)
+        for name in store.list_files(f"gs://{bucket}/{out}/manifest")
+        for line in store.read(f"gs://{bucket}/{out}/manifest/{name}").decode().splitlines()
+    ]
+    by_path = {r["path"]: r for r in rows}
+    assert len(by_path) == len(rows), "one row per input"
+    return by_path
+
+
+@pytest.fixture(scope="module")
+def job(bucket, gcs_env):
+    upload(bucket, {**INPUTS, **IGNORED})
+    src, dst = f"gs://{bucket}/in", f"gs://{bucket}/out"
+    proc = run_cli(gcs_env, "run", "--input", src, "--output", dst, "--master", "local[2]")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def test_every_input_has_one_row_ok_or_error_and_ignored_names_none(job, bucket):
+    rows = manifest(bucket, "out")
+    assert set(rows) == {f"gs://{bucket}/{name}" for name in INPUTS}
+    for name in ("in/astronaut.png", "in/nested/deeper/astronaut copy.png"):
+        row = rows[f"gs://{bucket}/{name}"]
+        assert row["status"] == "ok", row
+        assert len(row["faces"]) == 1
+        face = row["faces"][0]
+        assert iou((face["x"], face["y"], face["w"], face["h"]), ASTRONAUT_FACE) > 0.7
+    broken = rows[f"gs://{bucket}/in/broken.jpg"]
+    assert broken["status"] == "error" and broken["error"] and broken["output"] is None
+
+
+def test_outlined_images_are_mirrored_under_images_in_the_bucket(job, bucket):
+    rows = manifest(bucket, "out")
+    images = names(bucket, "out/images/")
+    assert images == ["out/images/astronaut.png", "out/images/nested/deeper/astronaut copy.png"]
+    for name in images:
+        assert rows[f"gs://{bucket}/in/{name.removeprefix('out/images/')}"]["output"] == (
+            f"gs://{bucket}/{name}"
+        )
+        header, image = decode(gcs.GcsStore().read(f"gs://{bucket}/{name}"))
+        assert header.format == "png" and image.shape == (512, 512, 3)
+    assert "out/summary.json" in names(bucket, "out/")
+
+
+def test_summary_in_the_bucket_matches(job, bucket):
+    summary = json.loads(gcs.GcsStore().read(f"gs://{bucket}/out/summary.json"))
+    assert (summary["inputs"], summary["ok"], summary["errors"], summary["faces"]) == (3, 2, 1, 2)
+    assert summary["input"] == f"gs://{bucket}/in"
+    assert "3 inputs: 2 ok, 1 errors, 2 faces" in job.stdout
+
+
+def test_an_input_list_replaces_listing_and_keeps_paths_below_the_common_folder(
+    job, bucket, gcs_env
+):
+    missing = f"gs://{bucket}/in/nested/gone.png"
+    listing = "\n".join(
+        [
+            "# two real images, one missing, one repeated",
+            f"gs://{bucket}/in/astronaut.png",
+            f"gs://{bucket}/in/nested/deeper/astronaut copy.png",
+            missing,
+            f"gs://{bucket}/in/astronaut.png",
+            "",
+        ]
+    )
+    upload(bucket, {"lists/run1.txt": listing.encode()})
+    proc = run_cli(
+        gcs_env,
+        "run",
+        "--input-list",
+        f"gs://{bucket}/lists/run1.txt",
+        "--output",
+        f"gs://{bucket}/from-list",
+        "--master",
+        "local[2]",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = manifest(bucket, "from-list")
+    assert len(rows) == 3
+    assert rows[missing]["status"] == "error" and "NotFound" in rows[missing]["error"]
+    # The common folder of the entries is gs://BUCKET/in: outputs mirror paths below it.
+    assert names(bucket, "from-list/images/") == [
+        "from-list/images/astronaut.png",
+        "from-list/images/nested/deeper/astronaut copy.png",
+    ]
+
+
+def test_usage_errors_before_spark_starts(bucket, gcs_env):
+    proc = run_cli(gcs_env, "run", "--input", f"gs://{bucket}/nothing", "--output", "/tmp/x")
+    assert proc.returncode == 2
+    assert "does not exist" in proc.stderr
+    upload(bucket, {"lists/outside.txt": f"gs://{bucket}/elsewhere/a.png\n".encode()})
+    proc = run_cli(
+        gcs_env,
+        "run",
+        "--input",
+        f"gs://{bucket}/in",
+        "--input-list",
+        f"gs://{bucket}/lists/outside.txt",
+        "--output",
+        f"gs://{bucket}/o",
+    )
+    assert proc.returncode == 2
+    assert "is not inside" in proc.stderr
