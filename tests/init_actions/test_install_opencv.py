@@ -1,0 +1,163 @@
+"""The OpenCV init action: shellcheck clean, and run for real against a stand-in image python."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "init_actions" / "install_opencv.sh"
+NUMPY = "1.26.4"  # what the Dataproc 2.3 image's conda base carries, and what must survive
+
+METADATA_STANDIN = """#!/bin/sh
+# Stand-in for /usr/share/google/get_metadata_value: answers from environment variables.
+case "$1" in
+  attributes/opencv-version)
+    [ -n "${FAKE_OPENCV_VERSION+x}" ] || exit 1
+    printf '%s' "$FAKE_OPENCV_VERSION" ;;
+  attributes/dataproc-role) printf 'Worker' ;;
+  *) exit 1 ;;
+esac
+"""
+
+
+def _opencv_pin() -> str:
+    sys.path.insert(0, str(REPO))
+    from infra.config import opencv_pin
+
+    return opencv_pin()
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A temp venv standing in for the image's conda python (numpy preinstalled), plus metadata."""
+    root = tmp_path_factory.mktemp("node")
+    venv = root / "conda"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            f"numpy=={NUMPY}",
+        ],
+        check=True,
+        timeout=300,
+    )
+    metadata = root / "get_metadata_value"
+    metadata.write_text(METADATA_STANDIN)
+    metadata.chmod(0o755)
+    return {"python": python, "metadata": metadata}
+
+
+def _run(
+    sandbox: dict[str, Path], version: str | None, **env: str
+) -> subprocess.CompletedProcess[str]:
+    full_env = {
+        **os.environ,
+        "GET_METADATA_VALUE": str(sandbox["metadata"]),
+        "DATAPROC_PYTHON": str(sandbox["python"]),
+        **env,
+    }
+    full_env.pop("FAKE_OPENCV_VERSION", None)
+    if version is not None:
+        full_env["FAKE_OPENCV_VERSION"] = version
+    return subprocess.run(
+        ["bash", str(SCRIPT)],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def _py(sandbox: dict[str, Path], code: str) -> str:
+    return subprocess.run(
+        [str(sandbox["python"]), "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+@pytest.mark.skipif(
+    shutil.which("shellcheck") is None, reason="shellcheck not on PATH (apt-get install shellcheck)"
+)
+def test_shellcheck_clean() -> None:
+    proc = subprocess.run(
+        ["shellcheck", "--severity=style", str(SCRIPT)], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_script_is_executable_bash_with_strict_mode() -> None:
+    text = SCRIPT.read_text()
+    assert text.startswith("#!/usr/bin/env bash\n") and "set -euo pipefail" in text
+    assert os.access(SCRIPT, os.X_OK)
+
+
+@pytest.mark.parametrize("bad", ["latest", "4.11", "4.11.0.86; rm -rf /", "", "4.11.0.86\n5.0.0"])
+def test_bad_version_in_metadata_fails_clearly_before_pip(
+    sandbox: dict[str, Path], bad: str
+) -> None:
+    proc = _run(sandbox, bad, PIP_INDEX_URL="http://127.0.0.1:9/")
+    assert proc.returncode != 0
+    assert "install_opencv: ERROR: metadata attribute 'opencv-version' is" in proc.stderr
+    assert "expected an exact version such as" in proc.stderr
+    assert "installing" not in proc.stderr
+
+
+def test_missing_metadata_fails_clearly(sandbox: dict[str, Path]) -> None:
+    proc = _run(sandbox, None)
+    assert proc.returncode != 0
+    assert "ERROR: cannot read metadata attribute 'opencv-version'" in proc.stderr
+
+
+def test_missing_python_fails_clearly(sandbox: dict[str, Path], tmp_path: Path) -> None:
+    proc = _run(sandbox, "4.11.0.86", DATAPROC_PYTHON=str(tmp_path / "nope" / "python"))
+    assert proc.returncode != 0 and "ERROR: no python at" in proc.stderr
+
+
+def test_unreachable_index_retries_with_backoff_then_fails(sandbox: dict[str, Path]) -> None:
+    proc = _run(
+        sandbox,
+        "4.10.0.84",
+        PIP_INDEX_URL="http://127.0.0.1:9/simple",
+        PIP_RETRIES="0",
+        PIP_TIMEOUT="2",
+        PIP_NO_CACHE_DIR="1",
+        PIP_MAX_ATTEMPTS="3",
+        PIP_BACKOFF_SECONDS="0",
+    )
+    assert proc.returncode != 0
+    assert proc.stderr.count("pip install failed (attempt") == 2
+    assert "ERROR: pip install opencv-python-headless==4.10.0.84 failed 3 times" in proc.stderr
+    assert _py(sandbox, "import numpy; print(numpy.__version__)") == NUMPY
+
+
+def test_installs_pinned_opencv_keeps_numpy_and_is_idempotent(sandbox: dict[str, Path]) -> None:
+    version = _opencv_pin()
+    proc = _run(sandbox, version)
+    assert proc.returncode == 0, proc.stderr
+    assert f"done: cv2 {'.'.join(version.split('.')[:3])}" in proc.stderr
+    check = (
+        "import cv2, numpy, os; "
+        "p = os.path.join(cv2.data.haarcascades, 'haarcascade_frontalface_default.xml'); "
+        "print(cv2.__version__, numpy.__version__, cv2.CascadeClassifier(p).empty())"
+    )
+    cv_version, numpy_version, empty = _py(sandbox, check).split()
+    assert version.startswith(cv_version) and numpy_version == NUMPY and empty == "False"
+
+    start = time.monotonic()
+    again = _run(sandbox, version, PIP_INDEX_URL="http://127.0.0.1:9/simple")  # no index needed
+    assert again.returncode == 0, again.stderr
+    assert "already installed on Worker; nothing to do" in again.stderr
+    assert time.monotonic() - start < 20
