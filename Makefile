@@ -1,10 +1,14 @@
 # The README's commands. `make demo` and `make test` set everything up on a fresh machine.
 SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 DEMO_OUTPUT ?= demo-output
+# pip, quiet, without this machine's notes about absent local index folders.
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
+QUIET := 2>&1 | { grep -v "^WARNING: Location '" || true; }
 
 .PHONY: setup models system-deps demo test lint format bench clean
 
@@ -12,9 +16,9 @@ DEMO_OUTPUT ?= demo-output
 $(INSTALLED): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@scripts/check_env.sh "$(PYTHON)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt -c constraints.txt
-	$(PY) -m pip install --quiet --no-deps -e .
+	$(PIP) --upgrade pip $(QUIET)
+	$(PIP) -r requirements-dev.txt -c constraints.txt $(QUIET)
+	$(PIP) --no-deps -e . $(QUIET)
 	@touch $@
 
 setup: $(INSTALLED) models

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 DEFAULT_MASTER = "local[*]"
@@ -59,8 +60,11 @@ def session(master: str | None, app_name: str = "dataproc-faces") -> Any:
         master = master or DEFAULT_MASTER
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # one machine: stay on loopback
+        log_config = Path(__file__).with_name("log4j2.properties")
         builder = (
             builder.config("spark.ui.enabled", "false")
+            .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={log_config}")
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.driver.memory", os.environ.get("DATAPROC_FACES_DRIVER_MEMORY", "2g"))
         )
