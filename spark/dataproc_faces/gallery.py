@@ -101,6 +101,8 @@ def _option(value: Any) -> str:
         return "none"
     if isinstance(value, float):
         return f"{value:g}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
     return str(value)
 
 
@@ -120,8 +122,8 @@ def _summary_html(summary: Summary) -> str:
     detector = dict(summary.detector)
     name = detector.pop("detector", "?")
     options = [(k.replace("_", " "), _option(v)) for k, v in sorted(detector.items())]
-    options += [(f"render {k.replace('_', ' ')}", _option(v)) for k, v in summary.render.items()]
-    option_html = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in options)
+    options += [(k.replace("_", " "), _option(v)) for k, v in summary.render.items()]
+    option_html = "".join(f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>" for k, v in options)
     where = (
         f'<p class="where"><span>from</span> <code>{_e(summary.input)}</code> '
         f"<span>to</span> <code>{_e(summary.output)}</code>"
@@ -130,8 +132,8 @@ def _summary_html(summary: Summary) -> str:
     )
     return (
         f'<dl class="stats">{tiles}</dl>{where}'
-        f'<details class="detector"><summary>Detector <strong>{_e(name)}</strong></summary>'
-        f'<dl class="options">{option_html}</dl></details>'
+        f'<div class="detector"><span>detector</span> <strong>{_e(name)}</strong>'
+        f'<dl class="options">{option_html}</dl></div>'
     )
 
 
@@ -271,13 +273,15 @@ display:flex;flex-direction:column-reverse}
 .stat dd{margin:0;font-size:24px;font-weight:650;font-variant-numeric:tabular-nums}
 .stat dt{color:var(--muted);font-size:13px}
 .stat.bad dd{color:var(--bad)}
-.where{color:var(--muted);margin:14px 0 6px}
+.where{color:var(--muted);margin:14px 0 8px}
 .where span{font-size:13px}
-.detector{margin:0 0 18px;color:var(--muted)}
-.detector summary{cursor:pointer}
-.detector strong{color:var(--fg)}
-.options{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:8px 0 0 18px}
-.options dt{color:var(--muted)}.options dd{margin:0;color:var(--fg)}
+.detector{display:flex;flex-wrap:wrap;align-items:baseline;gap:6px 10px;margin:0 0 20px;
+color:var(--muted);font-size:13px}
+.detector strong{color:var(--fg);font-size:15px;margin-right:4px}
+.options{display:contents}
+.options div{display:flex;gap:5px;background:var(--card);border:1px solid var(--line);
+border-radius:999px;padding:1px 10px}
+.options dd{margin:0;color:var(--fg);font-variant-numeric:tabular-nums}
 #errors{background:var(--bad-bg);border:1px solid var(--bad);border-radius:10px;
 padding:14px 18px;margin:0 0 20px}
 #errors h2{color:var(--bad)}
@@ -294,8 +298,9 @@ z-index:1}
 select,input{font:inherit;font-size:14px;padding:5px 8px;border:1px solid var(--line);
 border-radius:6px;background:var(--bg);color:var(--fg)}
 #shown{color:var(--muted);font-size:13px;margin-left:auto;align-self:center}
-.pager{display:flex;justify-content:center;align-items:center;gap:12px;margin:14px 0;
-min-height:32px}
+.pager{display:flex;justify-content:center;align-items:center;gap:12px;margin:16px 0}
+.pager:empty{display:none}
+#cards{margin:16px 0 32px}
 .pager button{font:inherit;font-size:14px;padding:5px 14px;border:1px solid var(--line);
 border-radius:6px;background:var(--card);color:var(--fg);cursor:pointer}
 .pager button:disabled{opacity:.4;cursor:default}
@@ -305,8 +310,8 @@ border-radius:6px;background:var(--card);color:var(--fg);cursor:pointer}
 display:flex;flex-direction:column;min-width:0}
 .card.error{border-color:var(--bad)}
 .thumb{display:flex;align-items:center;justify-content:center;aspect-ratio:4/3;
-background:var(--thumb)}
-.thumb img{max-width:100%;max-height:100%;object-fit:contain;display:block}
+background:var(--thumb);overflow:hidden}
+.thumb img{width:100%;height:100%;object-fit:contain;display:block}
 a.thumb:hover img{opacity:.9}
 .thumb.broken{color:var(--bad);font-size:34px;font-weight:700;background:var(--bad-bg)}
 .meta{display:flex;align-items:center;gap:8px;padding:9px 11px 4px}
