@@ -1,0 +1,143 @@
+"""The Dataproc job, as plain data: shared by `dataproc-faces submit` and the Pulumi program.
+
+No network and no cloud imports here, so both sides (and unit tests) build the same job from
+the same options: one place decides the main file, the package archive and main.py's arguments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .detect import DetectOptions
+
+JOB_ID_PREFIX = "faces"
+_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+_RUN_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+TERMINAL_STATES = ("DONE", "ERROR", "CANCELLED")
+
+# Spark settings for the cluster run; spark.task.maxFailures > 1 lets a lost executor's tasks
+# run again (writes are idempotent), speculation stays off so no image is detected twice at once.
+DEFAULT_PROPERTIES: dict[str, str] = {
+    "spark.task.maxFailures": "4",
+    "spark.speculation": "false",
+}
+
+
+def detector_flags(detect: DetectOptions) -> list[str]:
+    """Every detector option spelled out, so a run does not depend on the cluster's defaults."""
+    flags = [
+        "--detector",
+        detect.detector,
+        "--scale-factor",
+        repr(float(detect.scale_factor)),
+        "--min-neighbors",
+        str(detect.min_neighbors),
+        "--min-size",
+        str(detect.min_size),
+        "--detect-max-side",
+        str(detect.detect_max_side),
+        "--score-threshold",
+        repr(float(detect.score_threshold)),
+    ]
+    if detect.max_size is not None:
+        flags += ["--max-size", str(detect.max_size)]
+    return flags
+
+
+def job_args(
+    *,
+    output: str,
+    input: str | None = None,
+    input_list: str | None = None,
+    detect: DetectOptions | None = None,
+) -> list[str]:
+    """main.py's arguments: `run --input ... --output ... <detector flags>`."""
+    if not input and not input_list:
+        raise ValueError("a job needs an input prefix, an input list, or both")
+    args = ["run"]
+    if input:
+        args += ["--input", input]
+    if input_list:
+        args += ["--input-list", input_list]
+    args += ["--output", output]
+    return args + detector_flags(detect or DetectOptions())
+
+
+def check_run_id(run_id: str) -> str:
+    """A user's tag for a new run: lowercase letters, digits and dashes (it goes in the job id)."""
+    if run_id and not _RUN_ID.match(run_id):
+        raise ValueError(f"run id {run_id!r}: use 1-40 of a-z, 0-9 and '-', starting alphanumeric")
+    return run_id
+
+
+def job_id(
+    *,
+    main_uri: str,
+    package_uri: str,
+    input: str | None,
+    input_list: str | None = None,
+    detect: DetectOptions | None = None,
+    run_id: str = "",
+) -> str:
+    """`faces[-RUN]-<hash>`: the same for the same code, inputs and options, new otherwise.
+
+    The output location is left out on purpose: results go to a folder named after the job id.
+    The code is identified by the artefact URIs, which carry content hashes in their names.
+    """
+    check_run_id(run_id)
+    what = {
+        "main": main_uri,
+        "package": package_uri,
+        "input": input or "",
+        "input_list": input_list or "",
+        "detect": (detect or DetectOptions()).to_dict(),
+        "run": run_id,
+    }
+    digest = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:12]
+    return "-".join(p for p in (JOB_ID_PREFIX, run_id, digest) if p)
+
+
+def pyspark_job(
+    *,
+    cluster: Any,
+    main_uri: Any,
+    package_uri: Any,
+    args: Sequence[str],
+    job_id: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    properties: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The Dataproc `Job` message as a dict (proto field names): `dataproc_v1.Job(this)`."""
+    if job_id is not None and not _JOB_ID.match(job_id):
+        raise ValueError(f"job id {job_id!r}: use 1-100 of A-Z, a-z, 0-9, '_' and '-'")
+    job: dict[str, Any] = {
+        "placement": {"cluster_name": cluster},
+        "pyspark_job": {
+            "main_python_file_uri": main_uri,
+            "python_file_uris": [package_uri],
+            "args": list(args),
+            "properties": {**DEFAULT_PROPERTIES, **dict(properties or {})},
+        },
+        "labels": {"app": "dataproc-faces", **dict(labels or {})},
+    }
+    if job_id:
+        job["reference"] = {"job_id": job_id}
+    return job
+
+
+def regional_endpoint(region: str) -> str:
+    """Jobs live in a region; the global endpoint does not serve them."""
+    return f"{region}-dataproc.googleapis.com:443"
+
+
+def console_url(project: str, region: str, job: str) -> str:
+    return f"https://console.cloud.google.com/dataproc/jobs/{job}?region={region}&project={project}"
+
+
+def results_for(results_uri: str, job: str) -> str:
+    """Where a run's outputs go: a folder named after its job id under the results prefix."""
+    return results_uri.rstrip("/") + "/" + job

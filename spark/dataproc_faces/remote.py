@@ -1,0 +1,320 @@
+"""Runs on the cluster after `pulumi up`: `submit`, `status`, `wait` and `fetch`.
+
+The Dataproc client talks to the regional endpoint ({region}-dataproc.googleapis.com) with ADC
+credentials. With `DATAPROC_ENDPOINT=http://127.0.0.1:PORT` set it uses a REST transport to that
+address with anonymous credentials instead (the tests' stand-in server); Cloud Storage likewise
+follows `STORAGE_EMULATOR_HOST`. Defaults come from `--stack-outputs` (the JSON of
+`pulumi stack output --json`) and then from the DATAPROC_FACES_* variables the devhost sets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from . import jobspec
+
+ENDPOINT_ENV = "DATAPROC_ENDPOINT"
+TAIL_BYTES = 1024
+EXIT_FAILED = 1
+EXIT_TIMEOUT = 3
+
+# option -> (stack output key, devhost environment variable)
+_SOURCES = {
+    "project": ("project", "DATAPROC_FACES_PROJECT"),
+    "region": ("region", "DATAPROC_FACES_REGION"),
+    "cluster": ("cluster_name", "DATAPROC_FACES_CLUSTER"),
+    "input": ("upload_images_to", "DATAPROC_FACES_IMAGES"),
+    "results": ("results_uri", "DATAPROC_FACES_RESULTS"),
+    "main_uri": ("job_main_uri", "DATAPROC_FACES_JOB_MAIN"),
+    "package_uri": ("job_package_uri", "DATAPROC_FACES_JOB_PACKAGE"),
+}
+
+
+def _usage(message: str) -> Exception:
+    from .cli import UsageError
+
+    return UsageError(message)
+
+
+def stack_outputs(path: str | None) -> dict[str, Any]:
+    if not path:
+        return {}
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise _usage(f"--stack-outputs {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise _usage(f"--stack-outputs {path}: not a JSON object (pulumi stack output --json)")
+    return data
+
+
+def resolve(args: argparse.Namespace, name: str, required: bool = True) -> str | None:
+    """An option, else the stack output, else the devhost's environment variable."""
+    value = getattr(args, name, None)
+    key, env = _SOURCES[name]
+    if not value:
+        value = stack_outputs(getattr(args, "stack_outputs", None)).get(key)
+    if not value:
+        value = os.environ.get(env)
+    if not value and name == "project":
+        value = os.environ.get("GOOGLE_CLOUD_PROJECT")
+    if required and not value:
+        flag = "--" + name.replace("_", "-")
+        raise _usage(f"{flag} is required (or --stack-outputs with '{key}', or ${env})")
+    return str(value) if value else None
+
+
+def job_client(region: str) -> Any:
+    """A JobControllerClient for the region, or for the stand-in at $DATAPROC_ENDPOINT."""
+    from google.cloud import dataproc_v1
+
+    endpoint = os.environ.get(ENDPOINT_ENV)
+    if endpoint:
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud.dataproc_v1.services.job_controller.transports.rest import (
+            JobControllerRestTransport,
+        )
+
+        parsed = urlparse(endpoint if "://" in endpoint else f"http://{endpoint}")
+        transport = JobControllerRestTransport(
+            host=parsed.netloc,
+            url_scheme=parsed.scheme,
+            credentials=AnonymousCredentials(),
+        )
+        return dataproc_v1.JobControllerClient(transport=transport)
+    return dataproc_v1.JobControllerClient(
+        client_options={"api_endpoint": jobspec.regional_endpoint(region)}
+    )
+
+
+def _state(job: Any) -> str:
+    return job.status.state.name
+
+
+def _add_location(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--project", help="GCP project (default: stack outputs, $GOOGLE_CLOUD_PROJECT)")
+    p.add_argument("--region", help="Dataproc region (default: stack outputs)")
+    p.add_argument(
+        "--stack-outputs", metavar="FILE", help="JSON saved by `pulumi stack output --json`"
+    )
+
+
+def _add_wait_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--interval", type=float, default=10.0, help="seconds between polls")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help=f"give up after this many seconds (exit {EXIT_TIMEOUT})",
+    )
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from .cli import add_detector_arguments
+
+    p = subparsers.add_parser(
+        "submit",
+        help="submit the job to a Dataproc cluster; prints the job id",
+        description="Submit the face-outlining job to a Dataproc cluster. Cluster, region, "
+        "project, input, results and the uploaded code come from options, else from "
+        "--stack-outputs, else from the DATAPROC_FACES_* variables set on the devhost.",
+    )
+    _add_location(p)
+    p.add_argument("--cluster", help="Dataproc cluster name")
+    p.add_argument("--input", help="gs:// prefix of images (default: upload_images_to)")
+    p.add_argument("--input-list", metavar="URI", help="gs:// text file of image URIs")
+    p.add_argument("--output", help="gs:// prefix for results (default: <results_uri>/<job id>)")
+    p.add_argument("--results", help="gs:// prefix holding one folder per run (results_uri)")
+    p.add_argument("--main-uri", help="gs:// URI of main.py (default: job_main_uri)")
+    p.add_argument("--package-uri", help="gs:// URI of the package zip (default: job_package_uri)")
+    p.add_argument("--job-id", help="explicit job id (default: faces[-RUN]-<hash of what runs>)")
+    p.add_argument("--run-id", default="", help="tag that forces a new job id for the same inputs")
+    p.add_argument("--wait", action="store_true", help="then wait for the job like `wait`")
+    _add_wait_options(p)
+    add_detector_arguments(p)
+    p.set_defaults(func=cmd_submit)
+
+    p = subparsers.add_parser("status", help="print a job's state")
+    p.add_argument("job_id")
+    _add_location(p)
+    p.set_defaults(func=cmd_status)
+
+    p = subparsers.add_parser(
+        "wait",
+        help="wait for a job; exit 0 if DONE, 1 if ERROR or CANCELLED",
+        description="Poll a job until it ends, printing each state change. When it fails, "
+        "print the tail of its driver output. Exit 0 for DONE, 1 for ERROR or CANCELLED, "
+        "3 when --timeout passes first.",
+    )
+    p.add_argument("job_id")
+    _add_location(p)
+    _add_wait_options(p)
+    p.set_defaults(func=cmd_wait)
+
+    p = subparsers.add_parser(
+        "fetch",
+        help="copy a gs:// prefix (a run's results) into a local folder",
+        description="Copy every object under URI into DIR, keeping relative paths; files "
+        "already there with the same size are skipped, so an interrupted fetch resumes.",
+    )
+    p.add_argument("uri")
+    p.add_argument("dir")
+    p.add_argument("--threads", type=int, default=8, help="parallel downloads")
+    p.set_defaults(func=cmd_fetch)
+
+
+def build_job(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    """The Job message and its output prefix, from options / stack outputs / environment."""
+    from .cli import detect_options_from_args
+
+    detect = detect_options_from_args(args)
+    main_uri = resolve(args, "main_uri")
+    package_uri = resolve(args, "package_uri")
+    input_list = args.input_list
+    source = resolve(args, "input", required=not input_list)
+    try:
+        job = args.job_id or jobspec.job_id(
+            main_uri=str(main_uri),
+            package_uri=str(package_uri),
+            input=source,
+            input_list=input_list,
+            detect=detect,
+            run_id=args.run_id,
+        )
+    except ValueError as exc:
+        raise _usage(str(exc)) from None
+    output = args.output or jobspec.results_for(str(resolve(args, "results")), job)
+    message = jobspec.pyspark_job(
+        cluster=resolve(args, "cluster"),
+        main_uri=main_uri,
+        package_uri=package_uri,
+        args=jobspec.job_args(output=output, input=source, input_list=input_list, detect=detect),
+        job_id=job,
+    )
+    return message, output
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from google.api_core.exceptions import Conflict
+    from google.cloud import dataproc_v1
+
+    project, region = resolve(args, "project"), str(resolve(args, "region"))
+    message, output = build_job(args)
+    job_id = message["reference"]["job_id"]
+    client = job_client(region)
+    try:
+        submitted = client.submit_job(
+            project_id=project, region=region, job=dataproc_v1.Job(message)
+        )
+    except Conflict:  # 409: ALREADY_EXISTS for a job id in use
+        raise _usage(
+            f"job {job_id} exists already (same code, input and options): "
+            f"see `dataproc-faces status {job_id}`, or pass --run-id to run it again"
+        ) from None
+    print(submitted.reference.job_id)
+    print(f"dataproc-faces: submitted; results will be in {output}", file=sys.stderr)
+    print(f"dataproc-faces: {jobspec.console_url(str(project), region, job_id)}", file=sys.stderr)
+    if args.wait:
+        return wait_for(client, str(project), region, job_id, args.interval, args.timeout)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    project, region = str(resolve(args, "project")), str(resolve(args, "region"))
+    job = job_client(region).get_job(project_id=project, region=region, job_id=args.job_id)
+    print(
+        f"{args.job_id}: {_state(job)}" + (f" ({job.status.details})" if job.status.details else "")
+    )
+    print(f"cluster: {job.placement.cluster_name}")
+    if job.driver_output_resource_uri:
+        print(f"driver output: {job.driver_output_resource_uri}")
+    print(f"console: {jobspec.console_url(project, region, args.job_id)}")
+    return 0
+
+
+def cmd_wait(args: argparse.Namespace) -> int:
+    project, region = str(resolve(args, "project")), str(resolve(args, "region"))
+    return wait_for(job_client(region), project, region, args.job_id, args.interval, args.timeout)
+
+
+def wait_for(
+    client: Any, project: str, region: str, job_id: str, interval: float, timeout: float | None
+) -> int:
+    """Poll until the job ends; one progress line per state change (and a heartbeat)."""
+    started = time.monotonic()
+    last, last_line = "", 0.0
+    while True:
+        job = client.get_job(project_id=project, region=region, job_id=job_id)
+        state = _state(job)
+        elapsed = time.monotonic() - started
+        if state != last or elapsed - last_line >= 60:
+            print(f"dataproc-faces: {job_id} {state} after {elapsed:.0f} s", file=sys.stderr)
+            last, last_line = state, elapsed
+        if state in jobspec.TERMINAL_STATES:
+            break
+        if timeout is not None and elapsed >= timeout:
+            print(f"dataproc-faces: {job_id} still {state} after {timeout:.0f} s", file=sys.stderr)
+            return EXIT_TIMEOUT
+        time.sleep(interval)
+    if state == "DONE":
+        return 0
+    if job.status.details:
+        print(f"dataproc-faces: {job.status.details}", file=sys.stderr)
+    tail = driver_output_tail(job.driver_output_resource_uri)
+    if tail:
+        print(f"--- last {TAIL_BYTES} bytes of the driver output ---", file=sys.stderr)
+        print(tail, file=sys.stderr)
+    return EXIT_FAILED
+
+
+def driver_output_tail(uri: str, nbytes: int = TAIL_BYTES) -> str:
+    """The end of the driver's output: Dataproc writes it as URI.000000000, .000000001, ..."""
+    if not uri:
+        return ""
+    from .gcs import GcsStore, client, split
+
+    try:
+        bucket, prefix = split(uri)
+        blobs = sorted(b.name for b in client().list_blobs(bucket, prefix=prefix))
+        if not blobs:
+            return f"(no driver output at {uri})"
+        data = GcsStore().read_tail(f"gs://{bucket}/{blobs[-1]}", nbytes)
+    except Exception as exc:  # the tail is a courtesy: report, don't hide the job's own error
+        return f"(cannot read the driver output at {uri}: {type(exc).__name__}: {exc})"
+    return data.decode("utf-8", errors="replace")
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from .gcs import GcsStore
+    from .storage import LocalStore, join, normalise
+
+    if not args.uri.startswith("gs://"):
+        raise _usage(f"fetch copies from gs://, got {args.uri}")
+    src, dst = normalise(args.uri), Path(args.dir)
+    remote, local = GcsStore(), LocalStore()
+    objects = remote.objects(src)
+    todo = [
+        rel
+        for rel, size in objects
+        if not ((dst / rel).is_file() and (dst / rel).stat().st_size == size)
+    ]
+
+    def copy(rel: str) -> None:
+        local.write(str(dst / rel), remote.read(join(src, rel)))
+
+    with ThreadPoolExecutor(max_workers=max(1, args.threads)) as pool:
+        list(pool.map(copy, todo))
+    print(
+        f"dataproc-faces: {len(todo)} copied, {len(objects) - len(todo)} already there, "
+        f"from {src} to {dst}",
+        file=sys.stderr,
+    )
+    return 0

@@ -1,0 +1,234 @@
+"""A small Dataproc jobs API for tests: the real google-cloud-dataproc client (REST) talks to it.
+
+Implements what `dataproc-faces` and the tests use, in the REST shapes of dataproc v1:
+  POST /v1/projects/P/regions/R/jobs:submit       {"job": {...}} -> Job
+  GET  /v1/projects/P/regions/R/jobs/ID           -> Job
+  GET  /v1/projects/P/regions/R/jobs              -> {"jobs": [...]}  (clusterName filter)
+  POST /v1/projects/P/regions/R/jobs/ID:cancel    -> Job
+A submitted PySpark job really runs: the main file and the python_file_uris are downloaded
+from the storage emulator, then `spark-submit --master local[2] --py-files ... main.py ARGS`
+runs with the emulator's environment. Its stdout and stderr become the driver output, uploaded
+to `driverOutputResourceUri` + `.000000000` as Dataproc does. Exit status 0 -> DONE, else ERROR.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import uuid
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pyspark
+
+SPARK_SUBMIT = Path(pyspark.__file__).parent / "bin" / "spark-submit"
+_JOBS = re.compile(r"^/v1/projects/([^/]+)/regions/([^/]+)/jobs(?::submit|/([^/:?]+)(:cancel)?)?$")
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class DataprocStandIn:
+    """Serve on a free loopback port; `clusters` are the names jobs may be placed on."""
+
+    def __init__(self, env: dict[str, str], staging_bucket: str, clusters: set[str]) -> None:
+        self.env = env  # emulator environment for the spark-submit processes
+        self.staging_bucket = staging_bucket
+        self.clusters = clusters
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.requests: list[tuple[str, str]] = []
+        self._procs: dict[str, subprocess.Popen] = {}
+        self._lock = threading.Lock()
+        self._workdir = Path(tempfile.mkdtemp(prefix="dataproc-standin-"))
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _reply(self, status: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _route(self) -> None:
+                path = self.path.split("?", 1)[0]
+                query = self.path.split("?", 1)[1] if "?" in self.path else ""
+                standin.requests.append((self.command, path))
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}") if length else {}
+                m = _JOBS.match(path)
+                if not m:
+                    return self._reply(404, _error(404, f"no route {path}"))
+                project, region, job_id, cancel = m.groups()
+                if self.command == "POST" and path.endswith("jobs:submit"):
+                    return self._reply(*standin.submit(project, region, body.get("job", {})))
+                if self.command == "GET" and job_id is None:
+                    return self._reply(200, standin.list(query))
+                if self.command == "GET":
+                    return self._reply(*standin.get(job_id))
+                if self.command == "POST" and cancel:
+                    return self._reply(*standin.cancel(job_id))
+                return self._reply(405, _error(405, f"{self.command} {path}"))
+
+            do_GET = do_POST = _route
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> DataprocStandIn:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            for proc in self._procs.values():
+                if proc.poll() is None:
+                    proc.kill()
+        self.server.shutdown()
+        self.server.server_close()
+
+    # -- the API -------------------------------------------------------------------------------
+    def submit(self, project: str, region: str, job: dict[str, Any]) -> tuple[int, dict]:
+        cluster = job.get("placement", {}).get("clusterName", "")
+        if cluster not in self.clusters:
+            return 404, _error(
+                404, f"Not found: Cluster projects/{project}/regions/{region}/clusters/{cluster}"
+            )
+        if "pysparkJob" not in job:
+            return 400, _error(400, "the stand-in runs PySpark jobs only")
+        job_id = job.get("reference", {}).get("jobId") or uuid.uuid4().hex
+        with self._lock:
+            if job_id in self.jobs:
+                return 409, _error(409, f"Already exists: Job {job_id}", "ALREADY_EXISTS")
+            job_uuid = str(uuid.uuid4())
+            meta = f"gs://{self.staging_bucket}/google-cloud-dataproc-metainfo/{job_uuid}"
+            job = {
+                **job,
+                "reference": {"projectId": project, "jobId": job_id},
+                "placement": {"clusterName": cluster, "clusterUuid": "standin-cluster-uuid"},
+                "status": {"state": "PENDING", "stateStartTime": _now()},
+                "statusHistory": [],
+                "driverControlFilesUri": f"{meta}/jobs/{job_id}/",
+                "driverOutputResourceUri": f"{meta}/jobs/{job_id}/driveroutput",
+                "jobUuid": job_uuid,
+                "done": False,
+            }
+            self.jobs[job_id] = job
+        threading.Thread(target=self._run, args=(job_id,), daemon=True).start()
+        return 200, job
+
+    def get(self, job_id: str) -> tuple[int, dict]:
+        with self._lock:
+            job = self.jobs.get(job_id)
+            return (200, json.loads(json.dumps(job))) if job else (404, _error(404, job_id))
+
+    def list(self, query: str) -> dict:
+        wanted = dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("clusterName")
+        with self._lock:
+            jobs = [
+                j
+                for j in self.jobs.values()
+                if not wanted or j["placement"]["clusterName"] == wanted
+            ]
+            return {"jobs": json.loads(json.dumps(jobs))}
+
+    def cancel(self, job_id: str) -> tuple[int, dict]:
+        with self._lock:
+            job = self.jobs.get(job_id)
+            if not job:
+                return 404, _error(404, job_id)
+            proc = self._procs.get(job_id)
+            if job["status"]["state"] not in ("DONE", "ERROR", "CANCELLED"):
+                self._set(job, "CANCEL_PENDING")
+                if proc and proc.poll() is None:
+                    proc.terminate()
+        return self.get(job_id)
+
+    # -- running a job -------------------------------------------------------------------------
+    def _set(self, job: dict[str, Any], state: str, details: str = "") -> None:
+        """Caller holds the lock."""
+        job["statusHistory"].append(job["status"])
+        job["status"] = {
+            "state": state,
+            "stateStartTime": _now(),
+            **({"details": details} if details else {}),
+        }
+        job["done"] = state in ("DONE", "ERROR", "CANCELLED")
+
+    def _run(self, job_id: str) -> None:
+        from dataproc_faces.gcs import GcsStore
+
+        store = GcsStore()
+        with self._lock:
+            job = self.jobs[job_id]
+            self._set(job, "SETUP_DONE")
+        spec = job["pysparkJob"]
+        work = self._workdir / job_id
+        work.mkdir(parents=True)
+        log = work / "driveroutput"
+        try:
+            main = work / Path(spec["mainPythonFileUri"]).name
+            main.write_bytes(store.read(spec["mainPythonFileUri"]))
+            py_files = []
+            for uri in spec.get("pythonFileUris", []):
+                local = work / Path(uri).name
+                local.write_bytes(store.read(uri))
+                py_files.append(str(local))
+        except Exception as exc:
+            with self._lock:
+                self._set(job, "ERROR", f"Cannot fetch job files: {exc}")
+            return
+        cmd = [str(SPARK_SUBMIT), "--master", "local[2]", "--conf", "spark.ui.enabled=false"]
+        for key, value in spec.get("properties", {}).items():
+            cmd += ["--conf", f"{key}={value}"]
+        if py_files:
+            cmd += ["--py-files", ",".join(py_files)]
+        cmd += [str(main), *spec.get("args", [])]
+        env = {
+            **os.environ,
+            **self.env,
+            "PYSPARK_PYTHON": sys.executable,
+            "PYSPARK_DRIVER_PYTHON": sys.executable,
+        }
+        with log.open("wb") as out, self._lock:
+            if job["status"]["state"] == "CANCEL_PENDING":
+                self._set(job, "CANCELLED")
+                return
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=work, env=env)
+            self._procs[job_id] = proc
+            self._set(job, "RUNNING")
+        code = proc.wait()
+        store.write(job["driverOutputResourceUri"] + ".000000000", log.read_bytes(), "text/plain")
+        with self._lock:
+            if job["status"]["state"] == "CANCEL_PENDING":
+                self._set(job, "CANCELLED")
+            elif code == 0:
+                self._set(job, "DONE")
+            else:
+                self._set(
+                    job,
+                    "ERROR",
+                    f"Job failed with message [main.py exited with status {code}]. Additional "
+                    f"details can be found at: {job['driverOutputResourceUri']}",
+                )
+
+
+def _error(code: int, message: str, status: str = "") -> dict[str, Any]:
+    names = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 405: "UNIMPLEMENTED", 409: "ALREADY_EXISTS"}
+    return {"error": {"code": code, "message": message, "status": status or names.get(code, "")}}
