@@ -45,8 +45,9 @@ FLAGS = [
 
 
 def find_chromium() -> str | None:
+    """$CHROMIUM if set (None when it names no program), else the first browser on PATH."""
     if os.environ.get("CHROMIUM"):
-        return os.environ["CHROMIUM"]
+        return shutil.which(os.environ["CHROMIUM"])
     return next((p for p in map(shutil.which, BINARIES) if p), None)
 
 
