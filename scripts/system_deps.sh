@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests need (shellcheck, chromium) when they are missing.
+# Installs the Debian packages the tests need (shellcheck, chromium and its fonts) when missing.
 set -euo pipefail
 packages=()
 command -v shellcheck >/dev/null 2>&1 || packages+=(shellcheck)
 command -v chromium >/dev/null 2>&1 || packages+=(chromium)
+[[ -d /usr/share/fonts/truetype/liberation ]] || packages+=(fonts-liberation) # page screenshots
 [[ ${#packages[@]} -eq 0 ]] && exit 0
 
 if [[ $(id -u) -eq 0 ]]; then
