@@ -18,6 +18,7 @@ IGNORE_AUTOSCALED = (
     "clusterConfig.preemptibleWorkerConfig.numInstances",
 )
 OPENCV_METADATA_KEY = "opencv-version"
+PILLOW_METADATA_KEY = "pillow-version"  # used by the init action only if the image lacks PIL
 
 
 class Cluster(pulumi.ComponentResource):
@@ -98,6 +99,7 @@ class Cluster(pulumi.ComponentResource):
                     tags=[network_tag],
                     metadata={
                         OPENCV_METADATA_KEY: cfg.opencv_version,
+                        PILLOW_METADATA_KEY: cfg.pillow_version,
                         "enable-oslogin": "TRUE",
                         "block-project-ssh-keys": "TRUE",
                     },

@@ -26,7 +26,7 @@ _STACK = re.compile(r"^[a-z][a-z0-9-]{0,9}$")
 _REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]$")
 _MACHINE_TYPE = re.compile(r"^[a-z][a-z0-9]*-[a-z0-9-]+$")
 _DURATION = re.compile(r"^([0-9]+)s$")
-_OPENCV_PIN = re.compile(r"^\s*opencv-python-headless\s*==\s*([0-9]+(?:\.[0-9]+){1,3})\s*(?:#.*)?$")
+_PIN_VERSION = r"([0-9]+(?:\.[0-9]+){1,3})"  # an exact version after `name==`
 
 
 class ConfigError(pulumi.RunError):
@@ -81,6 +81,7 @@ class StackConfig:
     results_versioning: bool
     temp_retention_days: int
     opencv_version: str
+    pillow_version: str
     cluster: ClusterConfig
     extra_labels: Mapping[str, str] = field(default_factory=dict)
 
@@ -193,22 +194,29 @@ def _duration_seconds(values: Mapping[str, Any], name: str, lo: int, hi: int) ->
     return value
 
 
-def opencv_pin(requirements: Path = REQUIREMENTS) -> str:
-    """The job's `opencv-python-headless==X` pin: the init action must install the same version."""
+def requirement_pin(name: str, requirements: Path = REQUIREMENTS) -> str:
+    """The version of the job's `name==X` pin (names compared as pip does: case, -_. alike)."""
+    spelled = r"[-_.]+".join(re.escape(part) for part in re.split(r"[-_.]+", name))
+    pattern = re.compile(rf"^\s*{spelled}\s*==\s*{_PIN_VERSION}\s*(?:#.*)?$", re.IGNORECASE)
     try:
         lines = requirements.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise ConfigError(
-            "requirements.txt", f"cannot be read ({exc.strerror})", "a file pinning opencv"
+            "requirements.txt", f"cannot be read ({exc.strerror})", f"a file pinning {name}"
         ) from None
-    pins = [m.group(1) for line in lines if (m := _OPENCV_PIN.match(line))]
+    pins = [m.group(1) for line in lines if (m := pattern.match(line))]
     if len(pins) != 1:
         raise ConfigError(
             "requirements.txt",
-            f"found {len(pins)} 'opencv-python-headless==X' pins",
-            "exactly one line 'opencv-python-headless==<version>'",
+            f"found {len(pins)} '{name}==X' pins",
+            f"exactly one line '{name}==<version>'",
         )
     return pins[0]
+
+
+def opencv_pin(requirements: Path = REQUIREMENTS) -> str:
+    """The job's `opencv-python-headless==X` pin: the init action must install the same version."""
+    return requirement_pin("opencv-python-headless", requirements)
 
 
 def parse(
@@ -313,6 +321,7 @@ def parse(
         results_versioning=_bool(values, "results_versioning"),
         temp_retention_days=_int(values, "temp_retention_days", 1, 365),
         opencv_version=opencv_pin(requirements),
+        pillow_version=requirement_pin("pillow", requirements),
         cluster=cluster,
         extra_labels=_labels(values),
     )

@@ -1,27 +1,44 @@
 #!/usr/bin/env bash
 # Dataproc initialization action: installs the pinned opencv-python-headless into the Python
-# that Spark uses on the node (the image's conda base), on every node role.
+# that Spark uses on the node (the image's conda base), on every node role, and makes sure that
+# Python can `import PIL` (the job reads image headers with Pillow).
 #
-# The version comes from the cluster metadata attribute `opencv-version` (set by the Pulumi
-# program from requirements.txt). The image's numpy is pinned while installing, so pip never
-# upgrades it under the image's own packages. Idempotent: a node that already has the version
-# (and a working cascade) is left alone. Exits non-zero with one clear line on any failure.
+# The OpenCV version comes from the cluster metadata attribute `opencv-version`, the Pillow
+# version from `pillow-version` (both set by the Pulumi program from requirements.txt). Pillow is
+# only installed if `import PIL` fails: an image that already carries a Pillow keeps it, and the
+# `pillow-version` attribute is then not needed. The image's numpy is pinned while installing, so
+# pip never upgrades it under the image's own packages; each pip install is retried with
+# exponential backoff. Idempotent: a node that already has the OpenCV version (and a working
+# cascade) and an importable PIL is left alone. Exits non-zero with one clear line on any failure.
 #
 # Overridable for tests: GET_METADATA_VALUE (metadata command), DATAPROC_PYTHON (the python),
 # PIP_MAX_ATTEMPTS and PIP_BACKOFF_SECONDS (retry policy).
 set -euo pipefail
 
 readonly METADATA_KEY="opencv-version"
+readonly PILLOW_METADATA_KEY="pillow-version"
 readonly GET_METADATA_VALUE="${GET_METADATA_VALUE:-/usr/share/google/get_metadata_value}"
 readonly DATAPROC_PYTHON="${DATAPROC_PYTHON:-/opt/conda/default/bin/python}"
 readonly PIP_MAX_ATTEMPTS="${PIP_MAX_ATTEMPTS:-5}"
 readonly PIP_BACKOFF_SECONDS="${PIP_BACKOFF_SECONDS:-5}"
 readonly CASCADE="haarcascade_frontalface_default.xml"
+readonly VERSION_RE='^[0-9]+\.[0-9]+\.[0-9]+(\.[0-9]+)?$'
 
 log() { echo "install_opencv: $*" >&2; }
 die() {
   echo "install_opencv: ERROR: $*" >&2
   exit 1
+}
+
+# Prints the exact version held by metadata attribute $1, or dies (example version in $2).
+metadata_version() {
+  local key="$1" example="$2" value
+  value="$("${GET_METADATA_VALUE}" "attributes/${key}" 2>/dev/null)" \
+    || die "cannot read metadata attribute '${key}' (set it on the cluster's gce_cluster_config.metadata)"
+  if [[ ! "${value}" =~ ${VERSION_RE} ]]; then
+    die "metadata attribute '${key}' is '${value}': expected an exact version such as ${example}"
+  fi
+  printf '%s' "${value}"
 }
 
 # Prints the installed opencv-python-headless version, or nothing.
@@ -45,20 +62,49 @@ print(cv2.__version__)
 PY
 }
 
+# Imports PIL (and PIL.Image, what the job uses); prints Pillow's version on success.
+verify_pil() {
+  "${DATAPROC_PYTHON}" -c 'import PIL, PIL.Image; print(PIL.__version__)'
+}
+
+# pip_install <requirement> <constraints file> <numpy version>: installs under the numpy
+# constraint, retrying with exponential backoff; dies after PIP_MAX_ATTEMPTS failures.
+pip_install() {
+  local requirement="$1" constraints="$2" numpy_version="$3" attempt=1 delay="${PIP_BACKOFF_SECONDS}"
+  until "${DATAPROC_PYTHON}" -m pip install --quiet --no-input --disable-pip-version-check \
+    --constraint "${constraints}" "${requirement}"; do
+    if ((attempt >= PIP_MAX_ATTEMPTS)); then
+      die "pip install ${requirement} failed ${attempt} times (is the version published and compatible with numpy ${numpy_version}? can the node reach the package index through Cloud NAT?)"
+    fi
+    log "pip install failed (attempt ${attempt}/${PIP_MAX_ATTEMPTS}); retrying in ${delay}s"
+    sleep "${delay}"
+    attempt=$((attempt + 1))
+    delay=$((delay * 2))
+  done
+}
+
 main() {
-  local role version numpy_version constraints attempt delay cv_version
+  local role version pillow_version="" pil_version="" opencv_ok=false
+  local numpy_version constraints cv_version
   role="$("${GET_METADATA_VALUE}" attributes/dataproc-role 2>/dev/null || echo unknown)"
 
-  version="$("${GET_METADATA_VALUE}" "attributes/${METADATA_KEY}" 2>/dev/null)" \
-    || die "cannot read metadata attribute '${METADATA_KEY}' (set it on the cluster's gce_cluster_config.metadata)"
-  if [[ ! "${version}" =~ ^[0-9]+\.[0-9]+\.[0-9]+(\.[0-9]+)?$ ]]; then
-    die "metadata attribute '${METADATA_KEY}' is '${version}': expected an exact version such as 4.11.0.86"
-  fi
+  version="$(metadata_version "${METADATA_KEY}" 4.11.0.86)" || exit 1
   [[ -x "${DATAPROC_PYTHON}" ]] || die "no python at ${DATAPROC_PYTHON} (set DATAPROC_PYTHON)"
 
+  # Pillow: the image's own is kept if it imports; otherwise the pinned one is installed below.
+  if pil_version="$("${DATAPROC_PYTHON}" -c 'import PIL; print(PIL.__version__)' 2>/dev/null)"; then
+    log "Pillow ${pil_version} already importable on ${role}; leaving the image's Pillow alone"
+  else
+    pil_version=""
+    pillow_version="$(metadata_version "${PILLOW_METADATA_KEY}" 11.3.0)" || exit 1
+  fi
+
   if [[ "$(installed_version)" == "${version}" ]] && cv_version="$(verify_cv2 2>/dev/null)"; then
-    log "opencv-python-headless ${version} (cv2 ${cv_version}) already installed on ${role}; nothing to do"
-    return 0
+    if [[ -n "${pil_version}" ]]; then
+      log "opencv-python-headless ${version} (cv2 ${cv_version}) and Pillow ${pil_version} already installed on ${role}; nothing to do"
+      return 0
+    fi
+    opencv_ok=true
   fi
 
   numpy_version="$("${DATAPROC_PYTHON}" -c 'import numpy; print(numpy.__version__)' 2>/dev/null)" \
@@ -68,23 +114,23 @@ main() {
   trap "rm -f '${constraints}'" EXIT
   echo "numpy==${numpy_version}" >"${constraints}"
 
-  log "installing opencv-python-headless==${version} into ${DATAPROC_PYTHON} on ${role} (numpy stays ${numpy_version})"
-  attempt=1
-  delay="${PIP_BACKOFF_SECONDS}"
-  until "${DATAPROC_PYTHON}" -m pip install --quiet --no-input --disable-pip-version-check \
-    --constraint "${constraints}" "opencv-python-headless==${version}"; do
-    if ((attempt >= PIP_MAX_ATTEMPTS)); then
-      die "pip install opencv-python-headless==${version} failed ${attempt} times (is the version published and compatible with numpy ${numpy_version}? can the node reach the package index through Cloud NAT?)"
-    fi
-    log "pip install failed (attempt ${attempt}/${PIP_MAX_ATTEMPTS}); retrying in ${delay}s"
-    sleep "${delay}"
-    attempt=$((attempt + 1))
-    delay=$((delay * 2))
-  done
+  if [[ "${opencv_ok}" == true ]]; then
+    log "opencv-python-headless ${version} (cv2 ${cv_version}) already installed on ${role}"
+  else
+    log "installing opencv-python-headless==${version} into ${DATAPROC_PYTHON} on ${role} (numpy stays ${numpy_version})"
+    pip_install "opencv-python-headless==${version}" "${constraints}" "${numpy_version}"
+  fi
+
+  if [[ -n "${pillow_version}" ]]; then
+    log "PIL does not import; installing pillow==${pillow_version} into ${DATAPROC_PYTHON} on ${role} (numpy stays ${numpy_version})"
+    pip_install "pillow==${pillow_version}" "${constraints}" "${numpy_version}"
+  fi
 
   cv_version="$(verify_cv2)" \
     || die "opencv-python-headless ${version} installed but cv2 does not import or ${CASCADE} does not load"
-  log "done: cv2 ${cv_version} with ${CASCADE} on ${role}"
+  pil_version="$(verify_pil)" \
+    || die "PIL (Pillow) does not import from ${DATAPROC_PYTHON} after the install step"
+  log "done: cv2 ${cv_version} with ${CASCADE}, Pillow ${pil_version} on ${role}"
 }
 
 main "$@"

@@ -10,7 +10,7 @@ import pulumi
 import pytest
 from stackrun import REPO, STACKS, run_harness
 
-from infra.config import DEFAULTS, ConfigError, opencv_pin, parse
+from infra.config import DEFAULTS, ConfigError, opencv_pin, parse, requirement_pin
 
 PROJECT = "faces-test-project"
 
@@ -41,6 +41,7 @@ def test_dev_and_prod_files_parse_to_different_shapes() -> None:
     assert not prod.force_destroy_buckets and prod.retain_results_on_destroy
     assert prod.results_versioning and prod.cluster.idle_delete_ttl is None
     assert dev.opencv_version == prod.opencv_version == "4.11.0.86"
+    assert dev.pillow_version == prod.pillow_version == "11.3.0"
     assert dev.labels["env"] == "dev" and prod.labels["cost-center"] == "faces-prod"
 
 
@@ -141,6 +142,22 @@ def test_opencv_pin_parsed_from_requirements(tmp_path: Path) -> None:
             opencv_pin(reqs)
     with pytest.raises(ConfigError, match="cannot be read"):
         opencv_pin(tmp_path / "missing.txt")
+
+
+def test_requirement_pin_any_name(tmp_path: Path) -> None:
+    assert requirement_pin("pillow") == "11.3.0"
+    assert requirement_pin("opencv-python-headless") == opencv_pin()
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text("Pillow == 10.4.0  # header reads\npillow-simd==9.0.0\nnumpy==1.26.4\n")
+    assert requirement_pin("pillow", reqs) == "10.4.0"
+    assert requirement_pin("opencv_python.headless", REPO / "requirements.txt") == "4.11.0.86"
+    for text in ("pillow\n", "pillow>=11\n", "pillow==11.3.0\nPillow==11.2.1\n"):
+        reqs.write_text(text)
+        with pytest.raises(ConfigError, match="exactly one line 'pillow==<version>'"):
+            requirement_pin("pillow", reqs)
+    reqs.write_text("numpy==1.26.4\nopencv-python-headless==4.11.0.86\n")
+    with pytest.raises(ConfigError, match="found 0 'pillow==X' pins"):
+        parse({}, project=PROJECT, stack="dev", requirements=reqs)
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from collections import Counter
 from stackrun import Recorded
 
 from infra.apis import SERVICES
-from infra.config import IAP_SSH_RANGE, opencv_pin
+from infra.config import IAP_SSH_RANGE, opencv_pin, requirement_pin
 from infra.devhost import APP_DIR
 
 BUCKET = "gcp:storage/bucket:Bucket"
@@ -261,7 +261,7 @@ def test_cluster_secure_and_pinned(stack: Recorded) -> None:
     assert int(cluster["custom_timeouts"]["create"][:-1]) >= 45
 
 
-def test_cluster_init_action_is_content_hashed_upload_with_opencv_pin(stack: Recorded) -> None:
+def test_cluster_init_action_is_content_hashed_upload_with_pins(stack: Recorded) -> None:
     cc = stack.one(CLUSTER)["inputs"]["clusterConfig"]
     (action,) = cc["initializationActions"]
     staging = _bucket(stack, "staging")["inputs"]["name"]
@@ -278,7 +278,9 @@ def test_cluster_init_action_is_content_hashed_upload_with_opencv_pin(stack: Rec
     assert uploaded[0]["inputs"]["source"]["__file_asset"].endswith(
         "init_actions/install_opencv.sh"
     )
-    assert cc["gceClusterConfig"]["metadata"]["opencv-version"] == opencv_pin() == "4.11.0.86"
+    metadata = cc["gceClusterConfig"]["metadata"]
+    assert metadata["opencv-version"] == opencv_pin() == "4.11.0.86"
+    assert metadata["pillow-version"] == requirement_pin("pillow") == "11.3.0"
 
 
 def test_cluster_waits_for_its_iam_grants(stack: Recorded) -> None:

@@ -1,4 +1,4 @@
-"""The OpenCV init action: shellcheck clean, and run for real against a stand-in image python."""
+"""The OpenCV (+ Pillow) init action: shellcheck clean, run for real against a stand-in python."""
 
 from __future__ import annotations
 
@@ -21,22 +21,29 @@ case "$1" in
   attributes/opencv-version)
     [ -n "${FAKE_OPENCV_VERSION+x}" ] || exit 1
     printf '%s' "$FAKE_OPENCV_VERSION" ;;
+  attributes/pillow-version)
+    [ -n "${FAKE_PILLOW_VERSION+x}" ] || exit 1
+    printf '%s' "$FAKE_PILLOW_VERSION" ;;
   attributes/dataproc-role) printf 'Worker' ;;
   *) exit 1 ;;
 esac
 """
 
 
-def _opencv_pin() -> str:
+def _pin(name: str) -> str:
     sys.path.insert(0, str(REPO))
-    from infra.config import opencv_pin
+    from infra.config import requirement_pin
 
-    return opencv_pin()
+    return requirement_pin(name)
+
+
+def _opencv_pin() -> str:
+    return _pin("opencv-python-headless")
 
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A temp venv standing in for the image's conda python (numpy preinstalled), plus metadata."""
+    """A temp venv standing in for the image's conda python (numpy, no Pillow), plus metadata."""
     root = tmp_path_factory.mktemp("node")
     venv = root / "conda"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
@@ -61,7 +68,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _run(
-    sandbox: dict[str, Path], version: str | None, **env: str
+    sandbox: dict[str, Path], version: str | None, *, pillow: str | None = None, **env: str
 ) -> subprocess.CompletedProcess[str]:
     full_env = {
         **os.environ,
@@ -70,8 +77,11 @@ def _run(
         **env,
     }
     full_env.pop("FAKE_OPENCV_VERSION", None)
+    full_env.pop("FAKE_PILLOW_VERSION", None)
     if version is not None:
         full_env["FAKE_OPENCV_VERSION"] = version
+    if pillow is not None:
+        full_env["FAKE_PILLOW_VERSION"] = pillow
     return subprocess.run(
         ["bash", str(SCRIPT)],
         env=full_env,
@@ -86,6 +96,17 @@ def _py(sandbox: dict[str, Path], code: str) -> str:
     return subprocess.run(
         [str(sandbox["python"]), "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
+
+
+def _pil_version(sandbox: dict[str, Path]) -> str | None:
+    """Pillow's version as the sandbox python imports it, or None when `import PIL` fails."""
+    proc = subprocess.run(
+        [str(sandbox["python"]), "-c", "import PIL; print(PIL.__version__)"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return proc.stdout.strip() if proc.returncode == 0 else None
 
 
 @pytest.mark.skipif(
@@ -130,6 +151,7 @@ def test_unreachable_index_retries_with_backoff_then_fails(sandbox: dict[str, Pa
     proc = _run(
         sandbox,
         "4.10.0.84",
+        pillow="11.3.0",
         PIP_INDEX_URL="http://127.0.0.1:9/simple",
         PIP_RETRIES="0",
         PIP_TIMEOUT="2",
@@ -143,11 +165,37 @@ def test_unreachable_index_retries_with_backoff_then_fails(sandbox: dict[str, Pa
     assert _py(sandbox, "import numpy; print(numpy.__version__)") == NUMPY
 
 
-def test_installs_pinned_opencv_keeps_numpy_and_is_idempotent(sandbox: dict[str, Path]) -> None:
-    version = _opencv_pin()
-    proc = _run(sandbox, version)
+@pytest.mark.parametrize("bad", [None, "latest", "11.3", "11.3.0 && true", ""])
+def test_pil_missing_and_bad_pillow_version_fails_clearly_before_pip(
+    sandbox: dict[str, Path], bad: str | None
+) -> None:
+    assert _pil_version(sandbox) is None, "the sandbox must not have Pillow yet"
+    proc = _run(sandbox, _opencv_pin(), pillow=bad, PIP_INDEX_URL="http://127.0.0.1:9/")
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if "ERROR" in line]
+    if bad is None:
+        assert errors == [
+            "install_opencv: ERROR: cannot read metadata attribute 'pillow-version'"
+            " (set it on the cluster's gce_cluster_config.metadata)"
+        ]
+    else:
+        assert len(errors) == 1
+        assert errors[0].startswith("install_opencv: ERROR: metadata attribute 'pillow-version' is")
+        assert errors[0].endswith("expected an exact version such as 11.3.0")
+    assert "installing" not in proc.stderr
+
+
+def test_installs_pinned_opencv_and_pillow_keeps_numpy_and_is_idempotent(
+    sandbox: dict[str, Path],
+) -> None:
+    version, pillow = _opencv_pin(), _pin("pillow")
+    assert _pil_version(sandbox) is None
+    proc = _run(sandbox, version, pillow=pillow)
     assert proc.returncode == 0, proc.stderr
     assert f"done: cv2 {'.'.join(version.split('.')[:3])}" in proc.stderr
+    assert f"installing pillow=={pillow}" in proc.stderr
+    assert f"Pillow {pillow} on Worker" in proc.stderr
+    assert _pil_version(sandbox) == pillow
     check = (
         "import cv2, numpy, os; "
         "p = os.path.join(cv2.data.haarcascades, 'haarcascade_frontalface_default.xml'); "
@@ -157,7 +205,46 @@ def test_installs_pinned_opencv_keeps_numpy_and_is_idempotent(sandbox: dict[str,
     assert version.startswith(cv_version) and numpy_version == NUMPY and empty == "False"
 
     start = time.monotonic()
-    again = _run(sandbox, version, PIP_INDEX_URL="http://127.0.0.1:9/simple")  # no index needed
+    # No index and no pillow-version needed: both are present.
+    again = _run(sandbox, version, PIP_INDEX_URL="http://127.0.0.1:9/simple")
     assert again.returncode == 0, again.stderr
-    assert "already installed on Worker; nothing to do" in again.stderr
+    assert f"and Pillow {pillow} already installed on Worker; nothing to do" in again.stderr
     assert time.monotonic() - start < 20
+
+
+def test_importable_pillow_is_left_alone(sandbox: dict[str, Path]) -> None:
+    pillow = _pil_version(sandbox)
+    assert pillow is not None, "runs after the install test"
+    # A different OpenCV forces the install path; the (bad) pillow-version must not matter.
+    proc = _run(
+        sandbox,
+        "4.10.0.84",
+        pillow="not-a-version",
+        PIP_INDEX_URL="http://127.0.0.1:9/simple",
+        PIP_RETRIES="0",
+        PIP_TIMEOUT="2",
+        PIP_NO_CACHE_DIR="1",
+        PIP_MAX_ATTEMPTS="1",
+    )
+    assert f"Pillow {pillow} already importable on Worker; leaving the image's Pillow alone" in (
+        proc.stderr
+    )
+    assert "pillow-version" not in proc.stderr and "pillow==" not in proc.stderr
+    assert "ERROR: pip install opencv-python-headless==4.10.0.84 failed 1 times" in proc.stderr
+    assert _pil_version(sandbox) == pillow
+    assert _py(sandbox, "import numpy; print(numpy.__version__)") == NUMPY
+
+
+def test_opencv_present_pil_missing_installs_only_pillow(sandbox: dict[str, Path]) -> None:
+    version, pillow = _opencv_pin(), _pin("pillow")
+    subprocess.run(
+        [str(sandbox["python"]), "-m", "pip", "uninstall", "-y", "-q", "pillow"], check=True
+    )
+    assert _pil_version(sandbox) is None
+    proc = _run(sandbox, version, pillow=pillow)
+    assert proc.returncode == 0, proc.stderr
+    assert f"opencv-python-headless {version} (cv2" in proc.stderr
+    assert "installing opencv-python-headless" not in proc.stderr
+    assert f"installing pillow=={pillow}" in proc.stderr
+    assert _pil_version(sandbox) == pillow
+    assert _py(sandbox, "import numpy; print(numpy.__version__)") == NUMPY
