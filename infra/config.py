@@ -67,6 +67,17 @@ class ClusterConfig:
 
 
 @dataclass(frozen=True)
+class JobConfig:
+    """Whether and how `pulumi up` submits the face-outlining job (infra/job.py)."""
+
+    submit: bool = False
+    wait: bool = False
+    run_id: str = ""
+    input_prefix: str = ""  # empty: the stack's upload_images_to prefix
+    detect: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class StackConfig:
     """Everything the program needs, validated before any resource is declared."""
 
@@ -84,6 +95,7 @@ class StackConfig:
     pillow_version: str
     cluster: ClusterConfig
     extra_labels: Mapping[str, str] = field(default_factory=dict)
+    job: JobConfig = field(default_factory=JobConfig)
 
     @property
     def prefix(self) -> str:
@@ -128,6 +140,11 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "results_versioning": (False, "true or false"),
     "temp_retention_days": (7, "an integer from 1 to 365"),
     "labels": ({}, "a map of GCP labels (lowercase keys/values, max 63 chars)"),
+    "job_submit": (False, "true (pulumi up submits the job once the cluster is ready) or false"),
+    "job_wait": (False, "true (pulumi up waits until the job ends) or false"),
+    "job_run_id": ("", "empty, or 1-40 of a-z 0-9 '-': a new value submits a new run"),
+    "job_input_prefix": ("", "empty (the stack's images prefix) or a gs://bucket/prefix"),
+    "job_detect": ({}, "a map of detector options, e.g. {detector: blazeface, min_neighbors: 6}"),
 }
 
 
@@ -324,6 +341,48 @@ def parse(
         pillow_version=requirement_pin("pillow", requirements),
         cluster=cluster,
         extra_labels=_labels(values),
+        job=_job(values),
+    )
+
+
+def _job(values: Mapping[str, Any]) -> JobConfig:
+    """The job_* keys; detector options are checked by the job's own rules (dataproc_faces)."""
+    from dataproc_faces import jobspec
+
+    run_id = str(_get(values, "job_run_id")).strip()
+    try:
+        jobspec.check_run_id(run_id)
+    except ValueError:
+        raise ConfigError(
+            _key("job_run_id"), f"'{run_id}' is not valid", DEFAULTS["job_run_id"][1]
+        ) from None
+    prefix = str(_get(values, "job_input_prefix")).strip()
+    if prefix and not re.match(r"^gs://[a-z0-9][a-z0-9._-]{1,221}[a-z0-9](/.*)?$", prefix):
+        raise ConfigError(
+            _key("job_input_prefix"),
+            f"'{prefix}' is not a gs:// URI",
+            DEFAULTS["job_input_prefix"][1],
+        )
+    detect = _get(values, "job_detect")
+    if isinstance(detect, str):
+        try:
+            detect = json.loads(detect)
+        except json.JSONDecodeError:
+            raise ConfigError(
+                _key("job_detect"), "is not a map", DEFAULTS["job_detect"][1]
+            ) from None
+    if not isinstance(detect, Mapping):
+        raise ConfigError(_key("job_detect"), "is not a map", DEFAULTS["job_detect"][1])
+    try:
+        jobspec.detect_options(detect)
+    except ValueError as exc:
+        raise ConfigError(_key("job_detect"), str(exc), DEFAULTS["job_detect"][1]) from None
+    return JobConfig(
+        submit=_bool(values, "job_submit"),
+        wait=_bool(values, "job_wait"),
+        run_id=run_id,
+        input_prefix=prefix,
+        detect=dict(detect),
     )
 
 

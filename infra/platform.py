@@ -10,6 +10,7 @@ from infra.cluster import Cluster
 from infra.config import StackConfig
 from infra.devhost import Devhost
 from infra.identity import Identity
+from infra.job import FaceJob
 from infra.network import Network
 from infra.storage import Storage
 
@@ -75,8 +76,19 @@ class Platform(pulumi.ComponentResource):
             opts=child,
         )
 
-        # Job submission (issue 4) plugs in here: a Job component taking cluster.cluster,
-        # artifacts.job_main_uri / job_package_uri, images_uri and results_uri.
+        # With job_submit, `pulumi up` submits the job once the cluster is ready (infra/job.py).
+        job = None
+        if cfg.job.submit:
+            job = FaceJob(
+                f"{name}-job",
+                cfg,
+                cluster=cluster.cluster,
+                main_uri=artifacts.job_main_uri,
+                package_uri=artifacts.job_package_uri,
+                images_uri=images_uri,
+                results_uri=results_uri,
+                opts=child,
+            )
 
         self.outputs = {
             "project": cfg.project,
@@ -94,6 +106,10 @@ class Platform(pulumi.ComponentResource):
             "job_package_uri": artifacts.job_package_uri,
             "init_action_uri": artifacts.init_action_uri,
             "model_uris": artifacts.model_uris,
+            "job_id": job.job_id if job else None,
+            "job_state": job.state if job else "NOT_SUBMITTED (config job_submit is false)",
+            "job_results_uri": job.results_uri if job else None,
+            "job_console_url": job.console_url if job else None,
         }
         self.register_outputs(self.outputs)
 

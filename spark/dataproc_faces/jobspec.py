@@ -48,6 +48,46 @@ def detector_flags(detect: DetectOptions) -> list[str]:
     return flags
 
 
+def detect_options(values: Mapping[str, Any]) -> DetectOptions:
+    """DetectOptions from a config map (`{"detector": "blazeface", "min_neighbors": 6}`).
+
+    Values are checked with the same rules as the command-line flags; raises ValueError.
+    """
+    import argparse
+
+    from .cli import _positive_int, _scale_factor, _unit_float
+    from .detect import DETECTORS
+
+    def detector(text: str) -> str:
+        if text not in DETECTORS:
+            raise ValueError(f"must be one of {', '.join(sorted(DETECTORS))}, got {text}")
+        return text
+
+    checks = {
+        "detector": detector,
+        "scale_factor": _scale_factor,
+        "min_neighbors": _positive_int,
+        "min_size": _positive_int,
+        "max_size": _positive_int,
+        "detect_max_side": _positive_int,
+        "score_threshold": _unit_float,
+    }
+    chosen: dict[str, Any] = {}
+    for key, raw in values.items():
+        if key not in checks:
+            raise ValueError(f"unknown detector option {key!r} (known: {', '.join(checks)})")
+        if raw is None:
+            continue
+        try:
+            chosen[key] = checks[key](str(raw).strip())
+        except (ValueError, argparse.ArgumentTypeError) as exc:
+            raise ValueError(f"{key}: {exc}") from None
+    options = DetectOptions(**chosen)
+    if options.max_size is not None and options.max_size < options.min_size:
+        raise ValueError("max_size must not be smaller than min_size")
+    return options
+
+
 def job_args(
     *,
     output: str,

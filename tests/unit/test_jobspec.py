@@ -80,3 +80,18 @@ def test_endpoint_console_and_results():
     assert jobspec.regional_endpoint("europe-west1") == "europe-west1-dataproc.googleapis.com:443"
     assert "dataproc/jobs/j?region=r&project=p" in jobspec.console_url("p", "r", "j")
     assert jobspec.results_for("gs://b/runs/", "j") == "gs://b/runs/j"
+
+
+def test_detect_options_from_a_config_map_are_checked_like_flags():
+    got = jobspec.detect_options({"detector": "blazeface", "min_neighbors": "6", "max_size": None})
+    assert got == DetectOptions(detector="blazeface", min_neighbors=6)
+    assert jobspec.detect_options({}) == DetectOptions()
+    for bad in (
+        {"detector": "yolo"},
+        {"scale_factor": 3},
+        {"min_size": 0},
+        {"colour": 1},
+        {"min_size": 50, "max_size": 40},
+    ):
+        with pytest.raises(ValueError):
+            jobspec.detect_options(bad)

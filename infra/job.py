@@ -1,0 +1,125 @@
+"""`pulumi up` submits the face-outlining job once the cluster is ready (config job_submit).
+
+Why the provider's `gcp.dataproc.Job` and not a dynamic provider: Python dynamic providers are
+pickled into the state (with whatever they capture), which breaks on refactors and Python
+upgrades (CONVENTIONS.md); the provider resource keeps only plain inputs in state, never runs
+during `pulumi preview`, and can wait for the job (`wait_for_completion`, config job_wait).
+
+Re-submission only on change: every input of a Dataproc job forces a replacement, so the job id
+(`reference.job_id`) is derived from what matters, the content-hashed main file and package
+URIs, the input prefix, the detector options and the optional job_run_id. Same inputs: same id,
+no diff, nothing submitted. A new run for the same inputs: set a new job_run_id. A replaced job
+is deleted after its successor is created (`force_delete` cancels it first if still running);
+its results stay in the bucket, in a folder named after its job id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_gcp as gcp
+
+from dataproc_faces import jobspec
+from infra.config import StackConfig
+
+
+class FaceJob(pulumi.ComponentResource):
+    """One Dataproc PySpark job running spark/main.py from the uploaded artefacts."""
+
+    job: gcp.dataproc.Job
+    job_id: pulumi.Output[str]
+    results_uri: pulumi.Output[str]
+    state: pulumi.Output[str]
+    console_url: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        cfg: StackConfig,
+        *,
+        cluster: gcp.dataproc.Cluster,
+        main_uri: pulumi.Input[str],
+        package_uri: pulumi.Input[str],
+        images_uri: pulumi.Input[str],
+        results_uri: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("dataproc-faces:infra:FaceJob", name, None, opts)
+        detect = jobspec.detect_options(cfg.job.detect)
+        source: pulumi.Input[str] = cfg.job.input_prefix or images_uri
+
+        def identify(values: list[Any]) -> str:
+            main, package, prefix = values
+            return jobspec.job_id(
+                main_uri=main,
+                package_uri=package,
+                input=prefix,
+                detect=detect,
+                run_id=cfg.job.run_id,
+            )
+
+        self.job_id = pulumi.Output.all(main_uri, package_uri, source).apply(identify)
+        self.results_uri = pulumi.Output.all(results_uri, self.job_id).apply(
+            lambda v: jobspec.results_for(v[0], v[1])
+        )
+
+        def pyspark(values: list[Any]) -> gcp.dataproc.JobPysparkConfigArgs:
+            main, package, prefix, output = values
+            spec = jobspec.pyspark_job(
+                cluster="",  # placement is its own argument below
+                main_uri=main,
+                package_uri=package,
+                args=jobspec.job_args(output=output, input=prefix, detect=detect),
+            )["pyspark_job"]
+            return gcp.dataproc.JobPysparkConfigArgs(
+                main_python_file_uri=spec["main_python_file_uri"],
+                python_file_uris=spec["python_file_uris"],
+                args=spec["args"],
+                properties=spec["properties"],
+            )
+
+        # Fixed labels only: a job's labels cannot change in place, and editing the stack's
+        # `labels` must not re-run the job.
+        labels = {"app": "dataproc-faces", "env": cfg.stack}
+        if cfg.job.run_id:
+            labels["run"] = cfg.job.run_id
+        self.job = gcp.dataproc.Job(
+            name,
+            project=cfg.project,
+            region=cfg.region,
+            placement=gcp.dataproc.JobPlacementArgs(cluster_name=cluster.name),
+            reference=gcp.dataproc.JobReferenceArgs(job_id=self.job_id),
+            pyspark_config=pulumi.Output.all(main_uri, package_uri, source, self.results_uri).apply(
+                pyspark
+            ),
+            labels=labels,
+            force_delete=True,
+            wait_for_completion=cfg.job.wait,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[cluster],
+                custom_timeouts=pulumi.CustomTimeouts(create="12h" if cfg.job.wait else "20m"),
+            ),
+        )
+        self.state = self.job.statuses.apply(_state)
+        self.console_url = self.job_id.apply(
+            lambda j: jobspec.console_url(cfg.project, cfg.region, j)
+        )
+        self.register_outputs(
+            {
+                "job_id": self.job_id,
+                "job_state": self.state,
+                "job_results_uri": self.results_uri,
+                "job_console_url": self.console_url,
+            }
+        )
+
+
+def _state(statuses: list[Any] | None) -> str:
+    """The state the provider last read (RUNNING when `up` did not wait; `status` for later)."""
+    if not statuses:
+        return "SUBMITTED"
+    first = statuses[0]
+    state = first.get("state") if isinstance(first, dict) else getattr(first, "state", None)
+    return str(state or "SUBMITTED")
