@@ -127,10 +127,8 @@ def test_eval_command_on_the_astronaut(tmp_path, samples, capsys) -> None:
         )
     )
     out = tmp_path / "result.json"
-    args = _parser().parse_args(
-        ["eval", "--images", str(images), "--truth", str(truth), "--detector", "haar"]
-        + ["--json", str(out)]
-    )
+    argv = ["eval", "--images", str(images), "--truth", str(truth), "--detector", "haar"]
+    args = _parser().parse_args([*argv, "--json", str(out)])
     assert args.func(args) == 0
     result = json.loads(out.read_text())
     assert result["images"] == 2 and result["faces"] == 1
