@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from dataproc_faces import gcs
 from dataproc_faces.imaging import decode
-
 from tests.conftest import ASTRONAUT_FACE, SAMPLES, iou
 from tests.e2e.conftest import names, run_cli, upload
 

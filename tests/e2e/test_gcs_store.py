@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+
 from dataproc_faces import gcs
 from dataproc_faces.storage import store_for
-
 from tests.e2e.conftest import names, upload
 
 pytestmark = pytest.mark.e2e
