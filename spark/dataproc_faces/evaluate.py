@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .cli import add_detector_arguments, detect_options_from_args
 from .detect import DetectOptions, DetectorError, Face, make_detector
 
 Box = tuple[float, float, float, float]  # x, y, w, h
@@ -227,36 +228,6 @@ def format_report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
-    """Detector options (to be shared with the CLI's `run` command)."""
-    d = DetectOptions()
-    g = parser.add_argument_group("detector")
-    g.add_argument("--detector", default=d.detector, help=f"haar or blazeface ({d.detector})")
-    g.add_argument("--scale-factor", type=float, default=d.scale_factor, help="haar only")
-    g.add_argument("--min-neighbors", type=int, default=d.min_neighbors, help="haar only")
-    g.add_argument("--min-size", type=int, default=d.min_size, help="smallest face side, px")
-    g.add_argument("--max-size", type=int, default=d.max_size, help="largest face side, px")
-    g.add_argument(
-        "--detect-max-side",
-        type=int,
-        default=d.detect_max_side,
-        help="detect on a copy at most this long (px); larger finds smaller faces, slower",
-    )
-    g.add_argument("--score-threshold", type=float, default=d.score_threshold, help="DNN only")
-
-
-def detect_options_from_args(args: argparse.Namespace) -> DetectOptions:
-    return DetectOptions(
-        detector=args.detector,
-        scale_factor=args.scale_factor,
-        min_neighbors=args.min_neighbors,
-        min_size=args.min_size,
-        max_size=args.max_size,
-        detect_max_side=args.detect_max_side,
-        score_threshold=args.score_threshold,
-    )
-
-
 def register(subparsers: Any) -> None:
     """Add the `eval` command to the dataproc-faces parser."""
     p = subparsers.add_parser(
@@ -278,12 +249,13 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError, KeyError, TypeError, ET.ParseError) as exc:
         print(f"error: cannot read truth {args.truth}: {exc}", file=sys.stderr)
         return 2
+    options = detect_options_from_args(args)
     missing = [t.file for t in truth if not (args.images / t.file).is_file()]
     if missing:
         print(f"error: images listed in the truth are missing: {missing}", file=sys.stderr)
         return 2
     try:
-        result = evaluate(args.images, truth, detect_options_from_args(args))
+        result = evaluate(args.images, truth, options)
     except DetectorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -291,15 +263,3 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (python -m dataproc_faces.evaluate ...) until the CLI wires `eval` in."""
-    parser = argparse.ArgumentParser(prog="dataproc-faces")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

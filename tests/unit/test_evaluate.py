@@ -104,9 +104,10 @@ def test_reads_dlib_imglab_xml(tmp_path) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dataproc-faces")
-    evaluate.register(parser.add_subparsers(dest="command", required=True))
-    return parser
+    """The real CLI's parser: `eval` is wired in through evaluate.register."""
+    from dataproc_faces.cli import build_parser
+
+    return build_parser()
 
 
 def test_eval_command_on_the_astronaut(tmp_path, samples, capsys) -> None:
@@ -140,15 +141,24 @@ def test_eval_command_on_the_astronaut(tmp_path, samples, capsys) -> None:
     assert "detector haar: 2 images, 1 faces" in printed
 
 
-def test_eval_command_reports_missing_images_and_bad_detectors(tmp_path, capsys) -> None:
+def test_eval_command_reports_missing_images_and_unreadable_truth(tmp_path, capsys) -> None:
     truth = tmp_path / "t.json"
     truth.write_text(json.dumps({"images": [{"file": "gone.jpg", "faces": []}]}))
     args = _parser().parse_args(["eval", "--images", str(tmp_path), "--truth", str(truth)])
     assert args.func(args) == 2
     assert "gone.jpg" in capsys.readouterr().err
-    truth.write_text(json.dumps({"images": []}))
-    args = _parser().parse_args(
-        ["eval", "--images", str(tmp_path), "--truth", str(truth), "--detector", "nope"]
-    )
+    truth.write_text("{not json")
     assert args.func(args) == 2
-    assert "unknown detector" in capsys.readouterr().err
+    assert "cannot read truth" in capsys.readouterr().err
+
+
+def test_eval_command_reports_a_detector_that_cannot_start(tmp_path, capsys, monkeypatch) -> None:
+    def broken(options):
+        raise evaluate.DetectorError("weights missing: run make models")
+
+    monkeypatch.setattr(evaluate, "make_detector", broken)
+    truth = tmp_path / "t.json"
+    truth.write_text(json.dumps({"images": []}))
+    args = _parser().parse_args(["eval", "--images", str(tmp_path), "--truth", str(truth)])
+    assert args.func(args) == 2
+    assert "run make models" in capsys.readouterr().err
