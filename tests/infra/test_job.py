@@ -15,9 +15,9 @@ JOB = "gcp:dataproc/job:Job"
 CLUSTER = "gcp:dataproc/cluster:Cluster"
 SUBMIT = {"dataproc-faces:job_submit": "true"}
 
-# Runs tests/infra/harness.py with two optional twists: `preview` makes the mocks a preview
-# (pulumi.runtime.is_dry_run() is true), `code_change` alters the package zip's bytes the way
-# editing the job's code would (so its content-hashed name, and URI, change).
+# Runs tests/infra/harness.py with the package zip's bytes fixed, and two optional twists:
+# `preview` makes the mocks a preview (pulumi.runtime.is_dry_run() is true), `code_change`
+# gives other package bytes, as editing the job's code would (so its hashed name, and URI, change).
 _RUNNER = """
 import sys
 sys.path.insert(0, {harness_dir!r})
@@ -30,11 +30,11 @@ if "preview" in twists:
         kwargs["preview"] = True
         _set(*args, **kwargs)
     mocks.set_mocks = _preview
-if "code_change" in twists:
-    sys.path.insert(0, {repo!r})
-    import infra.artifacts as artifacts
-    _build = artifacts.build_package_zip
-    artifacts.build_package_zip = lambda d: _build(d) + b"changed"
+sys.path.insert(0, {repo!r})
+import infra.artifacts as artifacts
+# The same package bytes in every run, so comparisons do not see unrelated source edits.
+package = b"changed package" if "code_change" in twists else b"frozen package"
+artifacts.build_package_zip = lambda d: package
 sys.exit(harness.main(sys.argv))
 """
 
