@@ -12,11 +12,11 @@ from typing import Any
 from .detect import DetectOptions, Detector, make_detector
 from .manifest import Summary, error_row, ok_row, write_manifest
 from .process import RenderOptions, outline
+from .scheduling import equal_chunks, guided_chunks
 from .storage import is_remote, is_within, join, normalise, store_for
 
 IMAGES_DIR = "images"
 THUMBS_DIR = "thumbs"
-TASKS_PER_CORE = 4
 
 
 @dataclass(frozen=True)
@@ -148,6 +148,11 @@ def relative_to(source: str, root: str) -> str:
 Progress = Callable[[int, Callable[[], int]], AbstractContextManager[Any]]
 
 
+def _flat(chunks: Iterable[list[Task]]) -> Iterator[Task]:
+    for chunk in chunks:
+        yield from chunk
+
+
 def _counted(rows: Iterator[dict[str, Any]], done: Any) -> Iterator[dict[str, Any]]:
     """Counts rows into an accumulator: the driver reads it for progress as each task ends."""
     for row in rows:
@@ -169,12 +174,16 @@ def run(
     make_detector(spec.detect)  # fail fast on the driver: missing weights stop the run here
     tasks = list_tasks(spec)
     sc = spark.sparkContext
-    slices = spec.partitions or max(1, min(len(tasks), sc.defaultParallelism * TASKS_PER_CORE))
     rows: list[dict[str, Any]] = []
     if tasks:
+        # one chunk per Spark task, large chunks first: see scheduling.py
+        if spec.partitions:
+            chunks = equal_chunks(tasks, spec.partitions)
+        else:
+            chunks = guided_chunks(tasks, sc.defaultParallelism)
         done = sc.accumulator(0)
-        rdd = sc.parallelize(tasks, slices).mapPartitions(
-            lambda part: _counted(process_partition(spec, part), done)
+        rdd = sc.parallelize(chunks, len(chunks)).mapPartitions(
+            lambda part: _counted(process_partition(spec, _flat(part)), done)
         )
         with progress(len(tasks), lambda: done.value) if progress else nullcontext():
             rows = rdd.collect()
