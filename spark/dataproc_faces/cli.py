@@ -10,6 +10,7 @@ from typing import NoReturn
 from .detect import DETECTORS, DetectOptions
 from .imaging import DEFAULT_MAX_PIXELS, parse_color
 from .process import MODES, RenderOptions
+from .sparkenv import EnvironmentProblem
 
 USAGE_ERROR = 2
 
@@ -162,6 +163,7 @@ def _optional_commands() -> list:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from . import sparkenv
+    from .detect import DetectorError, make_detector
     from .pipeline import JobSpec, run
     from .storage import is_within, normalise, store_for
 
@@ -192,8 +194,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UsageError(f"--input-list {args.input_list}: {exc}") from None
     elif not store_in.exists(spec.input):
         raise UsageError(f"--input {args.input} does not exist or is not a folder")
-
-    from .detect import DetectorError, make_detector
 
     try:
         make_detector(spec.detect)
@@ -237,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     args = parser.parse_args(argv)
     try:
         code = args.func(args)
-    except UsageError as exc:
+    except (UsageError, EnvironmentProblem) as exc:
         print(f"dataproc-faces: error: {exc}", file=sys.stderr)
         code = USAGE_ERROR
     except KeyboardInterrupt:

@@ -6,7 +6,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import Any
 
 from .detect import DetectOptions, Detector, make_detector
@@ -37,15 +36,9 @@ class Task:
     relative: str
 
 
-def output_path(spec: JobSpec, relative: str, extension: str) -> str:
-    """DST/images/<relative path>, with the suffix changed only if the format had to change."""
-    rel = PurePosixPath(relative)
-    if rel.suffix.lower() not in _SAME_FORMAT.get(extension, {extension}):
-        rel = rel.with_name(rel.name + extension)
-    return join(join(spec.output, IMAGES_DIR), rel.as_posix())
-
-
-_SAME_FORMAT = {".jpg": {".jpg", ".jpeg", ".jpe", ".jfif"}, ".tiff": {".tif", ".tiff"}}
+def output_path(spec: JobSpec, relative: str, new_suffix: str = "") -> str:
+    """DST/images/<relative path>; a suffix is appended only when the format had to change."""
+    return join(join(spec.output, IMAGES_DIR), relative + new_suffix)
 
 
 _DETECTORS: dict[DetectOptions, Detector] = {}
@@ -70,7 +63,7 @@ def process_partition(spec: JobSpec, tasks: Iterable[Task]) -> Iterator[dict[str
         try:
             data = store_in.read(task.source)
             result = outline(data, detector, spec.render)
-            target = output_path(spec, task.relative, result.extension)
+            target = output_path(spec, task.relative, result.new_suffix)
             store_out.write(target, result.data)
             thumb = join(join(spec.output, THUMBS_DIR), task.relative + ".jpg")
             store_out.write(thumb, result.thumbnail, "image/jpeg")
