@@ -18,7 +18,6 @@ from dataproc_faces.blazeface import (
     BlazeFaceDetector,
     decode,
     plan_regions,
-    shrink,
     weighted_nms,
 )
 from dataproc_faces.detect import DetectOptions, DetectorError, Face, make_detector
@@ -199,12 +198,3 @@ def test_tile_count_stays_bounded_for_a_1024_copy() -> None:
     assert len(plan_regions(1024, 768, blazeface.MIN_SEARCH_BOX, None)) <= 36
     assert len(plan_regions(1024, 576, blazeface.MIN_SEARCH_BOX, None)) <= 30
     assert len(plan_regions(192, 144, blazeface.MIN_SEARCH_BOX, None)) <= 3
-
-
-def test_shrink_bounds_the_longest_side_and_reports_the_factor() -> None:
-    image = np.zeros((3000, 4003, 3), np.uint8)
-    small, scale = shrink(image, 1024)
-    assert max(small.shape[:2]) == 1024
-    assert abs(4003 * scale - 1024) <= 3
-    same, one = shrink(image[:100, :200], 1024)
-    assert one == 1.0 and same.shape == (100, 200, 3)
