@@ -37,7 +37,7 @@ class Face:
 class DetectOptions:
     """Everything that changes which faces are found; serialisable so Spark can ship it."""
 
-    detector: str = "haar"
+    detector: str = "blazeface"
     scale_factor: float = 1.1
     min_neighbors: int = 5
     min_size: int = 20
