@@ -156,7 +156,6 @@ def _counted(rows: Iterator[dict[str, Any]], done: Any) -> Iterator[dict[str, An
 def run(
     spark: Any,
     spec: JobSpec,
-    on_rows: Callable[[list[dict[str, Any]]], None] | None = None,
     progress: Progress | None = None,
 ) -> tuple[Summary, list[dict[str, Any]]]:
     """Run the whole job; writes images, manifest and summary under spec.output.
@@ -192,6 +191,4 @@ def run(
         render={"mode": spec.render.mode, "max_pixels": spec.render.max_pixels},
     )
     summary.write(store_out)
-    if on_rows:
-        on_rows(rows)
     return summary, rows
