@@ -51,6 +51,10 @@ class SourceTree:
         return self.package_dir / "models"
 
     @property
+    def samples_dir(self) -> Path:
+        return self.root / "samples"
+
+    @property
     def build_dir(self) -> Path:
         return self.root / "build" / "artifacts"
 
@@ -120,6 +124,7 @@ class Artifacts(pulumi.ComponentResource):
     init_action_uri: pulumi.Output[str]
     requirements_uri: pulumi.Output[str]
     model_uris: pulumi.Output[dict[str, str]]
+    objects: list[gcp.storage.BucketObject]
 
     def __init__(
         self,
@@ -133,6 +138,7 @@ class Artifacts(pulumi.ComponentResource):
         tree = tree or SourceTree()
         self._bucket = bucket
         self._prefix = name
+        self.objects = []
 
         package = build_package_zip(tree.package_dir)
         package_name = hashed_name(f"{PACKAGE_NAME}.zip", package)
@@ -186,4 +192,5 @@ class Artifacts(pulumi.ComponentResource):
             else {},
             opts=pulumi.ResourceOptions(parent=self),
         )
+        self.objects.append(obj)
         return pulumi.Output.concat("gs://", obj.bucket, "/", obj.name)

@@ -96,6 +96,20 @@ class StackConfig:
     cluster: ClusterConfig
     extra_labels: Mapping[str, str] = field(default_factory=dict)
     job: JobConfig = field(default_factory=JobConfig)
+    seed_samples: bool = False
+
+    @property
+    def warnings(self) -> list[str]:
+        """Valid but probably unintended combinations: `load()` logs them as Pulumi warnings."""
+        found = []
+        if self.job.submit and not self.seed_samples and not self.job.input_prefix:
+            found.append(
+                f"config key '{_key('job_submit')}' is true and '{_key('seed_samples')}' is"
+                " false: the job reads the stack's upload_images_to prefix, and fails (usage"
+                " error: --input does not exist) if nothing was uploaded there; upload images"
+                " first, set seed_samples, or set job_input_prefix"
+            )
+        return found
 
     @property
     def prefix(self) -> str:
@@ -140,6 +154,10 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "results_versioning": (False, "true or false"),
     "temp_retention_days": (7, "an integer from 1 to 365"),
     "labels": ({}, "a map of GCP labels (lowercase keys/values, max 63 chars)"),
+    "seed_samples": (
+        False,
+        "true (pulumi up uploads samples/*.png etc. to <upload_images_to>samples/) or false",
+    ),
     "job_submit": (False, "true (pulumi up submits the job once the cluster is ready) or false"),
     "job_wait": (False, "true (pulumi up waits until the job ends) or false"),
     "job_run_id": ("", "empty, or 1-40 of a-z 0-9 '-': a new value submits a new run"),
@@ -342,6 +360,7 @@ def parse(
         cluster=cluster,
         extra_labels=_labels(values),
         job=_job(values),
+        seed_samples=_bool(values, "seed_samples"),
     )
 
 
@@ -399,11 +418,14 @@ def load() -> StackConfig:
         namespace, _, name = full_key.partition(":")
         if namespace == PROJECT_NAME and name not in DEFAULTS:
             values[name] = "?"
-    return parse(
+    cfg = parse(
         values,
         project=pulumi.Config("gcp").get("project"),
         stack=pulumi.get_stack(),
     )
+    for message in cfg.warnings:
+        pulumi.log.warn(message)
+    return cfg
 
 
 def _configured_keys() -> list[str]:

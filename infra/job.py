@@ -15,6 +15,7 @@ its results stay in the bucket, in a folder named after its job id.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pulumi
@@ -43,6 +44,7 @@ class FaceJob(pulumi.ComponentResource):
         package_uri: pulumi.Input[str],
         images_uri: pulumi.Input[str],
         results_uri: pulumi.Input[str],
+        depends_on: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("dataproc-faces:infra:FaceJob", name, None, opts)
@@ -98,7 +100,9 @@ class FaceJob(pulumi.ComponentResource):
             wait_for_completion=cfg.job.wait,
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[cluster],
+                # The cluster, and what the job reads: the uploaded artefacts and (seed_samples)
+                # the sample images; explicit, not only through the URIs in its inputs.
+                depends_on=[cluster, *depends_on],
                 custom_timeouts=pulumi.CustomTimeouts(create="12h" if cfg.job.wait else "20m"),
             ),
         )

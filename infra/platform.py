@@ -1,4 +1,5 @@
-"""Composes the platform: APIs, network, storage, identities, artefacts, cluster and devhost."""
+"""Composes the platform: APIs, network, storage, identities, artefacts, cluster, devhost, and
+optionally the sample images (seed_samples) and the job (job_submit)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from infra.devhost import Devhost
 from infra.identity import Identity
 from infra.job import FaceJob
 from infra.network import Network
-from infra.storage import Storage
+from infra.samples import Samples
+from infra.storage import IMAGES_PREFIX, Storage
 
 
 class Platform(pulumi.ComponentResource):
@@ -29,6 +31,7 @@ class Platform(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("dataproc-faces:infra:Platform", name, None, opts)
+        tree = tree or SourceTree()
         child = pulumi.ResourceOptions(parent=self)
 
         apis = Apis(f"{name}-apis", project=cfg.project, opts=child)
@@ -50,7 +53,7 @@ class Platform(pulumi.ComponentResource):
             depends_on=[*services, *identity.cluster_grants],
             opts=child,
         )
-        images_uri = storage.input.name.apply(lambda b: f"gs://{b}/images/")
+        images_uri = storage.input.name.apply(lambda b: f"gs://{b}/{IMAGES_PREFIX}")
         results_uri = storage.results.name.apply(lambda b: f"gs://{b}/runs/")
         devhost = Devhost(
             f"{name}-devhost",
@@ -76,7 +79,20 @@ class Platform(pulumi.ComponentResource):
             opts=child,
         )
 
-        # With job_submit, `pulumi up` submits the job once the cluster is ready (infra/job.py).
+        # With seed_samples, the repository's sample images go to <upload_images_to>samples/,
+        # so the first job has something to read (infra/samples.py).
+        samples = None
+        if cfg.seed_samples:
+            samples = Samples(
+                f"{name}-samples",
+                bucket=storage.input,
+                images_prefix=IMAGES_PREFIX,
+                folder=tree.samples_dir,
+                opts=child,
+            )
+
+        # With job_submit, `pulumi up` submits the job once the cluster is ready (infra/job.py),
+        # the artefacts are uploaded and (seed_samples) the sample images are in place.
         job = None
         if cfg.job.submit:
             job = FaceJob(
@@ -87,6 +103,7 @@ class Platform(pulumi.ComponentResource):
                 package_uri=artifacts.job_package_uri,
                 images_uri=images_uri,
                 results_uri=results_uri,
+                depends_on=[*artifacts.objects, *(samples.objects if samples else [])],
                 opts=child,
             )
 
@@ -106,6 +123,7 @@ class Platform(pulumi.ComponentResource):
             "job_package_uri": artifacts.job_package_uri,
             "init_action_uri": artifacts.init_action_uri,
             "model_uris": artifacts.model_uris,
+            "samples_uri": samples.uri if samples else None,
             "job_id": job.job_id if job else None,
             "job_state": job.state if job else "NOT_SUBMITTED (config job_submit is false)",
             "job_results_uri": job.results_uri if job else None,

@@ -9,6 +9,9 @@ import pulumi_gcp as gcp
 
 from infra.config import StackConfig
 
+# Object prefix in the input bucket that the job reads by default (output `upload_images_to`).
+IMAGES_PREFIX = "images/"
+
 
 class Storage(pulumi.ComponentResource):
     """Four buckets; IAM on them lives in identity.py, apart from the buckets themselves."""

@@ -20,7 +20,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Record
         proc = run_harness(stack, tmp)
         assert proc.returncode == 0, f"{stack} program failed under mocks:\n{proc.stderr}"
         data = json.loads((tmp / f"{stack}.json").read_text())
-        return Recorded(stack, data["resources"], data["outputs"])
+        return Recorded(stack, data["resources"], data["outputs"], data["warnings"])
 
     def get(stack: str) -> Recorded:
         if not cache:

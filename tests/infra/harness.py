@@ -3,6 +3,7 @@
 Run in a subprocess per stack (pulumi's runtime state is process-global):
     python tests/infra/harness.py STACK OUT.json [OVERRIDES_JSON]
 OVERRIDES_JSON maps full config keys to a value, or to null to remove the key.
+The JSON has `resources`, `outputs` and `warnings` (what the program passed to pulumi.log.warn).
 A pulumi.RunError is printed as one `error:` line with exit status 32, like Pulumi's language
 host does; any other exception prints its traceback (exit 1), so tests can tell them apart.
 """
@@ -10,6 +11,7 @@ host does; any other exception prints its traceback (exit 1), so tests can tell 
 from __future__ import annotations
 
 import json
+import logging
 import runpy
 import sys
 import traceback
@@ -104,6 +106,18 @@ def run(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     from pulumi.runtime.sync_await import _sync_await
 
     records: list[dict[str, Any]] = []
+    warnings: list[str] = []
+
+    class Warnings(logging.Handler):
+        """pulumi.log.warn under mocks goes to a logger: keep what the program warns about."""
+
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno == logging.WARNING:
+                warnings.append(record.getMessage())
+
+    logger = logging.getLogger("dataproc-faces-harness")
+    logger.propagate = False
+    logger.addHandler(Warnings())
 
     class Mocks(mocks.Mocks):
         def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
@@ -144,7 +158,12 @@ def run(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
 
     pulumi.runtime.set_all_config(stack_config(stack, overrides))
     mocks.set_mocks(
-        Mocks(), project="dataproc-faces", stack=stack, preview=False, monitor=Monitor(Mocks())
+        Mocks(),
+        project="dataproc-faces",
+        stack=stack,
+        preview=False,
+        logger=logger,
+        monitor=Monitor(Mocks()),
     )
 
     exports: dict[str, Any] = {}
@@ -156,7 +175,7 @@ def run(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         outputs.update(_sync_await(pulumi.Output.from_input(exports).future()) or {})
 
     _sync_await(run_pulumi_func(program))
-    return {"resources": records, "outputs": _plain(outputs)}
+    return {"resources": records, "outputs": _plain(outputs), "warnings": warnings}
 
 
 def main(argv: list[str]) -> int:

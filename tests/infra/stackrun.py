@@ -21,6 +21,7 @@ class Recorded:
     stack: str
     resources: list[dict[str, Any]]
     outputs: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
     by_urn: dict[str, dict[str, Any]] = field(init=False)
 
     def __post_init__(self) -> None:

@@ -67,3 +67,16 @@ def test_models_dir_is_optional(tmp_path: Path) -> None:
     (pkg / "models").rmdir()
     names = zipfile.ZipFile(io.BytesIO(build_package_zip(pkg))).namelist()
     assert names == ["dataproc_faces/__init__.py", "dataproc_faces/cli.py"]
+
+
+def test_sample_images_lists_images_only(tmp_path: Path) -> None:
+    from infra.samples import CONTENT_TYPES, sample_images
+
+    assert sample_images(tmp_path / "missing") == []
+    for name in ("b.png", "A.JPG", "c.webp", "SOURCES.md", ".hidden.png", "_tmp.png", "x.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "sub.png").mkdir()  # a folder, whatever its name
+    assert [p.name for p in sample_images(tmp_path)] == ["A.JPG", "b.png", "c.webp"]
+    assert CONTENT_TYPES[".jpg"] == "image/jpeg" and CONTENT_TYPES[".png"] == "image/png"
+    repo = [p.name for p in sample_images(SourceTree().samples_dir)]
+    assert len(repo) >= 4 and all(n.endswith(".png") for n in repo)

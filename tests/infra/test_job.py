@@ -13,11 +13,16 @@ from stackrun import HARNESS, REPO, Recorded
 
 JOB = "gcp:dataproc/job:Job"
 CLUSTER = "gcp:dataproc/cluster:Cluster"
+OBJECT = "gcp:storage/bucketObject:BucketObject"
+BUCKET = "gcp:storage/bucket:Bucket"
 SUBMIT = {"dataproc-faces:job_submit": "true"}
+NO_SEED = {"dataproc-faces:seed_samples": "false"}
+SAMPLES = sorted(p.name for p in (REPO / "samples").iterdir() if p.suffix == ".png")
 
-# Runs tests/infra/harness.py with the package zip's bytes fixed, and two optional twists:
+# Runs tests/infra/harness.py with the package zip's bytes fixed, and optional twists:
 # `preview` makes the mocks a preview (pulumi.runtime.is_dry_run() is true), `code_change`
-# gives other package bytes, as editing the job's code would (so its hashed name, and URI, change).
+# gives other package bytes, as editing the job's code would (so its hashed name, and URI, change),
+# `no_samples` points the program at a samples folder that does not exist.
 _RUNNER = """
 import sys
 sys.path.insert(0, {harness_dir!r})
@@ -35,13 +40,15 @@ import infra.artifacts as artifacts
 # The same package bytes in every run, so comparisons do not see unrelated source edits.
 package = b"changed package" if "code_change" in twists else b"frozen package"
 artifacts.build_package_zip = lambda d: package
+if "no_samples" in twists:
+    artifacts.SourceTree.samples_dir = property(lambda self: self.root / "no-such-folder")
 sys.exit(harness.main(sys.argv))
 """
 
 
-def program(
+def run_program(
     tmp_path: Path, overrides: dict[str, Any], twists: str = "", stack: str = "dev"
-) -> Recorded:
+) -> tuple[subprocess.CompletedProcess[str], Path]:
     out = tmp_path / f"{stack}-{abs(hash((json.dumps(overrides), twists)))}.json"
     code = _RUNNER.format(harness_dir=str(HARNESS.parent), repo=str(REPO))
     proc = subprocess.run(
@@ -52,26 +59,86 @@ def program(
         timeout=120,
         check=False,
     )
+    return proc, out
+
+
+def program(
+    tmp_path: Path, overrides: dict[str, Any], twists: str = "", stack: str = "dev"
+) -> Recorded:
+    proc, out = run_program(tmp_path, overrides, twists, stack)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(out.read_text())
-    return Recorded(stack, data["resources"], data["outputs"])
+    return Recorded(stack, data["resources"], data["outputs"], data["warnings"])
 
 
 def job_of(rec: Recorded) -> dict[str, Any]:
     return rec.one(JOB)
 
 
-def test_no_job_unless_job_submit_is_set(recorded) -> None:
-    for stack in ("dev", "prod"):
-        rec = recorded(stack)
-        assert not [r for r in rec.resources if r["type"] == JOB]
-        assert rec.outputs["job_state"].startswith("NOT_SUBMITTED")
-        assert rec.outputs["job_id"] is None
+def seeded(rec: Recorded) -> list[dict[str, Any]]:
+    """The sample-image objects: those in the input bucket (artefacts go to staging)."""
+    input_bucket = rec.named(BUCKET, "-storage-input")["inputs"]["name"]
+    return [o for o in rec.of_type(OBJECT) if o["inputs"]["bucket"] == input_bucket]
+
+
+def artefacts(rec: Recorded) -> list[dict[str, Any]]:
+    staging = rec.named(BUCKET, "-storage-staging")["inputs"]["name"]
+    return [o for o in rec.of_type(OBJECT) if o["inputs"]["bucket"] == staging]
+
+
+def test_dev_submits_and_waits_prod_submits_nothing(recorded) -> None:
+    dev, prod = recorded("dev"), recorded("prod")
+    job = job_of(dev)
+    assert job["inputs"]["waitForCompletion"] is True
+    assert job["custom_timeouts"]["create"] == "12h"
+    assert dev.outputs["job_id"] == job["inputs"]["reference"]["jobId"]
+    assert not [r for r in prod.resources if r["type"] == JOB]
+    assert prod.outputs["job_state"].startswith("NOT_SUBMITTED")
+    assert prod.outputs["job_id"] is None
+    assert dev.warnings == [] and prod.warnings == []
+
+
+def test_dev_seeds_one_object_per_sample_and_the_job_reads_them(recorded) -> None:
+    assert len(SAMPLES) >= 4 and "SOURCES.md" not in SAMPLES
+    dev = recorded("dev")
+    objects = seeded(dev)
+    assert len(objects) == len(SAMPLES) > 0
+    prefix = dev.outputs["upload_images_to"]  # gs://<input bucket>/images/
+    bucket = dev.named(BUCKET, "-storage-input")["inputs"]["name"]
+    assert prefix == f"gs://{bucket}/images/"
+    assert sorted(o["inputs"]["name"] for o in objects) == [f"images/samples/{n}" for n in SAMPLES]
+    for o in objects:
+        assert o["inputs"]["contentType"] == "image/png"
+        assert o["inputs"]["source"]["__file_asset"].endswith(f"samples/{o['inputs']['name'][15:]}")
+        parent = dev.by_urn[o["parent"]]
+        assert parent["type"] == "dataproc-faces:infra:Samples"
+    assert dev.outputs["samples_uri"] == f"{prefix}samples/"
+    # The job reads the whole upload prefix, which holds the samples.
+    assert job_of(dev)["inputs"]["pysparkConfig"]["args"][1:3] == ["--input", prefix]
+
+
+def test_job_depends_on_cluster_artefacts_and_seeded_samples(recorded) -> None:
+    dev = recorded("dev")
+    job = job_of(dev)
+    direct = set(job["dependencies"])
+    needed = [dev.one(CLUSTER), *artefacts(dev), *seeded(dev)]
+    assert len(needed) >= 1 + 4 + len(SAMPLES)
+    for r in needed:
+        assert r["urn"] in direct, f"the job does not wait for {r['name']}"
+
+
+def test_prod_seeds_nothing(recorded) -> None:
+    prod = recorded("prod")
+    assert len(artefacts(prod)) >= 4  # objects were recorded, just none in the input bucket
+    assert seeded(prod) == []
+    assert prod.outputs["samples_uri"] is None
+    assert not [r for r in prod.resources if r["type"].endswith(":Samples")]
 
 
 @pytest.fixture(scope="module")
 def submitted(tmp_path_factory) -> Recorded:
-    return program(tmp_path_factory.mktemp("job"), SUBMIT)
+    """The dev stack as configured (it submits), with the package bytes frozen."""
+    return program(tmp_path_factory.mktemp("job"), {})
 
 
 def test_job_runs_main_from_the_uploaded_artifacts_on_the_cluster(submitted: Recorded) -> None:
@@ -96,7 +163,7 @@ def test_job_runs_main_from_the_uploaded_artifacts_on_the_cluster(submitted: Rec
     ]
     assert "--detector" in spark["args"]
     assert inputs["forceDelete"] is True
-    assert inputs["waitForCompletion"] is False
+    assert inputs["waitForCompletion"] is True
 
 
 def test_outputs_name_the_job_its_results_and_console(submitted: Recorded) -> None:
@@ -109,18 +176,75 @@ def test_outputs_name_the_job_its_results_and_console(submitted: Recorded) -> No
     assert out["job_state"] == "SUBMITTED"  # mocks report no status yet
 
 
-def test_job_wait_makes_up_wait_for_the_end(tmp_path: Path) -> None:
-    rec = program(tmp_path, {**SUBMIT, "dataproc-faces:job_wait": "true"})
+def test_job_wait_false_returns_once_submitted(tmp_path: Path) -> None:
+    rec = program(tmp_path, {"dataproc-faces:job_wait": "false"})
     job = job_of(rec)
-    assert job["inputs"]["waitForCompletion"] is True
-    assert job["custom_timeouts"]["create"] == "12h"
+    assert job["inputs"]["waitForCompletion"] is False
+    assert job["custom_timeouts"]["create"] == "20m"
+
+
+@pytest.mark.parametrize(
+    ("stack", "overrides", "samples", "job", "warns"),
+    [
+        # dev without seeding: the job still runs, on whatever was uploaded: a warning.
+        ("dev", NO_SEED, 0, True, True),
+        # dev without the job: the samples are uploaded all the same.
+        ("dev", {"dataproc-faces:job_submit": "false"}, len(SAMPLES), False, False),
+        # dev, the job reads another prefix: no warning, the samples are uploaded anyway.
+        (
+            "dev",
+            {**NO_SEED, "dataproc-faces:job_input_prefix": "gs://other-bucket/x"},
+            0,
+            True,
+            False,
+        ),
+        # prod with both keys flipped behaves like dev.
+        ("prod", {**SUBMIT, "dataproc-faces:seed_samples": "true"}, len(SAMPLES), True, False),
+        # prod with job_submit alone: a job on the (possibly empty) upload prefix, a warning.
+        ("prod", SUBMIT, 0, True, True),
+    ],
+    ids=["dev-no-seed", "dev-no-job", "dev-own-prefix", "prod-both", "prod-submit-only"],
+)
+def test_flipping_seed_samples_and_job_submit(
+    tmp_path: Path,
+    stack: str,
+    overrides: dict[str, Any],
+    samples: int,
+    job: bool,
+    warns: bool,
+) -> None:
+    rec = program(tmp_path, overrides, stack=stack)
+    objects = seeded(rec)
+    assert len(objects) == samples
+    assert len(artefacts(rec)) >= 4  # the object list was recorded, whatever the seeding
+    jobs = [r for r in rec.resources if r["type"] == JOB]
+    assert len(jobs) == (1 if job else 0)
+    if jobs:
+        assert {o["urn"] for o in objects} <= set(jobs[0]["dependencies"])
+        assert rec.one(CLUSTER)["urn"] in jobs[0]["dependencies"]
+        assert jobs[0]["inputs"]["waitForCompletion"] is (stack == "dev")
+    if warns:
+        (warning,) = rec.warnings
+        assert "'dataproc-faces:job_submit' is true" in warning
+        assert "'dataproc-faces:seed_samples' is false" in warning and "\n" not in warning
+    else:
+        assert rec.warnings == []
+
+
+def test_seeding_without_sample_images_is_one_line(tmp_path: Path) -> None:
+    proc, _ = run_program(tmp_path, {}, "no_samples")
+    assert proc.returncode == 32, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr
+    assert lines[0].startswith("error: config key 'dataproc-faces:seed_samples' is true but")
+    assert "holds no images" in lines[0] and "accepted:" in lines[0]
 
 
 @pytest.mark.parametrize(
     ("change", "twists"),
     [
         ({"dataproc-faces:job_run_id": "again"}, ""),
-        ({"dataproc-faces:job_detect": {"detector": "blazeface"}}, ""),
+        ({"dataproc-faces:job_detect": {"detector": "haar"}}, ""),  # blazeface is the default
         ({"dataproc-faces:job_detect": {"min_neighbors": 7}}, ""),
         ({"dataproc-faces:job_input_prefix": "gs://other-bucket/photos"}, ""),
         ({}, "code_change"),
@@ -145,7 +269,6 @@ def test_job_id_stays_when_unrelated_config_changes(submitted: Recorded, tmp_pat
             **SUBMIT,
             "dataproc-faces:labels": {"cost-center": "elsewhere"},
             "dataproc-faces:temp_retention_days": "9",
-            "dataproc-faces:job_wait": "false",
         },
     )
     before, after = job_of(submitted)["inputs"], job_of(rec)["inputs"]
@@ -167,6 +290,8 @@ def test_bad_job_config_is_one_line(tmp_path: Path) -> None:
         ("job_detect", {"detector": "yolo"}, "job_detect"),
         ("job_input_prefix", "s3://x/y", "job_input_prefix"),
         ("job_submit", "maybe", "job_submit"),
+        ("job_wait", "1", "job_wait"),
+        ("seed_samples", "yes", "seed_samples"),
     ]:
         proc = subprocess.run(
             [

@@ -43,6 +43,40 @@ def test_dev_and_prod_files_parse_to_different_shapes() -> None:
     assert dev.opencv_version == prod.opencv_version == "4.11.0.86"
     assert dev.pillow_version == prod.pillow_version == "11.3.0"
     assert dev.labels["env"] == "dev" and prod.labels["cost-center"] == "faces-prod"
+    # dev: the first `up` uploads the samples and runs the job on them; prod: neither.
+    assert dev.seed_samples and dev.job.submit and dev.job.wait
+    assert not prod.seed_samples and not prod.job.submit and not prod.job.wait
+    assert dev.warnings == prod.warnings == []
+
+
+def test_seed_and_job_keys_are_explicit_in_both_stack_files() -> None:
+    keys = ("seed_samples", "job_submit", "job_wait")
+    expected = {"dev": "true", "prod": "false"}
+    for stack in STACKS:
+        values = _stack_values(stack)
+        assert {k: values.get(k) for k in keys} == dict.fromkeys(keys, expected[stack]), stack
+
+
+@pytest.mark.parametrize(
+    ("values", "warns"),
+    [
+        ({"job_submit": "true"}, True),  # a job on the upload prefix, nothing uploads to it
+        ({"job_submit": "true", "seed_samples": "true"}, False),
+        ({"job_submit": "true", "job_input_prefix": "gs://my-photos/2026"}, False),
+        ({"seed_samples": "true"}, False),
+        ({}, False),
+    ],
+)
+def test_warning_when_the_job_may_read_an_empty_prefix(values: dict[str, str], warns: bool) -> None:
+    cfg = parse(values, project=PROJECT, stack="dev")
+    assert cfg.job.submit == (values.get("job_submit") == "true")
+    if warns:
+        (message,) = cfg.warnings
+        assert message.startswith("config key 'dataproc-faces:job_submit' is true")
+        assert "'dataproc-faces:seed_samples' is false" in message and "\n" not in message
+        assert "upload images first" in message
+    else:
+        assert cfg.warnings == []
 
 
 def test_every_stack_key_is_known_and_every_default_valid() -> None:
@@ -64,6 +98,10 @@ BAD: list[tuple[str, Any, str]] = [
     ("idle_delete_ttl", "1h", "3600s"),
     ("idle_delete_ttl", "60s", "600s"),
     ("force_destroy_buckets", "yes", "true or false"),
+    ("seed_samples", "yes", "uploads samples"),
+    ("seed_samples", "1", "or false"),
+    ("job_submit", "maybe", "or false"),
+    ("job_wait", "no", "or false"),
     ("subnet_cidr", "8.8.8.0/24", "private IPv4"),
     ("subnet_cidr", "not-a-cidr", "private IPv4"),
     ("region", "Europe West", "europe-west1"),

@@ -6,7 +6,7 @@ import ipaddress
 import re
 from collections import Counter
 
-from stackrun import Recorded
+from stackrun import REPO, Recorded
 
 from infra.apis import SERVICES
 from infra.config import IAP_SSH_RANGE, opencv_pin, requirement_pin
@@ -24,6 +24,8 @@ FIREWALL = "gcp:compute/firewall:Firewall"
 SERVICE = "gcp:projects/service:Service"
 OBJECT = "gcp:storage/bucketObject:BucketObject"
 ROLE = "gcp:projects/iAMCustomRole:IAMCustomRole"
+JOB = "gcp:dataproc/job:Job"
+SAMPLE_IMAGES = sorted(p.name for p in (REPO / "samples").iterdir() if p.suffix == ".png")
 
 EXPECTED_COUNTS = {
     "dev": {
@@ -41,9 +43,16 @@ EXPECTED_COUNTS = {
         BUCKET_IAM: 7,
         CLUSTER: 1,
         INSTANCE: 1,
+        JOB: 1,  # dev: job_submit true
     },
 }
-EXPECTED_COUNTS["prod"] = {**EXPECTED_COUNTS["dev"], POLICY: 1}
+EXPECTED_COUNTS["prod"] = {**EXPECTED_COUNTS["dev"], POLICY: 1, JOB: 0}
+# Objects per stack: package, main, init action, requirements, one per model file (artefacts,
+# staging bucket) and, in dev (seed_samples), one per sample image (input bucket).
+ARTEFACTS = 4 + sum(
+    1 for p in (REPO / "spark" / "dataproc_faces" / "models").glob("*") if p.is_file()
+)
+EXPECTED_OBJECTS = {"dev": ARTEFACTS + len(SAMPLE_IMAGES), "prod": ARTEFACTS}
 
 
 def _bucket(stack: Recorded, role: str) -> dict:
@@ -59,22 +68,16 @@ def test_resource_counts_per_stack(stack: Recorded) -> None:
     expected = EXPECTED_COUNTS[stack.stack]
     for token, n in expected.items():
         assert counts[token] == n, f"{stack.stack}: {token}"
-    assert counts[OBJECT] >= 4  # package, main, init action, requirements (+ any models)
+    assert len(SAMPLE_IMAGES) >= 4
+    assert counts[OBJECT] == EXPECTED_OBJECTS[stack.stack]
     assert (POLICY in counts) == (stack.stack == "prod")
 
 
 def test_one_component_per_concern_children_parented_and_named(stack: Recorded) -> None:
     components = {r["type"].rsplit(":", 1)[-1]: r for r in stack.resources if not r["custom"]}
-    assert set(components) == {
-        "Platform",
-        "Apis",
-        "Network",
-        "Storage",
-        "Identity",
-        "Artifacts",
-        "Cluster",
-        "Devhost",
-    }
+    base = {"Platform", "Apis", "Network", "Storage", "Identity", "Artifacts", "Cluster", "Devhost"}
+    # dev seeds the sample images and submits the job (config seed_samples, job_submit).
+    assert set(components) == base | ({"Samples", "FaceJob"} if stack.stack == "dev" else set())
     platform = components["Platform"]
     for kind, comp in components.items():
         if kind != "Platform":
@@ -85,7 +88,8 @@ def test_one_component_per_concern_children_parented_and_named(stack: Recorded) 
     for r in customs:
         parent = stack.by_urn[r["parent"]]
         assert not parent["custom"] and parent["type"] != "dataproc-faces:infra:Platform"
-        assert r["name"].startswith(parent["name"] + "-"), r["name"]
+        # FaceJob's one Job has the component's own name (kept: renaming would replace the job).
+        assert r["name"].startswith(parent["name"] + "-") or r["type"] == JOB, r["name"]
 
 
 def test_apis_enabled_and_everything_depends_on_them(stack: Recorded) -> None:
@@ -352,9 +356,13 @@ def test_devhost_startup_script_installs_the_cli(stack: Recorded) -> None:
 
 
 def test_artifacts_uploaded_content_hashed(stack: Recorded) -> None:
-    objects = stack.of_type(OBJECT, at_least=4)
     staging = _bucket(stack, "staging")["inputs"]["name"]
-    assert all(o["inputs"]["bucket"] == staging for o in objects)
+    input_bucket = _bucket(stack, "input")["inputs"]["name"]
+    everything = stack.of_type(OBJECT, at_least=4)
+    objects = [o for o in everything if o["inputs"]["bucket"] == staging]
+    assert len(objects) >= 4
+    # Every other object is a sample image in the input bucket (tested in test_job.py).
+    assert all(o["inputs"]["bucket"] == input_bucket for o in everything if o not in objects)
     for o in objects:
         assert re.search(r"-[0-9a-f]{16}(\.[a-z.]+)?$", o["inputs"]["name"]), o["inputs"]["name"]
     out = stack.outputs
