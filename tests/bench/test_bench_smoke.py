@@ -1,0 +1,53 @@
+"""The benchmark harness runs end to end on three tiny images (the benchmark itself is not a test)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import corpus, run
+
+pytestmark = pytest.mark.spark
+
+
+def test_corpus_is_deterministic_and_boxes_lie_inside(tmp_path: Path) -> None:
+    a = corpus.generate(tmp_path / "a", 3, seed=5, megapixels_range=(0.1, 0.2))
+    b = corpus.generate(tmp_path / "b", 3, seed=5, megapixels_range=(0.1, 0.2))
+    assert a["count"] == 3 and a["faces"] == b["faces"]
+    for name in ("img_00000.jpg", "img_00001.jpg", "img_00002.jpg"):
+        da = (tmp_path / "a" / "images" / name).read_bytes()
+        assert da == (tmp_path / "b" / "images" / name).read_bytes()
+    truth = json.loads((tmp_path / "a" / "truth.json").read_text())
+    for entry in truth["images"]:
+        for f in entry["faces"]:
+            assert f["x"] >= 0 and f["y"] >= 0 and f["w"] >= corpus.MIN_FACE
+            assert f["x"] + f["w"] <= entry["width"] and f["y"] + f["h"] <= entry["height"]
+
+
+def test_harness_runs_lab_bare_and_job(tmp_path: Path) -> None:
+    results = tmp_path / "results.json"
+    code = run.main(
+        [
+            "--quick",
+            "--count", "3",
+            "--megapixels-range", "0.1", "0.2",
+            "--corpus-dir", str(tmp_path / "corpus"),
+            "--work", str(tmp_path / "work"),
+            "--results", str(results),
+            "--methods", "lab,bare,local2",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    out = json.loads(results.read_text())
+    assert [m["method"] for m in out["methods"]] == ["lab", "bare", "local2"]
+    for m in out["methods"]:
+        assert m["images"] == 3 and m["wall_seconds"] > 0
+        assert 0 <= m["scores"]["iou0.5"]["recall"] <= 1
+    job = out["methods"][2]
+    assert job["memory"]["jvm_mib"] > 0 and job["memory"]["largest_python_worker_mib"] > 0
+    assert 0 < job["job_seconds"] < job["wall_seconds"]
+    for key in ("p3_vs_lab", "recall_ours", "precision_ours", "recall_lab", "precision_lab"):
+        assert key in out
+    assert out["machine"]["cores"] >= 1 and out["corpus"]["count"] == 3
