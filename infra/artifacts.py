@@ -98,6 +98,17 @@ def build_package_zip(package_dir: Path) -> bytes:
     return buf.getvalue()
 
 
+def require_weights(models_dir: Path) -> None:
+    """The default detector's weights ride in the package: without them every job would fail."""
+    from dataproc_faces.blazeface import MODEL_FILE, load_weights
+    from dataproc_faces.detect import DetectorError
+
+    try:
+        load_weights(models_dir / MODEL_FILE)
+    except DetectorError as exc:
+        raise ArtifactError(f"{exc}; run `make models` before `pulumi up`") from None
+
+
 def _read(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
@@ -140,6 +151,7 @@ class Artifacts(pulumi.ComponentResource):
         self._prefix = name
         self.objects = []
 
+        require_weights(tree.models_dir)
         package = build_package_zip(tree.package_dir)
         package_name = hashed_name(f"{PACKAGE_NAME}.zip", package)
         package_path = _write_once(tree.build_dir, package_name, package)

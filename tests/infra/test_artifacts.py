@@ -69,6 +69,17 @@ def test_models_dir_is_optional(tmp_path: Path) -> None:
     assert names == ["dataproc_faces/__init__.py", "dataproc_faces/cli.py"]
 
 
+def test_missing_or_wrong_detector_weights_stop_the_deploy(tmp_path: Path) -> None:
+    from infra.artifacts import require_weights
+
+    with pytest.raises(ArtifactError, match=r"cannot read BlazeFace weights .*make models"):
+        require_weights(tmp_path)
+    (tmp_path / "face_detection_full_range.tflite").write_bytes(b"not the model")
+    with pytest.raises(ArtifactError, match=r"corrupt or not the pinned file.*make models"):
+        require_weights(tmp_path)
+    require_weights(SourceTree().models_dir)  # the real, fetched weights pass
+
+
 def test_sample_images_lists_images_only(tmp_path: Path) -> None:
     from infra.samples import CONTENT_TYPES, sample_images
 
