@@ -269,11 +269,33 @@ def _python() -> str:
     return sys.executable
 
 
+SNAPSHOT: list[Path] = []  # a frozen copy of the job's package, first on every child's path
+
+
+def snapshot_code(work: Path) -> dict[str, Any]:
+    """Copy the package as it is now: others edit the checkout while a long benchmark runs."""
+    import dataproc_faces
+
+    source = Path(dataproc_faces.__file__).resolve().parent
+    target = work / "code"
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(source, target / "dataproc_faces", ignore=shutil.ignore_patterns("__pycache__"))
+    SNAPSHOT[:] = [target]
+
+    def git(*a: str) -> str:
+        done = subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    dirty = git("status", "--porcelain", "--", str(source)).splitlines()
+    return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted": dirty}
+
+
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("PYSPARK_PYTHON", _python())
     env.setdefault("PYSPARK_DRIVER_PYTHON", _python())
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    paths = [*map(str, SNAPSHOT), str(ROOT), env.get("PYTHONPATH", "")]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     return env
 
 
@@ -385,6 +407,9 @@ def run_method(
         busy = sum(r["millis"] for r in rows) / 1000
         # time inside the job not spent in the per-image code: scheduling, transfer, idle cores
         result["in_job_overhead_seconds"] = round(job - busy / slots, 2)
+        # tasks running at once on average: what Spark's scheduling achieves whatever the
+        # machine's other load (which slows each image but not how many run side by side)
+        result["task_concurrency"] = round(busy / job, 2) if job else 0.0
         result["detector"] = summary.get("detector", {}).get("detector", result["detector"])
     result["images"] = n
     result["images_per_second"] = round(n / result["wall_seconds"], 3)
@@ -534,6 +559,7 @@ def ratios(methods: dict[str, dict[str, Any]], suffix: str) -> dict[str, Any]:
 
 def main_bench(args: argparse.Namespace) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
+    code = snapshot_code(args.work)
     lo, hi = args.megapixels_range
     name = f"bench-{args.count}-s{args.seed}-{lo:g}-{hi:g}"
     if args.corpus:  # given: used as it is
@@ -593,6 +619,7 @@ def main_bench(args: argparse.Namespace) -> int:
     results["corpus"] = desc
     results["machine"] = {**machine(), "load_average_at_end": os.getloadavg()}
     results["versions"] = _versions()
+    results["code"] = code
     results["lab_opencv_threads"] = args.lab_threads or "OpenCV default"
     results["methods"] = list(methods.values())
     text = table(results)
