@@ -195,14 +195,21 @@ def lab_loop(images: Path, output: Path, boxes_file: Path, threads: int) -> None
     boxes_file.write_text(json.dumps(found), encoding="utf-8")
 
 
-def bare_loop(images: Path, output: Path, boxes_file: Path, detector: str | None) -> None:
-    """The job's per-image code without Spark: `process_partition` over every input in order."""
+def bare_loop(
+    images: Path, output: Path, boxes_file: Path, detector: str | None, shard: str = "0/1"
+) -> None:
+    """The job's per-image code without Spark: `process_partition` over every input in order.
+
+    `shard` i/n takes every n-th input from the i-th: two shards side by side measure what the
+    machine itself gives two processes, the ceiling for Spark's scaling (P1).
+    """
     from dataproc_faces.detect import DetectOptions
     from dataproc_faces.pipeline import JobSpec, list_tasks, process_partition
 
     options = DetectOptions(detector=detector) if detector else DetectOptions()
     spec = JobSpec(input=str(images.resolve()), output=str(output.resolve()), detect=options)
-    rows = list(process_partition(spec, list_tasks(spec)))
+    index, count = (int(v) for v in shard.split("/"))
+    rows = list(process_partition(spec, list_tasks(spec)[index::count]))
     errors = [r for r in rows if r["status"] != "ok"]
     if errors:
         raise RuntimeError(f"bare loop: {len(errors)} errors, first {errors[0]}")
@@ -381,8 +388,9 @@ def run_method(
     det = ["--detector", detector] if detector else []
     if name == "lab":
         cmd = [*me, "_lab", str(images), str(out / "images"), str(boxes), str(lab_threads)]
-    elif name.startswith("bare"):
-        cmd = [*me, "_bare", str(images), str(out / "images"), str(boxes), *det]
+    elif name.startswith(("bare", "pair")):
+        kind = "_pair" if name.startswith("pair") else "_bare"
+        cmd = [*me, kind, str(images), str(out / "images"), str(boxes), detector or "-"]
     else:
         cores = name.split("local", 1)[1].split("-")[0]
         cmd = [*_cli(), "run", "--input", str(images), "--output", str(out / "job")]
@@ -394,7 +402,7 @@ def run_method(
     result: dict[str, Any] = {"method": name, "detector": label}
     result.update(measure(cmd, work / f"{name}.log", _env()))
     n = sum(1 for _ in images.iterdir())
-    if name == "lab" or name.startswith("bare"):
+    if name == "lab" or name.startswith(("bare", "pair")):
         found = json.loads(boxes.read_text(encoding="utf-8"))
     else:
         found, summary, rows = _job_boxes(out / "job")
@@ -538,6 +546,10 @@ def ratios(methods: dict[str, dict[str, Any]], suffix: str) -> dict[str, Any]:
     """P1-P3 for one detector's bare/local1/local2 against the lab."""
     out: dict[str, Any] = {}
     lab, bare = methods.get("lab"), methods.get(f"bare{suffix}")
+    pair = methods.get(f"pair{suffix}")
+    if bare and pair:
+        # what two independent processes get from this machine, now: the most P1 can show
+        out["p1_ceiling"] = _ratio(bare["wall_seconds"], pair["wall_seconds"])
     l1, l2 = methods.get(f"local1{suffix}"), methods.get(f"local2{suffix}")
     # P1 and P2 compare the job's own time (summary.json): Spark's start-up is reported apart
     if l1 and l2:
@@ -639,8 +651,19 @@ def main(argv: list[str] | None = None) -> int:
         lab_loop(Path(argv[1]), Path(argv[2]), Path(argv[3]), int(argv[4]))
         return 0
     if argv and argv[0] == "_bare":
-        detector = argv[5] if len(argv) > 5 else None
-        bare_loop(Path(argv[1]), Path(argv[2]), Path(argv[3]), detector)
+        detector = argv[4] if len(argv) > 4 and argv[4] != "-" else None
+        bare_loop(Path(argv[1]), Path(argv[2]), Path(argv[3]), detector, *argv[5:6])
+        return 0
+    if argv and argv[0] == "_pair":  # two bare loops side by side, one per core
+        boxes = Path(argv[3])
+        parts = [boxes.with_suffix(f".{i}.json") for i in range(2)]
+        det = argv[4] if len(argv) > 4 else "-"
+        me = [_python(), "-m", "bench.run", "_bare", *argv[1:3]]
+        children = [subprocess.Popen([*me, str(p), det, f"{i}/2"]) for i, p in enumerate(parts)]
+        if any(child.wait() for child in children):
+            return 1
+        merged = {k: v for part in parts for k, v in json.loads(part.read_text()).items()}
+        boxes.write_text(json.dumps(merged), encoding="utf-8")
         return 0
     if argv and argv[0] == "_profile":
         out = Path(argv[2])
@@ -657,7 +680,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", type=Path, default=DEFAULT_WORK, help="outputs and logs")
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS)
     p.add_argument(
-        "--methods", type=lambda s: s.split(","), default=["lab", "bare", "local1", "local2"]
+        "--methods",
+        type=lambda s: s.split(","),
+        default=["lab", "bare", "pair", "local1", "local2"],
+        help="lab, bare, pair (two bare loops side by side), local1, local2",
     )
     p.add_argument(
         "--also-detector", action="append", default=[], help="run bare/local1/local2 again with it"

@@ -1,4 +1,4 @@
-"""The benchmark harness runs end to end on three tiny images (the benchmark itself is not a test)."""
+"""The benchmark harness runs end to end on three tiny images (benchmarks are not tests)."""
 
 from __future__ import annotations
 
@@ -36,18 +36,25 @@ def test_harness_runs_lab_bare_and_job(tmp_path: Path) -> None:
             "--corpus-dir", str(tmp_path / "corpus"),
             "--work", str(tmp_path / "work"),
             "--results", str(results),
-            "--methods", "lab,bare,local2",
+            "--methods", "lab,bare,pair,local2",
         ]
     )  # fmt: skip
     assert code == 0
     out = json.loads(results.read_text())
-    assert [m["method"] for m in out["methods"]] == ["lab", "bare", "local2"]
+    assert [m["method"] for m in out["methods"]] == ["lab", "bare", "pair", "local2"]
     for m in out["methods"]:
         assert m["images"] == 3 and m["wall_seconds"] > 0
         assert 0 <= m["scores"]["iou0.5"]["recall"] <= 1
-    job = out["methods"][2]
+    job = out["methods"][3]
     assert job["memory"]["jvm_mib"] > 0 and job["memory"]["largest_python_worker_mib"] > 0
     assert 0 < job["job_seconds"] < job["wall_seconds"]
-    for key in ("p3_vs_lab", "recall_ours", "precision_ours", "recall_lab", "precision_lab"):
+    for key in (
+        "p1_ceiling",
+        "p3_vs_lab",
+        "recall_ours",
+        "precision_ours",
+        "recall_lab",
+        "precision_lab",
+    ):
         assert key in out
     assert out["machine"]["cores"] >= 1 and out["corpus"]["count"] == 3
