@@ -7,11 +7,15 @@ tiles, each level of tiles a few times finer than the last, down to the smallest
 Boxes from all levels are merged with MediaPipe's weighted non-maximum suppression and mapped back
 to full-resolution pixels. Pure numpy + cv2: no Spark, no storage, no network.
 
-Cost: about 6 ms per network run on one core; a 1024x768 copy takes 28 runs (about 0.2 s per image
-whatever the photo's size, since detection runs on the copy bounded by `detect_max_side`). Faces
-from about 30 px in that copy are found reliably (searched from 24 px): in a 12 MP photo at the
-default 1024 that is about 120 px. Raising `detect_max_side` reaches smaller faces at a cost
-growing with the copy's area (2048: about 4x).
+Levels are 2x apart and each owns faces from 26 px in the network input, where the model is
+reliable; boxes the network saw small (unsure) are re-checked at full resolution, at most 2 per
+megapixel of the photo, which also finds faces too small in the bounded copy.
+
+Cost: about 6-8 ms per network run on one core; a 1024x768 copy takes 32 runs plus the re-checks
+(none to 2 per megapixel): about 36 runs at 2 MP, 40 at 5 MP, 44 at 12 MP (count in `runs`).
+Faces from about 24 px in that copy are searched for; in a 12 MP photo at the default 1024 that
+is about 100 px, smaller ones only through the re-check. Raising `detect_max_side` reaches smaller
+faces at a cost growing with the copy's area.
 """
 
 from __future__ import annotations
@@ -37,23 +41,39 @@ NUM_ANCHORS = GRID * GRID
 RAW_SCORE_LIMIT = 80.0  # MediaPipe clips logits at 100; 80 keeps exp() finite in float32
 NMS_IOU = 0.3  # MediaPipe's min_suppression_threshold for face detection
 
-# Face box sides (in network-input pixels) that the model finds reliably; measured on the 18
-# faces-dev faces and the astronaut cropped at each size: all 19 found from about 15 to 120 px,
-# scores highest at 18-60 px. Narrower than that range, so that each level keeps a margin.
-BOX_LO = 18.0
+# Face box sides (in network-input pixels) that each level owns. The model finds faces reliably
+# only from about 28 px (share found at score 0.5 on the bench corpora's and faces-dev's faces:
+# 12 px 0.31, 16 px 0.56, 18 px 0.65, 22 px 0.82, 30 px 0.98, 45-100 px about 1.0).
+BOX_LO = 26.0
 BOX_HI = 100.0
-# Each level of tiles is at most this many times finer than the previous one; the levels' face
-# ranges (BOX_LO..BOX_HI, a ratio of 5.5) then overlap with room to spare.
-LEVEL_RATIO = 3.0
+# Each level of tiles is at most this many times finer than the previous one, so a face a level
+# leaves to the next (below BOX_LO) is seen there at 1.0-2.4x BOX_LO.
+LEVEL_RATIO = 2.0
 # A finer level also owns faces up to this factor above the coarser level's BOX_LO.
-OWN_MARGIN = 1.2
+OWN_MARGIN = 1.0
 # A box closer than this fraction of the tile side to an edge shared with another tile is taken
 # as cut by that edge (its face is seen whole by the neighbour).
 EDGE_MARGIN = 0.01
 # Smallest face box searched for, in pixels of the bounded copy detection runs on: the finest
 # tile level costs the most, so this bounds the work per image. Smaller faces in large photos
-# need a larger `detect_max_side`.
+# are reached only by the re-check at full resolution (VERIFY_*) or a larger `detect_max_side`.
 MIN_SEARCH_BOX = 24.0
+# The finest level's tiles are sized so that MIN_SEARCH_BOX is this many px in the network input
+# (below BOX_LO: the finest level has no finer one to leave faces to).
+FINEST_BOX = 18.0
+# Score from which a box is a candidate for the re-check below.
+PROPOSAL_T = 0.1
+# Boxes scoring at least PROPOSAL_T that the network saw smaller than RELIABLE px, and that no
+# sure detection covers, are looked at again at full resolution with the face at VERIFY_SIZE px
+# in the input: at most VERIFY_PER_MP of them per megapixel of the photo, best first. This finds
+# faces that are too small in the bounded copy while the cost grows with the photo.
+RELIABLE = 30.0
+VERIFY_SIZE = 40.0
+VERIFY_PER_MP = 2.0
+# A box the network saw smaller than this (only the finest level owns such boxes) is not taken on
+# its own score, whatever it is: it becomes a re-check candidate. Background patches score 0.5+
+# at 14-18 px more often than real faces are missed there.
+SURE_MIN_IN = 20.0
 
 
 def _anchors() -> np.ndarray:
@@ -191,7 +211,7 @@ def plan_regions(width: int, height: int, min_box: float, max_box: float | None)
         )
     # Tile levels evenly spaced in scale between the frame and the finest tile side, each at most
     # LEVEL_RATIO finer than the last: fewer, finer steps would need more overlap between tiles.
-    finest = INPUT * min_box / BOX_LO
+    finest = INPUT * min_box / FINEST_BOX
     steps = math.ceil(math.log(long_side / finest) / math.log(LEVEL_RATIO) - 1e-9)
     if max_box is None or max_box >= level_lo(long_side):
         lo = level_lo(long_side) if steps > 0 else 0.0
@@ -275,9 +295,12 @@ class BlazeFaceDetector:
             raise DetectorError(f"unexpected BlazeFace outputs (last dims {sorted(shapes)})")
         self._options = options
         self._tile = np.zeros((INPUT, INPUT, 3), np.uint8)
+        self.runs = 0  # network runs so far: the cost metric for benchmarks
 
     def _run(self, image: np.ndarray, region: Region, threshold: float) -> np.ndarray:
-        """Detections of one window as rows x0, y0, x1, y1, score in `image` pixels."""
+        """Boxes of one window scoring at least `threshold`, as rows x0, y0, x1, y1, score, own,
+        input size: in `image` pixels; `own` is 1 where this region owns the box (see Region),
+        input size is the box's side as the network saw it."""
         h, w = image.shape[:2]
         x0, y0 = max(region.x, 0), max(region.y, 0)
         x1, y1 = min(region.x + region.side, w), min(region.y + region.side, h)
@@ -297,11 +320,13 @@ class BlazeFaceDetector:
         blob = cv2.dnn.blobFromImage(tile, 1 / 127.5, (INPUT, INPUT), (127.5,) * 3, swapRB=True)
         self._net.setInput(blob)
         outs = self._net.forward(self._outputs)
+        self.runs += 1
         scores = next(o for o in outs if o.shape[-1] == 1)
         raw = next(o for o in outs if o.shape[-1] == 16)
         boxes, conf = decode(scores, raw, threshold)
         if not len(conf):
-            return np.zeros((0, 5), np.float32)
+            return np.zeros((0, 7), np.float32)
+        insize = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
         # input px -> window px -> image px; x/y scale differ slightly after rounding dw, dh
         sx = (x1 - x0) / dw
         sy = (y1 - y0) / dh
@@ -314,7 +339,50 @@ class BlazeFaceDetector:
         own &= (boxes[:, 0] >= e[0]) & (boxes[:, 1] >= e[1])
         own &= (boxes[:, 2] <= e[2]) & (boxes[:, 3] <= e[3])
         own &= np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= region.min_box
-        return np.column_stack([boxes[own], conf[own]])
+        return np.column_stack([boxes, conf, own, insize]).astype(np.float32)
+
+    def _verify(
+        self,
+        image: np.ndarray,
+        scale: float,
+        rows: np.ndarray,
+        sure: np.ndarray,
+        min_box: float,
+        max_box: float | None,
+        cap: int,
+    ) -> list[np.ndarray]:
+        """Re-check up to `cap` unsure small boxes of the copy at full resolution.
+
+        `rows` are `_run`'s rows in copy pixels, `sure` marks those already kept. Returns rows
+        x0, y0, x1, y1, score in copy pixels of the faces the re-check confirms.
+        """
+        o = self._options
+        cand = rows[(rows[:, 4] >= PROPOSAL_T) & (rows[:, 6] < RELIABLE)]
+        side = np.maximum(cand[:, 2] - cand[:, 0], cand[:, 3] - cand[:, 1])
+        fits = side >= min_box * 0.6
+        if max_box is not None:
+            fits &= side <= max_box * 1.2
+        cand = cand[fits]
+        if not len(cand) or cap <= 0:
+            return []
+        boxes, _ = weighted_nms(cand[:, :4], cand[:, 4], 0.2)
+        if sure.any():
+            done = rows[sure][:, :4]
+            boxes = boxes[np.array([iou_matrix(b, done).max() < 0.3 for b in boxes], bool)]
+        out = []
+        everything = (-math.inf, -math.inf, math.inf, math.inf)
+        for b in boxes[:cap]:
+            fb = b / scale
+            fs = max(fb[2] - fb[0], fb[3] - fb[1])
+            vside = max(round(INPUT * fs / VERIFY_SIZE), 8)
+            fcx, fcy = (fb[0] + fb[2]) / 2, (fb[1] + fb[3]) / 2
+            x, y = round(fcx - vside / 2), round(fcy - vside / 2)
+            r = Region(x, y, vside, everything, everything)
+            v = self._run(image, r, o.score_threshold)
+            vcx, vcy = (v[:, 0] + v[:, 2]) / 2, (v[:, 1] + v[:, 3]) / 2
+            v = v[(np.abs(vcx - fcx) < fs * 0.5) & (np.abs(vcy - fcy) < fs * 0.5)]
+            out.append(np.column_stack([v[:, :4] * scale, v[:, 4]]).astype(np.float32))
+        return out
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in a BGR uint8 image, boxes in its own (full-resolution) pixels."""
@@ -325,10 +393,16 @@ class BlazeFaceDetector:
         sh, sw = small.shape[:2]
         min_box = max(o.min_size * scale, MIN_SEARCH_BOX)
         max_box = o.max_size * scale if o.max_size else None
-        found = [
-            self._run(small, r, o.score_threshold) for r in plan_regions(sw, sh, min_box, max_box)
-        ]
-        rows = np.concatenate(found) if found else np.zeros((0, 5), np.float32)
+        low = min(o.score_threshold, PROPOSAL_T)
+        hits = [np.zeros((0, 7), np.float32)]
+        hits += [self._run(small, r, low) for r in plan_regions(sw, sh, min_box, max_box)]
+        rows = np.concatenate(hits)
+        sure = (rows[:, 5] == 1) & (rows[:, 4] >= o.score_threshold)
+        sure &= rows[:, 6] >= SURE_MIN_IN
+        cap = round(VERIFY_PER_MP * width * height / 1e6)
+        rows = np.concatenate(
+            [rows[sure][:, :5], *self._verify(image, scale, rows, sure, min_box, max_box, cap)]
+        )
         boxes, scores = weighted_nms(rows[:, :4], rows[:, 4])
         faces = []
         for (bx0, by0, bx1, by1), score in zip(boxes, scores, strict=True):
