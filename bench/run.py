@@ -18,6 +18,7 @@ corpus truth with `dataproc_faces.evaluate.match`. A second, 24-MP batch measure
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -449,17 +450,22 @@ def best(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def ensure_corpus(path: Path, count: int, seed: int, mp: tuple[float, float], big: bool) -> dict:
     """Generate the corpus unless one made with the same arguments is already there."""
-    from bench.corpus import generate
+    from bench import corpus as generator
 
     meta = path / "corpus.json"
+    version = hashlib.sha256(Path(generator.__file__).read_bytes()).hexdigest()[:16]
     if meta.exists():
         desc = json.loads(meta.read_text(encoding="utf-8"))
         same = desc.get("count") == count and desc.get("seed") == seed
+        same = same and desc.get("generator") == version  # a changed generator makes a new corpus
         same = same and (desc.get("megapixels") == 24 if big else desc["megapixels_range"] == [*mp])
         if same and len(list((path / "images").iterdir())) == count:
             return desc
     print(f"generating corpus {path} ({count} images)", flush=True)
-    return generate(path, count, seed, mp, 24 if big else None)
+    desc = generator.generate(path, count, seed, mp, 24 if big else None)
+    desc["generator"] = version
+    meta.write_text(json.dumps(desc, indent=2) + "\n", encoding="utf-8")
+    return desc
 
 
 def machine() -> dict[str, Any]:
