@@ -39,6 +39,11 @@ def exif_rotated_jpeg(image: np.ndarray) -> bytes:
     return pil_bytes(pil, "JPEG", quality=95, exif=exif)
 
 
+def gif(image: np.ndarray) -> bytes:
+    pil = Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+    return pil_bytes(pil.convert("P", palette=Image.Palette.ADAPTIVE), "GIF")
+
+
 def cmyk_jpeg(image: np.ndarray) -> bytes:
     pil = Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)).convert("CMYK")
     return pil_bytes(pil, "JPEG", quality=95)
@@ -77,6 +82,7 @@ def good_inputs() -> dict[str, bytes]:
         "photo.webp": encode(img, ".webp"),
         "scan.tiff": encode(img, ".tiff"),
         "old.bmp": encode(img, ".bmp"),
+        "anim.gif": gif(img),
     }
 
 

@@ -31,6 +31,8 @@ ENCODE_PARAMS: dict[str, list[int]] = {
     ".jpg": [cv2.IMWRITE_JPEG_QUALITY, 92],
     ".webp": [cv2.IMWRITE_WEBP_QUALITY, 90],
 }
+# Formats the opencv-python-headless wheel does not decode: Pillow reads their pixels instead.
+PILLOW_DECODES = frozenset({"gif"})
 DEFAULT_MAX_PIXELS = 100_000_000
 THUMBNAIL_SIDE = 320
 
@@ -94,7 +96,10 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Header, n
     check_budget(header, max_pixels)
     if header.format == "jpeg" and not _jpeg_complete(data):
         raise ImageError("truncated JPEG (no end-of-image marker after the last scan)")
-    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if header.format in PILLOW_DECODES:
+        image = _decode_with_pillow(data)
+    else:
+        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise ImageError(f"cannot decode {header.format} data (truncated or corrupt)")
     return header, image
@@ -103,6 +108,16 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Header, n
 def native_extension(fmt: str) -> str | None:
     """The extension OpenCV writes `fmt` with, or None when it cannot write that format."""
     return next((e for f, e in FORMATS.values() if f == fmt and e), None)
+
+
+def _decode_with_pillow(data: bytes) -> np.ndarray | None:
+    """First frame of a format OpenCV's wheel cannot read (GIF), as BGR; None when corrupt."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            rgb = np.asarray(im.convert("RGB"))
+    except Exception:  # Pillow raises many types for damaged data
+        return None
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
 
 
 def encode(image: np.ndarray, fmt: str) -> tuple[bytes, str]:

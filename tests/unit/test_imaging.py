@@ -17,7 +17,7 @@ from dataproc_faces.imaging import (
     read_header,
     thumbnail,
 )
-from tests.images import broken_inputs, good_inputs, png_header_only
+from tests.images import SAMPLES, broken_inputs, good_inputs, png_header_only
 
 GOOD = good_inputs()
 BROKEN = broken_inputs()
@@ -33,6 +33,7 @@ EXPECTED_FORMAT = {
     "photo.webp": "webp",
     "scan.tiff": "tiff",
     "old.bmp": "bmp",
+    "anim.gif": "gif",
 }
 
 
@@ -41,6 +42,21 @@ def test_every_accepted_input_decodes_to_upright_8bit_bgr(name: str):
     header, image = decode(GOOD[name])
     assert header.format == EXPECTED_FORMAT[name]  # by content, not by extension
     assert image.shape == (512, 512, 3) and image.dtype == np.uint8
+
+
+def test_gif_is_read_through_pillow_and_a_broken_gif_is_an_error():
+    from PIL import Image
+
+    from tests.images import pil_bytes
+
+    rgb = Image.open(SAMPLES / "astronaut.png").convert("RGB")
+    header, image = decode(pil_bytes(rgb.convert("P", palette=Image.Palette.ADAPTIVE), "GIF"))
+    assert header.format == "gif" and image.shape == (512, 512, 3)
+    _, reference = decode((SAMPLES / "astronaut.png").read_bytes())
+    assert np.abs(image.astype(int) - reference.astype(int)).mean() < 12  # palette loss only
+    gif = pil_bytes(rgb.convert("P", palette=Image.Palette.ADAPTIVE), "GIF")
+    with pytest.raises(ImageError, match="cannot decode gif"):
+        decode(gif[: len(gif) // 2])
 
 
 def test_cmyk_and_16bit_keep_their_colours():
