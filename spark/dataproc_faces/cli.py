@@ -169,7 +169,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if not args.input and not args.input_list:
         raise UsageError("give --input, --input-list, or both")
-    root = args.input or _list_root(args.input_list)
+    listed = _read_list(args.input_list) if args.input_list else None  # read once, here
+    root = args.input or _list_root(args.input_list, listed)
     spec = JobSpec(
         input=normalise(root),
         output=normalise(args.output),
@@ -185,18 +186,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         store_for(spec.output)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if spec.input_list:
-        from .pipeline import list_tasks
+    tasks = None
+    if listed is not None:
+        from .pipeline import tasks_from_list
 
         try:
-            list_tasks(spec)  # every entry must lie below the root: say which one does not
+            tasks = tasks_from_list(listed, spec.input)  # say which entry is outside the root
         except ValueError as exc:
             raise UsageError(f"--input-list {args.input_list}: {exc}") from None
     elif not store_in.exists(spec.input):
         raise UsageError(f"--input {args.input} does not exist or is not a folder")
 
     try:
-        make_detector(spec.detect)
+        make_detector(spec.detect)  # fail fast, before Spark: missing weights stop the run here
     except DetectorError as exc:
         raise UsageError(str(exc)) from None
 
@@ -205,7 +207,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     spark = sparkenv.session(args.master)
     try:
-        summary, rows = run(spark, spec, progress=progress.watch)
+        summary, rows = run(spark, spec, progress=progress.watch, tasks=tasks)
     finally:
         spark.stop()
     gallery = write_gallery(store_for(spec.output), spec.output, rows, summary)
@@ -218,14 +220,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _list_root(uri: str) -> str:
-    """The deepest folder common to an input list's entries (outputs mirror paths below it)."""
-    from .pipeline import common_root, read_input_list
+def _read_list(uri: str) -> list[str]:
+    from .pipeline import read_input_list
     from .storage import normalise
 
     try:
-        return common_root(read_input_list(normalise(uri)))
+        return read_input_list(normalise(uri))
     except (OSError, ValueError) as exc:
+        raise UsageError(f"--input-list {uri}: {exc}") from None
+
+
+def _list_root(uri: str, listed: list[str]) -> str:
+    """The deepest folder common to an input list's entries (outputs mirror paths below it)."""
+    from .pipeline import common_root
+
+    try:
+        return common_root(listed)
+    except ValueError as exc:
         raise UsageError(f"--input-list {uri}: {exc}") from None
 
 

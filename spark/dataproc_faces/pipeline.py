@@ -97,10 +97,14 @@ def _message(exc: Exception) -> str:
 def list_tasks(spec: JobSpec) -> list[Task]:
     """Listed once, on the driver; with an input list, its entries relative to spec.input."""
     if spec.input_list:
-        sources = read_input_list(spec.input_list)
-        return [Task(src, relative_to(src, spec.input)) for src in sources]
+        return tasks_from_list(read_input_list(spec.input_list), spec.input)
     store = store_for(spec.input)
     return [Task(join(spec.input, rel), rel) for rel in store.list_files(spec.input)]
+
+
+def tasks_from_list(sources: list[str], root: str) -> list[Task]:
+    """One task per listed source, its output path below `root` (ValueError if outside)."""
+    return [Task(src, relative_to(src, root)) for src in sources]
 
 
 def read_input_list(uri: str) -> list[str]:
@@ -157,14 +161,17 @@ def run(
     spark: Any,
     spec: JobSpec,
     progress: Progress | None = None,
+    tasks: list[Task] | None = None,
 ) -> tuple[Summary, list[dict[str, Any]]]:
     """Run the whole job; writes images, manifest and summary under spec.output.
 
-    `progress(total, read_done)` wraps the Spark action (see progress.watch).
+    `progress(total, read_done)` wraps the Spark action (see progress.watch); `tasks`, when the
+    caller has listed them already, spares a second listing. The caller checks that the detector
+    starts (cli.cmd_run does, before Spark); executors fail the run if it cannot.
     """
     started = time.perf_counter()
-    make_detector(spec.detect)  # fail fast on the driver: missing weights stop the run here
-    tasks = list_tasks(spec)
+    if tasks is None:
+        tasks = list_tasks(spec)
     sc = spark.sparkContext
     rows: list[dict[str, Any]] = []
     if tasks:
