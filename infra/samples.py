@@ -2,7 +2,7 @@
 
 The files are the repository's `samples/` folder, listed when the program runs: every image
 (by extension, the formats the job reads) becomes `<upload_images_to>samples/<name>`; anything
-else there (SOURCES.md, hidden files) is skipped. The objects are ordinary stack resources:
+else there (a README, hidden files) is skipped. The objects are ordinary stack resources:
 editing a sample updates its object, removing one (or turning seed_samples off) deletes it.
 """
 
