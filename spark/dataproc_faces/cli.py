@@ -85,7 +85,8 @@ def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
         "--score-threshold",
         type=_unit_float,
         default=d.score_threshold,
-        help="minimum score for detectors that score faces",
+        help="minimum score for detectors that score faces (default: the detector's own, "
+        "blazeface 0.5, centerface 0.4)",
     )
 
 

@@ -43,7 +43,7 @@ class DetectOptions:
     min_size: int = 20
     max_size: int | None = None
     detect_max_side: int = 1024
-    score_threshold: float = 0.5
+    score_threshold: float | None = None  # None: the detector's own (blazeface 0.5, centerface 0.4)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -130,6 +130,7 @@ class HaarDetector:
 DETECTORS: dict[str, str] = {
     "haar": "dataproc_faces.detect:HaarDetector",
     "blazeface": "dataproc_faces.blazeface:BlazeFaceDetector",
+    "centerface": "dataproc_faces.centerface:CenterFaceDetector",
 }
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from dataproc_faces import weights
 from infra.artifacts import ArtifactError, SourceTree, build_package_zip, content_hash, hashed_name
 
 
@@ -69,15 +71,20 @@ def test_models_dir_is_optional(tmp_path: Path) -> None:
     assert names == ["dataproc_faces/__init__.py", "dataproc_faces/cli.py"]
 
 
-def test_missing_or_wrong_detector_weights_stop_the_deploy(tmp_path: Path) -> None:
+@pytest.mark.parametrize("pinned", weights.ALL, ids=lambda w: w.detector)
+def test_missing_or_wrong_detector_weights_stop_the_deploy(tmp_path: Path, pinned) -> None:
     from infra.artifacts import require_weights
 
-    with pytest.raises(ArtifactError, match=r"cannot read BlazeFace weights .*make models"):
+    real = SourceTree().models_dir
+    for other in weights.ALL:
+        if other != pinned:
+            shutil.copy(real / other.file, tmp_path / other.file)
+    with pytest.raises(ArtifactError, match=rf"cannot read {pinned.model} weights .*make models"):
         require_weights(tmp_path)
-    (tmp_path / "face_detection_full_range.tflite").write_bytes(b"not the model")
+    (tmp_path / pinned.file).write_bytes(b"not the model")
     with pytest.raises(ArtifactError, match=r"corrupt or not the pinned file.*make models"):
         require_weights(tmp_path)
-    require_weights(SourceTree().models_dir)  # the real, fetched weights pass
+    require_weights(real)  # the real, fetched weights pass
 
 
 def test_sample_images_lists_images_only(tmp_path: Path) -> None:

