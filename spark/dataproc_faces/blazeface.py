@@ -35,7 +35,6 @@ GRID = 48  # one anchor per cell of a 48x48 grid (stride 4), MediaPipe's full-ra
 NUM_ANCHORS = GRID * GRID
 RAW_SCORE_LIMIT = 80.0  # MediaPipe clips logits at 100; 80 keeps exp() finite in float32
 NMS_IOU = 0.3  # MediaPipe's min_suppression_threshold for face detection
-DEFAULT_SCORE = 0.5  # MediaPipe's min_detection_confidence
 
 # Face box sides (in network-input pixels) that each level owns. The model finds faces reliably
 # only from about 28 px (share found at score 0.5 on the bench corpora's and faces-dev's faces:
@@ -264,9 +263,7 @@ class BlazeFaceDetector:
         if shapes != {1, 16}:
             raise DetectorError(f"unexpected BlazeFace outputs (last dims {sorted(shapes)})")
         self._options = options
-        self._threshold = (
-            DEFAULT_SCORE if options.score_threshold is None else options.score_threshold
-        )
+        self._threshold = options.score()
         self._tile = np.zeros((INPUT, INPUT, 3), np.uint8)
         self.runs = 0  # network runs so far: the cost metric for benchmarks
 

@@ -35,9 +35,9 @@ from .detect import DetectOptions, DetectorError, Face, bounded_copy, scale_back
 OUTPUTS = ("537", "538", "539", "540")  # heatmap, log box size, centre offset, landmarks
 STRIDE = 4
 ALIGN = 32  # input sides must be multiples of the backbone's total stride
-# Recall / precision at IoU 0.3 on a 40-image generated corpus (seed 5, 181 faces) by score
-# threshold: 0.3: 0.989 / 1.000, 0.4: 0.967 / 1.000, 0.5: 0.923 / 1.000.
-DEFAULT_SCORE = 0.3
+# The default score threshold (detect.DEFAULT_SCORES) is 0.3: recall / precision at IoU 0.3 on
+# a 40-image generated corpus (seed 5, 181 faces) by threshold: 0.3: 0.989 / 1.000,
+# 0.4: 0.967 / 1.000, 0.5: 0.923 / 1.000.
 NMS_IOU = 0.3
 # Faces whose box in the bounded copy is below this many px are searched for again in the finer
 # look. Measured share found by box side in the network input: 12-14 px 0.1, 15-17 px 0.25,
@@ -115,9 +115,7 @@ class CenterFaceDetector:
         if [o.shape[1] for o in outs] != [1, 2, 2, 10]:
             raise DetectorError(f"unexpected CenterFace outputs {[o.shape for o in outs]}")
         self._options = options
-        self._threshold = (
-            DEFAULT_SCORE if options.score_threshold is None else options.score_threshold
-        )
+        self._threshold = options.score()
         self.runs = 0  # network runs so far: the cost metric for benchmarks
 
     def _forward(self, canvas: np.ndarray) -> list[np.ndarray]:

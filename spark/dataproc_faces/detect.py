@@ -33,6 +33,11 @@ class Face:
         return d
 
 
+# A scoring detector's own threshold, in force when none is given: MediaPipe's
+# min_detection_confidence for BlazeFace; for CenterFace the value measured in centerface.py.
+DEFAULT_SCORES: dict[str, float] = {"blazeface": 0.5, "centerface": 0.3}
+
+
 @dataclass(frozen=True)
 class DetectOptions:
     """Everything that changes which faces are found; serialisable so Spark can ship it."""
@@ -43,10 +48,17 @@ class DetectOptions:
     min_size: int = 20
     max_size: int | None = None
     detect_max_side: int = 1024
-    score_threshold: float | None = None  # None: the detector's own (blazeface 0.5, centerface 0.4)
+    score_threshold: float | None = None  # None: the detector's own, DEFAULT_SCORES
+
+    def score(self) -> float:
+        """The score threshold in force: the one given, else the detector's own."""
+        if self.score_threshold is not None:
+            return self.score_threshold
+        return DEFAULT_SCORES.get(self.detector, 0.5)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The options in force (a manifest or gallery shows what was used, not "default")."""
+        return {**asdict(self), "score_threshold": self.score()}
 
 
 class Detector(Protocol):

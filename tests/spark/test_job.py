@@ -133,3 +133,21 @@ def test_the_manifest_is_readable_by_spark(runs):
     finally:
         spark.stop()
     assert counts == {"ok": len(GOOD), "error": len(BROKEN)}
+
+
+@pytest.mark.parametrize("detector", ["centerface", "haar"])
+def test_every_detector_runs_in_the_job(tmp_path, detector):
+    """The weights and cascades load in Spark's Python workers; options in force are recorded."""
+    src, dst = tmp_path / "in", tmp_path / "out"
+    names = ["astronaut.png", "rotated.jpg"]
+    write_tree(src, {name: GOOD[name] for name in names})
+    proc = run_job(src, dst, "--detector", detector)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = manifest_rows(dst)
+    for name in names:
+        (face,) = rows[name]["faces"]
+        assert iou((face["x"], face["y"], face["w"], face["h"]), ASTRONAUT_FACE) > 0.5, rows[name]
+        assert ("score" in face) == (detector != "haar")
+    options = json.loads((dst / "summary.json").read_text())["detector"]
+    assert options["detector"] == detector
+    assert options["score_threshold"] == (0.3 if detector == "centerface" else 0.5)

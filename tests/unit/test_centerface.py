@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import importlib.resources
+import itertools
 
 import numpy as np
 import pytest
 
-from dataproc_faces import centerface
 from dataproc_faces.centerface import ALIGN, TILE, CenterFaceDetector, decode, plan_tiles
 from dataproc_faces.detect import DetectOptions, DetectorError, Face, make_detector
 from dataproc_faces.evaluate import iou
@@ -60,7 +60,7 @@ def test_small_faces_in_a_12mp_photo_come_from_the_finer_tiles(detector) -> None
     the finer look (a 2048-px copy in tiles) finds them, and boxes land at full resolution.
     One face sits in the overlap of two tiles, one across the first tile's right edge (cut
     there, whole in the next tile): each must be reported once, whole."""
-    tw, th, xs, _ = plan_tiles(2048, 1536, 104)
+    tw, _th, xs, _ = plan_tiles(2048, 1536, 104)
     to_full = 4000 / 2048
     seam = round((xs[0] + tw + xs[1]) / 2 * to_full)  # middle of the first overlap
     edge = round((xs[0] + tw) * to_full)  # the first tile's right edge
@@ -103,7 +103,7 @@ def test_tiles_cover_the_image_with_the_overlap_asked(width, height, overlap) ->
     assert tw <= max(TILE, ALIGN) and th <= max(TILE, ALIGN)
     for starts, side, length in ((xs, tw, width), (ys, th, height)):
         assert starts[0] == 0 and starts[-1] + side >= length
-        assert all(a + side - b >= overlap for a, b in zip(starts, starts[1:], strict=False))
+        assert all(a + side - b >= overlap for a, b in itertools.pairwise(starts))
 
 
 def test_a_small_image_is_one_tile() -> None:
@@ -145,4 +145,5 @@ def test_scores_are_kept_and_the_default_threshold_is_the_detectors(detector) ->
     assert all(isinstance(f, Face) and f.score is not None for f in faces)
     strict = CenterFaceDetector(DetectOptions(detector="centerface", score_threshold=0.99))
     assert strict.detect(read_sample("astronaut.png")) == []
-    assert centerface.DEFAULT_SCORE < 0.5
+    assert DetectOptions(detector="centerface").to_dict()["score_threshold"] == 0.3
+    assert DetectOptions(detector="blazeface").to_dict()["score_threshold"] == 0.5
