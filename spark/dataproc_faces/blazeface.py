@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from . import weights
-from .detect import DetectOptions, DetectorError, Face, bounded_copy, scale_back
+from .detect import DetectOptions, DetectorError, Face, bounded_copy, to_faces
 
 INPUT = 192  # the network's input side (RGB in [-1, 1])
 GRID = 48  # one anchor per cell of a 48x48 grid (stride 4), MediaPipe's full-range SSD options
@@ -373,13 +373,4 @@ class BlazeFaceDetector:
             [rows[sure][:, :5], *self._verify(image, scale, rows, sure, min_box, max_box, cap)]
         )
         boxes, scores = weighted_nms(rows[:, :4], rows[:, 4])
-        faces = []
-        for (bx0, by0, bx1, by1), score in zip(boxes, scores, strict=True):
-            face = Face(*scale_back((bx0, by0, bx1 - bx0, by1 - by0), scale, width, height))
-            side = max(face.w, face.h)
-            if face.w <= 0 or face.h <= 0 or side < o.min_size:
-                continue
-            if o.max_size and side > o.max_size:
-                continue
-            faces.append(Face(face.x, face.y, face.w, face.h, round(float(score), 4)))
-        return sorted(faces, key=lambda f: (f.y, f.x))
+        return to_faces(boxes, scores, scale, width, height, o)

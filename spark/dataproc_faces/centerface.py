@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from . import weights
-from .detect import DetectOptions, DetectorError, Face, bounded_copy, scale_back, shrink
+from .detect import DetectOptions, DetectorError, Face, bounded_copy, shrink, to_faces
 
 OUTPUTS = ("537", "538", "539", "540")  # heatmap, log box size, centre offset, landmarks
 STRIDE = 4
@@ -180,14 +180,5 @@ class CenterFaceDetector:
             fine_boxes, fine_scores = self._fine(image, fine_scale, own)
             boxes = np.concatenate([boxes, fine_boxes])
             scores = np.concatenate([scores, fine_scores])
-        faces = []
-        for i in nms(boxes, scores):
-            x0, y0, x1, y1 = boxes[i]
-            face = Face(*scale_back((x0, y0, x1 - x0, y1 - y0), 1.0, width, height))
-            side = max(face.w, face.h)
-            if face.w <= 0 or face.h <= 0 or side < o.min_size:
-                continue
-            if o.max_size and side > o.max_size:
-                continue
-            faces.append(Face(face.x, face.y, face.w, face.h, round(float(scores[i]), 4)))
-        return sorted(faces, key=lambda f: (f.y, f.x))
+        keep = nms(boxes, scores)
+        return to_faces(boxes[keep], scores[keep], 1.0, width, height, o)

@@ -106,6 +106,23 @@ def scale_back(box: tuple[float, float, float, float], scale: float, width: int,
     return x0, y0, max(0, x1 - x0), max(0, y1 - y0)
 
 
+def to_faces(
+    boxes: np.ndarray, scores: np.ndarray, scale: float, width: int, height: int, o: DetectOptions
+) -> list[Face]:
+    """Scored boxes (x0, y0, x1, y1 in a copy scaled by `scale`) -> full-resolution faces whose
+    side is within the options' size range, top to bottom."""
+    faces = []
+    for (x0, y0, x1, y1), score in zip(boxes, scores, strict=True):
+        face = Face(*scale_back((x0, y0, x1 - x0, y1 - y0), scale, width, height))
+        side = max(face.w, face.h)
+        if face.w <= 0 or face.h <= 0 or side < o.min_size:
+            continue
+        if o.max_size and side > o.max_size:
+            continue
+        faces.append(Face(face.x, face.y, face.w, face.h, round(float(score), 4)))
+    return sorted(faces, key=lambda f: (f.y, f.x))
+
+
 class HaarDetector:
     """OpenCV's frontal-face Haar cascade: the lab's detector, kept for parity."""
 

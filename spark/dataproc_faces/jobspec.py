@@ -28,8 +28,7 @@ DEFAULT_PROPERTIES: dict[str, str] = {
 
 
 def detector_flags(detect: DetectOptions) -> list[str]:
-    """Every detector option spelled out, so a run does not depend on the cluster's defaults
-    (an unset score threshold is the detector's own, shipped in the same package)."""
+    """Every detector option spelled out, so a run does not depend on the cluster's defaults."""
     flags = [
         "--detector",
         detect.detector,
@@ -41,9 +40,9 @@ def detector_flags(detect: DetectOptions) -> list[str]:
         str(detect.min_size),
         "--detect-max-side",
         str(detect.detect_max_side),
+        "--score-threshold",
+        repr(float(detect.score())),
     ]
-    if detect.score_threshold is not None:
-        flags += ["--score-threshold", repr(float(detect.score_threshold))]
     if detect.max_size is not None:
         flags += ["--max-size", str(detect.max_size)]
     return flags

@@ -41,7 +41,7 @@ def test_args_round_trip_through_the_run_parser():
     parsed = build_parser().parse_args(args)
     assert parsed.command == "run" and parsed.input == "gs://in/images/"
     assert parsed.output == "gs://r/runs/x"
-    assert detect_options_from_args(parsed) == detect
+    assert detect_options_from_args(parsed).to_dict() == detect.to_dict()  # the options in force
 
 
 def test_args_need_an_input():
