@@ -40,9 +40,9 @@ ALIGN = 32  # input sides must be multiples of the backbone's total stride
 # 0.4: 0.967 / 1.000, 0.5: 0.923 / 1.000.
 NMS_IOU = 0.3
 # Faces whose box in the bounded copy is below this many px are searched for again in the finer
-# look. Measured share found by box side in the network input: 12-14 px 0.1, 15-17 px 0.25,
-# 18-20 px 0.5, from 21 px about 1.0 for clear faces; the first look still drops some faces of
-# 30-35 px (shadowed, turned), so the finer look covers faces up to 40 px of the first.
+# look. Measured faces found by box side in the network input (score 0.3, generated faces):
+# 12-14 px 0 of 15, 15-17 px 4 of 32, 18-20 px 7 of 25, 21-23 px 27 of 28; the first look still
+# drops some faces of 30-35 px (shadowed, turned), so the finer look covers faces up to 40 px.
 OWN_PX = 40.0
 FINE_FACTOR = 2.0
 # Tiles of the finer look: at most this side (smaller inputs run faster per pixel in OpenCV's
