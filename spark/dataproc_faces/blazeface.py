@@ -357,8 +357,7 @@ class BlazeFaceDetector:
         """Faces in a BGR uint8 image, boxes in its own (full-resolution) pixels."""
         o = self._options
         height, width = image.shape[:2]
-        max_side = o.detect_max_side if o.detect_max_side and o.detect_max_side > 0 else 1 << 30
-        small, scale = bounded_copy(image, max_side)
+        small, scale = bounded_copy(image, o.detect_max_side)
         sh, sw = small.shape[:2]
         min_box = max(o.min_size * scale, MIN_SEARCH_BOX)
         max_box = o.max_size * scale if o.max_size else None

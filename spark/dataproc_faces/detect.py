@@ -77,7 +77,7 @@ def bounded_copy(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     """
     h, w = image.shape[:2]
     longest = max(h, w)
-    if longest <= max_side:
+    if max_side <= 0 or longest <= max_side:  # 0: no bound
         return image, 1.0
     scale = max_side / longest
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
