@@ -1,8 +1,7 @@
-"""BlazeFace: finds real faces, tiling maps boxes back, bad weights fail at start-up."""
+"""BlazeFace: finds real faces, tiling maps boxes back (bad weights: test_weights.py)."""
 
 from __future__ import annotations
 
-import importlib.resources
 import math
 
 import cv2
@@ -20,18 +19,16 @@ from dataproc_faces.blazeface import (
     plan_regions,
     weighted_nms,
 )
-from dataproc_faces.detect import DetectOptions, DetectorError, Face, make_detector
+from dataproc_faces.detect import DetectOptions, Face, make_detector
 from dataproc_faces.evaluate import iou
 from dataproc_faces.weights import BLAZEFACE
 from tests.unit.facegen import ASTRONAUT_FACE, astronaut_source, background, paste_face, read_sample
+from tests.unit.test_weights import packaged
 
 
 @pytest.fixture(scope="module")
 def weights() -> None:
-    """The weights are fetched by `make models`; their absence is a failure, not a skip."""
-    resource = importlib.resources.files("dataproc_faces").joinpath("models", BLAZEFACE.file)
-    if not resource.is_file():
-        pytest.fail(f"BlazeFace weights missing ({resource}): run make models")
+    packaged(BLAZEFACE)  # fetched by `make models`; their absence is a failure, not a skip
 
 
 @pytest.fixture(scope="module")
@@ -127,33 +124,6 @@ def test_min_and_max_size_filter_in_full_resolution_pixels(weights) -> None:
 
 def test_no_faces_in_a_cat_photo(detector) -> None:
     assert detector.detect(read_sample("chelsea.png")) == []
-
-
-def test_missing_weights_fail_at_construction(tmp_path) -> None:
-    with pytest.raises(DetectorError, match="cannot read BlazeFace weights"):
-        BlazeFaceDetector(DetectOptions(detector="blazeface"), model_path=tmp_path / "none")
-
-
-def test_packaged_weights_missing_says_run_make_models(monkeypatch, tmp_path) -> None:
-    class Nowhere:
-        def joinpath(self, *parts: str):
-            return tmp_path.joinpath(*parts)
-
-    monkeypatch.setattr(importlib.resources, "files", lambda _pkg: Nowhere())
-    with pytest.raises(DetectorError, match="make models"):
-        make_detector(DetectOptions(detector="blazeface"))
-
-
-@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty"])
-def test_corrupt_weights_fail_at_construction(weights, tmp_path, damage: str) -> None:
-    data = (
-        importlib.resources.files("dataproc_faces").joinpath("models", BLAZEFACE.file).read_bytes()
-    )
-    bad = {"truncated": data[: len(data) // 2], "garbage": b"\x00" * 4096, "empty": b""}[damage]
-    path = tmp_path / "model.tflite"
-    path.write_bytes(bad)
-    with pytest.raises(DetectorError, match="corrupt"):
-        BlazeFaceDetector(DetectOptions(detector="blazeface"), model_path=path)
 
 
 def test_decode_places_boxes_at_anchor_plus_offset() -> None:

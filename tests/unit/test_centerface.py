@@ -1,27 +1,24 @@
-"""CenterFace: finds real faces, the finer look's tiles map boxes back, bad weights fail early."""
+"""CenterFace: finds real faces, its finer tiles map boxes back (bad weights: test_weights.py)."""
 
 from __future__ import annotations
 
-import importlib.resources
 import itertools
 
 import numpy as np
 import pytest
 
 from dataproc_faces.centerface import ALIGN, TILE, CenterFaceDetector, decode, plan_tiles
-from dataproc_faces.detect import DetectOptions, DetectorError, Face, make_detector
+from dataproc_faces.detect import DetectOptions, Face, make_detector
 from dataproc_faces.evaluate import iou
 from dataproc_faces.weights import CENTERFACE
 from tests.unit.facegen import ASTRONAUT_FACE, read_sample
 from tests.unit.test_blazeface import _assert_found, _canvas, box
+from tests.unit.test_weights import packaged
 
 
 @pytest.fixture(scope="module")
 def weights() -> None:
-    """The weights are fetched by `make models`; their absence is a failure, not a skip."""
-    resource = importlib.resources.files("dataproc_faces").joinpath("models", CENTERFACE.file)
-    if not resource.is_file():
-        pytest.fail(f"CenterFace weights missing ({resource}): run make models")
+    packaged(CENTERFACE)  # fetched by `make models`; their absence is a failure, not a skip
 
 
 @pytest.fixture(scope="module")
@@ -122,22 +119,6 @@ def test_decode_places_a_box_at_its_cell_plus_offset() -> None:
     np.testing.assert_allclose(boxes, [[cx - 10, cy - 20, cx + 10, cy + 20]], rtol=1e-5)
     np.testing.assert_allclose(scores, [0.9])
     assert len(decode([heat, size, offset, None], 0.95)[1]) == 0
-
-
-def test_missing_weights_fail_at_construction(tmp_path) -> None:
-    with pytest.raises(DetectorError, match="cannot read CenterFace weights"):
-        CenterFaceDetector(DetectOptions(detector="centerface"), model_path=tmp_path / "none")
-
-
-@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty"])
-def test_corrupt_weights_fail_at_construction(weights, tmp_path, damage: str) -> None:
-    resource = importlib.resources.files("dataproc_faces").joinpath("models", CENTERFACE.file)
-    data = resource.read_bytes()
-    bad = {"truncated": data[: len(data) // 2], "garbage": b"\x00" * 4096, "empty": b""}[damage]
-    path = tmp_path / "model.onnx"
-    path.write_bytes(bad)
-    with pytest.raises(DetectorError, match="corrupt"):
-        CenterFaceDetector(DetectOptions(detector="centerface"), model_path=path)
 
 
 def test_scores_are_kept_and_the_default_threshold_is_the_detectors(detector) -> None:

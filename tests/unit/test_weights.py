@@ -1,0 +1,51 @@
+"""Both DNN detectors' weights: absent or damaged files fail at start-up with one clear line."""
+
+from __future__ import annotations
+
+import importlib.resources
+
+import pytest
+
+from dataproc_faces.blazeface import BlazeFaceDetector
+from dataproc_faces.centerface import CenterFaceDetector
+from dataproc_faces.detect import DetectOptions, DetectorError, make_detector
+from dataproc_faces.weights import BLAZEFACE, CENTERFACE, Weights
+
+DETECTORS = [(BLAZEFACE, BlazeFaceDetector), (CENTERFACE, CenterFaceDetector)]
+IDS = [pinned.detector for pinned, _ in DETECTORS]
+
+
+def packaged(pinned: Weights) -> bytes:
+    """The fetched file; its absence is a failure (run `make models`), not a skip."""
+    resource = importlib.resources.files("dataproc_faces").joinpath("models", pinned.file)
+    if not resource.is_file():
+        pytest.fail(f"{pinned.model} weights missing ({resource}): run make models")
+    return resource.read_bytes()
+
+
+@pytest.mark.parametrize(("pinned", "cls"), DETECTORS, ids=IDS)
+def test_missing_weights_fail_at_construction(tmp_path, pinned, cls) -> None:
+    with pytest.raises(DetectorError, match=f"cannot read {pinned.model} weights"):
+        cls(DetectOptions(detector=pinned.detector), model_path=tmp_path / "none")
+
+
+@pytest.mark.parametrize(("pinned", "cls"), DETECTORS, ids=IDS)
+def test_packaged_weights_missing_says_run_make_models(monkeypatch, tmp_path, pinned, cls) -> None:
+    class Nowhere:
+        def joinpath(self, *parts: str):
+            return tmp_path.joinpath(*parts)
+
+    monkeypatch.setattr(importlib.resources, "files", lambda _pkg: Nowhere())
+    with pytest.raises(DetectorError, match="make models"):
+        make_detector(DetectOptions(detector=pinned.detector))
+
+
+@pytest.mark.parametrize(("pinned", "cls"), DETECTORS, ids=IDS)
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty"])
+def test_corrupt_weights_fail_at_construction(tmp_path, pinned, cls, damage: str) -> None:
+    data = packaged(pinned)
+    bad = {"truncated": data[: len(data) // 2], "garbage": b"\x00" * 4096, "empty": b""}[damage]
+    path = tmp_path / pinned.file
+    path.write_bytes(bad)
+    with pytest.raises(DetectorError, match="corrupt"):
+        cls(DetectOptions(detector=pinned.detector), model_path=path)
