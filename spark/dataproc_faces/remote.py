@@ -10,6 +10,7 @@ follows `STORAGE_EMULATOR_HOST`. Defaults come from `--stack-outputs` (the JSON 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -44,6 +45,7 @@ def _usage(message: str) -> Exception:
     return UsageError(message)
 
 
+@functools.cache  # `resolve` asks once per option: read and parse the file once
 def stack_outputs(path: str | None) -> dict[str, Any]:
     if not path:
         return {}
