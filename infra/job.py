@@ -9,8 +9,14 @@ Re-submission only on change: every input of a Dataproc job forces a replacement
 (`reference.job_id`) is derived from what matters, the content-hashed main file and package
 URIs, the input prefix, the detector options and the optional job_run_id. Same inputs: same id,
 no diff, nothing submitted. A new run for the same inputs: set a new job_run_id. A replaced job
-is deleted after its successor is created (`force_delete` cancels it first if still running);
-its results stay in the bucket, in a folder named after its job id.
+is deleted before its successor is created (`delete_before_replace`; `force_delete` cancels it
+first if still running), so `pulumi up --replace` can submit again under the same id instead of
+failing with 409 ALREADY_EXISTS; results stay in the bucket, in a folder named after the job id.
+
+A failed job fails the update: the provider's wait treats ERROR, CANCELLED and ATTEMPT_FAILURE
+as ends like DONE and reports success, so `job_state` is checked here and a bad state raises
+`JobFailed` (one line, no traceback). The state stays in the stack, so every later `up` fails
+the same way until the job is submitted again.
 """
 
 from __future__ import annotations
@@ -23,6 +29,13 @@ import pulumi_gcp as gcp
 
 from dataproc_faces import jobspec
 from infra.config import StackConfig
+
+# Dataproc job states that end a job without its result (JobStatus.State).
+FAILED_STATES = frozenset({"ERROR", "CANCELLED", "ATTEMPT_FAILURE"})
+
+
+class JobFailed(pulumi.RunError):
+    """The job the stack declares ended badly: Pulumi prints the one line and fails the update."""
 
 
 class FaceJob(pulumi.ComponentResource):
@@ -100,15 +113,19 @@ class FaceJob(pulumi.ComponentResource):
             wait_for_completion=cfg.job.wait,
             opts=pulumi.ResourceOptions(
                 parent=self,
+                # The id is reused by `pulumi up --replace`: the old record must go first.
+                delete_before_replace=True,
                 # The cluster, and what the job reads: the uploaded artefacts and (seed_samples)
                 # the sample images; explicit, not only through the URIs in its inputs.
                 depends_on=[cluster, *depends_on],
                 custom_timeouts=pulumi.CustomTimeouts(create="12h" if cfg.job.wait else "20m"),
             ),
         )
-        self.state = self.job.statuses.apply(_state)
         self.console_url = self.job_id.apply(
             lambda j: jobspec.console_url(cfg.project, cfg.region, j)
+        )
+        self.state = pulumi.Output.all(self.job.statuses, self.job_id, self.console_url).apply(
+            lambda v: _checked_state(*v)
         )
         self.register_outputs(
             {
@@ -120,10 +137,25 @@ class FaceJob(pulumi.ComponentResource):
         )
 
 
+def _field(status: Any, key: str) -> str:
+    value = status.get(key) if isinstance(status, dict) else getattr(status, key, None)
+    return str(value or "")
+
+
 def _state(statuses: list[Any] | None) -> str:
     """The state the provider last read (RUNNING when `up` did not wait; `status` for later)."""
-    if not statuses:
-        return "SUBMITTED"
-    first = statuses[0]
-    state = first.get("state") if isinstance(first, dict) else getattr(first, "state", None)
-    return str(state or "SUBMITTED")
+    return (_field(statuses[0], "state") if statuses else "") or "SUBMITTED"
+
+
+def _checked_state(statuses: list[Any] | None, job_id: str, console_url: str) -> str:
+    """The state, or `JobFailed` when the job ended badly (the provider reports success)."""
+    state = _state(statuses)
+    if state not in FAILED_STATES:
+        return state
+    details = " ".join(_field(statuses[0], "details").split()) if statuses else ""
+    raise JobFailed(
+        f"Dataproc job {job_id} ended in {state}"
+        + (f" ({details})" if details else "")
+        + f"; see {console_url} or `dataproc-faces wait {job_id}`; to run it again, set a new"
+        " dataproc-faces:job_run_id (or `pulumi up --replace` the job) and run `pulumi up`"
+    )

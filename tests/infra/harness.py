@@ -146,6 +146,12 @@ def run(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
                         "dependencies": list(request.dependencies),
                         "ignore_changes": list(request.ignoreChanges),
                         "retain_on_delete": bool(request.retainOnDelete),
+                        "delete_before_replace": bool(request.deleteBeforeReplace),
+                        "import_id": request.importId,
+                        "property_dependencies": {
+                            key: list(deps.urns)
+                            for key, deps in request.propertyDependencies.items()
+                        },
                         "protect": bool(request.protect),
                         "custom_timeouts": {
                             "create": ct.create,

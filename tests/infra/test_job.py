@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,8 @@ SAMPLES = sorted(p.name for p in (REPO / "samples").iterdir() if p.suffix == ".p
 # Runs tests/infra/harness.py with the package zip's bytes fixed, and optional twists:
 # `preview` makes the mocks a preview (pulumi.runtime.is_dry_run() is true), `code_change`
 # gives other package bytes, as editing the job's code would (so its hashed name, and URI, change),
-# `no_samples` points the program at a samples folder that does not exist.
+# `no_samples` points the program at a samples folder that does not exist, and `state=S` makes
+# the provider report the job's final state as S (what its wait stores after the job ended).
 _RUNNER = """
 import sys
 sys.path.insert(0, {harness_dir!r})
@@ -42,6 +44,15 @@ package = b"changed package" if "code_change" in twists else b"frozen package"
 artifacts.build_package_zip = lambda d: package
 if "no_samples" in twists:
     artifacts.SourceTree.samples_dir = property(lambda self: self.root / "no-such-folder")
+if "state=" in twists:
+    final = twists.split("state=")[1].split(",")[0]
+    _computed = harness._computed
+    def _with_status(typ, name, inputs):
+        rid, state = _computed(typ, name, inputs)
+        if typ == "gcp:dataproc/job:Job":
+            state["statuses"] = [{{"state": final, "details": "Job failed with message [x]"}}]
+        return rid, state
+    harness._computed = _with_status
 sys.exit(harness.main(sys.argv))
 """
 
@@ -309,3 +320,33 @@ def test_bad_job_config_is_one_line(tmp_path: Path) -> None:
         )
         assert proc.returncode == 32, proc.stderr
         assert f"dataproc-faces:{hint}" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("state", ["ERROR", "CANCELLED", "ATTEMPT_FAILURE"])
+def test_a_job_that_ended_badly_fails_the_update(tmp_path: Path, state: str) -> None:
+    # The provider's wait returns success for these states; the program must not.
+    proc, out = run_program(tmp_path, {}, f"state={state}")
+    assert proc.returncode == 32, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr
+    assert re.fullmatch(
+        rf"error: Dataproc job faces-[0-9a-f]{{12}} ended in {state} \(Job failed with message"
+        r" \[x\]\); see https://console\.cloud\.google\.com/dataproc/jobs/\S+ or"
+        r" `dataproc-faces wait faces-[0-9a-f]{12}`; to run it again, set a new"
+        r" dataproc-faces:job_run_id \(or `pulumi up --replace` the job\) and run `pulumi up`",
+        lines[0],
+    )
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("state", ["DONE", "RUNNING"])
+def test_a_job_that_ran_or_runs_is_reported(tmp_path: Path, state: str) -> None:
+    rec = program(tmp_path, {}, f"state={state}")
+    assert rec.outputs["job_state"] == state
+    assert job_of(rec)["inputs"]["waitForCompletion"] is True
+
+
+def test_a_replaced_job_is_deleted_first_so_its_id_can_be_reused(submitted: Recorded) -> None:
+    job = job_of(submitted)
+    assert job["delete_before_replace"] is True
+    assert job["inputs"]["forceDelete"] is True
