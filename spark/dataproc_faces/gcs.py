@@ -75,13 +75,17 @@ def client() -> Any:
 
 
 def split(uri: str) -> tuple[str, str]:
-    """`gs://bucket/a/b` -> ("bucket", "a/b"); the name part has no leading or trailing slash."""
+    """`gs://bucket/a/b` -> ("bucket", "a/b"): the name exactly as written, less trailing slashes.
+
+    Inner and leading slashes are kept (`gs://b//x` names the object `/x`), so a name read back
+    from a listing reads that object and not a collapsed twin.
+    """
     if not uri.startswith("gs://"):
         raise ValueError(f"not a gs:// URI: {uri!r}")
     bucket, _, name = uri[len("gs://") :].partition("/")
     if not bucket:
         raise ValueError(f"no bucket in {uri!r}")
-    return bucket, name.strip("/")
+    return bucket, name.rstrip("/")
 
 
 class GcsStore(Store):

@@ -10,6 +10,7 @@ from typing import Any
 
 from .detect import DetectOptions, Detector, make_detector
 from .manifest import Summary, error_row, ok_row, write_manifest
+from .names import UnsafeName, safe_relative
 from .process import RenderOptions, outline
 from .scheduling import equal_chunks, guided_chunks
 from .storage import is_remote, is_within, join, normalise, store_for
@@ -61,11 +62,12 @@ def process_partition(spec: JobSpec, tasks: Iterable[Task]) -> Iterator[dict[str
     for task in tasks:
         started = time.perf_counter()
         try:
+            relative = safe_relative(task.relative)  # before reading: a refused name is not read
             data = store_in.read(task.source)
             result = outline(data, detector, spec.render)
-            target = output_path(spec, task.relative, result.new_suffix)
+            target = output_path(spec, relative, result.new_suffix)
             store_out.write(target, result.data)
-            thumb = join(join(spec.output, THUMBS_DIR), task.relative + ".jpg")
+            thumb = join(join(spec.output, THUMBS_DIR), relative + ".jpg")
             store_out.write(thumb, result.thumbnail, "image/jpeg")
         except Exception as exc:
             yield error_row(task.source, _message(exc), _ms(started))
@@ -89,7 +91,7 @@ def _ms(started: float) -> float:
 def _message(exc: Exception) -> str:
     from .imaging import ImageError
 
-    if isinstance(exc, ImageError):
+    if isinstance(exc, (ImageError, UnsafeName)):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
 

@@ -295,28 +295,41 @@ def driver_output_tail(uri: str, nbytes: int = TAIL_BYTES) -> str:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
+    """Copy a results prefix down; names that are not plain relative paths are skipped, loudly."""
     from .gcs import GcsStore
+    from .names import UnsafeName, safe_relative
     from .storage import LocalStore, join, normalise
 
     if not args.uri.startswith("gs://"):
         raise _usage(f"fetch copies from gs://, got {args.uri}")
     src, dst = normalise(args.uri), Path(args.dir)
-    remote, local = GcsStore(), LocalStore()
-    objects = remote.objects(src)
+    remote, local = GcsStore(), LocalStore(root=str(dst))
+    objects, skipped = [], 0
+    for rel, size in remote.objects(src):
+        try:
+            objects.append((safe_relative(rel), size))
+        except UnsafeName as exc:
+            skipped += 1
+            print(f"dataproc-faces: skipped {join(src, rel)!r}: {exc}", file=sys.stderr)
     todo = [
         rel
         for rel, size in objects
         if not ((dst / rel).is_file() and (dst / rel).stat().st_size == size)
     ]
 
-    def copy(rel: str) -> None:
-        local.write(str(dst / rel), remote.read(join(src, rel)))
+    def copy(rel: str) -> bool:
+        try:
+            local.write(str(dst / rel), remote.read(join(src, rel)))
+        except (OSError, ValueError) as exc:  # a file/folder clash, a symlink out of dst, ...
+            print(f"dataproc-faces: not copied {join(src, rel)!r}: {exc}", file=sys.stderr)
+            return False
+        return True
 
     with ThreadPoolExecutor(max_workers=max(1, args.threads)) as pool:
-        list(pool.map(copy, todo))
+        failed = sum(not ok for ok in pool.map(copy, todo))
     print(
-        f"dataproc-faces: {len(todo)} copied, {len(objects) - len(todo)} already there, "
-        f"from {src} to {dst}",
+        f"dataproc-faces: {len(todo) - failed} copied, {len(objects) - len(todo)} already there, "
+        f"{skipped} skipped, {failed} failed, from {src} to {dst}",
         file=sys.stderr,
     )
-    return 0
+    return EXIT_FAILED if failed else 0

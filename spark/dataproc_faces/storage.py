@@ -18,9 +18,12 @@ def is_remote(uri: str) -> bool:
 
 
 def join(root: str, relative: str) -> str:
-    """`root` + `/` + `relative` for URIs and local paths alike."""
+    """`root` + `/` + `relative` for URIs and local paths alike.
+
+    Nothing in `relative` is collapsed: `a//b` stays an exact object name (names.py says why).
+    """
     if is_remote(root):
-        return root.rstrip("/") + "/" + relative.lstrip("/")
+        return root.rstrip("/") + "/" + relative
     return str(Path(root) / relative)
 
 
@@ -60,7 +63,28 @@ class Store(ABC):
     def delete(self, uri: str) -> None: ...
 
 
+class OutsideRoot(ValueError):
+    """A local write aimed outside the folder its store was opened on."""
+
+
 class LocalStore(Store):
+    """A local folder. With a `root`, every write must land inside it, symlinks resolved.
+
+    This is the last guard behind names.safe_relative: whatever a caller joins together, a write
+    whose real path leaves the root raises instead of touching a file elsewhere.
+    """
+
+    def __init__(self, root: str | None = None) -> None:
+        self.root = Path(root).expanduser().resolve() if root is not None else None
+
+    def _confined(self, uri: str) -> Path:
+        target = Path(uri).expanduser()
+        if self.root is not None:
+            real = target.resolve()  # follows every symlink that exists, the file's own too
+            if real != self.root and self.root not in real.parents:
+                raise OutsideRoot(f"refusing to write {uri}: it resolves outside {self.root}")
+        return target
+
     def exists(self, root: str) -> bool:
         return Path(root).is_dir()
 
@@ -80,7 +104,7 @@ class LocalStore(Store):
         return Path(uri).read_bytes()
 
     def write(self, uri: str, data: bytes, content_type: str | None = None) -> None:
-        target = Path(uri)
+        target = self._confined(uri)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
         try:
@@ -92,15 +116,16 @@ class LocalStore(Store):
             raise
 
     def delete(self, uri: str) -> None:
-        Path(uri).unlink(missing_ok=True)
+        self._confined(uri).unlink(missing_ok=True)
 
 
 def store_for(uri: str) -> Store:
-    """The store that serves `uri`: local paths here, gs:// through the Cloud Storage client."""
+    """The store that serves `uri`: local paths here (writes confined below `uri`), gs:// through
+    the Cloud Storage client."""
     if uri.startswith("gs://"):
         from .gcs import GcsStore  # imported only where gs:// is used
 
         return GcsStore()
     if is_remote(uri):
         raise ValueError(f"unsupported URI scheme in {uri!r}: use a local path or gs://")
-    return LocalStore()
+    return LocalStore(root=uri)
