@@ -112,10 +112,19 @@ class Cluster(pulumi.ComponentResource):
                     machine_type=c.master_machine_type,
                     disk_config=gcp.dataproc.ClusterClusterConfigMasterConfigDiskConfigArgs(**disk),
                 ),
-                worker_config=gcp.dataproc.ClusterClusterConfigWorkerConfigArgs(
-                    num_instances=c.worker_count,
-                    machine_type=c.worker_machine_type,
-                    disk_config=gcp.dataproc.ClusterClusterConfigWorkerConfigDiskConfigArgs(**disk),
+                # Single node: no worker group at all. Dataproc returns none for 0 workers, so a
+                # declared one reads back empty and its machine type and disks force a replacement
+                # on every `up` (the provider's own single-node test sets no worker_config).
+                worker_config=(
+                    None
+                    if c.single_node
+                    else gcp.dataproc.ClusterClusterConfigWorkerConfigArgs(
+                        num_instances=c.worker_count,
+                        machine_type=c.worker_machine_type,
+                        disk_config=gcp.dataproc.ClusterClusterConfigWorkerConfigDiskConfigArgs(
+                            **disk
+                        ),
+                    )
                 ),
                 preemptible_worker_config=(
                     gcp.dataproc.ClusterClusterConfigPreemptibleWorkerConfigArgs(
