@@ -97,6 +97,7 @@ class StackConfig:
     extra_labels: Mapping[str, str] = field(default_factory=dict)
     job: JobConfig = field(default_factory=JobConfig)
     seed_samples: bool = False
+    adopt_results_bucket: bool = False
 
     @property
     def warnings(self) -> list[str]:
@@ -151,6 +152,10 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "devhost_machine_type": ("e2-medium", "a Compute Engine machine type"),
     "force_destroy_buckets": (False, "true or false"),
     "retain_results_on_destroy": (True, "true or false"),
+    "adopt_results_bucket": (
+        False,
+        "true (the next up imports the results bucket an earlier destroy kept) or false",
+    ),
     "results_versioning": (False, "true or false"),
     "temp_retention_days": (7, "an integer from 1 to 365"),
     "labels": ({}, "a map of GCP labels (lowercase keys/values, max 63 chars)"),
@@ -361,6 +366,7 @@ def parse(
         extra_labels=_labels(values),
         job=_job(values),
         seed_samples=_bool(values, "seed_samples"),
+        adopt_results_bucket=_bool(values, "adopt_results_bucket"),
     )
 
 

@@ -24,6 +24,19 @@ JOB_SUBMITTER_PERMISSIONS: tuple[str, ...] = (
 )
 
 
+ROLE_ID_PREFIX = "dataprocFacesJobSubmitter"
+
+
+def submitter_role_id(stack: str, devhost_unique_id: str) -> str:
+    """A role id that a redeploy after `destroy` never reuses.
+
+    Google keeps a deleted custom role's id for 37 days: undeletable for 7, then reserved for 30
+    more, so creating the same id again fails from day 7 to day 37. The devhost account's unique
+    id is new whenever the account is created again, and stays the same across updates.
+    """
+    return f"{ROLE_ID_PREFIX}_{stack.replace('-', '_')}_{devhost_unique_id}"
+
+
 class Identity(pulumi.ComponentResource):
     """Dedicated identities: never the default compute SA, never a primitive role."""
 
@@ -105,7 +118,7 @@ class Identity(pulumi.ComponentResource):
         role = gcp.projects.IAMCustomRole(
             f"{name}-job-submitter-role",
             project=cfg.project,
-            role_id=f"dataprocFacesJobSubmitter_{cfg.stack.replace('-', '_')}",
+            role_id=self.devhost_sa.unique_id.apply(lambda uid: submitter_role_id(cfg.stack, uid)),
             title=f"dataproc-faces job submitter ({cfg.stack})",
             description="Submit, watch and cancel Dataproc jobs; no cluster changes.",
             permissions=list(JOB_SUBMITTER_PERMISSIONS),

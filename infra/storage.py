@@ -41,6 +41,9 @@ class Storage(pulumi.ComponentResource):
             versioning=cfg.results_versioning,
             force_destroy=cfg.force_destroy_buckets and not cfg.retain_results_on_destroy,
             retain_on_delete=cfg.retain_results_on_destroy,
+            # Kept by a `destroy` under its fixed name, the bucket makes the next create fail with
+            # 409: adopt_results_bucket imports it instead (its id is its name).
+            adopt=cfg.adopt_results_bucket,
             lifecycle_rules=(
                 [
                     gcp.storage.BucketLifecycleRuleArgs(
@@ -86,13 +89,15 @@ class Storage(pulumi.ComponentResource):
         versioning: bool = False,
         force_destroy: bool | None = None,
         retain_on_delete: bool = False,
+        adopt: bool = False,
         lifecycle_rules: list[gcp.storage.BucketLifecycleRuleArgs] | None = None,
     ) -> gcp.storage.Bucket:
         cfg = self._cfg
+        # Global names: the project ID makes them unique, the stack keeps dev/prod apart.
+        name = f"{cfg.project}-{cfg.prefix}-{role}"
         return gcp.storage.Bucket(
             f"{component}-{role}",
-            # Global names: the project ID makes them unique, the stack keeps dev/prod apart.
-            name=f"{cfg.project}-{cfg.prefix}-{role}",
+            name=name,
             project=cfg.project,
             location=cfg.region.upper(),
             storage_class="STANDARD",
@@ -103,6 +108,9 @@ class Storage(pulumi.ComponentResource):
             lifecycle_rules=lifecycle_rules or [],
             labels={**cfg.labels, "role": role},
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=self._deps, retain_on_delete=retain_on_delete
+                parent=self,
+                depends_on=self._deps,
+                retain_on_delete=retain_on_delete,
+                import_=name if adopt else None,
             ),
         )

@@ -10,6 +10,7 @@ host does; any other exception prints its traceback (exit 1), so tests can tell 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import runpy
@@ -58,6 +59,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def unique_id(email: str, generation: int = 1) -> str:
+    """A service account's numeric unique id (21 digits), new each time the account is created."""
+    digest = hashlib.sha256(f"{email}#{generation}".encode()).hexdigest()
+    return "1" + str(int(digest, 16))[:20]
+
+
 def _computed(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """What the provider would compute: names, ids, emails, urls, self links."""
     project = inputs.get("project", TEST_PROJECT)
@@ -76,7 +83,12 @@ def _computed(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[st
     elif typ == "gcp:serviceaccount/account:Account":
         email = f"{inputs['accountId']}@{project}.iam.gserviceaccount.com"
         rid = f"projects/{project}/serviceAccounts/{email}"
-        state |= {"email": email, "name": rid, "member": f"serviceAccount:{email}"}
+        state |= {
+            "email": email,
+            "name": rid,
+            "member": f"serviceAccount:{email}",
+            "uniqueId": unique_id(email),
+        }
     elif typ == "gcp:projects/iAMCustomRole:IAMCustomRole":
         rid = f"projects/{project}/roles/{inputs['roleId']}"
         state |= {"name": rid}

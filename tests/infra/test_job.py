@@ -23,8 +23,9 @@ SAMPLES = sorted(p.name for p in (REPO / "samples").iterdir() if p.suffix == ".p
 # Runs tests/infra/harness.py with the package zip's bytes fixed, and optional twists:
 # `preview` makes the mocks a preview (pulumi.runtime.is_dry_run() is true), `code_change`
 # gives other package bytes, as editing the job's code would (so its hashed name, and URI, change),
-# `no_samples` points the program at a samples folder that does not exist, and `state=S` makes
-# the provider report the job's final state as S (what its wait stores after the job ended).
+# `no_samples` points the program at a samples folder that does not exist, `state=S` makes
+# the provider report the job's final state as S (what its wait stores after the job ended), and
+# `sa_generation=N` gives the service accounts the unique ids of their N-th creation.
 _RUNNER = """
 import sys
 sys.path.insert(0, {harness_dir!r})
@@ -44,6 +45,10 @@ package = b"changed package" if "code_change" in twists else b"frozen package"
 artifacts.build_package_zip = lambda d: package
 if "no_samples" in twists:
     artifacts.SourceTree.samples_dir = property(lambda self: self.root / "no-such-folder")
+if "sa_generation=" in twists:
+    generation = int(twists.split("sa_generation=")[1].split(",")[0])
+    _unique_id = harness.unique_id
+    harness.unique_id = lambda email, generation_=generation: _unique_id(email, generation_)
 if "state=" in twists:
     final = twists.split("state=")[1].split(",")[0]
     _computed = harness._computed
