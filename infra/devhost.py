@@ -19,22 +19,35 @@ _STARTUP = """#!/bin/bash
 #  3. creates {app}/venv with the pinned requirements;
 #  4. installs /usr/local/bin/dataproc-faces, which runs the package from the zip in that venv;
 #  5. writes /etc/profile.d/dataproc-faces.sh with the stack's buckets, cluster and job URIs.
+# Every network step is retried with backoff: at first boot the VM's IAM grants may still be
+# propagating (403 from Cloud Storage) and Cloud NAT may not route yet (apt, pip).
 set -euo pipefail
 APP={app}
 export DEBIAN_FRONTEND=noninteractive
+RETRY_ATTEMPTS={attempts}
+retry() {{
+  local attempt=1 delay={first_delay}
+  until "$@"; do
+    if [ "$attempt" -ge "$RETRY_ATTEMPTS" ]; then
+      echo "dataproc-faces: gave up after $attempt attempts: $*" >&2
+      return 1
+    fi
+    echo "dataproc-faces: attempt $attempt failed, retrying in ${{delay}}s: $*" >&2
+    sleep "$delay"
+    attempt=$((attempt + 1))
+    delay=$((delay * 2 > {max_delay} ? {max_delay} : delay * 2))
+  done
+}}
 if ! dpkg -s python3-venv python3-pip >/dev/null 2>&1; then
-  apt-get update -q && apt-get install -y -q python3-venv python3-pip
+  retry apt-get update -q
+  retry apt-get install -y -q python3-venv python3-pip
 fi
 mkdir -p "$APP"
-gcloud storage cp {requirements} "$APP/requirements.txt"
-gcloud storage cp {package} "$APP/dataproc_faces.zip"
-gcloud storage cp {main} "$APP/main.py"
+retry gcloud storage cp {requirements} "$APP/requirements.txt"
+retry gcloud storage cp {package} "$APP/dataproc_faces.zip"
+retry gcloud storage cp {main} "$APP/main.py"
 [ -x "$APP/venv/bin/python" ] || python3 -m venv "$APP/venv"
-for attempt in 1 2 3 4 5; do
-  "$APP/venv/bin/pip" install -q -r "$APP/requirements.txt" && break
-  [ "$attempt" = 5 ] && {{ echo "dataproc-faces: pip install failed" >&2; exit 1; }}
-  sleep $((attempt * 10))
-done
+retry "$APP/venv/bin/pip" install -q -r "$APP/requirements.txt"
 cat > /usr/local/bin/dataproc-faces <<'EOS'
 #!/bin/sh
 PYTHONPATH={app}/dataproc_faces.zip exec {app}/venv/bin/python -m dataproc_faces "$@"
@@ -47,11 +60,21 @@ echo "dataproc-faces: devhost ready"
 """
 
 
+# Backoff 5, 10, 20, 40, then 60 s: about 8 minutes before a step gives up, longer than the
+# up to 7 minutes Google documents for an IAM change to propagate.
+RETRY_ATTEMPTS = 12
+RETRY_FIRST_DELAY = 5
+RETRY_MAX_DELAY = 60
+
+
 def render_startup_script(uris: Mapping[str, str], env: Mapping[str, str]) -> str:
     """The startup script text; a pure function so tests can read exactly what the VM runs."""
     exports = "\n".join(f"export {k}={shlex.quote(v)}" for k, v in sorted(env.items()))
     return _STARTUP.format(
         app=APP_DIR,
+        attempts=RETRY_ATTEMPTS,
+        first_delay=RETRY_FIRST_DELAY,
+        max_delay=RETRY_MAX_DELAY,
         requirements=shlex.quote(uris["requirements"]),
         package=shlex.quote(uris["package"]),
         main=shlex.quote(uris["main"]),

@@ -15,6 +15,8 @@ class Network(pulumi.ComponentResource):
 
     network: gcp.compute.Network
     subnet: gcp.compute.Subnetwork
+    egress: list[pulumi.Resource]
+    router_name: pulumi.Output[str]
     cluster_tag: str
     devhost_tag: str
 
@@ -63,7 +65,7 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
         # Image 2.2+ nodes have no external IP: the init action's pip install needs NAT egress.
-        gcp.compute.RouterNat(
+        nat = gcp.compute.RouterNat(
             f"{name}-nat",
             name=f"{cfg.prefix}-nat",
             project=cfg.project,
@@ -80,7 +82,7 @@ class Network(pulumi.ComponentResource):
             opts=child,
         )
         # Dataproc nodes need all ports between each other (YARN, HDFS, Spark shuffle).
-        gcp.compute.Firewall(
+        internal = gcp.compute.Firewall(
             f"{name}-allow-internal",
             name=f"{cfg.prefix}-allow-cluster-internal",
             project=cfg.project,
@@ -96,7 +98,7 @@ class Network(pulumi.ComponentResource):
             ],
             opts=child,
         )
-        gcp.compute.Firewall(
+        ssh = gcp.compute.Firewall(
             f"{name}-allow-iap-ssh",
             name=f"{cfg.prefix}-allow-iap-ssh",
             project=cfg.project,
@@ -109,4 +111,9 @@ class Network(pulumi.ComponentResource):
             log_config=gcp.compute.FirewallLogConfigArgs(metadata="INCLUDE_ALL_METADATA"),
             opts=child,
         )
+        # What a VM needs before it boots: NAT for apt/pip (the init action, the devhost's
+        # startup script), the firewall between nodes. VMs referencing only the subnet would race
+        # these, so they depend on this list.
+        self.egress = [router, nat, internal, ssh]
+        self.router_name = router.name
         self.register_outputs({"network": self.network.self_link, "subnet": self.subnet.self_link})

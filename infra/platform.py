@@ -4,9 +4,10 @@ optionally the sample images (seed_samples) and the job (job_submit)."""
 from __future__ import annotations
 
 import pulumi
+import pulumi_gcp as gcp
 
 from infra.apis import Apis
-from infra.artifacts import Artifacts, SourceTree
+from infra.artifacts import ArtifactError, Artifacts, SourceTree, hashed_name
 from infra.cluster import Cluster
 from infra.config import StackConfig
 from infra.devhost import Devhost
@@ -15,6 +16,9 @@ from infra.job import FaceJob
 from infra.network import Network
 from infra.samples import Samples
 from infra.storage import IMAGES_PREFIX, Storage
+
+# Where Artifacts uploads the init action in the staging bucket (infra/artifacts.py).
+INIT_ACTION_FOLDER = "artifacts/init/"
 
 
 class Platform(pulumi.ComponentResource):
@@ -41,6 +45,7 @@ class Platform(pulumi.ComponentResource):
         identity = Identity(f"{name}-iam", cfg, storage, depends_on=services, opts=child)
         artifacts = Artifacts(f"{name}-artifacts", bucket=storage.staging, tree=tree, opts=child)
 
+        init_uri = init_action_uri(storage.staging, tree)
         cluster = Cluster(
             f"{name}-cluster",
             cfg,
@@ -49,8 +54,14 @@ class Platform(pulumi.ComponentResource):
             service_account=identity.cluster_sa,
             staging_bucket=storage.staging,
             temp_bucket=storage.temp,
-            init_action_uri=artifacts.init_action_uri,
-            depends_on=[*services, *identity.cluster_grants],
+            init_action_uri=init_uri,
+            # The artefacts by dependency only, not through the URI: see init_action_uri().
+            depends_on=[
+                *services,
+                *identity.cluster_grants,
+                *network.egress,
+                *artifacts.objects,
+            ],
             opts=child,
         )
         images_uri = storage.input.name.apply(lambda b: f"gs://{b}/{IMAGES_PREFIX}")
@@ -75,7 +86,7 @@ class Platform(pulumi.ComponentResource):
                 "DATAPROC_FACES_JOB_MAIN": artifacts.job_main_uri,
                 "DATAPROC_FACES_JOB_PACKAGE": artifacts.job_package_uri,
             },
-            depends_on=[*services, *identity.devhost_grants],
+            depends_on=[*services, *identity.devhost_grants, *network.egress],
             opts=child,
         )
 
@@ -121,7 +132,9 @@ class Platform(pulumi.ComponentResource):
             "devhost_ssh_command": devhost.ssh_command,
             "job_main_uri": artifacts.job_main_uri,
             "job_package_uri": artifacts.job_package_uri,
-            "init_action_uri": artifacts.init_action_uri,
+            "init_action_uri": _same_uri(init_uri, artifacts.init_action_uri),
+            "zone": cfg.zone,
+            "nat_router": network.router_name,
             "model_uris": artifacts.model_uris,
             "samples_uri": samples.uri if samples else None,
             "job_id": job.job_id if job else None,
@@ -130,6 +143,38 @@ class Platform(pulumi.ComponentResource):
             "job_console_url": job.console_url if job else None,
         }
         self.register_outputs(self.outputs)
+
+
+def init_action_uri(staging: gcp.storage.Bucket, tree: SourceTree) -> pulumi.Output[str]:
+    """The init action's gs:// URI from its content hash, not from its BucketObject's outputs.
+
+    A URI built on the object's outputs makes the cluster property-depend on the object; when the
+    provider then wants to replace the object (BucketObject perpetual diffs are an open upstream
+    issue, and a fixed-name object is deleted before it is replaced), the engine replaces every
+    resource whose inputs depend on it: here, the cluster and the job, on every `up`. The name is
+    content-hashed, so this URI changes exactly when the script does.
+    """
+    script = tree.init_action
+    return pulumi.Output.concat(
+        "gs://",
+        staging.name,
+        f"/{INIT_ACTION_FOLDER}",
+        hashed_name(script.name, script.read_bytes()),
+    )
+
+
+def _same_uri(declared: pulumi.Output[str], uploaded: pulumi.Output[str]) -> pulumi.Output[str]:
+    """Fails the update if the cluster's init action URI is not the object Artifacts uploads."""
+
+    def check(values: list[str]) -> str:
+        if values[0] != values[1]:
+            raise ArtifactError(
+                f"the cluster's init action {values[0]} is not the uploaded {values[1]}:"
+                " keep infra/platform.py's init_action_uri() in step with infra/artifacts.py"
+            )
+        return values[1]
+
+    return pulumi.Output.all(declared, uploaded).apply(check)
 
 
 def build(cfg: StackConfig, *, tree: SourceTree | None = None) -> Platform:

@@ -25,7 +25,8 @@ SAMPLES = sorted(p.name for p in (REPO / "samples").iterdir() if p.suffix == ".p
 # gives other package bytes, as editing the job's code would (so its hashed name, and URI, change),
 # `no_samples` points the program at a samples folder that does not exist, `state=S` makes
 # the provider report the job's final state as S (what its wait stores after the job ended), and
-# `sa_generation=N` gives the service accounts the unique ids of their N-th creation.
+# `sa_generation=N` gives the service accounts the unique ids of their N-th creation, and
+# `init_folder` makes the cluster's init action URI disagree with the uploaded object.
 _RUNNER = """
 import sys
 sys.path.insert(0, {harness_dir!r})
@@ -45,6 +46,9 @@ package = b"changed package" if "code_change" in twists else b"frozen package"
 artifacts.build_package_zip = lambda d: package
 if "no_samples" in twists:
     artifacts.SourceTree.samples_dir = property(lambda self: self.root / "no-such-folder")
+if "init_folder" in twists:
+    import infra.platform
+    infra.platform.INIT_ACTION_FOLDER = "elsewhere/"
 if "sa_generation=" in twists:
     generation = int(twists.split("sa_generation=")[1].split(",")[0])
     _unique_id = harness.unique_id
