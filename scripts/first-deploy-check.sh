@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# After the first `pulumi up` of a stack, checks what only a real project can show, one line per
+# check (PASS, FAIL or SKIP) and exit status 1 if any failed:
+#   preview  `pulumi preview --refresh --diff --expect-no-changes`: no perpetual diff, nothing the
+#            provider reads back differently (a single-node worker group, scopes, an object)
+#   job      the Dataproc job `up` submitted ended DONE (skipped when job_submit is false)
+#   init     the cluster is RUNNING and its init action logged success on the master node
+#   devhost  the devhost's startup script reached "devhost ready" (serial console)
+#   nat      Cloud NAT maps ports for the devhost and the cluster's master (their only egress)
+# Usage: scripts/first-deploy-check.sh [STACK]   (default: the selected stack)
+# Needs: pulumi and gcloud, logged in; run from the repository root.
+set -uo pipefail
+
+FAILED=0
+
+# report STATUS CHECK DETAIL: one line; a FAIL makes the exit status 1.
+report() {
+  printf '%-4s %-8s %s\n' "$1" "$2" "$3"
+  if [ "$1" = FAIL ]; then FAILED=1; fi
+}
+
+# preview_changes: `pulumi preview --diff` output on stdin -> "TYPE NAME (OP)" per changed resource.
+preview_changes() {
+  awk '
+    match($0, /^[ \t]*(\+-|-\+|\+\+|--|[-+~])[ ]*[A-Za-z0-9_.-]+:[A-Za-z0-9_\/.-]+:[A-Za-z0-9_]+: \([a-z-]+\)/) {
+      line = substr($0, RSTART, RLENGTH)
+      sub(/^[ \t]*(\+-|-\+|\+\+|--|[-+~])[ ]*/, "", line)
+      op = line; sub(/^.*: \(/, "", op); sub(/\)$/, "", op)
+      type = line; sub(/: \([a-z-]+\)$/, "", type)
+      pending = type " (" op ")"
+      next
+    }
+    pending != "" && /\[urn=/ {
+      name = $0; sub(/^.*::/, "", name); sub(/\].*$/, "", name)
+      print pending " " name
+      pending = ""
+    }
+    END { if (pending != "") print pending }
+  '
+}
+
+# job_verdict STATE DETAILS: the job line from the state `gcloud dataproc jobs describe` reports.
+job_verdict() {
+  case "$1" in
+    DONE) report PASS job "ended DONE" ;;
+    NOT_SUBMITTED*) report SKIP job "no job in this stack (dataproc-faces:job_submit is false)" ;;
+    "") report FAIL job "no state read for the job: ${2:-not found}" ;;
+    PENDING | SETUP_DONE | RUNNING) report FAIL job "still $1: run this again when it has ended" ;;
+    *) report FAIL job "ended $1${2:+: $2}" ;;
+  esac
+}
+
+# init_verdict CLUSTER_STATE: the init action's output on the master on stdin.
+init_verdict() {
+  local log last
+  log="$(cat)"
+  if [ "$1" != RUNNING ]; then
+    report FAIL init "cluster is ${1:-missing} (deleted after idle_delete_ttl? run pulumi up --refresh)"
+  elif last="$(grep -m1 'install_opencv: ERROR:' <<<"$log")"; then
+    report FAIL init "${last#*install_opencv: }"
+  elif last="$(grep -E 'install_opencv: (done: |.*nothing to do)' <<<"$log" | tail -n1)"; then
+    report PASS init "${last#*install_opencv: }"
+  else
+    report FAIL init "no success line from the init action on the master"
+  fi
+}
+
+# devhost_verdict: the devhost's serial console output on stdin.
+devhost_verdict() {
+  local log last
+  log="$(cat)"
+  if last="$(grep -E 'dataproc-faces: (gave up|pip install failed)|startup-script.*(exit status [1-9]|failed with error)' <<<"$log" | tail -n1)"; then
+    report FAIL devhost "startup script failed: ${last##*]: }"
+  elif grep -q 'dataproc-faces: devhost ready' <<<"$log"; then
+    report PASS devhost "startup script reached 'devhost ready'"
+  else
+    report FAIL devhost "no 'devhost ready' in the boot log yet (still booting? wait and rerun)"
+  fi
+}
+
+# nat_verdict VM...: `get-nat-mapping-info --format 'value(instanceName,...natIpPortRanges[0])'`
+# on stdin (name TAB ip:ports per VM); every VM must have NAT ports.
+nat_verdict() {
+  local mappings vm missing=() seen=()
+  mappings="$(cat)"
+  for vm in "$@"; do
+    if awk -F'\t' -v vm="$vm" '$1 == vm && $2 != "" { found = 1 } END { exit !found }' <<<"$mappings"; then
+      seen+=("$vm")
+    else
+      missing+=("$vm")
+    fi
+  done
+  if [ "${#missing[@]}" -eq 0 ]; then
+    report PASS nat "NAT ports mapped for ${seen[*]}"
+  else
+    report FAIL nat "no NAT mapping for ${missing[*]}"
+  fi
+}
+
+main() {
+  local stack_args=() preview rc changes project region zone cluster devhost router job_id state
+  if [ -n "${1:-}" ]; then stack_args=(--stack "$1"); fi
+  output() { pulumi stack output "${stack_args[@]}" "$1" 2>/dev/null; }
+
+  project="$(output project)" || { echo "error: no stack outputs: run pulumi up first" >&2; return 2; }
+  region="$(output region)"
+  zone="$(output zone)"
+  cluster="$(output cluster_name)"
+  devhost="$(output devhost_name)"
+  router="$(output nat_router)"
+  job_id="$(output job_id)"
+  state="$(output job_state)"
+
+  preview="$(pulumi preview "${stack_args[@]}" --refresh --diff --expect-no-changes --non-interactive 2>&1)"
+  rc=$?
+  changes="$(preview_changes <<<"$preview" | paste -sd ';' - | sed 's/;/; /g')"
+  if [ "$rc" -eq 0 ]; then
+    report PASS preview "no changes after refresh"
+  else
+    report FAIL preview "${changes:-pulumi preview failed (exit $rc): $(tail -n1 <<<"$preview")}"
+  fi
+
+  if [ -z "$job_id" ] || [ "$job_id" = null ] || [[ "$state" == NOT_SUBMITTED* ]]; then
+    job_verdict "${state:-NOT_SUBMITTED}" ""
+  else
+    local described
+    described="$(gcloud dataproc jobs describe "$job_id" --project "$project" --region "$region" \
+      --format 'value(status.state,status.details)' 2>&1)" || described=""
+    job_verdict "$(cut -f1 <<<"$described")" "$(cut -sf2 <<<"$described")"
+  fi
+
+  # Each verdict reads a variable, not a pipe: a pipe's last part would run in a subshell and
+  # its FAIL would not reach the exit status.
+  local uuid="" bucket="" cluster_state="" info log=""
+  info="$(gcloud dataproc clusters describe "$cluster" --project "$project" --region "$region" \
+    --format 'value(clusterUuid,config.configBucket,status.state)' 2>/dev/null)" || info=""
+  IFS=$'\t' read -r uuid bucket cluster_state <<<"$info"
+  if [ -n "$uuid" ]; then
+    log="$(gcloud storage cat "gs://$bucket/google-cloud-dataproc-metainfo/$uuid/$cluster-m/dataproc-initialization-script-0_output" 2>/dev/null)"
+  fi
+  init_verdict "$cluster_state" <<<"$log"
+
+  log="$(gcloud compute instances get-serial-port-output "$devhost" --zone "$zone" \
+    --project "$project" 2>/dev/null)"
+  devhost_verdict <<<"$log"
+
+  log="$(gcloud compute routers get-nat-mapping-info "$router" --region "$region" \
+    --project "$project" \
+    --format 'value(instanceName,interfaceNatMappings[0].natIpPortRanges[0])' 2>/dev/null)"
+  nat_verdict "$devhost" "$cluster-m" <<<"$log"
+
+  return "$FAILED"
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  main "$@"
+fi

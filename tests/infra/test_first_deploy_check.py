@@ -1,0 +1,218 @@
+"""scripts/first-deploy-check.sh: shellcheck clean, and its parsing and verdicts against outputs
+in tests/infra/recorded/first-deploy-check/ (pulumi and gcloud replaced by stand-ins)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from stackrun import REPO
+
+SCRIPT = REPO / "scripts" / "first-deploy-check.sh"
+RECORDED = Path(__file__).with_name("recorded") / "first-deploy-check"
+
+OUTPUTS = {
+    "project": "my-project",
+    "region": "europe-west1",
+    "zone": "europe-west1-b",
+    "cluster_name": "dpf-dev-cluster",
+    "devhost_name": "dpf-dev-devhost",
+    "nat_router": "dpf-dev-router",
+    "job_id": "faces-0123456789ab",
+    "job_state": "DONE",
+}
+
+# Stand-ins: `pulumi stack output KEY` prints $OUT_<KEY>; `pulumi preview` prints $PREVIEW and
+# exits $PREVIEW_RC; each gcloud command prints the recorded file its variable names (nothing
+# and exit 1 when unset, as gcloud does for a missing resource). Every call is logged.
+_PULUMI = """#!/bin/bash
+echo "pulumi $*" >> "$CALLS"
+if [ "$1 $2" = "stack output" ]; then
+  for key in "$@"; do :; done
+  var="OUT_$key"; [ -n "${!var+x}" ] || exit 255
+  echo "${!var}"
+elif [ "$1" = preview ]; then
+  cat "$PREVIEW"; exit "$PREVIEW_RC"
+fi
+"""
+_GCLOUD = """#!/bin/bash
+echo "gcloud $*" >> "$CALLS"
+case "$1 $2 $3" in
+  "dataproc jobs describe") file="${JOB:-}" ;;
+  "dataproc clusters describe") file="${CLUSTER:-}" ;;
+  "storage cat gs://"*) file="${INIT:-}" ;;
+  "compute instances get-serial-port-output") file="${SERIAL:-}" ;;
+  "compute routers get-nat-mapping-info") file="${NAT:-}" ;;
+esac
+[ -n "${file:-}" ] || { echo "ERROR: (gcloud) NOT_FOUND" >&2; exit 1; }
+cat "$file"
+"""
+
+
+def run_check(tmp_path: Path, **cases: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """Run the whole script with stand-ins; `cases` name recorded files (or override outputs)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name, text in (("pulumi", _PULUMI), ("gcloud", _GCLOUD)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    files = {
+        "PREVIEW": "preview-clean.txt",
+        "JOB": "job-done.tsv",
+        "CLUSTER": "cluster.tsv",
+        "INIT": "init-done.txt",
+        "SERIAL": "serial-ready.txt",
+        "NAT": "nat-both.tsv",
+    }
+    env = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "CALLS": str(tmp_path / "calls"),
+        "PREVIEW_RC": "0",
+        **{f"OUT_{k}": v for k, v in OUTPUTS.items()},
+    }
+    for key, value in cases.items():
+        if key in files:
+            files[key] = value
+        else:
+            env[key] = value
+    env |= {k: str(RECORDED / v) for k, v in files.items() if v}
+    proc = subprocess.run(
+        ["bash", str(SCRIPT), "dev"], env=env, capture_output=True, text=True, timeout=60
+    )
+    calls = (tmp_path / "calls").read_text().splitlines()
+    return proc, calls
+
+
+def lines(proc: subprocess.CompletedProcess[str]) -> dict[str, tuple[str, str]]:
+    """check -> (status, detail) from the script's report lines."""
+    out = {}
+    for line in proc.stdout.splitlines():
+        status, check, detail = line.split(maxsplit=2)
+        out[check] = (status, detail)
+    return out
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not on PATH")
+def test_shellcheck_clean() -> None:
+    proc = subprocess.run(
+        ["shellcheck", "--severity=style", str(SCRIPT)], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_script_is_executable_bash() -> None:
+    assert SCRIPT.read_text().startswith("#!/usr/bin/env bash\n")
+    assert os.access(SCRIPT, os.X_OK)
+
+
+def test_a_healthy_first_deploy_passes_every_line(tmp_path: Path) -> None:
+    proc, calls = run_check(tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert lines(proc) == {
+        "preview": ("PASS", "no changes after refresh"),
+        "job": ("PASS", "ended DONE"),
+        "init": (
+            "PASS",
+            "done: cv2 4.11.0 with /opt/conda/default/lib/python3.11/site-packages/cv2/data/"
+            "haarcascade_frontalface_default.xml, Pillow 11.3.0 on Master",
+        ),
+        "devhost": ("PASS", "startup script reached 'devhost ready'"),
+        "nat": ("PASS", "NAT ports mapped for dpf-dev-devhost dpf-dev-cluster-m"),
+    }
+    # The commands that were asked, with the stack's names and places.
+    assert "pulumi preview --stack dev --refresh --diff --expect-no-changes --non-interactive" in (
+        calls
+    )
+    assert (
+        "gcloud dataproc jobs describe faces-0123456789ab --project my-project"
+        " --region europe-west1 --format value(status.state,status.details)"
+    ) in calls
+    assert (
+        "gcloud storage cat gs://my-project-dpf-dev-staging/google-cloud-dataproc-metainfo/"
+        "8c2a4a1e-6a3f-4a5e-9d39-0c7b9e2f1a11/dpf-dev-cluster-m/"
+        "dataproc-initialization-script-0_output"
+    ) in calls
+    assert (
+        "gcloud compute instances get-serial-port-output dpf-dev-devhost"
+        " --zone europe-west1-b --project my-project"
+    ) in calls
+    nat = "gcloud compute routers get-nat-mapping-info dpf-dev-router --region europe-west1"
+    assert any(c.startswith(nat) for c in calls)
+
+
+def test_every_failure_is_its_own_line_and_fails_the_run(tmp_path: Path) -> None:
+    proc, _ = run_check(
+        tmp_path,
+        PREVIEW="preview-changes.txt",
+        PREVIEW_RC="255",
+        JOB="job-error.tsv",
+        INIT="init-error.txt",
+        SERIAL="serial-failed.txt",
+        NAT="nat-devhost-only.tsv",
+    )
+    assert proc.returncode == 1
+    got = lines(proc)
+    assert got["preview"] == (
+        "FAIL",
+        "gcp:storage/bucketObject:BucketObject (replace) dpf-dev-artifacts-init-action;"
+        " gcp:dataproc/cluster:Cluster (update) dpf-dev-cluster-dataproc",
+    )
+    assert got["job"][0] == "FAIL"
+    assert got["job"][1].startswith("ended ERROR: Google Cloud Dataproc Agent reports job failure.")
+    assert got["init"] == (
+        "FAIL",
+        "ERROR: pip install opencv-python-headless==4.11.0.86 failed 5 times (is the version"
+        " published and compatible with numpy 1.26.4? can the node reach the package index"
+        " through Cloud NAT?)",
+    )
+    assert got["devhost"] == (
+        "FAIL",
+        'startup script failed: Script "startup-script" failed with error: exit status 1',
+    )
+    assert got["nat"] == ("FAIL", "no NAT mapping for dpf-dev-cluster-m")
+
+
+def test_an_idle_deleted_cluster_and_a_stack_without_job(tmp_path: Path) -> None:
+    proc, calls = run_check(
+        tmp_path, CLUSTER="", INIT="", OUT_job_id="null", OUT_job_state="NOT_SUBMITTED (x)"
+    )
+    assert proc.returncode == 1
+    got = lines(proc)
+    assert got["job"] == (
+        "SKIP",
+        "no job in this stack (dataproc-faces:job_submit is false)",
+    )
+    assert got["init"] == (
+        "FAIL",
+        "cluster is missing (deleted after idle_delete_ttl? run pulumi up --refresh)",
+    )
+    assert not [c for c in calls if "jobs describe" in c or "storage cat" in c]
+
+
+def test_a_job_still_running_and_a_devhost_still_booting(tmp_path: Path) -> None:
+    running = tmp_path / "running.tsv"
+    running.write_text("RUNNING\t\n")
+    booting = tmp_path / "booting.txt"
+    booting.write_text(
+        "\n".join(RECORDED.joinpath("serial-ready.txt").read_text().splitlines()[:3])
+    )
+    proc, _ = run_check(tmp_path, JOB=str(running), SERIAL=str(booting))
+    got = lines(proc)
+    assert got["job"] == ("FAIL", "still RUNNING: run this again when it has ended")
+    assert got["devhost"] == (
+        "FAIL",
+        "no 'devhost ready' in the boot log yet (still booting? wait and rerun)",
+    )
+    assert proc.returncode == 1
+
+
+def test_no_stack_outputs_is_one_line(tmp_path: Path) -> None:
+    proc, _ = run_check(tmp_path)  # prime the stand-ins
+    env = {"PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "CALLS": str(tmp_path / "c")}
+    proc = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: no stack outputs: run pulumi up first"
+    assert proc.stdout == ""
