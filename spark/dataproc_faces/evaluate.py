@@ -4,13 +4,22 @@ Matching is greedy and one-to-one: every (truth, detection) pair whose IoU reach
 a candidate; candidates are taken in order of decreasing IoU (ties: truth order, then detection
 order), each truth and each detection at most once. Matched pairs are true positives, unmatched
 detections false positives, unmatched truths misses. Truth boxes marked `ignore` (dlib's
-`ignore='1'`) are neither to be found nor false when found. With no detections precision is 1, with
-no truth faces recall is 1 (nothing was wrong / nothing was missed); F1 is their harmonic mean.
+`ignore='1'`) are neither to be found nor false when found. Precision is the share of detections
+that are not false (a detection on an ignored face is a real face: it is not false); with no
+detections it is 1, with no truth faces recall is 1; F1 is their harmonic mean.
 
-Truth formats:
+`--min-face PX` ignores truth faces narrower than PX the same way: a detection on one is not
+false, and missing one is not a miss (the size of a face is its width, as in WIDER FACE).
+`--sweep` runs the detector once at the lowest threshold and scores every threshold from the same
+boxes (exact: non-maximum suppression keeps a box or not by higher-scored boxes only).
+
+Truth formats (chosen by content):
 - our JSON: {"images": [{"file": "a.jpg", "faces": [{"x": 1, "y": 2, "w": 3, "h": 4}, ...]}]}
   (a face may carry "ignore": true); `file` is relative to --images.
 - dlib imglab XML: <image file='a.jpg'><box top='2' left='1' width='3' height='4'/></image>.
+- WIDER FACE's ground-truth text (wider_face_val_bbx_gt.txt): a file name, a count, then one line
+  per face `x y w h blur expression illumination invalid occlusion pose`; invalid faces are
+  ignored, as in the official evaluation.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +41,8 @@ from .detect import DetectOptions, DetectorError, Face, make_detector
 
 Box = tuple[float, float, float, float]  # x, y, w, h
 THRESHOLDS = (0.5, 0.3)
+SIZE_EDGES = (0, 16, 24, 32, 48, 64, 128, 256)  # recall by face width: [16, 24), ..., [256, inf)
+SWEEP = tuple(round(0.05 * i, 2) for i in range(2, 20))  # 0.10, 0.15, ..., 0.95
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,7 @@ class Match:
     pairs: list[tuple[int, int]]  # (truth index, detection index)
     misses: list[int]  # truth indices
     false: list[int]  # detection indices
+    ignored: list[int] = field(default_factory=list)  # detection indices on ignored faces
 
     @property
     def tp(self) -> int:
@@ -82,13 +94,11 @@ def match(
             used_t.add(ti)
             used_d.add(di)
             pairs.append((ti, di))
-    false = [
-        di
-        for di, d in enumerate(found)
-        if di not in used_d and not any(iou(g, d) >= threshold for g in ignore)
-    ]
+    unmatched = [di for di in range(len(found)) if di not in used_d]
+    ignored = [di for di in unmatched if any(iou(g, found[di]) >= threshold for g in ignore)]
+    false = [di for di in unmatched if di not in ignored]
     misses = [ti for ti in range(len(truth)) if ti not in used_t]
-    return Match(sorted(pairs), misses, false)
+    return Match(sorted(pairs), misses, false, ignored)
 
 
 @dataclass(frozen=True)
@@ -96,10 +106,13 @@ class Scores:
     tp: int
     fp: int
     fn: int
+    ignored: int = 0  # detections on ignored faces: real faces, neither found nor false
 
     @property
     def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+        """The share of detections that are not false (those on ignored faces are not)."""
+        detections = self.tp + self.ignored + self.fp
+        return (self.tp + self.ignored) / detections if detections else 1.0
 
     @property
     def recall(self) -> float:
@@ -115,6 +128,7 @@ class Scores:
             "tp": self.tp,
             "fp": self.fp,
             "fn": self.fn,
+            "ignored": self.ignored,
             "precision": round(self.precision, 4),
             "recall": round(self.recall, 4),
             "f1": round(self.f1, 4),
@@ -123,15 +137,21 @@ class Scores:
 
 def scores(matches: Sequence[Match]) -> Scores:
     """Totals over images (micro-averaged: every face counts the same)."""
-    tp = sum(m.tp for m in matches)
-    return Scores(tp, sum(len(m.false) for m in matches), sum(len(m.misses) for m in matches))
+    return Scores(
+        sum(m.tp for m in matches),
+        sum(len(m.false) for m in matches),
+        sum(len(m.misses) for m in matches),
+        sum(len(m.ignored) for m in matches),
+    )
 
 
 def read_truth(path: Path) -> list[TruthImage]:
-    """Our JSON or dlib imglab XML, chosen by content."""
+    """Our JSON, dlib imglab XML or WIDER FACE's text, chosen by content."""
     text = path.read_text(encoding="utf-8", errors="replace").lstrip()
     if text.startswith("<"):
         return _read_imglab(path)
+    if not text.startswith("{"):
+        return _read_wider(text)
     doc = json.loads(text)
     images = []
     for entry in doc["images"]:
@@ -155,6 +175,41 @@ def _read_imglab(path: Path) -> list[TruthImage]:
     return images
 
 
+def _read_wider(text: str) -> list[TruthImage]:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    images, i = [], 0
+    while i < len(lines):
+        file, count = lines[i], int(lines[i + 1])
+        faces, ignore = [], []
+        rows = lines[i + 2 : i + 2 + max(count, 1)]  # a count of 0 is followed by one zero row
+        if len(rows) < max(count, 1):
+            raise ValueError(f"{file}: {count} faces announced, {len(rows)} lines follow")
+        for row in rows[:count]:
+            values = [float(v) for v in row.split()]
+            if len(values) < 8:
+                raise ValueError(f"{file}: a face line needs x y w h and 6 flags: {row!r}")
+            box = (values[0], values[1], values[2], values[3])
+            (ignore if values[7] else faces).append(box)  # the 8th value is `invalid`
+        images.append(TruthImage(file, faces, ignore))
+        i += 2 + max(count, 1)
+    return images
+
+
+def at_least(item: TruthImage, min_face: float) -> TruthImage:
+    """`item` with faces narrower than `min_face` moved to its ignored boxes."""
+    small = [f for f in item.faces if f[2] < min_face]
+    if not small:
+        return item
+    return TruthImage(item.file, [f for f in item.faces if f[2] >= min_face], item.ignore + small)
+
+
+def size_bucket(width: float) -> str:
+    """The SIZE_EDGES bucket a face width falls in, as its label ("32-48", "256+")."""
+    lo = max(e for e in SIZE_EDGES if e <= width)
+    higher = [e for e in SIZE_EDGES if e > width]
+    return f"{lo}-{higher[0]}" if higher else f"{lo}+"
+
+
 def read_image(path: Path):
     """Upright BGR pixels, the way the job reads them."""
     from .imaging import decode
@@ -162,12 +217,23 @@ def read_image(path: Path):
     return decode(path.read_bytes())[1]
 
 
-def evaluate(images_dir: Path, truth: list[TruthImage], options: DetectOptions) -> dict[str, Any]:
-    """Run the detector over the truth's images; scores, timing and per-image errors."""
+def evaluate(
+    images_dir: Path,
+    truth: list[TruthImage],
+    options: DetectOptions,
+    min_face: float = 0.0,
+    sweep: Sequence[float] = (),
+) -> dict[str, Any]:
+    """Run the detector over the truth's images; scores, recall by size, timing, per-image errors,
+    and with `sweep` the scores at each of those thresholds (from one run at the lowest)."""
+    if sweep:
+        options = replace(options, score_threshold=min(sweep))
     detector = make_detector(options)
+    truth = [at_least(t, min_face) for t in truth] if min_face else truth
     per_image = []
     matches: dict[float, list[Match]] = {t: [] for t in THRESHOLDS}
-    total_ms = total_cpu_ms = 0.0
+    found_by_image: list[list[Face]] = []
+    total_ms = total_cpu_ms = megapixels = 0.0
     for item in truth:
         image = read_image(images_dir / item.file)
         start, cpu_start = time.perf_counter(), time.process_time()
@@ -176,6 +242,8 @@ def evaluate(images_dir: Path, truth: list[TruthImage], options: DetectOptions) 
         cpu_ms = (time.process_time() - cpu_start) * 1000
         total_ms += ms
         total_cpu_ms += cpu_ms
+        megapixels += image.shape[0] * image.shape[1] / 1e6
+        found_by_image.append(faces)
         found = [(f.x, f.y, f.w, f.h) for f in faces]
         row: dict[str, Any] = {
             "file": item.file,
@@ -193,23 +261,61 @@ def evaluate(images_dir: Path, truth: list[TruthImage], options: DetectOptions) 
                 "false": [faces[i].to_dict() for i in m.false],
             }
         per_image.append(row)
-    return {
+    result = {
         "detector": options.detector,
+        "runtime": getattr(detector, "runtime", None),
         "options": options.to_dict(),
+        "min_face": min_face,
         "images": len(truth),
         "faces": sum(len(i.faces) for i in truth),
         "mean_ms": round(total_ms / len(truth), 1) if truth else 0.0,
         # CPU time of this process: steadier than wall time on a shared machine (one thread).
         "mean_cpu_ms": round(total_cpu_ms / len(truth), 1) if truth else 0.0,
+        "cpu_ms_per_megapixel": round(total_cpu_ms / megapixels, 1) if megapixels else 0.0,
         "scores": {f"iou{t}": scores(matches[t]).to_dict() for t in THRESHOLDS},
+        "recall_by_size": {f"iou{t}": recall_by_size(truth, matches[t]) for t in THRESHOLDS},
         "per_image": per_image,
     }
+    if sweep:
+        result["sweep"] = [
+            {"threshold": s, **sweep_point(truth, found_by_image, s)} for s in sorted(sweep)
+        ]
+    return result
+
+
+def recall_by_size(truth: list[TruthImage], matches: list[Match]) -> dict[str, list[int]]:
+    """bucket -> [found, annotated] for the faces that count (not ignored)."""
+    buckets: dict[str, list[int]] = {}
+    for item, m in zip(truth, matches, strict=True):
+        missed = set(m.misses)
+        for i, face in enumerate(item.faces):
+            entry = buckets.setdefault(size_bucket(face[2]), [0, 0])
+            entry[0] += i not in missed
+            entry[1] += 1
+    return dict(sorted(buckets.items(), key=lambda kv: float(kv[0].split("-")[0].rstrip("+"))))
+
+
+def sweep_point(
+    truth: list[TruthImage], found_by_image: list[list[Face]], threshold: float
+) -> dict[str, Any]:
+    """Scores at IoU 0.5 and 0.3 of the detections scoring at least `threshold`."""
+    point: dict[str, Any] = {}
+    for t in THRESHOLDS:
+        ms = []
+        for item, faces in zip(truth, found_by_image, strict=True):
+            kept = [(f.x, f.y, f.w, f.h) for f in faces if (f.score or 0.0) >= threshold]
+            ms.append(match(item.faces, kept, t, item.ignore))
+        point[f"iou{t}"] = scores(ms).to_dict()
+    return point
 
 
 def format_report(result: dict[str, Any]) -> str:
+    runtime = f" on {result['runtime']}" if result.get("runtime") else ""
+    at_least = f" at least {result['min_face']:g} px wide" if result.get("min_face") else ""
     lines = [
-        f"detector {result['detector']}: {result['images']} images, {result['faces']} faces, "
-        f"{result['mean_ms']} ms per image (detection only; CPU {result['mean_cpu_ms']} ms)",
+        f"detector {result['detector']}{runtime}: {result['images']} images, "
+        f"{result['faces']} faces{at_least}, {result['mean_ms']} ms per image (detection only; "
+        f"CPU {result['mean_cpu_ms']} ms, {result['cpu_ms_per_megapixel']} ms per megapixel)",
         f"{'IoU':>5} {'TP':>5} {'FP':>5} {'FN':>5} {'precision':>9} {'recall':>7} {'F1':>6}",
     ]
     for t in THRESHOLDS:
@@ -218,6 +324,20 @@ def format_report(result: dict[str, Any]) -> str:
             f"{t:>5} {s['tp']:>5} {s['fp']:>5} {s['fn']:>5} "
             f"{s['precision']:>9.3f} {s['recall']:>7.3f} {s['f1']:>6.3f}"
         )
+    for t in THRESHOLDS:
+        cells = [
+            f"{bucket} {found}/{total}"
+            for bucket, (found, total) in result["recall_by_size"][f"iou{t}"].items()
+        ]
+        lines.append(f"recall by width, IoU {t}: " + ", ".join(cells))
+    if result.get("sweep"):
+        lines.append("sweep: threshold  P@0.5  R@0.5  P@0.3  R@0.3")
+        for point in result["sweep"]:
+            a, b = point["iou0.5"], point["iou0.3"]
+            lines.append(
+                f"{point['threshold']:>16.2f} {a['precision']:>6.3f} {a['recall']:>6.3f} "
+                f"{b['precision']:>6.3f} {b['recall']:>6.3f}"
+            )
     for row in result["per_image"]:
         errors = []
         for t in THRESHOLDS:
@@ -241,8 +361,22 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--images", type=Path, required=True, help="folder the truth's files are in")
-    p.add_argument("--truth", type=Path, required=True, help="our JSON or dlib imglab XML")
+    p.add_argument(
+        "--truth", type=Path, required=True, help="our JSON, dlib imglab XML or WIDER FACE text"
+    )
     p.add_argument("--json", type=Path, help="also write the full result here")
+    p.add_argument(
+        "--min-face",
+        type=float,
+        default=0.0,
+        metavar="PX",
+        help="ignore annotated faces narrower than PX (neither missed nor false when found)",
+    )
+    p.add_argument(
+        "--sweep",
+        action="store_true",
+        help=f"also score every threshold {SWEEP[0]}-{SWEEP[-1]} (scoring detectors)",
+    )
     add_detector_arguments(p)
     p.set_defaults(func=run)
 
@@ -258,9 +392,12 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         print(f"error: images listed in the truth are missing: {missing}", file=sys.stderr)
         return 2
+    if args.sweep and options.detector == "haar":
+        print("error: --sweep needs a detector with scores; haar has none", file=sys.stderr)
+        return 2
     cv2.setNumThreads(1)  # time each image as the job runs it: one OpenCV thread per Spark task
     try:
-        result = evaluate(args.images, truth, options)
+        result = evaluate(args.images, truth, options, args.min_face, SWEEP if args.sweep else ())
     except DetectorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

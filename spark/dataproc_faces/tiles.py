@@ -1,0 +1,54 @@
+"""Overlapping tiles over a photo, so a network sees it at full resolution in bounded memory."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+ALIGN = 32  # input sides must be multiples of the backbones' total stride
+EDGE_MARGIN = 2.0  # px: a box this close to an edge shared with another tile is cut by it
+
+
+def aligned(n: float, align: int = ALIGN) -> int:
+    """`n` rounded up to a multiple of `align` (at least `align`)."""
+    return max(align, math.ceil(n / align) * align)
+
+
+def tile_starts(length: int, count: int, side: int) -> list[int]:
+    """`count` evenly spaced starts of windows of `side` px covering [0, length)."""
+    if count <= 1 or side >= length:
+        return [0]
+    return [round(i * (length - side) / (count - 1)) for i in range(count)]
+
+
+def plan_tiles(
+    width: int, height: int, overlap: int, tile: int
+) -> tuple[int, int, list[int], list[int]]:
+    """One tile shape (w, h; multiples of ALIGN, at most about `tile`) and the starts covering
+    the image with at least `overlap` px shared between neighbours."""
+
+    def axis(length: int) -> tuple[int, list[int]]:
+        if length <= tile:
+            return aligned(length), [0]
+        count = math.ceil((length - overlap) / (tile - overlap))
+        side = min(aligned((length + (count - 1) * overlap) / count), aligned(length))
+        return side, tile_starts(length, count, side)
+
+    tw, xs = axis(width)
+    th, ys = axis(height)
+    return tw, th, xs, ys
+
+
+def owned(
+    boxes: np.ndarray, x: int, y: int, tw: int, th: int, width: int, height: int, own: float
+) -> np.ndarray:
+    """Which boxes (x0, y0, x1, y1 in the tile) this tile answers for: faces below `own` px
+    that no edge shared with a neighbour cuts (that neighbour sees them whole)."""
+    side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    keep = side < own
+    keep &= (x == 0) | (boxes[:, 0] > EDGE_MARGIN)
+    keep &= (y == 0) | (boxes[:, 1] > EDGE_MARGIN)
+    keep &= (x + tw >= width) | (boxes[:, 2] < tw - EDGE_MARGIN)
+    keep &= (y + th >= height) | (boxes[:, 3] < th - EDGE_MARGIN)
+    return keep
