@@ -167,7 +167,7 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "job_wait": (False, "true (pulumi up waits until the job ends) or false"),
     "job_run_id": ("", "empty, or 1-40 of a-z 0-9 '-': a new value submits a new run"),
     "job_input_prefix": ("", "empty (the stack's images prefix) or a gs://bucket/prefix"),
-    "job_detect": ({}, "a map of detector options, e.g. {detector: blazeface, min_neighbors: 6}"),
+    "job_detect": ({}, "a map of detector options, e.g. {detector: centerface, min_size: 24}"),
 }
 
 

@@ -11,8 +11,9 @@ Two looks per photo, so the cost stays bounded for large photos:
   (below OWN_PX there). A face cut by a tile edge is left to the neighbour, which sees it whole.
 
 Cost (one core): about 300 ms per megapixel of network input, so about 0.3 s for a photo whose
-long side is 1024 px and 1.2-2 s for 2-12 MP photos (the finer look is most of it); BlazeFace
-is 3-4x cheaper and misses more small faces: see the README's detector table.
+long side is 1024 px and 1.2-2 s for 2-12 MP photos (the finer look is most of it). The default,
+RetinaFace, is 6-8x cheaper with the same recall of faces from 32 px on real photos; CenterFace
+is for faces of 20-32 px: see the README's detector table.
 
 OpenCV's dnn sizes its buffers for the first input shape a net sees: the same net run at
 another shape returns wrong maps (measured: heatmap off by up to 4.7). So a net is built per
@@ -88,6 +89,7 @@ class CenterFaceDetector:
         if [o.shape[1] for o in outs] != [1, 2, 2, 10]:
             raise DetectorError(f"unexpected CenterFace outputs {[o.shape for o in outs]}")
         self._options = options
+        self.runtime = f"opencv-dnn {cv2.__version__} fp32"
         self._threshold = options.score()
         self.runs = 0  # network runs so far: the cost metric for benchmarks
 

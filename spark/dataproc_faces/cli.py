@@ -86,7 +86,7 @@ def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
         type=_unit_float,
         default=d.score_threshold,
         help="minimum score for detectors that score faces (default: the detector's own, "
-        "blazeface 0.5, centerface 0.3)",
+        "retinaface 0.5, centerface 0.3)",
     )
 
 

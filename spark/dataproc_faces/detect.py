@@ -33,16 +33,17 @@ class Face:
         return d
 
 
-# A scoring detector's own threshold, in force when none is given: MediaPipe's
-# min_detection_confidence for BlazeFace; for CenterFace the value measured in centerface.py.
-DEFAULT_SCORES: dict[str, float] = {"blazeface": 0.5, "centerface": 0.3, "retinaface": 0.5}
+# A scoring detector's own threshold, in force when none is given: each chosen from a
+# precision/recall sweep (RetinaFace on wider-dev, CenterFace on a generated corpus; see
+# retinaface.py and centerface.py).
+DEFAULT_SCORES: dict[str, float] = {"retinaface": 0.5, "centerface": 0.3}
 
 
 @dataclass(frozen=True)
 class DetectOptions:
     """Everything that changes which faces are found; serialisable so Spark can ship it."""
 
-    detector: str = "blazeface"
+    detector: str = "retinaface"
     scale_factor: float = 1.1
     min_neighbors: int = 5
     min_size: int = 20
@@ -63,6 +64,7 @@ class DetectOptions:
 
 class Detector(Protocol):
     name: str
+    runtime: str  # what runs it and at which precision, for manifests and summaries
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Boxes for a BGR uint8 image, in that image's own pixel coordinates."""
@@ -136,6 +138,7 @@ class HaarDetector:
                 f"cannot load the Haar cascade {path}: is opencv-python-headless 4.x installed?"
             )
         self._options = options
+        self.runtime = f"opencv {cv2.__version__} cascade"
 
     def detect(self, image: np.ndarray) -> list[Face]:
         o = self._options
@@ -158,7 +161,6 @@ class HaarDetector:
 # Detectors by name: "module:class" so heavier ones import only when chosen.
 DETECTORS: dict[str, str] = {
     "haar": "dataproc_faces.detect:HaarDetector",
-    "blazeface": "dataproc_faces.blazeface:BlazeFaceDetector",
     "centerface": "dataproc_faces.centerface:CenterFaceDetector",
     "retinaface": "dataproc_faces.retinaface:RetinaFaceDetector",
 }

@@ -123,6 +123,8 @@ def _summary_html(summary: Summary) -> str:
     name = detector.pop("detector", "?")
     options = [(k.replace("_", " "), _option(v)) for k, v in sorted(detector.items())]
     options += [(k.replace("_", " "), _option(v)) for k, v in summary.render.items()]
+    if summary.runtime:  # which runtime and precision found the faces (bf16 or fp32)
+        options.append(("runtime", ", ".join(summary.runtime)))
     option_html = "".join(f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>" for k, v in options)
     where = (
         f'<p class="where"><span>from</span> <code>{_e(summary.input)}</code> '

@@ -49,7 +49,7 @@ def detector_flags(detect: DetectOptions) -> list[str]:
 
 
 def detect_options(values: Mapping[str, Any]) -> DetectOptions:
-    """DetectOptions from a config map (`{"detector": "blazeface", "min_neighbors": 6}`).
+    """DetectOptions from a config map (`{"detector": "centerface", "min_neighbors": 6}`).
 
     Values are checked with the same rules as the command-line flags; raises ValueError.
     """

@@ -23,7 +23,10 @@ def ok_row(
     faces: list,
     ms: float,
     thumbnail: str | None = None,
+    runtime: str | None = None,
 ) -> dict[str, Any]:
+    """`runtime`: what ran the detector on the executor (e.g. "openvino 2026.4.1 bf16"): nodes
+    of one cluster may differ, so each row says which precision found its faces."""
     return {
         "path": path,
         "status": "ok",
@@ -35,6 +38,7 @@ def ok_row(
         "output": output,
         "thumbnail": thumbnail,
         "millis": round(ms, 1),
+        "runtime": runtime,
     }
 
 
@@ -50,6 +54,7 @@ def error_row(path: str, error: str, ms: float) -> dict[str, Any]:
         "output": None,
         "thumbnail": None,
         "millis": round(ms, 1),
+        "runtime": None,
     }
 
 
@@ -93,6 +98,7 @@ class Summary:
     master: str = ""
     detector: dict[str, Any] = field(default_factory=dict)
     render: dict[str, Any] = field(default_factory=dict)
+    runtime: list[str] = field(default_factory=list)  # every detector runtime the rows report
 
     @classmethod
     def of(cls, rows: Iterable[dict[str, Any]], wall_seconds: float, **extra: Any) -> Summary:
@@ -107,6 +113,7 @@ class Summary:
             faces=faces,
             wall_seconds=round(wall_seconds, 2),
             images_per_second=round(rate, 2),
+            runtime=sorted({r["runtime"] for r in rows if r.get("runtime")}),
             **extra,
         )
 

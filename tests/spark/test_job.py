@@ -148,6 +148,35 @@ def test_every_detector_runs_in_the_job(tmp_path, detector):
         (face,) = rows[name]["faces"]
         assert iou((face["x"], face["y"], face["w"], face["h"]), ASTRONAUT_FACE) > 0.5, rows[name]
         assert ("score" in face) == (detector != "haar")
-    options = json.loads((dst / "summary.json").read_text())["detector"]
+    summary = json.loads((dst / "summary.json").read_text())
+    options = summary["detector"]
     assert options["detector"] == detector
     assert options["score_threshold"] == (0.3 if detector == "centerface" else 0.5)
+    import cv2
+
+    runtime = {
+        "centerface": f"opencv-dnn {cv2.__version__} fp32",
+        "haar": f"opencv {cv2.__version__} cascade",
+    }
+    assert summary["runtime"] == [runtime[detector]]
+    assert {rows[name]["runtime"] for name in names} == {runtime[detector]}
+
+
+def expected_openvino_runtime() -> str:
+    """What OpenVINO should pick here: bf16 where the CPU reports it can, else fp32."""
+    import openvino as ov
+
+    capable = "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    return f"openvino {ov.__version__.split('-')[0]} {'bf16' if capable else 'fp32'}"
+
+
+def test_the_default_detector_records_its_runtime_and_precision(runs):
+    _, dst, _, _ = runs
+    summary = json.loads((dst / "summary.json").read_text())
+    assert summary["detector"]["detector"] == "retinaface"
+    assert summary["runtime"] == [expected_openvino_runtime()]
+    rows = manifest_rows(dst)
+    assert {r["runtime"] for r in rows.values() if r["status"] == "ok"} == set(summary["runtime"])
+    assert {r["runtime"] for r in rows.values() if r["status"] == "error"} == {None}
+    index = (dst / "index.html").read_text()
+    assert expected_openvino_runtime() in index

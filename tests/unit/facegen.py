@@ -121,3 +121,31 @@ def make_photo(
                 boxes.append(paste_face(canvas, source, x, y, side))
                 break
     return canvas, boxes
+
+
+def box(face) -> tuple[int, int, int, int]:
+    """A detector's Face as an (x, y, w, h) tuple, for IoU with truth boxes."""
+    return (face.x, face.y, face.w, face.h)
+
+
+def canvas_with_faces(
+    width: int, height: int, faces: list[tuple[int, int, int]], seed: int
+) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """A `width` x `height` photo with the astronaut's face pasted at each (x, y, side); the
+    background is small and scaled up: cheap at 24 MP, and geometry is what is tested."""
+    rng = np.random.default_rng(seed)
+    small = background(max(1, width // 8), max(1, height // 8), rng)
+    canvas = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+    source = astronaut_source()
+    truth = [paste_face(canvas, source, x, y, side) for x, y, side in faces]
+    return canvas, truth
+
+
+def assert_found(found: list, truth: list[tuple], min_iou: float = 0.5) -> None:
+    """Exactly one detection per truth box, each at IoU >= min_iou with its box."""
+    from dataproc_faces.evaluate import iou
+
+    assert len(found) == len(truth), (found, truth)
+    for t in truth:
+        best = max(iou(box(f), t) for f in found)
+        assert best >= min_iou, (t, found)

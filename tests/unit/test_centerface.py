@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 
 from dataproc_faces.centerface import TILE, CenterFaceDetector, decode
-from dataproc_faces.tiles import ALIGN, plan_tiles
 from dataproc_faces.detect import DetectOptions, Face, make_detector
 from dataproc_faces.evaluate import iou
+from dataproc_faces.tiles import ALIGN, plan_tiles
 from dataproc_faces.weights import CENTERFACE
-from tests.unit.facegen import ASTRONAUT_FACE, read_sample
-from tests.unit.test_blazeface import _assert_found, _canvas, box
+from tests.unit.facegen import ASTRONAUT_FACE, assert_found, box, canvas_with_faces, read_sample
 from tests.unit.test_weights import packaged
 
 
@@ -64,20 +63,20 @@ def test_small_faces_in_a_12mp_photo_come_from_the_finer_tiles(detector) -> None
     edge = round((xs[0] + tw) * to_full)  # the first tile's right edge
     faces = [(600, 500, 56), (seam - 28, 1300, 56), (edge - 24, 2000, 48)]
     faces += [(3300, 2500, 60), (2000, 400, 900)]
-    image, truth = _canvas(4000, 3000, faces, seed=4)
+    image, truth = canvas_with_faces(4000, 3000, faces, seed=4)
     detector.runs = 0
-    _assert_found(detector.detect(image), truth)
+    assert_found(detector.detect(image), truth)
     assert detector.runs == 1 + len(xs) * len(plan_tiles(2048, 1536, 104, TILE)[3])
 
     only_first = CenterFaceDetector(DetectOptions(detector="centerface", min_size=200))
     only_first.runs = 0
-    _assert_found(only_first.detect(image), truth[-1:])  # big faces only: no finer look needed
+    assert_found(only_first.detect(image), truth[-1:])  # big faces only: no finer look needed
     assert only_first.runs == 1
 
 
 def test_a_net_per_input_shape_keeps_results_stable(detector) -> None:
     """OpenCV's dnn gives wrong maps when one net is reused at another input shape."""
-    big, _ = _canvas(1600, 1200, [(400, 300, 80)], seed=5)
+    big, _ = canvas_with_faces(1600, 1200, [(400, 300, 80)], seed=5)
     small = read_sample("astronaut.png")
     first = detector.detect(big)
     for _ in range(2):
@@ -87,11 +86,11 @@ def test_a_net_per_input_shape_keeps_results_stable(detector) -> None:
 
 def test_min_and_max_size_filter_in_full_resolution_pixels(weights) -> None:
     faces = [(100, 100, 60), (600, 300, 300)]
-    image, truth = _canvas(1200, 900, faces, seed=3)
+    image, truth = canvas_with_faces(1200, 900, faces, seed=3)
     small_only = CenterFaceDetector(DetectOptions(detector="centerface", max_size=150))
     large_only = CenterFaceDetector(DetectOptions(detector="centerface", min_size=150))
-    _assert_found(small_only.detect(image), truth[:1], min_iou=0.4)
-    _assert_found(large_only.detect(image), truth[1:], min_iou=0.4)
+    assert_found(small_only.detect(image), truth[:1], min_iou=0.4)
+    assert_found(large_only.detect(image), truth[1:], min_iou=0.4)
 
 
 @pytest.mark.parametrize(("width", "height", "overlap"), [(2048, 1536, 104), (700, 5000, 60)])
@@ -128,4 +127,4 @@ def test_scores_are_kept_and_the_default_threshold_is_the_detectors(detector) ->
     strict = CenterFaceDetector(DetectOptions(detector="centerface", score_threshold=0.99))
     assert strict.detect(read_sample("astronaut.png")) == []
     assert DetectOptions(detector="centerface").to_dict()["score_threshold"] == 0.3
-    assert DetectOptions(detector="blazeface").to_dict()["score_threshold"] == 0.5
+    assert DetectOptions(detector="retinaface").to_dict()["score_threshold"] == 0.5

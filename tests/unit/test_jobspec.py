@@ -83,8 +83,8 @@ def test_endpoint_console_and_results():
 
 
 def test_detect_options_from_a_config_map_are_checked_like_flags():
-    got = jobspec.detect_options({"detector": "blazeface", "min_neighbors": "6", "max_size": None})
-    assert got == DetectOptions(detector="blazeface", min_neighbors=6)
+    got = jobspec.detect_options({"detector": "centerface", "min_neighbors": "6", "max_size": None})
+    assert got == DetectOptions(detector="centerface", min_neighbors=6)
     assert jobspec.detect_options({}) == DetectOptions()
     for bad in (
         {"detector": "yolo"},

@@ -1,4 +1,4 @@
-"""Both DNN detectors' weights: absent or damaged files fail at start-up with one clear line."""
+"""DNN detectors: absent or damaged weights, or no runtime, fail at start-up with one line."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import importlib.resources
 
 import pytest
 
-from dataproc_faces.blazeface import BlazeFaceDetector
 from dataproc_faces.centerface import CenterFaceDetector
 from dataproc_faces.detect import DetectOptions, DetectorError, make_detector
-from dataproc_faces.weights import BLAZEFACE, CENTERFACE, Weights
+from dataproc_faces.retinaface import RetinaFaceDetector
+from dataproc_faces.weights import CENTERFACE, RETINAFACE, Weights
 
-DETECTORS = [(BLAZEFACE, BlazeFaceDetector), (CENTERFACE, CenterFaceDetector)]
+DETECTORS = [(RETINAFACE, RetinaFaceDetector), (CENTERFACE, CenterFaceDetector)]
 IDS = [pinned.detector for pinned, _ in DETECTORS]
 
 
@@ -49,3 +49,19 @@ def test_corrupt_weights_fail_at_construction(tmp_path, pinned, cls, damage: str
     path.write_bytes(bad)
     with pytest.raises(DetectorError, match="corrupt"):
         cls(DetectOptions(detector=pinned.detector), model_path=path)
+
+
+def test_a_missing_runtime_fails_at_construction_with_one_line(monkeypatch) -> None:
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_openvino(name: str, *args, **kwargs):
+        if name == "openvino" or name.startswith("openvino."):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_openvino)
+    with pytest.raises(DetectorError, match="needs OpenVINO") as caught:
+        make_detector(DetectOptions(detector="retinaface"))
+    assert "\n" not in str(caught.value)
