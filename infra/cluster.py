@@ -19,6 +19,7 @@ IGNORE_AUTOSCALED = (
 )
 OPENCV_METADATA_KEY = "opencv-version"
 PILLOW_METADATA_KEY = "pillow-version"  # used by the init action only if the image lacks PIL
+OPENVINO_METADATA_KEY = "openvino-version"  # the default detector's runtime
 
 
 class Cluster(pulumi.ComponentResource):
@@ -100,6 +101,7 @@ class Cluster(pulumi.ComponentResource):
                     metadata={
                         OPENCV_METADATA_KEY: cfg.opencv_version,
                         PILLOW_METADATA_KEY: cfg.pillow_version,
+                        OPENVINO_METADATA_KEY: cfg.openvino_version,
                         "enable-oslogin": "TRUE",
                         "block-project-ssh-keys": "TRUE",
                     },

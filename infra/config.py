@@ -93,6 +93,7 @@ class StackConfig:
     temp_retention_days: int
     opencv_version: str
     pillow_version: str
+    openvino_version: str
     cluster: ClusterConfig
     extra_labels: Mapping[str, str] = field(default_factory=dict)
     job: JobConfig = field(default_factory=JobConfig)
@@ -362,6 +363,7 @@ def parse(
         temp_retention_days=_int(values, "temp_retention_days", 1, 365),
         opencv_version=opencv_pin(requirements),
         pillow_version=requirement_pin("pillow", requirements),
+        openvino_version=requirement_pin("openvino", requirements),
         cluster=cluster,
         extra_labels=_labels(values),
         job=_job(values),

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Dataproc initialization action: installs the pinned opencv-python-headless into the Python
-# that Spark uses on the node (the image's conda base), on every node role, and makes sure that
-# Python can `import PIL` (the job reads image headers with Pillow).
+# Dataproc initialization action: installs the pinned opencv-python-headless and OpenVINO (the
+# default detector's runtime) into the Python that Spark uses on the node (the image's conda
+# base), on every node role, and makes sure that Python can `import PIL` (the job reads image
+# headers with Pillow).
 #
-# The OpenCV version comes from the cluster metadata attribute `opencv-version`, the Pillow
-# version from `pillow-version` (both set by the Pulumi program from requirements.txt). Pillow is
+# The OpenCV version comes from the cluster metadata attribute `opencv-version`, OpenVINO's from
+# `openvino-version`, the Pillow version from `pillow-version` (all set by the Pulumi program
+# from requirements.txt). OpenVINO is checked by compiling nothing: it must import and list the
+# CPU device; the log line says whether this CPU gives it bf16 (AVX512-BF16/AMX) or fp32. Pillow is
 # only installed if `import PIL` fails: an image that already carries a Pillow keeps it, and the
 # `pillow-version` attribute is then not needed. The image's numpy is pinned while installing, so
 # pip never upgrades it under the image's own packages; each pip install is retried with
 # exponential backoff. Idempotent: a node that already has the OpenCV version (and a working
-# cascade) and an importable PIL is left alone. Exits non-zero with one clear line on any failure.
+# cascade), the OpenVINO version (with its CPU device) and an importable PIL is left alone. Exits non-zero with one clear line on any failure.
 #
 # Overridable for tests: GET_METADATA_VALUE (metadata command), DATAPROC_PYTHON (the python),
 # PIP_MAX_ATTEMPTS and PIP_BACKOFF_SECONDS (retry policy).
@@ -17,6 +20,7 @@ set -euo pipefail
 
 readonly METADATA_KEY="opencv-version"
 readonly PILLOW_METADATA_KEY="pillow-version"
+readonly OPENVINO_METADATA_KEY="openvino-version"
 readonly GET_METADATA_VALUE="${GET_METADATA_VALUE:-/usr/share/google/get_metadata_value}"
 readonly DATAPROC_PYTHON="${DATAPROC_PYTHON:-/opt/conda/default/bin/python}"
 readonly PIP_MAX_ATTEMPTS="${PIP_MAX_ATTEMPTS:-5}"
@@ -62,6 +66,27 @@ print(cv2.__version__)
 PY
 }
 
+# Prints the installed openvino version, or nothing.
+installed_openvino() {
+  "${DATAPROC_PYTHON}" -c 'import importlib.metadata as m; print(m.version("openvino"))' \
+    2>/dev/null || true
+}
+
+# Imports openvino and checks its CPU device; prints "VERSION PRECISION" (bf16 or fp32).
+verify_openvino() {
+  "${DATAPROC_PYTHON}" - <<'PY'
+import sys
+
+import openvino as ov
+
+core = ov.Core()
+if "CPU" not in core.available_devices:
+    sys.exit(f"OpenVINO sees no CPU device: {core.available_devices}")
+caps = core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+print(ov.__version__.split("-")[0], "bf16" if "BF16" in caps else "fp32")
+PY
+}
+
 # Imports PIL (and PIL.Image, what the job uses); prints Pillow's version on success.
 verify_pil() {
   "${DATAPROC_PYTHON}" -c 'import PIL, PIL.Image; print(PIL.__version__)'
@@ -85,10 +110,12 @@ pip_install() {
 
 main() {
   local role version pillow_version="" pil_version="" opencv_ok=false
+  local openvino_version openvino_ok=false ov_info=""
   local numpy_version constraints cv_version
   role="$("${GET_METADATA_VALUE}" attributes/dataproc-role 2>/dev/null || echo unknown)"
 
   version="$(metadata_version "${METADATA_KEY}" 4.11.0.86)" || exit 1
+  openvino_version="$(metadata_version "${OPENVINO_METADATA_KEY}" 2026.4.1)" || exit 1
   [[ -x "${DATAPROC_PYTHON}" ]] || die "no python at ${DATAPROC_PYTHON} (set DATAPROC_PYTHON)"
 
   # Pillow: the image's own is kept if it imports; otherwise the pinned one is installed below.
@@ -99,9 +126,13 @@ main() {
     pillow_version="$(metadata_version "${PILLOW_METADATA_KEY}" 11.3.0)" || exit 1
   fi
 
+  if [[ "$(installed_openvino)" == "${openvino_version}" ]] \
+    && ov_info="$(verify_openvino 2>/dev/null)"; then
+    openvino_ok=true
+  fi
   if [[ "$(installed_version)" == "${version}" ]] && cv_version="$(verify_cv2 2>/dev/null)"; then
-    if [[ -n "${pil_version}" ]]; then
-      log "opencv-python-headless ${version} (cv2 ${cv_version}) and Pillow ${pil_version} already installed on ${role}; nothing to do"
+    if [[ -n "${pil_version}" && "${openvino_ok}" == true ]]; then
+      log "opencv-python-headless ${version} (cv2 ${cv_version}), OpenVINO ${ov_info} and Pillow ${pil_version} already installed on ${role}; nothing to do"
       return 0
     fi
     opencv_ok=true
@@ -121,6 +152,13 @@ main() {
     pip_install "opencv-python-headless==${version}" "${constraints}" "${numpy_version}"
   fi
 
+  if [[ "${openvino_ok}" == true ]]; then
+    log "OpenVINO ${ov_info} already installed on ${role}"
+  else
+    log "installing openvino==${openvino_version} into ${DATAPROC_PYTHON} on ${role} (numpy stays ${numpy_version})"
+    pip_install "openvino==${openvino_version}" "${constraints}" "${numpy_version}"
+  fi
+
   if [[ -n "${pillow_version}" ]]; then
     log "PIL does not import; installing pillow==${pillow_version} into ${DATAPROC_PYTHON} on ${role} (numpy stays ${numpy_version})"
     pip_install "pillow==${pillow_version}" "${constraints}" "${numpy_version}"
@@ -128,9 +166,11 @@ main() {
 
   cv_version="$(verify_cv2)" \
     || die "opencv-python-headless ${version} installed but cv2 does not import or ${CASCADE} does not load"
+  ov_info="$(verify_openvino)" \
+    || die "openvino ${openvino_version} installed but it does not import or sees no CPU device"
   pil_version="$(verify_pil)" \
     || die "PIL (Pillow) does not import from ${DATAPROC_PYTHON} after the install step"
-  log "done: cv2 ${cv_version} with ${CASCADE}, Pillow ${pil_version} on ${role}"
+  log "done: cv2 ${cv_version} with ${CASCADE}, OpenVINO ${ov_info}, Pillow ${pil_version} on ${role}"
 }
 
 main "$@"

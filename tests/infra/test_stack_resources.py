@@ -285,6 +285,7 @@ def test_cluster_init_action_is_content_hashed_upload_with_pins(stack: Recorded)
     metadata = cc["gceClusterConfig"]["metadata"]
     assert metadata["opencv-version"] == opencv_pin() == "4.11.0.86"
     assert metadata["pillow-version"] == requirement_pin("pillow") == "11.3.0"
+    assert metadata["openvino-version"] == requirement_pin("openvino") == "2026.4.1"
 
 
 def test_cluster_waits_for_its_iam_grants(stack: Recorded) -> None:

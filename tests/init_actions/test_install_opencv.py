@@ -1,4 +1,4 @@
-"""The OpenCV (+ Pillow) init action: shellcheck clean, run for real against a stand-in python."""
+"""The OpenCV + OpenVINO (+ Pillow) init action: shellcheck clean, run for real."""
 
 from __future__ import annotations
 
@@ -24,6 +24,9 @@ case "$1" in
   attributes/pillow-version)
     [ -n "${FAKE_PILLOW_VERSION+x}" ] || exit 1
     printf '%s' "$FAKE_PILLOW_VERSION" ;;
+  attributes/openvino-version)
+    [ -n "${FAKE_OPENVINO_VERSION+x}" ] || exit 1
+    printf '%s' "$FAKE_OPENVINO_VERSION" ;;
   attributes/dataproc-role) printf 'Worker' ;;
   *) exit 1 ;;
 esac
@@ -67,8 +70,16 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"python": python, "metadata": metadata}
 
 
+_PIN = object()  # the openvino pin of requirements.txt
+
+
 def _run(
-    sandbox: dict[str, Path], version: str | None, *, pillow: str | None = None, **env: str
+    sandbox: dict[str, Path],
+    version: str | None,
+    *,
+    pillow: str | None = None,
+    openvino: object = _PIN,
+    **env: str,
 ) -> subprocess.CompletedProcess[str]:
     full_env = {
         **os.environ,
@@ -78,6 +89,11 @@ def _run(
     }
     full_env.pop("FAKE_OPENCV_VERSION", None)
     full_env.pop("FAKE_PILLOW_VERSION", None)
+    full_env.pop("FAKE_OPENVINO_VERSION", None)
+    if openvino is _PIN:
+        openvino = _pin("openvino")
+    if openvino is not None:
+        full_env["FAKE_OPENVINO_VERSION"] = str(openvino)
     if version is not None:
         full_env["FAKE_OPENCV_VERSION"] = version
     if pillow is not None:
@@ -194,8 +210,11 @@ def test_installs_pinned_opencv_and_pillow_keeps_numpy_and_is_idempotent(
     assert proc.returncode == 0, proc.stderr
     assert f"done: cv2 {'.'.join(version.split('.')[:3])}" in proc.stderr
     assert f"installing pillow=={pillow}" in proc.stderr
-    assert f"Pillow {pillow} on Worker" in proc.stderr
+    assert f"installing openvino=={_pin('openvino')}" in proc.stderr
+    assert f", OpenVINO {_pin('openvino')} {_precision()}, Pillow {pillow} on Worker" in proc.stderr
     assert _pil_version(sandbox) == pillow
+    ov = "import openvino as ov; print(ov.__version__.split('-')[0], ov.Core().available_devices)"
+    assert _py(sandbox, ov) == f"{_pin('openvino')} ['CPU']"
     check = (
         "import cv2, numpy, os; "
         "p = os.path.join(cv2.data.haarcascades, 'haarcascade_frontalface_default.xml'); "
@@ -209,6 +228,7 @@ def test_installs_pinned_opencv_and_pillow_keeps_numpy_and_is_idempotent(
     again = _run(sandbox, version, PIP_INDEX_URL="http://127.0.0.1:9/simple")
     assert again.returncode == 0, again.stderr
     assert f"and Pillow {pillow} already installed on Worker; nothing to do" in again.stderr
+    assert f"OpenVINO {_pin('openvino')} {_precision()} and Pillow" in again.stderr
     assert time.monotonic() - start < 20
 
 
@@ -248,3 +268,46 @@ def test_opencv_present_pil_missing_installs_only_pillow(sandbox: dict[str, Path
     assert f"installing pillow=={pillow}" in proc.stderr
     assert _pil_version(sandbox) == pillow
     assert _py(sandbox, "import numpy; print(numpy.__version__)") == NUMPY
+
+
+def _precision() -> str:
+    """What the init action should report for this CPU: bf16 where OpenVINO can use it."""
+    import openvino as ov
+
+    return (
+        "bf16" if "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES") else "fp32"
+    )
+
+
+def test_bad_or_missing_openvino_version_fails_clearly_before_pip(sandbox: dict[str, Path]) -> None:
+    bad = _run(sandbox, _opencv_pin(), openvino="latest")
+    assert bad.returncode == 1
+    assert "install_opencv: ERROR: metadata attribute 'openvino-version' is 'latest'" in bad.stderr
+    missing = _run(sandbox, _opencv_pin(), openvino=None)
+    assert missing.returncode == 1
+    assert "ERROR: cannot read metadata attribute 'openvino-version'" in missing.stderr
+    assert "installing" not in bad.stderr + missing.stderr
+
+
+def test_an_openvino_that_does_not_import_fails_the_node(sandbox: dict[str, Path]) -> None:
+    """The final check runs the real import: a broken install is an error, not a green node."""
+    site = Path(_py(sandbox, "import openvino, os; print(os.path.dirname(openvino.__file__))"))
+    init = site / "__init__.py"
+    saved = init.read_bytes()
+    try:
+        init.write_text("raise ImportError('damaged on purpose')\n")
+        proc = _run(
+            sandbox,
+            _opencv_pin(),
+            PIP_INDEX_URL="http://127.0.0.1:9/simple",
+            PIP_RETRIES="0",
+            PIP_TIMEOUT="2",
+            PIP_MAX_ATTEMPTS="1",
+            PIP_BACKOFF_SECONDS="0",
+        )
+    finally:
+        init.write_bytes(saved)
+    assert proc.returncode == 1
+    # pip finds the version already there and succeeds: only the final import check can catch it
+    assert f"ERROR: openvino {_pin('openvino')} installed but it does not import" in proc.stderr
+    assert "done:" not in proc.stderr
