@@ -4,6 +4,7 @@ the first-deploy check reads outputs the program exports."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from stackrun import REPO, STACKS
 from test_redeploy import engine_urn
@@ -36,11 +37,18 @@ def test_every_up_and_preview_refreshes_so_an_idle_deleted_cluster_is_seen() -> 
     assert [c for c in commands if "--refresh" not in c] == []
 
 
+def test_the_project_refreshes_on_every_operation_whatever_the_command_line() -> None:
+    import yaml
+
+    project = yaml.safe_load((Path(__file__).resolve().parents[2] / "Pulumi.yaml").read_text())
+    assert project["options"] == {"refresh": "always"}
+
+
 def test_pin_bump_is_documented_as_a_cluster_replacement() -> None:
     start = DEPLOY.index("The OpenCV version is **not** a config key")
     section = DEPLOY[start : DEPLOY.index("## What the program declares")]
     assert "**A pin bump replaces the cluster.**" in section
-    assert "`opencv-python-headless==` or `pillow==`" in section
+    assert "`opencv-python-headless==`, `openvino==` or `pillow==`" in section
     assert "`~ gcp:dataproc/cluster:Cluster (replace)`" in section
 
 
