@@ -153,7 +153,7 @@ def _optional_commands() -> list:
     import importlib
 
     found = []
-    for name in ("evaluate", "remote"):
+    for name in ("evaluate", "remote", "serve"):
         try:
             found.append(importlib.import_module(f"dataproc_faces.{name}"))
         except ModuleNotFoundError as exc:

@@ -94,8 +94,9 @@ def job_args(
     input: str | None = None,
     input_list: str | None = None,
     detect: DetectOptions | None = None,
+    mode: str = "outline",
 ) -> list[str]:
-    """main.py's arguments: `run --input ... --output ... <detector flags>`."""
+    """main.py's arguments: `run --input ... --output ... <detector flags> [--mode M]`."""
     if not input and not input_list:
         raise ValueError("a job needs an input prefix, an input list, or both")
     args = ["run"]
@@ -104,7 +105,8 @@ def job_args(
     if input_list:
         args += ["--input-list", input_list]
     args += ["--output", output]
-    return args + detector_flags(detect or DetectOptions())
+    args += detector_flags(detect or DetectOptions())
+    return args + (["--mode", mode] if mode != "outline" else [])
 
 
 def check_run_id(run_id: str) -> str:
@@ -122,6 +124,7 @@ def job_id(
     input_list: str | None = None,
     detect: DetectOptions | None = None,
     run_id: str = "",
+    mode: str = "outline",
 ) -> str:
     """`faces[-RUN]-<hash>`: the same for the same code, inputs and options, new otherwise.
 
@@ -137,6 +140,8 @@ def job_id(
         "detect": (detect or DetectOptions()).to_dict(),
         "run": run_id,
     }
+    if mode != "outline":  # only then: ids of outline runs stay what they were
+        what["mode"] = mode
     digest = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:12]
     return "-".join(p for p in (JOB_ID_PREFIX, run_id, digest) if p)
 

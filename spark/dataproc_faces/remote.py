@@ -16,11 +16,13 @@ import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from . import jobspec
+from .process import MODES
 
 ENDPOINT_ENV = "DATAPROC_ENDPOINT"
 TAIL_BYTES = 1024
@@ -142,6 +144,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--wait", action="store_true", help="then wait for the job like `wait`")
     _add_wait_options(p)
     add_detector_arguments(p)
+    p.add_argument("--mode", choices=MODES, default="outline", help="outline, blur, or both")
     p.set_defaults(func=cmd_submit)
 
     p = subparsers.add_parser("status", help="print a job's state")
@@ -178,6 +181,7 @@ def build_job(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     from .cli import detect_options_from_args
 
     detect = detect_options_from_args(args)
+    mode = getattr(args, "mode", "outline")
     main_uri = resolve(args, "main_uri")
     package_uri = resolve(args, "package_uri")
     input_list = args.input_list
@@ -190,6 +194,7 @@ def build_job(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
             input_list=input_list,
             detect=detect,
             run_id=args.run_id,
+            mode=mode,
         )
     except ValueError as exc:
         raise _usage(str(exc)) from None
@@ -198,17 +203,31 @@ def build_job(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         cluster=resolve(args, "cluster"),
         main_uri=main_uri,
         package_uri=package_uri,
-        args=jobspec.job_args(output=output, input=source, input_list=input_list, detect=detect),
+        args=jobspec.job_args(
+            output=output, input=source, input_list=input_list, detect=detect, mode=mode
+        ),
         job_id=job,
     )
     return message, output
 
 
-def cmd_submit(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class Submitted:
+    """A job Dataproc accepted: where it runs and where its results will be."""
+
+    client: Any
+    project: str
+    region: str
+    job_id: str
+    output: str
+
+
+def submit(args: argparse.Namespace) -> Submitted:
+    """Build and submit the job from `submit`'s options: the CLI and the web page share this."""
     from google.api_core.exceptions import Conflict
     from google.cloud import dataproc_v1
 
-    project, region = resolve(args, "project"), str(resolve(args, "region"))
+    project, region = str(resolve(args, "project")), str(resolve(args, "region"))
     message, output = build_job(args)
     job_id = message["reference"]["job_id"]
     client = job_client(region)
@@ -221,11 +240,21 @@ def cmd_submit(args: argparse.Namespace) -> int:
             f"job {job_id} exists already (same code, input and options): "
             f"see `dataproc-faces status {job_id}`, or pass --run-id to run it again"
         ) from None
-    print(submitted.reference.job_id)
-    print(f"dataproc-faces: submitted; results will be in {output}", file=sys.stderr)
-    print(f"dataproc-faces: {jobspec.console_url(str(project), region, job_id)}", file=sys.stderr)
+    return Submitted(client, project, region, submitted.reference.job_id, output)
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    done = submit(args)
+    print(done.job_id)
+    print(f"dataproc-faces: submitted; results will be in {done.output}", file=sys.stderr)
+    print(
+        f"dataproc-faces: {jobspec.console_url(done.project, done.region, done.job_id)}",
+        file=sys.stderr,
+    )
     if args.wait:
-        return wait_for(client, str(project), region, job_id, args.interval, args.timeout)
+        return wait_for(
+            done.client, done.project, done.region, done.job_id, args.interval, args.timeout
+        )
     return 0
 
 

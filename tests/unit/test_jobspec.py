@@ -95,3 +95,12 @@ def test_detect_options_from_a_config_map_are_checked_like_flags():
     ):
         with pytest.raises(ValueError):
             jobspec.detect_options(bad)
+
+
+def test_a_mode_other_than_outline_reaches_the_run_and_the_job_id():
+    args = jobspec.job_args(output="gs://r/x", input="gs://in/i", mode="blur")
+    assert build_parser().parse_args(args).mode == "blur"
+    assert "--mode" not in jobspec.job_args(output="gs://r/x", input="gs://in/i")
+    outline = jobspec.job_id(**BASE)
+    assert jobspec.job_id(**BASE, mode="outline") == outline  # ids of existing runs unchanged
+    assert jobspec.job_id(**BASE, mode="blur") != outline
