@@ -36,7 +36,7 @@ class Face:
 # A scoring detector's own threshold, in force when none is given: each chosen from a
 # precision/recall sweep (RetinaFace on wider-dev, CenterFace on a generated corpus; see
 # retinaface.py and centerface.py).
-DEFAULT_SCORES: dict[str, float] = {"retinaface": 0.5, "centerface": 0.3}
+DEFAULT_SCORES: dict[str, float] = {"retinaface": 0.4, "centerface": 0.3}
 
 
 @dataclass(frozen=True)

@@ -127,4 +127,4 @@ def test_scores_are_kept_and_the_default_threshold_is_the_detectors(detector) ->
     strict = CenterFaceDetector(DetectOptions(detector="centerface", score_threshold=0.99))
     assert strict.detect(read_sample("astronaut.png")) == []
     assert DetectOptions(detector="centerface").to_dict()["score_threshold"] == 0.3
-    assert DetectOptions(detector="retinaface").to_dict()["score_threshold"] == 0.5
+    assert DetectOptions(detector="retinaface").to_dict()["score_threshold"] == 0.4

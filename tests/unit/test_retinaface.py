@@ -101,7 +101,7 @@ def _outputs(shape: tuple[int, int], hits: dict[int, tuple[float, list[float]]])
 
 def test_a_large_box_must_be_sure_a_small_one_need_not(weights) -> None:
     """Photo 640 x 640: a 512-px anchor box (80% of the side) at 0.94 is dropped, at 0.96 kept;
-    a 16-px box at 0.6 is kept (the threshold is 0.5)."""
+    a 16-px box at 0.6 is kept (the threshold is 0.4)."""
     shape = (640, 640)
     grid = anchors(*shape)
     big = int(np.flatnonzero((grid[:, 2] == 512) & (grid[:, 0] == 304) & (grid[:, 1] == 304))[0])
@@ -183,3 +183,14 @@ def test_a_face_cut_by_an_edge_shared_with_a_neighbour_is_left_to_it(weights) ->
     faces = det.detect(np.zeros((height, width, 3), np.uint8))
     # the last column's box is clipped to the photo: x0 = start + tw - 12, right edge at 3000
     assert sorted((f.x, f.y) for f in faces) == [(xs[-1] + tw - 12, y + 92) for y in ys]
+
+
+@pytest.mark.parametrize(("score", "kept"), [(0.39, False), (0.41, True)])
+def test_the_default_threshold_is_a_sharp_edge(weights, score: float, kept: bool) -> None:
+    shape = (320, 320)
+    grid = anchors(*shape)
+    hit = int(np.flatnonzero((grid[:, 2] == 32) & (grid[:, 0] == 100) & (grid[:, 1] == 100))[0])
+    det = HandMade(DetectOptions(), {shape: _outputs(shape, {hit: (score, [0] * 4)})})
+    assert DetectOptions().score() == 0.4
+    faces = det.detect(np.zeros((*shape, 3), np.uint8))
+    assert [(f.x, f.y, f.w, f.h) for f in faces] == ([(84, 84, 32, 32)] if kept else [])
