@@ -9,8 +9,8 @@ only when it overlaps (IoU >= 0.3) no annotated face of any size; recall counts 
 input photo on one thread (detection only: the network, decoding and NMS).
 
 Configurations: RetinaFace (the default's network) at 1x, 1.5x and 2x the photo, with a mirrored
-second look, in bf16 and fp32; CenterFace on OpenVINO in one full-resolution pass; both networks
-together (one NMS); and the package's own detectors as they run in the job.
+second look, in bf16 and fp32; CenterFace in one full-resolution pass; both networks together
+(one NMS); and the package's own detectors as they run in the job.
 """
 
 from __future__ import annotations
@@ -33,25 +33,14 @@ sys.path.insert(0, str(ROOT / "spark"))
 from dataproc_faces import centerface, retinaface, weights  # noqa: E402
 from dataproc_faces.detect import DetectOptions, make_detector  # noqa: E402
 from dataproc_faces.evaluate import at_least, match, read_image, read_truth  # noqa: E402
+from dataproc_faces.openvino_cpu import compile_on_cpu  # noqa: E402
 
 Boxes = tuple[np.ndarray, np.ndarray]  # (N, 4) x, y, w, h and (N,) scores
 THRESHOLDS = (0.2, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
-def _compile(data: bytes, precision: str, shape: list[int] | None = None) -> Any:
-    import openvino as ov
-
-    core = ov.Core()
-    model = core.read_model(data, ov.Tensor(np.empty(0, np.uint8)))
-    if shape:
-        model.reshape({model.inputs[0]: ov.PartialShape(shape)})
-    config = {"INFERENCE_NUM_THREADS": 1, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"}
-    config["INFERENCE_PRECISION_HINT"] = precision
-    return core.compile_model(model, "CPU", config)
-
-
 def retina_look(precision: str) -> Callable[[np.ndarray], Boxes]:
-    compiled = _compile(weights.load(weights.RETINAFACE), precision)
+    compiled, _ = compile_on_cpu(weights.load(weights.RETINAFACE), "RetinaFace", hint=precision)
     request = compiled.create_infer_request()
 
     def look(image: np.ndarray) -> Boxes:
@@ -69,7 +58,8 @@ def retina_look(precision: str) -> Callable[[np.ndarray], Boxes]:
 
 
 def centerface_look(precision: str) -> Callable[[np.ndarray], Boxes]:
-    compiled = _compile(weights.load(weights.CENTERFACE), precision, [1, 3, -1, -1])
+    model = weights.load(weights.CENTERFACE)
+    compiled, _ = compile_on_cpu(model, "CenterFace", [1, 3, -1, -1], precision)
     request = compiled.create_infer_request()
 
     def look(image: np.ndarray) -> Boxes:
@@ -170,7 +160,7 @@ def configurations() -> dict[str, Callable[[np.ndarray], Boxes]]:
         "centerface 1x fp32 (openvino)": cf_fp32,
         "retinaface + centerface 1x bf16": union(rf_bf16, cf_bf16),
         "job: --detector retinaface": packaged("retinaface"),
-        "job: --detector centerface (cv2.dnn)": packaged("centerface"),
+        "job: --detector centerface": packaged("centerface"),
     }
 
 

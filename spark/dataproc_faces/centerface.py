@@ -1,4 +1,4 @@
-"""CenterFace (Xu et al., 2019) run by OpenCV's dnn module: faces as peaks of a centre heatmap.
+"""CenterFace (Xu et al., 2019) on OpenVINO: faces as peaks of a centre heatmap.
 
 The network is fully convolutional: it takes any input whose sides are multiples of 32 and
 predicts, on a grid of stride 4, a face-centre heatmap, the box size (log scale) and a sub-cell
@@ -10,31 +10,27 @@ Two looks per photo, so the cost stays bounded for large photos:
   resolution), in overlapping tiles, for the faces too small for the first look to be sure of
   (below OWN_PX there). A face cut by a tile edge is left to the neighbour, which sees it whole.
 
-Cost (one core): about 300 ms per megapixel of network input, so about 0.3 s for a photo whose
-long side is 1024 px and 1.2-2 s for 2-12 MP photos (the finer look is most of it). The default,
-RetinaFace, is 6-8x cheaper with the same recall of faces from 32 px on real photos; CenterFace
-is for faces of 20-32 px: see the README's detector table.
+Cost (one core, OpenVINO bf16 on this project's machine): about 65 ms per megapixel of network
+input, about 1.1-2x the default RetinaFace's per megapixel of photo at 2-12 MP (the finer look is
+most of it); it is for faces of 20-32 px, which RetinaFace is not sure of. On OpenCV's dnn, where
+it ran before, the same network cost about 300 ms per megapixel.
 
-OpenCV's dnn sizes its buffers for the first input shape a net sees: the same net run at
-another shape returns wrong maps (measured: heatmap off by up to 4.7). So a net is built per
-input shape; the few shapes one photo needs (its copy, its tile) are kept for the next photo.
-Pure numpy + cv2: no Spark, no storage, no network.
+Pure numpy + OpenVINO: no Spark, no storage, no network.
 """
 
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from . import weights
-from .detect import DetectOptions, DetectorError, Face, bounded_copy, shrink, to_faces
+from .detect import DetectOptions, DetectorError, Face, bounded_copy, nms, shrink, to_faces
+from .openvino_cpu import compile_on_cpu, first_line
 from .tiles import ALIGN, EDGE_MARGIN, aligned, owned, plan_tiles
 
-OUTPUTS = ("537", "538", "539", "540")  # heatmap, log box size, centre offset, landmarks
+OUTPUTS = 4  # heatmap, log box size, centre offset, landmarks
 STRIDE = 4
 # The default score threshold (detect.DEFAULT_SCORES) is 0.3: recall / precision at IoU 0.3 on
 # a 40-image generated corpus (seed 5, 181 faces) by threshold: 0.3: 0.989 / 1.000,
@@ -46,11 +42,9 @@ NMS_IOU = 0.3
 # drops some faces of 30-35 px (shadowed, turned), so the finer look covers faces up to 40 px.
 OWN_PX = 40.0
 FINE_FACTOR = 2.0
-# Tiles of the finer look: at most this side (smaller inputs run faster per pixel in OpenCV's
-# dnn: 260 ms per megapixel at 640x512, 300 at 1024x768, 380 at 2048x1536, on one core; and the
-# buffers grow at about 250 bytes per input pixel), overlapping by more than the faces they own.
+# Tiles of the finer look: at most this side, overlapping by more than the faces they own; they
+# keep a worker's memory bounded on 24-MP photos (about 250 bytes per input pixel).
 TILE = 640
-NETS_KEPT = 2
 
 
 def decode(outputs: list[np.ndarray], threshold: float) -> tuple[np.ndarray, np.ndarray]:
@@ -65,44 +59,33 @@ def decode(outputs: list[np.ndarray], threshold: float) -> tuple[np.ndarray, np.
     return boxes.astype(np.float32), heat[ys, xs].astype(np.float32)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """Indices of the boxes kept by greedy non-maximum suppression, best first."""
-    if not len(scores):
-        return np.zeros(0, int)
-    rects = [[float(x0), float(y0), float(x1 - x0), float(y1 - y0)] for x0, y0, x1, y1 in boxes]
-    keep = cv2.dnn.NMSBoxes(rects, scores.tolist(), 0.0, NMS_IOU)
-    return np.asarray(keep, int).reshape(-1)
-
-
 class CenterFaceDetector:
-    """CenterFace on OpenCV dnn; build once per worker, call per image."""
+    """CenterFace on OpenVINO; build once per worker, call per image."""
 
     name = "centerface"
 
     def __init__(self, options: DetectOptions, model_path: str | Path | None = None) -> None:
-        self._model = np.frombuffer(weights.load(weights.CENTERFACE, model_path), np.uint8)
-        self._nets: OrderedDict[tuple[int, int], cv2.dnn.Net] = OrderedDict()
+        model = weights.load(weights.CENTERFACE, model_path)
+        # The file fixes batch 10 and a 32 x 32 input: one image, any size (multiples of 32).
+        self._compiled, self.runtime = compile_on_cpu(model, "CenterFace", [1, 3, -1, -1])
+        self._request = self._compiled.create_infer_request()
         try:
             outs = self._forward(np.zeros((ALIGN, ALIGN, 3), np.uint8))
-        except cv2.error as exc:
-            raise DetectorError(f"OpenCV cannot run the CenterFace model: {exc}") from exc
+        except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
+            raise DetectorError(
+                f"OpenVINO cannot run the CenterFace model: {first_line(exc)}"
+            ) from exc
         if [o.shape[1] for o in outs] != [1, 2, 2, 10]:
             raise DetectorError(f"unexpected CenterFace outputs {[o.shape for o in outs]}")
         self._options = options
-        self.runtime = f"opencv-dnn {cv2.__version__} fp32"
         self._threshold = options.score()
         self.runs = 0  # network runs so far: the cost metric for benchmarks
 
     def _forward(self, canvas: np.ndarray) -> list[np.ndarray]:
-        shape = canvas.shape[:2]
-        net = self._nets.pop(shape, None)
-        if net is None:
-            net = cv2.dnn.readNetFromONNX(self._model)
-            while len(self._nets) >= NETS_KEPT:
-                self._nets.popitem(last=False)
-        self._nets[shape] = net
-        net.setInput(cv2.dnn.blobFromImage(canvas, 1.0, swapRB=True))
-        return list(net.forward(list(OUTPUTS)))
+        """The network's maps for a BGR canvas (it was trained on RGB, 0-255, no mean)."""
+        blob = np.ascontiguousarray(canvas[..., ::-1].transpose(2, 0, 1), np.float32)[np.newaxis]
+        out = self._request.infer({0: blob})
+        return [out[self._compiled.output(i)] for i in range(OUTPUTS)]
 
     def _look(self, image: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         """Boxes and scores of one pass over `image` placed top-left on a black `shape` canvas."""
@@ -148,5 +131,5 @@ class CenterFaceDetector:
             fine_boxes, fine_scores = self._fine(image, fine_scale, own)
             boxes = np.concatenate([boxes, fine_boxes])
             scores = np.concatenate([scores, fine_scores])
-        keep = nms(boxes, scores)
+        keep = nms(boxes, scores, NMS_IOU)
         return to_faces(boxes[keep], scores[keep], 1.0, width, height, o)

@@ -125,6 +125,14 @@ def to_faces(
     return sorted(faces, key=lambda f: (f.y, f.x))
 
 
+def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
+    """Indices of the (x0, y0, x1, y1) boxes kept by greedy non-maximum suppression, best first."""
+    if not len(scores):
+        return np.zeros(0, int)
+    rects = [[float(x0), float(y0), float(x1 - x0), float(y1 - y0)] for x0, y0, x1, y1 in boxes]
+    return np.asarray(cv2.dnn.NMSBoxes(rects, scores.tolist(), 0.0, iou), int).reshape(-1)
+
+
 class HaarDetector:
     """OpenCV's frontal-face Haar cascade: the lab's detector, kept for parity."""
 

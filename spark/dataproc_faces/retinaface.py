@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from . import weights
-from .detect import DetectOptions, DetectorError, Face, bounded_copy, to_faces
+from .detect import DetectOptions, DetectorError, Face, bounded_copy, nms, to_faces
+from .openvino_cpu import compile_on_cpu, first_line
 from .tiles import EDGE_MARGIN, aligned, owned, plan_tiles
 
 MEAN_BGR = np.array([104.0, 117.0, 123.0], np.float32)  # the training's mean, BGR order
@@ -77,22 +77,6 @@ def decode(
     return boxes.astype(np.float32), scores.astype(np.float32)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """Indices of the boxes kept by greedy non-maximum suppression, best first."""
-    import cv2
-
-    if not len(scores):
-        return np.zeros(0, int)
-    rects = [[float(x0), float(y0), float(x1 - x0), float(y1 - y0)] for x0, y0, x1, y1 in boxes]
-    return np.asarray(cv2.dnn.NMSBoxes(rects, scores.tolist(), 0.0, NMS_IOU), int).reshape(-1)
-
-
-def runtime_precision(compiled: Any) -> str:
-    """`bf16` or `fp32`: what OpenVINO chose for this CPU (bf16 where it has AVX512-BF16/AMX)."""
-    hint = str(compiled.get_property("INFERENCE_PRECISION_HINT")).lower()
-    return "bf16" if "bf16" in hint or "bfloat16" in hint else "fp32"
-
-
 class RetinaFaceDetector:
     """RetinaFace on OpenVINO; build once per worker, call per image."""
 
@@ -100,24 +84,15 @@ class RetinaFaceDetector:
 
     def __init__(self, options: DetectOptions, model_path: str | Path | None = None) -> None:
         model = weights.load(weights.RETINAFACE, model_path)
+        self._compiled, self.runtime = compile_on_cpu(model, "RetinaFace")
+        self._request = self._compiled.create_infer_request()
+        self._loc, self._conf = self._compiled.output("loc"), self._compiled.output("conf")
         try:
-            import openvino as ov
-        except ImportError as exc:
-            raise DetectorError(
-                f"the retinaface detector needs OpenVINO ({exc}): pip install -r requirements.txt"
-            ) from exc
-        try:
-            core = ov.Core()
-            net = core.read_model(model, ov.Tensor(np.empty(0, np.uint8)))
-            config = {"INFERENCE_NUM_THREADS": 1, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"}
-            self._compiled = core.compile_model(net, "CPU", config)
-            self._request = self._compiled.create_infer_request()
-            self._loc, self._conf = self._compiled.output("loc"), self._compiled.output("conf")
-            version = ov.__version__.split("-")[0]
-            self.runtime = f"openvino {version} {runtime_precision(self._compiled)}"
             self._forward(np.zeros((32, 32, 3), np.uint8))
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
-            raise DetectorError(f"OpenVINO cannot run the RetinaFace model: {exc}") from exc
+            raise DetectorError(
+                f"OpenVINO cannot run the RetinaFace model: {first_line(exc)}"
+            ) from exc
         self._options = options
         self._threshold = options.score()
         self._priors: dict[tuple[int, int], np.ndarray] = {}
@@ -179,5 +154,5 @@ class RetinaFaceDetector:
         side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
         sure = (side < BIG_SHARE * max(height, width)) | (scores >= max(BIG_SCORE, self._threshold))
         boxes, scores = boxes[sure], scores[sure]
-        keep = nms(boxes, scores)
+        keep = nms(boxes, scores, NMS_IOU)
         return to_faces(boxes[keep], scores[keep], 1.0, width, height, o)

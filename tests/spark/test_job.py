@@ -155,7 +155,7 @@ def test_every_detector_runs_in_the_job(tmp_path, detector):
     import cv2
 
     runtime = {
-        "centerface": f"opencv-dnn {cv2.__version__} fp32",
+        "centerface": expected_openvino_runtime(),
         "haar": f"opencv {cv2.__version__} cascade",
     }
     assert summary["runtime"] == [runtime[detector]]

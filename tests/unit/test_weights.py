@@ -51,7 +51,8 @@ def test_corrupt_weights_fail_at_construction(tmp_path, pinned, cls, damage: str
         cls(DetectOptions(detector=pinned.detector), model_path=path)
 
 
-def test_a_missing_runtime_fails_at_construction_with_one_line(monkeypatch) -> None:
+@pytest.mark.parametrize(("pinned", "cls"), DETECTORS, ids=IDS)
+def test_a_missing_runtime_fails_at_construction_with_one_line(monkeypatch, pinned, cls) -> None:
     import builtins
 
     real_import = builtins.__import__
@@ -62,6 +63,8 @@ def test_a_missing_runtime_fails_at_construction_with_one_line(monkeypatch) -> N
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_openvino)
-    with pytest.raises(DetectorError, match="needs OpenVINO") as caught:
-        make_detector(DetectOptions(detector="retinaface"))
+    with pytest.raises(
+        DetectorError, match=f"the {pinned.model} detector needs OpenVINO"
+    ) as caught:
+        make_detector(DetectOptions(detector=pinned.detector))
     assert "\n" not in str(caught.value)

@@ -1,0 +1,55 @@
+"""OpenVINO on one CPU thread: how the DNN detectors load their networks.
+
+One thread per network, because Spark already runs one task per core. OpenVINO chooses the
+inference precision itself: bf16 on CPUs with AVX512-BF16 or AMX, fp32 elsewhere; which one is in
+force is reported so manifests, summaries and galleries can say it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from .detect import DetectorError
+
+CONFIG = {"INFERENCE_NUM_THREADS": 1, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"}
+
+
+def first_line(exc: BaseException) -> str:
+    """OpenVINO's messages run over many lines, the first ones C++ source locations: the first
+    line that says something, so a start-up error stays one line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    said = [line for line in lines if not re.match(r"Exception from \S+:\d+:?$", line)]
+    return (said or lines or [type(exc).__name__])[0]
+
+
+def precision(compiled: Any) -> str:
+    """`bf16` or `fp32`: what OpenVINO chose for this CPU."""
+    hint = str(compiled.get_property("INFERENCE_PRECISION_HINT")).lower()
+    return "bf16" if "bf16" in hint or "bfloat16" in hint else "fp32"
+
+
+def compile_on_cpu(
+    model: bytes, what: str, shape: list[int] | None = None, hint: str | None = None
+) -> tuple[Any, str]:
+    """The compiled network (ONNX bytes in; `shape` frees fixed input dims, -1 for any) and its
+    runtime description, e.g. "openvino 2026.4.1 bf16"; DetectorError when it cannot start.
+    `hint` ("bf16", "f32") overrides OpenVINO's own choice: for measuring only."""
+    try:
+        import openvino as ov
+    except ImportError as exc:
+        raise DetectorError(
+            f"the {what} detector needs OpenVINO ({exc}): pip install -r requirements.txt"
+        ) from exc
+    try:
+        core = ov.Core()
+        net = core.read_model(model, ov.Tensor(np.empty(0, np.uint8)))
+        if shape:
+            net.reshape({net.inputs[0]: ov.PartialShape(shape)})
+        config = {**CONFIG, "INFERENCE_PRECISION_HINT": hint} if hint else CONFIG
+        compiled = core.compile_model(net, "CPU", config)
+    except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
+        raise DetectorError(f"OpenVINO cannot load the {what} model: {first_line(exc)}") from exc
+    return compiled, f"openvino {ov.__version__.split('-')[0]} {precision(compiled)}"
