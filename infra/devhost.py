@@ -1,4 +1,5 @@
-"""The devhost VM: Debian 12, no external IP, Shielded VM, OS Login, reached by IAP SSH."""
+"""The devhost VM: Debian 12, no external IP, Shielded VM, OS Login, reached by IAP SSH; it
+serves the web page (`dataproc-faces serve --cloud`) at boot, reached by IAP TCP forwarding."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ import pulumi_gcp as gcp
 from infra.config import StackConfig
 
 APP_DIR = "/opt/dataproc-faces"
+WEB_PORT = 8080  # the page's port on the VM; the firewall opens it to IAP's range only
+WEB_UNIT = "/etc/systemd/system/dataproc-faces-web.service"
+WEB_ENV = "/etc/dataproc-faces/web.env"
+WEB_STATE = "/var/lib/dataproc-faces-web"
 
 _STARTUP = """#!/bin/bash
 # dataproc-faces devhost setup (runs at every boot; idempotent). What it does:
@@ -18,7 +23,9 @@ _STARTUP = """#!/bin/bash
 #  2. copies the job's pinned requirements, package zip and main file from the staging bucket;
 #  3. creates {app}/venv with the pinned requirements;
 #  4. installs /usr/local/bin/dataproc-faces, which runs the package from the zip in that venv;
-#  5. writes /etc/profile.d/dataproc-faces.sh with the stack's buckets, cluster and job URIs.
+#  5. writes /etc/profile.d/dataproc-faces.sh with the stack's buckets, cluster and job URIs;
+#  6. runs the web page as a systemd service under a dynamic unprivileged user, on port {port}
+#     of the VM's internal address (the firewall admits only IAP's TCP forwarders).
 # Every network step is retried with backoff: at first boot the VM's IAM grants may still be
 # propagating (403 from Cloud Storage) and Cloud NAT may not route yet (apt, pip).
 set -euo pipefail
@@ -56,6 +63,34 @@ chmod 755 /usr/local/bin/dataproc-faces
 cat > /etc/profile.d/dataproc-faces.sh <<'EOS'
 {env}
 EOS
+mkdir -p "$(dirname {web_env})"
+cat > {web_env} <<'EOS'
+{service_env}
+EOS
+cat > {web_unit} <<'EOS'
+[Unit]
+Description=dataproc-faces web page: upload photos, run the job on Dataproc, browse results
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+EnvironmentFile={web_env}
+ExecStart=/usr/local/bin/dataproc-faces serve --cloud --host 0.0.0.0 --port {port} \\
+  --data {web_state}
+DynamicUser=yes
+StateDirectory={state_name}
+NoNewPrivileges=yes
+ProtectHome=yes
+PrivateTmp=yes
+Restart=on-failure
+RestartSec=5
+
+[Install]
+WantedBy=multi-user.target
+EOS
+systemctl daemon-reload
+systemctl enable dataproc-faces-web.service
+systemctl restart dataproc-faces-web.service
 echo "dataproc-faces: devhost ready"
 """
 
@@ -70,6 +105,7 @@ RETRY_MAX_DELAY = 60
 def render_startup_script(uris: Mapping[str, str], env: Mapping[str, str]) -> str:
     """The startup script text; a pure function so tests can read exactly what the VM runs."""
     exports = "\n".join(f"export {k}={shlex.quote(v)}" for k, v in sorted(env.items()))
+    service_env = "\n".join(f"{k}={shlex.quote(v)}" for k, v in sorted(env.items()))
     return _STARTUP.format(
         app=APP_DIR,
         attempts=RETRY_ATTEMPTS,
@@ -79,6 +115,12 @@ def render_startup_script(uris: Mapping[str, str], env: Mapping[str, str]) -> st
         package=shlex.quote(uris["package"]),
         main=shlex.quote(uris["main"]),
         env=exports,
+        service_env=service_env,
+        port=WEB_PORT,
+        web_env=WEB_ENV,
+        web_unit=WEB_UNIT,
+        web_state=WEB_STATE,
+        state_name=WEB_STATE.rsplit("/", 1)[1],
     )
 
 
@@ -87,6 +129,7 @@ class Devhost(pulumi.ComponentResource):
 
     instance: gcp.compute.Instance
     ssh_command: pulumi.Output[str]
+    web_tunnel_command: pulumi.Output[str]
 
     def __init__(
         self,
@@ -148,4 +191,19 @@ class Devhost(pulumi.ComponentResource):
             " --project ",
             cfg.project,
         )
-        self.register_outputs({"name": self.instance.name, "ssh_command": self.ssh_command})
+        # The page on http://localhost:WEB_PORT through IAP (roles/iap.tunnelResourceAccessor).
+        self.web_tunnel_command = pulumi.Output.concat(
+            "gcloud compute start-iap-tunnel ",
+            self.instance.name,
+            f" {WEB_PORT} --local-host-port=localhost:{WEB_PORT} --zone ",
+            cfg.zone,
+            " --project ",
+            cfg.project,
+        )
+        self.register_outputs(
+            {
+                "name": self.instance.name,
+                "ssh_command": self.ssh_command,
+                "web_tunnel_command": self.web_tunnel_command,
+            }
+        )

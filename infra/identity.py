@@ -141,8 +141,25 @@ class Identity(pulumi.ComponentResource):
                 member=devhost,
                 opts=child,
             ),
+            # Create and read inputs, never delete or replace them: an upload cannot destroy an
+            # image an earlier run read (objectAdmin would allow both).
             self._bucket_grant(
-                name, "devhost", "input", storage.input, "roles/storage.objectAdmin", devhost, child
+                name,
+                "devhost",
+                "input",
+                storage.input,
+                "roles/storage.objectCreator",
+                devhost,
+                child,
+            ),
+            self._bucket_grant(
+                name,
+                "devhost",
+                "input",
+                storage.input,
+                "roles/storage.objectViewer",
+                devhost,
+                child,
             ),
             self._bucket_grant(
                 name,

@@ -11,7 +11,8 @@ from infra.config import IAP_SSH_RANGE, StackConfig
 
 
 class Network(pulumi.ComponentResource):
-    """No ingress from the internet: nodes talk to each other by tag, SSH arrives only via IAP."""
+    """No ingress from the internet: nodes talk to each other by tag; SSH and the devhost's web
+    page arrive only through IAP's TCP forwarding."""
 
     network: gcp.compute.Network
     subnet: gcp.compute.Subnetwork
@@ -25,6 +26,7 @@ class Network(pulumi.ComponentResource):
         name: str,
         cfg: StackConfig,
         *,
+        web_port: int,
         depends_on: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -111,9 +113,23 @@ class Network(pulumi.ComponentResource):
             log_config=gcp.compute.FirewallLogConfigArgs(metadata="INCLUDE_ALL_METADATA"),
             opts=child,
         )
+        # The devhost's web page: only IAP's forwarders, only its port, only the devhost tag.
+        web = gcp.compute.Firewall(
+            f"{name}-allow-iap-web",
+            name=f"{cfg.prefix}-allow-iap-web",
+            project=cfg.project,
+            network=self.network.id,
+            direction="INGRESS",
+            priority=1000,
+            source_ranges=[IAP_SSH_RANGE],
+            target_tags=[self.devhost_tag],
+            allows=[gcp.compute.FirewallAllowArgs(protocol="tcp", ports=[str(web_port)])],
+            log_config=gcp.compute.FirewallLogConfigArgs(metadata="INCLUDE_ALL_METADATA"),
+            opts=child,
+        )
         # What a VM needs before it boots: NAT for apt/pip (the init action, the devhost's
         # startup script), the firewall between nodes. VMs referencing only the subnet would race
         # these, so they depend on this list.
-        self.egress = [router, nat, internal, ssh]
+        self.egress = [router, nat, internal, ssh, web]
         self.router_name = router.name
         self.register_outputs({"network": self.network.self_link, "subnet": self.subnet.self_link})

@@ -10,7 +10,7 @@ from infra.apis import Apis
 from infra.artifacts import ArtifactError, Artifacts, SourceTree, hashed_name
 from infra.cluster import Cluster
 from infra.config import StackConfig
-from infra.devhost import Devhost
+from infra.devhost import WEB_PORT, Devhost
 from infra.identity import Identity
 from infra.job import FaceJob
 from infra.network import Network
@@ -40,7 +40,7 @@ class Platform(pulumi.ComponentResource):
 
         apis = Apis(f"{name}-apis", project=cfg.project, opts=child)
         services = apis.services
-        network = Network(f"{name}-net", cfg, depends_on=services, opts=child)
+        network = Network(f"{name}-net", cfg, web_port=WEB_PORT, depends_on=services, opts=child)
         storage = Storage(f"{name}-storage", cfg, depends_on=services, opts=child)
         identity = Identity(f"{name}-iam", cfg, storage, depends_on=services, opts=child)
         artifacts = Artifacts(f"{name}-artifacts", bucket=storage.staging, tree=tree, opts=child)
@@ -130,6 +130,7 @@ class Platform(pulumi.ComponentResource):
             "cluster_service_account": identity.cluster_sa.email,
             "devhost_name": devhost.instance.name,
             "devhost_ssh_command": devhost.ssh_command,
+            "devhost_web_tunnel_command": devhost.web_tunnel_command,
             "job_main_uri": artifacts.job_main_uri,
             "job_package_uri": artifacts.job_package_uri,
             "init_action_uri": _same_uri(init_uri, artifacts.init_action_uri),

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 IAP_RANGE = ipaddress.IPv4Network("35.235.240.0/20")
+# Ports only IAP's TCP forwarders may reach: SSH, and the devhost's web page (infra/devhost.py).
+IAP_ONLY_PORTS = (22, 8080)
 PRIMITIVE_ROLES = frozenset({"roles/owner", "roles/editor", "roles/viewer"})
 DEFAULT_SA_SUFFIX = "-compute@developer.gserviceaccount.com"
 
@@ -86,7 +88,7 @@ def bucket_ubla_pap(resource_type: str, props: Props) -> list[str]:
     return out
 
 
-def _allows_port_22(allows: list[Props]) -> bool:
+def _allows_port(allows: list[Props], port: int) -> bool:
     for rule in allows:
         if rule.get("protocol") not in ("tcp", "all"):
             continue
@@ -95,23 +97,25 @@ def _allows_port_22(allows: list[Props]) -> bool:
             return True
         for spec in ports:
             lo, _, hi = str(spec).partition("-")
-            if int(lo) <= 22 <= int(hi or lo):
+            if int(lo) <= port <= int(hi or lo):
                 return True
     return False
 
 
-def ssh_only_from_iap(resource_type: str, props: Props) -> list[str]:
-    """No ingress from anywhere; SSH only from IAP's TCP-forwarding range."""
+def ssh_and_web_only_from_iap(resource_type: str, props: Props) -> list[str]:
+    """No ingress from anywhere; SSH and the devhost's page only from IAP's TCP-forwarding range."""
     if (props.get("direction") or "INGRESS") != "INGRESS":
         return []
     ranges = list(props.get("sourceRanges") or [])
     out = [f"ingress from {r} (the whole internet)" for r in ranges if r in ("0.0.0.0/0", "::/0")]
-    if _allows_port_22(list(props.get("allows") or [])):
-        outside = [
-            r for r in ranges if not ipaddress.ip_network(r, strict=False).subnet_of(IAP_RANGE)
-        ]
+    outside = [r for r in ranges if not ipaddress.ip_network(r, strict=False).subnet_of(IAP_RANGE)]
+    for port in IAP_ONLY_PORTS:
+        if not _allows_port(list(props.get("allows") or []), port):
+            continue
         if outside or (not ranges and not props.get("sourceTags")):
-            out.append(f"SSH (22) allowed from {outside or 'anywhere'}; only {IAP_RANGE} (IAP) may")
+            out.append(
+                f"port {port} allowed from {outside or 'anywhere'}; only {IAP_RANGE} (IAP) may"
+            )
     return out
 
 
@@ -151,10 +155,10 @@ VALIDATORS: tuple[Validator, ...] = (
         "bucket-ubla-and-pap", bucket_ubla_pap.__doc__ or "", frozenset({BUCKET}), bucket_ubla_pap
     ),
     Validator(
-        "ssh-only-from-iap",
-        ssh_only_from_iap.__doc__ or "",
+        "ssh-and-web-only-from-iap",
+        ssh_and_web_only_from_iap.__doc__ or "",
         frozenset({FIREWALL}),
-        ssh_only_from_iap,
+        ssh_and_web_only_from_iap,
     ),
     Validator(
         "shielded-vm", shielded_vm.__doc__ or "", frozenset({INSTANCE, CLUSTER}), shielded_vm

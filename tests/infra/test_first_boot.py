@@ -12,7 +12,7 @@ import pytest
 from stackrun import Recorded
 from test_job import run_program
 
-from infra.devhost import APP_DIR, render_startup_script
+from infra.devhost import APP_DIR, WEB_ENV, WEB_UNIT, render_startup_script
 
 CLUSTER = "gcp:dataproc/cluster:Cluster"
 INSTANCE = "gcp:compute/instance:Instance"
@@ -27,7 +27,7 @@ IAM_PROPAGATION_SECONDS = 7 * 60  # Google: an IAM change can take up to 7 minut
 
 def test_vms_wait_for_nat_router_and_firewalls(stack: Recorded) -> None:
     egress = [r["urn"] for token in EGRESS for r in stack.of_type(token)]
-    assert len(egress) == 4
+    assert len(egress) == 5  # router, NAT, internal, IAP SSH, IAP web
     for token in (CLUSTER, INSTANCE):
         vm = stack.one(token)
         missing = [u for u in egress if u not in vm["dependencies"]]
@@ -83,7 +83,7 @@ def _sandbox(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     """The rendered script with its absolute paths moved under tmp_path, and stub commands."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name in ("dpkg", "apt-get", "gcloud", "python3", "pip", "sleep"):
+    for name in ("dpkg", "apt-get", "gcloud", "python3", "pip", "sleep", "systemctl"):
         stub = bin_dir / name
         stub.write_text(_STUB)
         stub.chmod(0o755)
@@ -92,6 +92,8 @@ def _sandbox(tmp_path: Path) -> tuple[Path, dict[str, str]]:
         text.replace("/usr/local/bin/dataproc-faces", str(tmp_path / "cli"))
         .replace("/etc/profile.d/dataproc-faces.sh", str(tmp_path / "profile.sh"))
         .replace(APP_DIR, str(tmp_path / "app"))
+        .replace(WEB_UNIT, str(tmp_path / "web.service"))
+        .replace(WEB_ENV, str(tmp_path / "etc" / "web.env"))
     )
     script = tmp_path / "startup.sh"
     script.write_text(text)
@@ -123,6 +125,10 @@ def test_startup_script_retries_apt_copies_and_pip_with_backoff(tmp_path: Path) 
     assert (tmp_path / "calls.apt-get").read_text().strip() == "4"
     assert (tmp_path / "calls.gcloud").read_text().strip() == "6"
     assert (tmp_path / "calls.pip").read_text().strip() == "2"
+    # the page's service: unit and environment written, then reload, enable, restart
+    assert "serve --cloud" in (tmp_path / "web.service").read_text()
+    assert "DATAPROC_FACES_PROJECT=p" in (tmp_path / "etc" / "web.env").read_text().splitlines()
+    assert (tmp_path / "calls.systemctl").read_text().strip() == "3"
     # apt-get update twice, the first copy three times, pip once: each backoff starts at 5 s.
     assert _slept(tmp_path) == [5, 10, 5, 10, 20, 5]
     assert proc.stderr.count("retrying in") == 6

@@ -69,10 +69,13 @@ def _bad_resources(rec: Recorded) -> list[tuple[str, str, dict[str, Any]]]:
 
     ssh = _first(rec, fw, lambda r: r["name"].endswith("-allow-iap-ssh"))
     ssh["sourceRanges"] = ["35.235.240.0/20", "203.0.113.0/24"]
-    out.append(("ssh-only-from-iap", fw, ssh))
+    out.append(("ssh-and-web-only-from-iap", fw, ssh))
     internal = _first(rec, fw, lambda r: r["name"].endswith("-allow-internal"))
     internal["sourceRanges"] = ["0.0.0.0/0"]
-    out.append(("ssh-only-from-iap", fw, internal))
+    out.append(("ssh-and-web-only-from-iap", fw, internal))
+    web = _first(rec, fw, lambda r: r["name"].endswith("-allow-iap-web"))
+    web["sourceRanges"] = ["10.0.0.0/8"]  # the page open to the VPC, not only to IAP
+    out.append(("ssh-and-web-only-from-iap", fw, web))
 
     vm = _first(rec, inst)
     vm["shieldedInstanceConfig"]["enableSecureBoot"] = False
@@ -119,9 +122,9 @@ def test_ssh_rules_edge_cases() -> None:
     iap = {"direction": "INGRESS", "sourceRanges": ["35.235.240.0/24"]}
     assert violations(fw, {**iap, "allows": [{"protocol": "tcp", "ports": ["22"]}]}) == {}
     wide = {"direction": "INGRESS", "sourceRanges": ["10.0.0.0/8"]}
-    assert "ssh-only-from-iap" in violations(
+    assert "ssh-and-web-only-from-iap" in violations(
         fw, {**wide, "allows": [{"protocol": "tcp", "ports": ["20-30"]}]}
     )
-    assert "ssh-only-from-iap" in violations(fw, {**wide, "allows": [{"protocol": "all"}]})
+    assert "ssh-and-web-only-from-iap" in violations(fw, {**wide, "allows": [{"protocol": "all"}]})
     assert violations(fw, {**wide, "allows": [{"protocol": "tcp", "ports": ["443"]}]}) == {}
     assert violations(fw, {"direction": "EGRESS", "destinationRanges": ["0.0.0.0/0"]}) == {}

@@ -10,7 +10,8 @@ from stackrun import REPO, Recorded
 
 from infra.apis import SERVICES
 from infra.config import IAP_SSH_RANGE, opencv_pin, requirement_pin
-from infra.devhost import APP_DIR
+from infra.devhost import APP_DIR, WEB_ENV, WEB_PORT, WEB_UNIT
+from infra.policy.validators import IAP_ONLY_PORTS
 
 BUCKET = "gcp:storage/bucket:Bucket"
 BUCKET_IAM = "gcp:storage/bucketIAMMember:BucketIAMMember"
@@ -34,13 +35,13 @@ EXPECTED_COUNTS = {
         "gcp:compute/subnetwork:Subnetwork": 1,
         "gcp:compute/router:Router": 1,
         "gcp:compute/routerNat:RouterNat": 1,
-        FIREWALL: 2,
+        FIREWALL: 3,
         BUCKET: 4,
         SA: 2,
         PROJECT_IAM: 2,
         ROLE: 1,
         SA_IAM: 1,
-        BUCKET_IAM: 7,
+        BUCKET_IAM: 8,
         CLUSTER: 1,
         INSTANCE: 1,
         JOB: 1,  # dev: job_submit true
@@ -147,6 +148,12 @@ def test_firewall_internal_by_tag_ssh_only_from_iap_no_open_ingress(stack: Recor
     ssh = stack.named(FIREWALL, "-allow-iap-ssh")["inputs"]
     assert ssh["sourceRanges"] == [IAP_SSH_RANGE] and ssh["targetTags"] == devhost_tags
     assert ssh["allows"] == [{"protocol": "tcp", "ports": ["22"]}]
+    web = stack.named(FIREWALL, "-allow-iap-web")["inputs"]
+    assert web["sourceRanges"] == [IAP_SSH_RANGE] and web["targetTags"] == devhost_tags
+    assert web["allows"] == [{"protocol": "tcp", "ports": [str(WEB_PORT)]}]
+    assert "sourceTags" not in web and "sourceTags" not in ssh
+    assert WEB_PORT in IAP_ONLY_PORTS  # the policy pack guards the port the devhost serves on
+    assert len(rules) == 3
     for rule in rules:
         assert "0.0.0.0/0" not in rule["inputs"].get("sourceRanges", [])
         assert rule["inputs"]["direction"] == "INGRESS"
@@ -226,11 +233,24 @@ def test_devhost_identity_can_submit_jobs_without_broad_roles(stack: Recorded) -
     bucket_roles = sorted(
         r["inputs"]["role"] for r in stack.of_type(BUCKET_IAM) if r["inputs"]["member"] == member
     )
-    assert bucket_roles == [
-        "roles/storage.objectAdmin",
-        "roles/storage.objectViewer",
-        "roles/storage.objectViewer",
-    ]
+    by_bucket = sorted(
+        (r["inputs"]["bucket"], r["inputs"]["role"])
+        for r in stack.of_type(BUCKET_IAM)
+        if r["inputs"]["member"] == member
+    )
+    name = {
+        role: _bucket(stack, role)["inputs"]["name"] for role in ("input", "results", "staging")
+    }
+    # Uploads create objects and read them back; nothing may delete or replace an input.
+    assert by_bucket == sorted(
+        [
+            (name["input"], "roles/storage.objectCreator"),
+            (name["input"], "roles/storage.objectViewer"),
+            (name["results"], "roles/storage.objectViewer"),
+            (name["staging"], "roles/storage.objectViewer"),
+        ]
+    )
+    assert "roles/storage.objectAdmin" not in bucket_roles
 
 
 def test_no_primitive_roles_and_no_default_compute_sa(stack: Recorded) -> None:
@@ -357,6 +377,28 @@ def test_devhost_startup_script_installs_the_cli(stack: Recorded) -> None:
     assert f"export DATAPROC_FACES_CLUSTER={out['cluster_name']}" in script
 
 
+def test_devhost_serves_the_page_at_boot_as_an_unprivileged_service(stack: Recorded) -> None:
+    script = stack.one(INSTANCE)["inputs"]["metadata"]["startup-script"]
+    out = stack.outputs
+    unit = script[script.index(f"cat > {WEB_UNIT} <<'EOS'") :].split("\nEOS\n", 1)[0]
+    assert (
+        "ExecStart=/usr/local/bin/dataproc-faces serve --cloud --host 0.0.0.0 "
+        f"--port {WEB_PORT} \\\n  --data /var/lib/dataproc-faces-web"
+    ) in unit
+    assert "DynamicUser=yes" in unit and "NoNewPrivileges=yes" in unit
+    assert "User=root" not in unit and "WantedBy=multi-user.target" in unit
+    env = script[script.index(f"cat > {WEB_ENV} <<'EOS'") :].split("\nEOS\n", 1)[0]
+    assert f"DATAPROC_FACES_CLUSTER={out['cluster_name']}" in env.splitlines()
+    assert f"DATAPROC_FACES_IMAGES={out['upload_images_to']}" in env.splitlines()
+    assert f"DATAPROC_FACES_RESULTS={out['results_uri']}" in env.splitlines()
+    tail = script[script.index("systemctl daemon-reload") :]
+    assert tail.splitlines()[:3] == [
+        "systemctl daemon-reload",
+        "systemctl enable dataproc-faces-web.service",
+        "systemctl restart dataproc-faces-web.service",
+    ]
+
+
 def test_artifacts_uploaded_content_hashed(stack: Recorded) -> None:
     staging = _bucket(stack, "staging")["inputs"]["name"]
     input_bucket = _bucket(stack, "input")["inputs"]["name"]
@@ -406,3 +448,7 @@ def test_outputs(stack: Recorded) -> None:
         f" --project {out['project']}"
     )
     assert out["region"] == "europe-west1" and out["project"] == "faces-test-project"
+    assert out["devhost_web_tunnel_command"] == (
+        f"gcloud compute start-iap-tunnel {out['devhost_name']} {WEB_PORT}"
+        f" --local-host-port=localhost:{WEB_PORT} --zone {zone} --project {out['project']}"
+    )
