@@ -20,7 +20,6 @@ Pure numpy + OpenVINO: no Spark, no storage, no network.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,7 @@ import numpy as np
 from . import weights
 from .detect import DetectOptions, DetectorError, Face, bounded_copy, nms, shrink, to_faces
 from .openvino_cpu import compile_on_cpu, first_line
-from .tiles import ALIGN, EDGE_MARGIN, aligned, owned, plan_tiles
+from .tiles import ALIGN, aligned, look_in_tiles
 
 OUTPUTS = 4  # heatmap, log box size, centre offset, landmarks
 STRIDE = 4
@@ -103,17 +102,8 @@ class CenterFaceDetector:
         height, width = image.shape[:2]
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         fine = image if scale >= 1 else shrink(image, size)
-        fh, fw = fine.shape[:2]
-        overlap = math.ceil(own * 1.25 + 2 * EDGE_MARGIN)
-        tw, th, xs, ys = plan_tiles(fw, fh, overlap, TILE)
-        found_boxes, found_scores = [], []
-        for y in ys:
-            for x in xs:
-                boxes, scores = self._look(fine[y : y + th, x : x + tw], (th, tw))
-                keep = owned(boxes, x, y, tw, th, fw, fh, own)
-                found_boxes.append(boxes[keep] + np.float32([x, y, x, y]))
-                found_scores.append(scores[keep])
-        return np.concatenate(found_boxes) / scale, np.concatenate(found_scores)
+        boxes, scores = look_in_tiles(fine, own, TILE, self._look)
+        return boxes / scale, scores
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in a BGR uint8 image, boxes in its own (full-resolution) pixels."""

@@ -22,7 +22,7 @@ import numpy as np
 from . import weights
 from .detect import DetectOptions, DetectorError, Face, bounded_copy, nms, to_faces
 from .openvino_cpu import compile_on_cpu, first_line
-from .tiles import EDGE_MARGIN, aligned, owned, plan_tiles
+from .tiles import aligned, look_in_tiles
 
 MEAN_BGR = np.array([104.0, 117.0, 123.0], np.float32)  # the training's mean, BGR order
 STRIDES = (8, 16, 32)
@@ -103,11 +103,13 @@ class RetinaFaceDetector:
         out = self._request.infer({0: blob})
         return out[self._loc][0], out[self._conf][0]
 
-    def _look(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Boxes and scores of one pass over `image`, padded to multiples of 32 at its right and
-        bottom (padding keeps the shapes a collection produces few)."""
+    def _look(
+        self, image: np.ndarray, shape: tuple[int, int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes and scores of one pass over `image`, padded at its right and bottom to `shape`
+        (tiles) or to multiples of 32 (padding keeps the shapes a collection produces few)."""
         h, w = image.shape[:2]
-        shape = (aligned(h), aligned(w))
+        shape = shape or (aligned(h), aligned(w))
         canvas = np.zeros((*shape, 3), np.uint8)
         canvas[:h, :w] = image
         priors = self._priors.get(shape)
@@ -121,21 +123,6 @@ class RetinaFaceDetector:
         inside = ((boxes[:, 0] + boxes[:, 2]) / 2 < w) & ((boxes[:, 1] + boxes[:, 3]) / 2 < h)
         return boxes[inside], scores[inside]
 
-    def _tiles(self, image: np.ndarray, own: float) -> tuple[np.ndarray, np.ndarray]:
-        """Faces below `own` px from full-resolution tiles, in the image's own pixels."""
-        height, width = image.shape[:2]
-        overlap = math.ceil(own * 1.25 + 2 * EDGE_MARGIN)
-        tw, th, xs, ys = plan_tiles(width, height, overlap, TILE)
-        found_boxes, found_scores = [], []
-        for y in ys:
-            for x in xs:
-                tile = image[y : y + th, x : x + tw]
-                boxes, scores = self._look(tile)
-                keep = owned(boxes, x, y, tile.shape[1], tile.shape[0], width, height, own)
-                found_boxes.append(boxes[keep] + np.float32([x, y, x, y]))
-                found_scores.append(scores[keep])
-        return np.concatenate(found_boxes), np.concatenate(found_scores)
-
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in a BGR uint8 image, boxes in its own (full-resolution) pixels."""
         o = self._options
@@ -148,7 +135,7 @@ class RetinaFaceDetector:
             boxes, scores = self._look(small)
             boxes /= scale
             if o.min_size < OWN_PX / scale:  # someone asked for faces the copy cannot promise
-                tile_boxes, tile_scores = self._tiles(image, OWN_PX / scale)
+                tile_boxes, tile_scores = look_in_tiles(image, OWN_PX / scale, TILE, self._look)
                 boxes = np.concatenate([boxes, tile_boxes])
                 scores = np.concatenate([scores, tile_scores])
         side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])

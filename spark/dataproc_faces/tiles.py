@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -52,3 +53,25 @@ def owned(
     keep &= (x + tw >= width) | (boxes[:, 2] < tw - EDGE_MARGIN)
     keep &= (y + th >= height) | (boxes[:, 3] < th - EDGE_MARGIN)
     return keep
+
+
+# look(tile pixels, (height, width) to pad them to) -> boxes x0, y0, x1, y1 and scores, in the tile
+Look = Callable[[np.ndarray, tuple[int, int]], tuple[np.ndarray, np.ndarray]]
+
+
+def look_in_tiles(
+    image: np.ndarray, own: float, tile: int, look: Look
+) -> tuple[np.ndarray, np.ndarray]:
+    """Faces below `own` px that `look` finds in overlapping tiles of about `tile` px (one shape,
+    edge tiles padded), in the image's own pixels; each face once, from a tile seeing it whole."""
+    height, width = image.shape[:2]
+    overlap = math.ceil(own * 1.25 + 2 * EDGE_MARGIN)
+    tw, th, xs, ys = plan_tiles(width, height, overlap, tile)
+    found_boxes, found_scores = [], []
+    for y in ys:
+        for x in xs:
+            boxes, scores = look(image[y : y + th, x : x + tw], (th, tw))
+            keep = owned(boxes, x, y, tw, th, width, height, own)
+            found_boxes.append(boxes[keep] + np.float32([x, y, x, y]))
+            found_scores.append(scores[keep])
+    return np.concatenate(found_boxes), np.concatenate(found_scores)

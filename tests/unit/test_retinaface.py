@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dataproc_faces import retinaface
+from dataproc_faces import retinaface, tiles
 from dataproc_faces.detect import DetectOptions, make_detector
 from dataproc_faces.evaluate import iou
 from dataproc_faces.retinaface import (
@@ -135,7 +135,7 @@ def test_small_faces_in_a_12mp_photo_come_from_full_resolution_tiles(detector) -
     """4000x3000: 56-64 px faces are 14-16 px in the 1024-px copy, too small for it; the tiles
     see them at full resolution. One face sits across the first column of tiles' right edge:
     that tile drops it (cut) and its neighbour reports it whole, once."""
-    tw, _th, xs, _ys = retinaface.plan_tiles(4000, 3000, 240, TILE)
+    tw, _th, xs, _ys = tiles.plan_tiles(4000, 3000, 240, TILE)
     edge = xs[0] + tw
     faces = [(400, 500, 60), (edge - 30, 1300, 64), (3500, 2600, 56), (2100, 300, 600)]
     image, truth = canvas_with_faces(4000, 3000, faces, seed=4)
@@ -174,8 +174,8 @@ def test_a_face_cut_by_an_edge_shared_with_a_neighbour_is_left_to_it(weights) ->
     the tiles of the last column, whose right edge is the photo's, may keep it."""
     width, height = 3000, 1400
     own = retinaface.OWN_PX / (1024 / width)
-    overlap = int(np.ceil(own * 1.25 + 2 * retinaface.EDGE_MARGIN))
-    tw, th, xs, ys = retinaface.plan_tiles(width, height, overlap, TILE)
+    overlap = int(np.ceil(own * 1.25 + 2 * tiles.EDGE_MARGIN))
+    tw, th, xs, ys = tiles.plan_tiles(width, height, overlap, TILE)
     assert len(xs) >= 2 and tw % 8 == 0
     grid = anchors(th, tw)
     cut = int(np.flatnonzero((grid[:, 2] == 16) & (grid[:, 0] == tw - 4) & (grid[:, 1] == 100))[0])
