@@ -42,7 +42,7 @@ NMS_IOU = 0.3
 OWN_PX = 40.0
 FINE_FACTOR = 2.0
 # Tiles of the finer look: at most this side, overlapping by more than the faces they own; they
-# keep a worker's memory bounded on 24-MP photos (about 250 bytes per input pixel).
+# keep a worker's memory bounded on 24-MP photos.
 TILE = 640
 
 

@@ -6,10 +6,11 @@ it finds faces in groups and crowds, turned and partly hidden, from about 32-40 
 this ONNX file (a dynamic Shape node), so OpenVINO runs it.
 
 A photo whose long side is at most TILE is seen whole at full resolution. A larger one is seen
-twice, so memory stays bounded (about 250 bytes per input pixel): its bounded copy
-(`detect_max_side`) whole, for the large faces, and full resolution in overlapping tiles, for the
-faces too small for the copy (below OWN_PX there); a face cut by a tile edge is left to the
-neighbour that sees it whole. One NMS over both looks. Pure numpy + OpenVINO: no Spark, no storage.
+twice, so memory stays bounded (one look costs about 90 bytes per input pixel: 1 GiB at 12 MP):
+its bounded copy (`detect_max_side`, at most TILE) whole, for the large faces, and full
+resolution in overlapping tiles, for the faces too small for the copy (below OWN_PX there); a
+face cut by a tile edge is left to the neighbour that sees it whole. One NMS over both looks.
+Pure numpy + OpenVINO: no Spark, no storage.
 """
 
 from __future__ import annotations
