@@ -63,6 +63,11 @@ def test_healthz_answers_ok(client: FlaskClient) -> None:
     assert (r.status_code, text(r)) == (200, "ok\n")
 
 
+def test_favicon_is_an_empty_answer_not_a_404(client: FlaskClient) -> None:
+    r = client.get("/favicon.ico")
+    assert (r.status_code, r.data) == (204, b"")
+
+
 def test_upload_page_has_a_token_and_safe_headers(client: FlaskClient) -> None:
     r = client.get("/")
     assert r.status_code == 200

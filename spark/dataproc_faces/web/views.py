@@ -62,6 +62,12 @@ def healthz() -> Response:
     return Response("ok\n", mimetype="text/plain")
 
 
+@web.get("/favicon.ico")
+def favicon() -> Response:
+    """No icon, and no 404 in the browser's console for the one it asks for."""
+    return Response(status=204)
+
+
 @web.get("/")
 def index() -> str:
     s = settings()
