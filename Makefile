@@ -10,7 +10,7 @@ DEMO_OUTPUT ?= demo-output
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 QUIET := 2>&1 | { grep -v "^WARNING: Location '" || true; }
 
-.PHONY: setup models system-deps demo test lint format bench clean
+.PHONY: setup models system-deps demo test lint format bench clean mutate
 
 # The venv is rebuilt when a pin changes; pip only installs what is missing.
 $(INSTALLED): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
@@ -35,6 +35,11 @@ demo: setup
 
 test: setup system-deps
 	$(PY) -m pytest
+
+# Mutation testing (not part of `make test`): see docs/testing.md. MUTANTS='dataproc_faces.detect*'
+# runs only the mutants whose names match.
+mutate: setup
+	scripts/mutate.sh $(MUTANTS)
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
