@@ -10,7 +10,15 @@ import pulumi
 import pytest
 from stackrun import REPO, STACKS, run_harness
 
-from infra.config import DEFAULTS, ConfigError, opencv_pin, parse, requirement_pin
+from infra.config import (
+    DEFAULTS,
+    ClusterConfig,
+    ConfigError,
+    JobConfig,
+    opencv_pin,
+    parse,
+    requirement_pin,
+)
 
 PROJECT = "faces-test-project"
 
@@ -224,3 +232,206 @@ def test_whole_program_fails_with_one_line_not_a_traceback(
     assert len(lines) == 1 and "Traceback" not in proc.stderr
     assert lines[0].startswith(f"error: {expected}")
     assert "accepted:" in lines[0]
+
+
+# key -> (lowest, highest) accepted; every bound is tested at its edge, both sides.
+INT_BOUNDS: dict[str, tuple[int, int]] = {
+    "worker_count": (2, 100),  # 0 is single-node, 1 is refused (below)
+    "secondary_worker_count": (0, 200),
+    "boot_disk_size_gb": (30, 4000),
+    "init_action_timeout_sec": (60, 3600),
+    "temp_retention_days": (1, 365),
+}
+
+
+def _parsed_int(cfg: Any, key: str) -> int:
+    return getattr(cfg.cluster, key) if hasattr(cfg.cluster, key) else getattr(cfg, key)
+
+
+@pytest.mark.parametrize("key", sorted(INT_BOUNDS))
+def test_integer_bounds_hold_at_their_edges(key: str) -> None:
+    lo, hi = INT_BOUNDS[key]
+    for value in (lo, hi):
+        cfg = parse({key: str(value)}, project=PROJECT, stack="dev")
+        assert _parsed_int(cfg, key) == value
+    for value in (lo - 1, hi + 1):
+        if key == "worker_count" and value == 1:
+            continue  # refused with its own message, tested below
+        with pytest.raises(ConfigError, match=f"'dataproc-faces:{key}': {value} is out of range"):
+            parse({key: str(value)}, project=PROJECT, stack="dev")
+
+
+def test_worker_counts_zero_and_one() -> None:
+    assert parse({"worker_count": "0"}, project=PROJECT, stack="dev").cluster.single_node
+    assert not parse({"worker_count": "2"}, project=PROJECT, stack="dev").cluster.single_node
+    with pytest.raises(ConfigError, match="1 is not allowed by Dataproc"):
+        parse({"worker_count": "1"}, project=PROJECT, stack="dev")
+
+
+def test_autoscaling_ceiling_at_its_edges() -> None:
+    ok = {"worker_count": "2", "secondary_worker_count": "4"}
+    for ceiling in ("4", "500"):
+        cfg = parse(
+            {**ok, "autoscaling_max_secondary_workers": ceiling}, project=PROJECT, stack="d"
+        )
+        assert cfg.cluster.autoscaling_max_secondary_workers == int(ceiling)
+        assert cfg.cluster.autoscaling
+    assert not parse(ok, project=PROJECT, stack="dev").cluster.autoscaling
+    for ceiling in ("3", "501"):
+        with pytest.raises(ConfigError, match="'dataproc-faces:autoscaling_max_secondary_workers'"):
+            parse({**ok, "autoscaling_max_secondary_workers": ceiling}, project=PROJECT, stack="d")
+
+
+@pytest.mark.parametrize(
+    ("cidr", "allowed"),
+    [
+        ("10.0.0.0/16", True),
+        ("10.0.0.0/15", False),
+        ("192.168.7.0/28", True),
+        ("192.168.7.0/29", False),
+        ("172.16.0.0/20", True),
+        ("100.64.0.0/24", False),  # shared address space: not private
+        ("10.0.0.1/24", False),  # host bits set
+    ],
+)
+def test_subnet_prefix_limits(cidr: str, allowed: bool) -> None:
+    if allowed:
+        assert parse({"subnet_cidr": cidr}, project=PROJECT, stack="dev").subnet_cidr == cidr
+    else:
+        with pytest.raises(ConfigError, match=r"'dataproc-faces:subnet_cidr'.*between /16 and /28"):
+            parse({"subnet_cidr": cidr}, project=PROJECT, stack="dev")
+
+
+@pytest.mark.parametrize(
+    ("ttl", "allowed"),
+    [("600s", True), ("599s", False), ("1209600s", True), ("1209601s", False), ("", True)],
+)
+def test_idle_delete_ttl_bounds(ttl: str, allowed: bool) -> None:
+    if allowed:
+        cfg = parse({"idle_delete_ttl": ttl}, project=PROJECT, stack="dev")
+        assert cfg.cluster.idle_delete_ttl == (ttl or None)
+    else:
+        with pytest.raises(ConfigError, match=f"'dataproc-faces:idle_delete_ttl': '{ttl}'"):
+            parse({"idle_delete_ttl": ttl}, project=PROJECT, stack="dev")
+
+
+def test_every_value_given_is_the_value_parsed() -> None:
+    values = {
+        "region": "us-central1",
+        "zone": "us-central1-f",
+        "subnet_cidr": "10.20.0.0/20",
+        "image_version": "2.3.5-1-ubuntu22",
+        "master_machine_type": "n2-highmem-8",
+        "worker_machine_type": "c3-standard-22",
+        "worker_count": " 3 ",
+        "secondary_worker_count": "2",
+        "secondary_worker_preemptibility": "preemptible",
+        "autoscaling_max_secondary_workers": "9",
+        "boot_disk_size_gb": "250",
+        "boot_disk_type": "pd-ssd",
+        "idle_delete_ttl": "7200s",
+        "init_action_timeout_sec": "1200",
+        "cluster_create_timeout": "2h",
+        "devhost_machine_type": "e2-small",
+        "force_destroy_buckets": "TRUE",
+        "retain_results_on_destroy": False,
+        "adopt_results_bucket": True,
+        "results_versioning": "true",
+        "temp_retention_days": "30",
+        "labels": '{"team": "vision"}',
+        "seed_samples": "false",
+        "job_submit": "true",
+        "job_wait": "true",
+        "job_run_id": "r2",
+        "job_input_prefix": "gs://my-photos/2026/",
+        "job_detect": '{"detector": "haar", "min_size": 24}',
+    }
+    cfg = parse(values, project=PROJECT, stack="qa")
+    assert (cfg.project, cfg.stack, cfg.region, cfg.zone) == (
+        PROJECT,
+        "qa",
+        "us-central1",
+        "us-central1-f",
+    )
+    assert cfg.subnet_cidr == "10.20.0.0/20" and cfg.devhost_machine_type == "e2-small"
+    assert cfg.force_destroy_buckets and not cfg.retain_results_on_destroy
+    assert cfg.adopt_results_bucket and cfg.results_versioning and not cfg.seed_samples
+    assert cfg.temp_retention_days == 30 and cfg.prefix == "dpf-qa"
+    assert cfg.labels == {
+        "app": "dataproc-faces",
+        "env": "qa",
+        "managed-by": "pulumi",
+        "team": "vision",
+    }
+    assert cfg.cluster == ClusterConfig(
+        image_version="2.3.5-1-ubuntu22",
+        master_machine_type="n2-highmem-8",
+        worker_machine_type="c3-standard-22",
+        worker_count=3,
+        secondary_worker_count=2,
+        secondary_worker_preemptibility="PREEMPTIBLE",
+        autoscaling_max_secondary_workers=9,
+        boot_disk_size_gb=250,
+        boot_disk_type="pd-ssd",
+        idle_delete_ttl="7200s",
+        init_action_timeout_sec=1200,
+        create_timeout="2h",
+    )
+    assert cfg.job == JobConfig(
+        submit=True,
+        wait=True,
+        run_id="r2",
+        input_prefix="gs://my-photos/2026/",
+        detect={"detector": "haar", "min_size": 24},
+    )
+    assert cfg.warnings == []  # an input prefix is given
+
+
+def test_defaults_are_the_documented_ones() -> None:
+    cfg = parse({}, project=PROJECT, stack="dev")
+    assert (cfg.region, cfg.zone, cfg.subnet_cidr) == (
+        "europe-west1",
+        "europe-west1-b",
+        "10.10.0.0/24",
+    )
+    assert cfg.devhost_machine_type == "e2-medium" and cfg.temp_retention_days == 7
+    assert not cfg.force_destroy_buckets and cfg.retain_results_on_destroy
+    assert not cfg.results_versioning and not cfg.seed_samples and not cfg.adopt_results_bucket
+    assert cfg.extra_labels == {} and cfg.job == JobConfig()
+    assert cfg.cluster == ClusterConfig(
+        image_version="2.3-debian12",
+        master_machine_type="n2-standard-4",
+        worker_machine_type="n2-standard-4",
+        worker_count=2,
+        secondary_worker_count=0,
+        secondary_worker_preemptibility="SPOT",
+        autoscaling_max_secondary_workers=0,
+        boot_disk_size_gb=100,
+        boot_disk_type="pd-balanced",
+        idle_delete_ttl=None,
+        init_action_timeout_sec=900,
+        create_timeout="45m",
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [
+        ("job_run_id", "Bad Id", "'Bad Id' is not valid"),
+        ("job_input_prefix", "s3://bucket/x", "'s3://bucket/x' is not a gs:// URI"),
+        ("job_detect", "{not json", "is not a map"),
+        ("job_detect", "[1]", "is not a map"),
+        ("job_detect", '{"detector": "yolo"}', "detector: must be one of"),
+        ("labels", "{oops", "is not a map"),
+        ("labels", '{"ok": "Bad Value"}', "label 'ok: Bad Value' is invalid"),
+        ("cluster_create_timeout", "45 minutes", "'45 minutes' is not valid"),
+        ("retain_results_on_destroy", "perhaps", "'perhaps' is not a boolean"),
+    ],
+)
+def test_job_and_label_problems_name_the_key_and_the_problem(
+    key: str, value: str, problem: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse({key: value}, project=PROJECT, stack="dev")
+    assert str(info.value).startswith(f"config key 'dataproc-faces:{key}': {problem}")
+    assert info.value.key == f"dataproc-faces:{key}"
