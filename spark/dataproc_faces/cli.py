@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .detect import DETECTORS, DetectOptions
 from .imaging import DEFAULT_MAX_PIXELS, parse_color
@@ -126,6 +126,12 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
         help="Spark master (default local[*]; under spark-submit, the one it was given)",
     )
     p.add_argument("--partitions", type=_positive_int, default=None, help="Spark tasks")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="process every input again, even those OUTPUT holds results for (same options, "
+        "unchanged input)",
+    )
     add_detector_arguments(p)
     r = p.add_argument_group("output images")
     r.add_argument("--mode", choices=MODES, default="outline", help="outline, blur, or both")
@@ -170,32 +176,23 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if not args.input and not args.input_list:
         raise UsageError("give --input, --input-list, or both")
-    listed = _read_list(args.input_list) if args.input_list else None  # read once, here
-    root = args.input or _list_root(args.input_list, listed)
     spec = JobSpec(
-        input=normalise(root),
+        input=normalise(args.input) if args.input else "",
         output=normalise(args.output),
         detect=detect_options_from_args(args),
         render=RenderOptions(mode=args.mode, color=args.color, max_pixels=args.max_pixels),
         partitions=args.partitions,
         input_list=normalise(args.input_list) if args.input_list else None,
     )
-    if is_within(spec.output, spec.input):
-        raise UsageError(f"--output {args.output} lies inside the input folder {spec.input}")
     try:
-        store_in = store_for(spec.input)
-        store_for(spec.output)
+        for uri in (spec.input, spec.output, spec.input_list):
+            if uri:
+                store_for(uri)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    tasks = None
-    if listed is not None:
-        from .pipeline import tasks_from_list
-
-        try:
-            tasks = tasks_from_list(listed, spec.input)  # say which entry is outside the root
-        except ValueError as exc:
-            raise UsageError(f"--input-list {args.input_list}: {exc}") from None
-    elif not store_in.exists(spec.input):
+    if spec.input and is_within(spec.output, spec.input):
+        raise UsageError(f"--output {args.output} lies inside the input folder {spec.input}")
+    if not spec.input_list and not store_for(spec.input).exists(spec.input):
         raise UsageError(f"--input {args.input} does not exist or is not a folder")
 
     try:
@@ -208,11 +205,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     spark = sparkenv.session(args.master)
     try:
-        summary, rows = run(spark, spec, progress=progress.watch, tasks=tasks)
+        if spec.input_list:
+            spec = _checked_list(spark.sparkContext, spec, args)
+        result = run(spark, spec, progress=progress.watch, force=args.force)
+        gallery = write_gallery(spark, spec.output, result.pids, result.summary)
     finally:
         spark.stop()
-    gallery = write_gallery(store_for(spec.output), spec.output, rows, summary)
+    summary = result.summary
     print(f"dataproc-faces: {summary.line()}")
+    print(
+        f"dataproc-faces: this run processed {result.processed} inputs and skipped "
+        f"{result.skipped} done before with the same options and unchanged since"
+        + ("" if args.force else " (--force redoes them)")
+    )
     print(
         f"dataproc-faces: outlined images in {spec.output}/images, manifest in "
         f"{spec.output}/manifest, summary in {spec.output}/summary.json"
@@ -221,24 +226,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_list(uri: str) -> list[str]:
-    from .pipeline import read_input_list
-    from .storage import normalise
+def _checked_list(sc: Any, spec: Any, args: argparse.Namespace) -> Any:
+    """An input list's root (given, or the deepest common folder), checked by Spark, which reads
+    the list: the driver never holds its entries."""
+    from dataclasses import replace
+
+    from .pipeline import list_root, outside_root
+    from .storage import is_within
 
     try:
-        return read_input_list(normalise(uri))
+        root = spec.input or list_root(sc, spec.input_list)
     except (OSError, ValueError) as exc:
-        raise UsageError(f"--input-list {uri}: {exc}") from None
-
-
-def _list_root(uri: str, listed: list[str]) -> str:
-    """The deepest folder common to an input list's entries (outputs mirror paths below it)."""
-    from .pipeline import common_root
-
-    try:
-        return common_root(listed)
-    except ValueError as exc:
-        raise UsageError(f"--input-list {uri}: {exc}") from None
+        raise UsageError(f"--input-list {args.input_list}: {exc}") from None
+    except Exception as exc:  # the list could not be read on an executor
+        raise UsageError(f"--input-list {args.input_list}: cannot read it ({exc})") from None
+    bad = outside_root(sc, spec.input_list, root)
+    if bad is not None:
+        raise UsageError(f"--input-list {args.input_list}: {bad} is not inside {root}")
+    if is_within(spec.output, root):
+        raise UsageError(f"--output {args.output} lies inside the input folder {root}")
+    return replace(spec, input=root)
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:

@@ -1,16 +1,20 @@
-"""DST/index.html: one static page to look at a run's outlined faces, from disk or from a bucket.
+"""DST/index.html plus page files: look at a run's outlined faces, from disk or from a bucket.
 
-Why one page with the rows embedded as JSON and drawn in the browser, 100 cards a page: it is a
-single object to write through the Store (no page files to keep in step with the manifest), it
-sorts and filters across every row instantly with no server, and it stays light because the
-heavy part, the images, are the job's 320-px thumbnails loaded lazily, only for the visible page.
-About 150 bytes of JSON per input: 10,000 inputs make a page of about 1.5 MB.
+Why pages: one page embedding every row grows with the collection (300,000 rows made a 50 MB
+page). Here index.html holds only the summary, the number of rows in each view and at most
+ERRORS_LISTED error lines, so the first view costs the same for 100 or 10 million photos. The rows
+live in `gallery/<view>/<n>.js` files of FILE_ROWS rows each, written by Spark executors and
+loaded on demand with `<script src>` (browsers refuse `fetch()` next to a page opened from
+`file://` but load scripts). Filters and sorts work across pages because every combination the
+page offers reads from a precomputed, sorted view: all rows, `ok`, `error`, `none`, `some`,
+`two`, `five` by name, and `faces` (most faces first, errors last), whose prefixes are the
+face-count filters sorted by faces. The name filter applies to the page shown.
 
-Safety: file names are data, never markup. Server-side text goes through `html.escape`, the JSON
-block has every `<`, `>` and `&` written as a \\u escape (so no `</script>` or `<!--` can end it),
-the script builds cards with `textContent` and `setAttribute` only, links are relative URLs
-percent-encoded segment by segment, and a Content-Security-Policy admits only this page's own
-script and style (by hash), so even an escaping slip could not run injected code.
+Safety: file names are data, never markup. Server-side text goes through `html.escape`, JSON in
+the page and in page files has every `<`, `>` and `&` written as a \\u escape, the script builds
+cards with `textContent` and `setAttribute` only, links are relative URLs percent-encoded segment
+by segment, and a Content-Security-Policy admits only this page's own inline script and style (by
+hash) and script files from the page's own origin.
 """
 
 from __future__ import annotations
@@ -19,15 +23,29 @@ import base64
 import hashlib
 import html
 import json
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from .manifest import Summary
-from .storage import Store, is_remote, join
+from .storage import is_remote, join
 
 INDEX_FILE = "index.html"
-PAGE_SIZE = 100
+PAGES_DIR = "gallery"
+PAGE_SIZE = 100  # cards on screen
+FILE_ROWS = 500  # rows per page file
+ERRORS_LISTED = 100
+# view -> which rows it holds (all sorted by name but `faces`)
+VIEWS: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "name": lambda r: True,
+    "ok": lambda r: r["s"] == "ok",
+    "error": lambda r: r["s"] != "ok",
+    "none": lambda r: r["s"] == "ok" and r["f"] == 0,
+    "some": lambda r: r["f"] >= 1,
+    "two": lambda r: r["f"] >= 2,
+    "five": lambda r: r["f"] >= 5,
+}
 
 
 def relative_url(uri: str | None, output: str) -> str | None:
@@ -47,24 +65,37 @@ def display_name(path: str, input_root: str) -> str:
     return path[len(root) :] if input_root and path.startswith(root) else path
 
 
+def page_row(r: dict[str, Any], input_root: str, output: str) -> dict[str, Any]:
+    """The few fields a card needs, with short keys: the JSON is most of a page file's weight."""
+    return {
+        "n": display_name(r["path"], input_root),
+        "s": r["status"],
+        "f": len(r.get("faces") or []),
+        "t": relative_url(r.get("thumbnail"), output),
+        "o": relative_url(r.get("output"), output),
+        "e": r.get("error"),
+        "w": r.get("width"),
+        "h": r.get("height"),
+        "ms": r.get("millis"),
+    }
+
+
 def page_rows(rows: list[dict[str, Any]], summary: Summary, output: str) -> list[dict[str, Any]]:
-    """The few fields the page needs, with short keys: the JSON is most of the page's weight."""
-    out = []
-    for r in sorted(rows, key=lambda r: r["path"]):
-        out.append(
-            {
-                "n": display_name(r["path"], summary.input),
-                "s": r["status"],
-                "f": len(r.get("faces") or []),
-                "t": relative_url(r.get("thumbnail"), output),
-                "o": relative_url(r.get("output"), output),
-                "e": r.get("error"),
-                "w": r.get("width"),
-                "h": r.get("height"),
-                "ms": r.get("millis"),
-            }
-        )
-    return out
+    return [page_row(r, summary.input, output) for r in sorted(rows, key=lambda r: r["path"])]
+
+
+def page_file(view: str, number: int, rows: list[dict[str, Any]]) -> str:
+    """One page file: a call the index page's script answers; JSON escaped as in the page."""
+    return f"galleryPage({script_json(view)},{number},{script_json(rows)});\n"
+
+
+def page_uri(output: str, view: str, number: int) -> str:
+    return join(join(join(output, PAGES_DIR), view), f"{number}.js")
+
+
+def faces_key(r: dict[str, Any]) -> tuple[int, int, str]:
+    """Most faces first, errors after every ok row, then by name."""
+    return (-r["f"], r["s"] != "ok", r["n"])
 
 
 def script_json(value: Any) -> str:
@@ -139,10 +170,11 @@ def _summary_html(summary: Summary) -> str:
     )
 
 
-def _errors_html(page: list[dict[str, Any]]) -> str:
-    errors = [r for r in page if r["s"] != "ok"]
-    if not errors:
+def _errors_html(errors: list[dict[str, Any]], total: int) -> str:
+    """The first ERRORS_LISTED failures, readable without JavaScript; the filter finds the rest."""
+    if not total:
         return ""
+    more = total - len(errors)
     items = "".join(
         f'<li><code class="path">{_e(r["n"])}</code><span class="msg">{_e(r["e"] or "")}</span>'
         "</li>"
@@ -150,8 +182,10 @@ def _errors_html(page: list[dict[str, Any]]) -> str:
     )
     return (
         f'<section id="errors" aria-labelledby="errors-title"><h2 id="errors-title">'
-        f"{len(errors)} input{'s' if len(errors) != 1 else ''} failed</h2>"
-        f'<ul class="errors">{items}</ul></section>'
+        f"{total} input{'s' if total != 1 else ''} failed</h2>"
+        f'<ul class="errors">{items}</ul>'
+        + (f'<p class="more">and {more} more: choose Status "error" below</p>' if more > 0 else "")
+        + "</section>"
     )
 
 
@@ -173,9 +207,7 @@ FILTERS = {
         [
             ("name", "name"),
             ("faces-desc", "most faces"),
-            ("faces-asc", "fewest faces"),
             ("status", "errors first"),
-            ("slowest", "slowest"),
         ],
     ),
 }
@@ -190,20 +222,26 @@ def _controls_html() -> str:
     )
     return (
         f'<form id="controls" role="search">{selects}<label class="grow">Name '
-        '<input id="f-q" type="search" placeholder="filter by name" autocomplete="off"></label>'
+        '<input id="f-q" type="search" placeholder="filter this page by name" '
+        'autocomplete="off"></label>'
         '<output id="shown" aria-live="polite"></output></form>'
     )
 
 
 def render(
-    rows: list[dict[str, Any]], summary: Summary, output: str, page_size: int = PAGE_SIZE
+    summary: Summary,
+    counts: dict[str, int],
+    errors: list[dict[str, Any]],
+    page_size: int = PAGE_SIZE,
+    file_rows: int = FILE_ROWS,
 ) -> str:
-    """The whole page as text; pure, so tests need neither Spark nor a Store."""
-    page = page_rows(rows, summary, output)
-    data = script_json({"pageSize": page_size, "rows": page})
+    """index.html as text: the same size whatever the number of rows; pure, for tests."""
+    data = script_json(
+        {"pageSize": page_size, "fileRows": file_rows, "counts": counts, "dir": PAGES_DIR}
+    )
     csp = (
         "default-src 'none'; img-src 'self' file: data: https: http:; "
-        f"style-src {_csp_hash(STYLE)}; script-src {_csp_hash(SCRIPT)}; "
+        f"style-src {_csp_hash(STYLE)}; script-src 'self' {_csp_hash(SCRIPT)}; "
         "base-uri 'none'; form-action 'none'"
     )
     title = f"Faces: {summary.faces} in {summary.inputs} image{'s' if summary.inputs != 1 else ''}"
@@ -223,7 +261,7 @@ def render(
 {_summary_html(summary)}
 </header>
 <main>
-{_errors_html(page)}
+{_errors_html(errors, counts.get("error", 0))}
 <section id="gallery" aria-label="images">
 {_controls_html()}
 <nav class="pager" aria-label="pages"></nav>
@@ -239,10 +277,81 @@ def render(
 """
 
 
-def write_gallery(store: Store, output: str, rows: list[dict[str, Any]], summary: Summary) -> str:
-    """Write DST/index.html through the Store (local folder or bucket); returns its path or URI."""
+def _view_counts(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, int]]:
+    counts = dict.fromkeys(VIEWS, 0)
+    for r in rows:
+        for view, keep in VIEWS.items():
+            counts[view] += keep(r)
+    yield counts
+
+
+def _placed(
+    index: int, rows: Iterable[dict[str, Any]], offsets: list[dict[str, int]], file_rows: int
+) -> Iterator[tuple[tuple[str, int], tuple[int, dict[str, Any]]]]:
+    """((view, page file), (position, row)) for each view a name-sorted row belongs to."""
+    at = dict(offsets[index])
+    for r in rows:
+        for view, keep in VIEWS.items():
+            if keep(r):
+                yield (view, at[view] // file_rows + 1), (at[view], r)
+                at[view] += 1
+
+
+def _write_page(output: str, key: tuple[str, int], rows: Iterable[tuple[int, dict]]) -> int:
+    from .storage import store_for
+
+    body = [r for _, r in sorted(rows, key=lambda x: x[0])]
+    view, number = key
+    data = page_file(view, number, body).encode()
+    store_for(output).write(page_uri(output, view, number), data, "text/javascript")
+    return 1
+
+
+def write_gallery(
+    spark: Any,
+    output: str,
+    pids: list[str],
+    summary: Summary,
+    page_size: int = PAGE_SIZE,
+    file_rows: int = FILE_ROWS,
+) -> str:
+    """Page files from the manifest parts on the executors, then DST/index.html from counts.
+
+    The driver holds one count per view and partition and at most ERRORS_LISTED error rows.
+    """
+    from .ledger import read_rows
+    from .storage import store_for
+
+    sc = spark.sparkContext
+    root = summary.input
+    slices = max(1, min(len(pids), sc.defaultParallelism * 4))
+    rows = (
+        sc.parallelize(sorted(pids), slices)
+        .mapPartitions(lambda p: read_rows(output, p))
+        .map(lambda r: page_row(r, root, output))
+    )
+    by_name = rows.sortBy(lambda r: r["n"]).persist()
+    per_part = by_name.mapPartitions(_view_counts).collect()
+    offsets, running = [], dict.fromkeys(VIEWS, 0)
+    for counts in per_part:
+        offsets.append(dict(running))
+        running = {v: running[v] + counts[v] for v in VIEWS}
+    counts = {**running, "faces": running["name"]}
+    placed = by_name.mapPartitionsWithIndex(lambda i, p: _placed(i, p, offsets, file_rows))
+    by_faces = (
+        rows.sortBy(faces_key)
+        .zipWithIndex()
+        .map(lambda x: (("faces", x[1] // file_rows + 1), (x[1], x[0])))
+    )
+    files = max(1, sum(counts.values()) // file_rows + len(counts))
+    placed.union(by_faces).groupByKey(min(files, slices * 4)).map(
+        lambda kv: _write_page(output, kv[0], kv[1])
+    ).sum()
+    errors = by_name.filter(lambda r: r["s"] != "ok").take(ERRORS_LISTED)
+    by_name.unpersist()
     uri = join(output, INDEX_FILE)
-    store.write(uri, render(rows, summary, output).encode(), "text/html; charset=utf-8")
+    page = render(summary, counts, errors, page_size, file_rows)
+    store_for(output).write(uri, page.encode(), "text/html; charset=utf-8")
     return uri
 
 
@@ -332,25 +441,74 @@ SCRIPT = """
 "use strict";
 (() => {
   const data = JSON.parse(document.getElementById("gallery-data").textContent);
-  const rows = data.rows, pageSize = data.pageSize;
+  const counts = data.counts, pageSize = data.pageSize, fileRows = data.fileRows;
   const ui = {
     status: document.getElementById("f-status"), faces: document.getElementById("f-faces"),
     sort: document.getElementById("f-sort"), q: document.getElementById("f-q"),
     shown: document.getElementById("shown"), cards: document.getElementById("cards"),
     pagers: document.querySelectorAll(".pager"),
   };
-  const byName = new Intl.Collator(undefined, {numeric: true, sensitivity: "base"});
-  const name = (a, b) => byName.compare(a.n, b.n);
-  const FACES = {
-    any: () => true, none: r => r.s === "ok" && r.f === 0, some: r => r.f >= 1,
-    two: r => r.f >= 2, five: r => r.f >= 5,
+  const total = counts.name;
+  // Page files call galleryPage(view, n, rows); a script element loads them, from disk too.
+  const files = new Map(), waiting = new Map();
+  window.galleryPage = (view, n, rows) => {
+    const key = view + "/" + n;
+    files.set(key, rows);
+    (waiting.get(key) || []).forEach(w => w.ok(rows));
+    waiting.delete(key);
   };
-  const SORTS = {
-    name, "faces-desc": (a, b) => b.f - a.f || name(a, b),
-    "faces-asc": (a, b) => a.f - b.f || name(a, b),
-    status: (a, b) => (a.s === b.s ? 0 : a.s === "ok" ? 1 : -1) || name(a, b),
-    slowest: (a, b) => (b.ms || 0) - (a.ms || 0) || name(a, b),
-  };
+  function load(view, n) {
+    const key = view + "/" + n;
+    if (files.has(key)) return Promise.resolve(files.get(key));
+    return new Promise((ok, fail) => {
+      if (!waiting.has(key)) {
+        waiting.set(key, []);
+        const s = document.createElement("script");
+        s.setAttribute("src", data.dir + "/" + view + "/" + n + ".js");
+        s.addEventListener("error", () => {
+          (waiting.get(key) || []).forEach(w => w.fail(new Error("cannot load " + key)));
+          waiting.delete(key);
+        });
+        document.head.appendChild(s);
+      }
+      waiting.get(key).push({ok, fail});
+    });
+  }
+  // Rows [start, end) of one view, from the one or two page files that hold them.
+  async function slice(view, start, end) {
+    const out = [];
+    for (let n = Math.floor(start / fileRows) + 1; (n - 1) * fileRows < end; n++) {
+      const rows = await load(view, n), base = (n - 1) * fileRows;
+      out.push(...rows.slice(Math.max(0, start - base), Math.max(0, end - base)));
+    }
+    return out;
+  }
+  // What the filters and sort select: consecutive segments [view, first, count].
+  function segments() {
+    const status = ui.status.value, faces = ui.faces.value, sort = ui.sort.value;
+    if (faces !== "any") {
+      if (status === "error") return [];
+      if (faces === "none") return [["none", 0, counts.none]];
+      return sort === "faces-desc" ? [["faces", 0, counts[faces]]] : [[faces, 0, counts[faces]]];
+    }
+    if (status === "error") return [["error", 0, counts.error]];
+    if (status === "ok") {
+      return sort === "faces-desc" ? [["faces", 0, counts.ok]] : [["ok", 0, counts.ok]];
+    }
+    if (sort === "faces-desc") return [["faces", 0, total]];
+    if (sort === "status") return [["error", 0, counts.error], ["ok", 0, counts.ok]];
+    return [["name", 0, total]];
+  }
+  async function pick(segs, start, end) {
+    const out = [];
+    let at = 0;
+    for (const [view, first, count] of segs) {
+      const lo = Math.max(start, at), hi = Math.min(end, at + count);
+      if (lo < hi) out.push(...await slice(view, first + lo - at, first + hi - at));
+      at += count;
+    }
+    return out;
+  }
   let page = 1;
 
   function el(tag, cls, text) {
@@ -440,22 +598,34 @@ SCRIPT = """
     ui.cards.scrollIntoView({block: "start"});
   }
 
-  function render() {
-    const q = ui.q.value.trim().toLowerCase();
-    const status = ui.status.value, faces = FACES[ui.faces.value] || FACES.any;
-    const picked = rows.filter(r => (status === "all" || r.s === status) && faces(r)
-      && (!q || r.n.toLowerCase().includes(q)));
-    picked.sort(SORTS[ui.sort.value] || name);
-    const pages = Math.max(1, Math.ceil(picked.length / pageSize));
+  let drawn = 0;
+  async function render() {
+    const ticket = ++drawn;
+    document.body.dataset.ready = "0";
+    const segs = segments();
+    const matched = segs.reduce((n, s) => n + s[2], 0);
+    const pages = Math.max(1, Math.ceil(matched / pageSize));
     page = Math.min(page, pages);
-    const slice = picked.slice((page - 1) * pageSize, page * pageSize);
-    ui.cards.replaceChildren(...slice.map(card));
-    if (!picked.length) ui.cards.appendChild(el("p", "empty", "No images match."));
-    ui.shown.textContent = picked.length === rows.length
-      ? plural(rows.length, "image") : picked.length + " of " + plural(rows.length, "image");
+    let rows;
+    try {
+      rows = await pick(segs, (page - 1) * pageSize, page * pageSize);
+    } catch (e) {
+      if (ticket !== drawn) return;
+      ui.cards.replaceChildren(el("p", "empty", "This page could not be loaded: " + e.message));
+      document.body.dataset.ready = "1";
+      return;
+    }
+    if (ticket !== drawn) return;  // a newer choice was made while this page loaded
+    const q = ui.q.value.trim().toLowerCase();
+    const shownRows = q ? rows.filter(r => r.n.toLowerCase().includes(q)) : rows;
+    ui.cards.replaceChildren(...shownRows.map(card));
+    if (!shownRows.length) ui.cards.appendChild(el("p", "empty", "No images match."));
+    ui.shown.textContent = matched === total
+      ? plural(total, "image") : matched + " of " + plural(total, "image");
     ui.pagers.forEach(nav => pager(nav, pages));
     writeHash();
     document.body.dataset.page = String(page);
+    document.body.dataset.pages = String(pages);
     document.body.dataset.ready = "1";
   }
 

@@ -27,9 +27,10 @@ import contextlib
 import mimetypes
 import os
 import threading
+from collections.abc import Iterator
 from typing import Any
 
-from .storage import Store, is_ignored
+from .storage import Entry, Store, is_ignored
 
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
 DEFAULT_LOCAL_PROJECT = "local"
@@ -116,6 +117,49 @@ class GcsStore(Store):
 
     def list_files(self, root: str) -> list[str]:
         return [rel for rel, _ in self.objects(root) if not is_ignored(rel)]
+
+    def top_level(self, root: str) -> Iterator[tuple[str, str | None]]:
+        """One delimited listing, page by page: objects with their generation, then prefixes."""
+        bucket, prefix = split(root)
+        start = prefix + "/" if prefix else ""
+        listing = client().list_blobs(
+            bucket,
+            prefix=start,
+            delimiter="/",
+            page_size=PAGE_SIZE,
+            retry=_retry(),
+            timeout=TIMEOUT,
+        )
+        for page in listing.pages:
+            for blob in page:
+                rel = blob.name[len(start) :]
+                if rel and not rel.endswith("/") and not is_ignored(rel):
+                    yield rel, str(blob.generation)
+            for folder in sorted(page.prefixes):
+                # less only the delimiter: "" is the prefix `root//`, whose names start with "/"
+                # and reach the names gate as they are
+                rel = folder[len(start) : -1]
+                if not is_ignored(rel):
+                    yield rel, None
+
+    def walk(self, root: str, folder: str) -> Iterator[Entry]:
+        bucket, prefix = split(root)
+        start = prefix + "/" if prefix else ""
+        for blob in client().list_blobs(
+            bucket,
+            prefix=start + folder + "/",
+            page_size=PAGE_SIZE,
+            retry=_retry(),
+            timeout=TIMEOUT,
+        ):
+            rel = blob.name[len(start) :]
+            if rel and not rel.endswith("/") and not is_ignored(rel):
+                yield rel, str(blob.generation)
+
+    def version(self, uri: str) -> str | None:
+        bucket, name = split(uri)
+        blob = client().bucket(bucket).get_blob(name, retry=_retry(), timeout=TIMEOUT)
+        return None if blob is None else str(blob.generation)
 
     def read(self, uri: str) -> bytes:
         bucket, name = split(uri)

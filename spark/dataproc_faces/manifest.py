@@ -99,6 +99,10 @@ class Summary:
     detector: dict[str, Any] = field(default_factory=dict)
     render: dict[str, Any] = field(default_factory=dict)
     runtime: list[str] = field(default_factory=list)  # every detector runtime the rows report
+    processed: int | None = None  # inputs this run processed; the rest were done already
+    skipped: int | None = None
+    # rows dropped after the tasks: superseded by a newer part, or in parts without state
+    compaction: dict[str, int] | None = None
 
     @classmethod
     def of(cls, rows: Iterable[dict[str, Any]], wall_seconds: float, **extra: Any) -> Summary:

@@ -1,18 +1,31 @@
-"""Spark wiring: list inputs once, spread them over tasks, collect one manifest row per input."""
+"""Spark wiring: list inputs on the executors, skip what is done, process the rest in tasks that
+write their own manifest parts; the driver handles counts and file names, never rows."""
 
 from __future__ import annotations
 
 import time
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 from .detect import DetectOptions, Detector, make_detector
-from .manifest import Summary, error_row, ok_row, write_manifest
+from .ledger import (
+    STATE_DIR,
+    compact,
+    new_run_id,
+    options_key,
+    part_id,
+    part_ids,
+    read_rows,
+    states_rdd,
+    write_part,
+)
+from .manifest import MANIFEST_DIR, Summary, error_row, ok_row
 from .names import UnsafeName, safe_relative
 from .process import RenderOptions, outline
-from .scheduling import equal_chunks, guided_chunks
+from .scheduling import equal_sizes, guided_sizes
 from .storage import is_remote, is_within, join, normalise, store_for
 
 IMAGES_DIR = "images"
@@ -147,10 +160,148 @@ def relative_to(source: str, root: str) -> str:
 # progress(total, read_done) -> a context manager around the Spark action
 Progress = Callable[[int, Callable[[], int]], AbstractContextManager[Any]]
 
+SHARD_ENTRIES = 50_000  # top-level files the driver holds before writing them to a shard
+MAX_CHUNK = 2_000  # inputs per Spark task at most: what a killed run can lose, per core
+WORK_DIR = "_work"
 
-def _flat(chunks: Iterable[list[Task]]) -> Iterator[Task]:
-    for chunk in chunks:
-        yield from chunk
+
+def _walk(root: str, folders: Iterable[str]) -> Iterator[tuple[str, tuple[str, str]]]:
+    store = store_for(root)
+    for folder in folders:
+        for rel, version in store.walk(root, folder):
+            yield join(root, rel), (rel, version)
+
+
+def _read_shards(root: str, uris: Iterable[str]) -> Iterator[tuple[str, tuple[str, str]]]:
+    for uri in uris:
+        for line in store_for(uri).read(uri).decode("utf-8").splitlines():
+            rel, _, version = line.rpartition("\t")
+            yield join(root, rel), (rel, version)
+
+
+def listing(sc: Any, spec: JobSpec, run_id: str) -> tuple[Any, list[str]]:
+    """RDD of (source, (relative, version)); the driver lists one level only (see storage.py).
+
+    Files at the top level stream into shard files of SHARD_ENTRIES under DST/_work, which
+    executors read; the second value lists those shards, for the caller to delete.
+    """
+    if spec.input_list:
+        return _listed_inputs(sc, spec), []
+    store, out = store_for(spec.input), store_for(spec.output)
+    folders: list[str] = []
+    buffer: list[str] = []
+    shards: list[str] = []
+    loose: list[tuple[str, tuple[str, str]]] = []
+    for rel, version in store.top_level(spec.input):
+        if version is None:
+            folders.append(rel)
+            continue
+        buffer.append(f"{rel}\t{version}")
+        if len(buffer) >= SHARD_ENTRIES:
+            shards.append(_write_shard(out, spec.output, run_id, len(shards), buffer))
+            buffer = []
+    if shards and buffer:
+        shards.append(_write_shard(out, spec.output, run_id, len(shards), buffer))
+    elif buffer:
+        loose = [(join(spec.input, r), (r, v)) for r, _, v in (b.rpartition("\t") for b in buffer)]
+    root, slices = spec.input, sc.defaultParallelism * 4
+    parts = [sc.parallelize(loose, max(1, min(len(loose) // 1000, slices)))] if loose else []
+    if folders:
+        walk = sc.parallelize(folders, min(len(folders), slices))
+        parts.append(walk.mapPartitions(lambda f: _walk(root, f)))
+    if shards:
+        read = sc.parallelize(shards, len(shards))
+        parts.append(read.mapPartitions(lambda u: _read_shards(root, u)))
+    return (sc.union(parts) if parts else sc.emptyRDD()), shards
+
+
+def _write_shard(store: Any, output: str, run_id: str, n: int, lines: list[str]) -> str:
+    uri = join(join(join(output, WORK_DIR), run_id), f"list-{n:05d}.txt")
+    store.write(uri, ("\n".join(lines) + "\n").encode(), "text/plain")
+    return uri
+
+
+def _list_entries(uri: str) -> Iterator[str]:
+    """The list file, read in an executor; blank lines and `#` comments skipped."""
+    for line in store_for(uri).read(uri).decode("utf-8").splitlines():
+        entry = line.strip()
+        if entry and not entry.startswith("#"):
+            yield normalise(entry)
+
+
+def list_sources(sc: Any, uri: str) -> Any:
+    """RDD of the distinct entries of an --input-list: Spark reads it, not the driver."""
+    entries = sc.parallelize([uri], 1).flatMap(_list_entries)
+    return entries.distinct(max(1, sc.defaultParallelism * 4))
+
+
+def list_root(sc: Any, uri: str) -> str:
+    """`common_root` of an input list, reduced on the executors; ValueError as common_root."""
+
+    def root(source: str) -> Any:
+        return source.rsplit("/", 1)[0] if "/" in source else source
+
+    def merge(a: Any, b: Any) -> Any:
+        if isinstance(a, tuple) or isinstance(b, tuple):
+            return a if isinstance(a, tuple) else b
+        try:
+            return common_root([a + "/x", b + "/x"])
+        except ValueError as exc:
+            return ("error", str(exc))
+
+    sources = list_sources(sc, uri)
+    if sources.isEmpty():
+        raise ValueError("the input list is empty")
+    found = sources.map(root).distinct().reduce(merge)
+    if isinstance(found, tuple):
+        raise ValueError(found[1])
+    return found
+
+
+def outside_root(sc: Any, uri: str, root: str) -> str | None:
+    """The first entry of an input list that does not lie below `root`, if any."""
+    bad = list_sources(sc, uri).filter(lambda s: not is_within(s, root) or s == root).take(1)
+    return bad[0] if bad else None
+
+
+def _versions(root: str, sources: Iterable[str]) -> Iterator[tuple[str, tuple[str, str]]]:
+    store = None
+    for source in sources:
+        store = store or store_for(source)
+        yield source, (relative_to(source, root), store.version(source) or "")
+
+
+def _listed_inputs(sc: Any, spec: JobSpec) -> Any:
+    """An input list's entries with their versions (a missing one gets "" and an error row)."""
+    root = spec.input
+    return list_sources(sc, spec.input_list).mapPartitions(lambda s: _versions(root, s))
+
+
+def _pending(entries: Any, states: Any, options: str, force: bool) -> Any:
+    """Entries never processed, changed since, or processed with other options."""
+    if force:
+        return entries
+
+    def stale(kv: Any) -> bool:
+        (_, version), state = kv[1]
+        return state is None or state[1] != version or state[2] != options
+
+    return entries.leftOuterJoin(states).filter(stale).mapValues(lambda v: v[0])
+
+
+def _chunk_bounds(total: int, cores: int, partitions: int | None) -> list[int]:
+    """Start index of each Spark task over `total` sorted inputs (scheduling.py), then `total`.
+
+    Sizes only, never the inputs: the driver holds one number per task.
+    """
+    if partitions:
+        sizes = equal_sizes(total, partitions)
+    else:
+        sizes = [min(MAX_CHUNK, s) for s in guided_sizes(total, cores, cap=MAX_CHUNK)]
+    bounds = [0]
+    for size in sizes:
+        bounds.append(bounds[-1] + size)
+    return bounds
 
 
 def _counted(rows: Iterator[dict[str, Any]], done: Any) -> Iterator[dict[str, Any]]:
@@ -160,45 +311,138 @@ def _counted(rows: Iterator[dict[str, Any]], done: Any) -> Iterator[dict[str, An
         yield row
 
 
+CRASH_ONCE_ENV = "DATAPROC_FACES_CRASH_ONCE"
+
+
+def _crash_once() -> None:
+    """Fault injection for tests: the first task to get here kills its Python worker process,
+    after its part is written and before Spark hears of it (as a lost worker would)."""
+    import os
+
+    marker = os.environ.get(CRASH_ONCE_ENV)
+    if marker:
+        try:
+            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return
+        os.close(fd)
+        os._exit(17)
+
+
+def process_chunk(
+    spec: JobSpec, run_id: str, options: str, items: Iterable[Any], done: Any
+) -> Iterator[dict[str, Any]]:
+    """One Spark task: process its inputs, write its part and state, return one small summary."""
+    ordered = sorted(items)  # (index, (source, (relative, version))): a chunk is small
+    if not ordered:
+        return
+    entries = [(src, rel, version) for _, (src, (rel, version)) in ordered]
+    tasks = [Task(src, rel) for src, rel, _ in entries]
+    rows = list(_counted(process_partition(spec, tasks), done))
+    pid = part_id(run_id, (src for src, _, _ in entries))
+    states = [{"path": s, "version": v, "options": options} for s, _, v in entries]
+    write_part(store_for(spec.output), spec.output, pid, rows, states)
+    _crash_once()
+    yield {
+        "inputs": len(rows),
+        "ok": sum(r["status"] == "ok" for r in rows),
+        "faces": sum(len(r["faces"]) for r in rows),
+        "runtime": sorted({r["runtime"] for r in rows if r.get("runtime")}),
+    }
+
+
+def _totals(rows: Iterable[dict[str, Any]]) -> Iterator[tuple[int, int, int, frozenset[str]]]:
+    n = ok = faces = 0
+    runtimes: set[str] = set()
+    for r in rows:
+        n += 1
+        ok += r["status"] == "ok"
+        faces += len(r["faces"])
+        if r.get("runtime"):
+            runtimes.add(r["runtime"])
+    yield n, ok, faces, frozenset(runtimes)
+
+
+def _add(a: tuple, b: tuple) -> tuple:
+    return a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] | b[3]
+
+
+@dataclass
+class RunResult:
+    summary: Summary
+    processed: int
+    skipped: int
+    listed: int
+    compaction: dict[str, int]
+    pids: list[str]
+    tasks: list[dict[str, Any]]  # one small summary per Spark task of this run
+
+
 def run(
     spark: Any,
     spec: JobSpec,
     progress: Progress | None = None,
-    tasks: list[Task] | None = None,
-) -> tuple[Summary, list[dict[str, Any]]]:
-    """Run the whole job; writes images, manifest and summary under spec.output.
+    force: bool = False,
+) -> RunResult:
+    """Process what is new or changed under spec.input; manifest and summary cover everything.
 
-    `progress(total, read_done)` wraps the Spark action (see progress.watch); `tasks`, when the
-    caller has listed them already, spares a second listing. The caller checks that the detector
-    starts (cli.cmd_run does, before Spark); executors fail the run if it cannot.
+    Executors list, process and write their manifest parts (ledger.py); the driver sees counts,
+    one small summary per task and the names of part files. `force` reprocesses every input.
     """
+    from pyspark import StorageLevel
+
     started = time.perf_counter()
-    if tasks is None:
-        tasks = list_tasks(spec)
     sc = spark.sparkContext
-    rows: list[dict[str, Any]] = []
-    if tasks:
-        # one chunk per Spark task, large chunks first: see scheduling.py
-        if spec.partitions:
-            chunks = equal_chunks(tasks, spec.partitions)
-        else:
-            chunks = guided_chunks(tasks, sc.defaultParallelism)
-        done = sc.accumulator(0)
-        rdd = sc.parallelize(chunks, len(chunks)).mapPartitions(
-            lambda part: _counted(process_partition(spec, _flat(part)), done)
-        )
-        with progress(len(tasks), lambda: done.value) if progress else nullcontext():
-            rows = rdd.collect()
+    run_id = new_run_id()
+    render = {"mode": spec.render.mode, "max_pixels": spec.render.max_pixels}
+    options = options_key(spec.detect.to_dict(), {**render, "color": list(spec.render.color)})
     store_out = store_for(spec.output)
-    write_manifest(store_out, spec.output, rows)
-    summary = Summary.of(
-        rows,
-        time.perf_counter() - started,
+    entries, shards = listing(sc, spec, run_id)
+    entries = entries.persist(StorageLevel.MEMORY_AND_DISK)
+    listed = entries.count()
+    known = part_ids(store_out, join(spec.output, STATE_DIR))
+    pending = _pending(entries, states_rdd(sc, spec.output, known), options, force)
+    indexed = pending.sortByKey().zipWithIndex().map(lambda kv: (kv[1], kv[0]))
+    indexed = indexed.persist(StorageLevel.MEMORY_AND_DISK)
+    total = indexed.count()
+    per_task: list[dict[str, Any]] = []
+    if total:
+        bounds = _chunk_bounds(total, sc.defaultParallelism, spec.partitions)
+        done = sc.accumulator(0)
+        chunks = indexed.partitionBy(len(bounds) - 1, lambda i: bisect_right(bounds, i) - 1)
+        work = chunks.mapPartitions(lambda part: process_chunk(spec, run_id, options, part, done))
+        with progress(total, lambda: done.value) if progress else nullcontext():
+            per_task = work.collect()
+    indexed.unpersist()
+    entries.unpersist()
+    for uri in shards:
+        store_out.delete(uri)
+    compaction = compact(sc, spec.output)
+    pids = sorted(part_ids(store_out, join(spec.output, MANIFEST_DIR)))
+    output = spec.output
+    n, ok, faces, runtimes = (0, 0, 0, frozenset())
+    if pids:
+        read = sc.parallelize(pids, max(1, min(len(pids), sc.defaultParallelism * 4)))
+        n, ok, faces, runtimes = read.mapPartitions(
+            lambda p: _totals(read_rows(output, p))
+        ).treeReduce(_add)
+    wall = time.perf_counter() - started
+    summary = Summary(
+        inputs=n,
+        ok=ok,
+        errors=n - ok,
+        faces=faces,
+        wall_seconds=round(wall, 2),
+        images_per_second=round(total / wall, 2) if wall > 0 else 0.0,
         input=spec.input,
         output=spec.output,
         master=sc.master,
         detector=spec.detect.to_dict(),
-        render={"mode": spec.render.mode, "max_pixels": spec.render.max_pixels},
+        render=render,
+        runtime=sorted(runtimes),
+        processed=total,
+        skipped=listed - total,
+        compaction=compaction,
     )
     summary.write(store_out)
-    return summary, rows
+    return RunResult(summary, total, listed - total, listed, compaction, pids, per_task)

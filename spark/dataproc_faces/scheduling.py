@@ -39,3 +39,24 @@ def equal_chunks(items: Sequence[T], count: int) -> list[list[T]]:
     count = max(1, min(count, len(items)))
     bounds = [round(i * len(items) / count) for i in range(count + 1)]
     return [list(items[bounds[i] : bounds[i + 1]]) for i in range(count)]
+
+
+def guided_sizes(total: int, cores: int, share: int = SHARE, cap: int = 0) -> list[int]:
+    """The lengths `guided_chunks` gives `total` items, each at most `cap` (0: no cap), without
+    the items: the driver plans millions of inputs in one number per task."""
+    slots = max(1, cores) * max(1, share)
+    sizes: list[int] = []
+    left = total
+    while left > 0:
+        size = max(1, math.ceil(left / slots))
+        size = min(size, cap) if cap else size
+        sizes.append(size)
+        left -= size
+    return sizes
+
+
+def equal_sizes(total: int, count: int) -> list[int]:
+    """The lengths `equal_chunks` gives `total` items."""
+    count = max(1, min(count, total))
+    bounds = [round(i * total / count) for i in range(count + 1)]
+    return [bounds[i + 1] - bounds[i] for i in range(count)]

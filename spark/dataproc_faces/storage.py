@@ -5,7 +5,12 @@ from __future__ import annotations
 import os
 import tempfile
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
+
+# (relative name, version): the version changes whenever the content may have (a Cloud Storage
+# generation; size and modification time locally), so a run can skip what it has already done.
+Entry = tuple[str, str]
 
 
 def is_ignored(relative: str) -> bool:
@@ -62,6 +67,22 @@ class Store(ABC):
     @abstractmethod
     def delete(self, uri: str) -> None: ...
 
+    def top_level(self, root: str) -> Iterator[tuple[str, str | None]]:
+        """What lies directly under `root`, streamed: (file, version) and (folder, None).
+
+        The driver lists only this level; executors walk each folder (`walk`), so no process
+        holds every name of a large collection.
+        """
+        raise NotImplementedError
+
+    def walk(self, root: str, folder: str) -> Iterator[Entry]:
+        """Every non-ignored file below `root`/`folder`, names relative to `root`, streamed."""
+        raise NotImplementedError
+
+    def version(self, uri: str) -> str | None:
+        """The version of one object, or None when it does not exist."""
+        raise NotImplementedError
+
 
 class OutsideRoot(ValueError):
     """A local write aimed outside the folder its store was opened on."""
@@ -100,6 +121,30 @@ class LocalStore(Store):
                     found.append(rel)
         return sorted(found)
 
+    def top_level(self, root: str) -> Iterator[tuple[str, str | None]]:
+        with os.scandir(root) as found:
+            names = sorted((e.name, e.is_dir(follow_symlinks=False)) for e in found)
+        for name, is_dir in names:
+            if is_ignored(name):
+                continue
+            version = None if is_dir else _version(os.path.join(root, name))
+            if is_dir or version is not None:
+                yield name, version
+
+    def walk(self, root: str, folder: str) -> Iterator[Entry]:
+        base = Path(root)
+        for dirpath, dirnames, filenames in os.walk(base / folder, followlinks=False):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_")))
+            rel_dir = Path(dirpath).relative_to(base)
+            for name in sorted(filenames):
+                rel = (rel_dir / name).as_posix()
+                version = _version(os.path.join(dirpath, name))
+                if not is_ignored(rel) and version is not None:
+                    yield rel, version
+
+    def version(self, uri: str) -> str | None:
+        return _version(uri)
+
     def read(self, uri: str) -> bytes:
         return Path(uri).read_bytes()
 
@@ -117,6 +162,14 @@ class LocalStore(Store):
 
     def delete(self, uri: str) -> None:
         self._confined(uri).unlink(missing_ok=True)
+
+
+def _version(path: str) -> str | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return f"{st.st_size}:{st.st_mtime_ns}"
 
 
 def store_for(uri: str) -> Store:

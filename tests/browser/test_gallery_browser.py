@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 
-from dataproc_faces.gallery import INDEX_FILE, render
-from dataproc_faces.manifest import Summary, read_manifest
+from dataproc_faces.gallery import INDEX_FILE, write_gallery
+from dataproc_faces.ledger import part_ids
+from dataproc_faces.manifest import MANIFEST_DIR, Summary, read_manifest
 from dataproc_faces.storage import LocalStore
 from tests.browser.cdp import MISSING, Browser, find_chromium
 from tests.conftest import ROOT, SAMPLES
@@ -173,8 +174,12 @@ def test_hostile_file_names_are_shown_not_run(page: Browser) -> None:
     assert page.dialogs == []  # no alert(1) or alert(2) ever opened
     names = {c["name"] for c in cards(page)}
     assert {SCRIPT_NAME, IMG_NAME, ODD_NAME} <= names
-    # only the page's own two script elements, and no markup made from a file name
-    assert page.evaluate("document.scripts.length") == 2
+    # only the page's own two inline scripts plus page files, and no markup from a file name
+    assert page.evaluate("[...document.scripts].filter(s => !s.src).length") == 2
+    sources = page.evaluate("[...document.scripts].filter(s => s.src).map(s => s.src)")
+    assert sources == [
+        page.evaluate("location.href.split('#')[0]").rsplit("/", 1)[0] + "/gallery/name/1.js"
+    ]
     assert page.evaluate("document.querySelectorAll('#cards script, [onerror]').length") == 0
     text = page.evaluate("document.body.innerText")
     assert SCRIPT_NAME in text and IMG_NAME in text
@@ -207,6 +212,7 @@ def test_filter_and_sort(page: Browser, manifest: list[dict[str, Any]]) -> None:
             f"(() => {{ const s = document.getElementById('f-{select}'); s.value = '{value}'; "
             "s.dispatchEvent(new Event('change')); })()"
         )
+        page.wait_for("document.body.dataset.ready === '1'")
 
     try:
         choose("status", "error")
@@ -227,18 +233,34 @@ def test_filter_and_sort(page: Browser, manifest: list[dict[str, Any]]) -> None:
     assert page.problems() == []
 
 
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    from dataproc_faces import sparkenv
+
+    session = sparkenv.session("local[2]")
+    try:
+        yield session
+    finally:
+        session.stop()
+
+
 def test_pages_of_cards(
     browser: Browser,
     page: Browser,
+    spark: Any,
     run_output: tuple[Path, str],
     manifest: list[dict[str, Any]],
     summary: Summary,
+    tmp_path: Path,
 ) -> None:
-    """The same rows at 3 cards a page: thousands of inputs never put thousands of <img> up."""
+    """The same rows at 3 cards a page from files of 2 rows: pages span page files."""
     dst = run_output[0]
-    paged = dst / "index-paged.html"
-    paged.write_text(render(manifest, summary, str(dst), page_size=3))
-    browser.navigate(paged.as_uri())
+    copy = tmp_path / "out"
+    shutil.copytree(dst, copy)
+    pids = sorted(part_ids(LocalStore(), str(copy / MANIFEST_DIR)))
+    moved = Summary(**{**summary.__dict__, "output": str(copy)})
+    write_gallery(spark, str(copy), pids, moved, page_size=3, file_rows=2)
+    browser.navigate((copy / INDEX_FILE).as_uri())
     browser.wait_for("document.body.dataset.ready === '1'")
     pages = math.ceil(len(manifest) / 3)
     seen: list[str] = []
@@ -250,7 +272,11 @@ def test_pages_of_cards(
         seen += [c["name"] for c in cards(browser)]
         if n < pages:
             browser.evaluate("document.querySelectorAll('.pager button')[1].click()")
+            browser.wait_for(
+                f"document.body.dataset.ready === '1' && document.body.dataset.page === '{n + 1}'"
+            )
     assert len(seen) == len(manifest) == len(set(seen))
+    assert seen == sorted(seen)
     assert browser.problems() == []
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -73,4 +74,6 @@ def test_every_input_is_accounted_for_exactly_once(faulty_run, bucket):
 def test_no_duplicate_or_stray_outputs(faulty_run, bucket):
     images = names(bucket, "out/images/")
     assert images == sorted(f"out/images/{n.removeprefix('in/')}" for n in GOOD)
-    assert names(bucket, "out/manifest/") == ["out/manifest/part-00000.json"]
+    parts = [n.removeprefix("out/manifest/") for n in names(bucket, "out/manifest/")]
+    assert parts and all(re.fullmatch(r"part-\d{20}-[0-9a-f]{16}\.json", p) for p in parts)
+    assert [n.removeprefix("out/_state/") for n in names(bucket, "out/_state/")] == parts

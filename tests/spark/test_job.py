@@ -48,8 +48,9 @@ def runs(tmp_path_factory) -> tuple[Path, Path, list[subprocess.CompletedProcess
     write_tree(src, {**GOOD, **BROKEN, **ignored_inputs()})
     first = run_job(src, dst)
     first_rows = manifest_rows(dst)
+    first_parts = sorted(p.name for p in (dst / "manifest").iterdir())
     second = run_job(src, dst)
-    return src, dst, [first, second], first_rows
+    return src, dst, [first, second], (first_rows, first_parts)
 
 
 def test_the_job_exits_zero_whatever_the_per_image_errors(runs):
@@ -104,18 +105,25 @@ def test_summary_file_matches_the_manifest(runs):
         len(BROKEN),
         len(GOOD),
     )
-    assert summary["wall_seconds"] > 0 and summary["images_per_second"] > 0
+    # the second run found every input done with the same options: it processed none
+    assert (summary["processed"], summary["skipped"]) == (0, len(GOOD) + len(BROKEN))
+    assert summary["wall_seconds"] > 0 and summary["images_per_second"] == 0
 
 
-def test_a_second_run_into_the_same_output_gives_the_same_result(runs):
-    _, dst, _, first_rows = runs
-    second_rows = manifest_rows(dst)
+def test_the_first_run_reports_its_rate_and_what_it_processed(runs):
+    _, _, procs, _ = runs
+    rate = float(procs[0].stdout.split(" images/s)")[0].rsplit("(", 1)[1])
+    assert rate > 0
+    n = len(GOOD) + len(BROKEN)
+    assert f"this run processed {n} inputs and skipped 0 " in procs[0].stdout
+    assert f"this run processed 0 inputs and skipped {n} " in procs[1].stdout
 
-    def stable(rows):
-        return {k: {f: v for f, v in r.items() if f != "millis"} for k, r in rows.items()}
 
-    assert stable(second_rows) == stable(first_rows)
-    assert [p.name for p in (dst / "manifest").iterdir()] == ["part-00000.json"]
+def test_a_second_run_into_the_same_output_keeps_the_first_results(runs):
+    _, dst, _, (first_rows, first_parts) = runs
+    assert manifest_rows(dst) == first_rows  # not reprocessed: even the timings are the same
+    assert sorted(p.name for p in (dst / "manifest").iterdir()) == first_parts
+    assert all(p.startswith("part-") and p.endswith(".json") for p in first_parts)
     leftovers = [p for p in dst.rglob(".*")]
     assert leftovers == [], "no temporary files left behind"
 

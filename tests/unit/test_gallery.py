@@ -12,17 +12,20 @@ from typing import Any
 import pytest
 
 from dataproc_faces.gallery import (
-    INDEX_FILE,
     SCRIPT,
     STYLE,
+    VIEWS,
+    _placed,
+    _view_counts,
     describe,
+    faces_key,
+    page_file,
+    page_rows,
     relative_url,
     render,
     script_json,
-    write_gallery,
 )
 from dataproc_faces.manifest import Summary, error_row
-from dataproc_faces.storage import LocalStore, Store
 
 SRC, DST = "/data/in", "/data/out"
 
@@ -70,9 +73,22 @@ def embedded(page: str) -> dict[str, Any]:
     return json.loads(match.group(1))
 
 
+def views_of(rows: list[dict[str, Any]]) -> dict[str, int]:
+    counts = next(_view_counts(page_rows(rows, summary_of(rows), DST)))
+    return {**counts, "faces": counts["name"]}
+
+
+def errors_of(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in page_rows(rows, summary_of(rows), DST) if r["s"] != "ok"]
+
+
+def render_rows(rows: list[dict[str, Any]], **kwargs: Any) -> str:
+    return render(summary_of(rows), views_of(rows), errors_of(rows), **kwargs)
+
+
 @pytest.fixture(scope="module")
 def page() -> str:
-    return render(ROWS, summary_of(ROWS), DST)
+    return render_rows(ROWS)
 
 
 def test_hostile_names_never_become_markup(page: str) -> None:
@@ -86,24 +102,60 @@ def test_hostile_names_never_become_markup(page: str) -> None:
     assert "not an image &lt;b&gt;bold&lt;/b&gt; &amp; more" in page
 
 
-def test_embedded_rows_round_trip(page: str) -> None:
+def test_the_page_holds_counts_per_view_not_rows(page: str) -> None:
     data = embedded(page)
-    assert data["pageSize"] == 100
-    names = {r["n"]: r for r in data["rows"]}
-    assert set(names) == {
-        "a.jpg",
-        "sub/b.jpg",
-        "<script>.jpg",
-        "<img src=x onerror=alert(1)>.png",
-        "<script>alert('x')</script>.png",
-        "broken.jpg",
+    assert data["pageSize"] == 100 and data["dir"] == "gallery"
+    assert data["counts"] == {
+        "name": 6,
+        "ok": 4,
+        "error": 2,
+        "none": 1,
+        "some": 3,
+        "two": 2,
+        "five": 0,
+        "faces": 6,
     }
+    assert "rows" not in data
+
+
+def test_page_rows_have_relative_links_and_short_keys() -> None:
+    names = {r["n"]: r for r in page_rows(ROWS, summary_of(ROWS), DST)}
     assert names["<script>.jpg"]["t"] == "thumbs/%3Cscript%3E.jpg.jpg"
     assert names["<script>.jpg"]["o"] == "images/%3Cscript%3E.jpg"
     assert names["sub/b.jpg"]["t"] == "thumbs/sub/b.jpg.jpg"
     assert names["a.jpg"]["f"] == 2 and names["a.jpg"]["s"] == "ok"
     assert names["broken.jpg"] == {**names["broken.jpg"], "s": "error", "e": "truncated JPEG"}
     assert names["broken.jpg"]["t"] is None and names["broken.jpg"]["o"] is None
+
+
+def test_a_page_file_is_one_call_whose_json_cannot_end_a_script() -> None:
+    rows = page_rows(ROWS, summary_of(ROWS), DST)
+    text = page_file("name", 3, rows)
+    assert text.startswith('galleryPage("name",3,[') and text.endswith("]);\n")
+    assert not set("<>&") & set(text)
+    assert json.loads(text[len('galleryPage("name",3,') : -3]) == rows
+
+
+def test_rows_are_placed_in_every_view_they_belong_to_at_running_offsets() -> None:
+    rows = sorted(page_rows(ROWS, summary_of(ROWS), DST), key=lambda r: r["n"])
+    first, second = rows[:3], rows[3:]
+    offsets = [dict.fromkeys(VIEWS, 0), next(_view_counts(first))]
+    placed = list(_placed(0, first, offsets, 2)) + list(_placed(1, second, offsets, 2))
+    by_view: dict[str, list[tuple[int, int, str]]] = {}
+    for (view, number), (at, row) in placed:
+        by_view.setdefault(view, []).append((number, at, row["n"]))
+    for view, keep in VIEWS.items():
+        expected = [r["n"] for r in rows if keep(r)]
+        got = sorted(by_view.get(view, []), key=lambda x: x[1])
+        assert [n for _, _, n in got] == expected, view
+        assert [at for _, at, _ in got] == list(range(len(expected)))
+        assert [number for number, _, _ in got] == [at // 2 + 1 for at in range(len(expected))]
+
+
+def test_the_faces_order_puts_errors_after_every_ok_row() -> None:
+    rows = sorted(page_rows(ROWS, summary_of(ROWS), DST), key=faces_key)
+    assert [r["f"] for r in rows] == [3, 2, 1, 0, 0, 0]
+    assert [r["s"] for r in rows][-2:] == ["error", "error"]
 
 
 def test_script_json_cannot_close_its_block() -> None:
@@ -119,6 +171,7 @@ def test_summary_counts(page: str) -> None:
     assert stats == {"inputs": "6", "faces": "6", "errors": "2", "time": "4.0 s", "rate": "1.50"}
     assert "2 inputs failed" in page
     assert len(re.findall(r"<li><code class=\"path\">", page)) == 2
+    assert "more: choose" not in page
     assert "<strong>haar</strong>" in page and "<dd>1.1</dd>" in page
     assert "<dd>100,000,000</dd>" in page and "<dd>none</dd>" in page
     assert "<title>Faces: 6 in 6 images</title>" in page
@@ -126,12 +179,19 @@ def test_summary_counts(page: str) -> None:
 
 def test_no_errors_section_when_all_ok() -> None:
     rows = [ok("a.jpg", 1)]
-    assert 'id="errors"' not in render(rows, summary_of(rows), DST)
+    assert 'id="errors"' not in render_rows(rows)
+
+
+def test_the_error_list_is_bounded_and_says_how_many_more() -> None:
+    rows = [error_row(f"{SRC}/e{i}.jpg", "bad", 1.0) for i in range(3)]
+    page = render(summary_of(rows), views_of(rows), errors_of(rows)[:1])
+    assert "3 inputs failed" in page and "and 2 more: choose" in page
+    assert len(re.findall(r"<li><code class=\"path\">", page)) == 1
 
 
 def test_an_empty_run_still_renders() -> None:
-    page = render([], summary_of([]), DST)
-    assert embedded(page)["rows"] == []
+    page = render_rows([])
+    assert embedded(page)["counts"]["name"] == 0
     assert "Faces: 0 in 0 images" in page
 
 
@@ -142,7 +202,7 @@ def test_csp_admits_exactly_the_page_own_script_and_style(page: str) -> None:
     csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', page)
     assert csp
     policy = csp.group(1).replace("&#x27;", "'")
-    assert f"script-src 'sha256-{sha(SCRIPT)}'" in policy
+    assert f"script-src 'self' 'sha256-{sha(SCRIPT)}'" in policy
     assert f"style-src 'sha256-{sha(STYLE)}'" in policy
     assert "default-src 'none'" in policy
     assert f"<script>{SCRIPT}</script>" in page and f"<style>{STYLE}</style>" in page
@@ -171,48 +231,7 @@ def test_relative_url_under_a_bucket() -> None:
     assert relative_url("gs://b/run/thumbs/<x>.jpg", "gs://b/run") == "thumbs/%3Cx%3E.jpg"
 
 
-def test_write_gallery_locally(tmp_path: Path) -> None:
-    dst, src = str(tmp_path / "out"), str(tmp_path / "in")
-    rows = [ok("a.jpg", 1, src, dst), error_row(f"{src}/b.jpg", "bad", 1.0)]
-    uri = write_gallery(LocalStore(), dst, rows, summary_of(rows, src, dst))
-    assert uri == f"{dst}/{INDEX_FILE}"
-    page = Path(uri).read_text(encoding="utf-8")
-    assert [r["n"] for r in embedded(page)["rows"]] == ["a.jpg", "b.jpg"]
+def test_describe_gives_local_pages_a_file_url(tmp_path: Path) -> None:
+    uri = str(tmp_path / "index.html")
     assert describe(uri) == f"{uri} ({Path(uri).as_uri()})"
-
-
-class Recorder(Store):
-    """A bucket stand-in: what was written, where, with which content type."""
-
-    def __init__(self) -> None:
-        self.writes: list[tuple[str, bytes, str | None]] = []
-
-    def exists(self, root: str) -> bool:
-        return True
-
-    def list_files(self, root: str) -> list[str]:
-        return []
-
-    def read(self, uri: str) -> bytes:
-        raise FileNotFoundError(uri)
-
-    def write(self, uri: str, data: bytes, content_type: str | None = None) -> None:
-        self.writes.append((uri, data, content_type))
-
-    def delete(self, uri: str) -> None:
-        pass
-
-
-def test_write_gallery_to_a_bucket_uses_relative_links() -> None:
-    src, dst = "gs://in-bucket/photos", "gs://out-bucket/runs/1"
-    rows = [ok("x/<y>.jpg", 1, src, dst)]
-    store = Recorder()
-    uri = write_gallery(store, dst, rows, summary_of(rows, src, dst))
-    assert uri == "gs://out-bucket/runs/1/index.html"
-    ((written, data, content_type),) = store.writes
-    assert written == uri and content_type == "text/html; charset=utf-8"
-    (row,) = embedded(data.decode())["rows"]
-    assert row["n"] == "x/<y>.jpg"
-    assert row["t"] == "thumbs/x/%3Cy%3E.jpg.jpg" and row["o"] == "images/x/%3Cy%3E.jpg"
-    assert "gs://out-bucket/runs/1/thumbs" not in data.decode()
-    assert describe(uri) == uri
+    assert describe("gs://b/run/index.html") == "gs://b/run/index.html"

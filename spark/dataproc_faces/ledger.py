@@ -1,0 +1,152 @@
+"""What a results folder already holds: per-task manifest parts, their state, resume and compaction.
+
+Layout under DST:
+- `manifest/part-<id>.json`: the rows one Spark task produced (JSON Lines). `<id>` is the run's
+  id (nanoseconds since the epoch, zero-padded, so ids sort by age) and a hash of the sources the
+  task processed: a retried or speculative attempt writes the same name and replaces the file.
+- `_state/part-<id>.json`: one line per row of that part: the input, its version when processed
+  (Cloud Storage generation, or size and mtime locally) and a hash of the detector and render
+  options. Written after the part, so a state line always has its row.
+
+A later run skips every input whose newest state has the same version and options. After the
+tasks end, `compact` removes rows that a newer part supersedes (rewriting the part first and its
+state second, so a kill between the two leaves a state that the next compaction cleans) and
+deletes parts that have no state (a task killed between its two writes; its inputs had no state,
+so this run processed them again). Each step is idempotent: a run killed anywhere finishes when
+started again. Inputs deleted from the source keep their rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from .manifest import MANIFEST_DIR
+from .storage import Store, join, store_for
+
+STATE_DIR = "_state"
+PREFIX, SUFFIX = "part-", ".json"
+
+
+def new_run_id() -> str:
+    """Sorts by start time, so the newest part of an input wins in `compact`."""
+    return f"{time.time_ns():020d}"
+
+
+def part_id(run_id: str, sources: Iterable[str]) -> str:
+    """Derived from what the task processed: a retried attempt of it gets the same id."""
+    digest = hashlib.sha256("\n".join(sources).encode()).hexdigest()[:16]
+    return f"{run_id}-{digest}"
+
+
+def options_key(detect: dict[str, Any], render: dict[str, Any]) -> str:
+    """Everything that changes a row or an output image; a change reprocesses every input."""
+    text = json.dumps({"detect": detect, "render": render}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def part_uri(output: str, pid: str) -> str:
+    return join(join(output, MANIFEST_DIR), f"{PREFIX}{pid}{SUFFIX}")
+
+
+def state_uri(output: str, pid: str) -> str:
+    return join(join(output, STATE_DIR), f"{PREFIX}{pid}{SUFFIX}")
+
+
+def write_part(
+    store: Store, output: str, pid: str, rows: list[dict[str, Any]], states: list[dict[str, Any]]
+) -> None:
+    """The rows first, then their state: a state line never points at a missing row."""
+    body = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
+    store.write(part_uri(output, pid), body.encode(), "application/x-ndjson")
+    body = "".join(json.dumps(s, sort_keys=True) + "\n" for s in states)
+    store.write(state_uri(output, pid), body.encode(), "application/x-ndjson")
+
+
+def part_ids(store: Store, folder: str) -> set[str]:
+    """Ids of the part files in one folder: one name per Spark task ever run, not per input."""
+    if not store.exists(folder):
+        return set()
+    return {
+        n[len(PREFIX) : -len(SUFFIX)]
+        for n in store.list_files(folder)
+        if n.startswith(PREFIX) and n.endswith(SUFFIX) and "/" not in n
+    }
+
+
+def _lines(uri: str) -> Iterator[dict[str, Any]]:
+    text = store_for(uri).read(uri).decode("utf-8")
+    return (json.loads(line) for line in text.splitlines() if line.strip())
+
+
+def read_states(output: str, pids: Iterable[str]) -> Iterator[tuple[str, tuple[str, str, str]]]:
+    """(path, (part id, version, options)) for every state line of the given parts."""
+    for pid in pids:
+        for s in _lines(state_uri(output, pid)):
+            yield s["path"], (pid, s["version"], s["options"])
+
+
+def read_rows(output: str, pids: Iterable[str]) -> Iterator[dict[str, Any]]:
+    for pid in pids:
+        yield from _lines(part_uri(output, pid))
+
+
+def _slices(sc: Any, count: int) -> int:
+    return max(1, min(count, sc.defaultParallelism * 4))
+
+
+def states_rdd(sc: Any, output: str, pids: set[str]) -> Any:
+    """RDD of (path, (part id, version, options)), the newest state of each processed input."""
+    ordered = sorted(pids)
+    if not ordered:
+        return sc.emptyRDD()
+    return (
+        sc.parallelize(ordered, _slices(sc, len(ordered)))
+        .mapPartitions(lambda part: read_states(output, part))
+        .reduceByKey(lambda a, b: a if a[0] >= b[0] else b)
+    )
+
+
+def _drop(output: str, pid: str, paths: Iterable[str]) -> int:
+    """Rewrite one part and its state without `paths`: the part first (see the module doc)."""
+    store, gone = store_for(output), set(paths)
+    rows = [r for r in read_rows(output, [pid]) if r["path"] not in gone]
+    states = [s for s in _lines(state_uri(output, pid)) if s["path"] not in gone]
+    if rows:
+        write_part(store, output, pid, rows, states)
+    else:
+        store.delete(part_uri(output, pid))
+        store.delete(state_uri(output, pid))
+    return len(gone)
+
+
+def compact(sc: Any, output: str) -> dict[str, int]:
+    """Leave every input in exactly one part: drop superseded rows and parts without state."""
+    store = store_for(output)
+    parts = part_ids(store, join(output, MANIFEST_DIR))
+    states = part_ids(store, join(output, STATE_DIR))
+    for pid in sorted(parts - states):  # killed between its two writes, or an older layout
+        store.delete(part_uri(output, pid))
+    for pid in sorted(states - parts):  # emptied by a compaction killed before this delete
+        store.delete(state_uri(output, pid))
+    live = sorted(parts & states)
+    dropped = 0
+    if live:
+        dropped = (
+            sc.parallelize(live, _slices(sc, len(live)))
+            .mapPartitions(lambda part: read_states(output, part))
+            .groupByKey()
+            .flatMap(lambda kv: _losers(kv[0], list(kv[1])))
+            .groupByKey()
+            .map(lambda kv: _drop(output, kv[0], kv[1]))
+            .sum()
+        )
+    return {"orphans": len(parts - states), "superseded": int(dropped)}
+
+
+def _losers(path: str, entries: list[tuple[str, str, str]]) -> list[tuple[str, str]]:
+    newest = max(e[0] for e in entries)
+    return [(e[0], path) for e in entries if e[0] != newest]

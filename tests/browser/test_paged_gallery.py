@@ -1,0 +1,183 @@
+"""A 20,000-row gallery in real headless Chromium, opened from disk: pages load on demand, and
+filters and sorts work across every page from precomputed views.
+
+The rows are generated (no thumbnails), written as manifest parts the way tasks write them, and
+the page files are built by `write_gallery` on real local Spark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dataproc_faces.gallery import FILE_ROWS, INDEX_FILE, PAGE_SIZE, write_gallery
+from dataproc_faces.ledger import part_ids, write_part
+from dataproc_faces.manifest import MANIFEST_DIR, Summary, error_row
+from dataproc_faces.storage import LocalStore
+from tests.browser.cdp import MISSING, Browser, find_chromium
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.spark
+
+ROWS = 20_000
+SRC = "/data/in"
+
+
+def row(i: int) -> dict[str, Any]:
+    """Every 97th input failed; the others have i % 7 faces: all filters select something."""
+    path = f"{SRC}/d{i % 10}/img-{i:05d}.jpg"
+    if i % 97 == 0:
+        return error_row(path, f"broken {i}", 1.0)
+    return {
+        "path": path,
+        "status": "ok",
+        "error": None,
+        "width": 64,
+        "height": 48,
+        "format": "jpeg",
+        "faces": [{"x": 1, "y": 1, "w": 8, "h": 8}] * (i % 7),
+        "output": None,
+        "thumbnail": None,
+        "millis": 3.0,
+        "runtime": "test",
+    }
+
+
+ALL = [row(i) for i in range(ROWS)]
+NAMES = sorted(r["path"][len(SRC) + 1 :] for r in ALL)
+ERRORS = sorted(r["path"][len(SRC) + 1 :] for r in ALL if r["status"] == "error")
+
+
+@pytest.fixture(scope="module")
+def gallery(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from dataproc_faces import sparkenv
+
+    dst = tmp_path_factory.mktemp("paged") / "out"
+    store = LocalStore(root=str(dst))
+    for n, start in enumerate(range(0, ROWS, 2_000)):
+        chunk = ALL[start : start + 2_000]
+        states = [{"path": r["path"], "version": "1", "options": "x"} for r in chunk]
+        write_part(store, str(dst), f"{n:020d}-test", chunk, states)
+    summary = Summary.of(ALL, 1.0, input=SRC, output=str(dst), detector={"detector": "haar"})
+    spark = sparkenv.session("local[2]")
+    try:
+        pids = sorted(part_ids(store, str(dst / MANIFEST_DIR)))
+        write_gallery(spark, str(dst), pids, summary)
+    finally:
+        spark.stop()
+    return dst
+
+
+@pytest.fixture(scope="module")
+def page(gallery: Path) -> Iterator[Browser]:
+    binary = find_chromium()
+    if not binary:
+        pytest.fail(MISSING, pytrace=False)
+    (ROOT / "test-artifacts").mkdir(exist_ok=True)
+    browser = Browser(binary, ROOT / "test-artifacts" / "chromium-paged.log")
+    try:
+        browser.navigate((gallery / INDEX_FILE).as_uri())
+        browser.wait_for("document.body.dataset.ready === '1'")
+        yield browser
+    finally:
+        browser.close()
+
+
+def names(page: Browser) -> list[str]:
+    return page.evaluate("[...document.querySelectorAll('#cards .card')].map(c => c.dataset.name)")
+
+
+def faces(page: Browser) -> list[int]:
+    return page.evaluate(
+        "[...document.querySelectorAll('#cards .card')].map(c => +c.dataset.faces)"
+    )
+
+
+def show(page: Browser, status: str = "all", faces: str = "any", sort: str = "name") -> None:
+    """Choose filters and sort as a person would, and wait for the page to be drawn."""
+    page.evaluate(
+        "(() => { for (const [k, v] of Object.entries("
+        f"{{status: '{status}', faces: '{faces}', sort: '{sort}'}})) {{"
+        "const s = document.getElementById('f-' + k); s.value = v; "
+        "s.dispatchEvent(new Event('change')); } })()"
+    )
+    page.wait_for("document.body.dataset.ready === '1'")
+
+
+def go_to(page: Browser, n: int) -> None:
+    page.evaluate(f"location.hash = 'page={n}'")
+    page.wait_for(f"document.body.dataset.ready === '1' && document.body.dataset.page === '{n}'")
+
+
+def scripts(page: Browser) -> list[str]:
+    return page.evaluate(
+        "[...document.scripts].filter(s => s.src).map(s => s.src.split('/gallery/')[1])"
+    )
+
+
+def test_the_first_view_loads_the_small_index_and_one_page_file(gallery: Path, page: Browser):
+    assert (gallery / INDEX_FILE).stat().st_size < 40_000  # no rows in it
+    assert scripts(page) == ["name/1.js"]
+    assert names(page) == NAMES[:PAGE_SIZE]
+    assert f"page 1 of {ROWS // PAGE_SIZE}" in page.evaluate(
+        "document.querySelector('.pager').innerText"
+    )
+    assert page.evaluate("document.getElementById('shown').textContent") == "20000 images"
+    assert page.problems() == []
+
+
+def test_any_page_loads_only_the_file_that_holds_it(page: Browser) -> None:
+    go_to(page, 137)  # rows 13,600-13,699 live in page file 28 (500 rows a file)
+    assert names(page) == NAMES[13_600:13_700]
+    assert scripts(page)[-1] == f"name/{13_600 // FILE_ROWS + 1}.js"
+    go_to(page, ROWS // PAGE_SIZE)
+    assert names(page) == NAMES[-PAGE_SIZE:]
+    assert page.problems() == []
+
+
+def test_the_error_filter_spans_every_page(page: Browser) -> None:
+    show(page, status="error")
+    assert names(page) == ERRORS[:PAGE_SIZE]
+    pages = int(page.evaluate("document.body.dataset.pages"))
+    assert pages == -(-len(ERRORS) // PAGE_SIZE) == 3
+    go_to(page, 3)
+    assert names(page) == ERRORS[2 * PAGE_SIZE :]
+    show(page)
+
+
+def test_most_faces_first_across_pages_and_face_filters(page: Browser) -> None:
+    counts = sorted((len(r["faces"]) for r in ALL), reverse=True)
+    show(page, sort="faces-desc")
+    assert faces(page) == counts[:PAGE_SIZE] == [6] * PAGE_SIZE
+    last = ROWS // PAGE_SIZE
+    go_to(page, last)
+    assert faces(page) == counts[-PAGE_SIZE:] == [0] * PAGE_SIZE
+    show(page, faces="five", sort="faces-desc")
+    five = sum(c >= 5 for c in counts)
+    assert page.evaluate("document.getElementById('shown').textContent") == (
+        f"{five} of 20000 images"
+    )
+    assert all(f >= 5 for f in faces(page))
+    show(page, faces="none")
+    expected = [
+        n
+        for n, r in sorted((r["path"][9:], r) for r in ALL)
+        if r["status"] == "ok" and not r["faces"]
+    ]
+    assert names(page) == expected[:PAGE_SIZE]
+    show(page)
+
+
+def test_errors_first_runs_from_the_error_view_into_the_ok_view(page: Browser) -> None:
+    show(page, sort="status")
+    boundary = len(ERRORS) // PAGE_SIZE + 1  # the page where errors end and ok rows begin
+    go_to(page, boundary)
+    shown = names(page)
+    tail = ERRORS[(boundary - 1) * PAGE_SIZE :]
+    oks = [n for n in NAMES if n not in set(ERRORS)]
+    assert shown == tail + oks[: PAGE_SIZE - len(tail)]
+    assert page.problems() == []
+    show(page)
