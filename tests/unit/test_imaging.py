@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -137,3 +138,95 @@ def test_thumbnail_is_small():
     _, image = decode(GOOD["astronaut.png"])
     _, thumb = decode(thumbnail(image))
     assert max(thumb.shape[:2]) == 320
+
+
+def test_outline_edges_lie_on_the_box_with_the_expected_thickness():
+    image = np.zeros((600, 900, 3), np.uint8)  # line width 3
+    draw_outlines(image, [Face(100, 100, 50, 50)], (0, 0, 255))
+    edges = [*range(98, 103), *range(147, 152)]  # centred on x and on x + w - 1
+    assert np.nonzero(image[125, :, 2])[0].tolist() == edges
+    assert np.nonzero(image[:, 125, 2])[0].tolist() == edges
+
+
+def test_line_width_edges():
+    assert line_width(np.zeros((100, 100, 3), np.uint8)) == 2  # the floor
+    assert line_width(np.zeros((1050, 10, 3), np.uint8)) == 4  # 3.5 rounds up
+    assert line_width(np.zeros((10, 1050, 3), np.uint8)) == 4  # the longest side, either one
+
+
+def test_blur_strength_is_a_kernel_of_a_third_of_the_faces_longest_side():
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 255, (200, 300, 3), dtype=np.uint8)
+    before = image.copy()
+    blur_faces(image, [Face(40, 50, 60, 30)])  # wider than tall: kernel 21 (60 // 3, odd)
+    expected = cv2.GaussianBlur(before[50:80, 40:100], (21, 21), 0)
+    assert np.array_equal(image[50:80, 40:100], expected)
+
+
+def test_tiny_and_empty_faces_are_handled_and_later_faces_still_blurred():
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 255, (100, 100, 3), dtype=np.uint8)
+    before = image.copy()
+    faces = [Face(5, 5, 0, 20), Face(5, 5, 20, 0), Face(10, 10, 6, 6), Face(40, 40, 1, 20)]
+    blur_faces(image, faces)
+    assert np.array_equal(image[10:16, 10:16], cv2.GaussianBlur(before[10:16, 10:16], (3, 3), 0))
+    assert np.array_equal(image[40:60, 40:41], cv2.GaussianBlur(before[40:60, 40:41], (7, 7), 0))
+    assert not np.array_equal(image[40:60, 40:41], before[40:60, 40:41])
+    image[10:16, 10:16] = before[10:16, 10:16]
+    image[40:60, 40:41] = before[40:60, 40:41]
+    assert np.array_equal(image, before)  # the empty boxes changed nothing
+
+
+def test_jpeg_and_webp_are_encoded_at_the_chosen_quality():
+    image = cv2.imread(str(SAMPLES / "astronaut.png"))
+    jpeg, _ = encode(image, "jpeg")
+    assert jpeg == cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
+    webp, _ = encode(image, "webp")
+    assert webp == cv2.imencode(".webp", image, [cv2.IMWRITE_WEBP_QUALITY, 90])[1].tobytes()
+
+
+def test_encoder_failures_are_image_errors(monkeypatch):
+    monkeypatch.setattr(cv2, "imencode", lambda *args: (False, None))
+    image = np.zeros((8, 8, 3), np.uint8)
+    with pytest.raises(ImageError, match=r"^OpenCV could not encode the image as \.png$"):
+        encode(image, "png")
+    with pytest.raises(ImageError, match=r"^OpenCV could not encode the thumbnail$"):
+        thumbnail(image)
+
+
+def test_a_jpeg_whose_last_scan_is_truncated_is_refused_even_after_an_earlier_end_marker():
+    # A comment segment holding scan and end markers' bytes comes before the real scan: only
+    # the last scan's end counts.
+    data = (SAMPLES / "astronaut.png").read_bytes()
+    jpeg = cv2.imencode(".jpg", decode(data)[1])[1].tobytes()
+    body = b"\xff\xda\x00\x00\xff\xd9"
+    comment = b"\xff\xfe" + (len(body) + 2).to_bytes(2, "big") + body
+    with_comment = jpeg[:2] + comment + jpeg[2:]
+    assert decode(with_comment)[1].shape == (512, 512, 3)
+    with pytest.raises(ImageError, match="truncated JPEG"):
+        decode(with_comment[: len(with_comment) * 2 // 3])
+
+
+def test_thumbnail_never_upscales_and_keeps_one_pixel_sides():
+    _, small = decode(thumbnail(np.full((50, 100, 3), 90, np.uint8)))
+    assert small.shape == (50, 100, 3)
+    _, strip = decode(thumbnail(np.full((3, 2000, 3), 90, np.uint8)))
+    assert strip.shape == (1, 320, 3)
+    _, column = decode(thumbnail(np.full((2000, 3, 3), 90, np.uint8)))
+    assert column.shape == (320, 1, 3)
+
+
+def test_thumbnail_is_a_quality_80_jpeg():
+    image = cv2.imread(str(SAMPLES / "astronaut.png"))
+    small = cv2.resize(image, (320, 320), interpolation=cv2.INTER_AREA)
+    assert (
+        thumbnail(image) == cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
+    )
+
+
+def test_parse_color_hex_without_hash_any_case_and_the_error_lists_the_names():
+    assert parse_color("102030") == (0x30, 0x20, 0x10)
+    assert parse_color(" #FF8000 ") == (0x00, 0x80, 0xFF)
+    assert parse_color("Red") == (0, 0, 255)
+    with pytest.raises(ValueError, match="one of green, red, blue, yellow, magenta, cyan"):
+        parse_color("#12345")
