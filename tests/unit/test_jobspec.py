@@ -104,3 +104,150 @@ def test_a_mode_other_than_outline_reaches_the_run_and_the_job_id():
     outline = jobspec.job_id(**BASE)
     assert jobspec.job_id(**BASE, mode="outline") == outline  # ids of existing runs unchanged
     assert jobspec.job_id(**BASE, mode="blur") != outline
+
+
+def test_job_id_of_existing_runs_is_pinned():
+    # The id names a run's results folder: a change to how it is computed orphans old runs.
+    assert jobspec.job_id(**BASE) == "faces-581f6f999875"
+    assert (
+        jobspec.job_id(**BASE, run_id="r1", mode="blur", input_list="gs://in/l.txt")
+        == "faces-r1-c3a297880dba"
+    )
+
+
+def test_job_id_changes_with_the_input_list_and_every_detector_option():
+    first = jobspec.job_id(**BASE)
+    others = [
+        jobspec.job_id(**BASE, input_list="gs://in/list.txt"),
+        jobspec.job_id(**{**BASE, "input": None}, input_list="gs://in/list.txt"),
+        jobspec.job_id(**BASE, mode="both"),
+    ]
+    for change in (
+        {"detector": "haar"},
+        {"scale_factor": 1.2},
+        {"min_neighbors": 6},
+        {"min_size": 21},
+        {"max_size": 500},
+        {"detect_max_side": 2048},
+        {"score_threshold": 0.41},
+    ):
+        others.append(jobspec.job_id(**BASE, detect=DetectOptions(**change)))
+    assert len({first, *others}) == len(others) + 1
+    # The threshold in force counts, not how it was spelled.
+    assert jobspec.job_id(**BASE, detect=DetectOptions(score_threshold=0.4)) == first
+
+
+# Every option away from the parser's default, so a flag left out cannot round-trip by luck.
+NON_DEFAULT = DetectOptions(
+    detector="centerface",
+    scale_factor=1.25,
+    min_neighbors=7,
+    min_size=33,
+    max_size=444,
+    detect_max_side=777,
+    score_threshold=0.61,
+)
+
+
+def test_detector_flags_spell_out_every_option():
+    assert jobspec.detector_flags(NON_DEFAULT) == [
+        "--detector",
+        "centerface",
+        "--scale-factor",
+        "1.25",
+        "--min-neighbors",
+        "7",
+        "--min-size",
+        "33",
+        "--detect-max-side",
+        "777",
+        "--score-threshold",
+        "0.61",
+        "--max-size",
+        "444",
+    ]
+    assert "--max-size" not in jobspec.detector_flags(DetectOptions())
+    assert jobspec.detector_flags(DetectOptions())[-2:] == ["--score-threshold", "0.4"]
+
+
+def test_non_default_options_and_both_inputs_round_trip_through_the_run_parser():
+    args = jobspec.job_args(
+        output="gs://r/x", input="gs://in/i/", input_list="gs://in/l.txt", detect=NON_DEFAULT
+    )
+    assert args[:7] == [
+        "run",
+        "--input",
+        "gs://in/i/",
+        "--input-list",
+        "gs://in/l.txt",
+        "--output",
+        "gs://r/x",
+    ]
+    parsed = build_parser().parse_args(args)
+    assert (parsed.input, parsed.input_list) == ("gs://in/i/", "gs://in/l.txt")
+    assert detect_options_from_args(parsed) == NON_DEFAULT
+    assert parsed.mode == "outline"
+    with pytest.raises(ValueError, match="a job needs an input prefix, an input list, or both"):
+        jobspec.job_args(output="gs://r/x", input="", input_list="")
+
+
+def test_run_id_edges():
+    assert jobspec.check_run_id("") == ""
+    assert jobspec.check_run_id("a" * 40) == "a" * 40
+    assert jobspec.check_run_id("0-a") == "0-a"
+    for bad in ("a" * 41, "-a", "A", "a_b", "a.b"):
+        with pytest.raises(ValueError, match="use 1-40 of a-z, 0-9 and '-'"):
+            jobspec.check_run_id(bad)
+
+
+def test_job_message_without_id_and_with_property_overrides():
+    args = ["run", "--input", "x"]
+    message = jobspec.pyspark_job(
+        cluster="c",
+        main_uri="gs://s/m.py",
+        package_uri="gs://s/p.zip",
+        args=args,
+        properties={"spark.speculation": "true", "spark.executor.cores": "2"},
+    )
+    assert "reference" not in message
+    assert message["labels"] == {"app": "dataproc-faces"}
+    assert message["pyspark_job"] == {
+        "main_python_file_uri": "gs://s/m.py",
+        "python_file_uris": ["gs://s/p.zip"],
+        "args": ["run", "--input", "x"],
+        "properties": {
+            "spark.task.maxFailures": "4",
+            "spark.speculation": "true",
+            "spark.executor.cores": "2",
+        },
+    }
+    assert message["pyspark_job"]["args"] is not args
+    assert jobspec.pyspark_job(
+        cluster="c", main_uri="m", package_uri="p", args=[], job_id="a" * 100
+    )
+    for bad in ("a" * 101, "a.b", ""):
+        with pytest.raises(ValueError, match="use 1-100 of A-Z"):
+            jobspec.pyspark_job(cluster="c", main_uri="m", package_uri="p", args=[], job_id=bad)
+
+
+def test_results_folder_and_console_link():
+    assert jobspec.results_for("gs://b/runs//", "j") == "gs://b/runs/j"
+    assert jobspec.results_for("gs://b/runs", "j") == "gs://b/runs/j"
+    assert (
+        jobspec.console_url("p", "r", "j")
+        == "https://console.cloud.google.com/dataproc/jobs/j?region=r&project=p"
+    )
+
+
+def test_detect_option_errors_name_the_key():
+    with pytest.raises(ValueError, match=r"^unknown detector option 'colour' \(known: detector, "):
+        jobspec.detect_options({"colour": "red"})
+    with pytest.raises(ValueError, match=r"^detector: must be one of centerface, haar, retinaface"):
+        jobspec.detect_options({"detector": "yolo"})
+    with pytest.raises(ValueError, match=r"^scale_factor: must be in \(1, 2\]"):
+        jobspec.detect_options({"scale_factor": "2.5"})
+    with pytest.raises(ValueError, match=r"^max_size must not be smaller than min_size"):
+        jobspec.detect_options({"min_size": 50, "max_size": 49})
+    assert jobspec.detect_options({"min_size": 50, "max_size": 50}).max_size == 50
+    got = jobspec.detect_options({"score_threshold": " 0.25 ", "detect_max_side": 512})
+    assert (got.score_threshold, got.detect_max_side) == (0.25, 512)
