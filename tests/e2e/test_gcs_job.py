@@ -129,3 +129,27 @@ def test_usage_errors_before_spark_starts(bucket, gcs_env):
     )
     assert proc.returncode == 2
     assert "is not inside" in proc.stderr
+
+
+def test_a_rerun_skips_what_is_done_and_new_uploads_are_the_only_work(job, bucket, gcs_env):
+    """Object generations decide: nothing new, nothing done; one upload, one input processed."""
+    src, dst = f"gs://{bucket}/in", f"gs://{bucket}/out"
+    before = {n: gcs.GcsStore().read(f"gs://{bucket}/{n}") for n in names(bucket, "out/manifest/")}
+    proc = run_cli(gcs_env, "run", "--input", src, "--output", dst, "--master", "local[2]")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "this run processed 0 inputs and skipped 3 " in proc.stdout
+    after = {n: gcs.GcsStore().read(f"gs://{bucket}/{n}") for n in names(bucket, "out/manifest/")}
+    assert after == before  # not one part rewritten
+    upload(
+        bucket, {"in/later/new.png": ASTRONAUT, "in/astronaut.png": ASTRONAUT}
+    )  # new + rewritten
+    proc = run_cli(gcs_env, "run", "--input", src, "--output", dst, "--master", "local[2]")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "this run processed 2 inputs and skipped 2 " in proc.stdout
+    rows = manifest(bucket, "out")  # asserts one row per input
+    assert len(rows) == 4 and rows[f"gs://{bucket}/in/later/new.png"]["status"] == "ok"
+    summary = json.loads(gcs.GcsStore().read(f"gs://{bucket}/out/summary.json"))
+    assert (summary["inputs"], summary["ok"], summary["processed"]) == (4, 3, 2)
+    page = gcs.GcsStore().read(f"gs://{bucket}/out/gallery/name/1.js").decode()
+    assert page.startswith('galleryPage("name",1,') and page.count('"s":"ok"') == 3
+    assert "out/index.html" in names(bucket, "out/")
