@@ -435,3 +435,53 @@ def test_job_and_label_problems_name_the_key_and_the_problem(
         parse({key: value}, project=PROJECT, stack="dev")
     assert str(info.value).startswith(f"config key 'dataproc-faces:{key}': {problem}")
     assert info.value.key == f"dataproc-faces:{key}"
+
+
+class _NoResources(pulumi.runtime.Mocks):
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        return args.name + "_id", args.inputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        return {}
+
+
+@pytest.fixture
+def stack_config(monkeypatch: pytest.MonkeyPatch):
+    """In-process `load()`: the engine's config and stack name under mocks; warnings captured."""
+    warned: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *a, **k: warned.append(message))
+    pulumi.runtime.set_mocks(_NoResources(), project="dataproc-faces", stack="qa", preview=False)
+
+    def configure(values: dict[str, str]) -> list[str]:
+        pulumi.runtime.set_all_config(values)
+        return warned
+
+    yield configure
+    pulumi.runtime.set_all_config({})
+
+
+def test_load_reads_the_engines_config_and_logs_warnings(stack_config) -> None:
+    from infra.config import load
+
+    warned = stack_config(
+        {
+            "gcp:project": PROJECT,
+            "dataproc-faces:worker_count": "0",
+            "dataproc-faces:labels": '{"team": "vision"}',
+            "dataproc-faces:job_submit": "true",
+        }
+    )
+    cfg = load()
+    assert (cfg.project, cfg.stack, cfg.cluster.worker_count) == (PROJECT, "qa", 0)
+    assert cfg.extra_labels == {"team": "vision"} and cfg.job.submit
+    assert warned == cfg.warnings and len(warned) == 1
+
+
+def test_load_reports_a_key_unknown_to_the_program(stack_config) -> None:
+    from infra.config import load
+
+    stack_config({"gcp:project": PROJECT, "dataproc-faces:wrker_count": "2", "other:x": "1"})
+    with pytest.raises(
+        ConfigError, match=r"^config key 'dataproc-faces:wrker_count': is not a known"
+    ):
+        load()
