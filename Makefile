@@ -10,7 +10,7 @@ DEMO_OUTPUT ?= demo-output
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 QUIET := 2>&1 | { grep -v "^WARNING: Location '" || true; }
 
-.PHONY: setup models system-deps demo test lint format bench clean mutate
+.PHONY: setup models system-deps demo test lint format bench bench-scale clean mutate
 
 # The venv is rebuilt when a pin changes; pip only installs what is missing.
 $(INSTALLED): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
@@ -51,6 +51,10 @@ format: $(INSTALLED)
 
 bench: setup
 	$(PY) -m bench.run
+
+# What grows with the number of inputs (driver memory, time outside tasks) and a resume demo.
+bench-scale: setup
+	$(PY) -m bench.scale
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUTPUT) test-artifacts .pytest_cache

@@ -649,6 +649,10 @@ def main_bench(args: argparse.Namespace) -> int:
     print()
     print(text)
     args.results.parent.mkdir(parents=True, exist_ok=True)
+    if args.results.exists():  # bench/scale.py's figures live beside these
+        kept = json.loads(args.results.read_text(encoding="utf-8")).get("scale")
+        if kept is not None:
+            results["scale"] = kept
     args.results.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     (args.work / "latest.md").write_text(text + "\n", encoding="utf-8")
     print(f"\nwrote {args.results}")

@@ -103,6 +103,8 @@ class Summary:
     skipped: int | None = None
     # rows dropped after the tasks: superseded by a newer part, or in parts without state
     compaction: dict[str, int] | None = None
+    # seconds: listing and planning, the Spark action running the tasks, compaction and totals
+    phases: dict[str, float] | None = None
 
     @classmethod
     def of(cls, rows: Iterable[dict[str, Any]], wall_seconds: float, **extra: Any) -> Summary:

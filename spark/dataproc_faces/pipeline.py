@@ -406,6 +406,7 @@ def run(
     indexed = indexed.persist(StorageLevel.MEMORY_AND_DISK)
     total = indexed.count()
     per_task: list[dict[str, Any]] = []
+    planned = time.perf_counter()
     if total:
         bounds = _chunk_bounds(total, sc.defaultParallelism, spec.partitions)
         done = sc.accumulator(0)
@@ -413,6 +414,7 @@ def run(
         work = chunks.mapPartitions(lambda part: process_chunk(spec, run_id, options, part, done))
         with progress(total, lambda: done.value) if progress else nullcontext():
             per_task = work.collect()
+    ran = time.perf_counter()
     indexed.unpersist()
     entries.unpersist()
     for uri in shards:
@@ -443,6 +445,11 @@ def run(
         processed=total,
         skipped=listed - total,
         compaction=compaction,
+        phases={
+            "plan": round(planned - started, 3),
+            "tasks": round(ran - planned, 3),
+            "finish": round(time.perf_counter() - ran, 3),
+        },
     )
     summary.write(store_out)
     return RunResult(summary, total, listed - total, listed, compaction, pids, per_task)

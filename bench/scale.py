@@ -1,0 +1,219 @@
+"""`make bench-scale`: the real job over N tiny synthetic inputs on disk, for what grows with N.
+
+What it measures, per N: the driver's peak RSS (VmHWM of the Python driver process, read from
+/proc while it runs; in local mode the JVM hosts the executors too, so its peak is reported apart),
+the driver's time outside tasks (wall time less the Spark action that runs the tasks, from the
+phases summary.json records), and the overhead per input beyond the per-image work (core time
+not spent inside the rows' own milliseconds, divided by N). The inputs are 32x32 PNGs in 100
+folders and the detector is Haar: per-image work is tiny, so what is left is the job's own cost.
+
+Then a resume run: kill the job (driver, JVM and workers) once about half the inputs have rows,
+start it again and record what the second run processed and skipped; then a no-change rerun and a
+rerun after adding 1% new inputs.
+
+Results go to bench/results.json under "scale" (other keys are left as they are).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results.json"
+FOLDERS = 100
+
+
+def tiny_png(seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    ok, buf = cv2.imencode(".png", rng.integers(0, 255, (32, 32, 3), dtype=np.uint8))
+    assert ok
+    return buf.tobytes()
+
+
+def make_inputs(root: Path, count: int, start: int = 0) -> None:
+    """`count` files over FOLDERS folders; the bytes repeat (content does not matter here)."""
+    blobs = [tiny_png(i) for i in range(16)]
+    for i in range(start, start + count):
+        folder = root / f"f{i % FOLDERS:03d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"img-{i:07d}.png").write_bytes(blobs[i % 16])
+
+
+def _kib(pid: int, field: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+class Peaks(threading.Thread):
+    """Peak RSS of the driver (the Python process started) and of its JVM child."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.driver_kib, self.jvm_kib = pid, 0, 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.2):
+            self.driver_kib = max(self.driver_kib, _kib(self.pid, "VmHWM"))
+            for child in _children(self.pid):
+                if b"java" in Path(f"/proc/{child}/cmdline").read_bytes()[:200]:
+                    self.jvm_kib = max(self.jvm_kib, _kib(child, "VmHWM"))
+
+
+def command(src: Path, dst: Path, master: str, *extra: str) -> list[str]:
+    return [
+        *(sys.executable, "-m", "dataproc_faces", "run", "--input", str(src)),
+        *("--output", str(dst), "--master", master, "--detector", "haar", *extra),
+    ]
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+
+
+def measured_run(src: Path, dst: Path, master: str, *extra: str) -> dict[str, Any]:
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        command(src, dst, master, *extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env()
+    )
+    peaks = Peaks(proc.pid)
+    peaks.start()
+    _, err = proc.communicate()
+    wall = time.perf_counter() - started
+    peaks.stop.set()
+    peaks.join()
+    if proc.returncode != 0:
+        raise RuntimeError(err.decode()[-3000:])
+    summary = json.loads((dst / "summary.json").read_text())
+    millis = sum(
+        json.loads(line)["millis"]
+        for part in (dst / "manifest").glob("*.json")
+        for line in part.read_text().splitlines()
+    )
+    return {
+        "wall_seconds": round(wall, 2),
+        "driver_peak_mib": round(peaks.driver_kib / 1024, 1),
+        "jvm_peak_mib_driver_and_executors": round(peaks.jvm_kib / 1024, 1),
+        "phases": summary.get("phases"),
+        "processed": summary["processed"],
+        "skipped": summary["skipped"],
+        "inputs": summary["inputs"],
+        "row_millis_total": round(millis, 1),
+    }
+
+
+def scale_point(work: Path, n: int, master: str, cores: int) -> dict[str, Any]:
+    src, dst = work / f"in-{n}", work / f"out-{n}"
+    if not src.exists():
+        make_inputs(src, n)
+    if dst.exists():
+        subprocess.run(["rm", "-rf", str(dst)], check=True)
+    r = measured_run(src, dst, master)
+    tasks = r["phases"]["tasks"]
+    r["n"] = n
+    r["driver_seconds_outside_tasks"] = round(r["wall_seconds"] - tasks, 2)
+    # core-milliseconds per input not spent in the per-image work the rows time themselves
+    r["overhead_ms_per_input"] = round(
+        (r["wall_seconds"] * 1000 * cores - r["row_millis_total"]) / n, 3
+    )
+    r["task_overhead_ms_per_input"] = round((tasks * 1000 * cores - r["row_millis_total"]) / n, 3)
+    r["row_ms_per_input"] = round(r["row_millis_total"] / n, 3)
+    print(json.dumps(r), flush=True)
+    return r
+
+
+def rows_done(dst: Path) -> int:
+    state = dst / "_state"
+    if not state.exists():
+        return 0
+    return sum(p.read_text().count("\n") for p in state.glob("*.json"))
+
+
+def resume_demo(work: Path, n: int, master: str) -> dict[str, Any]:
+    src, dst = work / f"resume-in-{n}", work / f"resume-out-{n}"
+    if not src.exists():
+        make_inputs(src, n)
+    subprocess.run(["rm", "-rf", str(dst)], check=True)
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        command(src, dst, master),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env(),
+        start_new_session=True,
+    )
+    while rows_done(dst) < n // 2 and proc.poll() is None:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_after = time.perf_counter() - started
+    done = rows_done(dst)
+    second = measured_run(src, dst, master)
+    again = measured_run(src, dst, master)
+    make_inputs(src, n // 100, start=n)
+    new = measured_run(src, dst, master)
+    result = {
+        "n": n,
+        "killed_after_seconds": round(killed_after, 1),
+        "rows_when_killed": done,
+        "restart": second,
+        "rerun_no_changes": again,
+        "rerun_after_adding": {"added": n // 100, **new},
+    }
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", default="10000,100000", help="comma-separated N")
+    p.add_argument("--resume-n", type=int, default=20_000)
+    p.add_argument("--master", default="local[2]")
+    p.add_argument("--work", type=Path, default=ROOT / "bench" / "scale-work")
+    p.add_argument("--results", type=Path, default=RESULTS)
+    args = p.parse_args(argv)
+    cores = int(args.master.split("[")[1].rstrip("]")) if "[" in args.master else os.cpu_count()
+    args.work.mkdir(parents=True, exist_ok=True)
+    points = [scale_point(args.work, int(n), args.master, cores) for n in args.sizes.split(",")]
+    resume = resume_demo(args.work, args.resume_n, args.master) if args.resume_n else None
+    results = json.loads(args.results.read_text()) if args.results.exists() else {}
+    results["scale"] = {
+        "command": " ".join(["python -m bench.scale", *(argv or sys.argv[1:])]),
+        "date": time.strftime("%Y-%m-%d"),
+        "master": args.master,
+        "inputs": "32x32 PNG files on local disk in 100 folders; --detector haar",
+        "points": points,
+        "resume": resume,
+    }
+    args.results.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {args.results} (key 'scale')")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
