@@ -485,3 +485,212 @@ def test_load_reports_a_key_unknown_to_the_program(stack_config) -> None:
         ConfigError, match=r"^config key 'dataproc-faces:wrker_count': is not a known"
     ):
         load()
+
+
+# Every refusal's whole line: what the user reads is the contract.
+# (values, project, stack, key, problem, accepted); None accepted: the key's DEFAULTS text.
+EXACT: list[tuple[dict[str, str], str | None, str, str, str, str | None]] = [
+    (
+        {"worker_count": "two"},
+        PROJECT,
+        "dev",
+        "dataproc-faces:worker_count",
+        "'two' is not an integer",
+        None,
+    ),
+    (
+        {"worker_count": "101"},
+        PROJECT,
+        "dev",
+        "dataproc-faces:worker_count",
+        "101 is out of range",
+        None,
+    ),
+    (
+        {"worker_count": "1"},
+        PROJECT,
+        "dev",
+        "dataproc-faces:worker_count",
+        "1 is not allowed by Dataproc",
+        None,
+    ),
+    ({"labels": "{oops"}, PROJECT, "dev", "dataproc-faces:labels", "is not a map", None),
+    ({"labels": "[1]"}, PROJECT, "dev", "dataproc-faces:labels", "is not a map", None),
+    (
+        {"labels": '{"ok": "Bad"}'},
+        PROJECT,
+        "dev",
+        "dataproc-faces:labels",
+        "label 'ok: Bad' is invalid",
+        None,
+    ),
+    ({"wrker_count": "2"}, PROJECT, "dev", "dataproc-faces:wrker_count", "is not a known key", "*"),
+    (
+        {},
+        None,
+        "dev",
+        "gcp:project",
+        "is not set (run: pulumi config set gcp:project <id>)",
+        "a project ID",
+    ),
+    (
+        {},
+        "Bad_Project",
+        "dev",
+        "gcp:project",
+        "'Bad_Project' is not a project ID",
+        "6-30 chars a-z0-9-",
+    ),
+    (
+        {},
+        PROJECT,
+        "Prod_EU",
+        "stack name",
+        "'Prod_EU' is not usable in resource names",
+        "a-z0-9-, 1-10 chars",
+    ),
+    (
+        {"zone": "us-central1-a"},
+        PROJECT,
+        "dev",
+        "dataproc-faces:zone",
+        "'us-central1-a' is not a zone of europe-west1",
+        None,
+    ),
+    (
+        {"subnet_cidr": "nope"},
+        PROJECT,
+        "dev",
+        "dataproc-faces:subnet_cidr",
+        "'nope' is not a CIDR",
+        None,
+    ),
+    (
+        {"subnet_cidr": "10.0.0.0/29"},
+        PROJECT,
+        "dev",
+        "dataproc-faces:subnet_cidr",
+        "'10.0.0.0/29' is not allowed",
+        None,
+    ),
+    (
+        {"image_version": "2.2-debian12"},
+        PROJECT,
+        "dev",
+        "dataproc-faces:image_version",
+        "'2.2-debian12' is not a 2.3 image (the job is pinned to pyspark 3.5, which 2.3 runs)",
+        None,
+    ),
+    (
+        {"worker_count": "0", "secondary_worker_count": "2"},
+        PROJECT,
+        "dev",
+        "dataproc-faces:secondary_worker_count",
+        "secondary workers need primary workers (worker_count is 0)",
+        None,
+    ),
+    (
+        {"secondary_worker_count": "4", "autoscaling_max_secondary_workers": "3"},
+        PROJECT,
+        "dev",
+        "dataproc-faces:autoscaling_max_secondary_workers",
+        "3 does not fit worker_count=2, secondary_worker_count=4",
+        None,
+    ),
+    (
+        {"secondary_worker_preemptibility": "cheap"},
+        PROJECT,
+        "dev",
+        "dataproc-faces:secondary_worker_preemptibility",
+        "'CHEAP' is not valid",
+        None,
+    ),
+    (
+        {"boot_disk_type": "hdd"},
+        PROJECT,
+        "dev",
+        "dataproc-faces:boot_disk_type",
+        "'hdd' is not valid",
+        None,
+    ),
+    (
+        {"force_destroy_buckets": "yes"},
+        PROJECT,
+        "dev",
+        "dataproc-faces:force_destroy_buckets",
+        "'yes' is not a boolean",
+        None,
+    ),
+    ({"region": "Europe"}, PROJECT, "dev", "dataproc-faces:region", "'Europe' is not valid", None),
+    (
+        {"idle_delete_ttl": "1h"},
+        PROJECT,
+        "dev",
+        "dataproc-faces:idle_delete_ttl",
+        "'1h' is not valid",
+        None,
+    ),
+    (
+        {"job_run_id": "Bad Id"},
+        PROJECT,
+        "dev",
+        "dataproc-faces:job_run_id",
+        "'Bad Id' is not valid",
+        None,
+    ),
+    (
+        {"job_input_prefix": "s3://b"},
+        PROJECT,
+        "dev",
+        "dataproc-faces:job_input_prefix",
+        "'s3://b' is not a gs:// URI",
+        None,
+    ),
+    ({"job_detect": "{x"}, PROJECT, "dev", "dataproc-faces:job_detect", "is not a map", None),
+    ({"job_detect": "[1]"}, PROJECT, "dev", "dataproc-faces:job_detect", "is not a map", None),
+    (
+        {"job_detect": '{"min_size": 0}'},
+        PROJECT,
+        "dev",
+        "dataproc-faces:job_detect",
+        "min_size: must be a positive integer, got 0",
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(("values", "project", "stack", "key", "problem", "accepted"), EXACT)
+def test_every_refusal_is_one_exact_line(
+    values: dict[str, str],
+    project: str | None,
+    stack: str,
+    key: str,
+    problem: str,
+    accepted: str | None,
+) -> None:
+    if accepted is None:
+        accepted = DEFAULTS[key.split(":", 1)[1]][1]
+    elif accepted == "*":
+        accepted = ", ".join(sorted(DEFAULTS))  # an unknown key lists the known ones
+    with pytest.raises(ConfigError) as info:
+        parse(values, project=project, stack=stack)
+    assert str(info.value) == f"config key '{key}': {problem}; accepted: {accepted}"
+    assert info.value.key == key
+
+
+def test_requirement_file_problems_are_exact_lines(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        requirement_pin("pillow", tmp_path / "missing.txt")
+    assert str(info.value) == (
+        "config key 'requirements.txt': cannot be read (No such file or directory);"
+        " accepted: a file pinning pillow"
+    )
+    assert info.value.key == "requirements.txt"
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text("numpy==1.26.4\n")
+    with pytest.raises(ConfigError) as info:
+        requirement_pin("pillow", reqs)
+    assert str(info.value) == (
+        "config key 'requirements.txt': found 0 'pillow==X' pins;"
+        " accepted: exactly one line 'pillow==<version>'"
+    )
