@@ -180,3 +180,67 @@ def test_a_detector_whose_module_is_missing_is_a_startup_error(monkeypatch):
 def test_haar_reports_its_name_and_runtime():
     detector = make_detector(HAAR)
     assert detector.name == "haar" and detector.runtime == f"opencv {cv2.__version__} cascade"
+
+
+def test_two_people_are_both_found_top_to_bottom():
+    canvas = np.full((700, 1100, 3), 128, np.uint8)
+    canvas[150:662, 0:512] = astronaut()  # lower left
+    canvas[0:512, 560:1072] = astronaut()  # upper right
+    faces = make_detector(HAAR).detect(canvas)
+    x, y, w, h = ASTRONAUT_FACE
+    assert len(faces) == 2, faces
+    assert iou(box(faces[0]), (x + 560, y, w, h)) > 0.8, faces
+    assert iou(box(faces[1]), (x, y + 150, w, h)) > 0.8, faces
+
+
+def test_haar_votes_and_pyramid_step_are_the_options_own():
+    img = astronaut()
+    # Fewer votes let weaker candidates through; the default finds only the face.
+    assert len(make_detector(DetectOptions(detector="haar", min_neighbors=1)).detect(img)) == 3
+    # A coarse pyramid step skips the face's scale; the default 1.1 finds it (test above).
+    assert make_detector(DetectOptions(detector="haar", scale_factor=1.5)).detect(img) == []
+
+
+def test_a_missing_cascade_is_a_startup_error(monkeypatch):
+    monkeypatch.setattr(detect, "HAAR_CASCADE", "no_such_cascade.xml")
+    with pytest.raises(
+        DetectorError, match=r"^cannot load the Haar cascade .*no_such_cascade\.xml"
+    ):
+        make_detector(HAAR)
+
+
+def test_bounds_of_one_pixel_and_one_pixel_high_copies():
+    wide = np.zeros((500, 1000, 3), np.uint8)
+    tiny, scale = bounded_copy(wide, 1)
+    assert tiny.shape == (1, 1, 3) and scale == pytest.approx(0.001)
+    flat, _ = bounded_copy(np.zeros((10, 1000, 3), np.uint8), 50)
+    assert flat.shape == (1, 50, 3)  # never 0 px high
+
+
+def test_shrink_drops_only_the_edge_remainder_and_averages_whole_blocks():
+    rng = np.random.default_rng(3)
+    tall = rng.integers(0, 255, (1000, 500, 3), dtype=np.uint8)
+    expected = cv2.resize(tall, (50, 100), interpolation=cv2.INTER_AREA)  # factor 10 exactly
+    assert np.array_equal(shrink(tall, (50, 100)), expected)
+    odd = rng.integers(0, 255, (507, 1003, 3), dtype=np.uint8)
+    expected = cv2.resize(odd[:500, :1000], (100, 50), interpolation=cv2.INTER_AREA)
+    assert np.array_equal(shrink(odd, (100, 50)), expected)
+    halved = rng.integers(0, 255, (101, 201, 3), dtype=np.uint8)  # factor 2: the fast step too
+    expected = cv2.resize(halved[:100, :200], (100, 50), interpolation=cv2.INTER_AREA)
+    assert np.array_equal(shrink(halved, (100, 50)), expected)
+
+
+def test_to_faces_needs_one_score_per_box_and_drops_only_empty_boxes():
+    with pytest.raises(ValueError):
+        to_faces(np.zeros((2, 4)), np.zeros(1), 1.0, 100, 100, DetectOptions())
+    options = DetectOptions(min_size=20)
+    boxes = np.array([[10, 10, 11, 40], [10, 50, 40, 51], [10, 60, 40, 60]], float)
+    faces = to_faces(boxes, np.array([0.5, 0.6, 0.7]), 1.0, 100, 100, options)
+    assert faces == [Face(10, 10, 1, 30, 0.5), Face(10, 50, 30, 1, 0.6)]  # 30x0 dropped
+
+
+def test_nms_measures_overlap_on_boxes_away_from_the_origin():
+    boxes = np.array([[100, 100, 200, 200], [100, 150, 200, 250]], float)  # IoU 1/3
+    scores = np.array([0.9, 0.6])
+    assert nms(boxes, scores, 0.30).tolist() == [0]
+    assert nms(boxes, scores, 0.35).tolist() == [0, 1]
