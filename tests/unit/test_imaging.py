@@ -230,3 +230,60 @@ def test_parse_color_hex_without_hash_any_case_and_the_error_lists_the_names():
     assert parse_color("Red") == (0, 0, 255)
     with pytest.raises(ValueError, match="one of green, red, blue, yellow, magenta, cyan"):
         parse_color("#12345")
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("empty.jpg", "empty file"),
+        ("notes.txt", "not an image (unrecognised content)"),
+        ("truncated.jpg", "truncated JPEG (no end-of-image marker after the last scan)"),
+        ("truncated.png", "cannot decode png data (truncated or corrupt)"),
+    ],
+)
+def test_broken_input_messages_are_exact(name: str, message: str):
+    with pytest.raises(ImageError) as info:
+        decode(BROKEN[name])
+    assert str(info.value) == message
+
+
+def test_unsupported_and_unreadable_headers_say_which():
+    from PIL import Image
+
+    from tests.images import pil_bytes
+
+    with pytest.raises(ImageError) as info:
+        read_header(pil_bytes(Image.new("RGB", (10, 10)), "PCX"))
+    assert str(info.value) == "unsupported image format PCX"
+    with pytest.raises(ImageError) as info:
+        read_header(png_header_only(10, 10)[:20])
+    assert str(info.value) == "unreadable image header: Truncated File Read"
+
+
+def test_the_budget_message_gives_both_sizes_in_megapixels():
+    with pytest.raises(ImageError) as info:
+        decode(png_header_only(1050, 1000), max_pixels=450_000)
+    assert str(info.value) == (
+        "1050x1000 image (1.1 MP) is over the pixel budget of 0.5 MP (--max-pixels)"
+    )
+
+
+def test_a_transparent_gif_decodes_to_three_channels():
+    from PIL import Image
+
+    from tests.images import pil_bytes
+
+    palette = Image.new("P", (40, 30), 1)
+    palette.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
+    header, image = decode(pil_bytes(palette, "GIF", transparency=0))
+    assert (header.format, image.shape) == ("gif", (30, 40, 3))
+    assert tuple(image[0, 0]) == (255, 0, 0)  # palette entry 1, blue, as BGR
+
+
+def test_a_face_one_pixel_high_is_still_blurred():
+    rng = np.random.default_rng(4)
+    image = rng.integers(0, 255, (100, 100, 3), dtype=np.uint8)
+    before = image.copy()
+    blur_faces(image, [Face(20, 50, 21, 1)])
+    assert np.array_equal(image[50:51, 20:41], cv2.GaussianBlur(before[50:51, 20:41], (7, 7), 0))
+    assert not np.array_equal(image, before)
