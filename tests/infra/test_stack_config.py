@@ -694,3 +694,8 @@ def test_requirement_file_problems_are_exact_lines(tmp_path: Path) -> None:
         "config key 'requirements.txt': found 0 'pillow==X' pins;"
         " accepted: exactly one line 'pillow==<version>'"
     )
+
+
+def test_an_empty_value_means_the_default() -> None:
+    cfg = parse({"worker_count": "", "region": "", "labels": ""}, project=PROJECT, stack="dev")
+    assert (cfg.cluster.worker_count, cfg.region, cfg.extra_labels) == (2, "europe-west1", {})

@@ -251,3 +251,23 @@ def test_detect_option_errors_name_the_key():
     assert jobspec.detect_options({"min_size": 50, "max_size": 50}).max_size == 50
     got = jobspec.detect_options({"score_threshold": " 0.25 ", "detect_max_side": 512})
     assert (got.score_threshold, got.detect_max_side) == (0.25, 512)
+
+
+def test_job_id_of_a_run_on_an_input_list_alone_is_pinned():
+    only_list = {**BASE, "input": None}
+    assert jobspec.job_id(**only_list, input_list="gs://in/l.txt") == "faces-7d7ebc92ccb1"
+    assert jobspec.job_id(**{**only_list, "input": ""}, input_list="gs://in/l.txt") == (
+        "faces-7d7ebc92ccb1"
+    )
+
+
+def test_an_unset_option_anywhere_in_the_map_leaves_the_rest_checked():
+    got = jobspec.detect_options({"max_size": None, "min_size": "30", "detector": "haar"})
+    assert got == DetectOptions(detector="haar", min_size=30)
+
+
+def test_messages_and_results_folders_exactly():
+    with pytest.raises(ValueError) as info:
+        jobspec.job_args(output="gs://r/x")
+    assert str(info.value) == "a job needs an input prefix, an input list, or both"
+    assert jobspec.results_for("gs://b/BOX/", "j") == "gs://b/BOX/j"
