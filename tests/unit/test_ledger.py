@@ -1,0 +1,80 @@
+"""The pieces of resume and compaction that need no Spark: names, option keys, who wins, and the
+task sizes the driver plans from numbers alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dataproc_faces.ledger import (
+    _drop,
+    _losers,
+    new_run_id,
+    options_key,
+    part_id,
+    part_ids,
+    part_uri,
+    read_states,
+    state_uri,
+    write_part,
+)
+from dataproc_faces.scheduling import equal_chunks, equal_sizes, guided_chunks, guided_sizes
+from dataproc_faces.storage import LocalStore
+
+
+def test_a_part_id_depends_on_what_the_task_processed_only() -> None:
+    run = new_run_id()
+    assert part_id(run, ["a", "b"]) == part_id(run, iter(["a", "b"]))  # a retry: the same name
+    assert part_id(run, ["a", "b"]) != part_id(run, ["a", "c"])
+    assert part_id(run, ["a"]) != part_id(new_run_id(), ["a"])
+    assert len(run) == 20 and run.isdigit()  # zero-padded: ids sort by age as text
+
+
+def test_every_option_that_changes_an_output_changes_the_key() -> None:
+    base = options_key({"detector": "haar", "min_size": 20}, {"mode": "outline", "color": [0, 1]})
+    assert base == options_key(
+        {"min_size": 20, "detector": "haar"}, {"color": [0, 1], "mode": "outline"}
+    )
+    assert base != options_key(
+        {"detector": "haar", "min_size": 21}, {"mode": "outline", "color": [0, 1]}
+    )
+    assert base != options_key(
+        {"detector": "haar", "min_size": 20}, {"mode": "blur", "color": [0, 1]}
+    )
+    assert base != options_key(
+        {"detector": "haar", "min_size": 20}, {"mode": "outline", "color": [1, 1]}
+    )
+
+
+def test_the_newest_part_wins_and_only_older_ones_lose() -> None:
+    entries = [("0002-x", "v", "o"), ("0010-y", "v", "o"), ("0003-z", "v", "o")]
+    assert sorted(_losers("p", entries)) == [("0002-x", "p"), ("0003-z", "p")]
+    assert _losers("p", [("0001-x", "v", "o")]) == []
+
+
+def test_dropping_rows_rewrites_part_and_state_and_deletes_an_emptied_part(tmp_path: Path) -> None:
+    out = str(tmp_path)
+    store = LocalStore(root=out)
+    rows = [{"path": p, "status": "ok"} for p in ("a", "b")]
+    states = [{"path": p, "version": "1", "options": "k"} for p in ("a", "b")]
+    write_part(store, out, "0001-x", rows, states)
+    assert part_ids(store, str(tmp_path / "manifest")) == {"0001-x"}
+    assert _drop(out, "0001-x", ["a"]) == 1
+    lines = Path(part_uri(out, "0001-x")).read_text().splitlines()
+    assert [json.loads(line)["path"] for line in lines] == ["b"]
+    assert list(read_states(out, ["0001-x"])) == [("b", ("0001-x", "1", "k"))]
+    _drop(out, "0001-x", ["b"])
+    assert not Path(part_uri(out, "0001-x")).exists()
+    assert not Path(state_uri(out, "0001-x")).exists()
+
+
+@pytest.mark.parametrize("total", [0, 1, 7, 100, 12_345])
+@pytest.mark.parametrize("cores", [1, 2, 8])
+def test_planned_sizes_are_those_of_the_chunks(total: int, cores: int) -> None:
+    items = list(range(total))
+    assert guided_sizes(total, cores) == [len(c) for c in guided_chunks(items, cores)]
+    assert equal_sizes(total, cores) == [len(c) for c in equal_chunks(items, cores)]
+    capped = guided_sizes(total, cores, cap=50)
+    assert sum(capped) == total and all(0 < s <= 50 for s in capped)
