@@ -469,10 +469,13 @@ def test_load_reads_the_engines_config_and_logs_warnings(stack_config) -> None:
             "dataproc-faces:worker_count": "0",
             "dataproc-faces:labels": '{"team": "vision"}',
             "dataproc-faces:job_submit": "true",
+            "dataproc-faces:region": "us-central1",  # plain strings, not JSON
+            "dataproc-faces:idle_delete_ttl": "3600s",
         }
     )
     cfg = load()
     assert (cfg.project, cfg.stack, cfg.cluster.worker_count) == (PROJECT, "qa", 0)
+    assert (cfg.region, cfg.cluster.idle_delete_ttl) == ("us-central1", "3600s")
     assert cfg.extra_labels == {"team": "vision"} and cfg.job.submit
     assert warned == cfg.warnings and len(warned) == 1
 
