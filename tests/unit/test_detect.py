@@ -240,7 +240,7 @@ def test_to_faces_needs_one_score_per_box_and_drops_only_empty_boxes():
 
 
 def test_nms_measures_overlap_on_boxes_away_from_the_origin():
-    boxes = np.array([[100, 100, 200, 200], [100, 150, 200, 250]], float)  # IoU 1/3
+    boxes = np.array([[100, 100, 200, 200], [150, 100, 250, 200]], float)  # IoU 1/3
     scores = np.array([0.9, 0.6])
     assert nms(boxes, scores, 0.30).tolist() == [0]
     assert nms(boxes, scores, 0.35).tolist() == [0, 1]
