@@ -16,6 +16,7 @@ from pathlib import Path
 
 BASE_IMAGE = "local/debian:bookworm"
 DATA_ROOT = "/var/lib/dataproc-faces-docker"  # kept between runs: layers are reused
+RUN_DIR = Path("/run/dataproc-faces-docker")  # socket, exec root (dockerd leaves a mount there)
 HOW_TO = (
     "as root, `apt-get install docker.io debootstrap` (make system-deps does), then "
     "`.venv/bin/python -m pytest tests/container`"
@@ -72,7 +73,8 @@ def daemon() -> Iterator[Docker]:
     dockerd = shutil.which("dockerd")
     if dockerd is None or os.geteuid() != 0:
         raise Unavailable(f"no Docker daemon running and none can be started here: {HOW_TO}")
-    run_dir = Path(tempfile.mkdtemp(prefix="faces-dockerd-"))
+    run_dir = RUN_DIR
+    run_dir.mkdir(parents=True, exist_ok=True)
     sock = run_dir / "docker.sock"
     env["DOCKER_HOST"] = f"unix://{sock}"
     log = (run_dir / "dockerd.log").open("wb")
@@ -106,7 +108,6 @@ def daemon() -> Iterator[Docker]:
             proc.kill()
             proc.wait()
         log.close()
-        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def debian_mirror() -> str:
@@ -131,6 +132,7 @@ def ensure_base(docker: Docker) -> None:
             f"no {BASE_IMAGE} image and no debootstrap (as root) to make one: {HOW_TO}"
         )
     root = Path(tempfile.mkdtemp(prefix="faces-bookworm-"))
+    root.chmod(0o755)  # it becomes the image's `/`: mkdtemp's 0700 would lock out non-root users
     try:
         subprocess.run(
             [debootstrap, "--variant=minbase", "bookworm", str(root), debian_mirror()],
