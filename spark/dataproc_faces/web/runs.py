@@ -86,7 +86,7 @@ class RunBook:
         return self.dir / f"{run_id}.log"
 
     def save(self, run: Run) -> None:
-        tmp = self._path(run.id).with_suffix(".tmp")
+        tmp = self._path(run.id).with_suffix(f".{threading.get_ident()}.tmp")  # one per thread
         tmp.write_text(json.dumps(asdict(run)), encoding="utf-8")
         os.replace(tmp, self._path(run.id))
 
@@ -166,11 +166,10 @@ class RunBook:
             run.state, run.ended = "ERROR", run.ended or time.time()
             run.message = "The server restarted while this run was in progress."
             return
-        code = proc.poll()
+        code = proc.poll()  # the handle is kept: every thread that looks sees the same code
         if code is None:
             return
-        self._procs.pop(run.id, None)
-        run.ended = time.time()
+        run.ended = run.ended or time.time()
         if code == 0:
             run.state, run.done = "DONE", run.total or run.done
         else:

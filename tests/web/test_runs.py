@@ -1,0 +1,43 @@
+"""Run records seen by several server threads at once: a stale view never rewrites the outcome."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+from dataproc_faces.web.runs import Run, RunBook
+from dataproc_faces.web.settings import Settings
+
+
+def _finished(code: int) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", f"raise SystemExit({code})"])
+    proc.wait()
+    return proc
+
+
+def test_two_threads_refreshing_a_finished_run_both_see_done(tmp_path: Path) -> None:
+    book = RunBook(Settings(data=tmp_path))
+    run = Run("web-1", "local", "/in", "/out", "haar", "outline", state="RUNNING", started=1.0)
+    book.save(run)
+    book._procs[run.id] = _finished(0)
+    first, stale = copy.copy(run), copy.copy(run)  # both loaded while it was RUNNING
+    assert book.refresh(first).state == "DONE"
+    assert book.refresh(stale).state == "DONE"
+    assert book.get(run.id).state == "DONE"
+
+
+def test_a_run_the_server_lost_and_a_failed_exit_are_errors_with_a_sentence(tmp_path: Path) -> None:
+    book = RunBook(Settings(data=tmp_path))
+    lost = Run("web-2", "local", "/in", "/out", "haar", "outline", state="RUNNING", started=1.0)
+    book.save(lost)
+    assert (book.get("web-2").state, book.get("web-2").message) == (
+        "ERROR",
+        "The server restarted while this run was in progress.",
+    )
+    failed = Run("web-3", "local", "/in", "/out", "haar", "outline", state="RUNNING", started=1.0)
+    book.save(failed)
+    book.log_path("web-3").write_text("spark noise\ndataproc-faces: error: no Java found\n")
+    book._procs["web-3"] = _finished(2)
+    assert (book.get("web-3").state, book.get("web-3").message) == ("ERROR", "No Java found.")
