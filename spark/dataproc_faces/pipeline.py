@@ -162,6 +162,7 @@ Progress = Callable[[int, Callable[[], int]], AbstractContextManager[Any]]
 
 SHARD_ENTRIES = 50_000  # top-level files the driver holds before writing them to a shard
 MAX_CHUNK = 2_000  # inputs per Spark task at most: what a killed run can lose, per core
+PLAN_ENTRIES = 5_000  # inputs per partition while planning (join with states, sort, number)
 WORK_DIR = "_work"
 
 
@@ -277,7 +278,7 @@ def _listed_inputs(sc: Any, spec: JobSpec) -> Any:
     return list_sources(sc, spec.input_list).mapPartitions(lambda s: _versions(root, s))
 
 
-def _pending(entries: Any, states: Any, options: str, force: bool) -> Any:
+def _pending(entries: Any, states: Any, options: str, force: bool, slices: int) -> Any:
     """Entries never processed, changed since, or processed with other options."""
     if force:
         return entries
@@ -286,7 +287,7 @@ def _pending(entries: Any, states: Any, options: str, force: bool) -> Any:
         (_, version), state = kv[1]
         return state is None or state[1] != version or state[2] != options
 
-    return entries.leftOuterJoin(states).filter(stale).mapValues(lambda v: v[0])
+    return entries.leftOuterJoin(states, slices).filter(stale).mapValues(lambda v: v[0])
 
 
 def _chunk_bounds(total: int, cores: int, partitions: int | None) -> list[int]:
@@ -400,9 +401,12 @@ def run(
     entries, shards = listing(sc, spec, run_id)
     entries = entries.persist(StorageLevel.MEMORY_AND_DISK)
     listed = entries.count()
+    # A collection of a few thousand plans in one partition: no sampling job for the sort and
+    # no extra job to number the inputs, which is most of a small run's planning time.
+    slices = max(1, min(listed // PLAN_ENTRIES + 1, sc.defaultParallelism * 4))
     known = part_ids(store_out, join(spec.output, STATE_DIR))
-    pending = _pending(entries, states_rdd(sc, spec.output, known), options, force)
-    indexed = pending.sortByKey().zipWithIndex().map(lambda kv: (kv[1], kv[0]))
+    pending = _pending(entries, states_rdd(sc, spec.output, known), options, force, slices)
+    indexed = pending.sortByKey(numPartitions=slices).zipWithIndex().map(lambda kv: (kv[1], kv[0]))
     indexed = indexed.persist(StorageLevel.MEMORY_AND_DISK)
     total = indexed.count()
     per_task: list[dict[str, Any]] = []
