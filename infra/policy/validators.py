@@ -102,13 +102,22 @@ def _allows_port(allows: list[Props], port: int) -> bool:
     return False
 
 
+def _within_iap(source_range: str) -> bool:
+    """Whether a source range lies inside IAP's; IPv6 ranges and unparsable text never do."""
+    try:
+        net = ipaddress.ip_network(source_range, strict=False)
+    except ValueError:
+        return False
+    return net.version == IAP_RANGE.version and net.subnet_of(IAP_RANGE)
+
+
 def ssh_and_web_only_from_iap(resource_type: str, props: Props) -> list[str]:
     """No ingress from anywhere; SSH and the devhost's page only from IAP's TCP-forwarding range."""
     if (props.get("direction") or "INGRESS") != "INGRESS":
         return []
     ranges = list(props.get("sourceRanges") or [])
     out = [f"ingress from {r} (the whole internet)" for r in ranges if r in ("0.0.0.0/0", "::/0")]
-    outside = [r for r in ranges if not ipaddress.ip_network(r, strict=False).subnet_of(IAP_RANGE)]
+    outside = [r for r in ranges if not _within_iap(r)]
     for port in IAP_ONLY_PORTS:
         if not _allows_port(list(props.get("allows") or []), port):
             continue

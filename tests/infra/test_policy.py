@@ -128,3 +128,15 @@ def test_ssh_rules_edge_cases() -> None:
     assert "ssh-and-web-only-from-iap" in violations(fw, {**wide, "allows": [{"protocol": "all"}]})
     assert violations(fw, {**wide, "allows": [{"protocol": "tcp", "ports": ["443"]}]}) == {}
     assert violations(fw, {"direction": "EGRESS", "destinationRanges": ["0.0.0.0/0"]}) == {}
+
+
+@pytest.mark.parametrize("source", ["::/0", "2001:db8::/32", "35.235.240.0/19", "not-a-range"])
+def test_ssh_from_ipv6_or_outside_iap_is_a_violation_not_a_crash(source: str) -> None:
+    fw = "gcp:compute/firewall:Firewall"
+    props = {"direction": "INGRESS", "sourceRanges": [source]}
+    found = violations(fw, {**props, "allows": [{"protocol": "tcp", "ports": ["22"]}]})
+    assert "ssh-and-web-only-from-iap" in found
+    messages = " ".join(found["ssh-and-web-only-from-iap"])
+    assert f"port 22 allowed from ['{source}']" in messages
+    if source == "::/0":
+        assert "ingress from ::/0 (the whole internet)" in messages
