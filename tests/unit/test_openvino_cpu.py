@@ -29,6 +29,8 @@ def test_a_forced_fp32_compile_reports_fp32_and_one_thread() -> None:
     compiled, runtime = openvino_cpu.compile_on_cpu(model, "RetinaFace", hint="f32")
     assert runtime.endswith(" fp32") and runtime.startswith("openvino ")
     assert int(compiled.get_property("INFERENCE_NUM_THREADS")) == 1
+    # pinned, every worker process's network thread would share one core
+    assert compiled.get_property("ENABLE_CPU_PINNING") is False
 
 
 def test_bytes_that_are_no_model_fail_with_one_line() -> None:
