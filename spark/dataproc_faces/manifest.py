@@ -11,7 +11,6 @@ from .storage import Store, join
 
 MANIFEST_DIR = "manifest"
 SUMMARY_FILE = "summary.json"
-ROWS_PER_FILE = 10_000
 
 
 def ok_row(
@@ -58,24 +57,8 @@ def error_row(path: str, error: str, ms: float) -> dict[str, Any]:
     }
 
 
-def write_manifest(store: Store, output: str, rows: list[dict[str, Any]]) -> list[str]:
-    """Write rows as part-NNNNN.json files, then drop parts an earlier run left behind."""
-    folder = join(output, MANIFEST_DIR)
-    written: list[str] = []
-    ordered = sorted(rows, key=lambda r: r["path"])
-    for start in range(0, max(len(ordered), 1), ROWS_PER_FILE):
-        chunk = ordered[start : start + ROWS_PER_FILE]
-        name = f"part-{start // ROWS_PER_FILE:05d}.json"
-        body = "".join(json.dumps(r, sort_keys=True) + "\n" for r in chunk)
-        store.write(join(folder, name), body.encode(), "application/x-ndjson")
-        written.append(name)
-    if store.exists(folder):
-        for stale in set(store.list_files(folder)) - set(written):
-            store.delete(join(folder, stale))
-    return [join(folder, n) for n in written]
-
-
 def read_manifest(store: Store, output: str) -> list[dict[str, Any]]:
+    """Every row of DST/manifest in one list: for tests and benchmarks, never the job's driver."""
     folder = join(output, MANIFEST_DIR)
     rows: list[dict[str, Any]] = []
     for name in store.list_files(folder):

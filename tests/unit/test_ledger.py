@@ -20,7 +20,7 @@ from dataproc_faces.ledger import (
     state_uri,
     write_part,
 )
-from dataproc_faces.scheduling import equal_chunks, equal_sizes, guided_chunks, guided_sizes
+from dataproc_faces.scheduling import equal_sizes, guided_sizes
 from dataproc_faces.storage import LocalStore
 
 
@@ -70,11 +70,19 @@ def test_dropping_rows_rewrites_part_and_state_and_deletes_an_emptied_part(tmp_p
     assert not Path(state_uri(out, "0001-x")).exists()
 
 
+def test_planned_sizes_are_guided_and_equal_as_documented() -> None:
+    # 20 items on 2 cores: each task takes ceil(left / 4), down to single items
+    assert guided_sizes(20, 2) == [5, 4, 3, 2, 2, 1, 1, 1, 1]
+    assert guided_sizes(0, 2) == [] and guided_sizes(1, 8) == [1]
+    assert equal_sizes(10, 3) == [3, 4, 3] and equal_sizes(2, 5) == [1, 1]
+
+
 @pytest.mark.parametrize("total", [0, 1, 7, 100, 12_345])
 @pytest.mark.parametrize("cores", [1, 2, 8])
-def test_planned_sizes_are_those_of_the_chunks(total: int, cores: int) -> None:
-    items = list(range(total))
-    assert guided_sizes(total, cores) == [len(c) for c in guided_chunks(items, cores)]
-    assert equal_sizes(total, cores) == [len(c) for c in equal_chunks(items, cores)]
+def test_planned_sizes_cover_every_input_once(total: int, cores: int) -> None:
+    for sizes in (guided_sizes(total, cores), equal_sizes(total, cores)):
+        assert sum(sizes) == total and all(s > 0 for s in sizes if total)  # runs plan only if total
+    guided = guided_sizes(total, cores)
+    assert guided == sorted(guided, reverse=True)  # large tasks first
     capped = guided_sizes(total, cores, cap=50)
     assert sum(capped) == total and all(0 < s <= 50 for s in capped)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-from dataproc_faces import manifest
 from dataproc_faces.detect import Face
-from dataproc_faces.manifest import Summary, error_row, ok_row, read_manifest, write_manifest
+from dataproc_faces.manifest import Summary, error_row, ok_row, read_manifest
 from dataproc_faces.storage import LocalStore
 
 
@@ -25,22 +23,15 @@ def test_rows_have_the_documented_fields():
     assert rows()[1]["status"] == "error" and rows()[1]["output"] is None
 
 
-def test_manifest_is_json_lines_sorted_by_path_and_replaces_older_parts(tmp_path, monkeypatch):
-    store, out = LocalStore(), str(tmp_path)
-    monkeypatch.setattr(manifest, "ROWS_PER_FILE", 2)
-    assert len(write_manifest(store, out, rows())) == 2
-    monkeypatch.setattr(manifest, "ROWS_PER_FILE", 10)
-    written = write_manifest(store, out, rows())
-    assert [Path(p).name for p in written] == ["part-00000.json"]
-    assert sorted(p.name for p in (tmp_path / "manifest").iterdir()) == ["part-00000.json"]
-    lines = Path(written[0]).read_text().splitlines()
-    assert [json.loads(line)["path"] for line in lines] == ["in/a.jpg", "in/b.jpg", "in/c.png"]
-    assert read_manifest(store, out) == sorted(rows(), key=lambda r: r["path"])
-
-
-def test_an_empty_run_still_writes_an_empty_manifest(tmp_path):
-    write_manifest(LocalStore(), str(tmp_path), [])
-    assert (tmp_path / "manifest" / "part-00000.json").read_text() == ""
+def test_read_manifest_reads_every_part_line_by_line(tmp_path):
+    folder = tmp_path / "manifest"
+    folder.mkdir()
+    a, b, c = rows()
+    (folder / "part-1.json").write_text(json.dumps(a) + "\n" + json.dumps(b) + "\n\n")
+    (folder / "part-2.json").write_text(json.dumps(c) + "\n")
+    (folder / "notes.txt").write_text("not a part")
+    got = read_manifest(LocalStore(), str(tmp_path))
+    assert sorted(got, key=lambda r: r["path"]) == sorted(rows(), key=lambda r: r["path"])
 
 
 def test_summary_counts_and_rate():
