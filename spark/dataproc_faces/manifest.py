@@ -107,9 +107,13 @@ class Summary:
         )
 
     def line(self) -> str:
+        """The run in one line; a run that found everything done says so instead of a rate."""
+        rate = f"{self.images_per_second:.2f} images/s"
+        if self.processed == 0 and self.inputs:
+            rate = "nothing new to process"
         return (
             f"{self.inputs} inputs: {self.ok} ok, {self.errors} errors, {self.faces} faces "
-            f"in {self.wall_seconds:.1f} s ({self.images_per_second:.2f} images/s)"
+            f"in {self.wall_seconds:.1f} s ({rate})"
         )
 
     def to_json(self) -> str:

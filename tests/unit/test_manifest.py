@@ -39,4 +39,8 @@ def test_summary_counts_and_rate():
     assert (s.inputs, s.ok, s.errors, s.faces) == (3, 2, 1, 3)
     assert s.images_per_second == 2.0
     assert s.line() == "3 inputs: 2 ok, 1 errors, 3 faces in 1.5 s (2.00 images/s)"
+    s.processed, s.skipped = 0, 3  # a rerun with everything done
+    assert s.line() == "3 inputs: 2 ok, 1 errors, 3 faces in 1.5 s (nothing new to process)"
+    s.processed = 1
+    assert s.line().endswith("(2.00 images/s)")
     assert json.loads(s.to_json())["faces"] == 3
