@@ -27,7 +27,7 @@ import numpy as np
 from . import weights
 from .detect import DetectOptions, DetectorError, Face, bounded_copy, nms, shrink, to_faces
 from .openvino_cpu import compile_on_cpu, first_line
-from .tiles import ALIGN, aligned, look_in_tiles
+from .tiles import ALIGN, look_in_tiles, on_canvas
 
 OUTPUTS = 4  # heatmap, log box size, centre offset, landmarks
 STRIDE = 4
@@ -86,16 +86,15 @@ class CenterFaceDetector:
         out = self._request.infer({0: blob})
         return [out[self._compiled.output(i)] for i in range(OUTPUTS)]
 
-    def _look(self, image: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        """Boxes and scores of one pass over `image` placed top-left on a black `shape` canvas."""
-        h, w = image.shape[:2]
-        canvas = np.zeros((*shape, 3), np.uint8)
-        canvas[:h, :w] = image
+    def _look(
+        self, image: np.ndarray, shape: tuple[int, int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes and scores of one pass over `image` placed top-left on a black canvas of `shape`
+        (tiles) or of its sides rounded up to multiples of 32."""
         self.runs += 1
-        boxes, scores = decode(self._forward(canvas), self._threshold)
-        inside = (boxes[:, 0] + boxes[:, 2]) / 2 < w
-        inside &= (boxes[:, 1] + boxes[:, 3]) / 2 < h
-        return boxes[inside], scores[inside]
+        return on_canvas(
+            image, shape, lambda canvas: decode(self._forward(canvas), self._threshold)
+        )
 
     def _fine(self, image: np.ndarray, scale: float, own: float) -> tuple[np.ndarray, np.ndarray]:
         """Faces below `own` px in a copy at `scale` (<= 1), from its tiles; full-res boxes."""
@@ -110,8 +109,7 @@ class CenterFaceDetector:
         o = self._options
         height, width = image.shape[:2]
         small, scale = bounded_copy(image, o.detect_max_side)
-        sh, sw = small.shape[:2]
-        boxes, scores = self._look(small, (aligned(sh), aligned(sw)))
+        boxes, scores = self._look(small)
         boxes /= scale
         fine_scale = min(1.0, scale * FINE_FACTOR)
         # The finer look only when it sees more and someone asked for faces that small.

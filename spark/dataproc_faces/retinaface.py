@@ -23,7 +23,7 @@ import numpy as np
 from . import weights
 from .detect import DetectOptions, DetectorError, Face, bounded_copy, nms, to_faces
 from .openvino_cpu import compile_on_cpu, first_line
-from .tiles import aligned, look_in_tiles
+from .tiles import look_in_tiles, on_canvas
 
 MEAN_BGR = np.array([104.0, 117.0, 123.0], np.float32)  # the training's mean, BGR order
 STRIDES = (8, 16, 32)
@@ -109,20 +109,18 @@ class RetinaFaceDetector:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Boxes and scores of one pass over `image`, padded at its right and bottom to `shape`
         (tiles) or to multiples of 32 (padding keeps the shapes a collection produces few)."""
-        h, w = image.shape[:2]
-        shape = shape or (aligned(h), aligned(w))
-        canvas = np.zeros((*shape, 3), np.uint8)
-        canvas[:h, :w] = image
+        self.runs += 1
+        return on_canvas(image, shape, self._boxes)
+
+    def _boxes(self, canvas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        shape = canvas.shape[:2]
         priors = self._priors.get(shape)
         if priors is None:
             if len(self._priors) >= SHAPES_KEPT:
                 self._priors.pop(next(iter(self._priors)))
             priors = self._priors[shape] = anchors(*shape)
-        self.runs += 1
         loc, conf = self._forward(canvas)
-        boxes, scores = decode(loc, conf, priors, max(CANDIDATES, self._threshold))
-        inside = ((boxes[:, 0] + boxes[:, 2]) / 2 < w) & ((boxes[:, 1] + boxes[:, 3]) / 2 < h)
-        return boxes[inside], scores[inside]
+        return decode(loc, conf, priors, max(CANDIDATES, self._threshold))
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in a BGR uint8 image, boxes in its own (full-resolution) pixels."""

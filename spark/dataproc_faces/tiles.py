@@ -55,6 +55,21 @@ def owned(
     return keep
 
 
+def on_canvas(
+    image: np.ndarray,
+    shape: tuple[int, int] | None,
+    run: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """`run` over `image` placed top-left on a black canvas of `shape` (default: its sides
+    rounded up to ALIGN), keeping the boxes (x0, y0, x1, y1) whose centre lies on the image."""
+    h, w = image.shape[:2]
+    canvas = np.zeros((*(shape or (aligned(h), aligned(w))), 3), np.uint8)
+    canvas[:h, :w] = image
+    boxes, scores = run(canvas)
+    inside = ((boxes[:, 0] + boxes[:, 2]) / 2 < w) & ((boxes[:, 1] + boxes[:, 3]) / 2 < h)
+    return boxes[inside], scores[inside]
+
+
 # look(tile pixels, (height, width) to pad them to) -> boxes x0, y0, x1, y1 and scores, in the tile
 Look = Callable[[np.ndarray, tuple[int, int]], tuple[np.ndarray, np.ndarray]]
 
