@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from .detect import DETECTORS, DetectOptions
+from .detect import DEFAULT_SCORES, DETECTORS, DetectOptions
 from .imaging import DEFAULT_MAX_PIXELS, parse_color
 from .process import MODES, RenderOptions
 from .sparkenv import EnvironmentProblem
@@ -86,7 +86,8 @@ def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
         type=_unit_float,
         default=d.score_threshold,
         help="minimum score for detectors that score faces (default: the detector's own, "
-        "retinaface 0.5, centerface 0.3)",
+        + ", ".join(f"{name} {score}" for name, score in DEFAULT_SCORES.items())
+        + ")",
     )
 
 

@@ -75,3 +75,10 @@ def test_java_version_parsing():
     assert sparkenv.java_major('openjdk version "17.0.15" 2025-04-15') == 17
     assert sparkenv.java_major('java version "1.8.0_402"') == 8
     assert sparkenv.java_major("garbage") is None
+
+
+def test_help_names_each_detectors_own_score_threshold(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "the detector's own, retinaface 0.4, centerface 0.3)" in help_text
