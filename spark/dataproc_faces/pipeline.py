@@ -124,14 +124,9 @@ def tasks_from_list(sources: list[str], root: str) -> list[Task]:
 
 
 def read_input_list(uri: str) -> list[str]:
-    """URIs or paths one per line; blank lines and `#` comments skipped, duplicates dropped."""
-    text = store_for(uri).read(uri).decode("utf-8")
-    seen: dict[str, None] = {}
-    for line in text.splitlines():
-        entry = line.strip()  # `#` only starts a comment at the start: URIs may contain it
-        if entry and not entry.startswith("#"):
-            seen.setdefault(normalise(entry), None)
-    return list(seen)
+    """URIs or paths one per line, in order; blank lines and `#` comments skipped, duplicates
+    dropped. For one process (benchmarks); the job reads lists with Spark (`list_sources`)."""
+    return list(dict.fromkeys(_list_entries(uri)))
 
 
 def common_root(sources: list[str]) -> str:
@@ -223,9 +218,9 @@ def _write_shard(store: Any, output: str, run_id: str, n: int, lines: list[str])
 
 
 def _list_entries(uri: str) -> Iterator[str]:
-    """The list file, read in an executor; blank lines and `#` comments skipped."""
+    """The list file's entries; blank lines and `#` comments skipped."""
     for line in store_for(uri).read(uri).decode("utf-8").splitlines():
-        entry = line.strip()
+        entry = line.strip()  # `#` only starts a comment at the start: URIs may contain it
         if entry and not entry.startswith("#"):
             yield normalise(entry)
 
