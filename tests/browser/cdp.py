@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -250,3 +251,19 @@ class Browser:
         os.close(self._from_chrome)
         self._log.close()
         shutil.rmtree(self.profile, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def open_browser(log_path: Path) -> Iterator[Browser]:
+    """A Browser for a test module, closed after it; no Chromium fails the test (never a skip)."""
+    import pytest
+
+    binary = find_chromium()
+    if not binary:
+        pytest.fail(MISSING, pytrace=False)
+    log_path.parent.mkdir(exist_ok=True)
+    browser = Browser(binary, log_path)
+    try:
+        yield browser
+    finally:
+        browser.close()

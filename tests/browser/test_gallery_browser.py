@@ -23,7 +23,7 @@ from dataproc_faces.gallery import INDEX_FILE, write_gallery
 from dataproc_faces.ledger import part_ids
 from dataproc_faces.manifest import MANIFEST_DIR, Summary, read_manifest
 from dataproc_faces.storage import LocalStore
-from tests.browser.cdp import MISSING, Browser, find_chromium
+from tests.browser.cdp import Browser, open_browser
 from tests.conftest import ROOT, SAMPLES
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -75,15 +75,8 @@ def summary(run_output: tuple[Path, str]) -> Summary:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    binary = find_chromium()
-    if not binary:
-        pytest.fail(MISSING, pytrace=False)
-    ARTIFACTS.mkdir(exist_ok=True)
-    b = Browser(binary, ARTIFACTS / "chromium.log")
-    try:
+    with open_browser(ARTIFACTS / "chromium.log") as b:
         yield b
-    finally:
-        b.close()
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from dataproc_faces.gallery import FILE_ROWS, INDEX_FILE, PAGE_SIZE, write_galle
 from dataproc_faces.ledger import part_ids, write_part
 from dataproc_faces.manifest import MANIFEST_DIR, Summary, error_row
 from dataproc_faces.storage import LocalStore
-from tests.browser.cdp import MISSING, Browser, find_chromium
+from tests.browser.cdp import Browser, open_browser
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.spark
@@ -73,17 +73,10 @@ def gallery(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def page(gallery: Path) -> Iterator[Browser]:
-    binary = find_chromium()
-    if not binary:
-        pytest.fail(MISSING, pytrace=False)
-    (ROOT / "test-artifacts").mkdir(exist_ok=True)
-    browser = Browser(binary, ROOT / "test-artifacts" / "chromium-paged.log")
-    try:
+    with open_browser(ROOT / "test-artifacts" / "chromium-paged.log") as browser:
         browser.navigate((gallery / INDEX_FILE).as_uri())
         browser.wait_for("document.body.dataset.ready === '1'")
         yield browser
-    finally:
-        browser.close()
 
 
 def names(page: Browser) -> list[str]:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.browser.cdp import MISSING, Browser, CDPError, find_chromium
+from tests.browser.cdp import Browser, CDPError, open_browser
 from tests.conftest import ROOT, SAMPLES
 from tests.e2e.conftest import free_port, wait_for_port
 
@@ -49,15 +49,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    binary = find_chromium()
-    if not binary:
-        pytest.fail(MISSING, pytrace=False)
-    ARTIFACTS.mkdir(exist_ok=True)
-    b = Browser(binary, ARTIFACTS / "chromium-web.log")
-    try:
+    with open_browser(ARTIFACTS / "chromium-web.log") as b:
         yield b
-    finally:
-        b.close()
 
 
 def _submit(browser: Browser, button: str) -> None:
