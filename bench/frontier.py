@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "spark"))
 
 from dataproc_faces import centerface, retinaface, weights  # noqa: E402
-from dataproc_faces.detect import DetectOptions, make_detector  # noqa: E402
+from dataproc_faces.detect import DetectOptions, make_detector, nms  # noqa: E402
 from dataproc_faces.evaluate import at_least, match, read_image, read_truth  # noqa: E402
 from dataproc_faces.openvino_cpu import compile_on_cpu  # noqa: E402
 
@@ -118,19 +118,17 @@ def packaged(name: str) -> Callable[[np.ndarray], Boxes]:
     return run
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> list[tuple]:
-    keep = scores >= threshold
-    boxes, scores = boxes[keep], scores[keep]
-    if not len(boxes):
-        return []
-    idx = cv2.dnn.NMSBoxes(boxes.tolist(), scores.tolist(), threshold, 0.4)
-    return [tuple(boxes[i]) for i in np.asarray(idx, int).reshape(-1)]
+def after_nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> list[tuple]:
+    """The (x, y, w, h) boxes scoring at least `threshold` that the detectors' NMS keeps."""
+    boxes, scores = boxes[scores >= threshold], scores[scores >= threshold]
+    corners = np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
+    return [tuple(boxes[i]) for i in nms(corners, scores, retinaface.NMS_IOU)]
 
 
 def score(truth: list, found: list[Boxes], min_face: float, threshold: float) -> dict[str, float]:
     tp32 = n32 = tp64 = n64 = false = detections = 0
     for item, (boxes, scores) in zip(truth, found, strict=True):
-        kept = nms(boxes, scores, threshold)
+        kept = after_nms(boxes, scores, threshold)
         detections += len(kept)
         false += len(match(item.faces + item.ignore, kept, 0.3).false)
         for limit in (min_face, 64):
