@@ -189,9 +189,15 @@ def resume_demo(work: Path, n: int, master: str) -> dict[str, Any]:
     return result
 
 
+def save(path: Path, record: dict[str, Any]) -> None:
+    results = json.loads(path.read_text()) if path.exists() else {}
+    results["scale"] = record
+    path.write_text(json.dumps(results, indent=2) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--sizes", default="10000,100000", help="comma-separated N")
+    p.add_argument("--sizes", default="10000,100000,1000000", help="comma-separated N")
     p.add_argument("--resume-n", type=int, default=20_000)
     p.add_argument("--master", default="local[2]")
     p.add_argument("--work", type=Path, default=ROOT / "bench" / "scale-work")
@@ -199,18 +205,20 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     cores = int(args.master.split("[")[1].rstrip("]")) if "[" in args.master else os.cpu_count()
     args.work.mkdir(parents=True, exist_ok=True)
-    points = [scale_point(args.work, int(n), args.master, cores) for n in args.sizes.split(",")]
-    resume = resume_demo(args.work, args.resume_n, args.master) if args.resume_n else None
-    results = json.loads(args.results.read_text()) if args.results.exists() else {}
-    results["scale"] = {
+    record = {
         "command": " ".join(["python -m bench.scale", *(argv or sys.argv[1:])]),
         "date": time.strftime("%Y-%m-%d"),
         "master": args.master,
         "inputs": "32x32 PNG files on local disk in 100 folders; --detector haar",
-        "points": points,
-        "resume": resume,
+        "points": [],
+        "resume": None,
     }
-    args.results.write_text(json.dumps(results, indent=2) + "\n")
+    for n in args.sizes.split(","):
+        record["points"].append(scale_point(args.work, int(n), args.master, cores))
+        save(args.results, record)  # a long run keeps what it measured if a later step fails
+    if args.resume_n:
+        record["resume"] = resume_demo(args.work, args.resume_n, args.master)
+    save(args.results, record)
     print(f"wrote {args.results} (key 'scale')")
     return 0
 
