@@ -12,7 +12,7 @@
 # One worker only: the machines have 2 cores shared with Spark tests.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-STAGE="$ROOT/build/mutate"
+STAGE="${MUTATE_STAGE:-$ROOT/build/mutate}"  # a second stage lets two runs go side by side
 MUTMUT="$ROOT/.venv/bin/mutmut"
 
 rm -rf "$STAGE"
