@@ -1,12 +1,14 @@
 """Summarise `mutmut results --all true`: the score per module, equivalent mutants set aside.
 
-Equivalent mutants are listed in docs/testing.md, one per line, as "- `MUTANT-NAME`: reason".
+Equivalent mutants are listed in docs/testing.md, one per line, as "- `MUTANT-NAME`: reason"
+(and in any file named in MUTATE_EQUIVALENTS, colon-separated, for a list still being reviewed).
 Score = killed / (all mutants - equivalent ones); "no tests" and "timeout" count as not killed
 and timeouts are reported separately.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections import Counter, defaultdict
@@ -23,11 +25,14 @@ def module_of(mutant: str) -> str:
 
 
 def main(results: str) -> int:
-    equivalent = set()
-    if DOCS.exists():
-        equivalent = {
-            m.group(1) for line in DOCS.read_text().splitlines() if (m := EQUIVALENT.match(line))
-        }
+    lists = [DOCS, *(Path(p) for p in os.environ.get("MUTATE_EQUIVALENTS", "").split(":") if p)]
+    equivalent = {
+        m.group(1)
+        for path in lists
+        if path.exists()
+        for line in path.read_text().splitlines()
+        if (m := EQUIVALENT.match(line))
+    }
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     survivors: list[str] = []
     for line in Path(results).read_text().splitlines():
