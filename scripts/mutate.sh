@@ -19,11 +19,15 @@ rm -rf "$STAGE"
 mkdir -p "$STAGE/src"
 cp -r "$ROOT/spark/dataproc_faces" "$STAGE/src/"
 find "$STAGE/src" -name __pycache__ -prune -exec rm -rf {} +
+# spark/ and init_actions/ unmutated too: the program run under mocks by the infra tests reads
+# the job's files (package, main.py, weights, init action) from there.
 for item in infra tests samples requirements.txt pyproject.toml Pulumi.yaml Pulumi.dev.yaml \
-    Pulumi.prod.yaml __main__.py; do
+    Pulumi.prod.yaml __main__.py spark init_actions; do
     cp -r "$ROOT/$item" "$STAGE/"
 done
 find "$STAGE" -name __pycache__ -prune -exec rm -rf {} +
+# The policy tests' stacks, recorded once per run: that program never imports infra.policy.
+export POLICY_RECORDED_CACHE="$STAGE/recorded-stacks"
 
 cd "$STAGE"
 export PYTHONPATH=src

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import copy
+import json
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +16,34 @@ from infra.policy.policies import build_policies
 from infra.policy.validators import VALIDATORS, violations
 
 NAMES = [v.name for v in VALIDATORS]
+
+
+@pytest.fixture(scope="session")
+def recorded(recorded: Callable[[str], Recorded]) -> Callable[[str], Recorded]:
+    """The stacks, kept in POLICY_RECORDED_CACHE when set (scripts/mutate.sh sets it).
+
+    A mutation run starts a pytest session per mutant; the program under mocks never imports
+    infra.policy, so its stacks are the same for every policy mutant and are recorded once.
+    """
+    folder = os.environ.get("POLICY_RECORDED_CACHE")
+    if not folder:
+        return recorded
+
+    def get(stack: str) -> Recorded:
+        path = Path(folder) / f"{stack}.json"
+        if path.exists():
+            data = json.loads(path.read_text())
+            return Recorded(stack, data["resources"], data["outputs"], data["warnings"])
+        rec = recorded(stack)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(
+            json.dumps({k: getattr(rec, k) for k in ("resources", "outputs", "warnings")})
+        )
+        tmp.replace(path)
+        return rec
+
+    return get
 
 
 def test_every_policy_passes_on_both_stacks(recorded: Callable[[str], Recorded]) -> None:
