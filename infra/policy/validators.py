@@ -90,7 +90,8 @@ def bucket_ubla_pap(resource_type: str, props: Props) -> list[str]:
 
 def _allows_port(allows: list[Props], port: int) -> bool:
     for rule in allows:
-        if rule.get("protocol") not in ("tcp", "all"):
+        # GCP takes a protocol's name or its IP protocol number: TCP is also "6".
+        if str(rule.get("protocol")).lower() not in ("tcp", "6", "all"):
             continue
         ports = rule.get("ports") or []
         if not ports:
