@@ -1,0 +1,256 @@
+"""An in-process stand-in for the SparkContext and RDD calls that pipeline.py and ledger.py make.
+
+The driver code, its closures and the executor functions all run in the test's own process, in
+milliseconds: a real local Spark session costs seconds to start and seconds per job. Partitions
+are lists and transformations are lazy (computed by actions, cached by `persist`), as in Spark,
+so an accumulator read while `collect` runs sees the tasks finish one after the other. Shuffles
+place keys by a stable hash and `partitionBy` by its function modulo the partition count, as
+Spark does. tests/spark/test_fakespark.py runs the same calls on real local Spark and compares.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+
+def stable_hash(key: Any) -> int:
+    return zlib.crc32(repr(key).encode())
+
+
+def split(data: list[Any], slices: int) -> list[list[Any]]:
+    """PySpark's slicing of a local collection: partition i holds [i*n/s, (i+1)*n/s)."""
+    if slices < 1:
+        raise ValueError(f"Positive number of partitions required, got {slices}")
+    n = len(data)
+    return [data[i * n // slices : (i + 1) * n // slices] for i in range(slices)]
+
+
+class Accumulator:
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def add(self, term: Any) -> None:
+        self.value += term
+
+
+class FakeRDD:
+    def __init__(self, ctx: FakeContext, compute: Callable[[], list[list[Any]]]) -> None:
+        self.ctx = ctx
+        self._compute = compute
+        self._cache: list[list[Any]] | None = None
+        self.storage_level: Any = None
+        self.computed = 0  # how often this RDD's partitions were computed
+        ctx.rdds.append(self)
+
+    # -- evaluation
+    def partitions(self) -> list[list[Any]]:
+        if self._cache is not None:
+            return self._cache
+        self.computed += 1
+        parts = [list(p) for p in self._compute()]
+        if self.storage_level is not None:
+            self._cache = parts
+        return parts
+
+    def getNumPartitions(self) -> int:
+        return len(self.partitions())
+
+    def _derive(self, compute: Callable[[], list[list[Any]]]) -> FakeRDD:
+        return FakeRDD(self.ctx, compute)
+
+    def _shuffle(self, op: str, pairs: Iterable[tuple[Any, Any]], n: int) -> list[list[Any]]:
+        self.ctx.shuffles.append((op, n))
+        if n < 1:
+            raise ValueError(f"Positive number of partitions required, got {n}")
+        parts: list[list[Any]] = [[] for _ in range(n)]
+        for kv in pairs:
+            parts[stable_hash(kv[0]) % n].append(kv)
+        return parts
+
+    def _items(self) -> Iterator[Any]:
+        for part in self.partitions():
+            yield from part
+
+    # -- storage
+    def persist(self, level: Any) -> FakeRDD:
+        from pyspark import StorageLevel
+
+        if not isinstance(level, StorageLevel):
+            raise TypeError(f"not a StorageLevel: {level!r}")
+        self.storage_level = level
+        return self
+
+    def unpersist(self) -> FakeRDD:
+        self.storage_level = None
+        self._cache = None
+        return self
+
+    # -- narrow transformations
+    def mapPartitions(self, f: Callable[[Iterator[Any]], Iterable[Any]]) -> FakeRDD:
+        return self._derive(lambda: [list(f(iter(p))) for p in self.partitions()])
+
+    def map(self, f: Callable[[Any], Any]) -> FakeRDD:
+        return self.mapPartitions(lambda it: (f(x) for x in it))
+
+    def flatMap(self, f: Callable[[Any], Iterable[Any]]) -> FakeRDD:
+        return self.mapPartitions(lambda it: (y for x in it for y in f(x)))
+
+    def filter(self, f: Callable[[Any], bool]) -> FakeRDD:
+        return self.mapPartitions(lambda it: (x for x in it if f(x)))
+
+    def mapValues(self, f: Callable[[Any], Any]) -> FakeRDD:
+        return self.mapPartitions(lambda it: ((k, f(v)) for k, v in it))
+
+    def zipWithIndex(self) -> FakeRDD:
+        def compute() -> list[list[Any]]:
+            parts, i = [], 0
+            for part in self.partitions():
+                parts.append([(x, i + j) for j, x in enumerate(part)])
+                i += len(part)
+            return parts
+
+        return self._derive(compute)
+
+    # -- shuffles
+    def _slices(self, n: int | None) -> int:
+        return self.ctx.defaultParallelism if n is None else n
+
+    def distinct(self, numPartitions: int | None = None) -> FakeRDD:
+        def compute() -> list[list[Any]]:
+            seen = dict.fromkeys(self._items())
+            parts = self._shuffle(
+                "distinct", ((x, None) for x in seen), self._slices(numPartitions)
+            )
+            return [[k for k, _ in p] for p in parts]
+
+        return self._derive(compute)
+
+    def partitionBy(
+        self,
+        numPartitions: int,
+        partitionFunc: Callable[[Any], int] = stable_hash,
+    ) -> FakeRDD:
+        def compute() -> list[list[Any]]:
+            self.ctx.shuffles.append(("partitionBy", numPartitions))
+            if numPartitions < 1:
+                raise ValueError(f"Positive number of partitions required, got {numPartitions}")
+            parts: list[list[Any]] = [[] for _ in range(numPartitions)]
+            for kv in self._items():
+                parts[partitionFunc(kv[0]) % numPartitions].append(kv)
+            return parts
+
+        return self._derive(compute)
+
+    def reduceByKey(self, f: Callable[[Any, Any], Any], numPartitions: int | None = None):
+        def compute() -> list[list[Any]]:
+            merged: dict[Any, Any] = {}
+            for k, v in self._items():
+                merged[k] = f(merged[k], v) if k in merged else v
+            return self._shuffle("reduceByKey", merged.items(), self._slices(numPartitions))
+
+        return self._derive(compute)
+
+    def groupByKey(self, numPartitions: int | None = None) -> FakeRDD:
+        def compute() -> list[list[Any]]:
+            groups: dict[Any, list[Any]] = {}
+            for k, v in self._items():
+                groups.setdefault(k, []).append(v)
+            return self._shuffle("groupByKey", groups.items(), self._slices(numPartitions))
+
+        return self._derive(compute)
+
+    def leftOuterJoin(self, other: FakeRDD, numPartitions: int | None = None) -> FakeRDD:
+        def compute() -> list[list[Any]]:
+            right: dict[Any, list[Any]] = {}
+            for k, w in other._items():
+                right.setdefault(k, []).append(w)
+            pairs = [(k, (v, w)) for k, v in self._items() for w in right.get(k, [None])]
+            return self._shuffle("leftOuterJoin", pairs, self._slices(numPartitions))
+
+        return self._derive(compute)
+
+    def sortByKey(
+        self,
+        ascending: bool = True,
+        numPartitions: int | None = None,
+    ) -> FakeRDD:
+        def compute() -> list[list[Any]]:
+            items = sorted(self._items(), key=lambda kv: kv[0], reverse=not ascending)
+            self.ctx.shuffles.append(("sortByKey", self._slices(numPartitions)))
+            return split(items, self._slices(numPartitions))
+
+        return self._derive(compute)
+
+    # -- actions
+    def collect(self) -> list[Any]:
+        self.ctx.actions.append("collect")
+        return list(self._items())
+
+    def count(self) -> int:
+        self.ctx.actions.append("count")
+        return sum(1 for _ in self._items())
+
+    def isEmpty(self) -> bool:
+        self.ctx.actions.append("isEmpty")
+        return not any(True for _ in self._items())
+
+    def take(self, n: int) -> list[Any]:
+        self.ctx.actions.append("take")
+        found: list[Any] = []
+        for x in self._items():
+            if len(found) >= n:
+                break
+            found.append(x)
+        return found
+
+    def reduce(self, f: Callable[[Any, Any], Any]) -> Any:
+        self.ctx.actions.append("reduce")
+        items = list(self._items())
+        if not items:
+            raise ValueError("Can not reduce() empty RDD")
+        result = items[0]
+        for x in items[1:]:
+            result = f(result, x)
+        return result
+
+    def treeReduce(self, f: Callable[[Any, Any], Any], depth: int = 2) -> Any:
+        return self.reduce(f)
+
+    def sum(self) -> Any:
+        self.ctx.actions.append("sum")
+        return sum(self._items())
+
+
+class FakeContext:
+    def __init__(self, parallelism: int = 2, master: str = "local[2]") -> None:
+        self.defaultParallelism = parallelism
+        self.master = master
+        self.actions: list[str] = []
+        self.parallelized: list[tuple[list[Any], int]] = []  # (data, slices) per call
+        self.shuffles: list[tuple[str, int]] = []  # (operation, partitions) per shuffle run
+        self.rdds: list[FakeRDD] = []
+
+    def parallelize(self, data: Iterable[Any], numSlices: int | None = None) -> FakeRDD:
+        items = list(data)
+        slices = self.defaultParallelism if numSlices is None else numSlices
+        self.parallelized.append((items, slices))
+        parts = split(items, slices)
+        return FakeRDD(self, lambda: parts)
+
+    def union(self, rdds: list[FakeRDD]) -> FakeRDD:
+        if not rdds:
+            raise ValueError("Union of empty list")
+        return FakeRDD(self, lambda: [p for r in rdds for p in r.partitions()])
+
+    def emptyRDD(self) -> FakeRDD:
+        return FakeRDD(self, lambda: [])
+
+    def accumulator(self, value: Any) -> Accumulator:
+        return Accumulator(value)
+
+
+class FakeSession:
+    def __init__(self, parallelism: int = 2, master: str = "local[2]") -> None:
+        self.sparkContext = FakeContext(parallelism, master)

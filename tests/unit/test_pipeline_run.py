@@ -1,0 +1,464 @@
+"""pipeline.py's Spark driver code on an in-process stand-in for Spark (tests/unit/fakespark.py):
+listing on executors, input lists, what is pending, the task plan and whole runs into one results
+folder (first, unchanged, changed, other options, --force), with exact summaries."""
+
+from __future__ import annotations
+
+import json
+import types
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dataproc_faces import pipeline
+from dataproc_faces.detect import DetectOptions, Face
+from dataproc_faces.imaging import DEFAULT_MAX_PIXELS
+from dataproc_faces.ledger import options_key, part_id
+from dataproc_faces.manifest import read_manifest
+from dataproc_faces.pipeline import (
+    JobSpec,
+    _listed_inputs,
+    _pending,
+    list_root,
+    list_sources,
+    listing,
+    outside_root,
+    run,
+)
+from dataproc_faces.process import RenderOptions
+from dataproc_faces.storage import LocalStore
+from tests.images import encode
+from tests.unit.fakespark import FakeContext, FakeSession
+
+FIXED = DetectOptions(detector="haar", min_size=22)
+FACE = Face(10, 8, 20, 16, 0.75)
+RED = (0, 0, 255)
+
+
+class FixedDetector:
+    name = "fixed"
+    runtime = "fixed 2.0"
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        return [FACE]
+
+
+class Clock:
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 0.0, step
+
+    def perf_counter(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+@pytest.fixture(autouse=True)
+def fixed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(pipeline._DETECTORS, FIXED, FixedDetector())
+
+
+def use_clock(monkeypatch: pytest.MonkeyPatch, step: float) -> None:
+    fake = Clock(step)
+    monkeypatch.setattr(pipeline, "time", types.SimpleNamespace(perf_counter=fake.perf_counter))
+
+
+def version(path: Path) -> str:
+    st = path.stat()
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def png(seed: int = 0) -> bytes:
+    rng = np.random.default_rng(seed)
+    return encode(rng.integers(0, 200, (24, 32, 3), dtype=np.uint8), ".png")
+
+
+def tree(root: Path, files: dict[str, bytes]) -> Path:
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    return root
+
+
+INPUTS = {
+    "a.png": png(1),
+    "f.jpg": b"broken",
+    "b/c.png": png(2),
+    "b/d/e.png": png(3),
+    "_x/y.png": png(4),  # ignored
+    ".z.png": png(5),  # ignored
+}
+
+
+# -- listing
+
+
+def test_listing_streams_top_level_files_and_walks_folders_on_executors(tmp_path: Path) -> None:
+    src = tree(tmp_path / "in", {**INPUTS, "h/i.png": b"i"})
+    spec = JobSpec(str(src), str(tmp_path / "out"))
+    sc = FakeContext(parallelism=1)
+    entries, shards = listing(sc, spec, "r1")
+    assert shards == []
+    expected = ["a.png", "f.jpg", "b/c.png", "b/d/e.png", "h/i.png"]
+    assert entries.collect() == [(str(src / r), (r, version(src / r))) for r in expected]
+    loose = [(str(src / r), (r, version(src / r))) for r in ("a.png", "f.jpg")]
+    assert sc.parallelized == [(loose, 1), (["b", "h"], 2)]
+    assert entries.getNumPartitions() == 3
+    assert not (tmp_path / "out").exists()  # no shard written
+
+
+def test_top_level_files_go_to_shards_of_shard_entries(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(pipeline, "SHARD_ENTRIES", 2)
+    src = tree(tmp_path / "in", {**INPUTS, "g.png": b"g"})
+    out = tmp_path / "out"
+    sc = FakeContext(parallelism=1)
+    entries, shards = listing(sc, JobSpec(str(src), str(out)), "r1")
+    assert shards == [f"{out}/_work/r1/list-00000.txt", f"{out}/_work/r1/list-00001.txt"]
+    v = {r: version(src / r) for r in ("a.png", "f.jpg", "g.png", "b/c.png", "b/d/e.png")}
+    assert Path(shards[0]).read_text() == f"a.png\t{v['a.png']}\nf.jpg\t{v['f.jpg']}\n"
+    assert Path(shards[1]).read_text() == f"g.png\t{v['g.png']}\n"
+    expected = ["b/c.png", "b/d/e.png", "a.png", "f.jpg", "g.png"]
+    assert entries.collect() == [(str(src / r), (r, v[r])) for r in expected]
+    assert sc.parallelized == [(["b"], 1), (shards, 2)]
+
+
+def test_a_full_last_shard_leaves_nothing_loose(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(pipeline, "SHARD_ENTRIES", 2)
+    src = tree(tmp_path / "in", {"a.png": b"a", "b.png": b"b"})
+    out = tmp_path / "out"
+    sc = FakeContext(parallelism=1)
+    entries, shards = listing(sc, JobSpec(str(src), str(out)), "r2")
+    assert shards == [f"{out}/_work/r2/list-00000.txt"]
+    assert [e[0] for e in entries.collect()] == [str(src / "a.png"), str(src / "b.png")]
+    assert sc.parallelized == [(shards, 1)]
+
+
+def test_folders_and_loose_files_spread_over_at_most_four_slices_per_core(
+    tmp_path: Path,
+) -> None:
+    src = tree(tmp_path / "in", {f"d{i}/x.png": b"x" for i in range(6)})
+    sc = FakeContext(parallelism=1)
+    entries, _ = listing(sc, JobSpec(str(src), str(tmp_path / "out")), "r")
+    assert sc.parallelized == [([f"d{i}" for i in range(6)], 4)]
+    assert len(entries.collect()) == 6
+    sc = FakeContext(parallelism=2)
+    listing(sc, JobSpec(str(src), str(tmp_path / "out")), "r")
+    assert sc.parallelized[0][1] == 6
+
+
+def test_loose_files_take_one_slice_per_thousand(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(2000):
+        (src / f"{i:04d}.png").write_bytes(b"")
+    sc = FakeContext(parallelism=1)
+    entries, shards = listing(sc, JobSpec(str(src), str(tmp_path / "out")), "r")
+    assert shards == [] and entries.getNumPartitions() == 2
+    assert [len(p) for p in entries.partitions()] == [1000, 1000]
+    assert sc.parallelized[0][1] == 2
+
+
+def test_an_empty_input_folder_lists_nothing(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    sc = FakeContext()
+    entries, shards = listing(sc, JobSpec(str(tmp_path / "in"), str(tmp_path / "out")), "r")
+    assert (entries.collect(), entries.getNumPartitions(), shards) == ([], 0, [])
+
+
+# -- input lists
+
+
+def list_file(tmp_path: Path, lines: list[str]) -> str:
+    path = tmp_path / "list.txt"
+    path.write_text("".join(line + "\n" for line in lines))
+    return str(path)
+
+
+def test_list_sources_reads_the_list_in_one_task_and_drops_duplicates(tmp_path: Path) -> None:
+    uri = list_file(tmp_path, ["gs://b/a.jpg", "# c", "gs://b/c.jpg", "gs://b/a.jpg/", ""])
+    sc = FakeContext(parallelism=3)
+    sources = list_sources(sc, uri)
+    assert sorted(sources.collect()) == ["gs://b/a.jpg", "gs://b/c.jpg"]
+    assert sc.parallelized == [([uri], 1)]
+    assert sources.getNumPartitions() == 12
+
+
+@pytest.mark.parametrize(
+    ("lines", "root"),
+    [
+        (["gs://b/a/x.jpg"], "gs://b/a"),
+        (["gs://b/a/x.jpg", "gs://b/a/c/y.jpg", "gs://b/a/c/d/z.jpg"], "gs://b/a"),
+        (["gs://b/a/c/x.jpg", "gs://b/a/d/y.jpg", "gs://b/a/c/z.jpg"], "gs://b/a"),
+        (["gs://b/a/x.jpg", "gs://b/e/y.jpg"], "gs://b"),
+    ],
+)
+def test_list_root_is_common_root_computed_on_executors(tmp_path: Path, lines, root) -> None:
+    assert list_root(FakeContext(), list_file(tmp_path, lines)) == root
+
+
+def test_list_root_of_local_paths(tmp_path: Path) -> None:
+    uri = list_file(tmp_path, [str(tmp_path / "a/x.jpg"), str(tmp_path / "a/b/y.jpg")])
+    assert list_root(FakeContext(), uri) == str(tmp_path / "a")
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (["# nothing", ""], "the input list is empty"),
+        (["gs://b/a/x.jpg", "/data/y.jpg"], "the input list mixes local paths and URIs"),
+        (
+            ["gs://b/x.jpg", "gs://c/y.jpg"],
+            r"the input list spans buckets \(gs://[bc] and gs://[bc]\)",
+        ),
+        (
+            ["gs://b/x.jpg", "gs://c/y.jpg", "gs://d/z.jpg", "gs://e/w.jpg"],
+            r"the input list spans buckets \(gs://[b-e] and gs://[b-e]\)",
+        ),
+    ],
+)
+def test_list_root_refuses_lists_without_one(tmp_path: Path, lines, message) -> None:
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        list_root(FakeContext(), list_file(tmp_path, lines))
+
+
+@pytest.mark.parametrize("parallelism", [1, 2, 3, 5])
+def test_list_root_keeps_an_error_wherever_it_meets_it(tmp_path: Path, parallelism: int) -> None:
+    """Spread over partitions differently, an error meets folders and other errors both ways."""
+    lines = ["gs://b/x.jpg", "gs://c/y.jpg", "gs://b/q/z.jpg", "gs://d/w.jpg", "gs://b/r/v.jpg"]
+    with pytest.raises(ValueError, match=r"^the input list spans buckets \(gs://. and gs://.\)$"):
+        list_root(FakeContext(parallelism), list_file(tmp_path, lines))
+
+
+def test_outside_root_names_an_entry_not_below_the_root(tmp_path: Path) -> None:
+    inside = ["gs://b/r/x.jpg", "gs://b/r/s/y.jpg"]
+    assert outside_root(FakeContext(), list_file(tmp_path, inside), "gs://b/r") is None
+    uri = list_file(tmp_path, [*inside, "gs://b/rx/z.jpg"])
+    assert outside_root(FakeContext(), uri, "gs://b/r") == "gs://b/rx/z.jpg"
+    uri = list_file(tmp_path, [*inside, "gs://b/r"])
+    assert outside_root(FakeContext(), uri, "gs://b/r/") == "gs://b/r"  # the root itself
+    uri = list_file(tmp_path, [*inside, "gs://c/a.jpg", "gs://d/a.jpg"])
+    assert outside_root(FakeContext(1), uri, "gs://b/r") in {"gs://c/a.jpg", "gs://d/a.jpg"}
+
+
+def test_listed_inputs_carry_their_relative_path_and_version(tmp_path: Path) -> None:
+    src = tree(tmp_path / "in", {"a/x.png": b"xx", "y.png": b"y"})
+    uri = list_file(tmp_path, [str(src / "a/x.png"), str(src / "gone.png"), str(src / "y.png")])
+    spec = JobSpec(str(src), str(tmp_path / "out"), input_list=uri)
+    got = sorted(_listed_inputs(FakeContext(), spec).collect())
+    assert got == [
+        (str(src / "a/x.png"), ("a/x.png", version(src / "a/x.png"))),
+        (str(src / "gone.png"), ("gone.png", "")),
+        (str(src / "y.png"), ("y.png", version(src / "y.png"))),
+    ]
+    sc = FakeContext()
+    entries, shards = listing(sc, spec, "r")
+    assert (sorted(entries.collect()), shards) == (got, [])
+
+
+# -- what is pending
+
+
+def test_pending_keeps_new_changed_and_other_option_inputs() -> None:
+    sc = FakeContext()
+    entries = sc.parallelize(
+        [(s, (s[-5:], "v1")) for s in ("gs://b/new.j", "gs://b/same", "gs://b/chan", "gs://b/optn")]
+    )
+    states = sc.parallelize(
+        [
+            ("gs://b/same", ("p1", "v1", "o")),
+            ("gs://b/chan", ("p1", "v0", "o")),
+            ("gs://b/optn", ("p1", "v1", "other")),
+            ("gs://b/gone", ("p1", "v1", "o")),
+        ]
+    )
+    pending = _pending(entries, states, "o", False, 3)
+    assert sorted(pending.collect()) == [
+        ("gs://b/chan", ("/chan", "v1")),
+        ("gs://b/new.j", ("new.j", "v1")),
+        ("gs://b/optn", ("/optn", "v1")),
+    ]
+    assert sc.shuffles == [("leftOuterJoin", 3)] and pending.getNumPartitions() == 3
+    assert _pending(entries, states, "o", True, 3) is entries  # --force: everything
+
+
+# -- whole runs
+
+
+def expected_options(mode: str = "outline", color=RED, max_pixels=DEFAULT_MAX_PIXELS) -> str:
+    render = {"mode": mode, "max_pixels": max_pixels, "color": list(color)}
+    return options_key(FIXED.to_dict(), render)
+
+
+def spec_for(tmp_path: Path, mode: str = "outline", **kw) -> JobSpec:
+    src, dst = tmp_path / "in", tmp_path / "out"
+    return JobSpec(str(src), str(dst), FIXED, RenderOptions(mode=mode, color=RED), **kw)
+
+
+def manifest(dst: str) -> dict[str, dict]:
+    return {Path(r["path"]).name: r for r in read_manifest(LocalStore(dst), dst)}
+
+
+def states(dst: Path) -> list[dict]:
+    return [
+        json.loads(line)
+        for part in sorted((dst / "_state").glob("*.json"))
+        for line in part.read_text().splitlines()
+    ]
+
+
+@contextmanager
+def recording(calls: list, total: int, read_done):
+    calls.append(("enter", total, read_done()))
+    yield
+    calls.append(("exit", total, read_done()))
+
+
+def test_a_first_run_processes_everything_and_reports_exact_totals(
+    tmp_path: Path, monkeypatch
+) -> None:
+    tree(tmp_path / "in", INPUTS)
+    use_clock(monkeypatch, 0.25)
+    spec = spec_for(tmp_path)
+    spark, calls = FakeSession(parallelism=2, master="local[7]"), []
+    result = run(spark, spec, progress=lambda t, r: recording(calls, t, r))
+    sc = spark.sparkContext
+    assert calls == [("enter", 4, 0), ("exit", 4, 4)]
+    s = result.summary
+    assert (s.inputs, s.ok, s.errors, s.faces) == (4, 3, 1, 3)
+    # the clock moves 0.25 s per reading: start, planned, 2 per image, ran, end, finish
+    assert (s.wall_seconds, s.images_per_second) == (2.75, 1.45)
+    assert s.phases == {"plan": 0.25, "tasks": 2.25, "finish": 0.5}
+    assert (s.input, s.output, s.master) == (spec.input, spec.output, "local[7]")
+    assert s.detector == FIXED.to_dict()
+    assert s.render == {"mode": "outline", "max_pixels": DEFAULT_MAX_PIXELS}
+    assert (s.runtime, s.processed, s.skipped) == (["fixed 2.0"], 4, 0)
+    assert s.compaction == {"orphans": 0, "superseded": 0}
+    assert (result.processed, result.skipped, result.listed) == (4, 0, 4)
+    assert result.compaction == {"orphans": 0, "superseded": 0}
+    # four inputs on two cores: guided chunks of one, in sorted order
+    task = {"inputs": 1, "ok": 1, "faces": 1, "runtime": ["fixed 2.0"]}
+    error = {"inputs": 1, "ok": 0, "faces": 0, "runtime": []}
+    assert result.tasks == [task, task, task, error]  # a.png, b/c.png, b/d/e.png, f.jpg
+    dst = Path(spec.output)
+    parts = sorted(p.name[len("part-") : -len(".json")] for p in (dst / "manifest").iterdir())
+    assert result.pids == parts and len(parts) == 4
+    run_id = parts[0].split("-")[0]
+    sources = [str(Path(spec.input) / r) for r in ("a.png", "b/c.png", "b/d/e.png", "f.jpg")]
+    assert parts == sorted(part_id(run_id, [s]) for s in sources)
+    assert json.loads((dst / "summary.json").read_text()) == json.loads(s.to_json())
+    rows = manifest(spec.output)
+    assert set(rows) == {"a.png", "c.png", "e.png", "f.jpg"}
+    assert rows["a.png"]["faces"] == [{"x": 10, "y": 8, "w": 20, "h": 16, "score": 0.75}]
+    assert (rows["a.png"]["width"], rows["a.png"]["height"]) == (32, 24)
+    assert rows["c.png"]["output"] == f"{dst}/images/b/c.png"
+    assert rows["f.jpg"]["status"] == "error" and rows["a.png"]["millis"] == 250.0
+    src = Path(spec.input)
+    assert sorted((st["path"], st["version"], st["options"]) for st in states(dst)) == sorted(
+        (s, version(Path(s)), expected_options()) for s in sources
+    )
+    plan = [x for x in sc.shuffles if x[0] in ("leftOuterJoin", "sortByKey", "partitionBy")]
+    assert plan == [("leftOuterJoin", 1), ("sortByKey", 1), ("partitionBy", 4)]
+    assert sc.parallelized[-1] == (parts, 4)  # the totals read every part, one per slice
+    assert [r for r in sc.rdds if r.storage_level is not None] == []  # nothing left cached
+    assert [p.name for p in dst.rglob(".*")] == [] and not (dst / "_work").exists()
+    assert (src / "a.png").read_bytes() == INPUTS["a.png"]
+
+
+def test_runs_into_the_same_folder_skip_what_is_done_and_redo_what_changed(
+    tmp_path: Path, monkeypatch
+) -> None:
+    tree(tmp_path / "in", INPUTS)
+    spec = spec_for(tmp_path)
+    first = run(FakeSession(), spec)
+    first_rows = manifest(spec.output)
+    use_clock(monkeypatch, 0.5)
+    spark, calls = FakeSession(), []
+    again = run(spark, spec, progress=lambda t, r: recording(calls, t, r))
+    assert (again.processed, again.skipped, again.listed, again.tasks) == (0, 4, 4, [])
+    assert calls == []  # nothing to watch
+    s = again.summary
+    assert (s.inputs, s.ok, s.errors, s.faces, s.processed, s.skipped) == (4, 3, 1, 3, 0, 4)
+    assert (s.images_per_second, s.wall_seconds) == (0.0, 1.5)
+    assert s.phases == {"plan": 0.5, "tasks": 0.5, "finish": 1.0}
+    assert manifest(spec.output) == first_rows and again.pids == first.pids
+    assert not any(op == "partitionBy" for op, _ in spark.sparkContext.shuffles)
+
+    (Path(spec.input) / "b/c.png").write_bytes(png(9))  # changed
+    (Path(spec.input) / "n.png").write_bytes(png(8))  # new
+    changed = run(FakeSession(), spec)
+    assert (changed.processed, changed.skipped, changed.listed) == (2, 3, 5)
+    assert changed.summary.inputs == 5 and changed.compaction == {"orphans": 0, "superseded": 1}
+    rows = manifest(spec.output)
+    assert rows["a.png"] == first_rows["a.png"] and rows["c.png"] != first_rows["c.png"]
+    assert len(changed.pids) == 5  # the old part of c.png was emptied and removed
+
+    for other in (
+        spec_for(tmp_path, mode="blur"),
+        JobSpec(spec.input, spec.output, FIXED, RenderOptions(mode="blur", color=(1, 2, 3))),
+        JobSpec(spec.input, spec.output, FIXED, RenderOptions("blur", (1, 2, 3), 10**7)),
+    ):
+        redone = run(FakeSession(), other)
+        assert (redone.processed, redone.skipped, redone.summary.inputs) == (5, 0, 5)
+        render = other.render
+        key = expected_options(render.mode, render.color, render.max_pixels)
+        assert {st["options"] for st in states(Path(spec.output))} == {key}
+    forced = run(FakeSession(), other, force=True)
+    assert (forced.processed, forced.skipped, forced.listed) == (5, 0, 5)
+    assert forced.compaction == {"orphans": 0, "superseded": 5}
+    assert len(manifest(spec.output)) == 5
+
+
+def test_explicit_partitions_cut_the_sorted_inputs_into_equal_chunks(tmp_path: Path) -> None:
+    tree(tmp_path / "in", INPUTS)
+    spark = FakeSession(parallelism=2)
+    result = run(spark, spec_for(tmp_path, partitions=3))
+    # equal sizes 1, 2, 1 over a.png | b/c.png, b/d/e.png | f.jpg
+    assert [t["inputs"] for t in result.tasks] == [1, 2, 1]
+    assert [t["ok"] for t in result.tasks] == [1, 2, 0]
+    assert ("partitionBy", 3) in spark.sparkContext.shuffles
+
+
+def test_planning_slices_grow_with_the_listing(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(pipeline, "PLAN_ENTRIES", 2)
+    tree(tmp_path / "in", INPUTS)
+    spark = FakeSession(parallelism=1)
+    run(spark, spec_for(tmp_path))  # 4 listed: 4 // 2 + 1 = 3 slices (at most 4 per core)
+    plan = [x for x in spark.sparkContext.shuffles if x[0] in ("leftOuterJoin", "sortByKey")]
+    assert plan == [("leftOuterJoin", 3), ("sortByKey", 3)]
+    monkeypatch.setattr(pipeline, "PLAN_ENTRIES", 1)
+    spark = FakeSession(parallelism=1)
+    run(spark, spec_for(tmp_path), force=True)  # 4 // 1 + 1 = 5, capped at 4
+    plan = [x for x in spark.sparkContext.shuffles if x[0] in ("sortByKey",)]
+    assert plan == [("sortByKey", 4)]
+
+
+def test_shards_are_deleted_after_the_run(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(pipeline, "SHARD_ENTRIES", 1)
+    tree(tmp_path / "in", INPUTS)
+    spec = spec_for(tmp_path)
+    result = run(FakeSession(), spec)
+    assert (result.processed, result.summary.inputs) == (4, 4)
+    assert list((Path(spec.output) / "_work").rglob("*.txt")) == []
+
+
+def test_a_run_from_an_input_list(tmp_path: Path) -> None:
+    src = tree(tmp_path / "in", INPUTS)
+    uri = list_file(tmp_path, [str(src / "b/c.png"), str(src / "gone.png"), str(src / "a.png")])
+    spec = spec_for(tmp_path, input_list=uri)
+    result = run(FakeSession(), spec)
+    assert (result.processed, result.listed, result.summary.ok) == (3, 3, 2)
+    rows = manifest(spec.output)
+    assert rows["gone.png"]["status"] == "error"
+    assert rows["c.png"]["output"] == f"{spec.output}/images/b/c.png"
+
+
+def test_a_run_over_nothing_writes_an_empty_summary(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "in").mkdir()
+    use_clock(monkeypatch, 0.0)  # a clock that does not move: no division by zero
+    spec = spec_for(tmp_path)
+    result = run(FakeSession(), spec)
+    s = result.summary
+    assert (s.inputs, s.ok, s.errors, s.faces, s.runtime) == (0, 0, 0, 0, [])
+    assert (s.wall_seconds, s.images_per_second, result.pids, result.tasks) == (0.0, 0.0, [], [])
+    assert json.loads((Path(spec.output) / "summary.json").read_text())["inputs"] == 0
