@@ -306,6 +306,9 @@ def test_cluster_init_action_is_content_hashed_upload_with_pins(stack: Recorded)
     assert metadata["opencv-version"] == opencv_pin() == "4.11.0.86"
     assert metadata["pillow-version"] == requirement_pin("pillow") == "11.3.0"
     assert metadata["openvino-version"] == requirement_pin("openvino") == "2026.4.1"
+    # Nodes take SSH only through OS Login (IAM), never from keys pasted into project metadata.
+    assert metadata["enable-oslogin"] == "TRUE"
+    assert metadata["block-project-ssh-keys"] == "TRUE"
 
 
 def test_cluster_waits_for_its_iam_grants(stack: Recorded) -> None:
@@ -362,7 +365,21 @@ def test_devhost_private_shielded_oslogin(stack: Recorded) -> None:
         "enableIntegrityMonitoring": True,
     }
     assert vm["metadata"]["enable-oslogin"] == "TRUE"
+    assert vm["metadata"]["block-project-ssh-keys"] == "TRUE"
     assert vm["serviceAccount"]["email"] == _email(stack, "devhost")
+
+
+def test_devhost_waits_for_its_iam_grants(stack: Recorded) -> None:
+    """Its boot script submits nothing, but the page it serves does: the grants come first."""
+    devhost = stack.one(INSTANCE)
+    member = f"serviceAccount:{_email(stack, 'devhost')}"
+    grants = [
+        r["urn"]
+        for r in stack.resources
+        if "IAMMember" in r["type"] and r["inputs"]["member"] == member
+    ]
+    assert len(grants) == 6, grants
+    assert set(grants) <= set(devhost["dependencies"])
 
 
 def test_devhost_startup_script_installs_the_cli(stack: Recorded) -> None:
