@@ -18,9 +18,12 @@ from dataproc_faces.gallery import (
     _placed,
     _view_counts,
     describe,
+    display_name,
     faces_key,
     page_file,
+    page_row,
     page_rows,
+    page_uri,
     relative_url,
     render,
     script_json,
@@ -86,8 +89,10 @@ def render_rows(rows: list[dict[str, Any]], **kwargs: Any) -> str:
     return render(summary_of(rows), views_of(rows), errors_of(rows), **kwargs)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def page() -> str:
+    # Not module-scoped: mutmut maps a function to the tests during which it runs, and a
+    # module-scoped fixture runs during the first test only.
     return render_rows(ROWS)
 
 
@@ -235,3 +240,270 @@ def test_describe_gives_local_pages_a_file_url(tmp_path: Path) -> None:
     uri = str(tmp_path / "index.html")
     assert describe(uri) == f"{uri} ({Path(uri).as_uri()})"
     assert describe("gs://b/run/index.html") == "gs://b/run/index.html"
+
+
+# -- the index page, piece by piece, exactly
+
+
+def sha(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+BIG = Summary(
+    inputs=1234,
+    ok=1230,
+    errors=4,
+    faces=5678,
+    wall_seconds=3725.4,
+    images_per_second=0.33,
+    input="/data/in",
+    output="/data/out",
+    master="yarn",
+    detector={
+        "detector": "retinaface",
+        "score_threshold": 0.4,
+        "min_size": 20,
+        "tiles": True,
+        "max_size": None,
+    },
+    render={"mode": "outline", "max_pixels": 100_000_000},
+    runtime=["openvino bf16", "openvino fp32"],
+)
+BIG_ERRORS = [{"n": "a <1>.jpg", "e": "bad & worse"}, {"n": "b.jpg", "e": None}]
+CONTROLS = (
+    '<form id="controls" role="search">'
+    '<label>Status <select id="f-status"><option value="all">all</option>'
+    '<option value="ok">ok</option><option value="error">error</option></select></label>'
+    '<label>Faces <select id="f-faces"><option value="any">any</option>'
+    '<option value="none">none</option><option value="some">1 or more</option>'
+    '<option value="two">2 or more</option><option value="five">5 or more</option>'
+    "</select></label>"
+    '<label>Sort <select id="f-sort"><option value="name">name</option>'
+    '<option value="faces-desc">most faces</option><option value="status">errors first</option>'
+    "</select></label>"
+    '<label class="grow">Name <input id="f-q" type="search" placeholder="filter this page by name"'
+    ' autocomplete="off"></label><output id="shown" aria-live="polite"></output></form>'
+)
+
+
+def test_the_whole_index_page_exactly() -> None:
+    page = render(BIG, {"name": 1234, "error": 4}, BIG_ERRORS, page_size=7, file_rows=9)
+    csp = (
+        "default-src 'none'; img-src 'self' file: data: https: http:; "
+        f"style-src {sha(STYLE)}; script-src 'self' {sha(SCRIPT)}; "
+        "base-uri 'none'; form-action 'none'"
+    ).replace("'", "&#x27;")
+    title = "Faces: 5678 in 1234 images"
+    stats = (
+        '<dl class="stats">'
+        '<div class="stat" data-stat="inputs"><dd>1234</dd><dt>images</dt></div>'
+        '<div class="stat" data-stat="faces"><dd>5678</dd><dt>faces found</dt></div>'
+        '<div class="stat bad" data-stat="errors"><dd>4</dd><dt>errors</dt></div>'
+        '<div class="stat" data-stat="time"><dd>1 h 02 min</dd><dt>wall time</dt></div>'
+        '<div class="stat" data-stat="rate"><dd>0.33</dd><dt>images / s</dt></div></dl>'
+    )
+    where = (
+        '<p class="where"><span>from</span> <code>/data/in</code> <span>to</span> '
+        "<code>/data/out</code> <span>on</span> <code>yarn</code></p>"
+    )
+    detector = (
+        '<div class="detector"><span>detector</span> <strong>retinaface</strong>'
+        '<dl class="options">'
+        "<div><dt>max size</dt><dd>none</dd></div>"
+        "<div><dt>min size</dt><dd>20</dd></div>"
+        "<div><dt>score threshold</dt><dd>0.4</dd></div>"
+        "<div><dt>tiles</dt><dd>True</dd></div>"
+        "<div><dt>mode</dt><dd>outline</dd></div>"
+        "<div><dt>max pixels</dt><dd>100,000,000</dd></div>"
+        "<div><dt>runtime</dt><dd>openvino bf16, openvino fp32</dd></div>"
+        "</dl></div>"
+    )
+    errors = (
+        '<section id="errors" aria-labelledby="errors-title"><h2 id="errors-title">'
+        '4 inputs failed</h2><ul class="errors">'
+        '<li><code class="path">a &lt;1&gt;.jpg</code><span class="msg">bad &amp; worse</span></li>'
+        '<li><code class="path">b.jpg</code><span class="msg"></span></li>'
+        '</ul><p class="more">and 2 more: choose Status "error" below</p></section>'
+    )
+    data = '{"pageSize":7,"fileRows":9,"counts":{"name":1234,"error":4},"dir":"gallery"}'
+    assert page == (
+        "<!DOCTYPE html>\n"
+        '<html lang="en">\n'
+        "<head>\n"
+        '<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f'<meta http-equiv="Content-Security-Policy" content="{csp}">\n'
+        '<meta name="referrer" content="no-referrer">\n'
+        f"<title>{title}</title>\n"
+        f"<style>{STYLE}</style>\n"
+        "</head>\n"
+        "<body>\n"
+        "<header>\n"
+        f"<h1>{title}</h1>\n"
+        f"{stats}{where}{detector}\n"
+        "</header>\n"
+        "<main>\n"
+        f"{errors}\n"
+        '<section id="gallery" aria-label="images">\n'
+        f"{CONTROLS}\n"
+        '<nav class="pager" aria-label="pages"></nav>\n'
+        '<div id="cards"></div>\n'
+        '<nav class="pager" aria-label="pages"></nav>\n'
+        '<noscript><p class="note">The summary and the errors above need no JavaScript; turn it'
+        " on to browse the images.</p></noscript>\n"
+        "</section>\n"
+        "</main>\n"
+        f'<script type="application/json" id="gallery-data">{data}</script>\n'
+        f"<script>{SCRIPT}</script>\n"
+        "</body>\n"
+        "</html>\n"
+    )
+
+
+def test_the_csp_exactly(page: str) -> None:
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', page)
+    assert csp
+    assert csp.group(1).replace("&#x27;", "'") == (
+        "default-src 'none'; img-src 'self' file: data: https: http:; "
+        f"style-src {sha(STYLE)}; script-src 'self' {sha(SCRIPT)}; "
+        "base-uri 'none'; form-action 'none'"
+    )
+
+
+def test_a_clean_run_has_no_bad_tile_no_master_no_runtime_and_no_error_section() -> None:
+    summary = Summary(
+        inputs=1, ok=1, errors=0, faces=1, wall_seconds=0.5, images_per_second=2.0,
+        input="/in", output="/out", detector={"min_size": 20},
+    )  # fmt: skip
+    page = render(summary, {"name": 1, "error": 0}, [])
+    assert "<title>Faces: 1 in 1 image</title>" in page and "<h1>Faces: 1 in 1 image</h1>" in page
+    assert 'class="stat bad"' not in page
+    assert '<div class="stat" data-stat="errors"><dd>0</dd><dt>errors</dt></div>' in page
+    assert '<div class="stat" data-stat="time"><dd>0.5 s</dd><dt>wall time</dt></div>' in page
+    assert (
+        '<p class="where"><span>from</span> <code>/in</code> <span>to</span> <code>/out</code></p>'
+        '<div class="detector"><span>detector</span> <strong>?</strong><dl class="options">'
+        "<div><dt>min size</dt><dd>20</dd></div></dl></div>\n</header>\n<main>\n\n"
+        '<section id="gallery"'
+    ) in page
+
+
+def test_no_error_count_means_no_error_section() -> None:
+    summary = Summary(inputs=0, ok=0, errors=0, faces=0, wall_seconds=0, images_per_second=0)
+    assert '<main>\n\n<section id="gallery"' in render(summary, {"name": 0}, [])
+
+
+@pytest.mark.parametrize(
+    ("inputs", "title"),
+    [(0, "Faces: 3 in 0 images"), (1, "Faces: 3 in 1 image"), (2, "Faces: 3 in 2 images")],
+)
+def test_the_title_counts_images_in_the_singular_only_for_one(inputs: int, title: str) -> None:
+    summary = Summary(inputs=inputs, ok=0, errors=0, faces=3, wall_seconds=0, images_per_second=0)
+    page = render(summary, {"name": inputs}, [])
+    assert f"<title>{title}</title>" in page and f"<h1>{title}</h1>" in page
+
+
+@pytest.mark.parametrize(
+    ("total", "listed", "expected"),
+    [
+        (1, 1, '<h2 id="errors-title">1 input failed</h2>'),
+        (2, 2, '<h2 id="errors-title">2 inputs failed</h2>'),
+        (2, 1, '<p class="more">and 1 more: choose Status "error" below</p></section>'),
+        (2, 2, "</li></ul></section>"),
+    ],
+)
+def test_the_error_heading_and_the_rest(total: int, listed: int, expected: str) -> None:
+    summary = Summary(
+        inputs=total, ok=0, errors=total, faces=0, wall_seconds=0, images_per_second=0
+    )
+    errors = [{"n": f"e{i}.jpg", "e": "bad"} for i in range(listed)]
+    assert expected in render(summary, {"name": total, "error": total}, errors)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0.0, "0.0 s"),
+        (59.94, "59.9 s"),
+        (60.0, "1 min 00 s"),
+        (60.5, "1 min 00 s"),
+        (125.0, "2 min 05 s"),
+        (3599.6, "1 h 00 min"),
+        (3725.4, "1 h 02 min"),
+        (7322.0, "2 h 02 min"),
+    ],
+)
+def test_the_wall_time_tile(seconds: float, text: str) -> None:
+    summary = Summary(inputs=0, ok=0, errors=0, faces=0, wall_seconds=seconds, images_per_second=0)
+    page = render(summary, {"name": 0}, [])
+    assert f'data-stat="time"><dd>{text}</dd>' in page
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(None, "none"), (0.4, "0.4"), (1e-05, "1e-05"), (2.0, "2"), (1234567, "1,234,567"),
+     (0, "0"), (True, "True"), (False, "False"), ("outline", "outline")],
+)  # fmt: skip
+def test_detector_options_are_shown_by_type(value: Any, text: str) -> None:
+    summary = Summary(
+        inputs=0, ok=0, errors=0, faces=0, wall_seconds=0, images_per_second=0,
+        detector={"detector": "haar", "some_option": value},
+    )  # fmt: skip
+    assert "<div><dt>some option</dt><dd>" + text + "</dd></div>" in render(summary, {}, [])
+
+
+# -- names, links and the rows of page files
+
+
+def test_display_name_is_relative_to_the_input_folder() -> None:
+    assert display_name("/data/in/a/b.jpg", "/data/in") == "a/b.jpg"
+    assert display_name("/data/in/a/b.jpg", "/data/in/") == "a/b.jpg"
+    assert display_name("/data/inX/a.jpg", "/data/inX") == "a.jpg"
+    assert display_name("/data/inbox/a.jpg", "/data/in") == "/data/inbox/a.jpg"
+    assert display_name("/other/a.jpg", "/data/in") == "/other/a.jpg"
+    assert display_name("/data/in/a.jpg", "") == "/data/in/a.jpg"
+    assert display_name("gs://b/in/x.png", "gs://b/in") == "x.png"
+
+
+def test_relative_url_takes_an_output_with_a_trailing_slash_or_ending_in_x() -> None:
+    assert relative_url("/data/out/thumbs/a.jpg", "/data/out/") == "thumbs/a.jpg"
+    assert relative_url("gs://b/run-X/thumbs/a.jpg", "gs://b/run-X") == "thumbs/a.jpg"
+    assert relative_url("/data/output/a.jpg", "/data/out") is None
+    assert relative_url("", "/data/out") is None
+
+
+def test_a_page_row_exactly() -> None:
+    row = {**ok("sub/a b.jpg", 2), "width": 640, "height": 480, "millis": 12.5}
+    assert page_row(row, SRC, DST) == {
+        "n": "sub/a b.jpg",
+        "s": "ok",
+        "f": 2,
+        "t": "thumbs/sub/a%20b.jpg.jpg",
+        "o": "images/sub/a%20b.jpg",
+        "e": None,
+        "w": 640,
+        "h": 480,
+        "ms": 12.5,
+    }
+    bad = error_row(f"{SRC}/x.jpg", "truncated", 3.0)
+    assert page_row(bad, SRC, DST) == {
+        "n": "x.jpg", "s": "error", "f": 0, "t": None, "o": None,
+        "e": "truncated", "w": None, "h": None, "ms": 3.0,
+    }  # fmt: skip
+
+
+def test_script_json_exactly() -> None:
+    value = {"n": "é <a> & b\u2028c\u2029d", "k": [1, None]}
+    assert script_json(value) == (
+        '{"n":"é \\u003ca\\u003e \\u0026 b\\u2028c\\u2029d","k":[1,null]}'
+    )
+
+
+def test_a_page_file_exactly() -> None:
+    rows = [{"n": "é>.jpg", "f": 1}]
+    assert page_file("two", 4, rows) == 'galleryPage("two",4,[{"n":"é\\u003e.jpg","f":1}]);\n'
+
+
+def test_page_uri() -> None:
+    assert page_uri("/data/out", "faces", 3) == "/data/out/gallery/faces/3.js"
+    assert page_uri("gs://b/run/", "name", 1) == "gs://b/run/gallery/name/1.js"
