@@ -289,9 +289,22 @@ def test_bad_or_missing_openvino_version_fails_clearly_before_pip(sandbox: dict[
     assert "installing" not in bad.stderr + missing.stderr
 
 
-def test_an_openvino_that_does_not_import_fails_the_node(sandbox: dict[str, Path]) -> None:
-    """The final check runs the real import: a broken install is an error, not a green node."""
-    site = Path(_py(sandbox, "import openvino, os; print(os.path.dirname(openvino.__file__))"))
+@pytest.mark.parametrize(
+    ("module", "message"),
+    [
+        ("openvino", "ERROR: openvino {openvino} installed but it does not import"),
+        ("cv2", "ERROR: opencv-python-headless {opencv} installed but cv2 does not import"),
+        ("PIL", "ERROR: PIL (Pillow) does not import from"),
+    ],
+)
+def test_a_package_that_does_not_import_fails_the_node(
+    sandbox: dict[str, Path], module: str, message: str
+) -> None:
+    """The final checks run the real imports: a broken install is an error, not a green node."""
+    pillow = _pin("pillow")
+    installed = _run(sandbox, _opencv_pin(), pillow=pillow)  # a healthy node (no-op if it is)
+    assert installed.returncode == 0, installed.stderr
+    site = Path(_py(sandbox, f"import {module}, os; print(os.path.dirname({module}.__file__))"))
     init = site / "__init__.py"
     saved = init.read_bytes()
     try:
@@ -299,6 +312,7 @@ def test_an_openvino_that_does_not_import_fails_the_node(sandbox: dict[str, Path
         proc = _run(
             sandbox,
             _opencv_pin(),
+            pillow=pillow,
             PIP_INDEX_URL="http://127.0.0.1:9/simple",
             PIP_RETRIES="0",
             PIP_TIMEOUT="2",
@@ -307,7 +321,7 @@ def test_an_openvino_that_does_not_import_fails_the_node(sandbox: dict[str, Path
         )
     finally:
         init.write_bytes(saved)
-    assert proc.returncode == 1
-    # pip finds the version already there and succeeds: only the final import check can catch it
-    assert f"ERROR: openvino {_pin('openvino')} installed but it does not import" in proc.stderr
+    assert proc.returncode == 1, proc.stderr
+    # pip finds the pinned version already there: only the final import check can catch it
+    assert message.format(openvino=_pin("openvino"), opencv=_opencv_pin()) in proc.stderr
     assert "done:" not in proc.stderr
