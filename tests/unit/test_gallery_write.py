@@ -1,0 +1,274 @@
+"""write_gallery's driver and executor code on the in-process stand-in for Spark: which page files
+it writes with which rows, the index page beside them, and how it spreads the work.
+
+The browser tests run the same function on real local Spark (seconds per run); here it takes
+milliseconds, so every planted bug in the driver is checked against every page file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dataproc_faces import storage
+from dataproc_faces.gallery import (
+    INDEX_FILE,
+    VIEWS,
+    _write_page,
+    faces_key,
+    page_row,
+    write_gallery,
+)
+from dataproc_faces.ledger import write_part
+from dataproc_faces.manifest import Summary, error_row
+from dataproc_faces.storage import LocalStore
+from tests.unit.fakespark import FakeContext, FakeRDD, split
+
+SRC = "/data/in"
+
+
+class GalleryRDD(FakeRDD):
+    """FakeRDD plus the calls write_gallery makes: sortBy, mapPartitionsWithIndex, union."""
+
+    def _derive(self, compute: Callable[[], list[list[Any]]]) -> GalleryRDD:
+        return GalleryRDD(self.ctx, compute)
+
+    def persist(self, level: Any = None) -> GalleryRDD:
+        from pyspark import StorageLevel
+
+        super().persist(level or StorageLevel.MEMORY_ONLY)
+        return self
+
+    def sortBy(self, keyfunc: Callable[[Any], Any], ascending: bool = True) -> GalleryRDD:
+        def compute() -> list[list[Any]]:
+            parts = self.partitions()  # range-partitioned into as many partitions as before
+            items = sorted((x for p in parts for x in p), key=keyfunc, reverse=not ascending)
+            self.ctx.shuffles.append(("sortBy", len(parts)))
+            return split(items, len(parts))
+
+        return self._derive(compute)
+
+    def mapPartitionsWithIndex(
+        self, f: Callable[[int, Iterator[Any]], Iterable[Any]]
+    ) -> GalleryRDD:
+        return self._derive(lambda: [list(f(i, iter(p))) for i, p in enumerate(self.partitions())])
+
+    def union(self, other: FakeRDD) -> GalleryRDD:
+        return self._derive(lambda: self.partitions() + other.partitions())
+
+
+class GalleryContext(FakeContext):
+    def parallelize(self, data: Iterable[Any], numSlices: int | None = None) -> GalleryRDD:
+        rdd = super().parallelize(data, numSlices)
+        return GalleryRDD(self, rdd._compute)
+
+
+class Session:
+    def __init__(self, parallelism: int) -> None:
+        self.sparkContext = GalleryContext(parallelism)
+
+
+def row(name: str, faces: int) -> dict[str, Any]:
+    return {
+        "path": f"{SRC}/{name}",
+        "status": "ok",
+        "error": None,
+        "width": 64,
+        "height": 48,
+        "format": "jpeg",
+        "faces": [{"x": 1, "y": 1, "w": 8, "h": 8}] * faces,
+        "output": None,
+        "thumbnail": None,
+        "millis": 3.0,
+        "runtime": "test",
+    }
+
+
+# Parts deliberately not in name order: the gallery sorts, the parts do not.
+PARTS = [
+    [row("z.jpg", 6), row("m.jpg", 0), error_row(f"{SRC}/y.jpg", "broken y", 1.0)],
+    [row("a.jpg", 1), row("q.jpg", 2)],
+    [error_row(f"{SRC}/c.jpg", "broken c", 1.0), row("k.jpg", 5)],
+    [row("b.jpg", 0), row("r.jpg", 3)],
+    [row("d.jpg", 2), error_row(f"{SRC}/e.jpg", "broken e", 1.0), row("f.jpg", 1)],
+]
+ALL = [r for part in PARTS for r in part]
+
+
+class RecordingStore(LocalStore):
+    def __init__(self, root: str, writes: list[tuple[str, str | None]]) -> None:
+        super().__init__(root=root)
+        self.writes = writes
+
+    def write(self, uri: str, data: bytes, content_type: str | None = None) -> None:
+        self.writes.append((uri, content_type))
+        super().write(uri, data, content_type)
+
+
+@pytest.fixture
+def writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str | None]]:
+    found: list[tuple[str, str | None]] = []
+    monkeypatch.setattr(storage, "store_for", lambda uri: RecordingStore(uri, found))
+    return found
+
+
+def manifest(dst: Path, parts: list[list[dict[str, Any]]]) -> list[str]:
+    store = LocalStore(root=str(dst))
+    pids = [f"{n:020d}-test" for n in range(len(parts))]
+    for pid, rows in zip(pids, parts, strict=True):
+        write_part(store, str(dst), pid, rows, [])
+    return pids
+
+
+def summary(dst: Path, rows: list[dict[str, Any]]) -> Summary:
+    return Summary.of(rows, 2.0, input=SRC, output=str(dst), detector={"detector": "haar"})
+
+
+def page_files(dst: Path) -> dict[tuple[str, int], list[dict[str, Any]]]:
+    found = {}
+    for path in sorted((dst / "gallery").glob("*/*.js")):
+        text = path.read_text()
+        view, number = path.parent.name, int(path.stem)
+        prefix = f'galleryPage("{view}",{number},'
+        assert text.startswith(prefix) and text.endswith(");\n"), path
+        found[view, number] = json.loads(text[len(prefix) : -3])
+    return found
+
+
+def expected_files(
+    rows: list[dict[str, Any]], dst: Path, file_rows: int
+) -> dict[tuple[str, int], list[dict[str, Any]]]:
+    cards = sorted((page_row(r, SRC, str(dst)) for r in rows), key=lambda r: r["n"])
+    views = {view: [r for r in cards if keep(r)] for view, keep in VIEWS.items()}
+    views["faces"] = sorted(cards, key=faces_key)
+    return {
+        (view, i // file_rows + 1): held[i : i + file_rows]
+        for view, held in views.items()
+        for i in range(0, len(held), file_rows)
+    }
+
+
+def index_data(dst: Path) -> tuple[str, dict[str, Any]]:
+    page = (dst / INDEX_FILE).read_text()
+    match = re.search(r'<script type="application/json" id="gallery-data">(.*?)</script>', page)
+    assert match
+    return page, json.loads(match.group(1))
+
+
+def test_every_view_is_written_in_page_files_of_file_rows_rows(
+    tmp_path: Path, writes: list[tuple[str, str | None]]
+) -> None:
+    dst = tmp_path / "out"
+    pids = manifest(dst, PARTS)
+    spark = Session(parallelism=1)
+    uri = write_gallery(spark, str(dst), pids, summary(dst, ALL), page_size=3, file_rows=2)
+
+    assert uri == str(dst / INDEX_FILE)
+    files = page_files(dst)
+    assert files == expected_files(ALL, dst, 2)
+    # spot checks of the expectation itself
+    assert [r["n"] for r in files["name", 1]] == ["a.jpg", "b.jpg"]
+    assert [r["n"] for r in files["faces", 1]] == ["z.jpg", "k.jpg"]
+    assert [r["n"] for r in files["error", 2]] == ["y.jpg"]
+    assert ("five", 2) not in files and [r["n"] for r in files["five", 1]] == ["k.jpg", "z.jpg"]
+
+    page, data = index_data(dst)
+    assert data == {
+        "pageSize": 3,
+        "fileRows": 2,
+        "counts": {
+            "name": 12, "ok": 9, "error": 3, "none": 2, "some": 7,
+            "two": 5, "five": 2, "faces": 12,
+        },
+        "dir": "gallery",
+    }  # fmt: skip
+    assert (
+        '<ul class="errors">'
+        '<li><code class="path">c.jpg</code><span class="msg">broken c</span></li>'
+        '<li><code class="path">e.jpg</code><span class="msg">broken e</span></li>'
+        '<li><code class="path">y.jpg</code><span class="msg">broken y</span></li></ul>'
+    ) in page
+    assert "<title>Faces: 20 in 12 images</title>" in page
+
+    js = [(u, t) for u, t in writes if u.endswith(".js")]
+    assert sorted(u for u, _ in js) == sorted(
+        str(dst / "gallery" / view / f"{n}.js") for view, n in files
+    )
+    assert {t for _, t in js} == {"text/javascript"}
+    assert writes[-1] == (uri, "text/html; charset=utf-8")
+
+    ctx = spark.sparkContext
+    # the part ids in name order, over min(parts, 4 x cores) tasks
+    assert ctx.parallelized == [(sorted(pids), 4)]
+    # page files grouped into at most 4 tasks per slice (52 rows // 2 + 8 views = 34 files > 16)
+    assert [s for s in ctx.shuffles if s[0] == "groupByKey"] == [("groupByKey", 16)]
+
+
+def test_few_page_files_are_written_by_as_many_tasks(
+    tmp_path: Path, writes: list[tuple[str, str | None]]
+) -> None:
+    dst = tmp_path / "out"
+    pids = manifest(dst, PARTS)
+    spark = Session(parallelism=1)
+    write_gallery(spark, str(dst), pids, summary(dst, ALL))
+    files = page_files(dst)
+    assert files == expected_files(ALL, dst, 500)
+    assert sorted(files) == [(v, 1) for v in sorted([*VIEWS, "faces"])]
+    _, data = index_data(dst)
+    assert (data["pageSize"], data["fileRows"]) == (100, 500)
+    # 52 rows over the 8 views fill no file of 500: one file per view, 8 tasks
+    groups = [s for s in spark.sparkContext.shuffles if s[0] == "groupByKey"]
+    assert groups == [("groupByKey", 8)]
+
+
+def test_one_part_is_one_slice(tmp_path: Path, writes: list[tuple[str, str | None]]) -> None:
+    dst = tmp_path / "out"
+    pids = manifest(dst, PARTS[:1])
+    spark = Session(parallelism=2)
+    write_gallery(spark, str(dst), pids, summary(dst, PARTS[0]), file_rows=2)
+    assert page_files(dst) == expected_files(PARTS[0], dst, 2)
+    assert spark.sparkContext.parallelized == [(pids, 1)]
+    groups = [s for s in spark.sparkContext.shuffles if s[0] == "groupByKey"]
+    assert groups == [("groupByKey", 4)]
+
+
+def test_more_parts_than_four_per_core_share_the_slices(
+    tmp_path: Path, writes: list[tuple[str, str | None]]
+) -> None:
+    dst = tmp_path / "out"
+    parts = [[row(f"{i:02d}.jpg", i % 3)] for i in range(9)]
+    pids = manifest(dst, parts)
+    spark = Session(parallelism=2)
+    rows = [r for p in parts for r in p]
+    write_gallery(spark, str(dst), pids, summary(dst, rows), file_rows=2)
+    assert page_files(dst) == expected_files(rows, dst, 2)
+    assert spark.sparkContext.parallelized == [(pids, 8)]
+
+
+def test_an_empty_run_writes_the_index_and_no_page_file(
+    tmp_path: Path, writes: list[tuple[str, str | None]]
+) -> None:
+    dst = tmp_path / "out"
+    dst.mkdir()
+    spark = Session(parallelism=2)
+    write_gallery(spark, str(dst), [], summary(dst, []))
+    assert page_files(dst) == {}
+    assert spark.sparkContext.parallelized == [([], 1)]
+    _, data = index_data(dst)
+    assert data["counts"] == dict.fromkeys([*VIEWS, "faces"], 0)
+    assert writes == [(str(dst / INDEX_FILE), "text/html; charset=utf-8")]
+
+
+def test_a_page_file_holds_its_rows_in_position_order_whatever_order_they_arrive_in(
+    tmp_path: Path, writes: list[tuple[str, str | None]]
+) -> None:
+    rows = [(7, {"n": "c"}), (5, {"n": "a"}), (6, {"n": "b"})]
+    assert _write_page(str(tmp_path), ("two", 3), rows) == 1
+    path = tmp_path / "gallery" / "two" / "3.js"
+    assert path.read_text() == 'galleryPage("two",3,[{"n":"a"},{"n":"b"},{"n":"c"}]);\n'
+    assert writes == [(str(path), "text/javascript")]
