@@ -206,14 +206,21 @@ class FakeRDD:
         return found
 
     def reduce(self, f: Callable[[Any, Any], Any]) -> Any:
+        """As PySpark: each partition reduced in its task, then the partitions' results in order."""
         self.ctx.actions.append("reduce")
-        items = list(self._items())
-        if not items:
+        results = []
+        for part in self.partitions():
+            if part:
+                acc = part[0]
+                for x in part[1:]:
+                    acc = f(acc, x)
+                results.append(acc)
+        if not results:
             raise ValueError("Can not reduce() empty RDD")
-        result = items[0]
-        for x in items[1:]:
-            result = f(result, x)
-        return result
+        acc = results[0]
+        for x in results[1:]:
+            acc = f(acc, x)
+        return acc
 
     def treeReduce(self, f: Callable[[Any, Any], Any], depth: int = 2) -> Any:
         return self.reduce(f)

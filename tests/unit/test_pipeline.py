@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import signal
 import types
 from pathlib import Path
 
@@ -114,6 +115,20 @@ def writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str | None]]:
     return found
 
 
+@pytest.fixture
+def deadline():
+    """A loop that never ends fails the test after 3 s instead of hanging it."""
+
+    def expire(signum, frame):
+        raise TimeoutError("still running after 3 s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, 3.0)
+    yield
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGALRM, previous)
+
+
 def noise(width: int = WIDTH, height: int = HEIGHT) -> np.ndarray:
     rng = np.random.default_rng(7)
     image = rng.integers(0, 200, (height, width, 3), dtype=np.uint8)
@@ -176,7 +191,7 @@ def test_tasks_from_list_keeps_the_order_and_each_relative_path() -> None:
         (["/x.jpg", "/y/z.jpg"], "/"),
     ],
 )
-def test_common_root_is_the_deepest_folder_holding_every_source(sources, root) -> None:
+def test_common_root_is_the_deepest_folder_holding_every_source(sources, root, deadline) -> None:
     assert common_root(sources) == root
 
 
@@ -193,7 +208,7 @@ def test_common_root_is_the_deepest_folder_holding_every_source(sources, root) -
         (["gs://b/x.jpg", "gs://c/y.jpg"], "the input list spans buckets (gs://b and gs://c)"),
     ],
 )
-def test_common_root_refuses_lists_without_one(sources, message) -> None:
+def test_common_root_refuses_lists_without_one(sources, message, deadline) -> None:
     with pytest.raises(ValueError) as err:
         common_root(sources)
     assert str(err.value) == message
@@ -507,7 +522,10 @@ def test_the_outputs_go_below_the_output_folder_not_the_input(
     assert sorted(p.name for p in src.rglob("*")) == ["a.png"]
 
 
-def test_one_opencv_thread_per_task_and_one_detector_per_worker(tmp_path: Path) -> None:
+def test_one_opencv_thread_per_task_and_one_detector_per_worker(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(pipeline, "_DETECTORS", {})  # none made yet in this worker
     before = cv2.getNumThreads()
     try:
         cv2.setNumThreads(4)

@@ -31,6 +31,7 @@ from dataproc_faces.process import RenderOptions
 from dataproc_faces.storage import LocalStore
 from tests.images import encode
 from tests.unit.fakespark import FakeContext, FakeSession
+from tests.unit.test_pipeline import deadline  # noqa: F401 - a fixture
 
 FIXED = DetectOptions(detector="haar", min_size=22)
 FACE = Face(10, 8, 20, 16, 0.75)
@@ -95,14 +96,14 @@ INPUTS = {
 
 
 def test_listing_streams_top_level_files_and_walks_folders_on_executors(tmp_path: Path) -> None:
-    src = tree(tmp_path / "in", {**INPUTS, "h/i.png": b"i"})
+    src = tree(tmp_path / "in", {**INPUTS, "h/i.png": b"i", "t\tab.png": b"t"})
     spec = JobSpec(str(src), str(tmp_path / "out"))
     sc = FakeContext(parallelism=1)
     entries, shards = listing(sc, spec, "r1")
     assert shards == []
-    expected = ["a.png", "f.jpg", "b/c.png", "b/d/e.png", "h/i.png"]
+    expected = ["a.png", "f.jpg", "t\tab.png", "b/c.png", "b/d/e.png", "h/i.png"]
     assert entries.collect() == [(str(src / r), (r, version(src / r))) for r in expected]
-    loose = [(str(src / r), (r, version(src / r))) for r in ("a.png", "f.jpg")]
+    loose = [(str(src / r), (r, version(src / r))) for r in ("a.png", "f.jpg", "t\tab.png")]
     assert sc.parallelized == [(loose, 1), (["b", "h"], 2)]
     assert entries.getNumPartitions() == 3
     assert not (tmp_path / "out").exists()  # no shard written
@@ -184,6 +185,7 @@ def test_list_sources_reads_the_list_in_one_task_and_drops_duplicates(tmp_path: 
     assert sources.getNumPartitions() == 12
 
 
+@pytest.mark.usefixtures("deadline")
 @pytest.mark.parametrize(
     ("lines", "root"),
     [
@@ -193,15 +195,17 @@ def test_list_sources_reads_the_list_in_one_task_and_drops_duplicates(tmp_path: 
         (["gs://b/a/x.jpg", "gs://b/e/y.jpg"], "gs://b"),
     ],
 )
-def test_list_root_is_common_root_computed_on_executors(tmp_path: Path, lines, root) -> None:
+def test_list_root_is_common_root_computed_on_executors(tmp_path, lines, root) -> None:
     assert list_root(FakeContext(), list_file(tmp_path, lines)) == root
 
 
+@pytest.mark.usefixtures("deadline")
 def test_list_root_of_local_paths(tmp_path: Path) -> None:
     uri = list_file(tmp_path, [str(tmp_path / "a/x.jpg"), str(tmp_path / "a/b/y.jpg")])
     assert list_root(FakeContext(), uri) == str(tmp_path / "a")
 
 
+@pytest.mark.usefixtures("deadline")
 @pytest.mark.parametrize(
     ("lines", "message"),
     [
@@ -222,8 +226,9 @@ def test_list_root_refuses_lists_without_one(tmp_path: Path, lines, message) -> 
         list_root(FakeContext(), list_file(tmp_path, lines))
 
 
+@pytest.mark.usefixtures("deadline")
 @pytest.mark.parametrize("parallelism", [1, 2, 3, 5])
-def test_list_root_keeps_an_error_wherever_it_meets_it(tmp_path: Path, parallelism: int) -> None:
+def test_list_root_keeps_an_error_wherever_it_meets_it(tmp_path, parallelism) -> None:
     """Spread over partitions differently, an error meets folders and other errors both ways."""
     lines = ["gs://b/x.jpg", "gs://c/y.jpg", "gs://b/q/z.jpg", "gs://d/w.jpg", "gs://b/r/v.jpg"]
     with pytest.raises(ValueError, match=r"^the input list spans buckets \(gs://. and gs://.\)$"):
@@ -318,7 +323,7 @@ def test_a_first_run_processes_everything_and_reports_exact_totals(
     tmp_path: Path, monkeypatch
 ) -> None:
     tree(tmp_path / "in", INPUTS)
-    use_clock(monkeypatch, 0.25)
+    use_clock(monkeypatch, 0.1234567)
     spec = spec_for(tmp_path)
     spark, calls = FakeSession(parallelism=2, master="local[7]"), []
     result = run(spark, spec, progress=lambda t, r: recording(calls, t, r))
@@ -326,9 +331,9 @@ def test_a_first_run_processes_everything_and_reports_exact_totals(
     assert calls == [("enter", 4, 0), ("exit", 4, 4)]
     s = result.summary
     assert (s.inputs, s.ok, s.errors, s.faces) == (4, 3, 1, 3)
-    # the clock moves 0.25 s per reading: start, planned, 2 per image, ran, end, finish
-    assert (s.wall_seconds, s.images_per_second) == (2.75, 1.45)
-    assert s.phases == {"plan": 0.25, "tasks": 2.25, "finish": 0.5}
+    # the clock moves 0.1234567 s per reading: start, planned, 2 per image, ran, end, finish
+    assert (s.wall_seconds, s.images_per_second) == (1.36, 2.95)  # 11 steps; 4 / 11 steps
+    assert s.phases == {"plan": 0.123, "tasks": 1.111, "finish": 0.247}  # 1, 9 and 2 steps
     assert (s.input, s.output, s.master) == (spec.input, spec.output, "local[7]")
     assert s.detector == FIXED.to_dict()
     assert s.render == {"mode": "outline", "max_pixels": DEFAULT_MAX_PIXELS}
@@ -352,7 +357,7 @@ def test_a_first_run_processes_everything_and_reports_exact_totals(
     assert rows["a.png"]["faces"] == [{"x": 10, "y": 8, "w": 20, "h": 16, "score": 0.75}]
     assert (rows["a.png"]["width"], rows["a.png"]["height"]) == (32, 24)
     assert rows["c.png"]["output"] == f"{dst}/images/b/c.png"
-    assert rows["f.jpg"]["status"] == "error" and rows["a.png"]["millis"] == 250.0
+    assert rows["f.jpg"]["status"] == "error" and rows["a.png"]["millis"] == 123.5
     src = Path(spec.input)
     assert sorted((st["path"], st["version"], st["options"]) for st in states(dst)) == sorted(
         (s, version(Path(s)), expected_options()) for s in sources
@@ -386,8 +391,10 @@ def test_runs_into_the_same_folder_skip_what_is_done_and_redo_what_changed(
 
     (Path(spec.input) / "b/c.png").write_bytes(png(9))  # changed
     (Path(spec.input) / "n.png").write_bytes(png(8))  # new
-    changed = run(FakeSession(), spec)
+    spark = FakeSession(parallelism=1)
+    changed = run(spark, spec)
     assert (changed.processed, changed.skipped, changed.listed) == (2, 3, 5)
+    assert spark.sparkContext.parallelized[-1] == (changed.pids, 4)  # 5 parts, 4 slices a core
     assert changed.summary.inputs == 5 and changed.compaction == {"orphans": 0, "superseded": 1}
     rows = manifest(spec.output)
     assert rows["a.png"] == first_rows["a.png"] and rows["c.png"] != first_rows["c.png"]
@@ -442,12 +449,18 @@ def test_shards_are_deleted_after_the_run(tmp_path: Path, monkeypatch) -> None:
     assert list((Path(spec.output) / "_work").rglob("*.txt")) == []
 
 
-def test_a_run_from_an_input_list(tmp_path: Path) -> None:
+def test_a_run_from_an_input_list(tmp_path: Path, monkeypatch) -> None:
     src = tree(tmp_path / "in", INPUTS)
     uri = list_file(tmp_path, [str(src / "b/c.png"), str(src / "gone.png"), str(src / "a.png")])
-    spec = spec_for(tmp_path, input_list=uri)
-    result = run(FakeSession(), spec)
+    spec = spec_for(tmp_path, input_list=uri, partitions=1)
+    use_clock(monkeypatch, 0.0123456)
+    spark = FakeSession()
+    result = run(spark, spec)
     assert (result.processed, result.listed, result.summary.ok) == (3, 3, 2)
+    # under a second: 9 clock steps of 0.0123456 s for 3 inputs
+    assert (result.summary.wall_seconds, result.summary.images_per_second) == (0.11, 27.0)
+    assert result.tasks == [{"inputs": 3, "ok": 2, "faces": 2, "runtime": ["fixed 2.0"]}]
+    assert spark.sparkContext.parallelized[-1] == (result.pids, 1)
     rows = manifest(spec.output)
     assert rows["gone.png"]["status"] == "error"
     assert rows["c.png"]["output"] == f"{spec.output}/images/b/c.png"
