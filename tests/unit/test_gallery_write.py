@@ -113,7 +113,13 @@ class RecordingStore(LocalStore):
 @pytest.fixture
 def writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str | None]]:
     found: list[tuple[str, str | None]] = []
-    monkeypatch.setattr(storage, "store_for", lambda uri: RecordingStore(uri, found))
+    real = storage.store_for
+
+    def store_for(uri: str) -> RecordingStore:
+        assert isinstance(real(uri), LocalStore)  # refuses what the real one refuses
+        return RecordingStore(uri, found)
+
+    monkeypatch.setattr(storage, "store_for", store_for)
     return found
 
 
@@ -160,18 +166,32 @@ def index_data(dst: Path) -> tuple[str, dict[str, Any]]:
     return page, json.loads(match.group(1))
 
 
+def linked(r: dict[str, Any], dst: Path) -> dict[str, Any]:
+    """`r` with its outlined copy and thumbnail under `dst`, as the job writes them."""
+    if r["status"] != "ok":
+        return r
+    rel = r["path"][len(SRC) + 1 :]
+    return {**r, "output": f"{dst}/images/{rel}", "thumbnail": f"{dst}/thumbs/{rel}.jpg"}
+
+
 def test_every_view_is_written_in_page_files_of_file_rows_rows(
     tmp_path: Path, writes: list[tuple[str, str | None]]
 ) -> None:
     dst = tmp_path / "out"
-    pids = manifest(dst, PARTS)
+    parts = [[linked(r, dst) for r in part] for part in PARTS]
+    rows = [r for part in parts for r in part]
+    pids = manifest(dst, parts)
     spark = Session(parallelism=1)
-    uri = write_gallery(spark, str(dst), pids, summary(dst, ALL), page_size=3, file_rows=2)
+    uri = write_gallery(spark, str(dst), pids, summary(dst, rows), page_size=3, file_rows=2)
 
     assert uri == str(dst / INDEX_FILE)
     files = page_files(dst)
-    assert files == expected_files(ALL, dst, 2)
+    assert files == expected_files(rows, dst, 2)
     # spot checks of the expectation itself
+    assert files["name", 1][0] == {
+        "n": "a.jpg", "s": "ok", "f": 1, "t": "thumbs/a.jpg.jpg", "o": "images/a.jpg",
+        "e": None, "w": 64, "h": 48, "ms": 3.0,
+    }  # fmt: skip
     assert [r["n"] for r in files["name", 1]] == ["a.jpg", "b.jpg"]
     assert [r["n"] for r in files["faces", 1]] == ["z.jpg", "k.jpg"]
     assert [r["n"] for r in files["error", 2]] == ["y.jpg"]
