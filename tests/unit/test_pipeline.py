@@ -214,13 +214,13 @@ def test_common_root_refuses_lists_without_one(sources, message, deadline) -> No
     assert str(err.value) == message
 
 
-def test_list_entries_skip_blanks_and_comments_and_normalise(tmp_path: Path) -> None:
+def test_list_entries_skip_blanks_and_comments_and_normalise(tmp_path: Path, monkeypatch) -> None:
     listing = tmp_path / "list.txt"
     listing.write_text(
         "# a comment\n\n  gs://b/a/x.jpg  \ngs://b/a/\u00e9t\u00e9#1.jpg\n"
         "   # indented comment\ngs://b/dir/\nrel/../photo.png\n\t\n"
     )
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)  # relative entries resolve from the working folder
     assert list(_list_entries(str(listing))) == [
         "gs://b/a/x.jpg",
         "gs://b/a/\u00e9t\u00e9#1.jpg",  # `#` inside a name is no comment; UTF-8 decoded
