@@ -200,7 +200,7 @@ def test_objects_are_every_object_below_with_sizes_sorted(tree):
     assert everything == sorted(everything)
 
 
-def test_objects_are_paged(tree, monkeypatch):
+def test_objects_with_a_small_page_size(tree, monkeypatch):
     monkeypatch.setattr(gcs, "PAGE_SIZE", 2)
     assert [rel for rel, _ in gcs.GcsStore().objects(f"{tree}/in/z")] == [
         ".x/3.png",
@@ -219,7 +219,7 @@ def test_top_level_is_files_with_generations_then_folders(tree, bucket):
     assert at_root == [("top.png", generation(bucket, "top.png")), ("in-not", None), ("in", None)]
 
 
-def test_top_level_reads_every_page(tree, bucket, monkeypatch):
+def test_top_level_with_a_small_page_size(tree, bucket, monkeypatch):
     monkeypatch.setattr(gcs, "PAGE_SIZE", 2)
     got = list(gcs.GcsStore().top_level(f"{tree}/in/"))
     assert sorted(got, key=lambda e: (e[1] is None, e[0])) == [
@@ -412,3 +412,19 @@ def test_a_stalled_request_times_out_and_the_retry_budget_ends_it(
     assert proxy.rules == [], proxy.seen
     assert outcome == "raised" and type(value) is RetryError, value
     assert "Timeout of 0.0s exceeded" in str(value)
+
+
+def test_listings_ask_for_pages_of_page_size(proxy, tree, monkeypatch):
+    """Each listing asks for PAGE_SIZE names a page (the emulator answers in one page anyway)."""
+    monkeypatch.setattr(gcs, "PAGE_SIZE", 2)
+    store = gcs.GcsStore()
+    calls = {
+        "objects": lambda: store.objects(f"{tree}/in/z"),
+        "top_level": lambda: list(store.top_level(f"{tree}/in")),
+        "walk": lambda: list(store.walk(f"{tree}/in", "z")),
+    }
+    for name, call in calls.items():
+        proxy.seen.clear()
+        call()
+        lists = [r for r in proxy.seen if re.match(r"GET /storage/v1/b/[^/]+/o\?", r)]
+        assert lists and all("maxResults=2&" in r for r in lists), (name, lists)

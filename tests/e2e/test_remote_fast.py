@@ -8,6 +8,8 @@ so the whole module takes seconds. `wait`'s clock is a fake one where a test nee
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -96,7 +98,10 @@ def run(capsys, *argv: str) -> tuple[int, str, list[str]]:
 
 
 class FakeClock:
-    """remote.time for `wait`: sleeping moves the clock, so minutes pass at once."""
+    """remote.time for `wait`: sleeping moves the clock, so minutes pass at once.
+
+    A wait still going after a (fake) day fails the test rather than spinning forever.
+    """
 
     def __init__(self) -> None:
         self.now = 1000.0
@@ -106,6 +111,21 @@ class FakeClock:
 
     def sleep(self, seconds: float) -> None:
         self.now += seconds
+        assert self.now < 1000.0 + 86400, "still waiting after a day"
+
+
+class GuardedClock:
+    """The real clock, but a wait longer than `limit` seconds fails the test."""
+
+    def __init__(self, limit: float) -> None:
+        self.start, self.limit = time.monotonic(), limit
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        assert time.monotonic() - self.start < self.limit, "still waiting"
+        time.sleep(seconds)
 
 
 @pytest.fixture
@@ -113,6 +133,20 @@ def clock(monkeypatch) -> FakeClock:
     fake = FakeClock()
     monkeypatch.setattr(remote, "time", fake)
     return fake
+
+
+@pytest.fixture
+def regions(monkeypatch) -> list[str]:
+    """The regions clients were made for (the real client, still talking to the stand-in)."""
+    asked: list[str] = []
+    real = remote.job_client
+
+    def job_client(region: str) -> Any:
+        asked.append(region)
+        return real(region)
+
+    monkeypatch.setattr(remote, "job_client", job_client)
+    return asked
 
 
 # -- submit ---------------------------------------------------------------------------------------
@@ -148,7 +182,7 @@ def test_submit_prints_the_job_id_and_where_results_go(standin, outputs, bucket,
     ]
 
 
-def test_submit_returns_what_dataproc_accepted(standin, outputs, bucket):
+def test_submit_returns_what_dataproc_accepted(standin, outputs, bucket, regions):
     args = cli.build_parser().parse_args(
         ["submit", "--stack-outputs", outputs, "--job-id", "given_1", "--project", "other-p"]
     )
@@ -157,6 +191,7 @@ def test_submit_returns_what_dataproc_accepted(standin, outputs, bucket):
     assert done.output == f"gs://{bucket}/runs/given_1"
     assert standin.jobs["given_1"]["reference"] == {"projectId": "other-p", "jobId": "given_1"}
     assert done.client.get_job(project_id="other-p", region=REGION, job_id="given_1")
+    assert regions == [REGION]
 
 
 def test_submit_wait_follows_the_job_to_its_end(standin, outputs, capsys, clock):
@@ -196,7 +231,7 @@ def test_submit_wait_passes_the_timeout(standin, outputs, capsys, clock):
 # -- status ---------------------------------------------------------------------------------------
 
 
-def test_status_prints_state_details_cluster_output_and_console(standin, outputs, capsys):
+def test_status_prints_state_details_cluster_output_and_console(standin, outputs, capsys, regions):
     standin.add("st_1", "ERROR", details="it broke", output="gs://b/x/driveroutput")
     code, out, err = run(capsys, "status", "st_1", "--stack-outputs", outputs)
     assert (code, err) == (0, [])
@@ -208,20 +243,24 @@ def test_status_prints_state_details_cluster_output_and_console(standin, outputs
         f"&project={PROJECT}",
     ]
     standin.add("st_2", "RUNNING")
-    code, out, _ = run(capsys, "status", "st_2", "--stack-outputs", outputs, "--region", "r2")
+    argv = ["status", "st_2", "--stack-outputs", outputs, "--region", "r2", "--project", "p2"]
+    code, out, _ = run(capsys, *argv)
     assert code == 0
     assert out.splitlines() == [
         "st_2: RUNNING",
         f"cluster: {CLUSTER}",
-        f"console: https://console.cloud.google.com/dataproc/jobs/st_2?region=r2&project={PROJECT}",
+        "console: https://console.cloud.google.com/dataproc/jobs/st_2?region=r2&project=p2",
     ]
+    assert ("GET", "/v1/projects/p2/regions/r2/jobs/st_2") in standin.requests
+    assert regions == [REGION, "r2"]
 
 
 # -- wait -----------------------------------------------------------------------------------------
 
 
-def test_wait_times_out_for_real_with_exit_3(standin, outputs, capsys):
+def test_wait_times_out_for_real_with_exit_3(standin, outputs, capsys, monkeypatch, regions):
     """Not on the fake clock: the timeout path runs as it does for a user."""
+    monkeypatch.setattr(remote, "time", GuardedClock(limit=5.0))
     standin.add("slow_1", "PENDING")
     code, out, err = run(
         capsys,
@@ -233,11 +272,17 @@ def test_wait_times_out_for_real_with_exit_3(standin, outputs, capsys):
         "0.05",
         "--timeout",
         "0.3",
+        "--project",
+        "p3",
+        "--region",
+        "r3",
     )
     assert (code, out) == (3, "")
+    assert regions == ["r3"]
+    assert ("GET", "/v1/projects/p3/regions/r3/jobs/slow_1") in standin.requests
     assert err[0] == "dataproc-faces: slow_1 PENDING after 0 s"
     assert err[-1] == "dataproc-faces: slow_1 still PENDING after 0 s"
-    assert standin.polls("slow_1") >= 2
+    assert standin.requests.count(("GET", "/v1/projects/p3/regions/r3/jobs/slow_1")) >= 2
 
 
 def test_wait_gives_up_at_the_timeout_not_a_poll_later(standin, outputs, capsys, clock):
@@ -288,7 +333,8 @@ def driver_output(bucket) -> str:
         bucket,
         {
             "meta/jobs/bad_1/driveroutput.000000000": b"first part, not the last\n",
-            "meta/jobs/bad_1/driveroutput.000000001": head + b"\n" + b"B" * 1000 + b"\xff end",
+            "meta/jobs/bad_1/driveroutput.000000001": b"second part, not the last\n",
+            "meta/jobs/bad_1/driveroutput.000000002": head + b"\n" + b"B" * 1000 + b"\xff end",
         },
     )
     return prefix
@@ -345,6 +391,7 @@ def results(bucket, gcs_env) -> str:
             "res/r1/images/a.png": b"aaaa",
             "res/r1/images/b.png": b"bb",
             "res/r1/images//c.png": b"c",  # an empty segment: not a plain relative path
+            "res/r1/images/./d.png": b"d",
             "res/r1/clash": b"file",
             "res/r1/clash/inner.png": b"under a file",
             "res/r1/link/escape.png": b"e",
@@ -362,7 +409,23 @@ def local_files(root: Path) -> dict[str, bytes]:
     }
 
 
-def test_fetch_copies_resumes_and_reports_every_kind_of_miss(results, tmp_path, capsys):
+@pytest.fixture
+def readers(monkeypatch) -> set[str]:
+    """The threads that downloaded (GcsStore.read, still reading from the emulator)."""
+    from dataproc_faces.gcs import GcsStore
+
+    seen: set[str] = set()
+    real = GcsStore.read
+
+    def read(self: GcsStore, uri: str) -> bytes:
+        seen.add(threading.current_thread().name)
+        return real(self, uri)
+
+    monkeypatch.setattr(GcsStore, "read", read)
+    return seen
+
+
+def test_fetch_copies_resumes_and_reports_every_kind_of_miss(results, tmp_path, capsys, readers):
     dst = tmp_path / "got"
     (dst / "images").mkdir(parents=True)
     (dst / "images" / "b.png").write_bytes(b"XX")  # same size: left alone
@@ -372,16 +435,18 @@ def test_fetch_copies_resumes_and_reports_every_kind_of_miss(results, tmp_path, 
 
     code, out, err = run(capsys, "fetch", results + "/", str(dst), "--threads", "0")
     assert (code, out) == (1, "")
-    bad = "images//c.png"
-    assert err[0] == f"dataproc-faces: skipped '{results}/{bad}': empty segment in name '{bad}'"
-    assert sorted(err[1:-1]) == [
+    assert err[:2] == [  # in the listing's order: "." sorts before "/"
+        f"dataproc-faces: skipped '{results}/images/./d.png': '.' segment in name 'images/./d.png'",
+        f"dataproc-faces: skipped '{results}/images//c.png': empty segment in name 'images//c.png'",
+    ]
+    assert sorted(err[2:-1]) == [
         f"dataproc-faces: not copied '{results}/clash/inner.png': [Errno 17] File exists: "
         f"'{dst}/clash'",
         f"dataproc-faces: not copied '{results}/link/escape.png': refusing to write "
         f"{dst}/link/escape.png: it resolves outside {dst.resolve()}",
     ]
     assert err[-1] == (
-        f"dataproc-faces: 3 copied, 1 already there, 1 skipped, 2 failed, from {results} to {dst}"
+        f"dataproc-faces: 3 copied, 1 already there, 2 skipped, 2 failed, from {results} to {dst}"
     )
     assert local_files(dst) == {
         "clash": b"file",
@@ -390,6 +455,7 @@ def test_fetch_copies_resumes_and_reports_every_kind_of_miss(results, tmp_path, 
         "summary.json": b"{}",
     }
     assert list((tmp_path / "outside").iterdir()) == []
+    assert len(readers) == 1  # --threads 0 still copies, with one thread
 
     (dst / "link").unlink()
     (dst / "clash").unlink()
@@ -397,7 +463,7 @@ def test_fetch_copies_resumes_and_reports_every_kind_of_miss(results, tmp_path, 
     code, _, err = run(capsys, "fetch", results, str(dst))
     assert code == 1
     assert err[-1] == (
-        f"dataproc-faces: 2 copied, 3 already there, 1 skipped, 1 failed, from {results} to {dst}"
+        f"dataproc-faces: 2 copied, 3 already there, 2 skipped, 1 failed, from {results} to {dst}"
     )
     assert local_files(dst)["link/escape.png"] == b"e"
 

@@ -384,3 +384,53 @@ def test_a_bad_run_id_is_a_usage_error(tmp_path: Path):
     assert str(err.value) == (
         "run id 'Bad Id': use 1-40 of a-z, 0-9 and '-', starting alphanumeric"
     )
+
+
+# -- the Dataproc client --------------------------------------------------------------------------
+
+
+def test_the_client_talks_rest_to_a_local_endpoint_anonymously(monkeypatch):
+    from google.auth.credentials import AnonymousCredentials
+
+    monkeypatch.setenv(remote.ENDPOINT_ENV, "127.0.0.1:5")
+    client = remote.job_client("europe-west1")
+    assert client.transport.kind == "rest"
+    assert client._transport._host == "http://127.0.0.1:5"
+    assert type(client._transport._credentials) is AnonymousCredentials
+    monkeypatch.setenv(remote.ENDPOINT_ENV, "https://dataproc.example:7/ignored")
+    assert remote.job_client("r")._transport._host == "https://dataproc.example:7"
+
+
+def test_the_client_talks_to_the_regional_endpoint_with_adc(tmp_path: Path, monkeypatch):
+    from google.oauth2.credentials import Credentials
+
+    adc = tmp_path / "adc.json"
+    adc.write_text(
+        json.dumps(
+            {
+                "type": "authorized_user",
+                "client_id": "i",
+                "client_secret": "s",
+                "refresh_token": "t",
+            }
+        )
+    )
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(adc))
+    for unset in (None, ""):
+        if unset is None:
+            monkeypatch.delenv(remote.ENDPOINT_ENV, raising=False)
+        else:
+            monkeypatch.setenv(remote.ENDPOINT_ENV, unset)
+        client = remote.job_client("asia-east2")
+        assert client.api_endpoint == "asia-east2-dataproc.googleapis.com:443"
+        assert client.transport.kind == "grpc"
+        assert type(client._transport._credentials) is Credentials
+
+
+def test_a_caller_without_a_mode_gets_outlines(tmp_path: Path):
+    args = submit_args(tmp_path)
+    outline, _ = remote.build_job(args)
+    del args.mode
+    message, _ = remote.build_job(args)
+    assert message == outline
+    assert "--mode" not in message["pyspark_job"]["args"]
