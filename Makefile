@@ -33,8 +33,11 @@ system-deps:
 demo: setup
 	$(PY) -m dataproc_faces run --input samples --output $(DEMO_OUTPUT)
 
+# Test files run on TEST_WORKERS processes (pytest-xdist; each file stays in one process, so its
+# module fixtures, e.g. the container image, are made once). TEST_WORKERS=0 runs them in one.
+TEST_WORKERS ?= 2
 test: setup system-deps
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # Mutation testing (not part of `make test`): see docs/testing.md. MUTANTS='dataproc_faces.detect*'
 # runs only the mutants whose names match.
