@@ -7,7 +7,9 @@ Nothing here can reach a real Google endpoint: the conftest one level up blanks 
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -42,6 +44,15 @@ def wait_for_port(port: int, proc: subprocess.Popen | None = None, timeout: floa
     raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout} s")
 
 
+def _stop_with_parent() -> None:
+    """In the child before exec: SIGTERM when the test process dies, even by SIGKILL.
+
+    A test process killed outright (mutation runs kill looping mutants) never runs the fixture's
+    teardown; without this its emulator would live on.
+    """
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 @dataclass(frozen=True)
 class Emulator:
     url: str  # http://127.0.0.1:PORT, what STORAGE_EMULATOR_HOST takes
@@ -66,6 +77,7 @@ def emulator(tmp_path_factory) -> Iterator[Emulator]:
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
+            preexec_fn=_stop_with_parent,
         )
     try:
         wait_for_port(port, proc)
