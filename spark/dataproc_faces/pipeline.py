@@ -141,7 +141,10 @@ def common_root(sources: list[str]) -> str:
         while not is_within(folder, root):
             if is_remote(root) and "/" not in root.split("://", 1)[1]:
                 raise ValueError(f"the input list spans buckets ({root} and {folder})")
-            root = root.rsplit("/", 1)[0]
+            parent = root.rsplit("/", 1)[0]
+            if parent == root:  # relative names with no folder in common: climbing ends here
+                raise ValueError(f"the input list has no folder in common ({root} and {folder})")
+            root = parent
     return root or "/"
 
 

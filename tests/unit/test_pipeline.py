@@ -206,6 +206,9 @@ def test_common_root_is_the_deepest_folder_holding_every_source(sources, root, d
             "the input list spans buckets (gs://b and gs://c/a)",
         ),
         (["gs://b/x.jpg", "gs://c/y.jpg"], "the input list spans buckets (gs://b and gs://c)"),
+        # relative names (entries are resolved before; the function alone must still end)
+        (["a/x.jpg", "b/y.jpg"], "the input list has no folder in common (a and b)"),
+        (["a/c/x.jpg", "b/y.jpg"], "the input list has no folder in common (a and b)"),
     ],
 )
 def test_common_root_refuses_lists_without_one(sources, message, deadline) -> None:
