@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Mutation testing (`make mutate`): mutmut on the job's pure core and infra/config.py.
+# Mutation testing (`make mutate`): mutmut on the modules `[tool.mutmut] only_mutate` lists.
 #
 # mutmut names a mutant after its file's path, stripping only a leading `src/`. The package
 # lives in spark/dataproc_faces, so run in place its mutants would be `spark.dataproc_faces.*`
