@@ -48,6 +48,9 @@ def docker() -> Iterator[Docker]:
         pytest.skip(f"container test skipped: {exc}")
 
 
+WHEELS_PORT = 38417
+
+
 @pytest.fixture(scope="module")
 def wheels(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Wheels of every pin (from the local cache) on a loopback HTTP server; its URL."""
@@ -60,7 +63,10 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )  # fmt: skip
     handler = partial(SimpleHTTPRequestHandler, directory=str(folder))
     handler.log_message = lambda *a: None  # type: ignore[method-assign]
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    try:  # a fixed port keeps the build argument, and so Docker's cached pins layer, the same
+        server = ThreadingHTTPServer(("127.0.0.1", WHEELS_PORT), handler)
+    except OSError:  # taken: any port (the pins layer is rebuilt)
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
