@@ -87,6 +87,10 @@ def image(docker: Docker, wheels: str) -> str:
         timeout=3600,
     )  # fmt: skip
     TIMINGS["build_s"] = round(time.monotonic() - started, 1)
+    # The image this build replaced is left untagged; under vfs each one is gigabytes, so a
+    # machine that runs the suite often would fill its disk. The new image keeps the layers the
+    # next build reuses.
+    docker.run("image", "prune", "--force", check=False)
     _write_timings()
     return IMAGE
 
