@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import signal
 import types
 from pathlib import Path
 
@@ -46,38 +45,12 @@ from dataproc_faces.process import RenderOptions
 from dataproc_faces.storage import LocalStore
 from tests.conftest import ASTRONAUT_FACE, SAMPLES, iou
 from tests.images import astronaut, encode, exif_rotated_jpeg, gif
+from tests.unit.stand_ins import Clock, FixedDetector
 
 WIDTH, HEIGHT = 640, 400  # wider than tall: a width/height mix-up shows
 FACE = Face(200, 100, 120, 90, 0.9)
 RED = (0, 0, 255)
 FIXED = DetectOptions(detector="haar", min_size=21)  # the key the fixed detector is filed under
-
-
-class FixedDetector:
-    """Finds the same box in every image and remembers the shapes it was given."""
-
-    name = "fixed"
-    runtime = "fixed 1.0"
-
-    def __init__(self, faces: list[Face]) -> None:
-        self.faces = faces
-        self.shapes: list[tuple[int, ...]] = []
-
-    def detect(self, image: np.ndarray) -> list[Face]:
-        self.shapes.append(image.shape)
-        return list(self.faces)
-
-
-class Clock:
-    """time.perf_counter for pipeline: each call `step` seconds after the previous one."""
-
-    def __init__(self, step: float) -> None:
-        self.now, self.step, self.calls = 0.0, step, 0
-
-    def perf_counter(self) -> float:
-        self.calls += 1
-        self.now += self.step
-        return self.now
 
 
 @pytest.fixture
@@ -113,20 +86,6 @@ def writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str | None]]:
     found: list[tuple[str, str | None]] = []
     monkeypatch.setattr(pipeline, "store_for", lambda uri: RecordingStore(uri, found))
     return found
-
-
-@pytest.fixture
-def deadline():
-    """A loop that never ends fails the test after 3 s instead of hanging it."""
-
-    def expire(signum, frame):
-        raise TimeoutError("still running after 3 s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, 3.0)
-    yield
-    signal.setitimer(signal.ITIMER_REAL, 0)
-    signal.signal(signal.SIGALRM, previous)
 
 
 def noise(width: int = WIDTH, height: int = HEIGHT) -> np.ndarray:

@@ -31,33 +31,16 @@ from dataproc_faces.process import RenderOptions
 from dataproc_faces.storage import LocalStore
 from tests.images import encode
 from tests.unit.fakespark import FakeContext, FakeSession
-from tests.unit.test_pipeline import deadline  # noqa: F401 - a fixture
+from tests.unit.stand_ins import Clock, FixedDetector
 
 FIXED = DetectOptions(detector="haar", min_size=22)
 FACE = Face(10, 8, 20, 16, 0.75)
 RED = (0, 0, 255)
 
 
-class FixedDetector:
-    name = "fixed"
-    runtime = "fixed 2.0"
-
-    def detect(self, image: np.ndarray) -> list[Face]:
-        return [FACE]
-
-
-class Clock:
-    def __init__(self, step: float) -> None:
-        self.now, self.step = 0.0, step
-
-    def perf_counter(self) -> float:
-        self.now += self.step
-        return self.now
-
-
 @pytest.fixture(autouse=True)
 def fixed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(pipeline._DETECTORS, FIXED, FixedDetector())
+    monkeypatch.setitem(pipeline._DETECTORS, FIXED, FixedDetector([FACE], runtime="fixed 2.0"))
 
 
 def use_clock(monkeypatch: pytest.MonkeyPatch, step: float) -> None:

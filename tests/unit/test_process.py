@@ -11,25 +11,11 @@ from dataproc_faces.imaging import ImageError, decode
 from dataproc_faces.process import MODES, RenderOptions, outline
 from tests.conftest import ASTRONAUT_FACE, iou
 from tests.images import astronaut, encode, exif_rotated_jpeg, gif
+from tests.unit.stand_ins import FixedDetector
 
 WIDTH, HEIGHT = 640, 400  # wider than tall, so a width/height mix-up shows
 FACE = Face(200, 100, 120, 90, 0.9)
 RED = (0, 0, 255)
-
-
-class FixedDetector:
-    """Finds the same box in every image and remembers the shapes it was given."""
-
-    name = "fixed"
-    runtime = "test"
-
-    def __init__(self, faces: list[Face]) -> None:
-        self.faces = faces
-        self.shapes: list[tuple[int, ...]] = []
-
-    def detect(self, image: np.ndarray) -> list[Face]:
-        self.shapes.append(image.shape)
-        return list(self.faces)
 
 
 def noise(width: int = WIDTH, height: int = HEIGHT) -> np.ndarray:
