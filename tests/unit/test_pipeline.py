@@ -17,6 +17,7 @@ from dataproc_faces import pipeline
 from dataproc_faces.detect import DetectOptions, Face, make_detector
 from dataproc_faces.imaging import decode
 from dataproc_faces.ledger import part_id
+from dataproc_faces.manifest import error_row
 from dataproc_faces.pipeline import (
     CRASH_ONCE_ENV,
     MAX_CHUNK,
@@ -348,22 +349,6 @@ def ok_expected(spec: JobSpec, source: str, rel: str, width: int, height: int, f
     }
 
 
-def error_expected(source: str, message: str, millis: float = 250.0) -> dict:
-    return {
-        "path": source,
-        "status": "error",
-        "error": message,
-        "width": None,
-        "height": None,
-        "format": None,
-        "faces": [],
-        "output": None,
-        "thumbnail": None,
-        "millis": millis,
-        "runtime": None,
-    }
-
-
 def test_process_partition_rows_outputs_and_thumbnails(
     tmp_path: Path, fixed: FixedDetector, clock: Clock, writes: list
 ) -> None:
@@ -440,10 +425,10 @@ def test_one_failure_becomes_its_error_row_and_the_rest_go_on(
     ]
     rows = list(process_partition(spec, tasks))
     missing = f"FileNotFoundError: [Errno 2] No such file or directory: '{src}/gone.jpg'"
-    assert rows[0] == error_expected(str(src / "gone.jpg"), missing)
+    assert rows[0] == error_row(str(src / "gone.jpg"), missing, 250.0)
     assert rows[1]["error"] == "not an image (unrecognised content)"
-    assert rows[1] == error_expected(str(src / "bad.jpg"), rows[1]["error"])
-    assert rows[2] == error_expected(str(src / "ok.png"), "'..' segment in name '../escape.png'")
+    assert rows[1] == error_row(str(src / "bad.jpg"), rows[1]["error"], 250.0)
+    assert rows[2] == error_row(str(src / "ok.png"), "'..' segment in name '../escape.png'", 250.0)
     assert rows[3] == ok_expected(spec, str(src / "ok.png"), "ok.png", 64, 48, "png")
     assert sorted(p.relative_to(dst).as_posix() for p in dst.rglob("*.*")) == [
         "images/ok.png",
@@ -460,7 +445,7 @@ def test_a_failing_write_is_an_error_row_and_leaves_no_partial_file(
     (row,) = process_partition(spec_for(src, dst), [Task(str(src / "a.png"), "a.png")])
     prefix = f"IsADirectoryError: [Errno 21] Is a directory: '{dst}/images/.a.png."
     assert row["error"].startswith(prefix) and row["error"].endswith(f"' -> '{dst}/images/a.png'")
-    assert row == error_expected(str(src / "a.png"), row["error"])
+    assert row == error_row(str(src / "a.png"), row["error"], 250.0)
     assert [p.name for p in dst.rglob("*") if p.is_file()] == []  # the temporary file is gone
 
 
