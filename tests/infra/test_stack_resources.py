@@ -6,6 +6,7 @@ import ipaddress
 import re
 from collections import Counter
 
+import pytest
 from stackrun import REPO, Recorded
 
 from infra.apis import SERVICES
@@ -311,16 +312,23 @@ def test_cluster_init_action_is_content_hashed_upload_with_pins(stack: Recorded)
     assert metadata["block-project-ssh-keys"] == "TRUE"
 
 
-def test_cluster_waits_for_its_iam_grants(stack: Recorded) -> None:
-    cluster = stack.one(CLUSTER)
-    member = f"serviceAccount:{_email(stack, 'cluster')}"
+@pytest.mark.parametrize(
+    ("which", "token", "count"),
+    [("cluster", CLUSTER, 5), ("devhost", INSTANCE, 6)],
+)
+def test_each_machine_waits_for_its_iam_grants(
+    stack: Recorded, which: str, token: str, count: int
+) -> None:
+    """The cluster's nodes read and write buckets at boot; the devhost's page submits jobs."""
+    machine = stack.one(token)
+    member = f"serviceAccount:{_email(stack, which)}"
     grants = [
         r["urn"]
         for r in stack.resources
         if "IAMMember" in r["type"] and r["inputs"]["member"] == member
     ]
-    assert len(grants) == 5
-    assert set(grants) <= set(cluster["dependencies"])
+    assert len(grants) == count, grants
+    assert set(grants) <= set(machine["dependencies"])
 
 
 def test_dev_cluster_single_node_without_worker_group_and_idle_delete(recorded) -> None:
@@ -367,19 +375,6 @@ def test_devhost_private_shielded_oslogin(stack: Recorded) -> None:
     assert vm["metadata"]["enable-oslogin"] == "TRUE"
     assert vm["metadata"]["block-project-ssh-keys"] == "TRUE"
     assert vm["serviceAccount"]["email"] == _email(stack, "devhost")
-
-
-def test_devhost_waits_for_its_iam_grants(stack: Recorded) -> None:
-    """Its boot script submits nothing, but the page it serves does: the grants come first."""
-    devhost = stack.one(INSTANCE)
-    member = f"serviceAccount:{_email(stack, 'devhost')}"
-    grants = [
-        r["urn"]
-        for r in stack.resources
-        if "IAMMember" in r["type"] and r["inputs"]["member"] == member
-    ]
-    assert len(grants) == 6, grants
-    assert set(grants) <= set(devhost["dependencies"])
 
 
 def test_devhost_startup_script_installs_the_cli(stack: Recorded) -> None:
