@@ -1,5 +1,5 @@
-"""tests/unit/fakespark.py agrees with real local Spark on every call pipeline.py and ledger.py
-make, so the fast tests that run the driver on it test what Spark would do."""
+"""tests/unit/fakespark.py agrees with real local Spark on every call pipeline.py, ledger.py and
+gallery.py make, so the fast tests that run the driver on it test what Spark would do."""
 
 from __future__ import annotations
 
@@ -68,6 +68,34 @@ def test_sort_index_and_partition_by_bounds(spark) -> None:
         results.append(([sorted(p) for p in glom(chunks)], indexed.count()))
     assert results[0] == results[1]
     assert [len(p) for p in results[0][0]] == [2, 1, 4]
+
+
+def test_sort_by_indexed_partitions_union_and_default_persist(spark) -> None:
+    """The calls write_gallery makes."""
+    real, fake = both(spark)
+    results = []
+    for sc in (real, fake):
+        rows = sc.parallelize([{"n": n} for n in (4, 1, 3, 0, 2)], 2).persist()
+        by_n = rows.sortBy(lambda r: r["n"])
+        down = rows.sortBy(lambda r: r["n"], ascending=False, numPartitions=3)
+        tagged = sc.parallelize(["a", "b", "c"], 2).mapPartitionsWithIndex(
+            lambda i, p: ((i, x) for x in p)
+        )
+        both_ways = by_n.union(down)
+        results.append(
+            (
+                by_n.getNumPartitions(),
+                by_n.collect(),
+                down.getNumPartitions(),
+                down.collect(),
+                glom(tagged),
+                both_ways.getNumPartitions(),
+                both_ways.collect(),
+                rows.getStorageLevel() if hasattr(rows, "getStorageLevel") else rows.storage_level,
+            )
+        )
+    assert results[0] == results[1]
+    assert results[0][1] == [{"n": n} for n in range(5)]
 
 
 def test_joins_groups_and_distinct(spark) -> None:

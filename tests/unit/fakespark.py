@@ -74,9 +74,10 @@ class FakeRDD:
             yield from part
 
     # -- storage
-    def persist(self, level: Any) -> FakeRDD:
+    def persist(self, level: Any = None) -> FakeRDD:
         from pyspark import StorageLevel
 
+        level = StorageLevel.MEMORY_ONLY if level is None else level  # Spark's default
         if not isinstance(level, StorageLevel):
             raise TypeError(f"not a StorageLevel: {level!r}")
         self.storage_level = level
@@ -102,6 +103,12 @@ class FakeRDD:
 
     def mapValues(self, f: Callable[[Any], Any]) -> FakeRDD:
         return self.mapPartitions(lambda it: ((k, f(v)) for k, v in it))
+
+    def mapPartitionsWithIndex(self, f: Callable[[int, Iterator[Any]], Iterable[Any]]) -> FakeRDD:
+        return self._derive(lambda: [list(f(i, iter(p))) for i, p in enumerate(self.partitions())])
+
+    def union(self, other: FakeRDD) -> FakeRDD:
+        return self._derive(lambda: self.partitions() + other.partitions())
 
     def zipWithIndex(self) -> FakeRDD:
         def compute() -> list[list[Any]]:
@@ -180,6 +187,21 @@ class FakeRDD:
             items = sorted(self._items(), key=lambda kv: kv[0], reverse=not ascending)
             self.ctx.shuffles.append(("sortByKey", self._slices(numPartitions)))
             return split(items, self._slices(numPartitions))
+
+        return self._derive(compute)
+
+    def sortBy(
+        self,
+        keyfunc: Callable[[Any], Any],
+        ascending: bool = True,
+        numPartitions: int | None = None,
+    ) -> FakeRDD:
+        def compute() -> list[list[Any]]:
+            parts = self.partitions()  # as many partitions as before, unless told
+            n = len(parts) if numPartitions is None else numPartitions
+            items = sorted((x for p in parts for x in p), key=keyfunc, reverse=not ascending)
+            self.ctx.shuffles.append(("sortBy", n))
+            return split(items, n)
 
         return self._derive(compute)
 

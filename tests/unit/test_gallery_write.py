@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,50 +26,9 @@ from dataproc_faces.gallery import (
 from dataproc_faces.ledger import write_part
 from dataproc_faces.manifest import Summary, error_row
 from dataproc_faces.storage import LocalStore
-from tests.unit.fakespark import FakeContext, FakeRDD, split
+from tests.unit.fakespark import FakeSession
 
 SRC = "/data/in"
-
-
-class GalleryRDD(FakeRDD):
-    """FakeRDD plus the calls write_gallery makes: sortBy, mapPartitionsWithIndex, union."""
-
-    def _derive(self, compute: Callable[[], list[list[Any]]]) -> GalleryRDD:
-        return GalleryRDD(self.ctx, compute)
-
-    def persist(self, level: Any = None) -> GalleryRDD:
-        from pyspark import StorageLevel
-
-        super().persist(level or StorageLevel.MEMORY_ONLY)
-        return self
-
-    def sortBy(self, keyfunc: Callable[[Any], Any], ascending: bool = True) -> GalleryRDD:
-        def compute() -> list[list[Any]]:
-            parts = self.partitions()  # range-partitioned into as many partitions as before
-            items = sorted((x for p in parts for x in p), key=keyfunc, reverse=not ascending)
-            self.ctx.shuffles.append(("sortBy", len(parts)))
-            return split(items, len(parts))
-
-        return self._derive(compute)
-
-    def mapPartitionsWithIndex(
-        self, f: Callable[[int, Iterator[Any]], Iterable[Any]]
-    ) -> GalleryRDD:
-        return self._derive(lambda: [list(f(i, iter(p))) for i, p in enumerate(self.partitions())])
-
-    def union(self, other: FakeRDD) -> GalleryRDD:
-        return self._derive(lambda: self.partitions() + other.partitions())
-
-
-class GalleryContext(FakeContext):
-    def parallelize(self, data: Iterable[Any], numSlices: int | None = None) -> GalleryRDD:
-        rdd = super().parallelize(data, numSlices)
-        return GalleryRDD(self, rdd._compute)
-
-
-class Session:
-    def __init__(self, parallelism: int) -> None:
-        self.sparkContext = GalleryContext(parallelism)
 
 
 def row(name: str, faces: int) -> dict[str, Any]:
@@ -181,7 +139,7 @@ def test_every_view_is_written_in_page_files_of_file_rows_rows(
     parts = [[linked(r, dst) for r in part] for part in PARTS]
     rows = [r for part in parts for r in part]
     pids = manifest(dst, parts)
-    spark = Session(parallelism=1)
+    spark = FakeSession(parallelism=1)
     uri = write_gallery(spark, str(dst), pids, summary(dst, rows), page_size=3, file_rows=2)
 
     assert uri == str(dst / INDEX_FILE)
@@ -234,7 +192,7 @@ def test_few_page_files_are_written_by_as_many_tasks(
 ) -> None:
     dst = tmp_path / "out"
     pids = manifest(dst, PARTS)
-    spark = Session(parallelism=1)
+    spark = FakeSession(parallelism=1)
     write_gallery(spark, str(dst), pids, summary(dst, ALL))
     files = page_files(dst)
     assert files == expected_files(ALL, dst, 500)
@@ -249,7 +207,7 @@ def test_few_page_files_are_written_by_as_many_tasks(
 def test_one_part_is_one_slice(tmp_path: Path, writes: list[tuple[str, str | None]]) -> None:
     dst = tmp_path / "out"
     pids = manifest(dst, PARTS[:1])
-    spark = Session(parallelism=2)
+    spark = FakeSession(parallelism=2)
     write_gallery(spark, str(dst), pids, summary(dst, PARTS[0]), file_rows=2)
     assert page_files(dst) == expected_files(PARTS[0], dst, 2)
     assert spark.sparkContext.parallelized == [(pids, 1)]
@@ -263,7 +221,7 @@ def test_more_parts_than_four_per_core_share_the_slices(
     dst = tmp_path / "out"
     parts = [[row(f"{i:02d}.jpg", i % 3)] for i in range(9)]
     pids = manifest(dst, parts)
-    spark = Session(parallelism=2)
+    spark = FakeSession(parallelism=2)
     rows = [r for p in parts for r in p]
     write_gallery(spark, str(dst), pids, summary(dst, rows), file_rows=2)
     assert page_files(dst) == expected_files(rows, dst, 2)
@@ -275,7 +233,7 @@ def test_an_empty_run_writes_the_index_and_no_page_file(
 ) -> None:
     dst = tmp_path / "out"
     dst.mkdir()
-    spark = Session(parallelism=2)
+    spark = FakeSession(parallelism=2)
     write_gallery(spark, str(dst), [], summary(dst, []))
     assert page_files(dst) == {}
     assert spark.sparkContext.parallelized == [([], 1)]
