@@ -14,6 +14,8 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+_DEFAULT = object()  # persist() without a level
+
 
 def stable_hash(key: Any) -> int:
     return zlib.crc32(repr(key).encode())
@@ -74,10 +76,11 @@ class FakeRDD:
             yield from part
 
     # -- storage
-    def persist(self, level: Any = None) -> FakeRDD:
+    def persist(self, level: Any = _DEFAULT) -> FakeRDD:
         from pyspark import StorageLevel
 
-        level = StorageLevel.MEMORY_ONLY if level is None else level  # Spark's default
+        # Spark's default when none is given; anything else, None included, must be a level
+        level = StorageLevel.MEMORY_ONLY if level is _DEFAULT else level
         if not isinstance(level, StorageLevel):
             raise TypeError(f"not a StorageLevel: {level!r}")
         self.storage_level = level
