@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
+import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from .detect import DEFAULT_SCORES, DETECTORS, DetectOptions
@@ -169,11 +173,113 @@ def _optional_commands() -> list:
     return found
 
 
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM during a run: one line, exit 130; the next run resumes."""
+
+
+INTERRUPTED = 130
+
+
+def _check_output(output: str, given: str) -> None:
+    """The output must be a folder (or prefix) or absent, never a file."""
+    from .storage import is_remote, store_for
+
+    if is_remote(output):
+        if store_for(output).version(output) is not None:
+            raise UsageError(f"--output {given} is an object, not a prefix: choose a folder")
+    elif Path(output).exists() and not Path(output).is_dir():
+        raise UsageError(f"--output {given} is a file: choose a new or empty folder")
+
+
+def _check_input(source: str, given: str) -> None:
+    """The input must be a folder of originals (a single photo goes in an --input-list)."""
+    from .storage import RESULTS_MARKER, is_remote, join, store_for
+
+    store = store_for(source)
+    if not store.exists(source):
+        is_file = store.version(source) is not None if is_remote(source) else Path(source).exists()
+        if is_file:
+            raise UsageError(
+                f"--input {given} is a file: give the folder that holds it, or name single "
+                "photos in a text file passed as --input-list"
+            )
+        raise UsageError(f"--input {given} does not exist")
+    if store.version(join(source, RESULTS_MARKER)) is not None:
+        raise UsageError(
+            f"--input {given} is a results folder of this job: give the folder of the originals"
+        )
+
+
+def _check_apart(source: str, output: str, given_in: str, given_out: str) -> None:
+    """Inputs and outputs never overlap, either way: a run must not write over an original."""
+    from .storage import is_within
+
+    if is_within(output, source):
+        raise UsageError(f"--output {given_out} lies inside the input folder {source}")
+    if is_within(source, output):
+        raise UsageError(
+            f"--input {given_in} lies inside the output folder {output}: the run would write "
+            "over the originals; choose an output folder outside the input"
+        )
+
+
+def _hold(spec: Any) -> tuple[Any, Any]:
+    """Claim the output (ownership.py) and take its lock: (store, lock). Notes go to stderr."""
+    from . import ownership
+
+    store = spec.output_store()
+    try:
+        note = ownership.claim(store, spec.output, spec.input)
+        lock, took_over = ownership.acquire(store, spec.output, spec.input)
+    except (ownership.NotOurs, ownership.Held) as exc:
+        raise UsageError(str(exc)) from None
+    for line in (note, took_over):
+        if line:
+            print(f"dataproc-faces: {line}", file=sys.stderr)
+    return store, lock
+
+
+class _Stopper:
+    """Turns Ctrl-C and SIGTERM into KeyboardInterrupt, once Spark's jobs are cancelled."""
+
+    def __init__(self) -> None:
+        self.spark: Any = None
+        self.requested = False
+        self._before: dict[int, Any] = {}
+
+    def __enter__(self) -> _Stopper:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._before[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def arm(self, spark: Any) -> None:
+        """After Spark starts: PySpark installs its own SIGINT handler; ours goes back on top."""
+        self.spark = spark
+        signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        # No Spark call here: the interrupted thread may be inside one on the same connection.
+        self.requested = True
+        logging.disable(logging.CRITICAL)  # py4j logs the broken call it was in; we are leaving
+        raise KeyboardInterrupt
+
+    def wind_down(self) -> None:
+        """After an interrupt: Spark stops quietly (killed tasks are expected, not errors)."""
+        if self.spark is not None:
+            with contextlib.suppress(Exception):
+                self.spark.sparkContext.setLogLevel("OFF")
+                self.spark.sparkContext.cancelAllJobs()
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._before.items():
+            signal.signal(sig, handler)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from . import sparkenv
     from .detect import DetectorError, make_detector
-    from .pipeline import JobSpec, run
-    from .storage import is_within, normalise, store_for
+    from .pipeline import JobSpec
+    from .storage import normalise, store_for
 
     if not args.input and not args.input_list:
         raise UsageError("give --input, --input-list, or both")
@@ -191,27 +297,67 @@ def cmd_run(args: argparse.Namespace) -> int:
                 store_for(uri)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if spec.input and is_within(spec.output, spec.input):
-        raise UsageError(f"--output {args.output} lies inside the input folder {spec.input}")
-    if not spec.input_list and not store_for(spec.input).exists(spec.input):
-        raise UsageError(f"--input {args.input} does not exist or is not a folder")
+    _check_output(spec.output, args.output)
+    if spec.input:
+        _check_apart(spec.input, spec.output, args.input, args.output)
+        if not spec.input_list:
+            _check_input(spec.input, args.input)
 
     try:
         make_detector(spec.detect)  # fail fast, before Spark: missing weights stop the run here
     except DetectorError as exc:
         raise UsageError(str(exc)) from None
 
-    from . import progress
-    from .gallery import describe, write_gallery
+    seen: dict[str, Any] = {}
 
-    spark = sparkenv.session(args.master)
+    def tracked(total: int, read_done: Any) -> Any:
+        from . import progress
+
+        seen.update(total=total, done=read_done)
+        return progress.watch(total, read_done)
+
+    held = _hold(spec) if spec.input else None
+    with _Stopper() as stopper:
+        try:
+            return _run(args, spec, held, stopper, tracked, sparkenv)
+        except Exception:
+            if not stopper.requested:  # a failure that an interrupt caused is the interrupt's
+                raise
+        except KeyboardInterrupt:
+            pass
+    done = min(seen["done"](), seen["total"]) if seen else 0
+    where = f"after {done} of {seen['total']} images" if seen else "before any image was done"
+    raise Interrupted(f"interrupted {where}; run the same command again to resume")
+
+
+def _run(
+    args: argparse.Namespace, spec: Any, held: Any, stopper: _Stopper, tracked: Any, sparkenv: Any
+) -> int:
+    from .gallery import describe, write_gallery
+    from .ownership import release
+    from .pipeline import run
+    from .storage import SKIP_REASONS
+
+    spark = None
     try:
+        spark = sparkenv.session(args.master)
+        stopper.arm(spark)
         if spec.input_list:
             spec = _checked_list(spark.sparkContext, spec, args)
-        result = run(spark, spec, progress=progress.watch, force=args.force)
+            held = held or _hold(spec)
+        result = run(spark, spec, progress=tracked, force=args.force)
         gallery = write_gallery(spark, spec.output, result.pids, result.summary)
     finally:
-        spark.stop()
+        if spark is not None:
+            if stopper.requested:
+                stopper.wind_down()
+            try:
+                spark.stop()
+            except Exception:
+                if not stopper.requested:
+                    raise
+        if held is not None:
+            release(*held)
     summary = result.summary
     print(f"dataproc-faces: {summary.line()}")
     print(
@@ -219,6 +365,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"{result.skipped} done before with the same options and unchanged since"
         + ("" if args.force else " (--force redoes them)")
     )
+    if summary.ignored:
+        n = sum(summary.ignored.values())
+        why = "; ".join(f"{c} {SKIP_REASONS[r]}" for r, c in summary.ignored.items())
+        print(f"dataproc-faces: {n} name{'s' if n != 1 else ''} under the input not read: {why}")
     print(
         f"dataproc-faces: outlined images in {spec.output}/images, manifest in "
         f"{spec.output}/manifest, summary in {spec.output}/summary.json"
@@ -233,7 +383,6 @@ def _checked_list(sc: Any, spec: Any, args: argparse.Namespace) -> Any:
     from dataclasses import replace
 
     from .pipeline import list_root, outside_root
-    from .storage import is_within
 
     try:
         root = spec.input or list_root(sc, spec.input_list)
@@ -244,9 +393,22 @@ def _checked_list(sc: Any, spec: Any, args: argparse.Namespace) -> Any:
     bad = outside_root(sc, spec.input_list, root)
     if bad is not None:
         raise UsageError(f"--input-list {args.input_list}: {bad} is not inside {root}")
-    if is_within(spec.output, root):
-        raise UsageError(f"--output {args.output} lies inside the input folder {root}")
+    _check_apart(root, spec.output, root, args.output)
     return replace(spec, input=root)
+
+
+def _credentials_missing(exc: BaseException) -> bool:
+    try:
+        from google.auth.exceptions import DefaultCredentialsError
+    except ImportError:
+        return False
+    return isinstance(exc, DefaultCredentialsError)
+
+
+NO_CREDENTIALS = (
+    "no Google Cloud credentials found: run `gcloud auth application-default login`, or set "
+    "GOOGLE_APPLICATION_CREDENTIALS to a service account key file"
+)
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
@@ -260,6 +422,14 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except (UsageError, EnvironmentProblem) as exc:
         print(f"dataproc-faces: error: {exc}", file=sys.stderr)
         code = USAGE_ERROR
+    except Interrupted as exc:
+        print(f"dataproc-faces: {exc}", file=sys.stderr)
+        code = INTERRUPTED
     except KeyboardInterrupt:
-        code = 130
+        code = INTERRUPTED
+    except Exception as exc:
+        if not _credentials_missing(exc):
+            raise
+        print(f"dataproc-faces: error: {NO_CREDENTIALS}", file=sys.stderr)
+        code = USAGE_ERROR
     sys.exit(code)

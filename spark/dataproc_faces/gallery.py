@@ -164,9 +164,23 @@ def _summary_html(summary: Summary) -> str:
         + "</p>"
     )
     return (
-        f'<dl class="stats">{tiles}</dl>{where}'
+        f'<dl class="stats">{tiles}</dl>{where}{_ignored_html(summary.ignored)}'
         f'<div class="detector"><span>detector</span> <strong>{_e(name)}</strong>'
         f'<dl class="options">{option_html}</dl></div>'
+    )
+
+
+def _ignored_html(ignored: dict[str, int] | None) -> str:
+    """What the listing left out of the inputs, and why: no photo disappears without a word."""
+    if not ignored:
+        return ""
+    from .storage import SKIP_REASONS
+
+    n = sum(ignored.values())
+    items = "".join(f"<li>{c} {_e(SKIP_REASONS.get(r, r))}</li>" for r, c in ignored.items())
+    return (
+        f'<div class="ignored" data-ignored="{n}"><p>{n} name{"s" if n != 1 else ""} under '
+        f"the input {'were' if n != 1 else 'was'} not read as images:</p><ul>{items}</ul></div>"
     )
 
 
@@ -297,13 +311,16 @@ def _placed(
                 at[view] += 1
 
 
-def _write_page(output: str, key: tuple[str, int], rows: Iterable[tuple[int, dict]]) -> int:
+def _write_page(
+    output: str, protect: str, key: tuple[str, int], rows: Iterable[tuple[int, dict]]
+) -> int:
     from .storage import store_for
 
     body = [r for _, r in sorted(rows, key=lambda x: x[0])]
     view, number = key
     data = page_file(view, number, body).encode()
-    store_for(output).write(page_uri(output, view, number), data, "text/javascript")
+    store = store_for(output, protect=[protect])
+    store.write(page_uri(output, view, number), data, "text/javascript")
     return 1
 
 
@@ -345,13 +362,13 @@ def write_gallery(
     )
     files = max(1, sum(counts.values()) // file_rows + len(counts))
     placed.union(by_faces).groupByKey(min(files, slices * 4)).map(
-        lambda kv: _write_page(output, kv[0], kv[1])
+        lambda kv: _write_page(output, root, kv[0], kv[1])
     ).sum()
     errors = by_name.filter(lambda r: r["s"] != "ok").take(ERRORS_LISTED)
     by_name.unpersist()
     uri = join(output, INDEX_FILE)
     page = render(summary, counts, errors, page_size, file_rows)
-    store_for(output).write(uri, page.encode(), "text/html; charset=utf-8")
+    store_for(output, protect=[root]).write(uri, page.encode(), "text/html; charset=utf-8")
     return uri
 
 

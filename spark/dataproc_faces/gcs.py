@@ -27,10 +27,22 @@ import contextlib
 import mimetypes
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from .storage import Entry, Store, is_ignored
+from .storage import (
+    RESULTS,
+    Entry,
+    OutsideRoot,
+    ProtectedInput,
+    Skipped,
+    Store,
+    _tell,
+    is_ignored,
+    is_results_folder,
+    is_within,
+    skipped_part,
+)
 
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
 DEFAULT_LOCAL_PROJECT = "local"
@@ -75,6 +87,28 @@ def client() -> Any:
         return found
 
 
+def _left_out(rel: str) -> tuple[str, str] | None:
+    """(the shallowest skipped name above or at `rel`, reason): a hidden or Spark name, or a
+    results folder (one holding the marker, or `_state/` for results an earlier version wrote)."""
+    parts = rel.split("/")
+    results = None
+    for i in range(1, len(parts)):
+        if is_results_folder([parts[i]]) and (i < len(parts) - 1 or parts[i] != "_state"):
+            results = ("/".join(parts[:i]), RESULTS)
+            break
+    found = skipped_part(rel)
+    if found and (results is None or len(found[0]) <= len(results[0])):
+        return found
+    return results
+
+
+def _skipped(rel: str, skipped: Skipped | None) -> bool:
+    found = skipped_part(rel)
+    if found:
+        _tell(skipped, *found)
+    return found is not None
+
+
 def split(uri: str) -> tuple[str, str]:
     """`gs://bucket/a/b` -> ("bucket", "a/b"): the name exactly as written, less trailing slashes.
 
@@ -90,17 +124,41 @@ def split(uri: str) -> tuple[str, str]:
 
 
 class GcsStore(Store):
-    """gs://bucket/prefix folders: a prefix plus `/` plays the part of a directory."""
+    """gs://bucket/prefix folders: a prefix plus `/` plays the part of a directory.
+
+    With a `root`, writes and deletes must name objects below it; with `protect`, never below
+    those prefixes (a run's inputs), whatever a caller joined together.
+    """
+
+    def __init__(self, root: str | None = None, protect: Iterable[str] = ()) -> None:
+        self.root = root.rstrip("/") if root else None
+        self.protect = tuple(p.rstrip("/") for p in protect if p and p.startswith("gs://"))
+
+    def _confined(self, uri: str) -> str:
+        if self.root is not None and not is_within(uri, self.root):
+            raise OutsideRoot(f"refusing to write {uri}: it is outside {self.root}")
+        for guarded in self.protect:
+            if is_within(uri, guarded):
+                raise ProtectedInput(f"refusing to write {uri}: it lies in the input {guarded}")
+        return uri
 
     def exists(self, root: str) -> bool:
         """Any object under the prefix; for a bare bucket, whether the bucket exists."""
         bucket, prefix = split(root)
         if not prefix:
             return client().bucket(bucket).exists(retry=_retry(), timeout=TIMEOUT)
+        return not self.is_empty(root)
+
+    def is_empty(self, root: str) -> bool:
+        bucket, prefix = split(root)
         blobs = client().list_blobs(
-            bucket, prefix=prefix + "/", max_results=1, retry=_retry(), timeout=TIMEOUT
+            bucket,
+            prefix=prefix + "/" if prefix else "",
+            max_results=1,
+            retry=_retry(),
+            timeout=TIMEOUT,
         )
-        return any(True for _ in blobs)
+        return not any(True for _ in blobs)
 
     def objects(self, root: str) -> list[tuple[str, int]]:
         """(relative name, size) of every object under root/, paged; placeholders skipped."""
@@ -118,7 +176,9 @@ class GcsStore(Store):
     def list_files(self, root: str) -> list[str]:
         return [rel for rel, _ in self.objects(root) if not is_ignored(rel)]
 
-    def top_level(self, root: str) -> Iterator[tuple[str, str | None]]:
+    def top_level(
+        self, root: str, skipped: Skipped | None = None
+    ) -> Iterator[tuple[str, str | None]]:
         """One delimited listing, page by page: objects with their generation, then prefixes."""
         bucket, prefix = split(root)
         start = prefix + "/" if prefix else ""
@@ -133,18 +193,23 @@ class GcsStore(Store):
         for page in listing.pages:
             for blob in page:
                 rel = blob.name[len(start) :]
-                if rel and not rel.endswith("/") and not is_ignored(rel):
+                if rel and not rel.endswith("/") and not _skipped(rel, skipped):
                     yield rel, str(blob.generation)
             for folder in sorted(page.prefixes):
                 # less only the delimiter: "" is the prefix `root//`, whose names start with "/"
                 # and reach the names gate as they are
                 rel = folder[len(start) : -1]
-                if not is_ignored(rel):
+                if not _skipped(rel, skipped):
                     yield rel, None
 
-    def walk(self, root: str, folder: str) -> Iterator[Entry]:
+    def walk(self, root: str, folder: str, skipped: Skipped | None = None) -> Iterator[Entry]:
+        """Streamed in name order. A results folder is recognised by its marker or `_state/`,
+        which sort before every name the job writes there (`_` < lower case), so the rest of
+        it is left out without holding more than the folder's name."""
         bucket, prefix = split(root)
         start = prefix + "/" if prefix else ""
+        inside: str | None = None  # the results folder being left out, with its trailing /
+        last: str | None = None  # the last skipped name told, so a folder is told once
         for blob in client().list_blobs(
             bucket,
             prefix=start + folder + "/",
@@ -153,8 +218,18 @@ class GcsStore(Store):
             timeout=TIMEOUT,
         ):
             rel = blob.name[len(start) :]
-            if rel and not rel.endswith("/") and not is_ignored(rel):
-                yield rel, str(blob.generation)
+            if not rel or rel.endswith("/") or (inside and rel.startswith(inside)):
+                continue
+            found = _left_out(rel)
+            if found:
+                name, reason = found
+                if reason == RESULTS:
+                    inside = name + "/"
+                if name != last:
+                    _tell(skipped, name, reason)
+                    last = name
+                continue
+            yield rel, str(blob.generation)
 
     def version(self, uri: str) -> str | None:
         bucket, name = split(uri)
@@ -179,15 +254,34 @@ class GcsStore(Store):
 
     def write(self, uri: str, data: bytes, content_type: str | None = None) -> None:
         """One multipart upload (atomic); see the module docstring for why retrying it is safe."""
-        bucket, name = split(uri)
+        bucket, name = split(self._confined(uri))
         blob = client().bucket(bucket).blob(name)
         kind = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
         blob.upload_from_string(data, content_type=kind, retry=_retry(), timeout=TIMEOUT)
 
+    def create(self, uri: str, data: bytes) -> bool:
+        """An upload with `if_generation_match=0`: Cloud Storage refuses it if the object exists.
+
+        A retry after a lost response may find its own object: it then reports False, which
+        callers (the run's lock) resolve by reading what is there.
+        """
+        from google.api_core.exceptions import PreconditionFailed
+
+        bucket, name = split(self._confined(uri))
+        blob = client().bucket(bucket).blob(name)
+        kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        try:
+            blob.upload_from_string(
+                data, content_type=kind, if_generation_match=0, retry=_retry(), timeout=TIMEOUT
+            )
+        except PreconditionFailed:
+            return False
+        return True
+
     def delete(self, uri: str) -> None:
         from google.api_core.exceptions import NotFound
 
-        bucket, name = split(uri)
+        bucket, name = split(self._confined(uri))
         # NotFound: gone already, e.g. an earlier attempt of this retried call succeeded.
         with contextlib.suppress(NotFound):
             client().bucket(bucket).blob(name).delete(retry=_retry(), timeout=TIMEOUT)

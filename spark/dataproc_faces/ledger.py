@@ -110,9 +110,9 @@ def states_rdd(sc: Any, output: str, pids: set[str]) -> Any:
     )
 
 
-def _drop(output: str, pid: str, paths: Iterable[str]) -> int:
+def _drop(output: str, pid: str, paths: Iterable[str], protect: str) -> int:
     """Rewrite one part and its state without `paths`: the part first (see the module doc)."""
-    store, gone = store_for(output), set(paths)
+    store, gone = store_for(output, protect=[protect]), set(paths)
     rows = [r for r in read_rows(output, [pid]) if r["path"] not in gone]
     states = [s for s in _lines(state_uri(output, pid)) if s["path"] not in gone]
     if rows:
@@ -123,9 +123,11 @@ def _drop(output: str, pid: str, paths: Iterable[str]) -> int:
     return len(gone)
 
 
-def compact(sc: Any, output: str) -> dict[str, int]:
-    """Leave every input in exactly one part: drop superseded rows and parts without state."""
-    store = store_for(output)
+def compact(sc: Any, output: str, protect: str = "") -> dict[str, int]:
+    """Leave every input in exactly one part: drop superseded rows and parts without state.
+
+    `protect` is the run's input: nothing below it is written or deleted."""
+    store = store_for(output, protect=[protect])
     parts = part_ids(store, join(output, MANIFEST_DIR))
     states = part_ids(store, join(output, STATE_DIR))
     for pid in sorted(parts - states):  # killed between its two writes, or an older layout
@@ -141,7 +143,7 @@ def compact(sc: Any, output: str) -> dict[str, int]:
             .groupByKey()
             .flatMap(lambda kv: _losers(kv[0], list(kv[1])))
             .groupByKey()
-            .map(lambda kv: _drop(output, kv[0], kv[1]))
+            .map(lambda kv: _drop(output, kv[0], kv[1], protect))
             .sum()
         )
     return {"orphans": len(parts - states), "superseded": int(dropped)}

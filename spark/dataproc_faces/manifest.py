@@ -84,6 +84,8 @@ class Summary:
     runtime: list[str] = field(default_factory=list)  # every detector runtime the rows report
     processed: int | None = None  # inputs this run processed; the rest were done already
     skipped: int | None = None
+    # names under the input left out of it, by reason (storage.SKIP_REASONS): never silently
+    ignored: dict[str, int] | None = None
     # rows dropped after the tasks: superseded by a newer part, or in parts without state
     compaction: dict[str, int] | None = None
     # seconds: listing and planning, the Spark action running the tasks, compaction and totals

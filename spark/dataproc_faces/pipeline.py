@@ -26,7 +26,7 @@ from .manifest import MANIFEST_DIR, Summary, error_row, ok_row
 from .names import UnsafeName, safe_relative
 from .process import RenderOptions, outline
 from .scheduling import equal_sizes, guided_sizes
-from .storage import is_remote, is_within, join, normalise, store_for
+from .storage import SKIP_REASONS, Store, is_remote, is_within, join, normalise, store_for
 
 IMAGES_DIR = "images"
 THUMBS_DIR = "thumbs"
@@ -42,6 +42,11 @@ class JobSpec:
     render: RenderOptions = field(default_factory=RenderOptions)
     partitions: int | None = None
     input_list: str | None = None  # a file of URIs that replaces listing `input`
+
+    def output_store(self) -> Store:
+        """Writes confined below the output and kept out of the input: originals are never
+        written, whatever path a caller builds."""
+        return store_for(self.output, protect=[self.input])
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,7 @@ def process_partition(spec: JobSpec, tasks: Iterable[Task]) -> Iterator[dict[str
 
     cv2.setNumThreads(1)  # Spark already runs one task per core
     detector = _detector(spec.detect)
-    store_in, store_out = store_for(spec.input), store_for(spec.output)
+    store_in, store_out = store_for(spec.input), spec.output_store()
     for task in tasks:
         started = time.perf_counter()
         try:
@@ -164,11 +169,31 @@ PLAN_ENTRIES = 5_000  # inputs per partition while planning (join with states, s
 WORK_DIR = "_work"
 
 
+# A listed entry is (source, (relative, version)); a name left out of the inputs travels as
+# ("", (relative, SKIPPED + reason)), so one Spark job counts inputs and skipped names together.
+SKIPPED = "skipped:"
+
+
 def _walk(root: str, folders: Iterable[str]) -> Iterator[tuple[str, tuple[str, str]]]:
     store = store_for(root)
+    left_out: list[tuple[str, str]] = []
     for folder in folders:
-        for rel, version in store.walk(root, folder):
+        for rel, version in store.walk(root, folder, lambda r, why: left_out.append((r, why))):
+            yield from _drain(left_out)
             yield join(root, rel), (rel, version)
+        yield from _drain(left_out)
+
+
+def _drain(left_out: list[tuple[str, str]]) -> Iterator[tuple[str, tuple[str, str]]]:
+    for rel, why in left_out:
+        yield "", (rel, SKIPPED + why)
+    left_out.clear()
+
+
+def _kind(entry: tuple[str, tuple[str, str]]) -> str:
+    """The reason an entry was left out, or "" for an input."""
+    version = entry[1][1]
+    return version[len(SKIPPED) :] if version.startswith(SKIPPED) else ""
 
 
 def _read_shards(root: str, uris: Iterable[str]) -> Iterator[tuple[str, tuple[str, str]]]:
@@ -178,20 +203,27 @@ def _read_shards(root: str, uris: Iterable[str]) -> Iterator[tuple[str, tuple[st
             yield join(root, rel), (rel, version)
 
 
-def listing(sc: Any, spec: JobSpec, run_id: str) -> tuple[Any, list[str]]:
+def listing(sc: Any, spec: JobSpec, run_id: str) -> tuple[Any, list[str], dict[str, int]]:
     """RDD of (source, (relative, version)); the driver lists one level only (see storage.py).
 
     Files at the top level stream into shard files of SHARD_ENTRIES under DST/_work, which
-    executors read; the second value lists those shards, for the caller to delete.
+    executors read; the second value lists those shards, for the caller to delete. The RDD also
+    carries the names left out below the top level (`_kind`); the third value counts, by
+    reason, those left out at the top level.
     """
     if spec.input_list:
-        return _listed_inputs(sc, spec), []
-    store, out = store_for(spec.input), store_for(spec.output)
+        return _listed_inputs(sc, spec), [], {}
+    store, out = store_for(spec.input), spec.output_store()
+    top_skipped: dict[str, int] = {}
+
+    def skipped(_: str, why: str) -> None:
+        top_skipped[why] = top_skipped.get(why, 0) + 1
+
     folders: list[str] = []
     buffer: list[str] = []
     shards: list[str] = []
     loose: list[tuple[str, tuple[str, str]]] = []
-    for rel, version in store.top_level(spec.input):
+    for rel, version in store.top_level(spec.input, skipped):
         if version is None:
             folders.append(rel)
             continue
@@ -211,7 +243,7 @@ def listing(sc: Any, spec: JobSpec, run_id: str) -> tuple[Any, list[str]]:
     if shards:
         read = sc.parallelize(shards, len(shards))
         parts.append(read.mapPartitions(lambda u: _read_shards(root, u)))
-    return (sc.union(parts) if parts else sc.emptyRDD()), shards
+    return (sc.union(parts) if parts else sc.emptyRDD()), shards, top_skipped
 
 
 def _write_shard(store: Any, output: str, run_id: str, n: int, lines: list[str]) -> str:
@@ -340,7 +372,7 @@ def process_chunk(
     rows = list(_counted(process_partition(spec, tasks), done))
     pid = part_id(run_id, (src for src, _, _ in entries))
     states = [{"path": s, "version": v, "options": options} for s, _, v in entries]
-    write_part(store_for(spec.output), spec.output, pid, rows, states)
+    write_part(spec.output_store(), spec.output, pid, rows, states)
     _crash_once()
     yield {
         "inputs": len(rows),
@@ -395,10 +427,14 @@ def run(
     run_id = new_run_id()
     render = {"mode": spec.render.mode, "max_pixels": spec.render.max_pixels}
     options = options_key(spec.detect.to_dict(), {**render, "color": list(spec.render.color)})
-    store_out = store_for(spec.output)
-    entries, shards = listing(sc, spec, run_id)
-    entries = entries.persist(StorageLevel.MEMORY_AND_DISK)
-    listed = entries.count()
+    store_out = spec.output_store()
+    everything, shards, ignored = listing(sc, spec, run_id)
+    everything = everything.persist(StorageLevel.MEMORY_AND_DISK)
+    kinds = dict(everything.map(_kind).countByValue())  # one job: inputs and names left out
+    listed = kinds.pop("", 0)
+    for why, n in kinds.items():
+        ignored[why] = ignored.get(why, 0) + n
+    entries = everything.filter(lambda e: not _kind(e))
     # A collection of a few thousand plans in one partition: no sampling job for the sort and
     # no extra job to number the inputs, which is most of a small run's planning time.
     slices = max(1, min(listed // PLAN_ENTRIES + 1, sc.defaultParallelism * 4))
@@ -418,10 +454,10 @@ def run(
             per_task = work.collect()
     ran = time.perf_counter()
     indexed.unpersist()
-    entries.unpersist()
+    everything.unpersist()
     for uri in shards:
         store_out.delete(uri)
-    compaction = compact(sc, spec.output)
+    compaction = compact(sc, spec.output, protect=spec.input)
     pids = sorted(part_ids(store_out, join(spec.output, MANIFEST_DIR)))
     output = spec.output
     n, ok, faces, runtimes = (0, 0, 0, frozenset())
@@ -446,6 +482,7 @@ def run(
         runtime=sorted(runtimes),
         processed=total,
         skipped=listed - total,
+        ignored={why: ignored[why] for why in SKIP_REASONS if why in ignored},
         compaction=compaction,
         phases={
             "plan": round(planned - started, 3),

@@ -327,12 +327,21 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     """Copy a results prefix down; names that are not plain relative paths are skipped, loudly."""
     from .gcs import GcsStore
     from .names import UnsafeName, safe_relative
+    from .ownership import NotOurs, claim
     from .storage import LocalStore, join, normalise
 
     if not args.uri.startswith("gs://"):
         raise _usage(f"fetch copies from gs://, got {args.uri}")
     src, dst = normalise(args.uri), Path(args.dir)
     remote, local = GcsStore(), LocalStore(root=str(dst))
+    if dst.exists() and not dst.is_dir():
+        raise _usage(f"{args.dir} is a file: choose a new or empty folder")
+    try:  # a copy of results goes where results are, or nowhere that holds other files
+        note = claim(local, str(dst.resolve()), src)
+    except NotOurs as exc:
+        raise _usage(str(exc).replace("--output ", "", 1)) from None
+    if note:
+        print(f"dataproc-faces: {note}", file=sys.stderr)
     objects, skipped = [], 0
     for rel, size in remote.objects(src):
         try:

@@ -136,6 +136,12 @@ def test_reduce_folds_each_partition_then_the_partial_results(spark) -> None:
             sc.parallelize([], 2).reduce(lambda a, b: a)
 
 
+def test_count_by_value_counts_each_value(spark) -> None:
+    data = ["", "a", "", "b", "", "a"]
+    got = [dict(sc.parallelize(data, 3).countByValue()) for sc in both(spark)]
+    assert got[0] == got[1] == {"": 3, "a": 2, "b": 1}
+
+
 def test_an_accumulator_counts_rows_as_tasks_yield_them(spark) -> None:
     for sc in both(spark):
         done = sc.accumulator(0)

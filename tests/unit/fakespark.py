@@ -217,6 +217,13 @@ class FakeRDD:
         self.ctx.actions.append("count")
         return sum(1 for _ in self._items())
 
+    def countByValue(self) -> dict[Any, int]:
+        self.ctx.actions.append("countByValue")
+        counts: dict[Any, int] = {}
+        for x in self._items():
+            counts[x] = counts.get(x, 0) + 1
+        return counts
+
     def isEmpty(self) -> bool:
         self.ctx.actions.append("isEmpty")
         return not any(True for _ in self._items())

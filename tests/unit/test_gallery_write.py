@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +60,10 @@ ALL = [r for part in PARTS for r in part]
 
 
 class RecordingStore(LocalStore):
-    def __init__(self, root: str, writes: list[tuple[str, str | None]]) -> None:
-        super().__init__(root=root)
+    def __init__(
+        self, root: str, writes: list[tuple[str, str | None]], protect: Iterable[str] = ()
+    ) -> None:
+        super().__init__(root=root, protect=protect)
         self.writes = writes
 
     def write(self, uri: str, data: bytes, content_type: str | None = None) -> None:
@@ -73,9 +76,9 @@ def writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str | None]]:
     found: list[tuple[str, str | None]] = []
     real = storage.store_for
 
-    def store_for(uri: str) -> RecordingStore:
+    def store_for(uri: str, protect: Iterable[str] = ()) -> RecordingStore:
         assert isinstance(real(uri), LocalStore)  # refuses what the real one refuses
-        return RecordingStore(uri, found)
+        return RecordingStore(uri, found, protect)
 
     monkeypatch.setattr(storage, "store_for", store_for)
     return found
@@ -246,7 +249,7 @@ def test_a_page_file_holds_its_rows_in_position_order_whatever_order_they_arrive
     tmp_path: Path, writes: list[tuple[str, str | None]]
 ) -> None:
     rows = [(7, {"n": "c"}), (5, {"n": "a"}), (6, {"n": "b"})]
-    assert _write_page(str(tmp_path), ("two", 3), rows) == 1
+    assert _write_page(str(tmp_path), SRC, ("two", 3), rows) == 1
     path = tmp_path / "gallery" / "two" / "3.js"
     assert path.read_text() == 'galleryPage("two",3,[{"n":"a"},{"n":"b"},{"n":"c"}]);\n'
     assert writes == [(str(path), "text/javascript")]

@@ -61,11 +61,11 @@ def test_dropping_rows_rewrites_part_and_state_and_deletes_an_emptied_part(tmp_p
     states = [{"path": p, "version": "1", "options": "k"} for p in ("a", "b")]
     write_part(store, out, "0001-x", rows, states)
     assert part_ids(store, str(tmp_path / "manifest")) == {"0001-x"}
-    assert _drop(out, "0001-x", ["a"]) == 1
+    assert _drop(out, "0001-x", ["a"], "") == 1
     lines = Path(part_uri(out, "0001-x")).read_text().splitlines()
     assert [json.loads(line)["path"] for line in lines] == ["b"]
     assert list(read_states(out, ["0001-x"])) == [("b", ("0001-x", "1", "k"))]
-    _drop(out, "0001-x", ["b"])
+    _drop(out, "0001-x", ["b"], "")
     assert not Path(part_uri(out, "0001-x")).exists()
     assert not Path(state_uri(out, "0001-x")).exists()
 

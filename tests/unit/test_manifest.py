@@ -166,6 +166,7 @@ def test_summary_json_is_sorted_indented_and_ends_with_a_newline() -> None:
         '  "detector": {},\n'
         '  "errors": 1,\n'
         '  "faces": 3,\n'
+        '  "ignored": null,\n'
         '  "images_per_second": 1.33,\n'
         '  "input": "",\n'
         '  "inputs": 2,\n'

@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import types
+from collections.abc import Iterable
 from pathlib import Path
 
 import cv2
@@ -71,8 +72,10 @@ def fixed(monkeypatch: pytest.MonkeyPatch) -> FixedDetector:
 class RecordingStore:
     """A LocalStore that remembers every write's content type."""
 
-    def __init__(self, root: str, writes: list[tuple[str, str | None]]) -> None:
-        self.inner, self.writes = LocalStore(root), writes
+    def __init__(
+        self, root: str, writes: list[tuple[str, str | None]], protect: Iterable[str] = ()
+    ) -> None:
+        self.inner, self.writes = LocalStore(root, protect), writes
 
     def __getattr__(self, name: str):
         return getattr(self.inner, name)
@@ -85,7 +88,9 @@ class RecordingStore:
 @pytest.fixture
 def writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str | None]]:
     found: list[tuple[str, str | None]] = []
-    monkeypatch.setattr(pipeline, "store_for", lambda uri: RecordingStore(uri, found))
+    monkeypatch.setattr(
+        pipeline, "store_for", lambda uri, protect=(): RecordingStore(uri, found, protect)
+    )
     return found
 
 
@@ -226,13 +231,14 @@ def version(path: Path) -> str:
 
 def test_walk_yields_every_file_below_each_folder_with_its_version(tmp_path: Path) -> None:
     root = tmp_path / "in"
-    for rel in ("a/x.jpg", "a/deep/y.jpg", "b/z.jpg", "c/w.jpg", "a/_tmp/no.jpg", "top.jpg"):
+    for rel in ("a/x.jpg", "a/deep/y.jpg", "b/z.jpg", "c/w.jpg", "a/.tmp/no.jpg", "top.jpg"):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_bytes(rel.encode())
     got = list(_walk(str(root), ["a", "b"]))
     assert got == [
-        (str(root / rel), (rel, version(root / rel)))
-        for rel in ("a/x.jpg", "a/deep/y.jpg", "b/z.jpg")
+        ("", ("a/.tmp", "skipped:hidden")),  # left out, and said so
+        *((str(root / rel), (rel, version(root / rel))) for rel in ("a/x.jpg", "a/deep/y.jpg")),
+        (str(root / "b/z.jpg"), ("b/z.jpg", version(root / "b/z.jpg"))),
     ]
     assert list(_walk(str(root), [])) == []
 

@@ -70,8 +70,8 @@ INPUTS = {
     "f.jpg": b"broken",
     "b/c.png": png(2),
     "b/d/e.png": png(3),
-    "_x/y.png": png(4),  # ignored
-    ".z.png": png(5),  # ignored
+    ".x/y.png": png(4),  # hidden folder: left out, and counted
+    ".z.png": png(5),  # hidden: left out, and counted
 }
 
 
@@ -82,8 +82,8 @@ def test_listing_streams_top_level_files_and_walks_folders_on_executors(tmp_path
     src = tree(tmp_path / "in", {**INPUTS, "h/i.png": b"i", "t\tab.png": b"t"})
     spec = JobSpec(str(src), str(tmp_path / "out"))
     sc = FakeContext(parallelism=1)
-    entries, shards = listing(sc, spec, "r1")
-    assert shards == []
+    entries, shards, top_skipped = listing(sc, spec, "r1")
+    assert shards == [] and top_skipped == {"hidden": 2}
     expected = ["a.png", "f.jpg", "t\tab.png", "b/c.png", "b/d/e.png", "h/i.png"]
     assert entries.collect() == [(str(src / r), (r, version(src / r))) for r in expected]
     loose = [(str(src / r), (r, version(src / r))) for r in ("a.png", "f.jpg", "t\tab.png")]
@@ -97,7 +97,7 @@ def test_top_level_files_go_to_shards_of_shard_entries(tmp_path: Path, monkeypat
     src = tree(tmp_path / "in", {**INPUTS, "g.png": b"g"})
     out = tmp_path / "out"
     sc = FakeContext(parallelism=1)
-    entries, shards = listing(sc, JobSpec(str(src), str(out)), "r1")
+    entries, shards, _ = listing(sc, JobSpec(str(src), str(out)), "r1")
     assert shards == [f"{out}/_work/r1/list-00000.txt", f"{out}/_work/r1/list-00001.txt"]
     v = {r: version(src / r) for r in ("a.png", "f.jpg", "g.png", "b/c.png", "b/d/e.png")}
     assert Path(shards[0]).read_text() == f"a.png\t{v['a.png']}\nf.jpg\t{v['f.jpg']}\n"
@@ -112,7 +112,7 @@ def test_a_full_last_shard_leaves_nothing_loose(tmp_path: Path, monkeypatch) -> 
     src = tree(tmp_path / "in", {"a.png": b"a", "b.png": b"b"})
     out = tmp_path / "out"
     sc = FakeContext(parallelism=1)
-    entries, shards = listing(sc, JobSpec(str(src), str(out)), "r2")
+    entries, shards, _ = listing(sc, JobSpec(str(src), str(out)), "r2")
     assert shards == [f"{out}/_work/r2/list-00000.txt"]
     assert [e[0] for e in entries.collect()] == [str(src / "a.png"), str(src / "b.png")]
     assert sc.parallelized == [(shards, 1)]
@@ -123,7 +123,7 @@ def test_folders_and_loose_files_spread_over_at_most_four_slices_per_core(
 ) -> None:
     src = tree(tmp_path / "in", {f"d{i}/x.png": b"x" for i in range(6)})
     sc = FakeContext(parallelism=1)
-    entries, _ = listing(sc, JobSpec(str(src), str(tmp_path / "out")), "r")
+    entries, _, _ = listing(sc, JobSpec(str(src), str(tmp_path / "out")), "r")
     assert sc.parallelized == [([f"d{i}" for i in range(6)], 4)]
     assert len(entries.collect()) == 6
     sc = FakeContext(parallelism=2)
@@ -137,7 +137,7 @@ def test_loose_files_take_one_slice_per_thousand(tmp_path: Path) -> None:
     for i in range(2000):
         (src / f"{i:04d}.png").write_bytes(b"")
     sc = FakeContext(parallelism=1)
-    entries, shards = listing(sc, JobSpec(str(src), str(tmp_path / "out")), "r")
+    entries, shards, _ = listing(sc, JobSpec(str(src), str(tmp_path / "out")), "r")
     assert shards == [] and entries.getNumPartitions() == 2
     assert [len(p) for p in entries.partitions()] == [1000, 1000]
     assert sc.parallelized[0][1] == 2
@@ -146,7 +146,7 @@ def test_loose_files_take_one_slice_per_thousand(tmp_path: Path) -> None:
 def test_an_empty_input_folder_lists_nothing(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     sc = FakeContext()
-    entries, shards = listing(sc, JobSpec(str(tmp_path / "in"), str(tmp_path / "out")), "r")
+    entries, shards, _ = listing(sc, JobSpec(str(tmp_path / "in"), str(tmp_path / "out")), "r")
     assert (entries.collect(), entries.getNumPartitions(), shards) == ([], 0, [])
 
 
@@ -240,8 +240,8 @@ def test_listed_inputs_carry_their_relative_path_and_version(tmp_path: Path) -> 
         (str(src / "y.png"), ("y.png", version(src / "y.png"))),
     ]
     sc = FakeContext()
-    entries, shards = listing(sc, spec, "r")
-    assert (sorted(entries.collect()), shards) == (got, [])
+    entries, shards, top_skipped = listing(sc, spec, "r")
+    assert (sorted(entries.collect()), shards, top_skipped) == (got, [], {})
 
 
 # -- what is pending

@@ -8,26 +8,87 @@ from pathlib import Path
 import pytest
 
 from dataproc_faces.storage import (
+    HIDDEN,
+    RESULTS,
+    RESULTS_MARKER,
+    SPARK_MARKER,
     LocalStore,
     OutsideRoot,
+    ProtectedInput,
     is_ignored,
     is_remote,
     is_within,
     join,
     normalise,
+    skip_reason,
+    skipped_part,
     store_for,
 )
 
 
-def test_listing_is_recursive_sorted_and_skips_hidden_and_underscore_names(tmp_path: Path):
-    for rel in ["b.jpg", "a/c.png", "a/.d.png", "_SUCCESS", "_tmp/e.png", ".git/f", "a/b/g.jpg"]:
+def test_listing_is_recursive_sorted_and_skips_hidden_names_and_spark_markers(tmp_path: Path):
+    for rel in ["b.jpg", "a/c.png", "a/.d.png", "_SUCCESS", "_DSC0001.JPG", ".git/f", "a/b/g.jpg"]:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"x")
-    assert LocalStore().list_files(str(tmp_path)) == ["a/b/g.jpg", "a/c.png", "b.jpg"]
+    assert LocalStore().list_files(str(tmp_path)) == [
+        "_DSC0001.JPG",
+        "a/b/g.jpg",
+        "a/c.png",
+        "b.jpg",
+    ]
 
 
 def test_is_ignored_looks_at_every_path_part():
-    assert is_ignored("_staging/a.jpg") and is_ignored("a/.b.jpg") and not is_ignored("a/b_c.jpg")
+    assert is_ignored("a/.b.jpg") and is_ignored(".cache/a.jpg") and is_ignored("x/_SUCCESS")
+    assert not is_ignored("a/b_c.jpg") and not is_ignored("_DSC0001.JPG")
+    assert not is_ignored("_staging/a.jpg")  # a person's folder, not Spark's
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        (".DS_Store", HIDDEN),
+        ("_SUCCESS", SPARK_MARKER),
+        ("_FAILURE", SPARK_MARKER),
+        ("_temporary", SPARK_MARKER),
+        ("_metadata", SPARK_MARKER),
+        ("_common_metadata", SPARK_MARKER),
+        ("_spark_metadata", SPARK_MARKER),
+        ("_started_1234", SPARK_MARKER),
+        ("_committed_1234", SPARK_MARKER),
+        ("_DSC0001.JPG", None),
+        ("_MG_1234.CR2", None),
+        ("_success", None),
+        ("photo_SUCCESS.jpg", None),
+        ("a.jpg", None),
+    ],
+)
+def test_each_name_has_one_skip_reason_or_none(name: str, reason: str | None) -> None:
+    assert skip_reason(name) == reason
+    assert skipped_part(f"x/{name}/y.jpg") == ((f"x/{name}", reason) if reason else None)
+
+
+def test_a_listing_tells_each_skipped_name_once_with_its_reason(tmp_path: Path) -> None:
+    _tree(tmp_path)
+    (tmp_path / "z" / "old" / "manifest").mkdir(parents=True)
+    (tmp_path / "z" / "old" / "_state").mkdir()
+    (tmp_path / "z" / "old" / "images" / "p.jpg").parent.mkdir()
+    (tmp_path / "z" / "old" / "images" / "p.jpg").write_bytes(b"p")
+    (tmp_path / "z" / "new" / "images").mkdir(parents=True)
+    (tmp_path / "z" / "new" / RESULTS_MARKER).write_text("{}")
+    (tmp_path / "z" / "new" / "images" / "q.jpg").write_bytes(b"q")
+    told: list[tuple[str, str]] = []
+    top = list(LocalStore().top_level(str(tmp_path), lambda r, why: told.append((r, why))))
+    assert [n for n, _ in top] == ["_staging", "a.jpg", "b.jpg", "m", "z"]
+    assert told == [(".hidden", HIDDEN), ("_SUCCESS", SPARK_MARKER)]
+    told.clear()
+    walked = [r for r, _ in LocalStore().walk(str(tmp_path), "z", lambda r, w: told.append((r, w)))]
+    assert walked == ["z/1.jpg", "z/2.jpg", "z/_tmp/x.jpg", "z/b/4.jpg", "z/y/3.jpg"]
+    assert sorted(told) == [
+        ("z/.git", HIDDEN),
+        ("z/new", RESULTS),  # the marker
+        ("z/old", RESULTS),  # results of an earlier version: manifest/ and _state/
+    ]
 
 
 def test_write_replaces_atomically_and_leaves_no_temporary_file(tmp_path: Path):
@@ -141,6 +202,7 @@ def test_top_level_streams_files_with_versions_then_folders_sorted(tmp_path: Pat
     (tmp_path / "ln").symlink_to(tmp_path / "z", target_is_directory=True)
     got = list(LocalStore().top_level(str(tmp_path)))
     assert got == [
+        ("_staging", None),
         ("a.jpg", _v(tmp_path / "a.jpg")),
         ("b.jpg", _v(tmp_path / "b.jpg")),
         # a symlink to a folder is not walked as a folder: listed by what it points at
@@ -148,7 +210,7 @@ def test_top_level_streams_files_with_versions_then_folders_sorted(tmp_path: Pat
         ("m", None),
         ("z", None),
     ]
-    assert got[0][1] == f"1:{(tmp_path / 'a.jpg').stat().st_mtime_ns}"
+    assert got[1][1] == f"1:{(tmp_path / 'a.jpg').stat().st_mtime_ns}"
 
 
 def test_walk_streams_every_file_below_a_folder_sorted_with_versions(tmp_path: Path):
@@ -159,11 +221,14 @@ def test_walk_streams_every_file_below_a_folder_sorted_with_versions(tmp_path: P
     assert got == [
         ("z/1.jpg", _v(tmp_path / "z/1.jpg")),
         ("z/2.jpg", _v(tmp_path / "z/2.jpg")),
+        ("z/_tmp/x.jpg", _v(tmp_path / "z/_tmp/x.jpg")),
         ("z/b/4.jpg", _v(tmp_path / "z/b/4.jpg")),
         ("z/y/3.jpg", _v(tmp_path / "z/y/3.jpg")),
     ]
-    assert got[2][1].startswith("4:")
-    assert list(LocalStore().walk(str(tmp_path), "_staging")) == []
+    assert got[3][1].startswith("4:")
+    assert list(LocalStore().walk(str(tmp_path), "_staging")) == [
+        ("_staging/s.jpg", _v(tmp_path / "_staging/s.jpg"))
+    ]
 
 
 def test_version_changes_with_the_content_and_is_none_when_missing(tmp_path: Path):
@@ -273,3 +338,54 @@ def test_delete_removes_and_tolerates_a_missing_file(tmp_path: Path):
     assert not (tmp_path / "x").exists()
     store.delete(str(tmp_path / "x"))
     store.delete(str(tmp_path / "no" / "such" / "file"))
+
+
+# -- originals are never written ---------------------------------------------------------------
+
+
+def test_a_store_opened_with_protect_refuses_every_write_into_the_input(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    src = out / "images"  # an input inside the output: the case that overwrote originals
+    src.mkdir(parents=True)
+    (src / "a.jpg").write_bytes(b"original")
+    (out / "alias").symlink_to(src, target_is_directory=True)
+    store = store_for(str(out), protect=[str(src)])
+    for target in (src / "a.jpg", src / "new.jpg", out / "alias" / "a.jpg", src):
+        with pytest.raises(ProtectedInput, match="lies in the input"):
+            store.write(str(target), b"outlined")
+        with pytest.raises(ProtectedInput):
+            store.create(str(target), b"x")
+    with pytest.raises(ProtectedInput):
+        store.delete(str(src / "a.jpg"))
+    assert (src / "a.jpg").read_bytes() == b"original"
+    assert sorted(p.name for p in src.iterdir()) == ["a.jpg"]
+    store.write(str(out / "images2" / "a.jpg"), b"fine")  # a sibling whose name shares a prefix
+    assert (out / "images2" / "a.jpg").read_bytes() == b"fine"
+
+
+def test_files_are_written_with_the_umask_mode(tmp_path: Path) -> None:
+    before = os.umask(0o022)
+    try:
+        LocalStore().write(str(tmp_path / "a"), b"x")
+        assert LocalStore().create(str(tmp_path / "b"), b"x")
+        os.umask(0o077)
+        LocalStore().write(str(tmp_path / "c"), b"x")
+    finally:
+        os.umask(before)
+    modes = {n: (tmp_path / n).stat().st_mode & 0o777 for n in "abc"}
+    assert modes == {"a": 0o644, "b": 0o644, "c": 0o600}
+
+
+def test_create_writes_only_when_absent_and_leaves_no_temporary_file(tmp_path: Path) -> None:
+    store, target = LocalStore(str(tmp_path)), str(tmp_path / "lock")
+    assert store.create(target, b"first")
+    assert not store.create(target, b"second")
+    assert Path(target).read_bytes() == b"first"
+    assert [p.name for p in tmp_path.iterdir()] == ["lock"]
+
+
+def test_is_empty_counts_hidden_names_and_absent_folders_are_empty(tmp_path: Path) -> None:
+    store = LocalStore()
+    assert store.is_empty(str(tmp_path / "missing")) and store.is_empty(str(tmp_path))
+    (tmp_path / ".DS_Store").write_bytes(b"")
+    assert not store.is_empty(str(tmp_path))

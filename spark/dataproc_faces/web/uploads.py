@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 from ..imaging import ImageError, check_budget, read_header
 from ..names import UnsafeName, safe_relative
-from ..storage import Store, is_ignored, join
+from ..storage import SKIP_REASONS, Store, is_ignored, join, skipped_part
 
 _BATCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 ZIP_MAGIC = b"PK\x03\x04"
@@ -141,8 +141,9 @@ def check_file(name: str, data: bytes, max_pixels: int) -> str:
         safe_relative(name)
     except UnsafeName as exc:
         return f"{name!r} is not a plain relative file name ({exc})."
-    if is_ignored(name):
-        return f"{name} starts with '.' or '_', which the job ignores."
+    skipped = skipped_part(name)
+    if skipped:
+        return f"{name} is a name the job does not read: {SKIP_REASONS[skipped[1]]}."
     try:
         check_budget(read_header(data), max_pixels)
     except ImageError as exc:
