@@ -72,6 +72,7 @@ def good_inputs() -> dict[str, bytes]:
     deep = img.astype(np.uint16) * 257
     return {
         "astronaut.png": (SAMPLES / "astronaut.png").read_bytes(),
+        "_DSC0001.JPG": encode(img, ".jpg"),  # Nikon and Sony name photos so: a photo
         "nested/deeper/astronaut.jpg": encode(img, ".jpg"),
         "png-named.jpg": encode(img, ".png"),
         "rotated.jpg": exif_rotated_jpeg(img),
@@ -101,8 +102,20 @@ def broken_inputs() -> dict[str, str | bytes]:
 
 
 def ignored_inputs() -> dict[str, bytes]:
+    """Names a listing leaves out (and counts): hidden, Spark's markers, a results folder."""
     png = (SAMPLES / "astronaut.png").read_bytes()
-    return {".hidden.png": png, "_SUCCESS": b"", "_staging/astronaut.png": png, ".cache/a.png": png}
+    return {
+        ".hidden.png": png,
+        ".cache/a.png": png,
+        "_SUCCESS": b"",
+        "_temporary/0/astronaut.png": png,
+        "old-run/_dataproc_faces.json": b"{}",
+        "old-run/images/astronaut.png": png,
+    }
+
+
+# what ignored_inputs() leaves out, by reason (storage.SKIP_REASONS)
+IGNORED_COUNTS = {"hidden": 2, "spark-marker": 2, "results-folder": 1}
 
 
 def write_tree(root: Path, files: dict[str, bytes]) -> None:

@@ -38,7 +38,6 @@ from .storage import (
     Skipped,
     Store,
     _tell,
-    is_ignored,
     is_results_folder,
     is_within,
     skipped_part,
@@ -100,6 +99,29 @@ def _left_out(rel: str) -> tuple[str, str] | None:
     if found and (results is None or len(found[0]) <= len(results[0])):
         return found
     return results
+
+
+def _inputs(names: Iterable[tuple[str, Any]], skipped: Skipped | None) -> Iterator[Any]:
+    """(name, value) pairs in name order, less what is left out, each left-out name told once.
+
+    A results folder is recognised by its marker or `_state/`, which sort before every name the
+    job writes there (`_` < lower case), so the rest of it is left out holding only its name.
+    """
+    inside: str | None = None  # the results folder being left out, with its trailing /
+    last: str | None = None  # the last left-out name told, so a folder is told once
+    for rel, value in names:
+        if inside and rel.startswith(inside):
+            continue
+        found = _left_out(rel)
+        if found is None:
+            yield rel, value
+            continue
+        name, reason = found
+        if reason == RESULTS:
+            inside = name + "/"
+        if name != last:
+            _tell(skipped, name, reason)
+            last = name
 
 
 def _skipped(rel: str, skipped: Skipped | None) -> bool:
@@ -174,7 +196,7 @@ class GcsStore(Store):
         return sorted(found)
 
     def list_files(self, root: str) -> list[str]:
-        return [rel for rel, _ in self.objects(root) if not is_ignored(rel)]
+        return [rel for rel, _ in _inputs(self.objects(root), None)]
 
     def top_level(
         self, root: str, skipped: Skipped | None = None
@@ -203,33 +225,17 @@ class GcsStore(Store):
                     yield rel, None
 
     def walk(self, root: str, folder: str, skipped: Skipped | None = None) -> Iterator[Entry]:
-        """Streamed in name order. A results folder is recognised by its marker or `_state/`,
-        which sort before every name the job writes there (`_` < lower case), so the rest of
-        it is left out without holding more than the folder's name."""
         bucket, prefix = split(root)
         start = prefix + "/" if prefix else ""
-        inside: str | None = None  # the results folder being left out, with its trailing /
-        last: str | None = None  # the last skipped name told, so a folder is told once
-        for blob in client().list_blobs(
+        blobs = client().list_blobs(
             bucket,
             prefix=start + folder + "/",
             page_size=PAGE_SIZE,
             retry=_retry(),
             timeout=TIMEOUT,
-        ):
-            rel = blob.name[len(start) :]
-            if not rel or rel.endswith("/") or (inside and rel.startswith(inside)):
-                continue
-            found = _left_out(rel)
-            if found:
-                name, reason = found
-                if reason == RESULTS:
-                    inside = name + "/"
-                if name != last:
-                    _tell(skipped, name, reason)
-                    last = name
-                continue
-            yield rel, str(blob.generation)
+        )
+        found = ((blob.name[len(start) :], str(blob.generation)) for blob in blobs)
+        return _inputs(((rel, v) for rel, v in found if rel and not rel.endswith("/")), skipped)
 
     def version(self, uri: str) -> str | None:
         bucket, name = split(uri)

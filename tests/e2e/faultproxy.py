@@ -50,7 +50,7 @@ class FaultProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 fault = proxy._decide(self.command, self.path, body)
-                if fault in ("503", "429"):
+                if fault in ("503", "429", "412"):
                     payload = b'{"error": {"code": %s, "message": "injected"}}' % fault.encode()
                     self.send_response(int(fault))
                     self.send_header("Content-Type", "application/json")

@@ -71,6 +71,20 @@ def tree(bucket) -> str:
             "in/z/placeholder/": b"",
             "in/y/5.png": b"5",
             "in/_hidden/6.png": b"6",
+            # what a walk leaves out, and tells: hidden, Spark's, results folders (new, old)
+            "in/w/_DSC0001.JPG": b"d",
+            "in/w/.cache/x.png": b"x",
+            "in/w/.cache/y.png": b"y",
+            "in/w/job/_SUCCESS": b"",
+            "in/w/job/_temporary/0/p.png": b"p",
+            "in/w/res/A.png": b"A",  # sorts before the marker: read, as documented
+            "in/w/res/_dataproc_faces.json": b"{}",
+            "in/w/res/images/a.png": b"a",
+            "in/w/res/thumbs/a.png.jpg": b"a",
+            "in/w/old/_state/part-1.json": b"{}",
+            "in/w/old/images/b.png": b"b",
+            "in/w/old/manifest/part-1.json": b"{}",
+            "in/w/zz.png": b"z",
             "in/.git/7": b"7",
             "in//slash.png": b"s",
             "in-not/8.png": b"8",
@@ -192,7 +206,7 @@ def test_objects_are_every_object_below_with_sizes_sorted(tree):
         ("_skip/2.png", 1),
         ("deep/4.png", 4),
     ]
-    assert gcs.GcsStore().list_files(f"{tree}/in/z/") == ["1.png", "deep/4.png"]
+    assert gcs.GcsStore().list_files(f"{tree}/in/z/") == ["1.png", "_skip/2.png", "deep/4.png"]
     everything = gcs.GcsStore().objects(tree)
     assert ("top.png", 3) in everything and ("in/empty.png", 0) in everything
     assert ("in/b.png", 2) in everything and ("in//slash.png", 1) in everything
@@ -213,7 +227,8 @@ def test_objects_with_a_small_page_size(tree, monkeypatch):
 def test_top_level_is_files_with_generations_then_folders(tree, bucket):
     got = list(gcs.GcsStore().top_level(f"{tree}/in"))
     files = [(n, generation(bucket, f"in/{n}")) for n in ["a.png", "b.png", "empty.png"]]
-    assert got == [*files, ("", None), ("folder", None), ("y", None), ("z", None)]
+    folders = [("", None), ("_hidden", None), ("folder", None), ("w", None), ("y", None)]
+    assert got == [*files, *folders, ("z", None)]
     # other tests add folders at the root: look at the ones made here, in the order given
     at_root = [e for e in gcs.GcsStore().top_level(tree) if e[0] in ("top.png", "in", "in-not")]
     assert at_root == [("top.png", generation(bucket, "top.png")), ("in-not", None), ("in", None)]
@@ -227,7 +242,9 @@ def test_top_level_with_a_small_page_size(tree, bucket, monkeypatch):
         ("b.png", generation(bucket, "in/b.png")),
         ("empty.png", generation(bucket, "in/empty.png")),
         ("", None),
+        ("_hidden", None),
         ("folder", None),
+        ("w", None),
         ("y", None),
         ("z", None),
     ]
@@ -235,12 +252,90 @@ def test_top_level_with_a_small_page_size(tree, bucket, monkeypatch):
 
 def test_walk_yields_every_file_below_one_folder_with_generations(tree, bucket):
     got = list(gcs.GcsStore().walk(f"{tree}/in", "z"))
-    expected = ["in/z/1.png", "in/z/deep/4.png"]
+    expected = ["in/z/1.png", "in/z/_skip/2.png", "in/z/deep/4.png"]
     assert got == [(n.removeprefix("in/"), generation(bucket, n)) for n in expected]
     assert [rel for rel, _ in gcs.GcsStore().walk(tree, "in-not")] == ["in-not/8.png"]
     assert list(gcs.GcsStore().walk(f"{tree}/in", "")) == [
         ("/slash.png", generation(bucket, "in//slash.png"))
     ]
+
+
+def test_walk_leaves_out_hidden_spark_and_results_names_and_tells_each_once(tree, monkeypatch):
+    from dataproc_faces.storage import HIDDEN, RESULTS, SPARK_MARKER
+
+    for page_size in (1000, 2):  # a skipped folder spread over pages is still told once
+        monkeypatch.setattr(gcs, "PAGE_SIZE", page_size)
+        told: list[tuple[str, str]] = []
+        walk = gcs.GcsStore().walk(f"{tree}/in", "w", lambda r, w, told=told: told.append((r, w)))
+        got = [r for r, _ in walk]
+        assert got == ["w/_DSC0001.JPG", "w/res/A.png", "w/zz.png"]
+        assert told == [
+            ("w/.cache", HIDDEN),
+            ("w/job/_SUCCESS", SPARK_MARKER),
+            ("w/job/_temporary", SPARK_MARKER),
+            ("w/old", RESULTS),
+            ("w/res", RESULTS),
+        ]
+    assert gcs.GcsStore().list_files(f"{tree}/in/w") == ["_DSC0001.JPG", "res/A.png", "zz.png"]
+
+
+def test_top_level_tells_what_it_leaves_out(tree):
+    told: list[tuple[str, str]] = []
+    list(gcs.GcsStore().top_level(f"{tree}/in", lambda *t: told.append(t)))
+    assert told == [(".tmp", "hidden"), ("_SUCCESS", "spark-marker"), (".git", "hidden")]
+
+
+def test_a_store_with_protect_never_writes_or_deletes_below_the_input(tree):
+    from dataproc_faces.storage import OutsideRoot, ProtectedInput, store_for
+
+    store = store_for(f"{tree}/in", protect=[f"{tree}/in/z/"])
+    for uri in (f"{tree}/in/z/1.png", f"{tree}/in/z/new.png", f"{tree}/in/z"):
+        with pytest.raises(ProtectedInput, match="lies in the input"):
+            store.write(uri, b"outlined")
+        with pytest.raises(ProtectedInput):
+            store.create(uri, b"x")
+        with pytest.raises(ProtectedInput):
+            store.delete(uri)
+    with pytest.raises(OutsideRoot):
+        store.write(f"{tree}/in-not/9.png", b"x")  # a sibling sharing the prefix: outside
+    assert gcs.GcsStore().read(f"{tree}/in/z/1.png") == b"1"
+    store.write(f"{tree}/in/zz/1.png", b"fine")  # shares a prefix with the input, not below it
+    assert gcs.GcsStore().read(f"{tree}/in/zz/1.png") == b"fine"
+    store.delete(f"{tree}/in/zz/1.png")
+
+
+class PreconditionProxy(ScriptedProxy):
+    """gcp-storage-emulator ignores `ifGenerationMatch`; this answers 412 as Cloud Storage does
+    when an upload asks for generation 0 and the object exists."""
+
+    def _decide(self, method: str, path: str, body: bytes) -> str | None:
+        from urllib.parse import parse_qs, quote, urlsplit
+
+        query = parse_qs(urlsplit(path).query)
+        if method == "POST" and query.get("ifGenerationMatch") == ["0"]:
+            self.seen.append(f"{method} {path}")
+            bucket = path.split("/b/")[1].split("/")[0]
+            found = re.search(rb'"name":\s*"([^"]+)"', body)
+            name = found.group(1).decode() if found else query["name"][0]
+            status, _, _ = self._forward(
+                "GET", f"/storage/v1/b/{bucket}/o/{quote(name, '')}", {}, b""
+            )
+            return "412" if status == 200 else None
+        return super()._decide(method, path, body)
+
+
+def test_create_asks_for_generation_0_and_writes_only_when_absent(emulator, tree, monkeypatch):
+    with PreconditionProxy(emulator.port) as px:
+        monkeypatch.setenv(gcs.EMULATOR_ENV, px.url)
+        store = gcs.GcsStore()
+        uri = f"{tree}/locks/one.json"
+        assert store.create(uri, b"first") is True
+        assert store.create(uri, b"second") is False
+        assert store.read(uri) == b"first"
+        asked = [r for r in px.seen if "ifGenerationMatch=0" in r]
+        assert len(asked) == 2, px.seen  # both uploads carried the precondition
+        store.delete(uri)
+        assert store.is_empty(f"{tree}/locks") and not store.is_empty(f"{tree}/in")
 
 
 # -- objects ------------------------------------------------------------------------------------

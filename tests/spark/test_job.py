@@ -12,7 +12,13 @@ import pytest
 
 from dataproc_faces.imaging import decode
 from tests.conftest import ASTRONAUT_FACE, iou
-from tests.images import broken_inputs, good_inputs, ignored_inputs, write_tree
+from tests.images import (
+    IGNORED_COUNTS,
+    broken_inputs,
+    good_inputs,
+    ignored_inputs,
+    write_tree,
+)
 
 pytestmark = pytest.mark.spark
 
@@ -80,6 +86,20 @@ def test_one_row_per_input_ok_for_the_good_error_for_the_broken(runs):
     for name in BROKEN:
         assert rows[name]["status"] == "error" and rows[name]["error"], rows[name]
         assert rows[name]["output"] is None and rows[name]["faces"] == []
+
+
+def test_every_name_left_out_is_counted_with_its_reason_in_summary_lines_and_gallery(runs):
+    _, dst, procs, _ = runs
+    summary = json.loads((dst / "summary.json").read_text())
+    assert summary["ignored"] == IGNORED_COUNTS
+    n = sum(IGNORED_COUNTS.values())
+    lines = [x for x in procs[0].stdout.splitlines() if "not read" in x]
+    assert lines == [
+        f"dataproc-faces: {n} names under the input not read: 2 hidden (a name starting with "
+        "'.'); 2 written by Spark or Hadoop (_SUCCESS, _temporary, _started_*, ...); "
+        "1 a results folder of this job"
+    ]
+    assert f'data-ignored="{n}"' in (dst / "index.html").read_text()
 
 
 def test_outlined_images_mirror_the_input_tree_in_the_input_format(runs):
