@@ -18,6 +18,7 @@ os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 os.environ.setdefault("GOOGLE_CLOUD_PROJECT", "test-project")
 os.environ["GOOGLE_APPLICATION_CREDENTIALS"] = os.devnull
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+os.umask(0o022)  # the usual umask: tests check that every output file follows it (0644)
 
 
 def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:

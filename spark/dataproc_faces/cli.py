@@ -210,7 +210,7 @@ def _check_input(source: str, given: str) -> None:
         )
 
 
-def _check_apart(source: str, output: str, given_in: str, given_out: str) -> None:
+def check_apart(source: str, output: str, given_in: str, given_out: str) -> None:
     """Inputs and outputs never overlap, either way: a run must not write over an original."""
     from .storage import is_within
 
@@ -299,7 +299,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     _check_output(spec.output, args.output)
     if spec.input:
-        _check_apart(spec.input, spec.output, args.input, args.output)
+        check_apart(spec.input, spec.output, args.input, args.output)
         if not spec.input_list:
             _check_input(spec.input, args.input)
 
@@ -393,7 +393,7 @@ def _checked_list(sc: Any, spec: Any, args: argparse.Namespace) -> Any:
     bad = outside_root(sc, spec.input_list, root)
     if bad is not None:
         raise UsageError(f"--input-list {args.input_list}: {bad} is not inside {root}")
-    _check_apart(root, spec.output, root, args.output)
+    check_apart(root, spec.output, root, args.output)
     return replace(spec, input=root)
 
 

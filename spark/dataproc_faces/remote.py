@@ -178,7 +178,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def build_job(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     """The Job message and its output prefix, from options / stack outputs / environment."""
-    from .cli import detect_options_from_args
+    from .cli import check_apart, detect_options_from_args
+    from .storage import normalise
 
     detect = detect_options_from_args(args)
     mode = getattr(args, "mode", "outline")
@@ -199,6 +200,8 @@ def build_job(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     except ValueError as exc:
         raise _usage(str(exc)) from None
     output = args.output or jobspec.results_for(str(resolve(args, "results")), job)
+    if source:  # refused here, before a job is made, as the job itself would refuse it
+        check_apart(normalise(str(source)), normalise(output), str(source), output)
     message = jobspec.pyspark_job(
         cluster=resolve(args, "cluster"),
         main_uri=main_uri,
@@ -336,12 +339,6 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     remote, local = GcsStore(), LocalStore(root=str(dst))
     if dst.exists() and not dst.is_dir():
         raise _usage(f"{args.dir} is a file: choose a new or empty folder")
-    try:  # a copy of results goes where results are, or nowhere that holds other files
-        note = claim(local, str(dst.resolve()), src)
-    except NotOurs as exc:
-        raise _usage(str(exc).replace("--output ", "", 1)) from None
-    if note:
-        print(f"dataproc-faces: {note}", file=sys.stderr)
     objects, skipped = [], 0
     for rel, size in remote.objects(src):
         try:
@@ -349,6 +346,12 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         except UnsafeName as exc:
             skipped += 1
             print(f"dataproc-faces: skipped {join(src, rel)!r}: {exc}", file=sys.stderr)
+    try:  # a copy of results goes where results are, or nowhere that holds other files
+        note = claim(local, str(dst.resolve()), src)
+    except NotOurs as exc:
+        raise _usage(str(exc).replace("--output ", "", 1)) from None
+    if note:
+        print(f"dataproc-faces: {note}", file=sys.stderr)
     todo = [
         rel
         for rel, size in objects

@@ -144,8 +144,29 @@ def test_fetch_copies_results_down_and_skips_what_is_there(done_job, bucket, sta
         n.removeprefix(f"runs/{job_id}/") for n in names(bucket, f"runs/{job_id}/")
     )
     assert "images/astronaut.png" in local and "summary.json" in local
+    assert "_dataproc_faces.json" in local  # the copy is a results folder too
+    modes = {(tmp_path / "got" / rel).stat().st_mode & 0o777 for rel in local}
+    assert modes == {0o644}  # the umask's mode (022 here), not 0600
     again = run_cli(env, "fetch", uri, str(tmp_path / "got"))
     assert f"0 copied, {len(local)} already there" in again.stderr
+
+
+def test_fetch_into_a_folder_of_other_files_is_refused_and_touches_nothing(
+    done_job, bucket, stack, tmp_path
+):
+    _, env, _ = stack
+    job_id, _ = done_job
+    mine = tmp_path / "Pictures"
+    (mine / "images").mkdir(parents=True)
+    (mine / "images" / "astronaut.png").write_bytes(b"my own photo")
+    proc = run_cli(env, "fetch", f"gs://{bucket}/runs/{job_id}", str(mine))
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        f"dataproc-faces: error: {mine} already holds files that this job did not write; "
+        "choose a new or empty folder (results go under it, originals are never written)"
+    ]
+    assert [p.name for p in mine.rglob("*")] == ["images", "astronaut.png"]
+    assert (mine / "images" / "astronaut.png").read_bytes() == b"my own photo"
 
 
 def test_a_failing_job_is_error_with_its_driver_output_and_exit_1(stack, bucket):

@@ -101,6 +101,6 @@ def test_a_job_that_fails_shows_the_jobs_own_sentence(client: FlaskClient) -> No
     run_id = _start(client, prefix="nothing-here")
     run = wait_run(_json(client), run_id)
     assert run["state"] == "ERROR"
-    assert run["message"].endswith("nothing-here does not exist or is not a folder."), run
+    assert run["message"].endswith("nothing-here does not exist."), run
     page = client.get(f"/runs/{run_id}").get_data(as_text=True)
     assert 'id="state">ERROR<' in page and 'id="gallery"' not in page

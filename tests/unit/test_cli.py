@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from dataproc_faces import sparkenv
 from dataproc_faces.cli import main
+from dataproc_faces.remote import ENDPOINT_ENV
 
 
 def run_cli(args: list[str], capsys) -> tuple[int, str]:
@@ -82,3 +86,37 @@ def test_help_names_each_detectors_own_score_threshold(capsys):
         main(["run", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
     assert "the detector's own, retinaface 0.4, centerface 0.3)" in help_text
+
+
+def _bare_command(*args: str) -> subprocess.CompletedProcess:
+    """The command as a person without Google credentials runs it: no emulator, no stand-in."""
+    env = {k: v for k, v in os.environ.items() if k not in ("STORAGE_EMULATOR_HOST",)}
+    env.pop(ENDPOINT_ENV, None)
+    env["GOOGLE_APPLICATION_CREDENTIALS"] = os.devnull  # unusable: nothing looks further
+    return subprocess.run(
+        [sys.executable, "-m", "dataproc_faces", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "--input", "gs://b/in", "--output", "gs://b/out"],
+        ["fetch", "gs://b/out", "{tmp}/copy"],
+        ["status", "job-1", "--project", "p", "--region", "europe-west1"],
+    ],
+    ids=["run", "fetch", "status"],
+)
+def test_no_credentials_is_one_line_naming_both_routes(args: list[str], tmp_path: Path) -> None:
+    proc = _bare_command(*(a.format(tmp=tmp_path) for a in args))
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "dataproc-faces: error: no Google Cloud credentials found: run `gcloud auth "
+        "application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service "
+        "account key file"
+    ]
+    assert proc.stdout == "" and list(tmp_path.iterdir()) == []  # nothing written

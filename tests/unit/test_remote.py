@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -434,3 +435,26 @@ def test_a_caller_without_a_mode_gets_outlines(tmp_path: Path):
     message, _ = remote.build_job(args)
     assert message == outline
     assert "--mode" not in message["pyspark_job"]["args"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--output", "gs://b/images/run1"], "--output gs://b/images/run1 lies inside the input"),
+        (["--output", "gs://b/images"], "lies inside the input folder gs://b/images"),
+        (["--input", "gs://b/runs/x/images", "--output", "gs://b/runs/x/"], "inside the output"),
+        (["--input", "gs://b/in/", "--results", "gs://b/in"], "lies inside the input"),
+    ],
+)
+def test_a_submit_whose_input_and_output_overlap_is_refused(
+    tmp_path: Path, extra: list[str], message: str
+) -> None:
+    from dataproc_faces.cli import UsageError
+
+    with pytest.raises(UsageError, match=re.escape(message)):
+        remote.build_job(submit_args(tmp_path, *extra))
+
+
+def test_a_submit_with_a_sibling_prefix_is_fine(tmp_path: Path) -> None:
+    _, output = remote.build_job(submit_args(tmp_path, "--output", "gs://b/images-out"))
+    assert output == "gs://b/images-out"

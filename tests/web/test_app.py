@@ -88,6 +88,16 @@ def test_several_photos_land_in_the_batch_folder_byte_for_byte(
     assert "option selected>b1<" in text(client.get("/?batch=b1")).replace("\n", "")
 
 
+def test_a_camera_name_starting_with_underscore_is_a_photo_stored_with_the_umask_mode(
+    app: Flask, client: FlaskClient
+) -> None:
+    r = upload(client, [("_DSC0001.JPG", CAMERA)], batch="cam")
+    assert r.status_code == 200, text(r)
+    assert stored(app) == ["cam/_DSC0001.JPG"]
+    path = Path(app.config["FACES_SETTINGS"].input_root) / "cam" / "_DSC0001.JPG"
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
 def test_a_zip_is_expanded_keeping_folders_and_skipping_bookkeeping(
     app: Flask, client: FlaskClient
 ) -> None:
@@ -109,12 +119,13 @@ def test_a_zip_is_expanded_keeping_folders_and_skipping_bookkeeping(
         ([("a/../../b.png", CAMERA)], "is not a plain relative file name ('..' segment"),
         ([("bomb.png", png_header(100_000, 100_000))], "over the pixel budget"),
         ([("x.png", CAMERA), ("x.png", CAMERA)], "x.png is already in batch b1"),
-        ([(".hidden.png", CAMERA)], ".hidden.png starts with '.' or '_'"),
+        ([(".hidden.png", CAMERA)], ".hidden.png is a name the job does not read: hidden"),
+        ([("_SUCCESS", CAMERA)], "_SUCCESS is a name the job does not read: written by Spark"),
         ([("bad.zip", zip_of({"../up.png": CAMERA}))], "'../up.png' is not a plain relative"),
         ([("notzip.zip", b"PK\x03\x04garbage")], "notzip.zip is not a readable zip"),
     ],
     ids=["empty", "not-image", "over-file-limit", "dotdot", "inner-dotdot", "bomb-header",
-         "duplicate-in-request", "hidden", "zip-dotdot", "broken-zip"],
+         "duplicate-in-request", "hidden", "spark-marker", "zip-dotdot", "broken-zip"],
 )  # fmt: skip
 def test_bad_uploads_are_refused_whole_with_a_reason(
     app: Flask, client: FlaskClient, files: list[tuple[str, bytes]], reason: str
@@ -229,10 +240,10 @@ def test_a_failing_run_ends_in_error_with_the_jobs_own_sentence(client: FlaskCli
     run = wait_run(run_json(client), run_id)
     assert run["state"] == "ERROR"
     assert run["message"].startswith("--input ")
-    assert run["message"].endswith("no-such-folder does not exist or is not a folder.")
+    assert run["message"].endswith("no-such-folder does not exist.")
     page = text(client.get(f"/runs/{run_id}"))
     assert 'id="state">ERROR<' in page
-    assert "does not exist or is not a folder." in page
+    assert "does not exist." in page
     assert 'id="gallery"' not in page
 
 
