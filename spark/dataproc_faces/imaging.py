@@ -1,4 +1,4 @@
-"""Image bytes to upright pixels and back: format sniffing, pixel budget, drawing, blurring."""
+"""Image bytes to upright pixels and back: format sniffing, pixel budget, drawing outlines."""
 
 from __future__ import annotations
 
@@ -161,13 +161,3 @@ def draw_outlines(image: np.ndarray, faces: Iterable[Face], color: tuple[int, in
     thickness = line_width(image)
     for f in faces:
         cv2.rectangle(image, (f.x, f.y), (f.x + f.w - 1, f.y + f.h - 1), color, thickness)
-
-
-def blur_faces(image: np.ndarray, faces: Iterable[Face]) -> None:
-    """Blur each face strongly enough that it cannot be recognised, whatever its size."""
-    for f in faces:
-        if f.w <= 0 or f.h <= 0:
-            continue
-        roi = image[f.y : f.y + f.h, f.x : f.x + f.w]
-        k = max(3, (max(f.w, f.h) // 3) | 1)
-        image[f.y : f.y + f.h, f.x : f.x + f.w] = cv2.GaussianBlur(roi, (k, k), 0)

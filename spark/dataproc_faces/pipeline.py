@@ -95,6 +95,8 @@ def process_partition(spec: JobSpec, tasks: Iterable[Task]) -> Iterator[dict[str
             _ms(started),
             thumbnail=thumb,
             runtime=detector.runtime,
+            hidden=spec.render.hidden(),
+            metadata=spec.render.metadata(),
         )
 
 
@@ -393,8 +395,8 @@ def run(
     started = time.perf_counter()
     sc = spark.sparkContext
     run_id = new_run_id()
-    render = {"mode": spec.render.mode, "max_pixels": spec.render.max_pixels}
-    options = options_key(spec.detect.to_dict(), {**render, "color": list(spec.render.color)})
+    render = spec.render.summary()
+    options = options_key(spec.detect.to_dict(), spec.render.key())
     store_out = store_for(spec.output)
     entries, shards = listing(sc, spec, run_id)
     entries = entries.persist(StorageLevel.MEMORY_AND_DISK)
