@@ -96,7 +96,7 @@ def process_partition(spec: JobSpec, tasks: Iterable[Task]) -> Iterator[dict[str
             thumbnail=thumb,
             runtime=detector.runtime,
             hidden=spec.render.hidden(),
-            metadata=spec.render.metadata(),
+            metadata=result.metadata,
         )
 
 

@@ -14,6 +14,7 @@ from .anonymise import (
     anonymise_faces,
 )
 from .detect import Detector, Face
+from .metadata import KEPT, STRIPPED, attach, read
 from .imaging import (
     DEFAULT_MAX_PIXELS,
     decode,
@@ -61,7 +62,7 @@ class RenderOptions:
         return a.to_dict() if a else None
 
     def metadata(self) -> str:
-        return "kept (no GPS)" if self.keep_metadata else "stripped"
+        return KEPT if self.keep_metadata else STRIPPED
 
     def summary(self) -> dict[str, Any]:
         """What a summary and the gallery show: the options in force, none that do not apply."""
@@ -95,6 +96,7 @@ class Outlined:
     data: bytes = b""
     new_suffix: str = ""  # set when the input's format cannot be written back (GIF -> .png)
     thumbnail: bytes = b""
+    metadata: str = STRIPPED  # or KEPT, or NONE when the input had nothing to keep
 
 
 def outline(data: bytes, detector: Detector, render: RenderOptions) -> Outlined:
@@ -107,6 +109,11 @@ def outline(data: bytes, detector: Detector, render: RenderOptions) -> Outlined:
     if render.mode in ("outline", "both"):
         draw_outlines(image, faces, render.color)
     encoded, ext = encode(image, header.format)
+    metadata = STRIPPED
+    if render.keep_metadata:
+        encoded, metadata = attach(encoded, ext, image, read(data))
     new_suffix = "" if native_extension(header.format) == ext else ext
     height, width = image.shape[:2]
-    return Outlined(header.format, width, height, faces, encoded, new_suffix, thumbnail(image))
+    return Outlined(
+        header.format, width, height, faces, encoded, new_suffix, thumbnail(image), metadata
+    )

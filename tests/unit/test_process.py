@@ -10,7 +10,7 @@ from dataproc_faces.detect import DetectOptions, Face, make_detector
 from dataproc_faces.imaging import ImageError, decode
 from dataproc_faces.process import MODES, RenderOptions, outline
 from tests.conftest import ASTRONAUT_FACE, iou
-from tests.images import astronaut, encode, exif_rotated_jpeg, gif
+from tests.images import astronaut, encode, exif_rotated_jpeg, gif, heic
 from tests.unit.stand_ins import FixedDetector
 
 WIDTH, HEIGHT = 640, 400  # wider than tall, so a width/height mix-up shows
@@ -155,6 +155,20 @@ def test_a_gif_comes_back_as_png_with_its_new_suffix():
     assert (result.format, result.width, result.height) == ("gif", 64, 48)
     assert result.new_suffix == ".png"
     assert result.data.startswith(b"\x89PNG")
+
+
+def test_a_heic_photo_is_read_hidden_and_written_as_jpeg():
+    ys, xs = np.mgrid[0:HEIGHT, 0:WIDTH]  # smooth, so HEVC and JPEG keep it close
+    before = np.dstack([xs * 255 // WIDTH, ys * 255 // HEIGHT, np.full_like(xs, 160)])
+    before = before.astype(np.uint8)
+    result = outline(heic(before), FixedDetector([FACE]), RenderOptions(mode="solid"))
+    assert (result.format, result.width, result.height) == ("heif", WIDTH, HEIGHT)
+    assert result.new_suffix == ".jpg"
+    header, after = decode(result.data)
+    assert header.format == "jpeg" and after.shape == (HEIGHT, WIDTH, 3)
+    assert np.abs(after[FACE.y + FACE.h // 2, FACE.x + FACE.w // 2].astype(int)).max() < 8  # black
+    far = (slice(0, 60), slice(0, 120))  # HEVC and JPEG are lossy: close to the input there
+    assert np.abs(after[far].astype(int) - before[far].astype(int)).mean() < 4
 
 
 def test_the_thumbnail_keeps_the_aspect_ratio():
