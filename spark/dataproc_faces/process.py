@@ -14,7 +14,6 @@ from .anonymise import (
     anonymise_faces,
 )
 from .detect import Detector, Face
-from .metadata import KEPT, STRIPPED, attach, read
 from .imaging import (
     DEFAULT_MAX_PIXELS,
     decode,
@@ -23,6 +22,7 @@ from .imaging import (
     native_extension,
     thumbnail,
 )
+from .metadata import KEPT, STRIPPED, attach, read
 
 MODES = ("outline", "blur", "pixelate", "solid", "both")
 # The fill each anonymising mode hides faces with; `both` blurs and then outlines.

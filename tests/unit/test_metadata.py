@@ -45,9 +45,7 @@ def photo(fmt: str, **extra) -> bytes:
     pixels = rng.integers(0, 255, (60, 80, 3), dtype=np.uint8)
     out = io.BytesIO()
     kw = {"exif": camera_exif().tobytes(), "icc_profile": srgb(), **extra}
-    if fmt == "JPEG":
-        kw["xmp"] = XMP
-    elif fmt == "WEBP":
+    if fmt == "JPEG" or fmt == "WEBP":
         kw["xmp"] = XMP
     Image.fromarray(pixels).save(out, fmt, **kw)
     return out.getvalue()
