@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .anonymise import (
@@ -13,7 +13,7 @@ from .anonymise import (
     Anonymise,
     anonymise_faces,
 )
-from .detect import Detector, Face
+from .detect import PRIVACY_SCORES, DetectOptions, Detector, Face
 from .imaging import (
     DEFAULT_MAX_PIXELS,
     decode,
@@ -85,6 +85,13 @@ class RenderOptions:
         if self.keep_metadata:
             key["keep_metadata"] = True
         return key
+
+
+def privacy_detect(detect: DetectOptions, mode: str) -> DetectOptions:
+    """Anonymising modes without a threshold of their own use the detector's privacy one."""
+    if mode in FILL_OF_MODE and detect.score_threshold is None:
+        return replace(detect, score_threshold=PRIVACY_SCORES.get(detect.detector))
+    return detect
 
 
 @dataclass

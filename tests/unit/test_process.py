@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from dataproc_faces.detect import DetectOptions, Face, make_detector
+from dataproc_faces.detect import DEFAULT_SCORES, PRIVACY_SCORES, DetectOptions, Face, make_detector
 from dataproc_faces.imaging import ImageError, decode
-from dataproc_faces.process import MODES, RenderOptions, outline
+from dataproc_faces.process import MODES, RenderOptions, outline, privacy_detect
 from tests.conftest import ASTRONAUT_FACE, iou
 from tests.images import astronaut, encode, exif_rotated_jpeg, gif, heic
 from tests.unit.stand_ins import FixedDetector
@@ -200,3 +200,13 @@ def test_a_real_detector_outlines_the_astronaut_on_a_non_square_canvas():
     _, pixels = decode(result.data)
     assert tuple(pixels[got.y, got.x + got.w // 2]) == (0, 255, 0)  # default green outline
     assert cv2.Laplacian(face_region(pixels, got, 8), cv2.CV_64F).var() < 50  # blurred
+
+
+def test_anonymising_modes_take_the_privacy_threshold_unless_one_is_given():
+    base = DetectOptions()
+    assert privacy_detect(base, "outline").score() == DEFAULT_SCORES["retinaface"]
+    for mode in MODES[1:]:
+        assert privacy_detect(base, mode).score() == PRIVACY_SCORES["retinaface"]
+    given = DetectOptions(score_threshold=0.7)
+    assert privacy_detect(given, "blur") == given
+    assert privacy_detect(DetectOptions(detector="haar"), "blur").score_threshold is None
