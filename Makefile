@@ -10,7 +10,7 @@ DEMO_OUTPUT ?= demo-output
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 QUIET := 2>&1 | { grep -v "^WARNING: Location '" || true; }
 
-.PHONY: setup models system-deps demo test lint format bench bench-scale clean mutate
+.PHONY: setup models system-deps demo test lint format bench bench-scale bench-privacy clean mutate
 
 # The venv is rebuilt when a pin changes; pip only installs what is missing.
 $(INSTALLED): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
@@ -58,6 +58,10 @@ bench: setup
 # What grows with the number of inputs (driver memory, time outside tasks) and a resume demo.
 bench-scale: setup
 	$(PY) -m bench.scale
+
+# Privacy: a face recogniser (dlib, dev dependencies) tries to identify each anonymised face.
+bench-privacy: setup
+	$(PY) -m bench.privacy
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUTPUT) test-artifacts .pytest_cache

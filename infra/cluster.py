@@ -20,6 +20,7 @@ IGNORE_AUTOSCALED = (
 OPENCV_METADATA_KEY = "opencv-version"
 PILLOW_METADATA_KEY = "pillow-version"  # used by the init action only if the image lacks PIL
 OPENVINO_METADATA_KEY = "openvino-version"  # the default detector's runtime
+HEIF_METADATA_KEY = "pillow-heif-version"  # HEIC/HEIF inputs
 
 
 class Cluster(pulumi.ComponentResource):
@@ -102,6 +103,7 @@ class Cluster(pulumi.ComponentResource):
                         OPENCV_METADATA_KEY: cfg.opencv_version,
                         PILLOW_METADATA_KEY: cfg.pillow_version,
                         OPENVINO_METADATA_KEY: cfg.openvino_version,
+                        HEIF_METADATA_KEY: cfg.pillow_heif_version,
                         "enable-oslogin": "TRUE",
                         "block-project-ssh-keys": "TRUE",
                     },

@@ -94,6 +94,7 @@ class StackConfig:
     opencv_version: str
     pillow_version: str
     openvino_version: str
+    pillow_heif_version: str
     cluster: ClusterConfig
     extra_labels: Mapping[str, str] = field(default_factory=dict)
     job: JobConfig = field(default_factory=JobConfig)
@@ -364,6 +365,7 @@ def parse(
         opencv_version=opencv_pin(requirements),
         pillow_version=requirement_pin("pillow", requirements),
         openvino_version=requirement_pin("openvino", requirements),
+        pillow_heif_version=requirement_pin("pillow-heif", requirements),
         cluster=cluster,
         extra_labels=_labels(values),
         job=_job(values),

@@ -44,6 +44,12 @@ def gif(image: np.ndarray) -> bytes:
     return pil_bytes(pil.convert("P", palette=Image.Palette.ADAPTIVE), "GIF")
 
 
+def heic(image: np.ndarray, exif: bytes | None = None) -> bytes:
+    """An iPhone-style HEIC (HEVC in HEIF), made with pillow-heif's encoder."""
+    pil = Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+    return pil_bytes(pil, "HEIF", quality=90, **({"exif": exif} if exif else {}))
+
+
 def cmyk_jpeg(image: np.ndarray) -> bytes:
     pil = Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)).convert("CMYK")
     return pil_bytes(pil, "JPEG", quality=95)

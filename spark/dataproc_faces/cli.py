@@ -11,12 +11,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .detect import DEFAULT_SCORES, DETECTORS, DetectOptions
+from .detect import DEFAULT_SCORES, DETECTORS, PRIVACY_SCORES, DetectOptions
 from .imaging import DEFAULT_MAX_PIXELS, parse_color
-from .process import MODES, RenderOptions
+from .process import FILL_OF_MODE, MODES, RenderOptions
+from .render_args import add_anonymise_arguments, anonymise_options
 from .sparkenv import EnvironmentProblem
 
 USAGE_ERROR = 2
+MODE_HELP = (
+    "outline (default: draw a box around each face), or hide each face: blur, pixelate, solid "
+    "(a colour), both (blur, then outline)"
+)
 
 
 class UsageError(Exception):
@@ -91,7 +96,9 @@ def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
         default=d.score_threshold,
         help="minimum score for detectors that score faces (default: the detector's own, "
         + ", ".join(f"{name} {score}" for name, score in DEFAULT_SCORES.items())
-        + ")",
+        + "; for blur, pixelate, solid and both the lower privacy threshold, "
+        + ", ".join(f"{name} {score}" for name, score in PRIVACY_SCORES.items())
+        + ", since a missed face stays recognisable)",
     )
 
 
@@ -105,8 +112,16 @@ def detect_options_from_args(args: argparse.Namespace) -> DetectOptions:
         min_size=args.min_size,
         max_size=args.max_size,
         detect_max_side=args.detect_max_side,
-        score_threshold=args.score_threshold,
+        score_threshold=_score_threshold(args),
     )
+
+
+def _score_threshold(args: argparse.Namespace) -> float | None:
+    """The one given, else the privacy threshold for anonymising modes, else None (the
+    detector's own)."""
+    if args.score_threshold is None and getattr(args, "mode", "outline") in FILL_OF_MODE:
+        return PRIVACY_SCORES.get(args.detector)
+    return args.score_threshold
 
 
 def _add_run(subparsers: argparse._SubParsersAction) -> None:
@@ -139,8 +154,9 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
     )
     add_detector_arguments(p)
     r = p.add_argument_group("output images")
-    r.add_argument("--mode", choices=MODES, default="outline", help="outline, blur, or both")
+    r.add_argument("--mode", choices=MODES, default="outline", help=MODE_HELP)
     r.add_argument("--color", type=_color, default=(0, 255, 0), help="#rrggbb or a name")
+    add_anonymise_arguments(r)
     r.add_argument(
         "--max-pixels",
         type=_positive_int,
@@ -287,7 +303,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         input=normalise(args.input) if args.input else "",
         output=normalise(args.output),
         detect=detect_options_from_args(args),
-        render=RenderOptions(mode=args.mode, color=args.color, max_pixels=args.max_pixels),
+        render=RenderOptions(
+            mode=args.mode, color=args.color, max_pixels=args.max_pixels, **anonymise_options(args)
+        ),
         partitions=args.partitions,
         input_list=normalise(args.input_list) if args.input_list else None,
     )

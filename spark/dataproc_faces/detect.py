@@ -37,6 +37,9 @@ class Face:
 # precision/recall sweep (RetinaFace on wider-dev, CenterFace on a generated corpus; see
 # retinaface.py and centerface.py).
 DEFAULT_SCORES: dict[str, float] = {"retinaface": 0.4, "centerface": 0.3}
+# The threshold anonymising modes use when none is given: a missed face stays recognisable, a
+# false one only hides some background, so these favour recall (picked by `make bench-privacy`).
+PRIVACY_SCORES: dict[str, float] = {"retinaface": 0.2, "centerface": 0.2}
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Image bytes to upright pixels and back: format sniffing, pixel budget, drawing, blurring."""
+"""Image bytes to upright pixels and back: format sniffing, pixel budget, drawing outlines."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from pillow_heif import register_heif_opener
 
 from .detect import Face, shrink
 
 # Our own pixel budget replaces Pillow's bomb check; Pillow only reads headers here.
 Image.MAX_IMAGE_PIXELS = None
+register_heif_opener()  # HEIC/HEIF (phones' default): Pillow reads them through libheif
 
 # Pillow's format name -> (our format name, the extension OpenCV encodes it with or None).
 FORMATS: dict[str, tuple[str, str | None]] = {
@@ -26,13 +28,17 @@ FORMATS: dict[str, tuple[str, str | None]] = {
     "BMP": ("bmp", ".bmp"),
     "GIF": ("gif", None),
     "PPM": ("pnm", ".ppm"),
+    "HEIF": ("heif", None),
 }
+# Formats OpenCV cannot write, and what their outputs become: GIF loses nothing as PNG; a HEIC
+# photo is a photo, and JPEG is what every viewer opens.
+WRITTEN_AS: dict[str, str] = {"gif": ".png", "heif": ".jpg"}
 ENCODE_PARAMS: dict[str, list[int]] = {
     ".jpg": [cv2.IMWRITE_JPEG_QUALITY, 92],
     ".webp": [cv2.IMWRITE_WEBP_QUALITY, 90],
 }
 # Formats the opencv-python-headless wheel does not decode: Pillow reads their pixels instead.
-PILLOW_DECODES = frozenset({"gif"})
+PILLOW_DECODES = frozenset({"gif", "heif"})
 DEFAULT_MAX_PIXELS = 100_000_000
 THUMBNAIL_SIDE = 320
 
@@ -111,7 +117,8 @@ def native_extension(fmt: str) -> str | None:
 
 
 def _decode_with_pillow(data: bytes) -> np.ndarray | None:
-    """First frame of a format OpenCV's wheel cannot read (GIF), as BGR; None when corrupt."""
+    """First frame of a format OpenCV's wheel cannot read (GIF; HEIF, whose rotation libheif
+    applies), as BGR; None when corrupt."""
     try:
         with Image.open(io.BytesIO(data)) as im:
             rgb = np.asarray(im.convert("RGB"))
@@ -121,8 +128,9 @@ def _decode_with_pillow(data: bytes) -> np.ndarray | None:
 
 
 def encode(image: np.ndarray, fmt: str) -> tuple[bytes, str]:
-    """Encode in the input's format where OpenCV can, else PNG; returns bytes and extension."""
-    ext = native_extension(fmt) or ".png"
+    """Encode in the input's format where OpenCV can, else as WRITTEN_AS says (PNG when it
+    does not say); returns bytes and extension."""
+    ext = native_extension(fmt) or WRITTEN_AS.get(fmt, ".png")
     ok, buf = cv2.imencode(ext, image, ENCODE_PARAMS.get(ext, []))
     if not ok:
         raise ImageError(f"OpenCV could not encode the image as {ext}")
@@ -161,13 +169,3 @@ def draw_outlines(image: np.ndarray, faces: Iterable[Face], color: tuple[int, in
     thickness = line_width(image)
     for f in faces:
         cv2.rectangle(image, (f.x, f.y), (f.x + f.w - 1, f.y + f.h - 1), color, thickness)
-
-
-def blur_faces(image: np.ndarray, faces: Iterable[Face]) -> None:
-    """Blur each face strongly enough that it cannot be recognised, whatever its size."""
-    for f in faces:
-        if f.w <= 0 or f.h <= 0:
-            continue
-        roi = image[f.y : f.y + f.h, f.x : f.x + f.w]
-        k = max(3, (max(f.w, f.h) // 3) | 1)
-        image[f.y : f.y + f.h, f.x : f.x + f.w] = cv2.GaussianBlur(roi, (k, k), 0)

@@ -10,9 +10,12 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from .detect import DetectOptions
+from .process import RenderOptions
+from .render_args import render_flags
 
 JOB_ID_PREFIX = "faces"
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
@@ -95,8 +98,10 @@ def job_args(
     input_list: str | None = None,
     detect: DetectOptions | None = None,
     mode: str = "outline",
+    render: RenderOptions | None = None,
 ) -> list[str]:
-    """main.py's arguments: `run --input ... --output ... <detector flags> [--mode M]`."""
+    """main.py's arguments: `run --input ... --output ... <detector flags> [--mode M ...]`;
+    `render` (which supersedes `mode`) adds the output options that differ from the defaults."""
     if not input and not input_list:
         raise ValueError("a job needs an input prefix, an input list, or both")
     args = ["run"]
@@ -106,7 +111,7 @@ def job_args(
         args += ["--input-list", input_list]
     args += ["--output", output]
     args += detector_flags(detect or DetectOptions())
-    return args + (["--mode", mode] if mode != "outline" else [])
+    return args + render_flags(render or RenderOptions(mode=mode))
 
 
 def check_run_id(run_id: str) -> str:
@@ -125,6 +130,7 @@ def job_id(
     detect: DetectOptions | None = None,
     run_id: str = "",
     mode: str = "outline",
+    render: RenderOptions | None = None,
 ) -> str:
     """`faces[-RUN]-<hash>`: the same for the same code, inputs and options, new otherwise.
 
@@ -140,8 +146,12 @@ def job_id(
         "detect": (detect or DetectOptions()).to_dict(),
         "run": run_id,
     }
-    if mode != "outline":  # only then: ids of outline runs stay what they were
-        what["mode"] = mode
+    render = render or RenderOptions(mode=mode)
+    if render.mode != "outline":  # only then: ids of outline runs stay what they were
+        what["mode"] = render.mode
+    others = render_flags(replace(render, mode="outline"))
+    if others:  # likewise: options at their defaults leave the id alone
+        what["render"] = others
     digest = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:12]
     return "-".join(p for p in (JOB_ID_PREFIX, run_id, digest) if p)
 

@@ -23,9 +23,13 @@ def ok_row(
     ms: float,
     thumbnail: str | None = None,
     runtime: str | None = None,
+    hidden: dict[str, Any] | None = None,
+    metadata: str = "stripped",
 ) -> dict[str, Any]:
     """`runtime`: what ran the detector on the executor (e.g. "openvino 2026.4.1 bf16"): nodes
-    of one cluster may differ, so each row says which precision found its faces."""
+    of one cluster may differ, so each row says which precision found its faces. `hidden`: how
+    the faces were hidden (mask, scale, fill), None when only outlined; `metadata`: whether the
+    output kept the input's EXIF/ICC/XMP ("kept (no GPS)") or was written without ("stripped")."""
     return {
         "path": path,
         "status": "ok",
@@ -38,6 +42,8 @@ def ok_row(
         "thumbnail": thumbnail,
         "millis": round(ms, 1),
         "runtime": runtime,
+        "hidden": hidden,
+        "metadata": metadata,
     }
 
 
@@ -54,6 +60,8 @@ def error_row(path: str, error: str, ms: float) -> dict[str, Any]:
         "thumbnail": None,
         "millis": round(ms, 1),
         "runtime": None,
+        "hidden": None,
+        "metadata": None,
     }
 
 

@@ -100,6 +100,8 @@ def process_partition(spec: JobSpec, tasks: Iterable[Task]) -> Iterator[dict[str
             _ms(started),
             thumbnail=thumb,
             runtime=detector.runtime,
+            hidden=spec.render.hidden(),
+            metadata=result.metadata,
         )
 
 
@@ -425,8 +427,8 @@ def run(
     started = time.perf_counter()
     sc = spark.sparkContext
     run_id = new_run_id()
-    render = {"mode": spec.render.mode, "max_pixels": spec.render.max_pixels}
-    options = options_key(spec.detect.to_dict(), {**render, "color": list(spec.render.color)})
+    render = spec.render.summary()
+    options = options_key(spec.detect.to_dict(), spec.render.key())
     store_out = spec.output_store()
     everything, shards, ignored = listing(sc, spec, run_id)
     everything = everything.persist(StorageLevel.MEMORY_AND_DISK)

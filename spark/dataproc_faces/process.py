@@ -1,30 +1,97 @@
-"""One image, bytes in and bytes out: decode, detect, draw or blur, encode. No I/O, no Spark."""
+"""One image, bytes in and bytes out: decode, detect, hide or outline, encode. No I/O, no Spark."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-from .detect import Detector, Face
+from .anonymise import (
+    DEFAULT_BLUR_STRENGTH,
+    DEFAULT_FILL_COLOR,
+    DEFAULT_MASK_SCALE,
+    DEFAULT_PIXELATE_BLOCKS,
+    Anonymise,
+    anonymise_faces,
+)
+from .detect import PRIVACY_SCORES, DetectOptions, Detector, Face
 from .imaging import (
     DEFAULT_MAX_PIXELS,
-    blur_faces,
     decode,
     draw_outlines,
     encode,
     native_extension,
     thumbnail,
 )
+from .metadata import KEPT, STRIPPED, attach, read
 
-MODES = ("outline", "blur", "both")
+MODES = ("outline", "blur", "pixelate", "solid", "both")
+# The fill each anonymising mode hides faces with; `both` blurs and then outlines.
+FILL_OF_MODE = {"blur": "blur", "pixelate": "pixelate", "solid": "solid", "both": "blur"}
 
 
 @dataclass(frozen=True)
 class RenderOptions:
-    """How found faces are marked on the output image."""
+    """How found faces are marked on the output image, and what else the output keeps."""
 
     mode: str = "outline"
     color: tuple[int, int, int] = (0, 255, 0)
     max_pixels: int = DEFAULT_MAX_PIXELS
+    mask: str = "ellipse"
+    mask_scale: float = DEFAULT_MASK_SCALE
+    blur_strength: float = DEFAULT_BLUR_STRENGTH
+    pixelate_blocks: int = DEFAULT_PIXELATE_BLOCKS
+    fill_color: tuple[int, int, int] = DEFAULT_FILL_COLOR
+    keep_metadata: bool = False
+
+    def anonymiser(self) -> Anonymise | None:
+        """How faces are hidden, or None when the mode only outlines them."""
+        if self.mode not in FILL_OF_MODE:
+            return None
+        return Anonymise(
+            fill=FILL_OF_MODE[self.mode],
+            mask=self.mask,
+            mask_scale=self.mask_scale,
+            blur_strength=self.blur_strength,
+            pixelate_blocks=self.pixelate_blocks,
+            fill_color=self.fill_color,
+        )
+
+    def hidden(self) -> dict[str, Any] | None:
+        """The anonymising options in force (a manifest row's `hidden`), None for outline."""
+        a = self.anonymiser()
+        return a.to_dict() if a else None
+
+    def metadata(self) -> str:
+        return KEPT if self.keep_metadata else STRIPPED
+
+    def summary(self) -> dict[str, Any]:
+        """What a summary and the gallery show: the options in force, none that do not apply."""
+        return {
+            "mode": self.mode,
+            "max_pixels": self.max_pixels,
+            **(self.hidden() or {}),
+            "metadata": self.metadata(),
+        }
+
+    def key(self) -> dict[str, Any]:
+        """Options that change an output, for the resume key. Today's outline key is unchanged:
+        new options enter it only where they apply or differ from the default."""
+        key: dict[str, Any] = {
+            "mode": self.mode,
+            "max_pixels": self.max_pixels,
+            "color": list(self.color),
+        }
+        key.update(self.hidden() or {})
+        if self.keep_metadata:
+            key["keep_metadata"] = True
+        return key
+
+
+def privacy_detect(detect: DetectOptions, mode: str) -> DetectOptions:
+    """Anonymising modes without a threshold of their own use the detector's privacy one."""
+    if mode in FILL_OF_MODE and detect.score_threshold is None:
+        return replace(detect, score_threshold=PRIVACY_SCORES.get(detect.detector))
+    return detect
 
 
 @dataclass
@@ -36,17 +103,24 @@ class Outlined:
     data: bytes = b""
     new_suffix: str = ""  # set when the input's format cannot be written back (GIF -> .png)
     thumbnail: bytes = b""
+    metadata: str = STRIPPED  # or KEPT, or NONE when the input had nothing to keep
 
 
 def outline(data: bytes, detector: Detector, render: RenderOptions) -> Outlined:
     """Raises imaging.ImageError for inputs that cannot be processed."""
     header, image = decode(data, render.max_pixels)
     faces = detector.detect(image)
-    if render.mode in ("blur", "both"):
-        blur_faces(image, faces)
+    hide = render.anonymiser()
+    if hide is not None:
+        anonymise_faces(image, faces, hide)
     if render.mode in ("outline", "both"):
         draw_outlines(image, faces, render.color)
     encoded, ext = encode(image, header.format)
+    metadata = STRIPPED
+    if render.keep_metadata:
+        encoded, metadata = attach(encoded, ext, image, read(data))
     new_suffix = "" if native_extension(header.format) == ext else ext
     height, width = image.shape[:2]
-    return Outlined(header.format, width, height, faces, encoded, new_suffix, thumbnail(image))
+    return Outlined(
+        header.format, width, height, faces, encoded, new_suffix, thumbnail(image), metadata
+    )

@@ -122,7 +122,8 @@ def _add_wait_options(p: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from .cli import add_detector_arguments
+    from .cli import MODE_HELP, add_detector_arguments
+    from .render_args import add_anonymise_arguments
 
     p = subparsers.add_parser(
         "submit",
@@ -144,7 +145,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--wait", action="store_true", help="then wait for the job like `wait`")
     _add_wait_options(p)
     add_detector_arguments(p)
-    p.add_argument("--mode", choices=MODES, default="outline", help="outline, blur, or both")
+    p.add_argument("--mode", choices=MODES, default="outline", help=MODE_HELP)
+    add_anonymise_arguments(p)
     p.set_defaults(func=cmd_submit)
 
     p = subparsers.add_parser("status", help="print a job's state")
@@ -179,10 +181,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def build_job(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     """The Job message and its output prefix, from options / stack outputs / environment."""
     from .cli import check_apart, detect_options_from_args
+    from .process import RenderOptions
+    from .render_args import anonymise_options
     from .storage import normalise
 
     detect = detect_options_from_args(args)
     mode = getattr(args, "mode", "outline")
+    render = RenderOptions(mode=mode)
+    if hasattr(args, "mask"):
+        render = RenderOptions(mode=mode, **anonymise_options(args))
     main_uri = resolve(args, "main_uri")
     package_uri = resolve(args, "package_uri")
     input_list = args.input_list
@@ -195,7 +202,7 @@ def build_job(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
             input_list=input_list,
             detect=detect,
             run_id=args.run_id,
-            mode=mode,
+            render=render,
         )
     except ValueError as exc:
         raise _usage(str(exc)) from None
@@ -207,7 +214,7 @@ def build_job(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         main_uri=main_uri,
         package_uri=package_uri,
         args=jobspec.job_args(
-            output=output, input=source, input_list=input_list, detect=detect, mode=mode
+            output=output, input=source, input_list=input_list, detect=detect, render=render
         ),
         job_id=job,
     )

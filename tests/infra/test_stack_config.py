@@ -51,6 +51,7 @@ def test_dev_and_prod_files_parse_to_different_shapes() -> None:
     assert dev.opencv_version == prod.opencv_version == "4.11.0.86"
     assert dev.pillow_version == prod.pillow_version == "11.3.0"
     assert dev.openvino_version == prod.openvino_version == "2026.4.1"
+    assert dev.pillow_heif_version == prod.pillow_heif_version == "1.8.1"
     assert dev.labels["env"] == "dev" and prod.labels["cost-center"] == "faces-prod"
     # dev: the first `up` uploads the samples and runs the job on them; prod: neither.
     assert dev.seed_samples and dev.job.submit and dev.job.wait

@@ -27,6 +27,9 @@ case "$1" in
   attributes/openvino-version)
     [ -n "${FAKE_OPENVINO_VERSION+x}" ] || exit 1
     printf '%s' "$FAKE_OPENVINO_VERSION" ;;
+  attributes/pillow-heif-version)
+    [ -n "${FAKE_HEIF_VERSION+x}" ] || exit 1
+    printf '%s' "$FAKE_HEIF_VERSION" ;;
   attributes/dataproc-role) printf 'Worker' ;;
   *) exit 1 ;;
 esac
@@ -79,6 +82,7 @@ def _run(
     *,
     pillow: str | None = None,
     openvino: object = _PIN,
+    heif: object = _PIN,
     **env: str,
 ) -> subprocess.CompletedProcess[str]:
     full_env = {
@@ -90,6 +94,11 @@ def _run(
     full_env.pop("FAKE_OPENCV_VERSION", None)
     full_env.pop("FAKE_PILLOW_VERSION", None)
     full_env.pop("FAKE_OPENVINO_VERSION", None)
+    full_env.pop("FAKE_HEIF_VERSION", None)
+    if heif is _PIN:
+        heif = _pin("pillow-heif")
+    if heif is not None:
+        full_env["FAKE_HEIF_VERSION"] = str(heif)
     if openvino is _PIN:
         openvino = _pin("openvino")
     if openvino is not None:
@@ -204,15 +213,19 @@ def test_pil_missing_and_bad_pillow_version_fails_clearly_before_pip(
 def test_installs_pinned_opencv_and_pillow_keeps_numpy_and_is_idempotent(
     sandbox: dict[str, Path],
 ) -> None:
-    version, pillow = _opencv_pin(), _pin("pillow")
+    version, pillow, heif = _opencv_pin(), _pin("pillow"), _pin("pillow-heif")
     assert _pil_version(sandbox) is None
     proc = _run(sandbox, version, pillow=pillow)
     assert proc.returncode == 0, proc.stderr
     assert f"done: cv2 {'.'.join(version.split('.')[:3])}" in proc.stderr
     assert f"installing pillow=={pillow}" in proc.stderr
     assert f"installing openvino=={_pin('openvino')}" in proc.stderr
-    assert f", OpenVINO {_pin('openvino')} {_precision()}, Pillow {pillow} on Worker" in proc.stderr
+    assert f"installing pillow-heif=={heif}" in proc.stderr
+    openvino = f"OpenVINO {_pin('openvino')} {_precision()}"
+    assert f", {openvino}, pillow-heif {heif}, Pillow {pillow} on Worker" in proc.stderr
     assert _pil_version(sandbox) == pillow
+    opens = "import pillow_heif as h; h.register_heif_opener(); print(h.__version__)"
+    assert _py(sandbox, opens) == heif
     ov = "import openvino as ov; print(ov.__version__.split('-')[0], ov.Core().available_devices)"
     assert _py(sandbox, ov) == f"{_pin('openvino')} ['CPU']"
     check = (
@@ -228,7 +241,9 @@ def test_installs_pinned_opencv_and_pillow_keeps_numpy_and_is_idempotent(
     again = _run(sandbox, version, PIP_INDEX_URL="http://127.0.0.1:9/simple")
     assert again.returncode == 0, again.stderr
     assert f"and Pillow {pillow} already installed on Worker; nothing to do" in again.stderr
-    assert f"OpenVINO {_pin('openvino')} {_precision()} and Pillow" in again.stderr
+    assert f"OpenVINO {_pin('openvino')} {_precision()}, pillow-heif {heif} and Pillow" in (
+        again.stderr
+    )
     assert time.monotonic() - start < 20
 
 
@@ -279,6 +294,18 @@ def _precision() -> str:
     )
 
 
+def test_bad_or_missing_pillow_heif_version_fails_clearly_before_pip(
+    sandbox: dict[str, Path],
+) -> None:
+    bad = _run(sandbox, _opencv_pin(), heif="1.8")
+    assert bad.returncode == 1
+    assert "ERROR: metadata attribute 'pillow-heif-version' is '1.8'" in bad.stderr
+    missing = _run(sandbox, _opencv_pin(), heif=None)
+    assert missing.returncode == 1
+    assert "ERROR: cannot read metadata attribute 'pillow-heif-version'" in missing.stderr
+    assert "installing" not in bad.stderr + missing.stderr
+
+
 def test_bad_or_missing_openvino_version_fails_clearly_before_pip(sandbox: dict[str, Path]) -> None:
     bad = _run(sandbox, _opencv_pin(), openvino="latest")
     assert bad.returncode == 1
@@ -295,6 +322,7 @@ def test_bad_or_missing_openvino_version_fails_clearly_before_pip(sandbox: dict[
         ("openvino", "ERROR: openvino {openvino} installed but it does not import"),
         ("cv2", "ERROR: opencv-python-headless {opencv} installed but cv2 does not import"),
         ("PIL", "ERROR: PIL (Pillow) does not import from"),
+        ("pillow_heif", "ERROR: pillow-heif {heif} installed but it does not import"),
     ],
 )
 def test_a_package_that_does_not_import_fails_the_node(
@@ -323,5 +351,8 @@ def test_a_package_that_does_not_import_fails_the_node(
         init.write_bytes(saved)
     assert proc.returncode == 1, proc.stderr
     # pip finds the pinned version already there: only the final import check can catch it
-    assert message.format(openvino=_pin("openvino"), opencv=_opencv_pin()) in proc.stderr
+    expected = message.format(
+        openvino=_pin("openvino"), opencv=_opencv_pin(), heif=_pin("pillow-heif")
+    )
+    assert expected in proc.stderr
     assert "done:" not in proc.stderr

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dataproc_faces.imaging import decode
@@ -208,3 +209,36 @@ def test_the_default_detector_records_its_runtime_and_precision(runs):
     assert {r["runtime"] for r in rows.values() if r["status"] == "error"} == {None}
     index = (dst / "index.html").read_text()
     assert expected_openvino_runtime() in index
+
+
+def test_anonymising_options_reach_the_images_the_manifest_the_summary_and_the_gallery(tmp_path):
+    from dataproc_faces.anonymise import mask_for
+    from dataproc_faces.detect import PRIVACY_SCORES, Face
+
+    src, dst = tmp_path / "in", tmp_path / "out"
+    write_tree(src, {"astronaut.png": GOOD["astronaut.png"]})
+    flags = ["--mode", "pixelate", "--mask", "box", "--mask-scale", "1.6", "--pixelate-blocks", "5"]
+    proc = run_job(src, dst, *flags)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    hidden = {"fill": "pixelate", "mask": "box", "mask_scale": 1.6, "pixelate_blocks": 5}
+    row = manifest_rows(dst)["astronaut.png"]
+    assert (row["hidden"], row["metadata"]) == (hidden, "stripped")
+    summary = json.loads((dst / "summary.json").read_text())
+    assert summary["render"] == {
+        "mode": "pixelate",
+        "max_pixels": 100_000_000,
+        **hidden,
+        "metadata": "stripped",
+    }
+    assert summary["detector"]["score_threshold"] == PRIVACY_SCORES["retinaface"]
+    index = (dst / "index.html").read_text()
+    assert "<dt>pixelate blocks</dt><dd>5</dd>" in index and "<dt>mask</dt><dd>box</dd>" in index
+    # the written image: exactly the grown box changed
+    _, before = decode(GOOD["astronaut.png"])
+    _, after = decode((dst / "images" / "astronaut.png").read_bytes())
+    (f,) = row["faces"]
+    m = mask_for(Face(f["x"], f["y"], f["w"], f["h"]), (512, 512), "box", 1.6)
+    inside = np.zeros((512, 512), bool)
+    inside[m.y0 : m.y1, m.x0 : m.x1] = True
+    assert (before[~inside] == after[~inside]).all()
+    assert (before[inside] != after[inside]).any(axis=-1).mean() > 0.8

@@ -85,7 +85,43 @@ def test_help_names_each_detectors_own_score_threshold(capsys):
     with pytest.raises(SystemExit):
         main(["run", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
-    assert "the detector's own, retinaface 0.4, centerface 0.3)" in help_text
+    assert "the detector's own, retinaface 0.4, centerface 0.3;" in help_text
+    assert (
+        "for blur, pixelate, solid and both the lower privacy threshold, retinaface 0.2, "
+        "centerface 0.2, since a missed face stays recognisable)"
+    ) in help_text
+
+
+def test_anonymising_modes_default_to_the_privacy_threshold_and_a_given_one_wins():
+    from dataproc_faces.cli import build_parser, detect_options_from_args
+    from dataproc_faces.detect import DEFAULT_SCORES, PRIVACY_SCORES
+
+    def score(*flags: str) -> float:
+        args = build_parser().parse_args(["run", "--output", "o", *flags])
+        return detect_options_from_args(args).score()
+
+    assert score() == DEFAULT_SCORES["retinaface"]
+    for mode in ("blur", "pixelate", "solid", "both"):
+        assert score("--mode", mode) == PRIVACY_SCORES["retinaface"]
+    assert score("--mode", "blur", "--detector", "centerface") == PRIVACY_SCORES["centerface"]
+    assert score("--mode", "blur", "--score-threshold", "0.65") == 0.65
+    assert PRIVACY_SCORES["retinaface"] < DEFAULT_SCORES["retinaface"]
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--mask-scale", "0.2"),
+        ("--pixelate-blocks", "1"),
+        ("--blur-strength", "0"),
+        ("--mask", "x"),
+    ],
+)
+def test_anonymising_options_refuse_bad_values_in_one_line(flag, value, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--input", "i", "--output", "o", flag, value])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and flag in err
 
 
 def _bare_command(*args: str) -> subprocess.CompletedProcess:

@@ -9,7 +9,6 @@ import pytest
 from dataproc_faces.detect import Face
 from dataproc_faces.imaging import (
     ImageError,
-    blur_faces,
     decode,
     draw_outlines,
     encode,
@@ -116,17 +115,6 @@ def test_outlines_are_drawn_in_the_colour_asked_with_a_width_proportional_to_siz
     assert tuple(image[125, 125]) == (0, 0, 0)  # inside untouched
 
 
-def test_blur_changes_the_face_and_nothing_else():
-    rng = np.random.default_rng(0)
-    image = rng.integers(0, 255, (200, 200, 3), dtype=np.uint8)
-    before = image.copy()
-    blur_faces(image, [Face(50, 50, 60, 60)])
-    assert not np.array_equal(image[50:110, 50:110], before[50:110, 50:110])
-    assert image[50:110, 50:110].std() < before[50:110, 50:110].std() / 2
-    image[50:110, 50:110] = before[50:110, 50:110]
-    assert np.array_equal(image, before)
-
-
 def test_parse_color_accepts_names_and_hex_and_refuses_the_rest():
     assert parse_color("green") == (0, 255, 0)
     assert parse_color("#102030") == (0x30, 0x20, 0x10)
@@ -152,29 +140,6 @@ def test_line_width_edges():
     assert line_width(np.zeros((100, 100, 3), np.uint8)) == 2  # the floor
     assert line_width(np.zeros((1050, 10, 3), np.uint8)) == 4  # 3.5 rounds up
     assert line_width(np.zeros((10, 1050, 3), np.uint8)) == 4  # the longest side, either one
-
-
-def test_blur_strength_is_a_kernel_of_a_third_of_the_faces_longest_side():
-    rng = np.random.default_rng(1)
-    image = rng.integers(0, 255, (200, 300, 3), dtype=np.uint8)
-    before = image.copy()
-    blur_faces(image, [Face(40, 50, 60, 30)])  # wider than tall: kernel 21 (60 // 3, odd)
-    expected = cv2.GaussianBlur(before[50:80, 40:100], (21, 21), 0)
-    assert np.array_equal(image[50:80, 40:100], expected)
-
-
-def test_tiny_and_empty_faces_are_handled_and_later_faces_still_blurred():
-    rng = np.random.default_rng(2)
-    image = rng.integers(0, 255, (100, 100, 3), dtype=np.uint8)
-    before = image.copy()
-    faces = [Face(5, 5, 0, 20), Face(5, 5, 20, 0), Face(10, 10, 6, 6), Face(40, 40, 1, 20)]
-    blur_faces(image, faces)
-    assert np.array_equal(image[10:16, 10:16], cv2.GaussianBlur(before[10:16, 10:16], (3, 3), 0))
-    assert np.array_equal(image[40:60, 40:41], cv2.GaussianBlur(before[40:60, 40:41], (7, 7), 0))
-    assert not np.array_equal(image[40:60, 40:41], before[40:60, 40:41])
-    image[10:16, 10:16] = before[10:16, 10:16]
-    image[40:60, 40:41] = before[40:60, 40:41]
-    assert np.array_equal(image, before)  # the empty boxes changed nothing
 
 
 def test_jpeg_and_webp_are_encoded_at_the_chosen_quality():
@@ -278,12 +243,3 @@ def test_a_transparent_gif_decodes_to_three_channels():
     header, image = decode(pil_bytes(palette, "GIF", transparency=0))
     assert (header.format, image.shape) == ("gif", (30, 40, 3))
     assert tuple(image[0, 0]) == (255, 0, 0)  # palette entry 1, blue, as BGR
-
-
-def test_a_face_one_pixel_high_is_still_blurred():
-    rng = np.random.default_rng(4)
-    image = rng.integers(0, 255, (100, 100, 3), dtype=np.uint8)
-    before = image.copy()
-    blur_faces(image, [Face(20, 50, 21, 1)])
-    assert np.array_equal(image[50:51, 20:41], cv2.GaussianBlur(before[50:51, 20:41], (7, 7), 0))
-    assert not np.array_equal(image, before)

@@ -78,11 +78,19 @@ def test_an_ok_row_holds_each_value_in_its_field() -> None:
         "thumbnail": "out/thumbs/a.jpg.jpg",
         "millis": 12.3,
         "runtime": "openvino 2026.4.1 bf16",
+        "hidden": None,
+        "metadata": "stripped",
     }
     assert list(row) == [
         "path", "status", "error", "width", "height", "format",
-        "faces", "output", "thumbnail", "millis", "runtime",
+        "faces", "output", "thumbnail", "millis", "runtime", "hidden", "metadata",
     ]  # fmt: skip
+
+
+def test_an_ok_row_says_how_faces_were_hidden_and_whether_metadata_was_kept() -> None:
+    hidden = {"fill": "pixelate", "mask": "box", "mask_scale": 1.5, "pixelate_blocks": 6}
+    row = ok_row("in/a.png", "o", 3, 2, "png", [], 1.0, hidden=hidden, metadata="kept (no GPS)")
+    assert (row["hidden"], row["metadata"]) == (hidden, "kept (no GPS)")
 
 
 def test_an_ok_row_without_thumbnail_or_runtime_says_none() -> None:
@@ -104,6 +112,8 @@ def test_an_error_row_holds_the_message_and_nothing_else() -> None:
         "thumbnail": None,
         "millis": 7.3,
         "runtime": None,
+        "hidden": None,
+        "metadata": None,
     }
     assert list(row) == list(ok_row("p", "o", 1, 1, "png", [], 1.0))  # one schema for both
 

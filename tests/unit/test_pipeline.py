@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from dataproc_faces import pipeline
+from dataproc_faces.anonymise import mask_for
 from dataproc_faces.detect import DetectOptions, Face, make_detector
 from dataproc_faces.imaging import decode
 from dataproc_faces.ledger import part_id
@@ -43,7 +44,7 @@ from dataproc_faces.pipeline import (
     relative_to,
     tasks_from_list,
 )
-from dataproc_faces.process import RenderOptions
+from dataproc_faces.process import FILL_OF_MODE, RenderOptions
 from dataproc_faces.storage import LocalStore
 from tests.conftest import ASTRONAUT_FACE, SAMPLES, iou
 from tests.images import astronaut, encode, exif_rotated_jpeg, gif
@@ -352,6 +353,8 @@ def ok_expected(spec: JobSpec, source: str, rel: str, width: int, height: int, f
         "thumbnail": f"{out}/thumbs/{rel}.jpg",
         "millis": kw.get("millis", 250.0),
         "runtime": kw.get("runtime", "fixed 1.0"),
+        "hidden": kw.get("hidden"),
+        "metadata": kw.get("metadata", "stripped"),
     }
 
 
@@ -393,27 +396,32 @@ def test_process_partition_rows_outputs_and_thumbnails(
     assert [p.name for p in dst.rglob(".*")] == []  # atomic writes leave no temporary files
 
 
-@pytest.mark.parametrize("mode", ["outline", "blur", "both"])
+@pytest.mark.parametrize("mode", ["outline", "blur", "pixelate", "solid", "both"])
 def test_every_render_mode_reaches_the_written_image(
     tmp_path: Path, fixed: FixedDetector, mode: str
 ) -> None:
     src, dst = folders(tmp_path)
     before = noise()
     (src / "a.png").write_bytes(encode(before, ".png"))
-    (row,) = process_partition(spec_for(src, dst, mode), [Task(str(src / "a.png"), "a.png")])
+    spec = spec_for(src, dst, mode)
+    (row,) = process_partition(spec, [Task(str(src / "a.png"), "a.png")])
     assert row["status"] == "ok", row
+    assert row["hidden"] == spec.render.hidden()
+    assert (row["hidden"] or {}).get("fill") == FILL_OF_MODE.get(mode)
     _, after = decode((dst / "images/a.png").read_bytes())
     outlined = tuple(after[FACE.y, FACE.x + 50]) == RED
     inner = (slice(FACE.y + 5, FACE.y + FACE.h - 5), slice(FACE.x + 5, FACE.x + FACE.w - 5))
-    blurred = after[inner].astype(float).std() < before[inner].astype(float).std() / 5
-    assert (outlined, blurred) == {
-        "outline": (True, False),
-        "blur": (False, True),
-        "both": (True, True),
-    }[mode]
-    mask = np.ones(before.shape[:2], bool)
-    mask[FACE.y - 1 : FACE.y + FACE.h + 1, FACE.x - 1 : FACE.x + FACE.w + 1] = False
-    assert np.array_equal(before[mask], after[mask])  # nothing outside the box changed
+    hidden = after[inner].astype(float).std() < before[inner].astype(float).std() / 5
+    assert (outlined, hidden) == {"outline": (True, False), "both": (True, True)}.get(
+        mode, (False, True)
+    )
+    touched = np.zeros(before.shape[:2], bool)
+    if mode in ("outline", "both"):
+        touched[FACE.y - 1 : FACE.y + FACE.h + 1, FACE.x - 1 : FACE.x + FACE.w + 1] = True
+    if mode != "outline":
+        m = mask_for(FACE, (WIDTH, HEIGHT), "ellipse", spec.render.mask_scale)
+        touched[m.y0 : m.y1, m.x0 : m.x1] |= m.inside
+    assert np.array_equal(before[~touched], after[~touched])  # nothing outside changed
 
 
 def test_one_failure_becomes_its_error_row_and_the_rest_go_on(

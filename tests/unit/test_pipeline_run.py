@@ -273,9 +273,17 @@ def test_pending_keeps_new_changed_and_other_option_inputs() -> None:
 # -- whole runs
 
 
-def expected_options(mode: str = "outline", color=RED, max_pixels=DEFAULT_MAX_PIXELS) -> str:
-    render = {"mode": mode, "max_pixels": max_pixels, "color": list(color)}
-    return options_key(FIXED.to_dict(), render)
+def expected_options(render: RenderOptions | None = None) -> str:
+    """The resume key as it was before masks existed; blur adds its mask and strength, and
+    keeping metadata adds a flag (the tests here only blur)."""
+    r = render or RenderOptions(color=RED)
+    key = {"mode": r.mode, "max_pixels": r.max_pixels, "color": list(r.color)}
+    if r.mode == "blur":
+        key.update(fill="blur", mask=r.mask, mask_scale=r.mask_scale)
+        key.update(blur_strength=r.blur_strength)
+    if r.keep_metadata:
+        key["keep_metadata"] = True
+    return options_key(FIXED.to_dict(), key)
 
 
 def spec_for(tmp_path: Path, mode: str = "outline", **kw) -> JobSpec:
@@ -319,7 +327,11 @@ def test_a_first_run_processes_everything_and_reports_exact_totals(
     assert s.phases == {"plan": 0.123, "tasks": 1.111, "finish": 0.247}  # 1, 9 and 2 steps
     assert (s.input, s.output, s.master) == (spec.input, spec.output, "local[7]")
     assert s.detector == FIXED.to_dict()
-    assert s.render == {"mode": "outline", "max_pixels": DEFAULT_MAX_PIXELS}
+    assert s.render == {
+        "mode": "outline",
+        "max_pixels": DEFAULT_MAX_PIXELS,
+        "metadata": "stripped",
+    }
     assert (s.runtime, s.processed, s.skipped) == (["fixed 2.0"], 4, 0)
     assert s.compaction == {"orphans": 0, "superseded": 0}
     assert (result.processed, result.skipped, result.listed) == (4, 0, 4)
@@ -387,11 +399,14 @@ def test_runs_into_the_same_folder_skip_what_is_done_and_redo_what_changed(
         spec_for(tmp_path, mode="blur"),
         JobSpec(spec.input, spec.output, FIXED, RenderOptions(mode="blur", color=(1, 2, 3))),
         JobSpec(spec.input, spec.output, FIXED, RenderOptions("blur", (1, 2, 3), 10**7)),
+        JobSpec(spec.input, spec.output, FIXED, RenderOptions("blur", mask_scale=1.9)),
+        JobSpec(spec.input, spec.output, FIXED, RenderOptions("blur", mask="box")),
+        JobSpec(spec.input, spec.output, FIXED, RenderOptions("blur", blur_strength=0.9)),
+        JobSpec(spec.input, spec.output, FIXED, RenderOptions("blur", keep_metadata=True)),
     ):
         redone = run(FakeSession(), other)
         assert (redone.processed, redone.skipped, redone.summary.inputs) == (5, 0, 5)
-        render = other.render
-        key = expected_options(render.mode, render.color, render.max_pixels)
+        key = expected_options(other.render)
         assert {st["options"] for st in states(Path(spec.output))} == {key}
     forced = run(FakeSession(), other, force=True)
     assert (forced.processed, forced.skipped, forced.listed) == (5, 0, 5)

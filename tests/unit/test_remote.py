@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from dataproc_faces import jobspec, remote
-from dataproc_faces.cli import UsageError, build_parser
-from dataproc_faces.detect import DetectOptions
+from dataproc_faces.cli import MODE_HELP, UsageError, build_parser
+from dataproc_faces.detect import DEFAULT_SCORES, PRIVACY_SCORES, DetectOptions
 
 LOCATION = [
     (
@@ -72,7 +72,7 @@ OPTIONS = {
         ("--run-id", "run_id", "", None, "tag that forces a new job id for the same inputs"),
         ("--wait", "wait", False, None, "then wait for the job like `wait`"),
         *WAITING,
-        ("--mode", "mode", "outline", None, "outline, blur, or both"),
+        ("--mode", "mode", "outline", None, MODE_HELP),
     ],
     "status": [("job_id", "job_id", None, None, None), *LOCATION],
     "wait": [("job_id", "job_id", None, None, None), *LOCATION, *WAITING],
@@ -144,7 +144,7 @@ def test_submit_takes_the_detector_options_and_a_checked_mode():
         10.0,
     )
     modes = next(a for a in parser._actions if a.dest == "mode").choices
-    assert tuple(modes) == ("outline", "blur", "both")
+    assert tuple(modes) == ("outline", "blur", "pixelate", "solid", "both")
     with pytest.raises(SystemExit):
         parser.parse_args(["--mode", "paint"])
     args = subparsers()["fetch"].parse_args(["gs://b/x", "dir", "--threads", "3"])
@@ -355,6 +355,24 @@ def test_every_option_reaches_the_job(tmp_path: Path):
         ),
         job_id=job,
     )
+
+
+def test_anonymising_options_and_the_privacy_threshold_reach_the_cluster_run(tmp_path: Path):
+    flags = ["--mode", "pixelate", "--mask", "box", "--mask-scale", "1.7"]
+    flags += ["--pixelate-blocks", "5", "--fill-color", "#102030", "--keep-metadata"]
+    message, _ = remote.build_job(submit_args(tmp_path, *flags))
+    run_args = build_parser().parse_args(message["pyspark_job"]["args"])
+    assert (run_args.mode, run_args.mask, run_args.mask_scale) == ("pixelate", "box", 1.7)
+    assert (run_args.pixelate_blocks, run_args.fill_color) == (5, (0x30, 0x20, 0x10))
+    assert run_args.keep_metadata is True
+    assert run_args.score_threshold == PRIVACY_SCORES["retinaface"]  # spelled out for the cluster
+    plain, _ = remote.build_job(submit_args(tmp_path, "--mode", "pixelate"))
+    assert plain["reference"]["job_id"] != message["reference"]["job_id"]
+    assert "--mask" not in plain["pyspark_job"]["args"]  # defaults are not spelled out
+    outline_args = build_parser().parse_args(
+        remote.build_job(submit_args(tmp_path))[0]["pyspark_job"]["args"]
+    )
+    assert outline_args.score_threshold == DEFAULT_SCORES["retinaface"]
 
 
 def test_an_input_list_alone_needs_no_input_prefix(tmp_path: Path):

@@ -21,7 +21,7 @@ from flask import (
 from .. import jobspec
 from ..detect import DETECTORS, DetectOptions
 from ..names import UnsafeName, safe_relative
-from ..process import MODES
+from ..process import MODES, privacy_detect
 from ..storage import Store, is_remote, join, store_for
 from .runs import RunBook, RunRefused, run_dict
 from .settings import MB, Settings
@@ -121,6 +121,7 @@ def start() -> Any:
         return error_page("Run refused", f"Mode {mode!r} is not one of {', '.join(MODES)}.", 400)
     try:
         detect = jobspec.detect_options({"detector": request.form.get("detector") or None})
+        detect = privacy_detect(detect, mode)
         source = s.input_root
         if batch:
             source = join(s.input_root, check_batch(batch))

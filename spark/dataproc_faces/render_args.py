@@ -1,0 +1,111 @@
+"""The output-image options shared by `run` and `submit`: parsing, and spelling them back out as
+main.py flags, so the cluster runs exactly what the command line asked for."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .anonymise import MASKS
+from .imaging import parse_color
+from .process import RenderOptions
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _mask_scale(text: str) -> float:
+    value = float(text)
+    if not 0.5 <= value <= 3.0:
+        raise argparse.ArgumentTypeError(f"must be between 0.5 and 3, got {text}")
+    return value
+
+
+def _blocks(text: str) -> int:
+    value = int(text)
+    if not 2 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"must be between 2 and 64, got {text}")
+    return value
+
+
+def _color(text: str) -> tuple[int, int, int]:
+    try:
+        return parse_color(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_anonymise_arguments(group: Any) -> None:
+    """Mask, fill strength and metadata flags; the defaults are RenderOptions' own."""
+    r = RenderOptions()
+    group.add_argument(
+        "--mask",
+        choices=MASKS,
+        default=r.mask,
+        help="shape hidden by blur, pixelate, solid and both (default %(default)s)",
+    )
+    group.add_argument(
+        "--mask-scale",
+        type=_mask_scale,
+        default=r.mask_scale,
+        help="grow each face's box by this factor about its centre before hiding it, so hair, "
+        "ears and chin are hidden too (default %(default)s, chosen by `make bench-privacy`)",
+    )
+    group.add_argument(
+        "--blur-strength",
+        type=_positive_float,
+        default=r.blur_strength,
+        help="blur: box-filter side as a share of the mask's side (default %(default)s)",
+    )
+    group.add_argument(
+        "--pixelate-blocks",
+        type=_blocks,
+        default=r.pixelate_blocks,
+        help="pixelate: mosaic cells across the mask's longer side (default %(default)s)",
+    )
+    group.add_argument(
+        "--fill-color", type=_color, default=r.fill_color, help="solid: #rrggbb or a name"
+    )
+    group.add_argument(
+        "--keep-metadata",
+        action="store_true",
+        help="keep the input's EXIF, ICC profile and XMP in the output, except any GPS "
+        "location (default: every output image is written without metadata)",
+    )
+
+
+def anonymise_options(args: argparse.Namespace) -> dict[str, Any]:
+    """RenderOptions keywords from parsed flags."""
+    return {
+        "mask": args.mask,
+        "mask_scale": args.mask_scale,
+        "blur_strength": args.blur_strength,
+        "pixelate_blocks": args.pixelate_blocks,
+        "fill_color": args.fill_color,
+        "keep_metadata": args.keep_metadata,
+    }
+
+
+def render_flags(render: RenderOptions) -> list[str]:
+    """The flags `run` needs to rebuild `render`'s mode and anonymising options; the ones at
+    their defaults are left out, so the arguments of an outline job stay what they were."""
+    d = RenderOptions()
+    flags: list[str] = []
+    if render.mode != d.mode:
+        flags += ["--mode", render.mode]
+    if render.mask != d.mask:
+        flags += ["--mask", render.mask]
+    for name in ("mask_scale", "blur_strength", "pixelate_blocks"):
+        value = getattr(render, name)
+        if value != getattr(d, name):
+            flags += ["--" + name.replace("_", "-"), repr(value)]
+    if render.fill_color != d.fill_color:
+        b, g, r = render.fill_color
+        flags += ["--fill-color", f"#{r:02x}{g:02x}{b:02x}"]
+    if render.keep_metadata:
+        flags.append("--keep-metadata")
+    return flags
