@@ -23,6 +23,7 @@ GOOD = good_inputs()
 BROKEN = broken_inputs()
 EXPECTED_FORMAT = {
     "astronaut.png": "png",
+    "_DSC0001.JPG": "jpeg",
     "nested/deeper/astronaut.jpg": "jpeg",
     "png-named.jpg": "png",
     "rotated.jpg": "jpeg",
