@@ -39,7 +39,7 @@ TEST_WORKERS ?= 2
 test: setup system-deps
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
-# Mutation testing (not part of `make test`): see docs/testing.md. MUTANTS='dataproc_faces.detect*'
+# Mutation testing (not part of `make test`): see docs/testing.md. MUTANTS='dataproc_faces.detectors.base*'
 # runs only the mutants whose names match.
 mutate: setup
 	scripts/mutate.sh $(MUTANTS)

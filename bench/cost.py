@@ -22,7 +22,7 @@ import cv2
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "spark"))
 
-from dataproc_faces.detect import DetectOptions, make_detector  # noqa: E402
+from dataproc_faces.detectors.base import DetectOptions, make_detector  # noqa: E402
 from dataproc_faces.evaluate import match, read_image, read_truth, scores  # noqa: E402
 
 SIZES = (2.0, 6.0, 12.0)

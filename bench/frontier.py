@@ -30,10 +30,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "spark"))
 
-from dataproc_faces import centerface, retinaface, weights  # noqa: E402
-from dataproc_faces.detect import DetectOptions, make_detector, nms  # noqa: E402
+from dataproc_faces.detectors import centerface, retinaface, weights  # noqa: E402
+from dataproc_faces.detectors.base import DetectOptions, make_detector, nms  # noqa: E402
+from dataproc_faces.detectors.openvino_cpu import compile_on_cpu  # noqa: E402
 from dataproc_faces.evaluate import at_least, match, read_image, read_truth  # noqa: E402
-from dataproc_faces.openvino_cpu import compile_on_cpu  # noqa: E402
 
 Boxes = tuple[np.ndarray, np.ndarray]  # (N, 4) x, y, w, h and (N,) scores
 THRESHOLDS = (0.2, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)

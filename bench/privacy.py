@@ -36,11 +36,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from dataproc_faces.anonymise import mask_for
-from dataproc_faces.detect import DetectOptions, Face, make_detector
+from dataproc_faces.detectors.base import DetectOptions, Face, make_detector
 from dataproc_faces.evaluate import match, read_truth
-from dataproc_faces.imaging import decode
-from dataproc_faces.process import RenderOptions, outline
+from dataproc_faces.imaging.anonymise import mask_for
+from dataproc_faces.imaging.codec import decode
+from dataproc_faces.imaging.render import RenderOptions, outline
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"

@@ -208,7 +208,7 @@ def bare_loop(
     `shard` i/n takes every n-th input from the i-th: two shards side by side measure what the
     machine itself gives two processes, the ceiling for Spark's scaling (P1).
     """
-    from dataproc_faces.detect import DetectOptions
+    from dataproc_faces.detectors.base import DetectOptions
     from dataproc_faces.pipeline import JobSpec, list_tasks, process_partition
 
     options = DetectOptions(detector=detector) if detector else DetectOptions()
@@ -226,8 +226,8 @@ def profile_loop(images: Path, output: Path, limit: int, detector: str | None) -
     """Per-stage milliseconds of the job's per-image work, one thread, on up to `limit` inputs."""
     import cv2
 
-    from dataproc_faces import imaging
-    from dataproc_faces.detect import DetectOptions, bounded_copy, make_detector
+    from dataproc_faces.detectors.base import DetectOptions, bounded_copy, make_detector
+    from dataproc_faces.imaging import codec as imaging
 
     cv2.setNumThreads(1)
     options = DetectOptions(detector=detector) if detector else DetectOptions()
@@ -363,7 +363,7 @@ def recall_by_size(truth_file: Path, found: dict[str, list[list[int]]]) -> dict[
 
 
 def _job_boxes(output: Path) -> tuple[dict[str, list[list[int]]], dict[str, Any], list[dict]]:
-    from dataproc_faces.manifest import read_manifest
+    from dataproc_faces.results.manifest import read_manifest
     from dataproc_faces.storage import store_for
 
     rows = read_manifest(store_for(str(output)), str(output))
@@ -591,7 +591,7 @@ def main_bench(args: argparse.Namespace) -> int:
     else:
         corpus = args.corpus_dir / name
         desc = ensure_corpus(corpus, args.count, args.seed, tuple(args.megapixels_range), False)
-    from dataproc_faces.detect import DETECTORS, DetectOptions
+    from dataproc_faces.detectors.base import DETECTORS, DetectOptions
 
     # the default is resolved once and passed explicitly, so every method runs the same detector
     default = DetectOptions().detector

@@ -100,8 +100,8 @@ def build_package_zip(package_dir: Path) -> bytes:
 
 def require_weights(models_dir: Path) -> None:
     """Every detector's weights ride in the package: without them its jobs would fail."""
-    from dataproc_faces import weights
-    from dataproc_faces.detect import DetectorError
+    from dataproc_faces.detectors import weights
+    from dataproc_faces.detectors.base import DetectorError
 
     for pinned in weights.ALL:
         try:

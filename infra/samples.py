@@ -16,7 +16,7 @@ import pulumi_gcp as gcp
 from infra.artifacts import ArtifactError
 from infra.config import REPO_ROOT
 
-# The formats the job decodes (spark/dataproc_faces/imaging.py FORMATS), by file extension.
+# The formats the job decodes (spark/dataproc_faces/imaging/codec.py FORMATS), by file extension.
 CONTENT_TYPES: dict[str, str] = {
     ".png": "image/png",
     ".jpg": "image/jpeg",

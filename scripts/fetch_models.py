@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "spark"))
 
-from dataproc_faces.weights import ALL, Weights  # noqa: E402  (one pin per file)
+from dataproc_faces.detectors.weights import ALL, Weights  # noqa: E402  (one pin per file)
 
 DEFAULT_DEST = ROOT / "spark" / "dataproc_faces" / "models"
 

@@ -8,7 +8,7 @@
 # mutmut there; PYTHONPATH=src makes the tests import the mutated copy rather than the
 # editable install of spark/. The configuration is [tool.mutmut] in pyproject.toml.
 #
-# Usage: scripts/mutate.sh [MUTANT-NAME-GLOB ...]   e.g. 'dataproc_faces.detect*'
+# Usage: scripts/mutate.sh [MUTANT-NAME-GLOB ...]   e.g. 'dataproc_faces.detectors.base*'
 # One worker only: the machines have 2 cores shared with Spark tests.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

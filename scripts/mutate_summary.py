@@ -20,7 +20,7 @@ EQUIVALENT = re.compile(r"^- `([\w.]+__mutmut_\d+)`: ")
 
 
 def module_of(mutant: str) -> str:
-    # dataproc_faces.detect.x_bounded_copy__mutmut_3 / infra.config.xǁClassǁmethod__mutmut_1
+    # dataproc_faces.detectors.base.x_bounded_copy__mutmut_3 / infra.config.xǁClassǁmethod__mutmut_1
     return ".".join(mutant.split(".")[:2])
 
 

@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .detect import DEFAULT_SCORES, DETECTORS, PRIVACY_SCORES, DetectOptions
-from .imaging import DEFAULT_MAX_PIXELS, parse_color
-from .process import FILL_OF_MODE, MODES, RenderOptions
-from .render_args import add_anonymise_arguments, anonymise_options
-from .sparkenv import EnvironmentProblem
+from dataproc_faces.detectors.base import DEFAULT_SCORES, DETECTORS, PRIVACY_SCORES, DetectOptions
+from dataproc_faces.imaging.codec import DEFAULT_MAX_PIXELS, parse_color
+from dataproc_faces.imaging.options import add_anonymise_arguments, anonymise_options
+from dataproc_faces.imaging.render import FILL_OF_MODE, MODES, RenderOptions
+from dataproc_faces.sparkenv import EnvironmentProblem
 
 USAGE_ERROR = 2
 MODE_HELP = (
@@ -198,7 +198,8 @@ INTERRUPTED = 130
 
 def _check_output(output: str, given: str) -> None:
     """The output must be a folder (or prefix) or absent, never a file."""
-    from .storage import is_remote, store_for
+    from dataproc_faces.storage import store_for
+    from dataproc_faces.storage.base import is_remote
 
     if is_remote(output):
         if store_for(output).version(output) is not None:
@@ -209,7 +210,9 @@ def _check_output(output: str, given: str) -> None:
 
 def _check_input(source: str, given: str) -> None:
     """The input must be a folder of originals (a single photo goes in an --input-list)."""
-    from .storage import RESULTS_MARKER, is_remote, join, store_for
+    from dataproc_faces.storage import store_for
+    from dataproc_faces.storage.base import is_remote, join
+    from dataproc_faces.storage.skips import RESULTS_MARKER
 
     store = store_for(source)
     if not store.exists(source):
@@ -228,7 +231,7 @@ def _check_input(source: str, given: str) -> None:
 
 def check_apart(source: str, output: str, given_in: str, given_out: str) -> None:
     """Inputs and outputs never overlap, either way: a run must not write over an original."""
-    from .storage import is_within
+    from dataproc_faces.storage.base import is_within
 
     if is_within(output, source):
         raise UsageError(f"--output {given_out} lies inside the input folder {source}")
@@ -241,7 +244,7 @@ def check_apart(source: str, output: str, given_in: str, given_out: str) -> None
 
 def _hold(spec: Any) -> tuple[Any, Any]:
     """Claim the output (ownership.py) and take its lock: (store, lock). Notes go to stderr."""
-    from . import ownership
+    from dataproc_faces.results import ownership
 
     store = spec.output_store()
     try:
@@ -292,10 +295,11 @@ class _Stopper:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from . import sparkenv
-    from .detect import DetectorError, make_detector
-    from .pipeline import JobSpec
-    from .storage import normalise, store_for
+    from dataproc_faces import sparkenv
+    from dataproc_faces.detectors.base import DetectorError, make_detector
+    from dataproc_faces.pipeline import JobSpec
+    from dataproc_faces.storage import store_for
+    from dataproc_faces.storage.base import normalise
 
     if not args.input and not args.input_list:
         raise UsageError("give --input, --input-list, or both")
@@ -329,7 +333,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     seen: dict[str, Any] = {}
 
     def tracked(total: int, read_done: Any) -> Any:
-        from . import progress
+        from dataproc_faces import progress
 
         seen.update(total=total, done=read_done)
         return progress.watch(total, read_done)
@@ -351,10 +355,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _run(
     args: argparse.Namespace, spec: Any, held: Any, stopper: _Stopper, tracked: Any, sparkenv: Any
 ) -> int:
-    from .gallery import describe, write_gallery
-    from .ownership import release
-    from .pipeline import run
-    from .storage import SKIP_REASONS
+    from dataproc_faces.pipeline import run
+    from dataproc_faces.results.gallery import describe, write_gallery
+    from dataproc_faces.results.ownership import release
+    from dataproc_faces.storage.skips import SKIP_REASONS
 
     spark = None
     try:
@@ -400,7 +404,7 @@ def _checked_list(sc: Any, spec: Any, args: argparse.Namespace) -> Any:
     the list: the driver never holds its entries."""
     from dataclasses import replace
 
-    from .pipeline import list_root, outside_root
+    from dataproc_faces.pipeline import list_root, outside_root
 
     try:
         root = spec.input or list_root(sc, spec.input_list)

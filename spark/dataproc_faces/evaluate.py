@@ -36,8 +36,8 @@ from typing import Any
 
 import cv2
 
-from .cli import add_detector_arguments, detect_options_from_args
-from .detect import DetectOptions, DetectorError, Face, make_detector
+from dataproc_faces.cli import add_detector_arguments, detect_options_from_args
+from dataproc_faces.detectors.base import DetectOptions, DetectorError, Face, make_detector
 
 Box = tuple[float, float, float, float]  # x, y, w, h
 THRESHOLDS = (0.5, 0.3)
@@ -212,7 +212,7 @@ def size_bucket(width: float) -> str:
 
 def read_image(path: Path):
     """Upright BGR pixels, the way the job reads them."""
-    from .imaging import decode
+    from dataproc_faces.imaging.codec import decode
 
     return decode(path.read_bytes())[1]
 

@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from .detect import DetectOptions
-from .process import RenderOptions
-from .render_args import render_flags
+from dataproc_faces.detectors.base import DetectOptions
+from dataproc_faces.imaging.options import render_flags
+from dataproc_faces.imaging.render import RenderOptions
 
 JOB_ID_PREFIX = "faces"
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
@@ -58,8 +58,8 @@ def detect_options(values: Mapping[str, Any]) -> DetectOptions:
     """
     import argparse
 
-    from .cli import _positive_int, _scale_factor, _unit_float
-    from .detect import DETECTORS
+    from dataproc_faces.cli import _positive_int, _scale_factor, _unit_float
+    from dataproc_faces.detectors.base import DETECTORS
 
     def detector(text: str) -> str:
         if text not in DETECTORS:

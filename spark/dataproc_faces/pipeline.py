@@ -10,8 +10,9 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from .detect import DetectOptions, Detector, make_detector
-from .ledger import (
+from dataproc_faces.detectors.base import DetectOptions, Detector, make_detector
+from dataproc_faces.imaging.render import RenderOptions, outline
+from dataproc_faces.results.ledger import (
     STATE_DIR,
     compact,
     new_run_id,
@@ -22,11 +23,12 @@ from .ledger import (
     states_rdd,
     write_part,
 )
-from .manifest import MANIFEST_DIR, Summary, error_row, ok_row
-from .names import UnsafeName, safe_relative
-from .process import RenderOptions, outline
-from .scheduling import equal_sizes, guided_sizes
-from .storage import SKIP_REASONS, Store, is_remote, is_within, join, normalise, store_for
+from dataproc_faces.results.manifest import MANIFEST_DIR, Summary, error_row, ok_row
+from dataproc_faces.scheduling import equal_sizes, guided_sizes
+from dataproc_faces.storage import store_for
+from dataproc_faces.storage.base import Store, is_remote, is_within, join, normalise
+from dataproc_faces.storage.names import UnsafeName, safe_relative
+from dataproc_faces.storage.skips import SKIP_REASONS
 
 IMAGES_DIR = "images"
 THUMBS_DIR = "thumbs"
@@ -110,7 +112,7 @@ def _ms(started: float) -> float:
 
 
 def _message(exc: Exception) -> str:
-    from .imaging import ImageError
+    from dataproc_faces.imaging.codec import ImageError
 
     if isinstance(exc, (ImageError, UnsafeName)):
         return str(exc)

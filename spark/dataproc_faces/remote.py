@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from . import jobspec
-from .process import MODES
+from dataproc_faces import jobspec
+from dataproc_faces.imaging.render import MODES
 
 ENDPOINT_ENV = "DATAPROC_ENDPOINT"
 TAIL_BYTES = 1024
@@ -42,7 +42,7 @@ _SOURCES = {
 
 
 def _usage(message: str) -> Exception:
-    from .cli import UsageError
+    from dataproc_faces.cli import UsageError
 
     return UsageError(message)
 
@@ -122,8 +122,8 @@ def _add_wait_options(p: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from .cli import MODE_HELP, add_detector_arguments
-    from .render_args import add_anonymise_arguments
+    from dataproc_faces.cli import MODE_HELP, add_detector_arguments
+    from dataproc_faces.imaging.options import add_anonymise_arguments
 
     p = subparsers.add_parser(
         "submit",
@@ -180,10 +180,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def build_job(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     """The Job message and its output prefix, from options / stack outputs / environment."""
-    from .cli import check_apart, detect_options_from_args
-    from .process import RenderOptions
-    from .render_args import anonymise_options
-    from .storage import normalise
+    from dataproc_faces.cli import check_apart, detect_options_from_args
+    from dataproc_faces.imaging.options import anonymise_options
+    from dataproc_faces.imaging.render import RenderOptions
+    from dataproc_faces.storage.base import normalise
 
     detect = detect_options_from_args(args)
     mode = getattr(args, "mode", "outline")
@@ -320,7 +320,7 @@ def driver_output_tail(uri: str, nbytes: int = TAIL_BYTES) -> str:
     """The end of the driver's output: Dataproc writes it as URI.000000000, .000000001, ..."""
     if not uri:
         return ""
-    from .gcs import GcsStore, client, split
+    from dataproc_faces.storage.gcs import GcsStore, client, split
 
     try:
         bucket, prefix = split(uri)
@@ -335,10 +335,11 @@ def driver_output_tail(uri: str, nbytes: int = TAIL_BYTES) -> str:
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     """Copy a results prefix down; names that are not plain relative paths are skipped, loudly."""
-    from .gcs import GcsStore
-    from .names import UnsafeName, safe_relative
-    from .ownership import NotOurs, claim
-    from .storage import LocalStore, join, normalise
+    from dataproc_faces.results.ownership import NotOurs, claim
+    from dataproc_faces.storage.base import join, normalise
+    from dataproc_faces.storage.gcs import GcsStore
+    from dataproc_faces.storage.local import LocalStore
+    from dataproc_faces.storage.names import UnsafeName, safe_relative
 
     if not args.uri.startswith("gs://"):
         raise _usage(f"fetch copies from gs://, got {args.uri}")

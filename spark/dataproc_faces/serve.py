@@ -11,7 +11,7 @@ import argparse
 import os
 from pathlib import Path
 
-from .web.settings import MB
+from dataproc_faces.web.settings import MB
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000  # what `flask run` users expect
@@ -48,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def settings_from_args(args: argparse.Namespace):  # -> Settings
-    from .web.settings import Settings, cloud_from_args
+    from dataproc_faces.web.settings import Settings, cloud_from_args
 
     cloud = cloud_from_args(args.stack_outputs) if args.cloud or args.stack_outputs else None
     secret = os.environ.get(SECRET_ENV, "").encode()
@@ -67,7 +67,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     import waitress
 
-    from .web import create_app
+    from dataproc_faces.web import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     settings = settings_from_args(args)

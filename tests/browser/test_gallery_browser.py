@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from dataproc_faces.gallery import INDEX_FILE, write_gallery
-from dataproc_faces.ledger import part_ids
-from dataproc_faces.manifest import MANIFEST_DIR, Summary, read_manifest
-from dataproc_faces.storage import LocalStore
+from dataproc_faces.results.gallery import INDEX_FILE, write_gallery
+from dataproc_faces.results.ledger import part_ids
+from dataproc_faces.results.manifest import MANIFEST_DIR, Summary, read_manifest
+from dataproc_faces.storage.local import LocalStore
 from tests.browser.cdp import Browser, open_browser
 from tests.conftest import ROOT, SAMPLES
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from dataproc_faces.gallery import FILE_ROWS, INDEX_FILE, PAGE_SIZE, write_gallery
-from dataproc_faces.ledger import part_ids, write_part
-from dataproc_faces.manifest import MANIFEST_DIR, Summary, error_row
-from dataproc_faces.storage import LocalStore
+from dataproc_faces.results.gallery import FILE_ROWS, INDEX_FILE, PAGE_SIZE, write_gallery
+from dataproc_faces.results.ledger import part_ids, write_part
+from dataproc_faces.results.manifest import MANIFEST_DIR, Summary, error_row
+from dataproc_faces.storage.local import LocalStore
 from tests.browser.cdp import Browser, open_browser
 from tests.conftest import ROOT
 

@@ -134,7 +134,7 @@ def gcs_env(emulator) -> Iterator[dict[str, str]]:
 @pytest.fixture(scope="module")
 def bucket(gcs_env) -> str:
     """A fresh bucket per test module, created with the real client."""
-    from dataproc_faces.gcs import client
+    from dataproc_faces.storage.gcs import client
 
     name = f"faces-{uuid.uuid4().hex[:10]}"
     client().create_bucket(name)
@@ -142,7 +142,7 @@ def bucket(gcs_env) -> str:
 
 
 def upload(bucket: str, objects: dict[str, bytes]) -> None:
-    from dataproc_faces.gcs import client
+    from dataproc_faces.storage.gcs import client
 
     b = client().bucket(bucket)
     for name, data in objects.items():
@@ -150,7 +150,7 @@ def upload(bucket: str, objects: dict[str, bytes]) -> None:
 
 
 def names(bucket: str, prefix: str = "") -> list[str]:
-    from dataproc_faces.gcs import client
+    from dataproc_faces.storage.gcs import client
 
     return sorted(b.name for b in client().list_blobs(bucket, prefix=prefix))
 

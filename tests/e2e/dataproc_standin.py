@@ -172,7 +172,7 @@ class DataprocStandIn:
         job["done"] = state in ("DONE", "ERROR", "CANCELLED")
 
     def _run(self, job_id: str) -> None:
-        from dataproc_faces.gcs import GcsStore
+        from dataproc_faces.storage.gcs import GcsStore
 
         store = GcsStore()
         with self._lock:

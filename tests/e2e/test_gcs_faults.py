@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from dataproc_faces import gcs
+from dataproc_faces.storage import gcs
 from tests.conftest import SAMPLES
 from tests.e2e.conftest import names, run_cli, upload
 from tests.e2e.faultproxy import FAULT_KINDS, FaultProxy

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from dataproc_faces import gcs
-from dataproc_faces.imaging import decode
+from dataproc_faces.imaging.codec import decode
+from dataproc_faces.storage import gcs
 from tests.conftest import ASTRONAUT_FACE, SAMPLES, iou
 from tests.e2e.conftest import names, run_cli, upload
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dataproc_faces import gcs
-from dataproc_faces.storage import store_for
+from dataproc_faces.storage import gcs, store_for
 from tests.e2e.conftest import names, upload
 
 pytestmark = pytest.mark.e2e

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from dataproc_faces import gcs
+from dataproc_faces.storage import gcs
 from tests.e2e.conftest import names, upload
 from tests.e2e.faultproxy import FaultProxy
 
@@ -261,7 +261,7 @@ def test_walk_yields_every_file_below_one_folder_with_generations(tree, bucket):
 
 
 def test_walk_leaves_out_hidden_spark_and_results_names_and_tells_each_once(tree, monkeypatch):
-    from dataproc_faces.storage import HIDDEN, RESULTS, SPARK_MARKER
+    from dataproc_faces.storage.skips import HIDDEN, RESULTS, SPARK_MARKER
 
     for page_size in (1000, 2):  # a skipped folder spread over pages is still told once
         monkeypatch.setattr(gcs, "PAGE_SIZE", page_size)
@@ -286,7 +286,8 @@ def test_top_level_tells_what_it_leaves_out(tree):
 
 
 def test_a_store_with_protect_never_writes_or_deletes_below_the_input(tree):
-    from dataproc_faces.storage import OutsideRoot, ProtectedInput, store_for
+    from dataproc_faces.storage import store_for
+    from dataproc_faces.storage.base import OutsideRoot, ProtectedInput
 
     store = store_for(f"{tree}/in", protect=[f"{tree}/in/z/"])
     for uri in (f"{tree}/in/z/1.png", f"{tree}/in/z/new.png", f"{tree}/in/z"):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dataproc_faces import gcs
+from dataproc_faces.storage import gcs
 from tests.conftest import SAMPLES
 from tests.e2e.conftest import names, run_cli, upload
 

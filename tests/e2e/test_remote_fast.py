@@ -414,7 +414,7 @@ def local_files(root: Path) -> dict[str, bytes]:
 @pytest.fixture
 def readers(monkeypatch) -> set[str]:
     """The threads that downloaded (GcsStore.read, still reading from the emulator)."""
-    from dataproc_faces.gcs import GcsStore
+    from dataproc_faces.storage.gcs import GcsStore
 
     seen: set[str] = set()
     real = GcsStore.read

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from dataproc_faces import gcs
+from dataproc_faces.storage import gcs
 from infra.artifacts import SourceTree, build_package_zip, hashed_name
 from tests.conftest import SAMPLES
 from tests.e2e.conftest import names, run_cli, upload

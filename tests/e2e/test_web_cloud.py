@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from dataproc_faces.gcs import GcsStore
+from dataproc_faces.storage.gcs import GcsStore
 from dataproc_faces.web import create_app
 from dataproc_faces.web.settings import Settings, cloud_from_args
 from tests.conftest import SAMPLES

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dataproc_faces import weights
+from dataproc_faces.detectors import weights
 from infra.artifacts import ArtifactError, SourceTree, build_package_zip, content_hash, hashed_name
 
 

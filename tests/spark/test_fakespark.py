@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from dataproc_faces.detect import DetectOptions
-from dataproc_faces.manifest import read_manifest
+from dataproc_faces.detectors.base import DetectOptions
 from dataproc_faces.pipeline import JobSpec, _counted, run
-from dataproc_faces.storage import LocalStore
+from dataproc_faces.results.manifest import read_manifest
+from dataproc_faces.storage.local import LocalStore
 from tests.images import astronaut, encode
 from tests.unit.fakespark import FakeContext, FakeSession
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dataproc_faces.imaging import decode
+from dataproc_faces.imaging.codec import decode
 from tests.conftest import ASTRONAUT_FACE, iou
 from tests.images import (
     IGNORED_COUNTS,
@@ -212,8 +212,8 @@ def test_the_default_detector_records_its_runtime_and_precision(runs):
 
 
 def test_anonymising_options_reach_the_images_the_manifest_the_summary_and_the_gallery(tmp_path):
-    from dataproc_faces.anonymise import mask_for
-    from dataproc_faces.detect import PRIVACY_SCORES, Face
+    from dataproc_faces.detectors.base import PRIVACY_SCORES, Face
+    from dataproc_faces.imaging.anonymise import mask_for
 
     src, dst = tmp_path / "in", tmp_path / "out"
     write_tree(src, {"astronaut.png": GOOD["astronaut.png"]})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dataproc_faces.detect import Face
+from dataproc_faces.detectors.base import Face
 
 
 class FixedDetector:

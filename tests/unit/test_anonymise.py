@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dataproc_faces.anonymise import Anonymise, anonymise_faces, mask_for
-from dataproc_faces.detect import Face
+from dataproc_faces.detectors.base import Face
+from dataproc_faces.imaging.anonymise import Anonymise, anonymise_faces, mask_for
 
 PINK = (203, 192, 255)  # BGR; never drawn by noise() below
 

@@ -7,11 +7,11 @@ import itertools
 import numpy as np
 import pytest
 
-from dataproc_faces.centerface import TILE, CenterFaceDetector, decode
-from dataproc_faces.detect import DetectOptions, Face, make_detector
+from dataproc_faces.detectors.base import DetectOptions, Face, make_detector
+from dataproc_faces.detectors.centerface import TILE, CenterFaceDetector, decode
+from dataproc_faces.detectors.tiles import ALIGN, plan_tiles
+from dataproc_faces.detectors.weights import CENTERFACE
 from dataproc_faces.evaluate import iou
-from dataproc_faces.tiles import ALIGN, plan_tiles
-from dataproc_faces.weights import CENTERFACE
 from tests.unit.facegen import ASTRONAUT_FACE, assert_found, box, canvas_with_faces, read_sample
 from tests.unit.test_weights import packaged
 

@@ -94,7 +94,7 @@ def test_help_names_each_detectors_own_score_threshold(capsys):
 
 def test_anonymising_modes_default_to_the_privacy_threshold_and_a_given_one_wins():
     from dataproc_faces.cli import build_parser, detect_options_from_args
-    from dataproc_faces.detect import DEFAULT_SCORES, PRIVACY_SCORES
+    from dataproc_faces.detectors.base import DEFAULT_SCORES, PRIVACY_SCORES
 
     def score(*flags: str) -> float:
         args = build_parser().parse_args(["run", "--output", "o", *flags])

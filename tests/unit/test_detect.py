@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from dataproc_faces import detect
-from dataproc_faces.detect import (
+from dataproc_faces.detectors import base as detect
+from dataproc_faces.detectors.base import (
     DetectOptions,
     DetectorError,
     Face,
@@ -18,7 +18,7 @@ from dataproc_faces.detect import (
     shrink,
     to_faces,
 )
-from dataproc_faces.imaging import decode
+from dataproc_faces.imaging.codec import decode
 from tests.conftest import ASTRONAUT_FACE, iou
 from tests.images import astronaut, exif_rotated_jpeg
 
@@ -168,7 +168,7 @@ def test_score_threshold_in_force_is_the_given_one_else_the_detectors_own():
 
 def test_a_detector_whose_module_is_missing_is_a_startup_error(monkeypatch):
     monkeypatch.setitem(detect.DETECTORS, "ghost", "dataproc_faces.no_such_module:Ghost")
-    monkeypatch.setitem(detect.DETECTORS, "noclass", "dataproc_faces.detect:NoSuchClass")
+    monkeypatch.setitem(detect.DETECTORS, "noclass", "dataproc_faces.detectors.base:NoSuchClass")
     with pytest.raises(DetectorError, match="detector 'ghost' is not available"):
         make_detector(DetectOptions(detector="ghost"))
     with pytest.raises(DetectorError, match="detector 'noclass' is not available"):

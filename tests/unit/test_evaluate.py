@@ -94,7 +94,7 @@ def test_recall_by_size_counts_found_and_annotated_per_bucket() -> None:
 
 
 def test_sweep_scores_each_threshold_from_the_same_detections() -> None:
-    from dataproc_faces.detect import Face
+    from dataproc_faces.detectors.base import Face
 
     truth = [evaluate.TruthImage("a", [(0, 0, 10, 10), (20, 0, 10, 10)])]
     found = [[Face(0, 0, 10, 10, 0.9), Face(20, 0, 10, 10, 0.4), Face(50, 50, 10, 10, 0.6)]]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from dataproc_faces.gallery import (
+from dataproc_faces.results.gallery import (
     SCRIPT,
     STYLE,
     VIEWS,
@@ -28,7 +28,7 @@ from dataproc_faces.gallery import (
     render,
     script_json,
 )
-from dataproc_faces.manifest import Summary, error_row
+from dataproc_faces.results.manifest import Summary, error_row
 
 SRC, DST = "/data/in", "/data/out"
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from dataproc_faces import storage
-from dataproc_faces.gallery import (
+from dataproc_faces.results.gallery import (
     INDEX_FILE,
     VIEWS,
     _write_page,
@@ -24,9 +24,9 @@ from dataproc_faces.gallery import (
     page_row,
     write_gallery,
 )
-from dataproc_faces.ledger import write_part
-from dataproc_faces.manifest import Summary, error_row
-from dataproc_faces.storage import LocalStore
+from dataproc_faces.results.ledger import write_part
+from dataproc_faces.results.manifest import Summary, error_row
+from dataproc_faces.storage.local import LocalStore
 from tests.unit.fakespark import FakeSession
 
 SRC = "/data/in"

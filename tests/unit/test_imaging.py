@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from dataproc_faces.detect import Face
-from dataproc_faces.imaging import (
+from dataproc_faces.detectors.base import Face
+from dataproc_faces.imaging.codec import (
     ImageError,
     decode,
     draw_outlines,

@@ -6,7 +6,7 @@ import pytest
 
 from dataproc_faces import jobspec
 from dataproc_faces.cli import build_parser, detect_options_from_args
-from dataproc_faces.detect import DetectOptions
+from dataproc_faces.detectors.base import DetectOptions
 
 BASE = {
     "main_uri": "gs://s/artifacts/main-1.py",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dataproc_faces.ledger import (
+from dataproc_faces.results.ledger import (
     _drop,
     _losers,
     new_run_id,
@@ -21,7 +21,7 @@ from dataproc_faces.ledger import (
     write_part,
 )
 from dataproc_faces.scheduling import equal_sizes, guided_sizes
-from dataproc_faces.storage import LocalStore
+from dataproc_faces.storage.local import LocalStore
 
 
 def test_a_part_id_depends_on_what_the_task_processed_only() -> None:

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from dataproc_faces.detect import Face
-from dataproc_faces.manifest import Summary, error_row, ok_row, read_manifest
-from dataproc_faces.storage import LocalStore
+from dataproc_faces.detectors.base import Face
+from dataproc_faces.results.manifest import Summary, error_row, ok_row, read_manifest
+from dataproc_faces.storage.local import LocalStore
 
 
 def rows() -> list[dict]:

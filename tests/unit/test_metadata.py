@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from dataproc_faces.detect import Face
-from dataproc_faces.imaging import decode
-from dataproc_faces.metadata import KEPT, NONE, STRIPPED, read, strip_gps
-from dataproc_faces.process import RenderOptions, outline
+from dataproc_faces.detectors.base import Face
+from dataproc_faces.imaging.codec import decode
+from dataproc_faces.imaging.metadata import KEPT, NONE, STRIPPED, read, strip_gps
+from dataproc_faces.imaging.render import RenderOptions, outline
 from tests.images import heic
 from tests.unit.stand_ins import FixedDetector
 

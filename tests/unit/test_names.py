@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from dataproc_faces.names import MAX_SEGMENT_BYTES, UnsafeName, safe_relative
-from dataproc_faces.storage import LocalStore, OutsideRoot, join, store_for
+from dataproc_faces.storage import store_for
+from dataproc_faces.storage.base import OutsideRoot, join
+from dataproc_faces.storage.local import LocalStore
+from dataproc_faces.storage.names import MAX_SEGMENT_BYTES, UnsafeName, safe_relative
 
 ACCEPTED = [
     "a.png",

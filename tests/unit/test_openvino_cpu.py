@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dataproc_faces import openvino_cpu, weights
-from dataproc_faces.detect import DetectorError
+from dataproc_faces.detectors import openvino_cpu, weights
+from dataproc_faces.detectors.base import DetectorError
 
 
 class Compiled:

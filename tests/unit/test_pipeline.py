@@ -15,11 +15,10 @@ import numpy as np
 import pytest
 
 from dataproc_faces import pipeline
-from dataproc_faces.anonymise import mask_for
-from dataproc_faces.detect import DetectOptions, Face, make_detector
-from dataproc_faces.imaging import decode
-from dataproc_faces.ledger import part_id
-from dataproc_faces.manifest import error_row
+from dataproc_faces.detectors.base import DetectOptions, Face, make_detector
+from dataproc_faces.imaging.anonymise import mask_for
+from dataproc_faces.imaging.codec import decode
+from dataproc_faces.imaging.render import FILL_OF_MODE, RenderOptions
 from dataproc_faces.pipeline import (
     CRASH_ONCE_ENV,
     MAX_CHUNK,
@@ -44,8 +43,9 @@ from dataproc_faces.pipeline import (
     relative_to,
     tasks_from_list,
 )
-from dataproc_faces.process import FILL_OF_MODE, RenderOptions
-from dataproc_faces.storage import LocalStore
+from dataproc_faces.results.ledger import part_id
+from dataproc_faces.results.manifest import error_row
+from dataproc_faces.storage.local import LocalStore
 from tests.conftest import ASTRONAUT_FACE, SAMPLES, iou
 from tests.images import astronaut, encode, exif_rotated_jpeg, gif
 from tests.unit.stand_ins import Clock, FixedDetector

@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 
 from dataproc_faces import pipeline
-from dataproc_faces.detect import DetectOptions, Face
-from dataproc_faces.imaging import DEFAULT_MAX_PIXELS
-from dataproc_faces.ledger import options_key, part_id
-from dataproc_faces.manifest import read_manifest
+from dataproc_faces.detectors.base import DetectOptions, Face
+from dataproc_faces.imaging.codec import DEFAULT_MAX_PIXELS
+from dataproc_faces.imaging.render import RenderOptions
 from dataproc_faces.pipeline import (
     JobSpec,
     _listed_inputs,
@@ -27,8 +26,9 @@ from dataproc_faces.pipeline import (
     outside_root,
     run,
 )
-from dataproc_faces.process import RenderOptions
-from dataproc_faces.storage import LocalStore
+from dataproc_faces.results.ledger import options_key, part_id
+from dataproc_faces.results.manifest import read_manifest
+from dataproc_faces.storage.local import LocalStore
 from tests.images import encode
 from tests.unit.fakespark import FakeContext, FakeSession
 from tests.unit.stand_ins import Clock, FixedDetector

@@ -6,9 +6,15 @@ import cv2
 import numpy as np
 import pytest
 
-from dataproc_faces.detect import DEFAULT_SCORES, PRIVACY_SCORES, DetectOptions, Face, make_detector
-from dataproc_faces.imaging import ImageError, decode
-from dataproc_faces.process import MODES, RenderOptions, outline, privacy_detect
+from dataproc_faces.detectors.base import (
+    DEFAULT_SCORES,
+    PRIVACY_SCORES,
+    DetectOptions,
+    Face,
+    make_detector,
+)
+from dataproc_faces.imaging.codec import ImageError, decode
+from dataproc_faces.imaging.render import MODES, RenderOptions, outline, privacy_detect
 from tests.conftest import ASTRONAUT_FACE, iou
 from tests.images import astronaut, encode, exif_rotated_jpeg, gif, heic
 from tests.unit.stand_ins import FixedDetector

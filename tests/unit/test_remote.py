@@ -11,7 +11,7 @@ import pytest
 
 from dataproc_faces import jobspec, remote
 from dataproc_faces.cli import MODE_HELP, UsageError, build_parser
-from dataproc_faces.detect import DEFAULT_SCORES, PRIVACY_SCORES, DetectOptions
+from dataproc_faces.detectors.base import DEFAULT_SCORES, PRIVACY_SCORES, DetectOptions
 
 LOCATION = [
     (

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dataproc_faces import retinaface, tiles
-from dataproc_faces.detect import DetectOptions, make_detector
-from dataproc_faces.evaluate import iou
-from dataproc_faces.retinaface import (
+from dataproc_faces.detectors import retinaface, tiles
+from dataproc_faces.detectors.base import DetectOptions, make_detector
+from dataproc_faces.detectors.retinaface import (
     BIG_SCORE,
     BIG_SHARE,
     TILE,
@@ -16,7 +15,8 @@ from dataproc_faces.retinaface import (
     anchors,
     decode,
 )
-from dataproc_faces.weights import RETINAFACE
+from dataproc_faces.detectors.weights import RETINAFACE
+from dataproc_faces.evaluate import iou
 from tests.unit.facegen import ASTRONAUT_FACE, assert_found, box, canvas_with_faces, read_sample
 from tests.unit.test_weights import packaged
 

@@ -7,22 +7,24 @@ from pathlib import Path
 
 import pytest
 
-from dataproc_faces.storage import (
-    HIDDEN,
-    RESULTS,
-    RESULTS_MARKER,
-    SPARK_MARKER,
-    LocalStore,
+from dataproc_faces.storage import store_for
+from dataproc_faces.storage.base import (
     OutsideRoot,
     ProtectedInput,
-    is_ignored,
     is_remote,
     is_within,
     join,
     normalise,
+)
+from dataproc_faces.storage.local import LocalStore
+from dataproc_faces.storage.skips import (
+    HIDDEN,
+    RESULTS,
+    RESULTS_MARKER,
+    SPARK_MARKER,
+    is_ignored,
     skip_reason,
     skipped_part,
-    store_for,
 )
 
 
@@ -144,7 +146,7 @@ def test_is_within_edges():
 
 
 def test_store_for_picks_the_store_by_scheme(tmp_path: Path):
-    from dataproc_faces.gcs import GcsStore
+    from dataproc_faces.storage.gcs import GcsStore
 
     assert type(store_for("gs://bucket/in")) is GcsStore
     local = store_for(str(tmp_path / "out"))

@@ -6,10 +6,10 @@ import importlib.resources
 
 import pytest
 
-from dataproc_faces.centerface import CenterFaceDetector
-from dataproc_faces.detect import DetectOptions, DetectorError, make_detector
-from dataproc_faces.retinaface import RetinaFaceDetector
-from dataproc_faces.weights import CENTERFACE, RETINAFACE, Weights
+from dataproc_faces.detectors.base import DetectOptions, DetectorError, make_detector
+from dataproc_faces.detectors.centerface import CenterFaceDetector
+from dataproc_faces.detectors.retinaface import RetinaFaceDetector
+from dataproc_faces.detectors.weights import CENTERFACE, RETINAFACE, Weights
 
 DETECTORS = [(RETINAFACE, RetinaFaceDetector), (CENTERFACE, CenterFaceDetector)]
 IDS = [pinned.detector for pinned, _ in DETECTORS]

@@ -10,11 +10,11 @@ import secrets
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
-from . import csrf
-from .pages import LOADER
-from .runs import RunBook
-from .settings import Settings
-from .views import CSRF_SENTENCE, SENTENCES, error_page, web
+from dataproc_faces.web import csrf
+from dataproc_faces.web.pages import LOADER
+from dataproc_faces.web.runs import RunBook
+from dataproc_faces.web.settings import Settings
+from dataproc_faces.web.views import CSRF_SENTENCE, SENTENCES, error_page, web
 
 LOG = logging.getLogger("dataproc_faces.web")
 
@@ -71,6 +71,6 @@ def create_app(settings: Settings) -> Flask:
 def _secs(value: float | None) -> str:
     if value is None:
         return ""
-    from ..progress import format_duration
+    from dataproc_faces.progress import format_duration
 
     return format_duration(value)

@@ -19,11 +19,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import jobspec
-from ..detect import DetectOptions
-from ..progress import parse_progress
-from ..storage import join
-from .settings import Settings
+from dataproc_faces import jobspec
+from dataproc_faces.detectors.base import DetectOptions
+from dataproc_faces.progress import parse_progress
+from dataproc_faces.storage.base import join
+from dataproc_faces.web.settings import Settings
 
 ACTIVE = ("PENDING", "RUNNING", "SETUP_DONE", "QUEUED")
 _ERROR_PREFIX = "dataproc-faces: error: "
@@ -128,8 +128,8 @@ class RunBook:
         return run
 
     def _submit(self, source: str, detect: DetectOptions, mode: str) -> Run:
-        from ..cli import UsageError, build_parser
-        from ..remote import submit
+        from dataproc_faces.cli import UsageError, build_parser
+        from dataproc_faces.remote import submit
 
         assert self.settings.cloud is not None
         run_id = new_id()
@@ -177,7 +177,7 @@ class RunBook:
             run.message = _error_from(lines) or f"The job exited with status {code}."
 
     def _refresh_cloud(self, run: Run) -> None:
-        from ..remote import driver_output_tail, job_client
+        from dataproc_faces.remote import driver_output_tail, job_client
 
         job = job_client(run.region).get_job(
             project_id=run.project, region=run.region, job_id=run.job_id

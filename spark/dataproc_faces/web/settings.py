@@ -6,7 +6,7 @@ import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..imaging import DEFAULT_MAX_PIXELS
+from dataproc_faces.imaging.codec import DEFAULT_MAX_PIXELS
 
 MB = 1024 * 1024
 
@@ -52,15 +52,15 @@ class Settings:
 
 def cloud_from_args(stack_outputs: str | None) -> Cloud:
     """Input and results prefixes resolved exactly as `submit` resolves them."""
-    from ..remote import resolve
-    from ..storage import normalise
+    from dataproc_faces.remote import resolve
+    from dataproc_faces.storage.base import normalise
 
     args = argparse.Namespace(stack_outputs=stack_outputs)
     input_root = normalise(str(resolve(args, "input")))
     results_root = normalise(str(resolve(args, "results")))
     for uri in (input_root, results_root):
         if not uri.startswith("gs://"):
-            from ..cli import UsageError
+            from dataproc_faces.cli import UsageError
 
             raise UsageError(f"cloud mode needs gs:// prefixes, got {uri}")
     extra = ("--stack-outputs", stack_outputs) if stack_outputs else ()

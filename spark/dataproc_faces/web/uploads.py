@@ -14,9 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from ..imaging import ImageError, check_budget, read_header
-from ..names import UnsafeName, safe_relative
-from ..storage import SKIP_REASONS, Store, is_ignored, join, skipped_part
+from dataproc_faces.imaging.codec import ImageError, check_budget, read_header
+from dataproc_faces.storage.base import Store, join
+from dataproc_faces.storage.names import UnsafeName, safe_relative
+from dataproc_faces.storage.skips import SKIP_REASONS, is_ignored, skipped_part
 
 _BATCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 ZIP_MAGIC = b"PK\x03\x04"

@@ -18,14 +18,15 @@ from flask import (
     url_for,
 )
 
-from .. import jobspec
-from ..detect import DETECTORS, DetectOptions
-from ..names import UnsafeName, safe_relative
-from ..process import MODES, privacy_detect
-from ..storage import Store, is_remote, join, store_for
-from .runs import RunBook, RunRefused, run_dict
-from .settings import MB, Settings
-from .uploads import Limits, Refused, check_batch, expand, store_batch
+from dataproc_faces import jobspec
+from dataproc_faces.detectors.base import DETECTORS, DetectOptions
+from dataproc_faces.imaging.render import MODES, privacy_detect
+from dataproc_faces.storage import store_for
+from dataproc_faces.storage.base import Store, is_remote, join
+from dataproc_faces.storage.names import UnsafeName, safe_relative
+from dataproc_faces.web.runs import RunBook, RunRefused, run_dict
+from dataproc_faces.web.settings import MB, Settings
+from dataproc_faces.web.uploads import Limits, Refused, check_batch, expand, store_batch
 
 web = Blueprint("web", __name__)
 

@@ -20,10 +20,17 @@ from pathlib import Path
 
 import numpy as np
 
-from . import weights
-from .detect import DetectOptions, DetectorError, Face, bounded_copy, nms, to_faces
-from .openvino_cpu import compile_on_cpu, first_line
-from .tiles import look_in_tiles, on_canvas
+from dataproc_faces.detectors import weights
+from dataproc_faces.detectors.base import (
+    DetectOptions,
+    DetectorError,
+    Face,
+    bounded_copy,
+    nms,
+    to_faces,
+)
+from dataproc_faces.detectors.openvino_cpu import compile_on_cpu, first_line
+from dataproc_faces.detectors.tiles import look_in_tiles, on_canvas
 
 MEAN_BGR = np.array([104.0, 117.0, 123.0], np.float32)  # the training's mean, BGR order
 STRIDES = (8, 16, 32)

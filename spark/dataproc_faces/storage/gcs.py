@@ -30,18 +30,16 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from .storage import (
-    RESULTS,
+from dataproc_faces.storage.base import (
     Entry,
     OutsideRoot,
     ProtectedInput,
     Skipped,
     Store,
     _tell,
-    is_results_folder,
     is_within,
-    skipped_part,
 )
+from dataproc_faces.storage.skips import RESULTS, is_results_folder, skipped_part
 
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
 DEFAULT_LOCAL_PROJECT = "local"

@@ -24,10 +24,18 @@ from pathlib import Path
 
 import numpy as np
 
-from . import weights
-from .detect import DetectOptions, DetectorError, Face, bounded_copy, nms, shrink, to_faces
-from .openvino_cpu import compile_on_cpu, first_line
-from .tiles import ALIGN, look_in_tiles, on_canvas
+from dataproc_faces.detectors import weights
+from dataproc_faces.detectors.base import (
+    DetectOptions,
+    DetectorError,
+    Face,
+    bounded_copy,
+    nms,
+    shrink,
+    to_faces,
+)
+from dataproc_faces.detectors.openvino_cpu import compile_on_cpu, first_line
+from dataproc_faces.detectors.tiles import ALIGN, look_in_tiles, on_canvas
 
 OUTPUTS = 4  # heatmap, log box size, centre offset, landmarks
 STRIDE = 4

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .anonymise import (
+from dataproc_faces.detectors.base import PRIVACY_SCORES, DetectOptions, Detector, Face
+from dataproc_faces.imaging.anonymise import (
     DEFAULT_BLUR_STRENGTH,
     DEFAULT_FILL_COLOR,
     DEFAULT_MASK_SCALE,
@@ -13,8 +14,7 @@ from .anonymise import (
     Anonymise,
     anonymise_faces,
 )
-from .detect import PRIVACY_SCORES, DetectOptions, Detector, Face
-from .imaging import (
+from dataproc_faces.imaging.codec import (
     DEFAULT_MAX_PIXELS,
     decode,
     draw_outlines,
@@ -22,7 +22,7 @@ from .imaging import (
     native_extension,
     thumbnail,
 )
-from .metadata import KEPT, STRIPPED, attach, read
+from dataproc_faces.imaging.metadata import KEPT, STRIPPED, attach, read
 
 MODES = ("outline", "blur", "pixelate", "solid", "both")
 # The fill each anonymising mode hides faces with; `both` blurs and then outlines.

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .detect import DetectorError
+from dataproc_faces.detectors.base import DetectorError
 
 # No CPU pinning: with one thread per network, OpenVINO pins every process's thread to the same
 # core, so two Spark tasks ran their networks one after the other (measured here: two processes

@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
-from .detect import Face, shrink
+from dataproc_faces.detectors.base import Face, shrink
 
 # Our own pixel budget replaces Pillow's bomb check; Pillow only reads headers here.
 Image.MAX_IMAGE_PIXELS = None

@@ -24,8 +24,9 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from .manifest import MANIFEST_DIR
-from .storage import Store, join, store_for
+from dataproc_faces.results.manifest import MANIFEST_DIR
+from dataproc_faces.storage import store_for
+from dataproc_faces.storage.base import Store, join
 
 STATE_DIR = "_state"
 PREFIX, SUFFIX = "part-", ".json"

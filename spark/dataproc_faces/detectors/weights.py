@@ -11,7 +11,7 @@ import importlib.resources
 from dataclasses import dataclass
 from pathlib import Path
 
-from .detect import DetectorError
+from dataproc_faces.detectors.base import DetectorError
 
 
 @dataclass(frozen=True)

@@ -171,9 +171,9 @@ class HaarDetector:
 
 # Detectors by name: "module:class" so heavier ones import only when chosen.
 DETECTORS: dict[str, str] = {
-    "haar": "dataproc_faces.detect:HaarDetector",
-    "centerface": "dataproc_faces.centerface:CenterFaceDetector",
-    "retinaface": "dataproc_faces.retinaface:RetinaFaceDetector",
+    "haar": "dataproc_faces.detectors.base:HaarDetector",
+    "centerface": "dataproc_faces.detectors.centerface:CenterFaceDetector",
+    "retinaface": "dataproc_faces.detectors.retinaface:RetinaFaceDetector",
 }
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .anonymise import MASKS
-from .imaging import parse_color
-from .process import RenderOptions
+from dataproc_faces.imaging.anonymise import MASKS
+from dataproc_faces.imaging.codec import parse_color
+from dataproc_faces.imaging.render import RenderOptions
 
 
 def _positive_float(text: str) -> float:

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .manifest import Summary
-from .storage import is_remote, join
+from dataproc_faces.results.manifest import Summary
+from dataproc_faces.storage.base import is_remote, join
 
 INDEX_FILE = "index.html"
 PAGES_DIR = "gallery"
@@ -174,7 +174,7 @@ def _ignored_html(ignored: dict[str, int] | None) -> str:
     """What the listing left out of the inputs, and why: no photo disappears without a word."""
     if not ignored:
         return ""
-    from .storage import SKIP_REASONS
+    from dataproc_faces.storage.skips import SKIP_REASONS
 
     n = sum(ignored.values())
     items = "".join(f"<li>{c} {_e(SKIP_REASONS.get(r, r))}</li>" for r, c in ignored.items())
@@ -314,7 +314,7 @@ def _placed(
 def _write_page(
     output: str, protect: str, key: tuple[str, int], rows: Iterable[tuple[int, dict]]
 ) -> int:
-    from .storage import store_for
+    from dataproc_faces.storage import store_for
 
     body = [r for _, r in sorted(rows, key=lambda x: x[0])]
     view, number = key
@@ -336,8 +336,8 @@ def write_gallery(
 
     The driver holds one count per view and partition and at most ERRORS_LISTED error rows.
     """
-    from .ledger import read_rows
-    from .storage import store_for
+    from dataproc_faces.results.ledger import read_rows
+    from dataproc_faces.storage import store_for
 
     sc = spark.sparkContext
     root = summary.input

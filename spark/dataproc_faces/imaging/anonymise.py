@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .detect import Face
+from dataproc_faces.detectors.base import Face
 
 MASKS = ("ellipse", "box")
 FILLS = ("blur", "pixelate", "solid")

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .storage import Store, join
+from dataproc_faces.storage.base import Store, join
 
 MANIFEST_DIR = "manifest"
 SUMMARY_FILE = "summary.json"

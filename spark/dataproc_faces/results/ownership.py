@@ -19,7 +19,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .storage import RESULTS_MARKER, RESULTS_STATE_DIR, Store, join
+from dataproc_faces.storage.base import Store, join
+from dataproc_faces.storage.skips import RESULTS_MARKER, RESULTS_STATE_DIR
 
 MARKER = RESULTS_MARKER
 LOCK = "_lock.json"
