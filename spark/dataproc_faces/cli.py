@@ -210,9 +210,9 @@ def _check_output(output: str, given: str) -> None:
 
 def _check_input(source: str, given: str) -> None:
     """The input must be a folder of originals (a single photo goes in an --input-list)."""
+    from dataproc_faces.results.layout import Results
     from dataproc_faces.storage import store_for
-    from dataproc_faces.storage.base import is_remote, join
-    from dataproc_faces.storage.skips import RESULTS_MARKER
+    from dataproc_faces.storage.base import is_remote
 
     store = store_for(source)
     if not store.exists(source):
@@ -223,7 +223,7 @@ def _check_input(source: str, given: str) -> None:
                 "photos in a text file passed as --input-list"
             )
         raise UsageError(f"--input {given} does not exist")
-    if store.version(join(source, RESULTS_MARKER)) is not None:
+    if store.version(Results(source).marker) is not None:
         raise UsageError(
             f"--input {given} is a results folder of this job: give the folder of the originals"
         )
@@ -243,19 +243,18 @@ def check_apart(source: str, output: str, given_in: str, given_out: str) -> None
 
 
 def _hold(spec: Any) -> tuple[Any, Any]:
-    """Claim the output (ownership.py) and take its lock: (store, lock). Notes go to stderr."""
+    """Claim the output (ownership.py) and take its lock: (results, lock). Notes go to stderr."""
     from dataproc_faces.results import ownership
 
-    store = spec.output_store()
     try:
-        note = ownership.claim(store, spec.output, spec.input)
-        lock, took_over = ownership.acquire(store, spec.output, spec.input)
+        note = ownership.claim(spec.results, spec.input)
+        lock, took_over = ownership.acquire(spec.results, spec.input)
     except (ownership.NotOurs, ownership.Held) as exc:
         raise UsageError(str(exc)) from None
     for line in (note, took_over):
         if line:
             print(f"dataproc-faces: {line}", file=sys.stderr)
-    return store, lock
+    return spec.results, lock
 
 
 class _Stopper:
@@ -368,7 +367,7 @@ def _run(
             spec = _checked_list(spark.sparkContext, spec, args)
             held = held or _hold(spec)
         result = run(spark, spec, progress=tracked, force=args.force)
-        gallery = write_gallery(spark, spec.output, result.pids, result.summary)
+        gallery = write_gallery(spark, spec.results, result.pids, result.summary)
     finally:
         if spark is not None:
             if stopper.requested:
@@ -392,8 +391,8 @@ def _run(
         why = "; ".join(f"{c} {SKIP_REASONS[r]}" for r, c in summary.ignored.items())
         print(f"dataproc-faces: {n} name{'s' if n != 1 else ''} under the input not read: {why}")
     print(
-        f"dataproc-faces: outlined images in {spec.output}/images, manifest in "
-        f"{spec.output}/manifest, summary in {spec.output}/summary.json"
+        f"dataproc-faces: outlined images in {spec.results.images}, manifest in "
+        f"{spec.results.manifest}, summary in {spec.results.summary}"
     )
     print(f"dataproc-faces: gallery: {describe(gallery)}")  # the last line: what to open
     return 0

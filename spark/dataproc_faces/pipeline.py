@@ -12,8 +12,8 @@ from typing import Any
 
 from dataproc_faces.detectors.base import DetectOptions, Detector, make_detector
 from dataproc_faces.imaging.render import RenderOptions, outline
+from dataproc_faces.results.layout import Results
 from dataproc_faces.results.ledger import (
-    STATE_DIR,
     compact,
     new_run_id,
     options_key,
@@ -23,15 +23,12 @@ from dataproc_faces.results.ledger import (
     states_rdd,
     write_part,
 )
-from dataproc_faces.results.manifest import MANIFEST_DIR, Summary, error_row, ok_row
+from dataproc_faces.results.manifest import Summary, error_row, ok_row
 from dataproc_faces.scheduling import equal_sizes, guided_sizes
 from dataproc_faces.storage import store_for
-from dataproc_faces.storage.base import Store, is_remote, is_within, join, normalise
+from dataproc_faces.storage.base import is_remote, is_within, join, normalise
 from dataproc_faces.storage.names import UnsafeName, safe_relative
 from dataproc_faces.storage.skips import SKIP_REASONS
-
-IMAGES_DIR = "images"
-THUMBS_DIR = "thumbs"
 
 
 @dataclass(frozen=True)
@@ -45,21 +42,17 @@ class JobSpec:
     partitions: int | None = None
     input_list: str | None = None  # a file of URIs that replaces listing `input`
 
-    def output_store(self) -> Store:
-        """Writes confined below the output and kept out of the input: originals are never
+    @property
+    def results(self) -> Results:
+        """The output's layout; its store keeps writes out of the input: originals are never
         written, whatever path a caller builds."""
-        return store_for(self.output, protect=[self.input])
+        return Results(self.output, protect=self.input)
 
 
 @dataclass(frozen=True)
 class Task:
     source: str
     relative: str
-
-
-def output_path(spec: JobSpec, relative: str, new_suffix: str = "") -> str:
-    """DST/images/<relative path>; a suffix is appended only when the format had to change."""
-    return join(join(spec.output, IMAGES_DIR), relative + new_suffix)
 
 
 _DETECTORS: dict[DetectOptions, Detector] = {}
@@ -78,16 +71,17 @@ def process_partition(spec: JobSpec, tasks: Iterable[Task]) -> Iterator[dict[str
 
     cv2.setNumThreads(1)  # Spark already runs one task per core
     detector = _detector(spec.detect)
-    store_in, store_out = store_for(spec.input), spec.output_store()
+    results = spec.results
+    store_in, store_out = store_for(spec.input), results.store()
     for task in tasks:
         started = time.perf_counter()
         try:
             relative = safe_relative(task.relative)  # before reading: a refused name is not read
             data = store_in.read(task.source)
             result = outline(data, detector, spec.render)
-            target = output_path(spec, relative, result.new_suffix)
+            target = results.image(relative, result.new_suffix)
             store_out.write(target, result.data)
-            thumb = join(join(spec.output, THUMBS_DIR), relative + ".jpg")
+            thumb = results.thumbnail(relative)
             store_out.write(thumb, result.thumbnail, "image/jpeg")
         except Exception as exc:
             yield error_row(task.source, _message(exc), _ms(started))
@@ -170,7 +164,6 @@ Progress = Callable[[int, Callable[[], int]], AbstractContextManager[Any]]
 SHARD_ENTRIES = 50_000  # top-level files the driver holds before writing them to a shard
 MAX_CHUNK = 2_000  # inputs per Spark task at most: what a killed run can lose, per core
 PLAN_ENTRIES = 5_000  # inputs per partition while planning (join with states, sort, number)
-WORK_DIR = "_work"
 
 
 # A listed entry is (source, (relative, version)); a name left out of the inputs travels as
@@ -217,7 +210,7 @@ def listing(sc: Any, spec: JobSpec, run_id: str) -> tuple[Any, list[str], dict[s
     """
     if spec.input_list:
         return _listed_inputs(sc, spec), [], {}
-    store, out = store_for(spec.input), spec.output_store()
+    store, out = store_for(spec.input), spec.results.store()
     top_skipped: dict[str, int] = {}
 
     def skipped(_: str, why: str) -> None:
@@ -233,10 +226,10 @@ def listing(sc: Any, spec: JobSpec, run_id: str) -> tuple[Any, list[str], dict[s
             continue
         buffer.append(f"{rel}\t{version}")
         if len(buffer) >= SHARD_ENTRIES:
-            shards.append(_write_shard(out, spec.output, run_id, len(shards), buffer))
+            shards.append(_write_shard(out, spec.results, run_id, len(shards), buffer))
             buffer = []
     if shards and buffer:
-        shards.append(_write_shard(out, spec.output, run_id, len(shards), buffer))
+        shards.append(_write_shard(out, spec.results, run_id, len(shards), buffer))
     elif buffer:
         loose = [(join(spec.input, r), (r, v)) for r, _, v in (b.rpartition("\t") for b in buffer)]
     root, slices = spec.input, sc.defaultParallelism * 4
@@ -250,8 +243,8 @@ def listing(sc: Any, spec: JobSpec, run_id: str) -> tuple[Any, list[str], dict[s
     return (sc.union(parts) if parts else sc.emptyRDD()), shards, top_skipped
 
 
-def _write_shard(store: Any, output: str, run_id: str, n: int, lines: list[str]) -> str:
-    uri = join(join(join(output, WORK_DIR), run_id), f"list-{n:05d}.txt")
+def _write_shard(store: Any, results: Results, run_id: str, n: int, lines: list[str]) -> str:
+    uri = results.shard(run_id, n)
     store.write(uri, ("\n".join(lines) + "\n").encode(), "text/plain")
     return uri
 
@@ -376,7 +369,7 @@ def process_chunk(
     rows = list(_counted(process_partition(spec, tasks), done))
     pid = part_id(run_id, (src for src, _, _ in entries))
     states = [{"path": s, "version": v, "options": options} for s, _, v in entries]
-    write_part(spec.output_store(), spec.output, pid, rows, states)
+    write_part(spec.results.store(), spec.results, pid, rows, states)
     _crash_once()
     yield {
         "inputs": len(rows),
@@ -431,7 +424,8 @@ def run(
     run_id = new_run_id()
     render = spec.render.summary()
     options = options_key(spec.detect.to_dict(), spec.render.key())
-    store_out = spec.output_store()
+    results = spec.results
+    store_out = results.store()
     everything, shards, ignored = listing(sc, spec, run_id)
     everything = everything.persist(StorageLevel.MEMORY_AND_DISK)
     kinds = dict(everything.map(_kind).countByValue())  # one job: inputs and names left out
@@ -442,8 +436,8 @@ def run(
     # A collection of a few thousand plans in one partition: no sampling job for the sort and
     # no extra job to number the inputs, which is most of a small run's planning time.
     slices = max(1, min(listed // PLAN_ENTRIES + 1, sc.defaultParallelism * 4))
-    known = part_ids(store_out, join(spec.output, STATE_DIR))
-    pending = _pending(entries, states_rdd(sc, spec.output, known), options, force, slices)
+    known = part_ids(store_out, results.state)
+    pending = _pending(entries, states_rdd(sc, results, known), options, force, slices)
     indexed = pending.sortByKey(numPartitions=slices).zipWithIndex().map(lambda kv: (kv[1], kv[0]))
     indexed = indexed.persist(StorageLevel.MEMORY_AND_DISK)
     total = indexed.count()
@@ -461,14 +455,13 @@ def run(
     everything.unpersist()
     for uri in shards:
         store_out.delete(uri)
-    compaction = compact(sc, spec.output, protect=spec.input)
-    pids = sorted(part_ids(store_out, join(spec.output, MANIFEST_DIR)))
-    output = spec.output
+    compaction = compact(sc, results)
+    pids = sorted(part_ids(store_out, results.manifest))
     n, ok, faces, runtimes = (0, 0, 0, frozenset())
     if pids:
         read = sc.parallelize(pids, max(1, min(len(pids), sc.defaultParallelism * 4)))
         n, ok, faces, runtimes = read.mapPartitions(
-            lambda p: _totals(read_rows(output, p))
+            lambda p: _totals(read_rows(results, p))
         ).treeReduce(_add)
     wall = time.perf_counter() - started
     summary = Summary(
@@ -494,5 +487,5 @@ def run(
             "finish": round(time.perf_counter() - ran, 3),
         },
     )
-    summary.write(store_out)
+    summary.write(results)
     return RunResult(summary, total, listed - total, listed, compaction, pids, per_task)

@@ -335,6 +335,7 @@ def driver_output_tail(uri: str, nbytes: int = TAIL_BYTES) -> str:
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     """Copy a results prefix down; names that are not plain relative paths are skipped, loudly."""
+    from dataproc_faces.results.layout import Results
     from dataproc_faces.results.ownership import NotOurs, claim
     from dataproc_faces.storage.base import join, normalise
     from dataproc_faces.storage.gcs import GcsStore
@@ -355,7 +356,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
             skipped += 1
             print(f"dataproc-faces: skipped {join(src, rel)!r}: {exc}", file=sys.stderr)
     try:  # a copy of results goes where results are, or nowhere that holds other files
-        note = claim(local, str(dst.resolve()), src)
+        note = claim(Results(str(dst.resolve())), src)
     except NotOurs as exc:
         raise _usage(str(exc).replace("--output ", "", 1)) from None
     if note:

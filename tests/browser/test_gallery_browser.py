@@ -19,9 +19,10 @@ from typing import Any
 
 import pytest
 
-from dataproc_faces.results.gallery import INDEX_FILE, write_gallery
+from dataproc_faces.results.gallery import write_gallery
+from dataproc_faces.results.layout import Results
 from dataproc_faces.results.ledger import part_ids
-from dataproc_faces.results.manifest import MANIFEST_DIR, Summary, read_manifest
+from dataproc_faces.results.manifest import Summary, read_manifest
 from dataproc_faces.storage.local import LocalStore
 from tests.browser.cdp import Browser, open_browser
 from tests.conftest import ROOT, SAMPLES
@@ -82,7 +83,7 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture(scope="module")
 def page(browser: Browser, run_output: tuple[Path, str]) -> Browser:
     """The gallery loaded, rendered, and every thumbnail on the first page decoded."""
-    browser.navigate((run_output[0] / INDEX_FILE).as_uri())
+    browser.navigate((run_output[0] / Results.INDEX).as_uri())
     browser.wait_for("document.body.dataset.ready === '1'")
     browser.evaluate(
         "Promise.all([...document.images].map(i => i.complete ? 0 : new Promise(r => "
@@ -105,7 +106,7 @@ def display(row: dict[str, Any], src_root: str) -> str:
 
 def test_cli_ends_with_the_gallery_path(run_output: tuple[Path, str]) -> None:
     dst, stdout = run_output
-    index = dst / INDEX_FILE
+    index = dst / Results.INDEX
     assert index.is_file()
     assert stdout.strip().splitlines()[-1] == (
         f"dataproc-faces: gallery: {index} ({index.as_uri()})"
@@ -250,10 +251,10 @@ def test_pages_of_cards(
     dst = run_output[0]
     copy = tmp_path / "out"
     shutil.copytree(dst, copy)
-    pids = sorted(part_ids(LocalStore(), str(copy / MANIFEST_DIR)))
+    pids = sorted(part_ids(LocalStore(), str(copy / Results.MANIFEST)))
     moved = Summary(**{**summary.__dict__, "output": str(copy)})
-    write_gallery(spark, str(copy), pids, moved, page_size=3, file_rows=2)
-    browser.navigate((copy / INDEX_FILE).as_uri())
+    write_gallery(spark, Results(str(copy)), pids, moved, page_size=3, file_rows=2)
+    browser.navigate((copy / Results.INDEX).as_uri())
     browser.wait_for("document.body.dataset.ready === '1'")
     pages = math.ceil(len(manifest) / 3)
     seen: list[str] = []
@@ -274,7 +275,7 @@ def test_pages_of_cards(
 
 
 def test_screenshot_is_saved(page: Browser, run_output: tuple[Path, str]) -> None:
-    page.navigate((run_output[0] / INDEX_FILE).as_uri())
+    page.navigate((run_output[0] / Results.INDEX).as_uri())
     page.wait_for("document.body.dataset.ready === '1'")
     page.evaluate(
         "Promise.all([...document.images].map(i => i.complete ? 0 : new Promise(r => "

@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from dataproc_faces.results.gallery import FILE_ROWS, INDEX_FILE, PAGE_SIZE, write_gallery
+from dataproc_faces.results.gallery import FILE_ROWS, PAGE_SIZE, write_gallery
+from dataproc_faces.results.layout import Results
 from dataproc_faces.results.ledger import part_ids, write_part
-from dataproc_faces.results.manifest import MANIFEST_DIR, Summary, error_row
+from dataproc_faces.results.manifest import Summary, error_row
 from dataproc_faces.storage.local import LocalStore
 from tests.browser.cdp import Browser, open_browser
 from tests.conftest import ROOT
@@ -60,12 +61,12 @@ def gallery(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for n, start in enumerate(range(0, ROWS, 2_000)):
         chunk = ALL[start : start + 2_000]
         states = [{"path": r["path"], "version": "1", "options": "x"} for r in chunk]
-        write_part(store, str(dst), f"{n:020d}-test", chunk, states)
+        write_part(store, Results(str(dst)), f"{n:020d}-test", chunk, states)
     summary = Summary.of(ALL, 1.0, input=SRC, output=str(dst), detector={"detector": "haar"})
     spark = sparkenv.session("local[2]")
     try:
-        pids = sorted(part_ids(store, str(dst / MANIFEST_DIR)))
-        write_gallery(spark, str(dst), pids, summary)
+        pids = sorted(part_ids(store, str(dst / Results.MANIFEST)))
+        write_gallery(spark, Results(str(dst)), pids, summary)
     finally:
         spark.stop()
     return dst
@@ -74,7 +75,7 @@ def gallery(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def page(gallery: Path) -> Iterator[Browser]:
     with open_browser(ROOT / "test-artifacts" / "chromium-paged.log") as browser:
-        browser.navigate((gallery / INDEX_FILE).as_uri())
+        browser.navigate((gallery / Results.INDEX).as_uri())
         browser.wait_for("document.body.dataset.ready === '1'")
         yield browser
 
@@ -112,7 +113,7 @@ def scripts(page: Browser) -> list[str]:
 
 
 def test_the_first_view_loads_the_small_index_and_one_page_file(gallery: Path, page: Browser):
-    assert (gallery / INDEX_FILE).stat().st_size < 40_000  # no rows in it
+    assert (gallery / Results.INDEX).stat().st_size < 40_000  # no rows in it
     assert scripts(page) == ["name/1.js"]
     assert names(page) == NAMES[:PAGE_SIZE]
     assert f"page 1 of {ROWS // PAGE_SIZE}" in page.evaluate(

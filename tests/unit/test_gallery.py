@@ -23,7 +23,6 @@ from dataproc_faces.results.gallery import (
     page_file,
     page_row,
     page_rows,
-    page_uri,
     relative_url,
     render,
     script_json,
@@ -502,8 +501,3 @@ def test_script_json_exactly() -> None:
 def test_a_page_file_exactly() -> None:
     rows = [{"n": "é>.jpg", "f": 1}]
     assert page_file("two", 4, rows) == 'galleryPage("two",4,[{"n":"é\\u003e.jpg","f":1}]);\n'
-
-
-def test_page_uri() -> None:
-    assert page_uri("/data/out", "faces", 3) == "/data/out/gallery/faces/3.js"
-    assert page_uri("gs://b/run/", "name", 1) == "gs://b/run/gallery/name/1.js"

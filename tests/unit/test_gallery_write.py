@@ -16,14 +16,15 @@ from typing import Any
 import pytest
 
 from dataproc_faces import storage
+from dataproc_faces.results import layout
 from dataproc_faces.results.gallery import (
-    INDEX_FILE,
     VIEWS,
     _write_page,
     faces_key,
     page_row,
     write_gallery,
 )
+from dataproc_faces.results.layout import Results
 from dataproc_faces.results.ledger import write_part
 from dataproc_faces.results.manifest import Summary, error_row
 from dataproc_faces.storage.local import LocalStore
@@ -80,7 +81,7 @@ def writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str | None]]:
         assert isinstance(real(uri), LocalStore)  # refuses what the real one refuses
         return RecordingStore(uri, found, protect)
 
-    monkeypatch.setattr(storage, "store_for", store_for)
+    monkeypatch.setattr(layout, "store_for", store_for)
     return found
 
 
@@ -88,7 +89,7 @@ def manifest(dst: Path, parts: list[list[dict[str, Any]]]) -> list[str]:
     store = LocalStore(root=str(dst))
     pids = [f"{n:020d}-test" for n in range(len(parts))]
     for pid, rows in zip(pids, parts, strict=True):
-        write_part(store, str(dst), pid, rows, [])
+        write_part(store, Results(str(dst)), pid, rows, [])
     return pids
 
 
@@ -121,7 +122,7 @@ def expected_files(
 
 
 def index_data(dst: Path) -> tuple[str, dict[str, Any]]:
-    page = (dst / INDEX_FILE).read_text()
+    page = (dst / Results.INDEX).read_text()
     match = re.search(r'<script type="application/json" id="gallery-data">(.*?)</script>', page)
     assert match
     return page, json.loads(match.group(1))
@@ -143,9 +144,11 @@ def test_every_view_is_written_in_page_files_of_file_rows_rows(
     rows = [r for part in parts for r in part]
     pids = manifest(dst, parts)
     spark = FakeSession(parallelism=1)
-    uri = write_gallery(spark, str(dst), pids, summary(dst, rows), page_size=3, file_rows=2)
+    uri = write_gallery(
+        spark, Results(str(dst)), pids, summary(dst, rows), page_size=3, file_rows=2
+    )
 
-    assert uri == str(dst / INDEX_FILE)
+    assert uri == str(dst / Results.INDEX)
     files = page_files(dst)
     assert files == expected_files(rows, dst, 2)
     # spot checks of the expectation itself
@@ -196,7 +199,7 @@ def test_few_page_files_are_written_by_as_many_tasks(
     dst = tmp_path / "out"
     pids = manifest(dst, PARTS)
     spark = FakeSession(parallelism=1)
-    write_gallery(spark, str(dst), pids, summary(dst, ALL))
+    write_gallery(spark, Results(str(dst)), pids, summary(dst, ALL))
     files = page_files(dst)
     assert files == expected_files(ALL, dst, 500)
     assert sorted(files) == [(v, 1) for v in sorted([*VIEWS, "faces"])]
@@ -211,7 +214,7 @@ def test_one_part_is_one_slice(tmp_path: Path, writes: list[tuple[str, str | Non
     dst = tmp_path / "out"
     pids = manifest(dst, PARTS[:1])
     spark = FakeSession(parallelism=2)
-    write_gallery(spark, str(dst), pids, summary(dst, PARTS[0]), file_rows=2)
+    write_gallery(spark, Results(str(dst)), pids, summary(dst, PARTS[0]), file_rows=2)
     assert page_files(dst) == expected_files(PARTS[0], dst, 2)
     assert spark.sparkContext.parallelized == [(pids, 1)]
     groups = [s for s in spark.sparkContext.shuffles if s[0] == "groupByKey"]
@@ -226,7 +229,7 @@ def test_more_parts_than_four_per_core_share_the_slices(
     pids = manifest(dst, parts)
     spark = FakeSession(parallelism=2)
     rows = [r for p in parts for r in p]
-    write_gallery(spark, str(dst), pids, summary(dst, rows), file_rows=2)
+    write_gallery(spark, Results(str(dst)), pids, summary(dst, rows), file_rows=2)
     assert page_files(dst) == expected_files(rows, dst, 2)
     assert spark.sparkContext.parallelized == [(pids, 8)]
 
@@ -237,19 +240,19 @@ def test_an_empty_run_writes_the_index_and_no_page_file(
     dst = tmp_path / "out"
     dst.mkdir()
     spark = FakeSession(parallelism=2)
-    write_gallery(spark, str(dst), [], summary(dst, []))
+    write_gallery(spark, Results(str(dst)), [], summary(dst, []))
     assert page_files(dst) == {}
     assert spark.sparkContext.parallelized == [([], 1)]
     _, data = index_data(dst)
     assert data["counts"] == dict.fromkeys([*VIEWS, "faces"], 0)
-    assert writes == [(str(dst / INDEX_FILE), "text/html; charset=utf-8")]
+    assert writes == [(str(dst / Results.INDEX), "text/html; charset=utf-8")]
 
 
 def test_a_page_file_holds_its_rows_in_position_order_whatever_order_they_arrive_in(
     tmp_path: Path, writes: list[tuple[str, str | None]]
 ) -> None:
     rows = [(7, {"n": "c"}), (5, {"n": "a"}), (6, {"n": "b"})]
-    assert _write_page(str(tmp_path), SRC, ("two", 3), rows) == 1
+    assert _write_page(Results(str(tmp_path), SRC), ("two", 3), rows) == 1
     path = tmp_path / "gallery" / "two" / "3.js"
     assert path.read_text() == 'galleryPage("two",3,[{"n":"a"},{"n":"b"},{"n":"c"}]);\n'
     assert writes == [(str(path), "text/javascript")]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from dataproc_faces.results.layout import Results
 from dataproc_faces.results.ledger import (
     _drop,
     _losers,
@@ -15,9 +16,7 @@ from dataproc_faces.results.ledger import (
     options_key,
     part_id,
     part_ids,
-    part_uri,
     read_states,
-    state_uri,
     write_part,
 )
 from dataproc_faces.scheduling import equal_sizes, guided_sizes
@@ -59,15 +58,16 @@ def test_dropping_rows_rewrites_part_and_state_and_deletes_an_emptied_part(tmp_p
     store = LocalStore(root=out)
     rows = [{"path": p, "status": "ok"} for p in ("a", "b")]
     states = [{"path": p, "version": "1", "options": "k"} for p in ("a", "b")]
-    write_part(store, out, "0001-x", rows, states)
+    write_part(store, Results(out), "0001-x", rows, states)
     assert part_ids(store, str(tmp_path / "manifest")) == {"0001-x"}
-    assert _drop(out, "0001-x", ["a"], "") == 1
-    lines = Path(part_uri(out, "0001-x")).read_text().splitlines()
+    results = Results(out)
+    assert _drop(results, "0001-x", ["a"]) == 1
+    lines = Path(results.part("0001-x")).read_text().splitlines()
     assert [json.loads(line)["path"] for line in lines] == ["b"]
-    assert list(read_states(out, ["0001-x"])) == [("b", ("0001-x", "1", "k"))]
-    _drop(out, "0001-x", ["b"], "")
-    assert not Path(part_uri(out, "0001-x")).exists()
-    assert not Path(state_uri(out, "0001-x")).exists()
+    assert list(read_states(results, ["0001-x"])) == [("b", ("0001-x", "1", "k"))]
+    _drop(results, "0001-x", ["b"])
+    assert not Path(results.part("0001-x")).exists()
+    assert not Path(results.state_part("0001-x")).exists()
 
 
 def test_planned_sizes_are_guided_and_equal_as_documented() -> None:

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from dataproc_faces.detectors.base import Face
+from dataproc_faces.results import layout
 from dataproc_faces.results.manifest import Summary, error_row, ok_row, read_manifest
 from dataproc_faces.storage.local import LocalStore
 
@@ -205,10 +206,11 @@ class RecordingStore(LocalStore):
         super().write(uri, data, content_type)
 
 
-def test_summary_write_puts_the_json_in_the_output_folder(tmp_path) -> None:
+def test_summary_write_puts_the_json_in_the_output_folder(tmp_path, monkeypatch) -> None:
     s = Summary.of(rows(), 1.5, output=str(tmp_path))
     store = RecordingStore()
-    uri = s.write(store)
+    monkeypatch.setattr(layout, "store_for", lambda uri, protect=(): store)
+    uri = s.write(layout.Results(str(tmp_path)))
     assert uri == str(tmp_path / "summary.json")
     assert store.writes == [(uri, "application/json")]
     assert (tmp_path / "summary.json").read_text() == s.to_json()

@@ -36,13 +36,14 @@ from dataproc_faces.pipeline import (
     _write_shard,
     common_root,
     list_tasks,
-    output_path,
     process_chunk,
     process_partition,
     read_input_list,
     relative_to,
     tasks_from_list,
 )
+from dataproc_faces.results import layout
+from dataproc_faces.results.layout import Results
 from dataproc_faces.results.ledger import part_id
 from dataproc_faces.results.manifest import error_row
 from dataproc_faces.storage.local import LocalStore
@@ -89,8 +90,8 @@ class RecordingStore:
 @pytest.fixture
 def writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str | None]]:
     found: list[tuple[str, str | None]] = []
-    monkeypatch.setattr(
-        pipeline, "store_for", lambda uri, protect=(): RecordingStore(uri, found, protect)
+    monkeypatch.setattr(  # every output goes through the layout's store
+        layout, "store_for", lambda uri, protect=(): RecordingStore(uri, found, protect)
     )
     return found
 
@@ -113,14 +114,6 @@ def spec_for(src: Path, dst: Path, mode: str = "outline", **kw) -> JobSpec:
 
 
 # -- paths and input lists
-
-
-def test_output_path_mirrors_the_input_and_appends_a_suffix_only_when_given() -> None:
-    spec = JobSpec("/in", "/out")
-    assert output_path(spec, "a/b.jpg") == "/out/images/a/b.jpg"
-    assert output_path(spec, "a/b.gif", ".png") == "/out/images/a/b.gif.png"
-    remote = JobSpec("gs://in", "gs://res/run1/")
-    assert output_path(remote, "x.gif", ".png") == "gs://res/run1/images/x.gif.png"
 
 
 def test_relative_to_cuts_the_root_and_refuses_what_lies_outside() -> None:
@@ -249,10 +242,10 @@ def test_write_shard_and_read_shards_round_trip_names_and_versions(
 ) -> None:
     out = str(tmp_path / "out")
     lines = ["a.jpg\t10:1", "tab\tin name.jpg\t20:2", "c.jpg\t"]
-    first = _write_shard(LocalStore(out), out, "0042", 7, lines)
+    first = _write_shard(LocalStore(out), Results(out), "0042", 7, lines)
     assert first == f"{out}/_work/0042/list-00007.txt"
     assert Path(first).read_bytes() == b"a.jpg\t10:1\ntab\tin name.jpg\t20:2\nc.jpg\t\n"
-    second = _write_shard(RecordingStore(out, writes), out, "0042", 12345, ["d.jpg\t1:2"])
+    second = _write_shard(RecordingStore(out, writes), Results(out), "0042", 12345, ["d.jpg\t1:2"])
     assert second == f"{out}/_work/0042/list-12345.txt"
     assert writes == [(second, "text/plain")]
     assert list(_read_shards("gs://b/in", [first, second])) == [

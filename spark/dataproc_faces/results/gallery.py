@@ -23,16 +23,27 @@ import base64
 import hashlib
 import html
 import json
+import string
 from collections.abc import Callable, Iterable, Iterator
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from dataproc_faces.results.layout import Results
 from dataproc_faces.results.manifest import Summary
-from dataproc_faces.storage.base import is_remote, join
+from dataproc_faces.storage.base import is_remote
 
-INDEX_FILE = "index.html"
-PAGES_DIR = "gallery"
+
+def _asset(name: str) -> str:
+    """A file under results/assets/, read through importlib.resources: it works from the zip the
+    cluster and the devhost run, as from a folder or a wheel."""
+    return resources.files("dataproc_faces.results").joinpath("assets", name).read_text("utf-8")
+
+
+STYLE = _asset("gallery.css")
+SCRIPT = _asset("gallery.js")
+INDEX_PAGE = string.Template(_asset("index.html"))  # ${name} placeholders, filled by render()
 PAGE_SIZE = 100  # cards on screen
 FILE_ROWS = 500  # rows per page file
 ERRORS_LISTED = 100
@@ -87,10 +98,6 @@ def page_rows(rows: list[dict[str, Any]], summary: Summary, output: str) -> list
 def page_file(view: str, number: int, rows: list[dict[str, Any]]) -> str:
     """One page file: a call the index page's script answers; JSON escaped as in the page."""
     return f"galleryPage({script_json(view)},{number},{script_json(rows)});\n"
-
-
-def page_uri(output: str, view: str, number: int) -> str:
-    return join(join(join(output, PAGES_DIR), view), f"{number}.js")
 
 
 def faces_key(r: dict[str, Any]) -> tuple[int, int, str]:
@@ -251,7 +258,7 @@ def render(
 ) -> str:
     """index.html as text: the same size whatever the number of rows; pure, for tests."""
     data = script_json(
-        {"pageSize": page_size, "fileRows": file_rows, "counts": counts, "dir": PAGES_DIR}
+        {"pageSize": page_size, "fileRows": file_rows, "counts": counts, "dir": Results.PAGES}
     )
     csp = (
         "default-src 'none'; img-src 'self' file: data: https: http:; "
@@ -259,36 +266,17 @@ def render(
         "base-uri 'none'; form-action 'none'"
     )
     title = f"Faces: {summary.faces} in {summary.inputs} image{'s' if summary.inputs != 1 else ''}"
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="{_e(csp)}">
-<meta name="referrer" content="no-referrer">
-<title>{_e(title)}</title>
-<style>{STYLE}</style>
-</head>
-<body>
-<header>
-<h1>{_e(title)}</h1>
-{_summary_html(summary)}
-</header>
-<main>
-{_errors_html(errors, counts.get("error", 0))}
-<section id="gallery" aria-label="images">
-{_controls_html()}
-<nav class="pager" aria-label="pages"></nav>
-<div id="cards"></div>
-<nav class="pager" aria-label="pages"></nav>
-<noscript><p class="note">{NOSCRIPT}</p></noscript>
-</section>
-</main>
-<script type="application/json" id="gallery-data">{data}</script>
-<script>{SCRIPT}</script>
-</body>
-</html>
-"""
+    return INDEX_PAGE.substitute(
+        csp=_e(csp),
+        title=_e(title),
+        style=STYLE,
+        summary=_summary_html(summary),
+        errors=_errors_html(errors, counts.get("error", 0)),
+        controls=_controls_html(),
+        noscript=NOSCRIPT,
+        data=data,
+        script=SCRIPT,
+    )
 
 
 def _view_counts(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, int]]:
@@ -311,22 +299,17 @@ def _placed(
                 at[view] += 1
 
 
-def _write_page(
-    output: str, protect: str, key: tuple[str, int], rows: Iterable[tuple[int, dict]]
-) -> int:
-    from dataproc_faces.storage import store_for
-
+def _write_page(results: Results, key: tuple[str, int], rows: Iterable[tuple[int, dict]]) -> int:
     body = [r for _, r in sorted(rows, key=lambda x: x[0])]
     view, number = key
     data = page_file(view, number, body).encode()
-    store = store_for(output, protect=[protect])
-    store.write(page_uri(output, view, number), data, "text/javascript")
+    results.store().write(results.page(view, number), data, "text/javascript")
     return 1
 
 
 def write_gallery(
     spark: Any,
-    output: str,
+    results: Results,
     pids: list[str],
     summary: Summary,
     page_size: int = PAGE_SIZE,
@@ -337,14 +320,13 @@ def write_gallery(
     The driver holds one count per view and partition and at most ERRORS_LISTED error rows.
     """
     from dataproc_faces.results.ledger import read_rows
-    from dataproc_faces.storage import store_for
 
     sc = spark.sparkContext
-    root = summary.input
+    root, output = summary.input, results.root
     slices = max(1, min(len(pids), sc.defaultParallelism * 4))
     rows = (
         sc.parallelize(sorted(pids), slices)
-        .mapPartitions(lambda p: read_rows(output, p))
+        .mapPartitions(lambda p: read_rows(results, p))
         .map(lambda r: page_row(r, root, output))
     )
     by_name = rows.sortBy(lambda r: r["n"]).persist()
@@ -362,14 +344,13 @@ def write_gallery(
     )
     files = max(1, sum(counts.values()) // file_rows + len(counts))
     placed.union(by_faces).groupByKey(min(files, slices * 4)).map(
-        lambda kv: _write_page(output, root, kv[0], kv[1])
+        lambda kv: _write_page(results, kv[0], kv[1])
     ).sum()
     errors = by_name.filter(lambda r: r["s"] != "ok").take(ERRORS_LISTED)
     by_name.unpersist()
-    uri = join(output, INDEX_FILE)
     page = render(summary, counts, errors, page_size, file_rows)
-    store_for(output, protect=[root]).write(uri, page.encode(), "text/html; charset=utf-8")
-    return uri
+    results.store().write(results.index, page.encode(), "text/html; charset=utf-8")
+    return results.index
 
 
 def describe(uri: str) -> str:
@@ -377,282 +358,3 @@ def describe(uri: str) -> str:
     if is_remote(uri):
         return uri
     return f"{uri} ({Path(uri).resolve().as_uri()})"
-
-
-STYLE = """
-:root{--bg:#f6f7f9;--fg:#1d2330;--muted:#667085;--card:#fff;--line:#e3e6eb;--accent:#1f7a4d;
---accent-bg:#e3f4ea;--bad:#b42318;--bad-bg:#fdecea;--none-bg:#eef0f3;--thumb:#e9ecf0;
-color-scheme:light dark}
-@media (prefers-color-scheme:dark){:root{--bg:#14171c;--fg:#e6e8eb;--muted:#98a2b3;--card:#1d2127;
---line:#2c323a;--accent:#6fd39b;--accent-bg:#1c3326;--bad:#ff8a80;--bad-bg:#3a1f1d;
---none-bg:#272c33;--thumb:#252a31}}
-*{box-sizing:border-box}
-body{margin:0;background:var(--bg);color:var(--fg);font:15px/1.45 system-ui,-apple-system,
-"Segoe UI",Roboto,"Helvetica Neue",Arial,"Noto Sans","Liberation Sans",sans-serif}
-header,main{max-width:1400px;margin:0 auto;padding:0 24px}
-header{padding-top:28px}
-h1{font-size:26px;margin:0 0 16px;font-weight:650;letter-spacing:-.01em}
-h2{font-size:17px;margin:0 0 10px}
-code{font:13px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,"Liberation Mono",monospace;
-word-break:break-all}
-.stats{display:grid;grid-template-columns:repeat(auto-fit,minmax(140px,1fr));gap:12px;margin:0}
-.stat{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:12px 16px;
-display:flex;flex-direction:column-reverse}
-.stat dd{margin:0;font-size:24px;font-weight:650;font-variant-numeric:tabular-nums}
-.stat dt{color:var(--muted);font-size:13px}
-.stat.bad dd{color:var(--bad)}
-.where{color:var(--muted);margin:14px 0 8px}
-.where span{font-size:13px}
-.detector{display:flex;flex-wrap:wrap;align-items:baseline;gap:6px 10px;margin:0 0 20px;
-color:var(--muted);font-size:13px}
-.detector strong{color:var(--fg);font-size:15px;margin-right:4px}
-.options{display:contents}
-.options div{display:flex;gap:5px;background:var(--card);border:1px solid var(--line);
-border-radius:999px;padding:1px 10px}
-.options dd{margin:0;color:var(--fg);font-variant-numeric:tabular-nums}
-#errors{background:var(--bad-bg);border:1px solid var(--bad);border-radius:10px;
-padding:14px 18px;margin:0 0 20px}
-#errors h2{color:var(--bad)}
-.errors{list-style:none;margin:0;padding:0;max-height:16em;overflow:auto}
-.errors li{display:flex;flex-wrap:wrap;gap:4px 12px;padding:4px 0;border-top:1px solid
-color-mix(in srgb,var(--bad) 20%,transparent)}
-.errors li:first-child{border-top:0}
-.errors .msg{color:var(--fg)}
-#controls{display:flex;flex-wrap:wrap;align-items:end;gap:10px 16px;padding:12px 16px;
-background:var(--card);border:1px solid var(--line);border-radius:10px;position:sticky;top:0;
-z-index:1}
-#controls label{display:flex;flex-direction:column;font-size:12px;color:var(--muted);gap:3px}
-#controls label.grow{flex:1 1 180px}
-select,input{font:inherit;font-size:14px;padding:5px 8px;border:1px solid var(--line);
-border-radius:6px;background:var(--bg);color:var(--fg)}
-#shown{color:var(--muted);font-size:13px;margin-left:auto;align-self:center}
-.pager{display:flex;justify-content:center;align-items:center;gap:12px;margin:16px 0}
-.pager:empty{display:none}
-#cards{margin:16px 0 32px}
-.pager button{font:inherit;font-size:14px;padding:5px 14px;border:1px solid var(--line);
-border-radius:6px;background:var(--card);color:var(--fg);cursor:pointer}
-.pager button:disabled{opacity:.4;cursor:default}
-.pager span{color:var(--muted);font-size:14px}
-#cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(220px,1fr));gap:16px}
-.card{background:var(--card);border:1px solid var(--line);border-radius:10px;overflow:hidden;
-display:flex;flex-direction:column;min-width:0}
-.card.error{border-color:var(--bad)}
-.thumb{display:flex;align-items:center;justify-content:center;aspect-ratio:4/3;
-background:var(--thumb);overflow:hidden}
-.thumb img{width:100%;height:100%;object-fit:contain;display:block}
-a.thumb:hover img{opacity:.9}
-.thumb.broken{color:var(--bad);font-size:34px;font-weight:700;background:var(--bad-bg)}
-.meta{display:flex;align-items:center;gap:8px;padding:9px 11px 4px}
-.name{flex:1;min-width:0;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;
-font-size:13px}
-.badge{flex:none;font-size:12px;font-weight:600;padding:2px 8px;border-radius:999px;
-background:var(--accent-bg);color:var(--accent);font-variant-numeric:tabular-nums}
-.badge.zero{background:var(--none-bg);color:var(--muted)}
-.badge.err{background:var(--bad-bg);color:var(--bad)}
-.sub{padding:0 11px 10px;font-size:12px;color:var(--muted)}
-.card .msg{color:var(--bad);word-break:break-word}
-.note,.empty{color:var(--muted);text-align:center;padding:30px}
-"""
-
-SCRIPT = """
-"use strict";
-(() => {
-  const data = JSON.parse(document.getElementById("gallery-data").textContent);
-  const counts = data.counts, pageSize = data.pageSize, fileRows = data.fileRows;
-  const ui = {
-    status: document.getElementById("f-status"), faces: document.getElementById("f-faces"),
-    sort: document.getElementById("f-sort"), q: document.getElementById("f-q"),
-    shown: document.getElementById("shown"), cards: document.getElementById("cards"),
-    pagers: document.querySelectorAll(".pager"),
-  };
-  const total = counts.name;
-  // Page files call galleryPage(view, n, rows); a script element loads them, from disk too.
-  const files = new Map(), waiting = new Map();
-  window.galleryPage = (view, n, rows) => {
-    const key = view + "/" + n;
-    files.set(key, rows);
-    (waiting.get(key) || []).forEach(w => w.ok(rows));
-    waiting.delete(key);
-  };
-  function load(view, n) {
-    const key = view + "/" + n;
-    if (files.has(key)) return Promise.resolve(files.get(key));
-    return new Promise((ok, fail) => {
-      if (!waiting.has(key)) {
-        waiting.set(key, []);
-        const s = document.createElement("script");
-        s.setAttribute("src", data.dir + "/" + view + "/" + n + ".js");
-        s.addEventListener("error", () => {
-          (waiting.get(key) || []).forEach(w => w.fail(new Error("cannot load " + key)));
-          waiting.delete(key);
-        });
-        document.head.appendChild(s);
-      }
-      waiting.get(key).push({ok, fail});
-    });
-  }
-  // Rows [start, end) of one view, from the one or two page files that hold them.
-  async function slice(view, start, end) {
-    const out = [];
-    for (let n = Math.floor(start / fileRows) + 1; (n - 1) * fileRows < end; n++) {
-      const rows = await load(view, n), base = (n - 1) * fileRows;
-      out.push(...rows.slice(Math.max(0, start - base), Math.max(0, end - base)));
-    }
-    return out;
-  }
-  // What the filters and sort select: consecutive segments [view, first, count].
-  function segments() {
-    const status = ui.status.value, faces = ui.faces.value, sort = ui.sort.value;
-    if (faces !== "any") {
-      if (status === "error") return [];
-      if (faces === "none") return [["none", 0, counts.none]];
-      return sort === "faces-desc" ? [["faces", 0, counts[faces]]] : [[faces, 0, counts[faces]]];
-    }
-    if (status === "error") return [["error", 0, counts.error]];
-    if (status === "ok") {
-      return sort === "faces-desc" ? [["faces", 0, counts.ok]] : [["ok", 0, counts.ok]];
-    }
-    if (sort === "faces-desc") return [["faces", 0, total]];
-    if (sort === "status") return [["error", 0, counts.error], ["ok", 0, counts.ok]];
-    return [["name", 0, total]];
-  }
-  async function pick(segs, start, end) {
-    const out = [];
-    let at = 0;
-    for (const [view, first, count] of segs) {
-      const lo = Math.max(start, at), hi = Math.min(end, at + count);
-      if (lo < hi) out.push(...await slice(view, first + lo - at, first + hi - at));
-      at += count;
-    }
-    return out;
-  }
-  let page = 1;
-
-  function el(tag, cls, text) {
-    const node = document.createElement(tag);
-    if (cls) node.className = cls;
-    if (text !== undefined) node.textContent = text;
-    return node;
-  }
-  const plural = (n, word) => n + " " + word + (n === 1 ? "" : "s");
-
-  function card(r) {
-    const ok = r.s === "ok";
-    const c = el("article", "card " + (ok ? "ok" : "error"));
-    c.dataset.status = r.s;
-    c.dataset.faces = String(r.f);
-    c.dataset.name = r.n;
-    let thumb;
-    if (ok) {
-      thumb = el(r.o ? "a" : "div", "thumb");
-      if (r.o) { thumb.setAttribute("href", r.o); thumb.setAttribute("title", "open " + r.n); }
-      if (r.t) {
-        const img = el("img");
-        img.setAttribute("loading", "lazy");
-        img.setAttribute("decoding", "async");
-        img.setAttribute("alt", r.n);
-        img.setAttribute("src", r.t);
-        thumb.appendChild(img);
-      }
-    } else {
-      thumb = el("div", "thumb broken", "!");
-      thumb.setAttribute("aria-hidden", "true");
-    }
-    c.appendChild(thumb);
-    const meta = el("div", "meta");
-    const label = el("span", "name", r.n);
-    label.setAttribute("title", r.n);
-    meta.appendChild(label);
-    meta.appendChild(ok
-      ? el("span", "badge" + (r.f ? "" : " zero"), r.f ? plural(r.f, "face") : "no faces")
-      : el("span", "badge err", "error"));
-    c.appendChild(meta);
-    const sub = el("div", "sub");
-    if (ok) sub.textContent = (r.w && r.h ? r.w + "\\u00d7" + r.h + " \\u00b7 " : "")
-      + (r.ms != null ? Math.round(r.ms) + " ms" : "");
-    else sub.appendChild(el("span", "msg", r.e || "failed"));
-    c.appendChild(sub);
-    return c;
-  }
-
-  function readHash() {
-    const p = new URLSearchParams(location.hash.slice(1));
-    for (const key of ["status", "faces", "sort"]) {
-      const v = p.get(key), select = ui[key];
-      if (v && [...select.options].some(o => o.value === v)) select.value = v;
-    }
-    ui.q.value = p.get("q") || "";
-    page = Math.max(1, parseInt(p.get("page") || "1", 10) || 1);
-  }
-
-  function writeHash() {
-    const p = new URLSearchParams();
-    if (ui.status.value !== "all") p.set("status", ui.status.value);
-    if (ui.faces.value !== "any") p.set("faces", ui.faces.value);
-    if (ui.sort.value !== "name") p.set("sort", ui.sort.value);
-    if (ui.q.value) p.set("q", ui.q.value);
-    if (page > 1) p.set("page", String(page));
-    const hash = p.toString();
-    try { history.replaceState(null, "", hash ? "#" + hash : location.pathname + location.search); }
-    catch (e) { /* some file:// setups refuse; the page works without */ }
-  }
-
-  function pager(nav, pages) {
-    nav.replaceChildren();
-    if (pages <= 1) return;
-    const prev = el("button", "", "\\u2190 previous"), next = el("button", "", "next \\u2192");
-    prev.type = next.type = "button";
-    prev.disabled = page <= 1;
-    next.disabled = page >= pages;
-    prev.addEventListener("click", () => go(page - 1));
-    next.addEventListener("click", () => go(page + 1));
-    nav.append(prev, el("span", "", "page " + page + " of " + pages), next);
-  }
-
-  function go(n) {
-    page = n;
-    render();
-    ui.cards.scrollIntoView({block: "start"});
-  }
-
-  let drawn = 0;
-  async function render() {
-    const ticket = ++drawn;
-    document.body.dataset.ready = "0";
-    const segs = segments();
-    const matched = segs.reduce((n, s) => n + s[2], 0);
-    const pages = Math.max(1, Math.ceil(matched / pageSize));
-    page = Math.min(page, pages);
-    let rows;
-    try {
-      rows = await pick(segs, (page - 1) * pageSize, page * pageSize);
-    } catch (e) {
-      if (ticket !== drawn) return;
-      ui.cards.replaceChildren(el("p", "empty", "This page could not be loaded: " + e.message));
-      document.body.dataset.ready = "1";
-      return;
-    }
-    if (ticket !== drawn) return;  // a newer choice was made while this page loaded
-    const q = ui.q.value.trim().toLowerCase();
-    const shownRows = q ? rows.filter(r => r.n.toLowerCase().includes(q)) : rows;
-    ui.cards.replaceChildren(...shownRows.map(card));
-    if (!shownRows.length) ui.cards.appendChild(el("p", "empty", "No images match."));
-    ui.shown.textContent = matched === total
-      ? plural(total, "image") : matched + " of " + plural(total, "image");
-    ui.pagers.forEach(nav => pager(nav, pages));
-    writeHash();
-    document.body.dataset.page = String(page);
-    document.body.dataset.pages = String(pages);
-    document.body.dataset.ready = "1";
-  }
-
-  for (const key of ["status", "faces", "sort"]) {
-    ui[key].addEventListener("change", () => { page = 1; render(); });
-  }
-  ui.q.addEventListener("input", () => { page = 1; render(); });
-  document.getElementById("controls").addEventListener("submit", e => e.preventDefault());
-  window.addEventListener("hashchange", () => { readHash(); render(); });
-  readHash();
-  render();
-})();
-"""

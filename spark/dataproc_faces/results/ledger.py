@@ -24,12 +24,11 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from dataproc_faces.results.manifest import MANIFEST_DIR
+from dataproc_faces.results.layout import PART_PREFIX as PREFIX
+from dataproc_faces.results.layout import PART_SUFFIX as SUFFIX
+from dataproc_faces.results.layout import Results
 from dataproc_faces.storage import store_for
-from dataproc_faces.storage.base import Store, join
-
-STATE_DIR = "_state"
-PREFIX, SUFFIX = "part-", ".json"
+from dataproc_faces.storage.base import Store
 
 
 def new_run_id() -> str:
@@ -49,22 +48,18 @@ def options_key(detect: dict[str, Any], render: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def part_uri(output: str, pid: str) -> str:
-    return join(join(output, MANIFEST_DIR), f"{PREFIX}{pid}{SUFFIX}")
-
-
-def state_uri(output: str, pid: str) -> str:
-    return join(join(output, STATE_DIR), f"{PREFIX}{pid}{SUFFIX}")
-
-
 def write_part(
-    store: Store, output: str, pid: str, rows: list[dict[str, Any]], states: list[dict[str, Any]]
+    store: Store,
+    results: Results,
+    pid: str,
+    rows: list[dict[str, Any]],
+    states: list[dict[str, Any]],
 ) -> None:
     """The rows first, then their state: a state line never points at a missing row."""
     body = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
-    store.write(part_uri(output, pid), body.encode(), "application/x-ndjson")
+    store.write(results.part(pid), body.encode(), "application/x-ndjson")
     body = "".join(json.dumps(s, sort_keys=True) + "\n" for s in states)
-    store.write(state_uri(output, pid), body.encode(), "application/x-ndjson")
+    store.write(results.state_part(pid), body.encode(), "application/x-ndjson")
 
 
 def part_ids(store: Store, folder: str) -> set[str]:
@@ -83,68 +78,68 @@ def _lines(uri: str) -> Iterator[dict[str, Any]]:
     return (json.loads(line) for line in text.splitlines() if line.strip())
 
 
-def read_states(output: str, pids: Iterable[str]) -> Iterator[tuple[str, tuple[str, str, str]]]:
+def read_states(
+    results: Results, pids: Iterable[str]
+) -> Iterator[tuple[str, tuple[str, str, str]]]:
     """(path, (part id, version, options)) for every state line of the given parts."""
     for pid in pids:
-        for s in _lines(state_uri(output, pid)):
+        for s in _lines(results.state_part(pid)):
             yield s["path"], (pid, s["version"], s["options"])
 
 
-def read_rows(output: str, pids: Iterable[str]) -> Iterator[dict[str, Any]]:
+def read_rows(results: Results, pids: Iterable[str]) -> Iterator[dict[str, Any]]:
     for pid in pids:
-        yield from _lines(part_uri(output, pid))
+        yield from _lines(results.part(pid))
 
 
 def _slices(sc: Any, count: int) -> int:
     return max(1, min(count, sc.defaultParallelism * 4))
 
 
-def states_rdd(sc: Any, output: str, pids: set[str]) -> Any:
+def states_rdd(sc: Any, results: Results, pids: set[str]) -> Any:
     """RDD of (path, (part id, version, options)), the newest state of each processed input."""
     ordered = sorted(pids)
     if not ordered:
         return sc.emptyRDD()
     return (
         sc.parallelize(ordered, _slices(sc, len(ordered)))
-        .mapPartitions(lambda part: read_states(output, part))
+        .mapPartitions(lambda part: read_states(results, part))
         .reduceByKey(lambda a, b: a if a[0] >= b[0] else b)
     )
 
 
-def _drop(output: str, pid: str, paths: Iterable[str], protect: str) -> int:
+def _drop(results: Results, pid: str, paths: Iterable[str]) -> int:
     """Rewrite one part and its state without `paths`: the part first (see the module doc)."""
-    store, gone = store_for(output, protect=[protect]), set(paths)
-    rows = [r for r in read_rows(output, [pid]) if r["path"] not in gone]
-    states = [s for s in _lines(state_uri(output, pid)) if s["path"] not in gone]
+    store, gone = results.store(), set(paths)
+    rows = [r for r in read_rows(results, [pid]) if r["path"] not in gone]
+    states = [s for s in _lines(results.state_part(pid)) if s["path"] not in gone]
     if rows:
-        write_part(store, output, pid, rows, states)
+        write_part(store, results, pid, rows, states)
     else:
-        store.delete(part_uri(output, pid))
-        store.delete(state_uri(output, pid))
+        store.delete(results.part(pid))
+        store.delete(results.state_part(pid))
     return len(gone)
 
 
-def compact(sc: Any, output: str, protect: str = "") -> dict[str, int]:
-    """Leave every input in exactly one part: drop superseded rows and parts without state.
-
-    `protect` is the run's input: nothing below it is written or deleted."""
-    store = store_for(output, protect=[protect])
-    parts = part_ids(store, join(output, MANIFEST_DIR))
-    states = part_ids(store, join(output, STATE_DIR))
+def compact(sc: Any, results: Results) -> dict[str, int]:
+    """Leave every input in exactly one part: drop superseded rows and parts without state."""
+    store = results.store()
+    parts = part_ids(store, results.manifest)
+    states = part_ids(store, results.state)
     for pid in sorted(parts - states):  # killed between its two writes, or an older layout
-        store.delete(part_uri(output, pid))
+        store.delete(results.part(pid))
     for pid in sorted(states - parts):  # emptied by a compaction killed before this delete
-        store.delete(state_uri(output, pid))
+        store.delete(results.state_part(pid))
     live = sorted(parts & states)
     dropped = 0
     if live:
         dropped = (
             sc.parallelize(live, _slices(sc, len(live)))
-            .mapPartitions(lambda part: read_states(output, part))
+            .mapPartitions(lambda part: read_states(results, part))
             .groupByKey()
             .flatMap(lambda kv: _losers(kv[0], list(kv[1])))
             .groupByKey()
-            .map(lambda kv: _drop(output, kv[0], kv[1], protect))
+            .map(lambda kv: _drop(results, kv[0], kv[1]))
             .sum()
         )
     return {"orphans": len(parts - states), "superseded": int(dropped)}

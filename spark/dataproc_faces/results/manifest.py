@@ -7,10 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from dataproc_faces.results.layout import Results
 from dataproc_faces.storage.base import Store, join
-
-MANIFEST_DIR = "manifest"
-SUMMARY_FILE = "summary.json"
 
 
 def ok_row(
@@ -67,7 +65,7 @@ def error_row(path: str, error: str, ms: float) -> dict[str, Any]:
 
 def read_manifest(store: Store, output: str) -> list[dict[str, Any]]:
     """Every row of DST/manifest in one list: for tests and benchmarks, never the job's driver."""
-    folder = join(output, MANIFEST_DIR)
+    folder = Results(output).manifest
     rows: list[dict[str, Any]] = []
     for name in store.list_files(folder):
         if name.endswith(".json"):
@@ -129,7 +127,6 @@ class Summary:
     def to_json(self) -> str:
         return json.dumps(self.__dict__, indent=2, sort_keys=True) + "\n"
 
-    def write(self, store: Store) -> str:
-        uri = join(self.output, SUMMARY_FILE)
-        store.write(uri, self.to_json().encode(), "application/json")
-        return uri
+    def write(self, results: Results) -> str:
+        results.store().write(results.summary, self.to_json().encode(), "application/json")
+        return results.summary

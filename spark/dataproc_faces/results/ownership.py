@@ -19,12 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from dataproc_faces.storage.base import Store, join
-from dataproc_faces.storage.skips import RESULTS_MARKER, RESULTS_STATE_DIR
-
-MARKER = RESULTS_MARKER
-LOCK = "_lock.json"
-MANIFEST_DIR = "manifest"
+from dataproc_faces.results.layout import Results
 
 
 class NotOurs(Exception):
@@ -39,24 +34,22 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def claim(store: Store, output: str, source: str) -> str | None:
-    """Make sure `output` may be written, marking it ours; a note when an old one was adopted.
+def claim(results: Results, source: str) -> str | None:
+    """Make sure the folder may be written, marking it ours; a note when an old one was adopted.
 
     NotOurs, with one sentence naming the folder and what to do, when it holds other things.
     """
-    marker = join(output, MARKER)
-    if store.version(marker) is not None:
+    store, output = results.store(), results.root
+    if store.version(results.marker) is not None:
         return None
-    legacy = store.exists(join(output, MANIFEST_DIR)) and store.exists(
-        join(output, RESULTS_STATE_DIR)
-    )
+    legacy = store.exists(results.manifest) and store.exists(results.state)
     if not legacy and not store.is_empty(output):
         raise NotOurs(
             f"--output {output} already holds files that this job did not write; "
             "choose a new or empty folder (results go under it, originals are never written)"
         )
     body = {"made_by": "dataproc-faces", "created": _now(), "input": source}
-    store.create(marker, (json.dumps(body, indent=2, sort_keys=True) + "\n").encode())
+    store.create(results.marker, (json.dumps(body, indent=2, sort_keys=True) + "\n").encode())
     return f"{output} holds results of an earlier version: marked as ours" if legacy else None
 
 
@@ -76,9 +69,9 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def acquire(store: Store, output: str, source: str) -> tuple[Lock, str | None]:
-    """Hold `output` for this run: (the lock, a note when a dead run's lock was taken over)."""
-    uri = join(output, LOCK)
+def acquire(results: Results, source: str) -> tuple[Lock, str | None]:
+    """Hold the folder for this run: (the lock, a note when a dead run's lock was taken over)."""
+    store, output, uri = results.store(), results.root, results.lock
     body = {
         "host": socket.gethostname(),
         "pid": os.getpid(),
@@ -111,8 +104,9 @@ def acquire(store: Store, output: str, source: str) -> tuple[Lock, str | None]:
     raise Held(f"could not take the lock {uri}: it keeps changing; is another run starting?")
 
 
-def release(store: Store, lock: Lock) -> None:
+def release(results: Results, lock: Lock) -> None:
     """Remove the lock if it is still ours (a takeover by another run is left alone)."""
+    store = results.store()
     try:
         held = json.loads(store.read(lock.uri))
     except Exception:

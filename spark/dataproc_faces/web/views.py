@@ -21,6 +21,7 @@ from flask import (
 from dataproc_faces import jobspec
 from dataproc_faces.detectors.base import DETECTORS, DetectOptions
 from dataproc_faces.imaging.render import MODES, privacy_detect
+from dataproc_faces.results.layout import Results
 from dataproc_faces.storage import store_for
 from dataproc_faces.storage.base import Store, is_remote, join
 from dataproc_faces.storage.names import UnsafeName, safe_relative
@@ -198,7 +199,7 @@ def _read_result(output: str, name: str) -> bytes:
 def manifest(run_id: str) -> Response:
     """Every manifest part of the run, concatenated: one JSON object per input, per line."""
     run = _run_or_404(run_id)
-    folder = join(run.output, "manifest")
+    folder = Results(run.output).manifest
     store = store_for(run.output)
     if not store.exists(folder):
         abort(404)

@@ -1,0 +1,98 @@
+"""A results folder's layout: the one place that knows the paths under a run's output.
+
+    images/<relative path>            outlined or anonymised copies, the input's tree mirrored
+    thumbs/<relative path>.jpg        the gallery's thumbnails
+    manifest/part-<id>.json           one JSON Lines part per Spark task (ledger.py)
+    _state/part-<id>.json             what each part's inputs were when processed (ledger.py)
+    _work/<run id>/list-<n>.txt       a run's listing shards, deleted when it ends
+    summary.json, index.html          the collection's totals and the gallery's page
+    gallery/<view>/<n>.js             the gallery's page files
+    _dataproc_faces.json, _lock.json  the marker and the lock (ownership.py)
+
+`Results` is plain data, so Spark ships it to executors; `store()` opens the output with the run's
+input protected, so nothing that goes through it can write over an original.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dataproc_faces.storage import store_for
+from dataproc_faces.storage.base import Store, join
+from dataproc_faces.storage.skips import RESULTS_MARKER, RESULTS_STATE_DIR
+
+PART_PREFIX, PART_SUFFIX = "part-", ".json"
+
+
+@dataclass(frozen=True)
+class Results:
+    root: str  # the output folder or gs:// prefix, normalised
+    protect: str = ""  # the run's input: never written through `store()`
+
+    IMAGES = "images"
+    THUMBS = "thumbs"
+    MANIFEST = "manifest"
+    STATE = RESULTS_STATE_DIR
+    WORK = "_work"
+    PAGES = "gallery"
+    INDEX = "index.html"
+    SUMMARY = "summary.json"
+    MARKER = RESULTS_MARKER
+    LOCK = "_lock.json"
+
+    def store(self) -> Store:
+        """Writes confined below the root and kept out of the input."""
+        return store_for(self.root, protect=[self.protect])
+
+    def _at(self, *parts: str) -> str:
+        uri = self.root
+        for part in parts:
+            uri = join(uri, part)
+        return uri
+
+    @property
+    def images(self) -> str:
+        return self._at(self.IMAGES)
+
+    def image(self, relative: str, new_suffix: str = "") -> str:
+        """Where an input's output goes; a suffix only when the format had to change."""
+        return self._at(self.IMAGES, relative + new_suffix)
+
+    def thumbnail(self, relative: str) -> str:
+        return self._at(self.THUMBS, relative + ".jpg")
+
+    @property
+    def manifest(self) -> str:
+        return self._at(self.MANIFEST)
+
+    @property
+    def state(self) -> str:
+        return self._at(self.STATE)
+
+    def part(self, pid: str) -> str:
+        return self._at(self.MANIFEST, f"{PART_PREFIX}{pid}{PART_SUFFIX}")
+
+    def state_part(self, pid: str) -> str:
+        return self._at(self.STATE, f"{PART_PREFIX}{pid}{PART_SUFFIX}")
+
+    def shard(self, run_id: str, n: int) -> str:
+        return self._at(self.WORK, run_id, f"list-{n:05d}.txt")
+
+    def page(self, view: str, number: int) -> str:
+        return self._at(self.PAGES, view, f"{number}.js")
+
+    @property
+    def index(self) -> str:
+        return self._at(self.INDEX)
+
+    @property
+    def summary(self) -> str:
+        return self._at(self.SUMMARY)
+
+    @property
+    def marker(self) -> str:
+        return self._at(self.MARKER)
+
+    @property
+    def lock(self) -> str:
+        return self._at(self.LOCK)
