@@ -90,7 +90,7 @@ def _left_out(rel: str) -> tuple[str, str] | None:
     parts = rel.split("/")
     results = None
     for i in range(1, len(parts)):
-        if is_results_folder([parts[i]]) and (i < len(parts) - 1 or parts[i] != "_state"):
+        if is_results_folder([parts[i]]) and (i < len(parts) - 1 or parts[i] != RESULTS_STATE_DIR):
             results = ("/".join(parts[:i]), RESULTS)
             break
     found = skipped_part(rel)
