@@ -102,8 +102,13 @@ def seeded(rec: Recorded) -> list[dict[str, Any]]:
 
 
 def artefacts(rec: Recorded) -> list[dict[str, Any]]:
+    """The content-hashed artefacts (not the fixed-name object listing them, for the devhost)."""
     staging = rec.named(BUCKET, "-storage-staging")["inputs"]["name"]
-    return [o for o in rec.of_type(OBJECT) if o["inputs"]["bucket"] == staging]
+    return [
+        o
+        for o in rec.of_type(OBJECT)
+        if o["inputs"]["bucket"] == staging and o["inputs"]["name"] != "artifacts/current.env"
+    ]
 
 
 def test_dev_submits_and_waits_prod_submits_nothing(recorded) -> None:
