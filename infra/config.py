@@ -111,6 +111,12 @@ class StackConfig:
                 " error: --input does not exist) if nothing was uploaded there; upload images"
                 " first, set seed_samples, or set job_input_prefix"
             )
+        if self.adopt_results_bucket:
+            found.append(
+                f"config key '{_key('adopt_results_bucket')}' is true: this up imports the kept"
+                " results bucket and leaves its labels as they are; once it has, set it to false"
+                " and run `pulumi up --refresh` again to put the stack's labels on it"
+            )
         return found
 
     @property
