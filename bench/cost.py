@@ -1,6 +1,8 @@
-"""Detection cost per megapixel of the input photo, at 2, 6 and 12 MP, one thread.
+"""Detection cost per megapixel of the input photo, at 2, 6 and 12 MP, one thread; and the cost
+per photo of each machine family the stacks offer (`--families`, docs/scale.md).
 
     python -m bench.cost --images DIR --truth FILE [--detector NAME ...] [--repeat 3]
+    python -m bench.cost --families
 
 Every annotated photo is scaled up (cubic) to each size, its truth boxes with it, and each
 detector runs on it as the job runs it (one OpenCV thread, the detector built once). Reported:
@@ -15,26 +17,128 @@ import argparse
 import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-
-import cv2
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "spark"))
 
-from dataproc_faces.detectors.base import DetectOptions, make_detector  # noqa: E402
-from dataproc_faces.evaluate import match, read_image, read_truth, scores  # noqa: E402
-
 SIZES = (2.0, 6.0, 12.0)
+
+# -- cost per photo by machine family ---------------------------------------------------------
+# Measured here (`python -m bench.run --repeat 1`, 2026-11-27, RetinaFace on OpenVINO): 0.32
+# core-seconds per photo with bf16 (this CPU has AMX), 0.241 s of it detection; fp32 detection
+# (CPUs without bf16, such as N2's) costs 1.45x bf16's on the same photos.
+PHOTO_SECONDS_BF16 = 0.32
+DETECT_SECONDS_BF16 = 0.241
+FP32_DETECT_FACTOR = 1.45
+DATAPROC_PER_VCPU_HOUR = 0.010  # the Dataproc premium, the same for every family
+GIB_PER_VCPU = 4  # the *-standard shapes of every family offered
+
+
+@dataclass(frozen=True)
+class Family:
+    """A machine family as the model sees it; prices are spot, us-central1, USD, or None."""
+
+    name: str
+    bf16: bool  # AMX: OpenVINO runs bf16 (C3 is the measured CPU's generation, Sapphire Rapids)
+    vcpu_hour: float | None
+    gib_hour: float | None
+    source: str
+
+
+FAMILIES = (
+    Family(
+        "c3",
+        True,
+        0.00513,
+        0.000687,
+        "Cloud Billing Catalog SKUs 4F6C-A177-846C / EBA2-EC70-D742, read 2025-11-15",
+    ),
+    Family("c4", True, None, None, "no price read; Hyperdisk boot disks on top"),
+    Family("n4", True, None, None, "no price read; Hyperdisk boot disks on top"),
+    Family(
+        "n2",
+        False,
+        0.006655,
+        0.000892,
+        "OpenCost's GCP us-central1 defaults (spotCPU, spotRAM)",
+    ),
+    Family("n2d", False, None, None, "no price read"),
+)
+
+
+def photo_seconds(bf16: bool) -> float:
+    """Core-seconds per photo: the measured bf16 time, detection scaled for fp32."""
+    if bf16:
+        return PHOTO_SECONDS_BF16
+    return PHOTO_SECONDS_BF16 + DETECT_SECONDS_BF16 * (FP32_DETECT_FACTOR - 1)
+
+
+def all_in_hour(family: Family) -> float | None:
+    """What one vCPU with its 4 GiB costs per hour, without the Dataproc premium."""
+    if family.vcpu_hour is None or family.gib_hour is None:
+        return None
+    return family.vcpu_hour + GIB_PER_VCPU * family.gib_hour
+
+
+def cost_per_million(family: Family) -> float | None:
+    """Compute plus Dataproc premium for a million photos, in USD (None: no price)."""
+    hour = all_in_hour(family)
+    if hour is None:
+        return None
+    return photo_seconds(family.bf16) * 1e6 / 3600 * (hour + DATAPROC_PER_VCPU_HOUR)
+
+
+def break_even_hour(family: Family, target_per_million: float) -> float:
+    """The vCPU-hour price (4 GiB included) at which `family` costs `target_per_million`."""
+    hours = photo_seconds(family.bf16) * 1e6 / 3600
+    return target_per_million / hours - DATAPROC_PER_VCPU_HOUR
+
+
+def cheapest(families: tuple[Family, ...] = FAMILIES) -> Family:
+    """The family with the lowest cost per photo among those with a price."""
+    priced = [f for f in families if cost_per_million(f) is not None]
+    return min(priced, key=lambda f: cost_per_million(f) or math.inf)
+
+
+def family_table(families: tuple[Family, ...] = FAMILIES) -> list[str]:
+    """One line per family: seconds and cost per photo, or the price it would need to match."""
+    best = cheapest(families)
+    best_cost = cost_per_million(best) or math.inf
+    lines = []
+    for f in families:
+        cost = cost_per_million(f)
+        seconds = f"{photo_seconds(f.bf16):.3f} s/photo ({'bf16' if f.bf16 else 'fp32'})"
+        if cost is None:
+            need = break_even_hour(f, best_cost)
+            verdict = f"matches {best.name} below ${need:.5f}/vCPU-h with 4 GiB"
+        else:
+            verdict = f"${cost:.2f} per million photos (${all_in_hour(f):.5f}/vCPU-h with 4 GiB)"
+        lines.append(f"{f.name:4} {seconds}: {verdict}  [{f.source}]")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.cost", description=__doc__.split("\n")[0])
-    p.add_argument("--images", type=Path, required=True)
-    p.add_argument("--truth", type=Path, required=True)
+    p.add_argument("--families", action="store_true", help="cost per photo by machine family")
+    p.add_argument("--images", type=Path)
+    p.add_argument("--truth", type=Path)
     p.add_argument("--detector", action="append", help="default: retinaface, centerface, haar")
     p.add_argument("--repeat", type=int, default=3)
     args = p.parse_args(argv)
+    if args.families:
+        print("\n".join(family_table()))
+        print(f"cheapest per photo: {cheapest().name}")
+        return 0
+    if args.images is None or args.truth is None:
+        p.error("--images and --truth are required (or --families)")
+    import cv2
+
+    sys.path.insert(0, str(ROOT / "spark"))
+    from dataproc_faces.detectors.base import DetectOptions, make_detector
+    from dataproc_faces.evaluate import match, read_image, read_truth, scores
+
     cv2.setNumThreads(1)
     truth = read_truth(args.truth)
     photos = [(t, read_image(args.images / t.file)) for t in truth]

@@ -15,9 +15,21 @@ import pulumi_gcp as gcp
 from infra.config import REPO_ROOT
 
 PACKAGE_NAME = "dataproc_faces"
+# Where the package zip is built (FileAsset needs a file); tests point it at a temporary folder.
+BUILD_DIR_ENV = "DATAPROC_FACES_BUILD_DIR"
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the zip format's epoch: same bytes on every machine
 _SKIP_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
 _SKIP_SUFFIXES = {".pyc", ".pyo"}
+# The one fixed-name object: which artefacts the stack last deployed, as KEY=VALUE lines. The
+# devhost reads it at boot, every few minutes and at each `submit` (infra/devhost.py,
+# dataproc_faces/remote.py), so it follows an `up` that replaces the content-hashed objects.
+CURRENT_OBJECT = "artifacts/current.env"
+CURRENT_KEYS = {
+    "DATAPROC_FACES_JOB_MAIN": "main",
+    "DATAPROC_FACES_JOB_PACKAGE": "package",
+    "DATAPROC_FACES_REQUIREMENTS": "requirements",
+    "DATAPROC_FACES_CONSTRAINTS": "constraints",
+}
 
 
 class ArtifactError(pulumi.RunError):
@@ -55,8 +67,13 @@ class SourceTree:
         return self.root / "samples"
 
     @property
+    def constraints(self) -> Path:
+        return self.root / "constraints.txt"
+
+    @property
     def build_dir(self) -> Path:
-        return self.root / "build" / "artifacts"
+        override = os.environ.get(BUILD_DIR_ENV)
+        return Path(override) if override else self.root / "build" / "artifacts"
 
 
 def content_hash(data: bytes) -> str:
@@ -128,6 +145,14 @@ def _write_once(directory: Path, name: str, data: bytes) -> Path:
     return target
 
 
+def render_current(uris: dict[str, str]) -> str:
+    """The text of CURRENT_OBJECT: `uris` keyed like CURRENT_KEYS' values."""
+    lines = [f"{key}={uris[role]}" for key, role in CURRENT_KEYS.items()]
+    return (
+        "# the artefacts this stack last deployed (infra/artifacts.py)\n" + "\n".join(lines) + "\n"
+    )
+
+
 class Artifacts(pulumi.ComponentResource):
     """Uploads everything a node or a job run needs; outputs are gs:// URIs."""
 
@@ -135,8 +160,11 @@ class Artifacts(pulumi.ComponentResource):
     job_package_uri: pulumi.Output[str]
     init_action_uri: pulumi.Output[str]
     requirements_uri: pulumi.Output[str]
+    constraints_uri: pulumi.Output[str]
     model_uris: pulumi.Output[dict[str, str]]
     objects: list[gcp.storage.BucketObject]
+    current: gcp.storage.BucketObject
+    current_uri: pulumi.Output[str]
 
     def __init__(
         self,
@@ -172,6 +200,11 @@ class Artifacts(pulumi.ComponentResource):
         self.requirements_uri = self._upload(
             "requirements", f"artifacts/{hashed_name('requirements.txt', reqs)}", tree.requirements
         )
+        # The devhost installs the requirements under the same transitive pins as the tests.
+        pins = _read(tree.constraints, "constraints file")
+        self.constraints_uri = self._upload(
+            "constraints", f"artifacts/{hashed_name('constraints.txt', pins)}", tree.constraints
+        )
         # Detector weights (optional): also inside the zip, uploaded alone for jobs that want a URI.
         models: dict[str, pulumi.Output[str]] = {}
         if tree.models_dir.is_dir():
@@ -183,12 +216,32 @@ class Artifacts(pulumi.ComponentResource):
                     path,
                 )
         self.model_uris = pulumi.Output.all(**models) if models else pulumi.Output.from_input({})
+        self.current = gcp.storage.BucketObject(
+            f"{name}-current",
+            bucket=bucket.name,
+            name=CURRENT_OBJECT,
+            content=pulumi.Output.all(
+                main=self.job_main_uri,
+                package=self.job_package_uri,
+                requirements=self.requirements_uri,
+                constraints=self.constraints_uri,
+            ).apply(render_current),
+            content_type="text/plain",
+            # A fixed name: replacing it create-before-delete would delete the new content.
+            # Kept out of `objects`, so nothing that waits for the artefacts is replaced with it.
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+        )
+        # From the bucket's name, not the object's outputs: the devhost's startup script names
+        # this URI and stays the same when the artefacts change.
+        self.current_uri = pulumi.Output.concat("gs://", bucket.name, f"/{CURRENT_OBJECT}")
         self.register_outputs(
             {
                 "job_main_uri": self.job_main_uri,
                 "job_package_uri": self.job_package_uri,
                 "init_action_uri": self.init_action_uri,
                 "requirements_uri": self.requirements_uri,
+                "constraints_uri": self.constraints_uri,
+                "current_uri": self.current_uri,
                 "model_uris": self.model_uris,
             }
         )

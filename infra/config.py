@@ -18,7 +18,19 @@ REQUIREMENTS = REPO_ROOT / "requirements.txt"
 
 IAP_SSH_RANGE = "35.235.240.0/20"
 PREEMPTIBILITY = ("SPOT", "PREEMPTIBLE")
-DISK_TYPES = ("pd-balanced", "pd-ssd", "pd-standard")
+DISK_TYPES = ("pd-balanced", "pd-ssd", "pd-standard", "hyperdisk-balanced")
+# Families Dataproc runs (its "supported machine types") that this stack offers, with the boot
+# disks each can use: C4 and N4 boot from Hyperdisk only, C3 not from pd-standard. C3, C4 and N4
+# have AMX, where OpenVINO runs bf16; N2 and N2D run fp32. The default is the cheapest per photo
+# in the cost model (bench/cost.py, docs/scale.md), and the CPU the bf16 figures were measured on.
+MACHINE_FAMILIES: dict[str, tuple[str, ...]] = {
+    "c3": ("pd-balanced", "pd-ssd", "hyperdisk-balanced"),
+    "c4": ("hyperdisk-balanced",),
+    "n4": ("hyperdisk-balanced",),
+    "n2": ("pd-balanced", "pd-ssd", "pd-standard"),
+    "n2d": ("pd-balanced", "pd-ssd", "pd-standard"),
+}
+DEFAULT_FAMILY = "c3"
 _LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 _PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
@@ -54,6 +66,7 @@ class ClusterConfig:
     idle_delete_ttl: str | None
     init_action_timeout_sec: int
     create_timeout: str
+    machine_family: str = DEFAULT_FAMILY
 
     @property
     def single_node(self) -> bool:
@@ -112,6 +125,12 @@ class StackConfig:
                 " error: --input does not exist) if nothing was uploaded there; upload images"
                 " first, set seed_samples, or set job_input_prefix"
             )
+        if self.adopt_results_bucket:
+            found.append(
+                f"config key '{_key('adopt_results_bucket')}' is true: this up imports the kept"
+                " results bucket and leaves its labels as they are; once it has, set it to false"
+                " and run `pulumi up --refresh` again to put the stack's labels on it"
+            )
         return found
 
     @property
@@ -136,8 +155,19 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "zone": ("", "a zone of the region, e.g. europe-west1-b (empty: <region>-b)"),
     "subnet_cidr": ("10.10.0.0/24", "a private IPv4 CIDR between /16 and /28"),
     "image_version": ("2.3-debian12", "a Dataproc 2.3 image, e.g. 2.3-debian12"),
-    "master_machine_type": ("n2-standard-4", "a Compute Engine machine type"),
-    "worker_machine_type": ("n2-standard-4", "a Compute Engine machine type"),
+    "machine_family": (
+        DEFAULT_FAMILY,
+        "c3 (bf16 on AMX; the cheapest per photo, bench/cost.py), c4 or n4 (bf16 on AMX;"
+        " Hyperdisk boot disks only), n2 or n2d (fp32, about 1.34x the CPU time per photo)",
+    ),
+    "master_machine_type": (
+        "",
+        "a machine type of machine_family, e.g. c3-standard-4 (empty: <family>-standard-4)",
+    ),
+    "worker_machine_type": (
+        "",
+        "a machine type of machine_family, e.g. c3-standard-8 (empty: <family>-standard-4)",
+    ),
     "worker_count": (2, "0 (single-node cluster) or an integer from 2 to 100"),
     "secondary_worker_count": (0, "an integer from 0 to 200; needs worker_count >= 2"),
     "secondary_worker_preemptibility": ("SPOT", "SPOT or PREEMPTIBLE"),
@@ -147,7 +177,12 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
         " needs worker_count >= 2",
     ),
     "boot_disk_size_gb": (100, "an integer from 30 to 4000"),
-    "boot_disk_type": ("pd-balanced", " or ".join(DISK_TYPES)),
+    "boot_disk_type": (
+        "",
+        f"{', '.join(DISK_TYPES[:-1])} or {DISK_TYPES[-1]}, one machine_family boots from:"
+        " c3 not pd-standard, c4 and n4 hyperdisk-balanced only, n2 and n2d not"
+        " hyperdisk-balanced (empty: pd-balanced; hyperdisk-balanced for c4 and n4)",
+    ),
     "idle_delete_ttl": ("", "empty (never) or seconds like 3600s, from 600s to 1209600s"),
     "init_action_timeout_sec": (900, "an integer from 60 to 3600"),
     "cluster_create_timeout": ("45m", "a duration like 45m or 1h"),
@@ -207,6 +242,18 @@ def _match(values: Mapping[str, Any], name: str, pattern: re.Pattern[str]) -> st
     value = str(_get(values, name)).strip()
     if not pattern.match(value):
         raise ConfigError(_key(name), f"'{value}' is not valid", DEFAULTS[name][1])
+    return value
+
+
+def _machine_type(values: Mapping[str, Any], name: str, family: str) -> str:
+    """A cluster machine type of the stack's machine_family (empty: <family>-standard-4)."""
+    value = str(_get(values, name)).strip() or f"{family}-standard-4"
+    if not _MACHINE_TYPE.match(value):
+        raise ConfigError(_key(name), f"'{value}' is not valid", DEFAULTS[name][1])
+    if value.split("-", 1)[0] != family:
+        raise ConfigError(
+            _key(name), f"'{value}' is not of machine_family {family}", DEFAULTS[name][1]
+        )
     return value
 
 
@@ -332,15 +379,26 @@ def parse(
             f"'{preemptibility}' is not valid",
             DEFAULTS["secondary_worker_preemptibility"][1],
         )
-    disk_type = str(_get(values, "boot_disk_type")).strip()
+    family = str(_get(values, "machine_family")).strip().lower()
+    if family not in MACHINE_FAMILIES:
+        raise ConfigError(
+            _key("machine_family"), f"'{family}' is not valid", DEFAULTS["machine_family"][1]
+        )
+    disk_type = str(_get(values, "boot_disk_type")).strip() or MACHINE_FAMILIES[family][0]
     if disk_type not in DISK_TYPES:
         raise ConfigError(
             _key("boot_disk_type"), f"'{disk_type}' is not valid", DEFAULTS["boot_disk_type"][1]
         )
+    if disk_type not in MACHINE_FAMILIES[family]:
+        raise ConfigError(
+            _key("boot_disk_type"),
+            f"'{disk_type}' cannot boot machine_family {family}",
+            DEFAULTS["boot_disk_type"][1],
+        )
     cluster = ClusterConfig(
         image_version=image,
-        master_machine_type=_match(values, "master_machine_type", _MACHINE_TYPE),
-        worker_machine_type=_match(values, "worker_machine_type", _MACHINE_TYPE),
+        master_machine_type=_machine_type(values, "master_machine_type", family),
+        worker_machine_type=_machine_type(values, "worker_machine_type", family),
         worker_count=workers,
         secondary_worker_count=secondary,
         secondary_worker_preemptibility=preemptibility,
@@ -350,6 +408,7 @@ def parse(
         idle_delete_ttl=_duration_seconds(values, "idle_delete_ttl", 600, 1_209_600),
         init_action_timeout_sec=_int(values, "init_action_timeout_sec", 60, 3600),
         create_timeout=_match(values, "cluster_create_timeout", re.compile(r"^[0-9]+[mh]$")),
+        machine_family=family,
     )
     return StackConfig(
         project=project,

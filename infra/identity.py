@@ -133,14 +133,8 @@ class Identity(pulumi.ComponentResource):
                 member=devhost,
                 opts=child,
             ),
-            # Scoped to the one cluster SA, not project-wide: lets the devhost's jobs run as it.
-            gcp.serviceaccount.IAMMember(
-                f"{name}-devhost-acts-as-cluster",
-                service_account_id=self.cluster_sa.name,
-                role="roles/iam.serviceAccountUser",
-                member=devhost,
-                opts=child,
-            ),
+            # No roles/iam.serviceAccountUser on the cluster's account: a submitted job runs as
+            # the cluster's account without it (only creating clusters or workflows needs actAs).
             # Create and read inputs, never delete or replace them: an upload cannot destroy an
             # image an earlier run read (objectAdmin would allow both).
             self._bucket_grant(

@@ -17,6 +17,12 @@ A failed job fails the update: the provider's wait treats ERROR, CANCELLED and A
 as ends like DONE and reports success, so `job_state` is checked here and a bad state raises
 `JobFailed` (one line, no traceback). The state stays in the stack, so every later `up` fails
 the same way until the job is submitted again.
+
+A cluster that deleted itself (dev's `idle_delete_ttl`) is still in the stack's state until a
+refresh: before the job is declared, `up` asks Dataproc for the cluster and, on NOT_FOUND, fails
+with one sentence saying so and naming `pulumi up --refresh` (`ClusterGoneError`), instead of the
+provider's 404 on the job. Any other answer (no credentials the client library finds, a denied
+read) only warns: the check is a courtesy, the provider still decides.
 """
 
 from __future__ import annotations
@@ -36,6 +42,29 @@ FAILED_STATES = frozenset({"ERROR", "CANCELLED", "ATTEMPT_FAILURE"})
 
 class JobFailed(pulumi.RunError):
     """The job the stack declares ended badly: Pulumi prints the one line and fails the update."""
+
+
+class ClusterGoneError(pulumi.RunError):
+    """The stack's cluster is in the state but not in Dataproc: one line, no traceback."""
+
+
+def existing_cluster(cfg: StackConfig, name: pulumi.Input[str]) -> pulumi.Output[str]:
+    """The cluster's name once Dataproc confirms it exists (`up` only; a preview plans first)."""
+    from dataproc_faces import remote
+
+    def check(cluster: str) -> str:
+        if pulumi.runtime.is_dry_run():  # a new stack's cluster does not exist before `up`
+            return cluster
+        try:
+            exists = remote.cluster_exists(cfg.project, cfg.region, cluster)
+        except Exception as exc:  # a courtesy check must not block the deploy
+            pulumi.log.warn(f"could not check that cluster {cluster} exists: {exc}")
+            return cluster
+        if not exists:
+            raise ClusterGoneError(remote.cluster_gone_sentence(cluster, cfg.project, cfg.region))
+        return cluster
+
+    return pulumi.Output.from_input(name).apply(check)
 
 
 class FaceJob(pulumi.ComponentResource):
@@ -103,7 +132,9 @@ class FaceJob(pulumi.ComponentResource):
             name,
             project=cfg.project,
             region=cfg.region,
-            placement=gcp.dataproc.JobPlacementArgs(cluster_name=cluster.name),
+            placement=gcp.dataproc.JobPlacementArgs(
+                cluster_name=existing_cluster(cfg, cluster.name)
+            ),
             reference=gcp.dataproc.JobReferenceArgs(job_id=self.job_id),
             pyspark_config=pulumi.Output.all(main_uri, package_uri, source, self.results_uri).apply(
                 pyspark

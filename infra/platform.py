@@ -72,19 +72,16 @@ class Platform(pulumi.ComponentResource):
             subnet=network.subnet,
             network_tag=network.devhost_tag,
             service_account=identity.devhost_sa,
-            uris={
-                "package": artifacts.job_package_uri,
-                "main": artifacts.job_main_uri,
-                "requirements": artifacts.requirements_uri,
-            },
+            current_uri=artifacts.current_uri,
             env={
                 "DATAPROC_FACES_PROJECT": cfg.project,
                 "DATAPROC_FACES_REGION": cfg.region,
                 "DATAPROC_FACES_CLUSTER": cluster.cluster.name,
                 "DATAPROC_FACES_IMAGES": images_uri,
                 "DATAPROC_FACES_RESULTS": results_uri,
-                "DATAPROC_FACES_JOB_MAIN": artifacts.job_main_uri,
-                "DATAPROC_FACES_JOB_PACKAGE": artifacts.job_package_uri,
+                # The job's URIs change with every code change: the devhost reads them from
+                # this fixed-name object (infra/artifacts.py), never from its own metadata.
+                "DATAPROC_FACES_CURRENT": artifacts.current_uri,
             },
             depends_on=[*services, *identity.devhost_grants, *network.egress],
             opts=child,

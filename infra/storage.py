@@ -11,6 +11,8 @@ from infra.config import StackConfig
 
 # Object prefix in the input bucket that the job reads by default (output `upload_images_to`).
 IMAGES_PREFIX = "images/"
+# What an adopting `up` leaves as the live bucket has it (see Storage._bucket).
+ADOPT_IGNORED = ["labels", "pulumiLabels"]
 
 
 class Storage(pulumi.ComponentResource):
@@ -42,7 +44,7 @@ class Storage(pulumi.ComponentResource):
             force_destroy=cfg.force_destroy_buckets and not cfg.retain_results_on_destroy,
             retain_on_delete=cfg.retain_results_on_destroy,
             # Kept by a `destroy` under its fixed name, the bucket makes the next create fail with
-            # 409: adopt_results_bucket imports it instead (its id is its name).
+            # 409: adopt_results_bucket imports it instead (its id is its name; see _bucket).
             adopt=cfg.adopt_results_bucket,
             lifecycle_rules=(
                 [
@@ -95,6 +97,12 @@ class Storage(pulumi.ComponentResource):
         cfg = self._cfg
         # Global names: the project ID makes them unique, the stack keeps dev/prod apart.
         name = f"{cfg.project}-{cfg.prefix}-{role}"
+        # An import must match the live bucket, and the labels never do: the provider's read
+        # keeps only label keys already in the configuration (none on import; they land in
+        # effectiveLabels only), and pulumiLabels adds the provider's attribution label. So the
+        # adopting `up` leaves the labels as they are; the next `up` (adopt_results_bucket back
+        # to false) applies them as an ordinary update.
+        ignore = ADOPT_IGNORED if adopt else None
         return gcp.storage.Bucket(
             f"{component}-{role}",
             name=name,
@@ -112,5 +120,6 @@ class Storage(pulumi.ComponentResource):
                 depends_on=self._deps,
                 retain_on_delete=retain_on_delete,
                 import_=name if adopt else None,
+                ignore_changes=ignore,
             ),
         )

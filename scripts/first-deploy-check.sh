@@ -7,6 +7,8 @@
 #   init     the cluster is RUNNING and its init action logged success on the master node
 #   devhost  the devhost's startup script reached "devhost ready" (serial console)
 #   nat      Cloud NAT maps ports for the devhost and the cluster's master (their only egress)
+#   bf16     the job's workers ran OpenVINO in bf16 (machine_family with AMX; skipped without job)
+#   code     the devhost runs the artefacts the stack last deployed (its sync timer followed `up`)
 # Usage: scripts/first-deploy-check.sh [STACK]   (default: the selected stack)
 # Needs: pulumi and gcloud, logged in; run from the repository root.
 set -uo pipefail
@@ -97,6 +99,41 @@ nat_verdict() {
   fi
 }
 
+# precision_verdict: the job's summary.json on stdin; its "runtime" list names the precision.
+precision_verdict() {
+  local summary runtime
+  summary="$(cat)"
+  # summary.json is indented JSON: join its lines, then keep the list, without the padding.
+  runtime="$(tr -d '\n' <<<"$summary" | grep -o '"runtime": *\[[^]]*\]' |
+    sed 's/^"runtime": *//; s/\[ */[/; s/ *\]$/]/; s/", *"/", "/g')"
+  if [ -z "$summary" ]; then
+    report FAIL bf16 "no summary.json in the job's results (did the job end DONE?)"
+  elif grep -q 'bf16' <<<"$runtime"; then
+    report PASS bf16 "workers ran $runtime"
+  elif grep -q 'openvino' <<<"$runtime"; then
+    report FAIL bf16 "workers ran $runtime: fp32 costs about 1.34x per photo (docs/scale.md); is machine_family c3, c4 or n4?"
+  else
+    report SKIP bf16 "the job's detector does not run on OpenVINO (${runtime:-no runtime recorded})"
+  fi
+}
+
+# code_verdict DEPLOYED: the devhost's /opt/dataproc-faces/current.env on stdin, DEPLOYED the
+# staging bucket's artifacts/current.env (which artefacts the last `up` uploaded).
+code_verdict() {
+  local running package
+  running="$(cat)"
+  package="$(sed -n 's/^DATAPROC_FACES_JOB_PACKAGE=//p' <<<"$1")"
+  if [ -z "$1" ]; then
+    report FAIL code "cannot read artifacts/current.env in the staging bucket"
+  elif [ -z "$running" ]; then
+    report FAIL code "cannot read /opt/dataproc-faces/current.env on the devhost (ssh through IAP)"
+  elif [ "$running" = "$1" ]; then
+    report PASS code "the devhost runs $package"
+  else
+    report FAIL code "the devhost does not run $package yet: its sync timer runs every 2 minutes (or: sudo systemctl start dataproc-faces-sync on it)"
+  fi
+}
+
 main() {
   local stack_args=() preview rc changes project region zone cluster devhost router job_id state
   if [ -n "${1:-}" ]; then stack_args=(--stack "$1"); fi
@@ -110,6 +147,9 @@ main() {
   router="$(output nat_router)"
   job_id="$(output job_id)"
   state="$(output job_state)"
+  local results staging
+  results="$(output job_results_uri)"
+  staging="$(output staging_bucket_url)"
 
   preview="$(pulumi preview "${stack_args[@]}" --refresh --diff --expect-no-changes --non-interactive 2>&1)"
   rc=$?
@@ -148,6 +188,19 @@ main() {
     --project "$project" \
     --format 'value(instanceName,interfaceNatMappings[0].natIpPortRanges[0])' 2>/dev/null)"
   nat_verdict "$devhost" "$cluster-m" <<<"$log"
+
+  if [ -z "$job_id" ] || [ "$job_id" = null ] || [[ "$state" == NOT_SUBMITTED* ]]; then
+    report SKIP bf16 "no job in this stack to read the workers' runtime from"
+  else
+    log="$(gcloud storage cat "$results/summary.json" 2>/dev/null)"
+    precision_verdict <<<"$log"
+  fi
+
+  local deployed
+  deployed="$(gcloud storage cat "$staging/artifacts/current.env" 2>/dev/null)"
+  log="$(gcloud compute ssh "$devhost" --zone "$zone" --project "$project" --tunnel-through-iap \
+    --command 'cat /opt/dataproc-faces/current.env' 2>/dev/null)"
+  code_verdict "$deployed" <<<"$log"
 
   return "$FAILED"
 }

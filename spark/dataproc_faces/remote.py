@@ -22,9 +22,13 @@ from typing import Any
 from urllib.parse import urlparse
 
 from dataproc_faces import jobspec
+from dataproc_faces.cli import UsageError
 from dataproc_faces.imaging.render import MODES
 
 ENDPOINT_ENV = "DATAPROC_ENDPOINT"
+# The devhost's gs:// URI of the object naming the artefacts the stack last deployed
+# (infra/artifacts.py writes it): `submit` reads it each time, so it never names deleted code.
+CURRENT_ENV = "DATAPROC_FACES_CURRENT"
 TAIL_BYTES = 1024
 EXIT_FAILED = 1
 EXIT_TIMEOUT = 3
@@ -42,9 +46,29 @@ _SOURCES = {
 
 
 def _usage(message: str) -> Exception:
-    from dataproc_faces.cli import UsageError
-
     return UsageError(message)
+
+
+def cluster_gone_sentence(cluster: str, project: str, region: str) -> str:
+    """What to say when Dataproc answers NOT_FOUND for the stack's cluster: one sentence."""
+    return (
+        f"cluster {cluster} no longer exists in project {project}, region {region} (a cluster with"
+        " idle_delete_ttl deletes itself when idle): run `pulumi up --refresh` to create it"
+        " again, then run this again"
+    )
+
+
+class ClusterGone(UsageError):
+    """The cluster a job was sent to is gone; the CLI prints it like any usage error."""
+
+    def __init__(self, cluster: str, project: str, region: str) -> None:
+        self.cluster = cluster
+        super().__init__(cluster_gone_sentence(cluster, project, region))
+
+
+def _names_a_cluster(exc: Exception) -> bool:
+    """Dataproc's NOT_FOUND for a job's placement reads "Not found: Cluster projects/..."."""
+    return "cluster" in str(getattr(exc, "message", "") or exc).lower()
 
 
 @functools.cache  # `resolve` asks once per option: read and parse the file once
@@ -66,6 +90,8 @@ def resolve(args: argparse.Namespace, name: str, required: bool = True) -> str |
     key, env = _SOURCES[name]
     if not value:
         value = stack_outputs(getattr(args, "stack_outputs", None)).get(key)
+    if not value and name in ("main_uri", "package_uri") and os.environ.get(CURRENT_ENV):
+        value = current_artifacts(os.environ[CURRENT_ENV]).get(env)
     if not value:
         value = os.environ.get(env)
     if not value and name == "project":
@@ -76,23 +102,78 @@ def resolve(args: argparse.Namespace, name: str, required: bool = True) -> str |
     return str(value) if value else None
 
 
+def parse_env_lines(text: str) -> dict[str, str]:
+    """`KEY=VALUE` lines (the artefacts object, infra/artifacts.py); other lines are ignored."""
+    found = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and key.isidentifier() and value:
+            found[key] = value.strip().strip("'\"")
+    return found
+
+
+def current_artifacts(uri: str) -> dict[str, str]:
+    """The artefact URIs the stack last deployed, read now; {} (and one line) if unreadable."""
+    from dataproc_faces.storage.gcs import GcsStore
+
+    try:
+        return parse_env_lines(GcsStore().read(uri).decode("utf-8"))
+    except Exception as exc:  # the environment's URIs remain as the fallback
+        print(
+            f"dataproc-faces: cannot read {uri} ({type(exc).__name__}); using"
+            " $DATAPROC_FACES_JOB_MAIN and $DATAPROC_FACES_JOB_PACKAGE",
+            file=sys.stderr,
+        )
+        return {}
+
+
+def _rest_transport(module: Any, endpoint: str) -> Any:
+    """A REST transport of `module` (a dataproc_v1 service) to the stand-in at `endpoint`."""
+    from google.auth.credentials import AnonymousCredentials
+
+    parsed = urlparse(endpoint if "://" in endpoint else f"http://{endpoint}")
+    return module(host=parsed.netloc, url_scheme=parsed.scheme, credentials=AnonymousCredentials())
+
+
+def cluster_client(region: str) -> Any:
+    """A ClusterControllerClient for the region, or for the stand-in at $DATAPROC_ENDPOINT."""
+    from google.cloud import dataproc_v1
+
+    endpoint = os.environ.get(ENDPOINT_ENV)
+    if endpoint:
+        from google.cloud.dataproc_v1.services.cluster_controller.transports.rest import (
+            ClusterControllerRestTransport,
+        )
+
+        transport = _rest_transport(ClusterControllerRestTransport, endpoint)
+        return dataproc_v1.ClusterControllerClient(transport=transport)
+    return dataproc_v1.ClusterControllerClient(
+        client_options={"api_endpoint": jobspec.regional_endpoint(region)}
+    )
+
+
+def cluster_exists(project: str, region: str, cluster: str) -> bool:
+    """False when Dataproc answers NOT_FOUND for the cluster; other errors propagate."""
+    from google.api_core.exceptions import NotFound
+
+    try:
+        cluster_client(region).get_cluster(project_id=project, region=region, cluster_name=cluster)
+    except NotFound:
+        return False
+    return True
+
+
 def job_client(region: str) -> Any:
     """A JobControllerClient for the region, or for the stand-in at $DATAPROC_ENDPOINT."""
     from google.cloud import dataproc_v1
 
     endpoint = os.environ.get(ENDPOINT_ENV)
     if endpoint:
-        from google.auth.credentials import AnonymousCredentials
         from google.cloud.dataproc_v1.services.job_controller.transports.rest import (
             JobControllerRestTransport,
         )
 
-        parsed = urlparse(endpoint if "://" in endpoint else f"http://{endpoint}")
-        transport = JobControllerRestTransport(
-            host=parsed.netloc,
-            url_scheme=parsed.scheme,
-            credentials=AnonymousCredentials(),
-        )
+        transport = _rest_transport(JobControllerRestTransport, endpoint)
         return dataproc_v1.JobControllerClient(transport=transport)
     return dataproc_v1.JobControllerClient(
         client_options={"api_endpoint": jobspec.regional_endpoint(region)}
@@ -234,7 +315,7 @@ class Submitted:
 
 def submit(args: argparse.Namespace) -> Submitted:
     """Build and submit the job from `submit`'s options: the CLI and the web page share this."""
-    from google.api_core.exceptions import Conflict
+    from google.api_core.exceptions import Conflict, NotFound
     from google.cloud import dataproc_v1
 
     project, region = str(resolve(args, "project")), str(resolve(args, "region"))
@@ -250,6 +331,10 @@ def submit(args: argparse.Namespace) -> Submitted:
             f"job {job_id} exists already (same code, input and options): "
             f"see `dataproc-faces status {job_id}`, or pass --run-id to run it again"
         ) from None
+    except NotFound as exc:  # 404: the placement's cluster is gone (dev's idle deletion)
+        if not _names_a_cluster(exc):
+            raise
+        raise ClusterGone(message["placement"]["cluster_name"], project, region) from None
     return Submitted(client, project, region, submitted.reference.job_id, output)
 
 

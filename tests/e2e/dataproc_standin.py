@@ -5,6 +5,9 @@ Implements what `dataproc-faces` and the tests use, in the REST shapes of datapr
   GET  /v1/projects/P/regions/R/jobs/ID           -> Job
   GET  /v1/projects/P/regions/R/jobs              -> {"jobs": [...]}  (clusterName filter)
   POST /v1/projects/P/regions/R/jobs/ID:cancel    -> Job
+  GET  /v1/projects/P/regions/R/clusters/NAME     -> Cluster, or 404 NOT_FOUND if not in `clusters`
+A job placed on a cluster not in `clusters` is refused with 404 NOT_FOUND, as Dataproc refuses a
+job for a cluster that was deleted (dev's idle deletion).
 A submitted PySpark job really runs: the main file and the python_file_uris are downloaded
 from the storage emulator, then `spark-submit --master local[2] --py-files ... main.py ARGS`
 runs with the emulator's environment. Its stdout and stderr become the driver output, uploaded
@@ -29,6 +32,7 @@ from typing import Any
 import pyspark
 
 SPARK_SUBMIT = Path(pyspark.__file__).parent / "bin" / "spark-submit"
+_CLUSTER = re.compile(r"^/v1/projects/([^/]+)/regions/([^/]+)/clusters/([^/:?]+)$")
 _JOBS = re.compile(r"^/v1/projects/([^/]+)/regions/([^/]+)/jobs(?::submit|/([^/:?]+)(:cancel)?)?$")
 
 
@@ -70,6 +74,9 @@ class DataprocStandIn:
                 standin.requests.append((self.command, path))
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}") if length else {}
+                found = _CLUSTER.match(path)
+                if found and self.command == "GET":
+                    return self._reply(*standin.cluster(*found.groups()))
                 m = _JOBS.match(path)
                 if not m:
                     return self._reply(404, _error(404, f"no route {path}"))
@@ -132,6 +139,18 @@ class DataprocStandIn:
             self.jobs[job_id] = job
         threading.Thread(target=self._run, args=(job_id,), daemon=True).start()
         return 200, job
+
+    def cluster(self, project: str, region: str, name: str) -> tuple[int, dict]:
+        if name not in self.clusters:
+            return 404, _error(
+                404, f"Not found: Cluster projects/{project}/regions/{region}/clusters/{name}"
+            )
+        return 200, {
+            "projectId": project,
+            "clusterName": name,
+            "clusterUuid": "standin-cluster-uuid",
+            "status": {"state": "RUNNING", "stateStartTime": _now()},
+        }
 
     def get(self, job_id: str) -> tuple[int, dict]:
         with self._lock:

@@ -196,6 +196,47 @@ def test_submit_returns_what_dataproc_accepted(standin, outputs, bucket, regions
     assert regions == [REGION]
 
 
+def test_submit_on_the_devhost_takes_the_code_the_stack_last_deployed(
+    standin, bucket, capsys, monkeypatch
+):
+    """An `up` that changes the job deletes the old artefacts: the devhost's environment may
+    still name them, so `submit` reads the fixed-name object the program writes, each time."""
+    from infra.artifacts import CURRENT_OBJECT, render_current
+
+    roles = ("main", "package", "requirements", "constraints")
+    new = {r: f"gs://{bucket}/artifacts/{r}-2222222222222222" for r in roles}
+    upload(bucket, {CURRENT_OBJECT: render_current(new).encode()})
+    stale = f"gs://{bucket}/artifacts/deleted-1111111111111111"
+    devhost = {
+        "DATAPROC_FACES_PROJECT": PROJECT,
+        "DATAPROC_FACES_REGION": REGION,
+        "DATAPROC_FACES_CLUSTER": CLUSTER,
+        "DATAPROC_FACES_IMAGES": f"gs://{bucket}/images/",
+        "DATAPROC_FACES_RESULTS": f"gs://{bucket}/runs/",
+        "DATAPROC_FACES_JOB_MAIN": f"{stale}.py",
+        "DATAPROC_FACES_JOB_PACKAGE": f"{stale}.zip",
+        "DATAPROC_FACES_CURRENT": f"gs://{bucket}/{CURRENT_OBJECT}",
+    }
+    for key, value in devhost.items():
+        monkeypatch.setenv(key, value)
+    code, out, err = run(capsys, "submit", "--run-id", "devhost")
+    assert code == 0, err
+    sent = standin.jobs[out.strip()]["pysparkJob"]
+    assert sent["mainPythonFileUri"] == new["main"]
+    assert sent["pythonFileUris"] == [new["package"]]
+
+    # Unreadable (between the object's delete and create, during an `up`): the environment's
+    # URIs, and one line saying so.
+    monkeypatch.setenv("DATAPROC_FACES_CURRENT", f"gs://{bucket}/artifacts/missing.env")
+    code, out, err = run(capsys, "submit", "--run-id", "devhost-2")
+    assert code == 0, err
+    assert err[0] == (
+        f"dataproc-faces: cannot read gs://{bucket}/artifacts/missing.env (NotFound); using"
+        " $DATAPROC_FACES_JOB_MAIN and $DATAPROC_FACES_JOB_PACKAGE"
+    )
+    assert standin.jobs[out.strip()]["pysparkJob"]["mainPythonFileUri"] == f"{stale}.py"
+
+
 def test_submit_wait_follows_the_job_to_its_end(standin, outputs, capsys, clock):
     job = "waited_1"
     standin.script[job] = [("RUNNING", ""), ("DONE", "")]

@@ -3,6 +3,9 @@
 Run in a subprocess per stack (pulumi's runtime state is process-global):
     python tests/infra/harness.py STACK OUT.json [OVERRIDES_JSON]
 OVERRIDES_JSON maps full config keys to a value, or to null to remove the key.
+Dataproc calls the program makes itself go to the stand-in (tests/e2e/dataproc_standin.py), which
+knows each cluster the mocks create; with HARNESS_CLUSTER_GONE=1 set it knows none, as after dev's
+idle deletion. Build output goes next to OUT.json, never into the repository.
 The JSON has `resources`, `outputs` and `warnings` (what the program passed to pulumi.log.warn).
 A pulumi.RunError is printed as one `error:` line with exit status 32, like Pulumi's language
 host does; any other exception prints its traceback (exit 1), so tests can tell them apart.
@@ -13,9 +16,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import runpy
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +28,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_PROJECT = "faces-test-project"
+CLUSTER_GONE_ENV = "HARNESS_CLUSTER_GONE"
 
 
 def stack_config(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
@@ -117,6 +123,13 @@ def run(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
+    from tests.e2e.dataproc_standin import DataprocStandIn
+
+    dataproc = DataprocStandIn({}, staging_bucket="unused", clusters=set())
+    dataproc.__enter__()
+    os.environ["DATAPROC_ENDPOINT"] = dataproc.url
+    keep_clusters = os.environ.get(CLUSTER_GONE_ENV) != "1"
+
     records: list[dict[str, Any]] = []
     warnings: list[str] = []
 
@@ -133,7 +146,10 @@ def run(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
 
     class Mocks(mocks.Mocks):
         def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-            return _computed(args.typ, args.name, dict(args.inputs))
+            rid, state = _computed(args.typ, args.name, dict(args.inputs))
+            if args.typ == "gcp:dataproc/cluster:Cluster" and keep_clusters:
+                dataproc.clusters.add(state["name"])
+            return rid, state
 
         def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[Any]]:
             raise AssertionError(f"the program must not call provider functions: {args.token}")
@@ -192,7 +208,10 @@ def run(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         runpy.run_path(str(REPO / "__main__.py"), run_name="__main__")
         outputs.update(_sync_await(pulumi.Output.from_input(exports).future()) or {})
 
-    _sync_await(run_pulumi_func(program))
+    try:
+        _sync_await(run_pulumi_func(program))
+    finally:
+        dataproc.__exit__(None, None, None)
     return {"resources": records, "outputs": _plain(outputs), "warnings": warnings}
 
 
@@ -201,6 +220,13 @@ def main(argv: list[str]) -> int:
 
     stack, out = argv[1], Path(argv[2])
     overrides = json.loads(argv[3]) if len(argv) > 3 else None
+    sys.path.insert(0, str(REPO))
+    # As pyproject.toml's pytest filter: google.api_core's notice about Python 3.11 would be a
+    # second line on stderr, which the tests read as the program's one error line.
+    warnings.filterwarnings("ignore", "You are using a Python version", FutureWarning)
+    from infra.artifacts import BUILD_DIR_ENV
+
+    os.environ[BUILD_DIR_ENV] = str(out.parent / "build")
     try:
         result = run(stack, overrides)
     except pulumi.RunError as exc:

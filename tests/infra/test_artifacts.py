@@ -98,3 +98,21 @@ def test_sample_images_lists_images_only(tmp_path: Path) -> None:
     assert CONTENT_TYPES[".jpg"] == "image/jpeg" and CONTENT_TYPES[".png"] == "image/png"
     repo = [p.name for p in sample_images(SourceTree().samples_dir)]
     assert len(repo) >= 4 and all(n.endswith(".png") for n in repo)
+
+
+def test_programs_run_by_the_tests_build_in_their_temporary_folder(stack) -> None:
+    """A clean clone stays clean after `make test`: no zip lands in the repository's build/."""
+    package = stack.named("gcp:storage/bucketObject:BucketObject", "-artifacts-package")
+    path = Path(package["inputs"]["source"]["__file_asset"])
+    assert path.is_file() and path.name.startswith("dataproc_faces-")
+    assert not path.is_relative_to(SourceTree().root), path
+    assert path.parent.name == "build"
+
+
+def test_the_build_folder_is_the_repositorys_unless_overridden(tmp_path, monkeypatch) -> None:
+    from infra.artifacts import BUILD_DIR_ENV
+
+    monkeypatch.delenv(BUILD_DIR_ENV, raising=False)
+    assert SourceTree().build_dir == SourceTree().root / "build" / "artifacts"
+    monkeypatch.setenv(BUILD_DIR_ENV, str(tmp_path))
+    assert SourceTree().build_dir == tmp_path

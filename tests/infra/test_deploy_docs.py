@@ -74,7 +74,16 @@ def test_first_deploy_check_reads_outputs_every_stack_exports(recorded) -> None:
 def test_first_deploy_checklist_has_an_entry_per_issue_point() -> None:
     start = DEPLOY.index("The first-deploy checklist")
     checklist = DEPLOY[start : DEPLOY.index("### The first `up` of dev")]
-    assert re.findall(r"^([0-9])\. ", checklist, re.M) == [str(n) for n in range(1, 10)]
+    assert re.findall(r"^([0-9]+)\. ", checklist, re.M) == [str(n) for n in range(1, 13)]
+    # What only a real project can show: each has its entry.
+    for needle in (
+        "in two `up`s",
+        "`code` line PASS",
+        "no `roles/iam.serviceAccountUser`",
+        "The `bf16` line PASS",
+        "one sentence naming `pulumi up --refresh`",
+    ):
+        assert needle in checklist, needle
     assert "scripts/first-deploy-check.sh" in DEPLOY and "scripts/first-deploy-check.sh" in (
         _readme_deploy_section()
     )

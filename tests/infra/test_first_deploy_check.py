@@ -23,6 +23,8 @@ OUTPUTS = {
     "nat_router": "dpf-dev-router",
     "job_id": "faces-0123456789ab",
     "job_state": "DONE",
+    "job_results_uri": "gs://my-project-dpf-dev-results/runs/faces-0123456789ab",
+    "staging_bucket_url": "gs://my-project-dpf-dev-staging",
 }
 
 # Stand-ins: `pulumi stack output KEY` prints $OUT_<KEY>; `pulumi preview` prints $PREVIEW and
@@ -43,7 +45,10 @@ echo "gcloud $*" >> "$CALLS"
 case "$1 $2 $3" in
   "dataproc jobs describe") file="${JOB:-}" ;;
   "dataproc clusters describe") file="${CLUSTER:-}" ;;
+  "storage cat gs://"*/summary.json) file="${SUMMARY:-}" ;;
+  "storage cat gs://"*/artifacts/current.env) file="${CURRENT:-}" ;;
   "storage cat gs://"*) file="${INIT:-}" ;;
+  "compute ssh "*) file="${DEVHOST_CURRENT:-}" ;;
   "compute instances get-serial-port-output") file="${SERIAL:-}" ;;
   "compute routers get-nat-mapping-info") file="${NAT:-}" ;;
 esac
@@ -66,6 +71,9 @@ def run_check(tmp_path: Path, **cases: str) -> tuple[subprocess.CompletedProcess
         "INIT": "init-done.txt",
         "SERIAL": "serial-ready.txt",
         "NAT": "nat-both.tsv",
+        "SUMMARY": "summary-bf16.json",
+        "CURRENT": "current.env",
+        "DEVHOST_CURRENT": "current.env",
     }
     env = {
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
@@ -121,7 +129,21 @@ def test_a_healthy_first_deploy_passes_every_line(tmp_path: Path) -> None:
         ),
         "devhost": ("PASS", "startup script reached 'devhost ready'"),
         "nat": ("PASS", "NAT ports mapped for dpf-dev-devhost dpf-dev-cluster-m"),
+        "bf16": ("PASS", 'workers ran ["openvino 2026.4.1 bf16"]'),
+        "code": (
+            "PASS",
+            "the devhost runs gs://my-project-dpf-dev-staging/artifacts/"
+            "dataproc_faces-2222222222222222.zip",
+        ),
     }
+    assert "gcloud storage cat gs://my-project-dpf-dev-staging/artifacts/current.env" in calls
+    assert (
+        "gcloud storage cat gs://my-project-dpf-dev-results/runs/faces-0123456789ab/summary.json"
+    ) in calls
+    assert (
+        "gcloud compute ssh dpf-dev-devhost --zone europe-west1-b --project my-project"
+        " --tunnel-through-iap --command cat /opt/dataproc-faces/current.env"
+    ) in calls
     # The commands that were asked, with the stack's names and places.
     assert "pulumi preview --stack dev --refresh --diff --expect-no-changes --non-interactive" in (
         calls
@@ -152,9 +174,22 @@ def test_every_failure_is_its_own_line_and_fails_the_run(tmp_path: Path) -> None
         INIT="init-error.txt",
         SERIAL="serial-failed.txt",
         NAT="nat-devhost-only.tsv",
+        SUMMARY="summary-fp32.json",
+        DEVHOST_CURRENT="current-old.env",
     )
     assert proc.returncode == 1
     got = lines(proc)
+    assert got["bf16"] == (
+        "FAIL",
+        'workers ran ["openvino 2026.4.1 fp32"]: fp32 costs about 1.34x per photo'
+        " (docs/scale.md); is machine_family c3, c4 or n4?",
+    )
+    assert got["code"] == (
+        "FAIL",
+        "the devhost does not run gs://my-project-dpf-dev-staging/artifacts/"
+        "dataproc_faces-2222222222222222.zip yet: its sync timer runs every 2 minutes"
+        " (or: sudo systemctl start dataproc-faces-sync on it)",
+    )
     assert got["preview"] == (
         "FAIL",
         "gcp:storage/bucketObject:BucketObject (replace) dpf-dev-artifacts-init-action;"
@@ -189,7 +224,10 @@ def test_an_idle_deleted_cluster_and_a_stack_without_job(tmp_path: Path) -> None
         "FAIL",
         "cluster is missing (deleted after idle_delete_ttl? run pulumi up --refresh)",
     )
-    assert not [c for c in calls if "jobs describe" in c or "storage cat" in c]
+    assert got["bf16"] == ("SKIP", "no job in this stack to read the workers' runtime from")
+    assert not [
+        c for c in calls if "jobs describe" in c or ("storage cat" in c and "current.env" not in c)
+    ]
 
 
 def test_a_job_still_running_and_a_devhost_still_booting(tmp_path: Path) -> None:

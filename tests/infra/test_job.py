@@ -26,7 +26,8 @@ SAMPLES = sorted(p.name for p in (REPO / "samples").iterdir() if p.suffix == ".p
 # `no_samples` points the program at a samples folder that does not exist, `state=S` makes
 # the provider report the job's final state as S (what its wait stores after the job ended), and
 # `sa_generation=N` gives the service accounts the unique ids of their N-th creation, and
-# `init_folder` makes the cluster's init action URI disagree with the uploaded object.
+# `init_folder` makes the cluster's init action URI disagree with the uploaded object, and
+# `cluster_gone` makes the Dataproc stand-in answer NOT_FOUND for the cluster (idle-deleted).
 _RUNNER = """
 import sys
 sys.path.insert(0, {harness_dir!r})
@@ -46,6 +47,9 @@ package = b"changed package" if "code_change" in twists else b"frozen package"
 artifacts.build_package_zip = lambda d: package
 if "no_samples" in twists:
     artifacts.SourceTree.samples_dir = property(lambda self: self.root / "no-such-folder")
+if "cluster_gone" in twists:
+    import os
+    os.environ[harness.CLUSTER_GONE_ENV] = "1"
 if "init_folder" in twists:
     import infra.platform
     infra.platform.INIT_ACTION_FOLDER = "elsewhere/"
@@ -102,8 +106,13 @@ def seeded(rec: Recorded) -> list[dict[str, Any]]:
 
 
 def artefacts(rec: Recorded) -> list[dict[str, Any]]:
+    """The content-hashed artefacts (not the fixed-name object listing them, for the devhost)."""
     staging = rec.named(BUCKET, "-storage-staging")["inputs"]["name"]
-    return [o for o in rec.of_type(OBJECT) if o["inputs"]["bucket"] == staging]
+    return [
+        o
+        for o in rec.of_type(OBJECT)
+        if o["inputs"]["bucket"] == staging and o["inputs"]["name"] != "artifacts/current.env"
+    ]
 
 
 def test_dev_submits_and_waits_prod_submits_nothing(recorded) -> None:
@@ -359,3 +368,22 @@ def test_a_replaced_job_is_deleted_first_so_its_id_can_be_reused(submitted: Reco
     job = job_of(submitted)
     assert job["delete_before_replace"] is True
     assert job["inputs"]["forceDelete"] is True
+
+
+def test_up_with_a_cluster_that_deleted_itself_fails_with_one_sentence(tmp_path: Path) -> None:
+    """dev's cluster idle-deleted: still in the state, NOT_FOUND from Dataproc (the stand-in)."""
+    from dataproc_faces.remote import cluster_gone_sentence
+
+    proc, out = run_program(tmp_path, {}, "cluster_gone")
+    assert proc.returncode == 32, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    sentence = cluster_gone_sentence("dpf-dev-cluster", "faces-test-project", "europe-west1")
+    assert line == f"error: {sentence}"
+    assert "`pulumi up --refresh`" in line
+    assert not out.exists()
+    # A preview does not ask (a new stack's cluster does not exist before its first `up`), nor
+    # does a stack without a job; with the cluster there, `up` goes on (the `recorded` runs).
+    for twists, stack in (("cluster_gone,preview", "dev"), ("cluster_gone", "prod")):
+        proc, out = run_program(tmp_path, {}, twists, stack=stack)
+        assert proc.returncode == 0, proc.stderr
+        assert out.exists()

@@ -117,6 +117,9 @@ BAD: list[tuple[str, Any, str]] = [
     ("region", "Europe West", "europe-west1"),
     ("zone", "us-central1-a", "zone of the region"),
     ("master_machine_type", "N2 standard", "machine type"),
+    ("machine_family", "c4d", "c3 (bf16 on AMX"),
+    ("worker_machine_type", "n2-standard-8", "a machine type of machine_family"),
+    ("boot_disk_type", "pd-standard", "c3 not pd-standard"),
     ("temp_retention_days", "0", "1 to 365"),
     ("labels", '{"Bad Key": "x"}', "GCP labels"),
     ("labels", "[1, 2]", "map"),
@@ -322,8 +325,9 @@ def test_every_value_given_is_the_value_parsed() -> None:
         "zone": "us-central1-f",
         "subnet_cidr": "10.20.0.0/20",
         "image_version": "2.3.5-1-ubuntu22",
+        "machine_family": "N2",
         "master_machine_type": "n2-highmem-8",
-        "worker_machine_type": "c3-standard-22",
+        "worker_machine_type": "n2-standard-32",
         "worker_count": " 3 ",
         "secondary_worker_count": "2",
         "secondary_worker_preemptibility": "preemptible",
@@ -367,7 +371,7 @@ def test_every_value_given_is_the_value_parsed() -> None:
     assert cfg.cluster == ClusterConfig(
         image_version="2.3.5-1-ubuntu22",
         master_machine_type="n2-highmem-8",
-        worker_machine_type="c3-standard-22",
+        worker_machine_type="n2-standard-32",
         worker_count=3,
         secondary_worker_count=2,
         secondary_worker_preemptibility="PREEMPTIBLE",
@@ -377,6 +381,7 @@ def test_every_value_given_is_the_value_parsed() -> None:
         idle_delete_ttl="7200s",
         init_action_timeout_sec=1200,
         create_timeout="2h",
+        machine_family="n2",
     )
     assert cfg.job == JobConfig(
         submit=True,
@@ -385,7 +390,9 @@ def test_every_value_given_is_the_value_parsed() -> None:
         input_prefix="gs://my-photos/2026/",
         detect={"detector": "haar", "min_size": 24},
     )
-    assert cfg.warnings == []  # an input prefix is given
+    # An input prefix is given: only adopting the results bucket warns (its labels, one up).
+    (warning,) = cfg.warnings
+    assert warning.startswith("config key 'dataproc-faces:adopt_results_bucket' is true:")
 
 
 def test_defaults_are_the_documented_ones() -> None:
@@ -401,8 +408,8 @@ def test_defaults_are_the_documented_ones() -> None:
     assert cfg.extra_labels == {} and cfg.job == JobConfig()
     assert cfg.cluster == ClusterConfig(
         image_version="2.3-debian12",
-        master_machine_type="n2-standard-4",
-        worker_machine_type="n2-standard-4",
+        master_machine_type="c3-standard-4",
+        worker_machine_type="c3-standard-4",
         worker_count=2,
         secondary_worker_count=0,
         secondary_worker_preemptibility="SPOT",
@@ -412,6 +419,7 @@ def test_defaults_are_the_documented_ones() -> None:
         idle_delete_ttl=None,
         init_action_timeout_sec=900,
         create_timeout="45m",
+        machine_family="c3",
     )
 
 
@@ -703,3 +711,86 @@ def test_requirement_file_problems_are_exact_lines(tmp_path: Path) -> None:
 def test_an_empty_value_means_the_default() -> None:
     cfg = parse({"worker_count": "", "region": "", "labels": ""}, project=PROJECT, stack="dev")
     assert (cfg.cluster.worker_count, cfg.region, cfg.extra_labels) == (2, "europe-west1", {})
+
+
+def test_both_stacks_run_the_cost_models_family() -> None:
+    """C3: bf16 on AMX, the cheapest per photo (tests/bench/test_cost_model.py)."""
+    for stack in STACKS:
+        cfg = parse(_stack_values(stack), project=PROJECT, stack=stack)
+        assert cfg.cluster.machine_family == "c3"
+        assert cfg.cluster.master_machine_type == "c3-standard-4"
+        assert cfg.cluster.worker_machine_type.startswith("c3-standard-")
+        assert cfg.cluster.boot_disk_type == "pd-balanced"  # C3 boots from it; C4 and N4 not
+
+
+@pytest.mark.parametrize(
+    ("family", "disk", "master", "worker"),
+    [
+        ("c3", "pd-balanced", "c3-standard-4", "c3-standard-4"),
+        ("c4", "hyperdisk-balanced", "c4-standard-4", "c4-standard-4"),
+        ("n4", "hyperdisk-balanced", "n4-standard-4", "n4-standard-4"),
+        ("n2", "pd-balanced", "n2-standard-4", "n2-standard-4"),
+        ("n2d", "pd-balanced", "n2d-standard-4", "n2d-standard-4"),
+    ],
+)
+def test_a_family_alone_gives_its_machine_types_and_a_disk_it_boots_from(
+    family: str, disk: str, master: str, worker: str
+) -> None:
+    cluster = parse({"machine_family": family}, project=PROJECT, stack="dev").cluster
+    assert (cluster.machine_family, cluster.boot_disk_type) == (family, disk)
+    assert (cluster.master_machine_type, cluster.worker_machine_type) == (master, worker)
+
+
+FAMILY_REFUSALS = [
+    (
+        {"machine_family": "c4d"},
+        "dataproc-faces:machine_family",
+        "'c4d' is not valid",
+    ),
+    (
+        {"machine_family": "c3", "worker_machine_type": "n2-standard-8"},
+        "dataproc-faces:worker_machine_type",
+        "'n2-standard-8' is not of machine_family c3",
+    ),
+    (
+        {"master_machine_type": "n2-standard-4"},  # the default family is c3
+        "dataproc-faces:master_machine_type",
+        "'n2-standard-4' is not of machine_family c3",
+    ),
+    (
+        {"machine_family": "c4", "boot_disk_type": "pd-balanced"},
+        "dataproc-faces:boot_disk_type",
+        "'pd-balanced' cannot boot machine_family c4",
+    ),
+    (
+        {"machine_family": "n2", "boot_disk_type": "hyperdisk-balanced"},
+        "dataproc-faces:boot_disk_type",
+        "'hyperdisk-balanced' cannot boot machine_family n2",
+    ),
+    (
+        {"boot_disk_type": "pd-standard"},
+        "dataproc-faces:boot_disk_type",
+        "'pd-standard' cannot boot machine_family c3",
+    ),
+]
+
+
+@pytest.mark.parametrize(("values", "key", "problem"), FAMILY_REFUSALS)
+def test_a_family_mismatch_is_one_line_naming_the_key(
+    values: dict[str, str], key: str, problem: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse(values, project=PROJECT, stack="dev")
+    accepted = DEFAULTS[key.split(":", 1)[1]][1]
+    assert str(info.value) == f"config key '{key}': {problem}; accepted: {accepted}"
+    assert "\n" not in str(info.value)
+
+
+def test_the_cluster_is_declared_with_the_familys_machines(recorded) -> None:
+    for stack, worker in (("dev", None), ("prod", "c3-standard-8")):
+        cc = recorded(stack).one("gcp:dataproc/cluster:Cluster")["inputs"]["clusterConfig"]
+        assert cc["masterConfig"]["machineType"] == "c3-standard-4"
+        assert cc["masterConfig"]["diskConfig"]["bootDiskType"] == "pd-balanced"
+        if worker:
+            assert cc["workerConfig"]["machineType"] == worker
+            assert cc["preemptibleWorkerConfig"]["diskConfig"]["bootDiskType"] == "pd-balanced"

@@ -41,7 +41,7 @@ EXPECTED_COUNTS = {
         SA: 2,
         PROJECT_IAM: 2,
         ROLE: 1,
-        SA_IAM: 1,
+        SA_IAM: 0,  # no roles/iam.serviceAccountUser for the devhost: submitting needs none
         BUCKET_IAM: 8,
         CLUSTER: 1,
         INSTANCE: 1,
@@ -49,9 +49,10 @@ EXPECTED_COUNTS = {
     },
 }
 EXPECTED_COUNTS["prod"] = {**EXPECTED_COUNTS["dev"], POLICY: 1, JOB: 0}
-# Objects per stack: package, main, init action, requirements, one per model file (artefacts,
-# staging bucket) and, in dev (seed_samples), one per sample image (input bucket).
-ARTEFACTS = 4 + sum(
+# Objects per stack: package, main, init action, requirements, constraints, one per model file
+# (artefacts, staging bucket), the fixed-name object listing them for the devhost and, in dev
+# (seed_samples), one per sample image (input bucket).
+ARTEFACTS = 6 + sum(
     1 for p in (REPO / "spark" / "dataproc_faces" / "models").glob("*") if p.is_file()
 )
 EXPECTED_OBJECTS = {"dev": ARTEFACTS + len(SAMPLE_IMAGES), "prod": ARTEFACTS}
@@ -224,34 +225,26 @@ def test_devhost_identity_can_submit_jobs_without_broad_roles(stack: Recorded) -
         )
         for p in perms
     )
-    project_grants = [
-        r["inputs"] for r in stack.of_type(PROJECT_IAM) if r["inputs"]["member"] == member
-    ]
-    assert [g["role"] for g in project_grants] == [role["state"]["name"]]
-    act_as = stack.one(SA_IAM)["inputs"]
-    assert act_as["role"] == "roles/iam.serviceAccountUser" and act_as["member"] == member
-    assert act_as["serviceAccountId"] == stack.named(SA, "-cluster-sa")["state"]["name"]
-    bucket_roles = sorted(
-        r["inputs"]["role"] for r in stack.of_type(BUCKET_IAM) if r["inputs"]["member"] == member
-    )
-    by_bucket = sorted(
-        (r["inputs"]["bucket"], r["inputs"]["role"])
-        for r in stack.of_type(BUCKET_IAM)
-        if r["inputs"]["member"] == member
-    )
     name = {
         role: _bucket(stack, role)["inputs"]["name"] for role in ("input", "results", "staging")
     }
+    # Every grant the devhost holds, of every IAM kind, exactly. Submitting a job needs no
+    # roles/iam.serviceAccountUser on the cluster's account (creating clusters would).
     # Uploads create objects and read them back; nothing may delete or replace an input.
-    assert by_bucket == sorted(
+    grants = sorted(
+        (r["type"], r["inputs"].get("bucket") or r["inputs"].get("project"), r["inputs"]["role"])
+        for r in stack.resources
+        if "IAMMember" in r["type"] and r["inputs"]["member"] == member
+    )
+    assert grants == sorted(
         [
-            (name["input"], "roles/storage.objectCreator"),
-            (name["input"], "roles/storage.objectViewer"),
-            (name["results"], "roles/storage.objectViewer"),
-            (name["staging"], "roles/storage.objectViewer"),
+            (PROJECT_IAM, "faces-test-project", role["state"]["name"]),
+            (BUCKET_IAM, name["input"], "roles/storage.objectCreator"),
+            (BUCKET_IAM, name["input"], "roles/storage.objectViewer"),
+            (BUCKET_IAM, name["results"], "roles/storage.objectViewer"),
+            (BUCKET_IAM, name["staging"], "roles/storage.objectViewer"),
         ]
     )
-    assert "roles/storage.objectAdmin" not in bucket_roles
 
 
 def test_no_primitive_roles_and_no_default_compute_sa(stack: Recorded) -> None:
@@ -315,7 +308,7 @@ def test_cluster_init_action_is_content_hashed_upload_with_pins(stack: Recorded)
 
 @pytest.mark.parametrize(
     ("which", "token", "count"),
-    [("cluster", CLUSTER, 5), ("devhost", INSTANCE, 6)],
+    [("cluster", CLUSTER, 5), ("devhost", INSTANCE, 5)],
 )
 def test_each_machine_waits_for_its_iam_grants(
     stack: Recorded, which: str, token: str, count: int
@@ -381,13 +374,17 @@ def test_devhost_private_shielded_oslogin(stack: Recorded) -> None:
 def test_devhost_startup_script_installs_the_cli(stack: Recorded) -> None:
     script = stack.one(INSTANCE)["inputs"]["metadata"]["startup-script"]
     out = stack.outputs
+    staging = _bucket(stack, "staging")["inputs"]["name"]
     assert "python3-venv" in script
-    assert f"gcloud storage cp {out['job_package_uri']}" in script
-    assert re.search(r"gcloud storage cp gs://\S+/artifacts/requirements-[0-9a-f]{16}\.txt", script)
+    # The artefacts come through the fixed-name object (tests/infra/test_first_boot.py).
+    assert f"gcloud storage cp gs://{staging}/artifacts/current.env" in script
     assert f"APP={APP_DIR}" in script
-    assert '"$APP/venv/bin/pip" install -q -r "$APP/requirements.txt"' in script
+    assert (
+        '"$APP/venv/bin/pip" install -q -r "$APP/requirements.txt" -c "$APP/constraints.txt"'
+    ) in script
     assert "/usr/local/bin/dataproc-faces" in script and "-m dataproc_faces" in script
     assert f"export DATAPROC_FACES_CLUSTER={out['cluster_name']}" in script
+    assert f"export DATAPROC_FACES_CURRENT=gs://{staging}/artifacts/current.env" in script
 
 
 def test_devhost_serves_the_page_at_boot_as_an_unprivileged_service(stack: Recorded) -> None:
@@ -405,10 +402,12 @@ def test_devhost_serves_the_page_at_boot_as_an_unprivileged_service(stack: Recor
     assert f"DATAPROC_FACES_IMAGES={out['upload_images_to']}" in env.splitlines()
     assert f"DATAPROC_FACES_RESULTS={out['results_uri']}" in env.splitlines()
     tail = script[script.index("systemctl daemon-reload") :]
-    assert tail.splitlines()[:3] == [
+    assert tail.splitlines()[:5] == [
         "systemctl daemon-reload",
         "systemctl enable dataproc-faces-web.service",
-        "systemctl restart dataproc-faces-web.service",
+        "systemctl enable --now dataproc-faces-sync.timer",
+        "/usr/local/sbin/dataproc-faces-sync",
+        "systemctl start dataproc-faces-web.service",
     ]
 
 
@@ -420,8 +419,13 @@ def test_artifacts_uploaded_content_hashed(stack: Recorded) -> None:
     assert len(objects) >= 4
     # Every other object is a sample image in the input bucket (tested in test_job.py).
     assert all(o["inputs"]["bucket"] == input_bucket for o in everything if o not in objects)
+    fixed = [o for o in objects if o["inputs"]["name"] == "artifacts/current.env"]
+    assert len(fixed) == 1  # the one fixed name: which artefacts are current (test_first_boot)
     for o in objects:
-        assert re.search(r"-[0-9a-f]{16}(\.[a-z.]+)?$", o["inputs"]["name"]), o["inputs"]["name"]
+        if o not in fixed:
+            assert re.search(r"-[0-9a-f]{16}(\.[a-z.]+)?$", o["inputs"]["name"]), o["inputs"][
+                "name"
+            ]
     out = stack.outputs
     assert re.fullmatch(
         rf"gs://{staging}/artifacts/dataproc_faces-[0-9a-f]{{16}}\.zip", out["job_package_uri"]

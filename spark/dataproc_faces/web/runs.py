@@ -129,7 +129,7 @@ class RunBook:
 
     def _submit(self, source: str, detect: DetectOptions, mode: str) -> Run:
         from dataproc_faces.cli import UsageError, build_parser
-        from dataproc_faces.remote import submit
+        from dataproc_faces.remote import ClusterGone, submit
 
         assert self.settings.cloud is not None
         run_id = new_id()
@@ -137,6 +137,9 @@ class RunBook:
         argv += [*jobspec.detector_flags(detect), "--mode", mode]
         try:
             done = submit(build_parser().parse_args(argv))
+        except ClusterGone as exc:  # dev's cluster deleted itself: say so, and how to fix it
+            text = str(exc)
+            raise RunRefused(f"The job was not submitted: the {text}.") from None
         except UsageError as exc:
             raise RunRefused(f"The job was not submitted: {exc}.") from None
         run = Run(run_id, "cloud", source, done.output, detect.detector, mode, state="PENDING")

@@ -1,0 +1,50 @@
+"""The cost model that picks the stacks' machine family (bench/cost.py, docs/scale.md)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import cost
+from infra.config import DEFAULT_FAMILY, MACHINE_FAMILIES
+
+
+def test_seconds_per_photo_follow_the_measured_bf16_and_fp32_figures() -> None:
+    assert cost.photo_seconds(True) == 0.32
+    # fp32: only detection (0.241 s of the 0.32) costs 1.45x.
+    assert cost.photo_seconds(False) == pytest.approx(0.32 + 0.241 * 0.45)
+    assert cost.photo_seconds(False) / cost.photo_seconds(True) == pytest.approx(1.339, abs=1e-3)
+
+
+def test_cost_per_million_photos_is_compute_plus_the_dataproc_premium() -> None:
+    c3, n2 = (next(f for f in cost.FAMILIES if f.name == n) for n in ("c3", "n2"))
+    assert cost.all_in_hour(c3) == pytest.approx(0.00513 + 4 * 0.000687)
+    assert cost.cost_per_million(c3) == pytest.approx(0.32e6 / 3600 * (0.007878 + 0.010))
+    assert cost.cost_per_million(c3) == pytest.approx(1.589, abs=1e-3)
+    assert cost.cost_per_million(n2) == pytest.approx(0.42845e6 / 3600 * (0.010223 + 0.010))
+    assert cost.cost_per_million(n2) == pytest.approx(2.407, abs=1e-3)
+
+
+def test_the_cheapest_family_per_photo_is_the_stacks_default() -> None:
+    assert cost.cheapest().name == "c3" == DEFAULT_FAMILY
+    assert {f.name for f in cost.FAMILIES} == set(MACHINE_FAMILIES)
+    # Without bf16, a family must be much cheaper per hour to cost as little per photo.
+    n2d = next(f for f in cost.FAMILIES if f.name == "n2d")
+    need = cost.break_even_hour(n2d, cost.cost_per_million(cost.cheapest()) or 0)
+    assert need == pytest.approx(0.00335, abs=1e-5)
+    priced = cost.Family("x", False, need - 4 * 0.001, 0.001, "test")
+    assert cost.cost_per_million(priced) == pytest.approx(cost.cost_per_million(cost.cheapest()))
+
+
+def test_a_cheaper_priced_family_would_become_the_default() -> None:
+    cheap_c4 = cost.Family("c4", True, 0.004, 0.0005, "test")
+    families = (*[f for f in cost.FAMILIES if f.name != "c4"], cheap_c4)
+    assert cost.cheapest(families).name == "c4"
+    line = next(x for x in cost.family_table(families) if x.startswith("c3"))
+    assert line.startswith("c3   0.320 s/photo (bf16): $1.59 per million photos")
+
+
+def test_the_table_names_what_a_family_without_a_price_would_need() -> None:
+    lines = cost.family_table()
+    assert [line.split()[0] for line in lines] == ["c3", "c4", "n4", "n2", "n2d"]
+    assert "c4   0.320 s/photo (bf16): matches c3 below $0.00788/vCPU-h with 4 GiB" in lines[1]
+    assert lines[3].startswith("n2   0.428 s/photo (fp32): $2.41 per million photos")
