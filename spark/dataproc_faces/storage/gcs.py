@@ -39,7 +39,12 @@ from dataproc_faces.storage.base import (
     _tell,
     is_within,
 )
-from dataproc_faces.storage.skips import RESULTS, is_results_folder, skipped_part
+from dataproc_faces.storage.skips import (
+    RESULTS,
+    RESULTS_STATE_DIR,
+    is_results_folder,
+    skipped_part,
+)
 
 EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
 DEFAULT_LOCAL_PROJECT = "local"
