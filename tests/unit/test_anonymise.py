@@ -158,3 +158,12 @@ def test_the_options_say_only_what_applies_to_their_fill():
         Anonymise(mask="circle")
     with pytest.raises(ValueError, match="positive"):
         Anonymise(mask_scale=0)
+
+
+def test_a_wide_mask_blurs_with_a_wide_kernel():
+    before = noise(seed=6)
+    after = before.copy()
+    face = Face(40, 40, 40, 20)  # scale 1, strength 0.25: a 10 wide, 5 high box filter
+    anonymise_faces(after, [face], Anonymise(mask="box", mask_scale=1.0, blur_strength=0.25))
+    window = before[48:53, 55:65].reshape(-1, 3).astype(float)  # rows 50 +-2, columns 60 -5..+4
+    assert np.abs(after[50, 60].astype(float) - window.mean(axis=0)).max() <= 0.5 + 1e-9

@@ -38,8 +38,10 @@ class Face:
 # retinaface.py and centerface.py).
 DEFAULT_SCORES: dict[str, float] = {"retinaface": 0.4, "centerface": 0.3}
 # The threshold anonymising modes use when none is given: a missed face stays recognisable, a
-# false one only hides some background, so these favour recall (picked by `make bench-privacy`).
-PRIVACY_SCORES: dict[str, float] = {"retinaface": 0.2, "centerface": 0.2}
+# false one only hides some background, so these favour recall. RetinaFace's is picked by `make
+# bench-privacy` (0.1: fewest faces left identifiable, 1 point more of the photo changed than
+# 0.2); CenterFace's is not measured there, only lowered from its own 0.3.
+PRIVACY_SCORES: dict[str, float] = {"retinaface": 0.1, "centerface": 0.2}
 
 
 @dataclass(frozen=True)
