@@ -18,7 +18,11 @@ from ..imaging import ImageError, check_budget, read_header
 from ..names import UnsafeName, safe_relative
 from ..storage import SKIP_REASONS, Store, is_ignored, join, skipped_part
 
-_BATCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# A batch name; the page's form checks the same pattern in the browser (an HTML `pattern`).
+BATCH_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._\-]{0,63}"
+_BATCH = re.compile(rf"^{BATCH_PATTERN}$")
+# What the file input offers; the server sniffs each file's header whatever its name.
+ACCEPT = "image/*,.zip,.heic,.heif"
 ZIP_MAGIC = b"PK\x03\x04"
 
 
