@@ -260,7 +260,9 @@ def test_a_failing_run_ends_in_error_with_the_jobs_own_sentence(
     run_id = r.headers["Location"].rsplit("/", 1)[1]
     run = wait_run(run_json(client), run_id)
     assert run["state"] == "ERROR"
-    assert run["message"].endswith("is a results folder of this job: give the folder of the originals.")
+    assert run["message"].endswith(
+        "is a results folder of this job: give the folder of the originals."
+    )
     page = text(client.get(f"/runs/{run_id}"))
     assert 'id="state">ERROR<' in page
     assert "is a results folder of this job" in page
