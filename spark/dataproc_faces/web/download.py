@@ -37,6 +37,9 @@ class _Pipe:
     def flush(self) -> None:
         pass
 
+    def size(self) -> int:
+        return sum(map(len, self.parts))
+
     def take(self) -> bytes:
         data, self.parts = b"".join(self.parts), []
         return data
@@ -89,7 +92,8 @@ def stream_zip(output: str, names: Iterable[str], folder: str) -> Iterator[bytes
             with archive.open(info, "w", force_zip64=True) as entry:
                 for chunk in _chunks(output, name):
                     entry.write(chunk)
-                    if sum(map(len, pipe.parts)) >= CHUNK:
+                    if pipe.size() >= CHUNK:
                         yield pipe.take()
-            yield pipe.take()
+            if pipe.size() >= CHUNK:
+                yield pipe.take()
     yield pipe.take()
