@@ -44,6 +44,7 @@ function showProblems(box, sentence, reasons) {
 function setUpUpload(form) {
   const box = form.querySelector("#upload-problems");
   box.tabIndex = -1;
+  form.noValidate = true; // this script checks and says why; without it the browser's own checks run
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const problems = checkUpload(form);
@@ -122,4 +123,6 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const f of document.querySelectorAll("fieldset.options")) setUpOptions(f);
   const run = document.querySelector("#run-status");
   if (run) setUpRun(run);
+  const main = document.querySelector("main[data-refresh]");
+  if (main && !run) setTimeout(() => location.reload(), 1000 * +main.dataset.refresh); // keeps the scroll
 });
