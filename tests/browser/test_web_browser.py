@@ -232,8 +232,24 @@ def test_upload_blur_watch_download_and_delete_through_the_page(
     assert loaded and all(loaded)  # thumbnails streamed through the app
     back = browser.evaluate("document.querySelector('#back-to-app a').getAttribute('href')")
     assert back == f"/runs/{run_id}"
+    saves = browser.evaluate(
+        "[...document.querySelectorAll('#cards a.save[download]')].map(a => a.href)"
+    )
+    assert sorted(saves) == [f"{server.url}/runs/{run_id}/files/{n}" for n in images]
+    with urllib.request.urlopen(saves[0]) as r:
+        assert r.read() == archive.read(f"{run_id}/{images[0]}")
     assert browser.problems() == []
     browser.screenshot(ARTIFACTS / "web-gallery.png", full_page=False)
+
+    # refused by the server (a name already in the batch): said on the page, files kept
+    browser.navigate(f"{server.url}/")
+    _choose_files(browser, [SAMPLES / "camera.png"])
+    browser.evaluate("document.querySelector('#batch').value = 'holiday'")
+    browser.evaluate("document.querySelector('#upload').click()")
+    problems = browser.wait_for("document.querySelector('#upload-problems').textContent")
+    assert "camera.png is already in batch holiday" in problems
+    assert browser.evaluate("document.querySelector('#files').files.length") == 1
+    assert browser.evaluate("location.pathname") == "/"
 
     # delete the batch: asked first, then gone from the disk and the page
     browser.navigate(f"{server.url}/batches/holiday")
