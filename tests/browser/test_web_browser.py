@@ -142,8 +142,8 @@ def test_upload_blur_watch_download_and_delete_through_the_page(
     assert browser.evaluate("document.querySelector('#files').files.length") == 2
     assert not (server.data / "input").exists() or not any((server.data / "input").iterdir())
 
-    browser.evaluate("document.querySelector('#batch').value = 'holiday'")
     browser.screenshot(ARTIFACTS / "web-upload.png", full_page=False)
+    browser.evaluate("document.querySelector('#batch').value = 'holiday'")
     _submit(browser, "#upload")
     assert browser.evaluate("location.pathname") == "/batches/holiday"
     heading = browser.evaluate("document.querySelector('h2').textContent")
@@ -161,6 +161,7 @@ def test_upload_blur_watch_download_and_delete_through_the_page(
         "m.dispatchEvent(new Event('change'))"
     )
     assert browser.evaluate("document.querySelector('#score_threshold').value") == "0.2"
+    browser.screenshot(ARTIFACTS / "web-options.png", full_page=False)
     unlabelled = browser.evaluate(
         "[...document.querySelectorAll('input:not([type=hidden]), select')]"
         ".filter(e => !e.labels.length).map(e => e.name)"

@@ -75,3 +75,20 @@ def test_a_zip_of_many_gs_objects_streams_with_a_bounded_peak(
         with archive.open(f"{run_id}/images/big.png") as f:
             assert f.read(1024 * 1024) == f.read(1024 * 1024)  # the repeated MiB, intact
         assert archive.read(f"{run_id}/summary.json") == b"{}\n"
+
+
+def test_a_gs_batch_is_deleted_and_nothing_beside_it(bucket: str) -> None:
+    from dataproc_faces.web.delete import NotDeleted, delete_tree
+    from tests.e2e.conftest import names
+
+    upload(bucket, {
+        "input/b1/a.jpg": b"a", "input/b1/trip/.hidden": b"h", "input/b1/_DSC1.JPG": b"c",
+        "input/b10/keep.jpg": b"k", "input/b1.jpg": b"k", "elsewhere/b1/keep.jpg": b"k",
+    })  # fmt: skip
+    root = f"gs://{bucket}/input"
+    assert delete_tree(root, f"{root}/b1") == 3
+    assert names(bucket, "input/") == ["input/b1.jpg", "input/b10/keep.jpg"]
+    for outside in (f"gs://{bucket}/elsewhere/b1", root, f"gs://{bucket}/inputs/x"):
+        with pytest.raises(NotDeleted):
+            delete_tree(root, outside)
+    assert "elsewhere/b1/keep.jpg" in names(bucket)
