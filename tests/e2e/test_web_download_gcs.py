@@ -15,7 +15,7 @@ from dataproc_faces.web import create_app
 from dataproc_faces.web.download import CHUNK
 from dataproc_faces.web.runs import Run
 from dataproc_faces.web.settings import Cloud, Settings
-from tests.e2e.conftest import bucket, emulator, gcs_env, upload  # noqa: F401 (fixtures)
+from tests.e2e.conftest import upload
 
 pytestmark = pytest.mark.e2e
 
@@ -25,9 +25,7 @@ BIG = 40 * 1024 * 1024  # one object far larger than the bound: never read whole
 PEAK_BOUND = 10 * 1024 * 1024  # a few chunks, the listing and the client's buffers
 
 
-def test_a_zip_of_many_gs_objects_streams_with_a_bounded_peak(
-    bucket: str, tmp_path: Path
-) -> None:
+def test_a_zip_of_many_gs_objects_streams_with_a_bounded_peak(bucket: str, tmp_path: Path) -> None:
     results = f"gs://{bucket}/results"
     run_id = "web-20260101-000000-cafe"
     prefix = f"results/{run_id}"
