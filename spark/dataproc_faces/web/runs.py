@@ -257,11 +257,19 @@ def _progress_from(run: Run, lines: list[str]) -> None:
         run.phase = phase
 
 
+# The command line's names for the folders, in the page's words.
+_PAGE_TERMS = (("--input-list ", "the input list "), ("--input ", "the input folder "),
+               ("--output ", "the results folder "))  # fmt: skip
+
+
 def _error_from(lines: list[str]) -> str:
-    """The job's own one-line error, which the CLI prints last when it refuses to run."""
+    """The job's own one-line error, which the CLI prints last when it refuses to run, with
+    its flags named as the page names them."""
     for line in reversed(lines):
         if line.startswith(_ERROR_PREFIX):
             text = line[len(_ERROR_PREFIX) :].strip()
+            for flag, words in _PAGE_TERMS:
+                text = text.replace(flag, words)
             return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
     return ""
 
