@@ -335,7 +335,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from dataproc_faces import progress
 
         seen.update(total=total, done=read_done)
-        return progress.watch(total, read_done)
+        return _then_compacting(progress.watch(total, read_done))
 
     held = _hold(spec) if spec.input else None
     with _Stopper() as stopper:
@@ -351,10 +351,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     raise Interrupted(f"interrupted {where}; run the same command again to resume")
 
 
+@contextlib.contextmanager
+def _then_compacting(watching: Any) -> Any:
+    """The tasks' progress, then one line saying the run goes on to compact its results."""
+    from dataproc_faces.progress import format_phase
+
+    with watching as reporter:
+        yield reporter
+    print(format_phase("compacting"), file=sys.stderr, flush=True)
+
+
 def _run(
     args: argparse.Namespace, spec: Any, held: Any, stopper: _Stopper, tracked: Any, sparkenv: Any
 ) -> int:
     from dataproc_faces.pipeline import run
+    from dataproc_faces.progress import format_phase
     from dataproc_faces.results.gallery import describe, write_gallery
     from dataproc_faces.results.ownership import release
     from dataproc_faces.storage.skips import SKIP_REASONS
@@ -367,6 +378,7 @@ def _run(
             spec = _checked_list(spark.sparkContext, spec, args)
             held = held or _hold(spec)
         result = run(spark, spec, progress=tracked, force=args.force)
+        print(format_phase("gallery"), file=sys.stderr, flush=True)
         gallery = write_gallery(spark, spec.results, result.pids, result.summary)
     finally:
         if spark is not None:

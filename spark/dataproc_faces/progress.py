@@ -29,6 +29,15 @@ BAR_WIDTH = 24
 
 _LINE = re.compile(rf"{re.escape(PREFIX)}\s+(\d+)/(\d+)\b")
 
+# The phases after the tasks, one plain line each (`dataproc-faces: phase compacting`), so a
+# page reading the driver's output can say what the run does once every image is done.
+PHASE_PREFIX = "dataproc-faces: phase"
+PHASES = {
+    "compacting": "compacting the manifest and summing up",
+    "gallery": "writing the gallery",
+}
+_PHASE = re.compile(rf"^{re.escape(PHASE_PREFIX)}\s+([a-z]+)\b")
+
 
 def format_duration(seconds: float) -> str:
     """`m:ss` or `h:mm:ss`: short enough for one terminal line."""
@@ -60,6 +69,19 @@ def parse_progress(line: str) -> tuple[int, int] | None:
     """(done, total) from a plain progress line of a driver log, for a remote `wait`."""
     match = _LINE.search(line)
     return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def format_phase(name: str) -> str:
+    """The line announcing `name` (a key of PHASES)."""
+    if name not in PHASES:
+        raise ValueError(f"unknown phase {name!r}")
+    return f"{PHASE_PREFIX} {name}: {PHASES[name]}"
+
+
+def parse_phase(line: str) -> str | None:
+    """The phase a line announces, or None."""
+    match = _PHASE.match(line.strip())
+    return match.group(1) if match and match.group(1) in PHASES else None
 
 
 class Reporter:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from collections.abc import Iterator
 
 import pytest
@@ -16,7 +17,7 @@ from dataproc_faces.storage.gcs import GcsStore
 from dataproc_faces.web import create_app
 from dataproc_faces.web.settings import Settings, cloud_from_args
 from tests.conftest import SAMPLES
-from tests.e2e.conftest import names
+from tests.e2e.conftest import names, upload
 from tests.e2e.test_submit import stack  # noqa: F401  (artefacts, stand-in, stack outputs)
 from tests.web.helpers import token, wait_run
 
@@ -43,7 +44,9 @@ def client(app: Flask) -> FlaskClient:
 def _upload(client: FlaskClient, files: list[tuple[str, bytes]], batch: str):
     data = {"csrf_token": token(client), "batch": batch}
     data["files"] = [(io.BytesIO(content), name) for name, content in files]
-    return client.post("/upload", data=data, content_type="multipart/form-data")
+    return client.post(
+        "/upload", data=data, content_type="multipart/form-data", follow_redirects=True
+    )
 
 
 def _start(client: FlaskClient, **form: str) -> str:
@@ -95,12 +98,31 @@ def test_a_run_is_a_submitted_job_whose_gallery_streams_from_the_bucket(
         f"gs://{bucket}/images/web1/astronaut.png",
         f"gs://{bucket}/images/web1/camera.png",
     ]
+    zipped = client.get(f"/runs/{run_id}/download.zip")
+    assert zipped.status_code == 200 and zipped.mimetype == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(zipped.data))
+    inside = sorted(n.removeprefix(run_id + "/") for n in archive.namelist())
+    assert [n for n in inside if n.startswith("images/")] == [
+        "images/astronaut.png", "images/camera.png"]  # fmt: skip
+    assert archive.read(f"{run_id}/images/camera.png") == GcsStore().read(
+        f"{run['output']}/images/camera.png"
+    )
+    assert "summary.json" in inside
 
 
-def test_a_job_that_fails_shows_the_jobs_own_sentence(client: FlaskClient) -> None:
-    run_id = _start(client, prefix="nothing-here")
+def test_a_run_over_a_missing_prefix_is_refused_at_once(client: FlaskClient) -> None:
+    r = client.post("/runs", data={"csrf_token": token(client), "prefix": "nothing-here"})
+    assert r.status_code == 400
+    assert "There is no folder nothing-here under gs://" in r.get_data(as_text=True)
+
+
+def test_a_job_that_fails_shows_the_jobs_own_sentence(client: FlaskClient, bucket: str) -> None:
+    upload(bucket, {"images/bad1/camera.png": CAMERA, "images/bad1/_dataproc_faces.json": b"{}"})
+    run_id = _start(client, batch="bad1")
     run = wait_run(_json(client), run_id)
     assert run["state"] == "ERROR"
-    assert run["message"].endswith("nothing-here does not exist."), run
+    assert run["message"].endswith(
+        "is a results folder of this job: give the folder of the originals."
+    ), run
     page = client.get(f"/runs/{run_id}").get_data(as_text=True)
     assert 'id="state">ERROR<' in page and 'id="gallery"' not in page

@@ -50,7 +50,9 @@ def text(r) -> str:
 def upload(client: FlaskClient, files: list[tuple[str, bytes]], batch: str = "b1", **extra):
     data = {"csrf_token": token(client), "batch": batch, **extra}
     data["files"] = [(io.BytesIO(content), name) for name, content in files]
-    return client.post("/upload", data=data, content_type="multipart/form-data")
+    return client.post(
+        "/upload", data=data, content_type="multipart/form-data", follow_redirects=True
+    )
 
 
 def stored(app: Flask) -> list[str]:
@@ -233,17 +235,37 @@ def run_json(client: FlaskClient):
     return lambda run_id: client.get(f"/api/runs/{run_id}").get_json()
 
 
-def test_a_failing_run_ends_in_error_with_the_jobs_own_sentence(client: FlaskClient) -> None:
-    r = client.post("/runs", data={"csrf_token": token(client), "prefix": "no-such-folder"})
+def test_a_run_over_a_missing_folder_is_refused_at_once_in_the_pages_terms(
+    client: FlaskClient,
+) -> None:
+    t = token(client)
+    r = client.post("/runs", data={"csrf_token": t, "prefix": "no-such-folder"})
+    assert r.status_code == 400
+    assert "There is no the folder" not in text(r)
+    assert "There is no folder no-such-folder under " in text(r)
+    assert "--input" not in text(r)
+    r = client.post("/runs", data={"csrf_token": t, "batch": "beach-day"})
+    assert "There is no batch beach-day: upload photos to it first" in text(r)
+    assert text(client.get("/runs")).count("data-run=") == 0
+
+
+def test_a_failing_run_ends_in_error_with_the_jobs_own_sentence(
+    app: Flask, client: FlaskClient
+) -> None:
+    assert upload(client, [("camera.png", CAMERA)]).status_code == 200
+    batch = Path(app.config["FACES_SETTINGS"].input_root) / "b1"
+    (batch / "_dataproc_faces.json").write_text("{}")  # a results folder: the job refuses it
+    r = client.post("/runs", data={"csrf_token": token(client), "batch": "b1"})
     assert r.status_code == 303
     run_id = r.headers["Location"].rsplit("/", 1)[1]
     run = wait_run(run_json(client), run_id)
     assert run["state"] == "ERROR"
-    assert run["message"].startswith("--input ")
-    assert run["message"].endswith("no-such-folder does not exist.")
+    assert run["message"].endswith(
+        "is a results folder of this job: give the folder of the originals."
+    )
     page = text(client.get(f"/runs/{run_id}"))
     assert 'id="state">ERROR<' in page
-    assert "does not exist." in page
+    assert "is a results folder of this job" in page
     assert 'id="gallery"' not in page
 
 

@@ -41,3 +41,17 @@ def test_a_run_the_server_lost_and_a_failed_exit_are_errors_with_a_sentence(tmp_
     book.log_path("web-3").write_text("spark noise\ndataproc-faces: error: no Java found\n")
     book._procs["web-3"] = _finished(2)
     assert (book.get("web-3").state, book.get("web-3").message) == ("ERROR", "No Java found.")
+
+
+def test_the_jobs_error_names_its_folders_in_the_pages_words(tmp_path: Path) -> None:
+    book = RunBook(Settings(data=tmp_path))
+    run = Run("web-4", "local", "/in", "/out", "haar", "blur", state="RUNNING", started=1.0)
+    book.save(run)
+    book.log_path("web-4").write_text(
+        "dataproc-faces: error: --input /in is a results folder of this job: give the folder "
+        "of the originals\n"
+    )
+    book._procs["web-4"] = _finished(2)
+    assert book.get("web-4").message == (
+        "The input folder /in is a results folder of this job: give the folder of the originals."
+    )

@@ -10,6 +10,10 @@ from dataproc_faces.imaging.anonymise import MASKS
 from dataproc_faces.imaging.codec import parse_color
 from dataproc_faces.imaging.render import RenderOptions
 
+# The allowed ranges, also offered by the web page's form (its inputs' min and max).
+MASK_SCALE_RANGE = (0.5, 3.0)
+PIXELATE_BLOCKS_RANGE = (2, 64)
+
 
 def _positive_float(text: str) -> float:
     value = float(text)
@@ -20,15 +24,17 @@ def _positive_float(text: str) -> float:
 
 def _mask_scale(text: str) -> float:
     value = float(text)
-    if not 0.5 <= value <= 3.0:
-        raise argparse.ArgumentTypeError(f"must be between 0.5 and 3, got {text}")
+    low, high = MASK_SCALE_RANGE
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g}, got {text}")
     return value
 
 
 def _blocks(text: str) -> int:
     value = int(text)
-    if not 2 <= value <= 64:
-        raise argparse.ArgumentTypeError(f"must be between 2 and 64, got {text}")
+    low, high = PIXELATE_BLOCKS_RANGE
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {text}")
     return value
 
 

@@ -21,7 +21,9 @@ from typing import Any
 
 from dataproc_faces import jobspec
 from dataproc_faces.detectors.base import DetectOptions
-from dataproc_faces.progress import parse_progress
+from dataproc_faces.imaging.options import render_flags
+from dataproc_faces.imaging.render import RenderOptions
+from dataproc_faces.progress import PHASES, parse_phase, parse_progress
 from dataproc_faces.storage.base import join
 from dataproc_faces.web.settings import Settings
 
@@ -51,6 +53,12 @@ class Run:
     job_id: str = ""
     project: str = ""
     region: str = ""
+    options: dict[str, Any] = field(default_factory=dict)  # as chosen on the form, for pages
+    phase: str = ""  # a key of progress.PHASES once the tasks are done
+
+    @property
+    def phase_text(self) -> str:
+        return PHASES.get(self.phase, "")
 
     @property
     def active(self) -> bool:
@@ -102,20 +110,36 @@ class RunBook:
         return [r for r in (self.get(i) for i in ids) if r is not None]
 
     # starting ----------------------------------------------------------------------------
-    def start(self, source: str, detect: DetectOptions, mode: str) -> Run:
+    def start(
+        self,
+        source: str,
+        detect: DetectOptions,
+        render: RenderOptions,
+        options: dict[str, Any] | None = None,
+    ) -> Run:
         """Start a run over `source` (a folder or prefix below the input root)."""
         with self._lock:
             if self.settings.cloud:
-                return self._submit(source, detect, mode)
-            return self._spawn(source, detect, mode)
+                run = self._submit(source, detect, render)
+            else:
+                run = self._spawn(source, detect, render)
+            run.options = dict(options or {})
+            self.save(run)
+            return run
 
-    def _spawn(self, source: str, detect: DetectOptions, mode: str) -> Run:
+    def delete(self, run_id: str) -> None:
+        """Forget a run that has ended: its record and log (its results are deleted first)."""
+        self._procs.pop(run_id, None)
+        for path in (self._path(run_id), self.log_path(run_id)):
+            path.unlink(missing_ok=True)
+
+    def _spawn(self, source: str, detect: DetectOptions, render: RenderOptions) -> Run:
         if any(r.active for r in self.all() if r.target == "local"):
             raise RunRefused("A local run is in progress; start the next one when it has ended.")
         run_id = new_id()
         output = join(self.settings.results_root, run_id)
-        run = Run(run_id, "local", source, output, detect.detector, mode, state="RUNNING")
-        args = jobspec.job_args(output=output, input=source, detect=detect, mode=mode)
+        run = Run(run_id, "local", source, output, detect.detector, render.mode, state="RUNNING")
+        args = jobspec.job_args(output=output, input=source, detect=detect, render=render)
         command = [sys.executable, "-m", "dataproc_faces", *args, "--master", self.settings.master]
         env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
         env["PYSPARK_DRIVER_PYTHON"] = sys.executable
@@ -127,14 +151,14 @@ class RunBook:
         self.save(run)
         return run
 
-    def _submit(self, source: str, detect: DetectOptions, mode: str) -> Run:
+    def _submit(self, source: str, detect: DetectOptions, render: RenderOptions) -> Run:
         from dataproc_faces.cli import UsageError, build_parser
         from dataproc_faces.remote import ClusterGone, submit
 
         assert self.settings.cloud is not None
         run_id = new_id()
         argv = ["submit", *self.settings.cloud.submit_args, "--input", source, "--run-id", run_id]
-        argv += [*jobspec.detector_flags(detect), "--mode", mode]
+        argv += [*jobspec.detector_flags(detect), *render_flags(render)]
         try:
             done = submit(build_parser().parse_args(argv))
         except ClusterGone as exc:  # dev's cluster deleted itself: say so, and how to fix it
@@ -142,7 +166,9 @@ class RunBook:
             raise RunRefused(f"The job was not submitted: the {text}.") from None
         except UsageError as exc:
             raise RunRefused(f"The job was not submitted: {exc}.") from None
-        run = Run(run_id, "cloud", source, done.output, detect.detector, mode, state="PENDING")
+        run = Run(
+            run_id, "cloud", source, done.output, detect.detector, render.mode, state="PENDING"
+        )
         run.job_id, run.project, run.region = done.job_id, done.project, done.region
         run.started = time.time()
         self.save(run)
@@ -152,12 +178,12 @@ class RunBook:
     def refresh(self, run: Run) -> Run:
         if not run.active:
             return run
-        before = (run.state, run.done, run.total, run.message)
+        before = (run.state, run.done, run.total, run.message, run.phase)
         if run.target == "local":
             self._refresh_local(run)
         else:
             self._refresh_cloud(run)
-        if (run.state, run.done, run.total, run.message) != before:
+        if (run.state, run.done, run.total, run.message, run.phase) != before:
             self.save(run)
         return run
 
@@ -220,22 +246,41 @@ def _tail_lines(path: Path, nbytes: int = 16384) -> list[str]:
 
 
 def _progress_from(run: Run, lines: list[str]) -> None:
+    """The last count and, when one follows it, the phase the run has gone on to."""
+    phase = ""
     for line in reversed(lines):
+        phase = phase or (parse_phase(line) or "")
         for part in reversed(line.split("\r")):  # a terminal-style redraw, if any
             found = parse_progress(part)
             if found:
                 run.done, run.total = found
+                run.phase = phase
                 return
+    if phase:  # the count scrolled out of the tail: the phase still tells where the run is
+        run.phase = phase
+
+
+# The command line's names for the folders, in the page's words.
+_PAGE_TERMS = (("--input-list ", "the input list "), ("--input ", "the input folder "),
+               ("--output ", "the results folder "))  # fmt: skip
 
 
 def _error_from(lines: list[str]) -> str:
-    """The job's own one-line error, which the CLI prints last when it refuses to run."""
+    """The job's own one-line error, which the CLI prints last when it refuses to run, with
+    its flags named as the page names them."""
     for line in reversed(lines):
         if line.startswith(_ERROR_PREFIX):
             text = line[len(_ERROR_PREFIX) :].strip()
+            for flag, words in _PAGE_TERMS:
+                text = text.replace(flag, words)
             return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
     return ""
 
 
 def run_dict(run: Run) -> dict[str, Any]:
-    return {**asdict(run), "seconds": run.seconds, "active": run.active}
+    return {
+        **asdict(run),
+        "seconds": run.seconds,
+        "active": run.active,
+        "phase_text": run.phase_text,
+    }

@@ -19,7 +19,11 @@ from dataproc_faces.storage.base import Store, join
 from dataproc_faces.storage.names import UnsafeName, safe_relative
 from dataproc_faces.storage.skips import SKIP_REASONS, is_ignored, skipped_part
 
-_BATCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# A batch name; the page's form checks the same pattern in the browser (an HTML `pattern`).
+BATCH_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._\-]{0,63}"
+_BATCH = re.compile(rf"^{BATCH_PATTERN}$")
+# What the file input offers; the server sniffs each file's header whatever its name.
+ACCEPT = "image/*,.zip,.heic,.heif"
 ZIP_MAGIC = b"PK\x03\x04"
 
 

@@ -15,19 +15,29 @@ from flask import (
     redirect,
     render_template,
     request,
+    stream_with_context,
     url_for,
 )
 
-from dataproc_faces import jobspec
-from dataproc_faces.detectors.base import DETECTORS, DetectOptions
-from dataproc_faces.imaging.render import MODES, privacy_detect
 from dataproc_faces.results.layout import Results
 from dataproc_faces.storage import store_for
-from dataproc_faces.storage.base import Store, is_remote, join
+from dataproc_faces.storage.base import Store, is_remote, is_within, join
 from dataproc_faces.storage.names import UnsafeName, safe_relative
+from dataproc_faces.web import options
+from dataproc_faces.web.delete import NotDeleted, delete_tree
+from dataproc_faces.web.download import entries, stream_zip
+from dataproc_faces.web.pages import static_file as static_file_data
 from dataproc_faces.web.runs import RunBook, RunRefused, run_dict
 from dataproc_faces.web.settings import MB, Settings
-from dataproc_faces.web.uploads import Limits, Refused, check_batch, expand, store_batch
+from dataproc_faces.web.uploads import (
+    ACCEPT,
+    BATCH_PATTERN,
+    Limits,
+    Refused,
+    check_batch,
+    expand,
+    store_batch,
+)
 
 web = Blueprint("web", __name__)
 
@@ -70,27 +80,48 @@ def favicon() -> Response:
     return Response(status=204)
 
 
+def _page_choices() -> dict[str, Any]:
+    s = settings()
+    return {
+        "choices": options.choices(),
+        "target": "on Dataproc" if s.cloud else f"on local Spark, {s.master}",
+    }
+
+
+@web.get("/static/<name>")
+def static_file(name: str) -> Response:
+    """The page's stylesheet and script, read from the package (a folder or a zip)."""
+    found = static_file_data(name)
+    if found is None:
+        abort(404)
+    response = Response(found[0], mimetype=found[1])
+    response.headers["Cache-Control"] = "private, max-age=300"
+    return response
+
+
 @web.get("/")
 def index() -> str:
     s = settings()
     return render_template(
-        "index",
+        "index.html",
         title="Upload and run",
         default_batch=time.strftime("batch-%Y%m%d-%H%M%S", time.gmtime()),
         batches=batches(input_store(), s.input_root),
         chosen=request.args.get("batch", ""),
-        detectors=sorted(DETECTORS),
-        detector=DetectOptions().detector,
-        modes=MODES,
         input_root=s.input_root,
-        target="on Dataproc" if s.cloud else f"on local Spark, {s.master}",
         max_file_mb=f"{s.max_file_bytes / MB:g}",
         max_request_mb=f"{s.max_request_bytes / MB:g}",
+        max_file_bytes=s.max_file_bytes,
+        max_request_bytes=s.max_request_bytes,
+        max_files=s.max_files,
+        batch_pattern=BATCH_PATTERN,
+        accept=ACCEPT,
+        **_page_choices(),
     )
 
 
 @web.post("/upload")
-def upload() -> tuple[str, int] | str:
+def upload() -> Any:
     batch = (request.form.get("batch") or "").strip() or time.strftime(
         "batch-%Y%m%d-%H%M%S", time.gmtime()
     )
@@ -104,12 +135,70 @@ def upload() -> tuple[str, int] | str:
         return error_page("Upload refused", str(exc), 400, exc.reasons)
     except UnsafeName as exc:
         return error_page("Upload refused", f"The batch name is not allowed: {exc}.", 400)
+    # After a post, a page of its own: reloading it does not send the photos again.
+    return redirect(url_for("web.batch_page", batch=batch, added=len(names)), code=303)
+
+
+SHOWN_NAMES = 200  # a batch page lists this many names, then a count
+
+
+@web.get("/batches/<batch>")
+def batch_page(batch: str) -> Any:
+    s = settings()
+    try:
+        folder = join(s.input_root, check_batch(batch))
+    except (Refused, UnsafeName):
+        abort(404)
+    store = input_store()
+    if not store.exists(folder):
+        abort(404)
+    names = store.list_files(folder)
+    added = request.args.get("added", type=int) or 0
     return render_template(
-        "uploaded",
-        title="Uploaded",
-        names=names,
+        "batch.html",
+        title=f"Batch {batch}",
         batch=batch,
-        detector=DetectOptions().detector,
+        names=names[:SHOWN_NAMES],
+        more=max(0, len(names) - SHOWN_NAMES),
+        added=added,
+        **_page_choices(),
+    )
+
+
+@web.get("/batches/<batch>/delete")
+def confirm_delete_batch(batch: str) -> Any:
+    try:
+        check_batch(batch)
+    except (Refused, UnsafeName):
+        abort(404)
+    return render_template(
+        "confirm.html",
+        title=f"Delete batch {batch}?",
+        question=f"Delete every uploaded file of batch {batch} from {settings().input_root}? "
+        "Results of runs over it are kept until you delete them.",
+        action=url_for("web.delete_batch", batch=batch),
+        button="Delete the batch",
+        back=url_for("web.batch_page", batch=batch),
+    )
+
+
+@web.post("/batches/<batch>/delete")
+def delete_batch(batch: str) -> Any:
+    s = settings()
+    try:
+        folder = join(s.input_root, check_batch(batch))
+    except (Refused, UnsafeName) as exc:
+        return error_page("Not deleted", str(exc), 400)
+    if any(r.active and is_within(r.source, folder) for r in book().all()):
+        return error_page("Not deleted", f"A run is reading batch {batch}; wait for it.", 409)
+    try:
+        count = delete_tree(s.input_root, folder, protect=(s.results_root,))
+    except NotDeleted as exc:
+        return error_page("Not deleted", str(exc), 400)
+    return render_template(
+        "deleted.html",
+        title="Batch deleted",
+        sentence=f"Deleted batch {batch}: {count} file{'s' if count != 1 else ''}.",
     )
 
 
@@ -118,18 +207,17 @@ def start() -> Any:
     s = settings()
     batch = (request.form.get("batch") or "").strip()
     prefix = (request.form.get("prefix") or "").strip().strip("/")
-    mode = request.form.get("mode") or "outline"
-    if mode not in MODES:
-        return error_page("Run refused", f"Mode {mode!r} is not one of {', '.join(MODES)}.", 400)
     try:
-        detect = jobspec.detect_options({"detector": request.form.get("detector") or None})
-        detect = privacy_detect(detect, mode)
-        source = s.input_root
+        detect, render = options.read(request.form)
+        source, shown = s.input_root, f"upload folder {s.input_root}"
         if batch:
-            source = join(s.input_root, check_batch(batch))
+            source, shown = join(s.input_root, check_batch(batch)), f"batch {batch}"
         elif prefix:
             source = join(s.input_root, safe_relative(prefix))
-        run = book().start(source, detect, mode)
+            shown = f"folder {prefix} under {s.input_root}"
+        if not input_store().exists(source):
+            raise Refused(f"There is no {shown}: upload photos to it first, or choose another.")
+        run = book().start(source, detect, render, options.described(detect, render))
     except (Refused, RunRefused) as exc:
         return error_page("Run refused", str(exc), 409 if isinstance(exc, RunRefused) else 400)
     except (ValueError, UnsafeName) as exc:
@@ -141,7 +229,7 @@ def start() -> Any:
 def runs() -> str:
     found = book().all()
     return render_template(
-        "runs", title="Runs", runs=found, refresh=5 if any(r.active for r in found) else None
+        "runs.html", title="Runs", runs=found, refresh=5 if any(r.active for r in found) else None
     )
 
 
@@ -155,7 +243,9 @@ def _run_or_404(run_id: str) -> Any:
 @web.get("/runs/<run_id>")
 def run_page(run_id: str) -> str:
     run = _run_or_404(run_id)
-    return render_template("run", title=f"Run {run.id}", r=run, refresh=3 if run.active else None)
+    return render_template(
+        "run.html", title=f"Run {run.id}", r=run, refresh=3 if run.active else None
+    )
 
 
 @web.get("/api/runs/<run_id>")
@@ -173,11 +263,74 @@ def run_file(run_id: str, name: str) -> Response:
     except (UnsafeName, FileNotFoundError, IsADirectoryError):
         abort(404)
     kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    if name == "index.html":
+        data = _with_way_back(data, run.id)
     response = Response(data, mimetype=kind)
     if kind == "application/octet-stream":
         response.headers["Content-Disposition"] = "attachment"
     response.headers["Cache-Control"] = "private, max-age=300"
     return response
+
+
+def _with_way_back(page: bytes, run_id: str) -> bytes:
+    """The gallery served by the page gets a link back to its run (the file itself stays as the
+    job wrote it, for opening on its own)."""
+    back = url_for("web.run_page", run_id=run_id).encode()
+    nav = b'<nav id="back-to-app" aria-label="app"><a href="' + back + b'">Back to the run</a>'
+    nav += b' &middot; <a href="' + url_for("web.download", run_id=run_id).encode()
+    nav += b'">download all (zip)</a></nav>'
+    head, sep, rest = page.partition(b"<body>")
+    return head + sep + b"\n" + nav + rest if sep else page
+
+
+@web.get("/runs/<run_id>/download.zip")
+def download(run_id: str) -> Response:
+    """The run's output images, manifest and summary in one zip, streamed as it is made."""
+    run = _run_or_404(run_id)
+    if run.state != "DONE":
+        abort(404)
+    names = entries(run.output)
+    if not names:
+        abort(404)
+    body = stream_with_context(stream_zip(run.output, names, run.id))
+    response = Response(body, mimetype="application/zip")
+    response.headers["Content-Disposition"] = f'attachment; filename="{run.id}.zip"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@web.get("/runs/<run_id>/delete")
+def confirm_delete_run(run_id: str) -> Any:
+    run = _run_or_404(run_id)
+    return render_template(
+        "confirm.html",
+        title=f"Delete run {run.id}?",
+        question=f"Delete the results of run {run.id} ({run.output}) and its record? "
+        "The originals it read are not touched.",
+        action=url_for("web.delete_run", run_id=run.id),
+        button="Delete the results",
+        back=url_for("web.run_page", run_id=run.id),
+    )
+
+
+@web.post("/runs/<run_id>/delete")
+def delete_run(run_id: str) -> Any:
+    s = settings()
+    run = _run_or_404(run_id)
+    if run.active:
+        return error_page("Not deleted", f"Run {run.id} is still going on; wait for it.", 409)
+    count = 0
+    if store_for(s.results_root).exists(run.output):
+        try:
+            count = delete_tree(s.results_root, run.output, protect=(s.input_root,))
+        except NotDeleted as exc:
+            return error_page("Not deleted", str(exc), 400)
+    book().delete(run.id)
+    return render_template(
+        "deleted.html",
+        title="Run deleted",
+        sentence=f"Deleted run {run.id}: {count} result file{'s' if count != 1 else ''}.",
+    )
 
 
 def _read_result(output: str, name: str) -> bytes:
@@ -227,5 +380,5 @@ def error_page(
     title: str, sentence: str, status: int, reasons: list[str] | None = None
 ) -> tuple[str, int]:
     return render_template(
-        "error", title=title, sentence=sentence, reasons=reasons or [], refresh=None
+        "error.html", title=title, sentence=sentence, reasons=reasons or [], refresh=None
     ), status

@@ -115,6 +115,12 @@
     if (ok) sub.textContent = (r.w && r.h ? r.w + "\u00d7" + r.h + " \u00b7 " : "")
       + (r.ms != null ? Math.round(r.ms) + " ms" : "");
     else sub.appendChild(el("span", "msg", r.e || "failed"));
+    if (ok && r.o) {  // the output image itself, saved rather than opened
+      const save = el("a", "save", "download");
+      save.setAttribute("href", r.o);
+      save.setAttribute("download", "");
+      sub.append(" \u00b7 ", save);
+    }
     c.appendChild(sub);
     return c;
   }
