@@ -12,8 +12,12 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from dataproc_faces.detectors.base import DEFAULT_SCORES, DETECTORS, PRIVACY_SCORES, DetectOptions
-from dataproc_faces.imaging.codec import DEFAULT_MAX_PIXELS, parse_color
-from dataproc_faces.imaging.options import add_anonymise_arguments, anonymise_options
+from dataproc_faces.imaging.codec import DEFAULT_MAX_PIXELS
+from dataproc_faces.imaging.options import (
+    add_anonymise_arguments,
+    anonymise_options,
+    color,
+)
 from dataproc_faces.imaging.render import FILL_OF_MODE, MODES, RenderOptions
 from dataproc_faces.sparkenv import EnvironmentProblem
 
@@ -42,13 +46,6 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
-
-
 def _scale_factor(text: str) -> float:
     value = float(text)
     if not 1.0 < value <= 2.0:
@@ -61,13 +58,6 @@ def _unit_float(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
     return value
-
-
-def _color(text: str) -> tuple[int, int, int]:
-    try:
-        return parse_color(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
@@ -155,7 +145,7 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
     add_detector_arguments(p)
     r = p.add_argument_group("output images")
     r.add_argument("--mode", choices=MODES, default="outline", help=MODE_HELP)
-    r.add_argument("--color", type=_color, default=(0, 255, 0), help="#rrggbb or a name")
+    r.add_argument("--color", type=color, default=(0, 255, 0), help="#rrggbb or a name")
     add_anonymise_arguments(r)
     r.add_argument(
         "--max-pixels",

@@ -135,21 +135,30 @@ def _rest_transport(module: Any, endpoint: str) -> Any:
     return module(host=parsed.netloc, url_scheme=parsed.scheme, credentials=AnonymousCredentials())
 
 
-def cluster_client(region: str) -> Any:
-    """A ClusterControllerClient for the region, or for the stand-in at $DATAPROC_ENDPOINT."""
+def _client(service: str, region: str) -> Any:
+    """A dataproc_v1 `service` client (ClusterController, JobController) for the region, or a
+    REST one to the stand-in at $DATAPROC_ENDPOINT."""
+    import importlib
+
     from google.cloud import dataproc_v1
 
+    client = getattr(dataproc_v1, f"{service}Client")
     endpoint = os.environ.get(ENDPOINT_ENV)
     if endpoint:
-        from google.cloud.dataproc_v1.services.cluster_controller.transports.rest import (
-            ClusterControllerRestTransport,
+        module = importlib.import_module(
+            f"google.cloud.dataproc_v1.services.{_snake(service)}.transports.rest"
         )
+        transport = _rest_transport(getattr(module, f"{service}RestTransport"), endpoint)
+        return client(transport=transport)
+    return client(client_options={"api_endpoint": jobspec.regional_endpoint(region)})
 
-        transport = _rest_transport(ClusterControllerRestTransport, endpoint)
-        return dataproc_v1.ClusterControllerClient(transport=transport)
-    return dataproc_v1.ClusterControllerClient(
-        client_options={"api_endpoint": jobspec.regional_endpoint(region)}
-    )
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
+def cluster_client(region: str) -> Any:
+    return _client("ClusterController", region)
 
 
 def cluster_exists(project: str, region: str, cluster: str) -> bool:
@@ -164,20 +173,7 @@ def cluster_exists(project: str, region: str, cluster: str) -> bool:
 
 
 def job_client(region: str) -> Any:
-    """A JobControllerClient for the region, or for the stand-in at $DATAPROC_ENDPOINT."""
-    from google.cloud import dataproc_v1
-
-    endpoint = os.environ.get(ENDPOINT_ENV)
-    if endpoint:
-        from google.cloud.dataproc_v1.services.job_controller.transports.rest import (
-            JobControllerRestTransport,
-        )
-
-        transport = _rest_transport(JobControllerRestTransport, endpoint)
-        return dataproc_v1.JobControllerClient(transport=transport)
-    return dataproc_v1.JobControllerClient(
-        client_options={"api_endpoint": jobspec.regional_endpoint(region)}
-    )
+    return _client("JobController", region)
 
 
 def _state(job: Any) -> str:

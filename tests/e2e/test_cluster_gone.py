@@ -16,8 +16,9 @@ import pytest
 from dataproc_faces import cli, remote
 from dataproc_faces.web import create_app
 from dataproc_faces.web.settings import Cloud, Settings
-from tests.e2e.conftest import PROJECT, patched_env
+from tests.e2e.conftest import PROJECT, patched_env, upload
 from tests.e2e.dataproc_standin import DataprocStandIn, _error
+from tests.images import SAMPLES
 from tests.web.helpers import token
 
 pytestmark = pytest.mark.e2e
@@ -96,6 +97,7 @@ def test_a_not_found_about_something_else_is_not_called_a_gone_cluster(
 
 def test_the_page_shows_the_sentence_instead_of_a_server_error(standin, outputs, bucket, tmp_path):
     cloud = Cloud(f"gs://{bucket}/images", f"gs://{bucket}/runs", ("--stack-outputs", outputs))
+    upload(bucket, {"images/b1/camera.png": (SAMPLES / "camera.png").read_bytes()})
     client = create_app(Settings(data=tmp_path, cloud=cloud)).test_client()
     r = client.post("/runs", data={"csrf_token": token(client), "batch": "b1"})
     page = r.get_data(as_text=True)

@@ -471,6 +471,7 @@ def readers(monkeypatch) -> set[str]:
 def test_fetch_copies_resumes_and_reports_every_kind_of_miss(results, tmp_path, capsys, readers):
     dst = tmp_path / "got"
     (dst / "images").mkdir(parents=True)
+    (dst / "_dataproc_faces.json").write_bytes(b"{}")  # an earlier fetch's copy: ours to resume
     (dst / "images" / "b.png").write_bytes(b"XX")  # same size: left alone
     (dst / "summary.json").write_bytes(b"{ }")  # another size: copied again
     (tmp_path / "outside").mkdir()
@@ -492,6 +493,7 @@ def test_fetch_copies_resumes_and_reports_every_kind_of_miss(results, tmp_path, 
         f"dataproc-faces: 3 copied, 1 already there, 2 skipped, 2 failed, from {results} to {dst}"
     )
     assert local_files(dst) == {
+        "_dataproc_faces.json": b"{}",
         "clash": b"file",
         "images/a.png": b"aaaa",
         "images/b.png": b"XX",
@@ -519,7 +521,10 @@ def test_fetch_of_a_clean_prefix_exits_0(bucket, gcs_env, tmp_path, capsys):
         f"dataproc-faces: 2 copied, 0 already there, 0 skipped, 0 failed, from "
         f"gs://{bucket}/clean/r to {tmp_path / 'd'}"
     ]
-    assert local_files(tmp_path / "d") == {"a.txt": b"a", "d/b.txt": b"b"}
+    copied = local_files(tmp_path / "d")
+    marker = json.loads(copied.pop("_dataproc_faces.json"))  # the copy is marked as results
+    assert (marker["made_by"], marker["input"]) == ("dataproc-faces", f"gs://{bucket}/clean/r")
+    assert copied == {"a.txt": b"a", "d/b.txt": b"b"}
 
 
 def test_fetch_copies_only_from_cloud_storage(tmp_path, capsys):

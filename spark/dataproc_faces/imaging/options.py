@@ -15,14 +15,14 @@ MASK_SCALE_RANGE = (0.5, 3.0)
 PIXELATE_BLOCKS_RANGE = (2, 64)
 
 
-def _positive_float(text: str) -> float:
+def positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
     return value
 
 
-def _mask_scale(text: str) -> float:
+def parse_mask_scale(text: str) -> float:
     value = float(text)
     low, high = MASK_SCALE_RANGE
     if not low <= value <= high:
@@ -30,7 +30,7 @@ def _mask_scale(text: str) -> float:
     return value
 
 
-def _blocks(text: str) -> int:
+def parse_blocks(text: str) -> int:
     value = int(text)
     low, high = PIXELATE_BLOCKS_RANGE
     if not low <= value <= high:
@@ -38,7 +38,7 @@ def _blocks(text: str) -> int:
     return value
 
 
-def _color(text: str) -> tuple[int, int, int]:
+def color(text: str) -> tuple[int, int, int]:
     try:
         return parse_color(text)
     except ValueError as exc:
@@ -56,25 +56,25 @@ def add_anonymise_arguments(group: Any) -> None:
     )
     group.add_argument(
         "--mask-scale",
-        type=_mask_scale,
+        type=parse_mask_scale,
         default=r.mask_scale,
         help="grow each face's box by this factor about its centre before hiding it, so hair, "
         "ears and chin are hidden too (default %(default)s, chosen by `make bench-privacy`)",
     )
     group.add_argument(
         "--blur-strength",
-        type=_positive_float,
+        type=positive_float,
         default=r.blur_strength,
         help="blur: box-filter side as a share of the mask's side (default %(default)s)",
     )
     group.add_argument(
         "--pixelate-blocks",
-        type=_blocks,
+        type=parse_blocks,
         default=r.pixelate_blocks,
         help="pixelate: mosaic cells across the mask's longer side (default %(default)s)",
     )
     group.add_argument(
-        "--fill-color", type=_color, default=r.fill_color, help="solid: #rrggbb or a name"
+        "--fill-color", type=color, default=r.fill_color, help="solid: #rrggbb or a name"
     )
     group.add_argument(
         "--keep-metadata",

@@ -50,9 +50,9 @@ def choices() -> Choices:
 
 # form field -> (RenderOptions field, the command line's check for it)
 _RENDER_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
-    "mask_scale": ("mask_scale", render_args._mask_scale),
-    "blur_strength": ("blur_strength", render_args._positive_float),
-    "pixelate_blocks": ("pixelate_blocks", render_args._blocks),
+    "mask_scale": ("mask_scale", render_args.parse_mask_scale),
+    "blur_strength": ("blur_strength", render_args.positive_float),
+    "pixelate_blocks": ("pixelate_blocks", render_args.parse_blocks),
 }
 
 
