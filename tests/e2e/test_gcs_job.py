@@ -19,7 +19,7 @@ INPUTS = {
     "in/nested/deeper/astronaut copy.png": ASTRONAUT,  # a space in the name too
     "in/broken.jpg": b"\xff\xd8\xff\xe0 this is not a JPEG",
 }
-IGNORED = {"in/_hidden/astronaut.png": ASTRONAUT, "in/.part": b"x", "in/folder/": b""}
+IGNORED = {"in/_temporary/0/astronaut.png": ASTRONAUT, "in/.part": b"x", "in/folder/": b""}
 
 
 def manifest(bucket: str, out: str) -> dict[str, dict]:
@@ -73,6 +73,7 @@ def test_summary_in_the_bucket_matches(job, bucket):
     summary = json.loads(gcs.GcsStore().read(f"gs://{bucket}/out/summary.json"))
     assert (summary["inputs"], summary["ok"], summary["errors"], summary["faces"]) == (3, 2, 1, 2)
     assert summary["input"] == f"gs://{bucket}/in"
+    assert summary["ignored"] == {"hidden": 1, "spark-marker": 1}  # placeholders are no names
     assert "3 inputs: 2 ok, 1 errors, 2 faces" in job.stdout
 
 

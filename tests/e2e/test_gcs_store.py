@@ -17,7 +17,8 @@ def tree(bucket) -> str:
         {
             "in/a.png": b"a",
             "in/deep/er/b.jpg": b"bb",
-            "in/_hidden/c.png": b"c",
+            "in/_DSC0001.png": b"c",  # a camera's name: a photo
+            "in/_temporary/0/c.png": b"c",  # Spark's: left out
             "in/.tmp": b"t",
             "in/deep/_SUCCESS": b"",
             "in/folder/": b"",  # a console-made folder placeholder
@@ -31,8 +32,8 @@ def test_store_for_gs_is_gcs(tree):
     assert isinstance(store_for(f"{tree}/in"), gcs.GcsStore)
 
 
-def test_listing_is_recursive_skips_ignored_and_placeholders(tree):
-    assert gcs.GcsStore().list_files(f"{tree}/in") == ["a.png", "deep/er/b.jpg"]
+def test_listing_is_recursive_skips_hidden_spark_names_and_placeholders(tree):
+    assert gcs.GcsStore().list_files(f"{tree}/in") == ["_DSC0001.png", "a.png", "deep/er/b.jpg"]
 
 
 def test_listing_many_objects_with_small_pages(bucket, monkeypatch):
