@@ -57,7 +57,7 @@ def test_fetch_copies_plain_names_and_skips_each_hostile_one_with_a_warning(
     proc = run_cli(gcs_env, "fetch", f"gs://{bucket}/h", str(dst))
     assert proc.returncode == 0, proc.stderr
     aim = outside.as_posix().lstrip("/")
-    assert files_under(dst) == sorted(["ok.png", f"{aim}/escaped.png"])
+    assert files_under(dst) == sorted(["_dataproc_faces.json", "ok.png", f"{aim}/escaped.png"])
     assert (dst / "ok.png").read_bytes() == ASTRONAUT
     assert files_under(outside) == []
     refused = [rel for rel, why in hostile.items() if why]
@@ -71,6 +71,7 @@ def test_fetch_does_not_follow_a_symlink_out_of_the_destination(
 ):
     dst = tmp_path / "got"
     dst.mkdir()
+    (dst / "_dataproc_faces.json").write_text("{}")  # an earlier fetch's copy, then tampered
     (dst / "ok.png").symlink_to(outside / "victim.png")
     proc = run_cli(gcs_env, "fetch", f"gs://{bucket}/h", str(dst))
     assert proc.returncode == 1
