@@ -1,6 +1,6 @@
-"""The job and the page run from the package zip, as the cluster (`--py-files`) and the devhost
-(`PYTHONPATH=dataproc_faces.zip python -m dataproc_faces`) run them: code, weights, the gallery's
-assets and the page's templates are read from inside the zip."""
+"""The job runs from the package zip, as the cluster (`--py-files`) and the devhost
+(`PYTHONPATH=dataproc_faces.zip python -m dataproc_faces`) run it: code, weights and the gallery's
+assets are read from inside the zip. (The page from the zip: tests/web/test_from_zip.py.)"""
 
 from __future__ import annotations
 
@@ -8,13 +8,11 @@ import json
 import os
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from infra.artifacts import SourceTree, build_package_zip
-from tests.e2e.conftest import free_port, wait_for_port
 
 pytestmark = pytest.mark.spark
 
@@ -70,28 +68,3 @@ def test_the_job_runs_from_the_zip(package_zip: Path, samples: Path, tmp_path: P
     page = (out / "index.html").read_text()
     css = (SourceTree().package_dir / "results" / "assets" / "gallery.css").read_text()
     assert f"<style>{css}</style>" in page  # the asset, read from inside the zip
-
-
-def test_the_page_is_served_from_the_zip(package_zip: Path, tmp_path: Path) -> None:
-    port = free_port()
-    proc = subprocess.Popen(
-        launch(package_zip, "serve", "--port", str(port), "--data", str(tmp_path / "data")),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=from_zip(package_zip),
-        cwd=tmp_path,
-    )
-    try:
-        wait_for_port(port, proc, timeout=60)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as answer:
-            status, body = answer.status, answer.read().decode()
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=30) as answer:
-            health = answer.read()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    assert (status, health) == (200, b"ok\n")
-    assert "<form" in body and 'name="csrf_token"' in body, body[:500]
