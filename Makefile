@@ -10,7 +10,7 @@ DEMO_OUTPUT ?= demo-output
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 QUIET := 2>&1 | { grep -v "^WARNING: Location '" || true; }
 
-.PHONY: setup models system-deps demo test lint format bench bench-scale bench-privacy clean mutate
+.PHONY: setup models system-deps demo test lint format bench bench-scale bench-privacy clean mutate screenshots
 
 # The venv is rebuilt when a pin changes; pip only installs what is missing.
 $(INSTALLED): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
@@ -43,6 +43,10 @@ test: setup system-deps
 # runs only the mutants whose names match.
 mutate: setup
 	scripts/mutate.sh $(MUTANTS)
+
+# The README's pictures of the page (docs/images/web-*.png), taken by the browser test in Chromium.
+screenshots: setup system-deps
+	DATAPROC_FACES_SCREENSHOTS=docs/images $(PY) -m pytest -q tests/browser/test_web_browser.py
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .

@@ -1,7 +1,8 @@
 """The web page in a real headless Chromium, served by `dataproc-faces serve` (waitress): photos
 chosen in the file input, checked before sending, uploaded, blurred on local Spark while the run
 page follows its progress and phases, the zip downloaded and checked, the gallery shown, the batch
-deleted. Screenshots go to test-artifacts/ (the README's docs/images/web-*.png come from here)."""
+deleted. Screenshots go to test-artifacts/; `make screenshots` writes the README's
+docs/images/web-*.png."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ from tests.conftest import ROOT, SAMPLES
 from tests.e2e.conftest import free_port, wait_for_port
 
 ARTIFACTS = ROOT / "test-artifacts"
+# `make screenshots` points this at docs/images: the README's pictures of the page come from here.
+SHOTS = Path(os.environ.get("DATAPROC_FACES_SCREENSHOTS") or ARTIFACTS)
 
 pytestmark = pytest.mark.spark
 
@@ -142,7 +145,7 @@ def test_upload_blur_watch_download_and_delete_through_the_page(
     assert browser.evaluate("document.querySelector('#files').files.length") == 2
     assert not (server.data / "input").exists() or not any((server.data / "input").iterdir())
 
-    browser.screenshot(ARTIFACTS / "web-upload.png", full_page=False)
+    browser.screenshot(SHOTS / "web-upload.png", full_page=False)
     browser.evaluate("document.querySelector('#batch').value = 'holiday'")
     _submit(browser, "#upload")
     assert browser.evaluate("location.pathname") == "/batches/holiday"
@@ -161,7 +164,7 @@ def test_upload_blur_watch_download_and_delete_through_the_page(
         "m.dispatchEvent(new Event('change'))"
     )
     assert browser.evaluate("document.querySelector('#score_threshold').value") == "0.2"
-    browser.screenshot(ARTIFACTS / "web-options.png", full_page=False)
+    browser.screenshot(SHOTS / "web-options.png", full_page=False)
     unlabelled = browser.evaluate(
         "[...document.querySelectorAll('input:not([type=hidden]), select')]"
         ".filter(e => !e.labels.length).map(e => e.name)"
@@ -172,7 +175,7 @@ def test_upload_blur_watch_download_and_delete_through_the_page(
     assert browser.evaluate("location.pathname").startswith("/runs/web-")
     seen = _watch_run(browser)
     print("run page showed", seen)
-    browser.screenshot(ARTIFACTS / "web-run.png", full_page=False)
+    browser.screenshot(SHOTS / "web-run.png", full_page=False)
     during = [s for s in seen if s[0] in ("QUEUED", "PENDING", "RUNNING")]
     assert len(set(during)) >= 2, seen  # the page moved while the run went on
     assert any(phase in ("compacting the manifest and summing up", "writing the gallery")
@@ -215,7 +218,7 @@ def test_upload_blur_watch_download_and_delete_through_the_page(
     assert row[1:3] == ["DONE", "2/2"]
     assert row[4].endswith("/input/holiday")
     assert "blur" in row[5] and "threshold 0.2" in row[5]
-    browser.screenshot(ARTIFACTS / "web-runs.png", full_page=False)
+    browser.screenshot(SHOTS / "web-runs.png", full_page=False)
 
     _submit(browser, "a.gallery")
     browser.wait_for("document.body.dataset.ready === '1'", timeout=30)
