@@ -22,12 +22,14 @@ import cv2
 import numpy as np
 import pytest
 
+from dataproc_faces.detectors.base import PRIVACY_SCORES
 from tests.browser.cdp import Browser, CDPError, open_browser
 from tests.conftest import ROOT, SAMPLES
 from tests.e2e.conftest import free_port, wait_for_port
 
 ARTIFACTS = ROOT / "test-artifacts"
 # `make screenshots` points this at docs/images: the README's pictures of the page come from here.
+PRIVACY = str(PRIVACY_SCORES["retinaface"])  # what choosing blur fills in for the default detector
 SHOTS = Path(os.environ.get("DATAPROC_FACES_SCREENSHOTS") or ARTIFACTS)
 
 pytestmark = pytest.mark.spark
@@ -163,7 +165,7 @@ def test_upload_blur_watch_download_and_delete_through_the_page(
         "const m = document.querySelector('#mode'); m.value = 'blur';"
         "m.dispatchEvent(new Event('change'))"
     )
-    assert browser.evaluate("document.querySelector('#score_threshold').value") == "0.2"
+    assert browser.evaluate("document.querySelector('#score_threshold').value") == PRIVACY
     browser.screenshot(SHOTS / "web-options.png", full_page=False)
     unlabelled = browser.evaluate(
         "[...document.querySelectorAll('input:not([type=hidden]), select')]"
@@ -185,7 +187,7 @@ def test_upload_blur_watch_download_and_delete_through_the_page(
         "Object.fromEntries([...document.querySelectorAll('#options dt')].map(dt => "
         "[dt.textContent, dt.nextElementSibling.textContent]))"
     )
-    assert (shown["mode"], shown["threshold"], shown["mask"]) == ("blur", "0.2", "ellipse")
+    assert (shown["mode"], shown["threshold"], shown["mask"]) == ("blur", PRIVACY, "ellipse")
 
     href = browser.evaluate("document.querySelector('#download').href")
     with urllib.request.urlopen(href) as r:
@@ -217,7 +219,7 @@ def test_upload_blur_watch_download_and_delete_through_the_page(
     )
     assert row[1:3] == ["DONE", "2/2"]
     assert row[4].endswith("/input/holiday")
-    assert "blur" in row[5] and "threshold 0.2" in row[5]
+    assert "blur" in row[5] and f"threshold {PRIVACY}" in row[5]
     browser.screenshot(SHOTS / "web-runs.png", full_page=False)
 
     _submit(browser, "a.gallery")
