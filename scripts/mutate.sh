@@ -22,7 +22,7 @@ find "$STAGE/src" -name __pycache__ -prune -exec rm -rf {} +
 # spark/ and init_actions/ unmutated too: the program run under mocks by the infra tests reads
 # the job's files (package, main.py, weights, init action) from there.
 for item in infra tests samples requirements.txt constraints.txt pyproject.toml Pulumi.yaml Pulumi.dev.yaml \
-    Pulumi.prod.yaml __main__.py spark init_actions; do
+    Pulumi.prod.yaml __main__.py spark init_actions scripts; do
     cp -r "$ROOT/$item" "$STAGE/"
 done
 find "$STAGE" -name __pycache__ -prune -exec rm -rf {} +
