@@ -284,7 +284,6 @@ class _Stopper:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from dataproc_faces import sparkenv
     from dataproc_faces.detectors.base import DetectorError, make_detector
     from dataproc_faces.pipeline import JobSpec
     from dataproc_faces.storage import store_for
@@ -330,7 +329,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     held = _hold(spec) if spec.input else None
     with _Stopper() as stopper:
         try:
-            return _run(args, spec, held, stopper, tracked, sparkenv)
+            return _run(args, spec, held, stopper, tracked)
         except Exception:
             if not stopper.requested:  # a failure that an interrupt caused is the interrupt's
                 raise
@@ -351,9 +350,8 @@ def _then_compacting(watching: Any) -> Any:
     print(format_phase("compacting"), file=sys.stderr, flush=True)
 
 
-def _run(
-    args: argparse.Namespace, spec: Any, held: Any, stopper: _Stopper, tracked: Any, sparkenv: Any
-) -> int:
+def _run(args: argparse.Namespace, spec: Any, held: Any, stopper: _Stopper, tracked: Any) -> int:
+    from dataproc_faces import sparkenv
     from dataproc_faces.pipeline import run
     from dataproc_faces.progress import format_phase
     from dataproc_faces.results.gallery import describe, write_gallery
