@@ -119,6 +119,69 @@ def family_table(families: tuple[Family, ...] = FAMILIES) -> list[str]:
     return lines
 
 
+# -- everything per million photos: compute, premium and Cloud Storage operations -------------
+# Cloud Storage, Standard class, us-central1 (cloud.google.com/storage/pricing, read 2026-11-27).
+CLASS_A_PER_OP = 0.005 / 1000  # writes and listings
+CLASS_B_PER_OP = 0.0004 / 1000  # reads
+# Per million photos besides the photos' own objects: listing pages, a part and a state object
+# per task, about 3.5 gallery page files per 500 rows (docs/scale.md).
+OTHER_CLASS_A_PER_MILLION = 8_000
+
+
+def writes_per_photo(thumbnails: bool, faceless_link: bool, face_share: float) -> float:
+    """Object writes per photo: the output image (unless a faceless photo is only linked) and
+    its thumbnail (unless --no-thumbnails)."""
+    image = face_share if faceless_link else 1.0
+    return image + (1.0 if thumbnails else 0.0)
+
+
+def total_per_million(
+    family: Family, thumbnails: bool, faceless_link: bool, face_share: float
+) -> float | None:
+    """USD per million photos: compute and premium, one read and the writes per photo."""
+    compute = cost_per_million(family)
+    if compute is None:
+        return None
+    writes = writes_per_photo(thumbnails, faceless_link, face_share) * 1e6
+    return (
+        compute
+        + writes * CLASS_A_PER_OP
+        + 1e6 * CLASS_B_PER_OP
+        + OTHER_CLASS_A_PER_MILLION * CLASS_A_PER_OP
+    )
+
+
+def break_even_share(family: Family, target: float) -> float | None:
+    """The share of photos with a face up to which both write-saving options keep the cost per
+    million photos at or below `target` (None: not even with no face at all)."""
+    floor = total_per_million(family, False, True, 0.0)
+    if floor is None or floor > target:
+        return None
+    return min(1.0, (target - floor) / (1e6 * CLASS_A_PER_OP))
+
+
+OPTION_SETS = (
+    ("defaults (image + thumbnail)", True, False),
+    ("--no-thumbnails", False, False),
+    ("--faceless link", True, True),
+    ("both", False, True),
+)
+SHARES = (1.0, 0.5, 0.25)
+
+
+def total_table(family: Family, shares: tuple[float, ...] = SHARES) -> list[str]:
+    """Cost per million photos for each write-saving option set and share of photos with faces."""
+    head = "options".ljust(30) + "".join(f"{f'{s:.0%} with faces':>17}" for s in shares)
+    lines = [head]
+    for label, thumbs, link in OPTION_SETS:
+        cells = []
+        for share in shares:
+            total = total_per_million(family, thumbs, link, share)
+            cells.append(f"{'n/a' if total is None else f'${total:.2f}':>17}")
+        lines.append(label.ljust(30) + "".join(cells))
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.cost", description=__doc__.split("\n")[0])
     p.add_argument("--families", action="store_true", help="cost per photo by machine family")
@@ -126,7 +189,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--truth", type=Path)
     p.add_argument("--detector", action="append", help="default: retinaface, centerface, haar")
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument(
+        "--total",
+        action="store_true",
+        help="cost per million photos with the write-saving options, on the cheapest family",
+    )
     args = p.parse_args(argv)
+    if args.total:
+        family = cheapest()
+        print(f"per million photos, spot {family.name}, compute + premium + Cloud Storage:")
+        print("\n".join(total_table(family)))
+        share = break_even_share(family, 4.0)
+        print(
+            "both options stay at or below $4.00 up to "
+            + (f"{share:.0%} of photos with faces" if share is not None else "no share of faces")
+        )
+        return 0
     if args.families:
         print("\n".join(family_table()))
         print(f"cheapest per photo: {cheapest().name}")

@@ -283,6 +283,15 @@ class _Stopper:
             signal.signal(sig, handler)
 
 
+def _render_options(args: argparse.Namespace) -> RenderOptions:
+    try:
+        return RenderOptions(
+            mode=args.mode, color=args.color, max_pixels=args.max_pixels, **anonymise_options(args)
+        )
+    except ValueError as exc:  # options that do not go together
+        raise UsageError(str(exc)) from None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from dataproc_faces.detectors.base import DetectorError, make_detector
     from dataproc_faces.pipeline import JobSpec
@@ -295,9 +304,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         input=normalise(args.input) if args.input else "",
         output=normalise(args.output),
         detect=detect_options_from_args(args),
-        render=RenderOptions(
-            mode=args.mode, color=args.color, max_pixels=args.max_pixels, **anonymise_options(args)
-        ),
+        render=_render_options(args),
         partitions=args.partitions,
         input_list=normalise(args.input_list) if args.input_list else None,
     )

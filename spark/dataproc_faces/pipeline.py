@@ -79,10 +79,14 @@ def process_partition(spec: JobSpec, tasks: Iterable[Task]) -> Iterator[dict[str
             relative = safe_relative(task.relative)  # before reading: a refused name is not read
             data = store_in.read(task.source)
             result = outline(data, detector, spec.render)
-            target = results.image(relative, result.new_suffix)
-            store_out.write(target, result.data)
-            thumb = results.thumbnail(relative)
-            store_out.write(thumb, result.thumbnail, "image/jpeg")
+            target = task.source  # a linked photo's output is its original
+            if not result.linked:
+                target = results.image(relative, result.new_suffix)
+                store_out.write(target, result.data)
+            thumb = None
+            if result.thumbnail:
+                thumb = results.thumbnail(relative)
+                store_out.write(thumb, result.thumbnail, "image/jpeg")
         except Exception as exc:
             yield error_row(task.source, _message(exc), _ms(started))
             continue

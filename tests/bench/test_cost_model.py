@@ -48,3 +48,32 @@ def test_the_table_names_what_a_family_without_a_price_would_need() -> None:
     assert [line.split()[0] for line in lines] == ["c3", "c4", "n4", "n2", "n2d"]
     assert "c4   0.320 s/photo (bf16): matches c3 below $0.00788/vCPU-h with 4 GiB" in lines[1]
     assert lines[3].startswith("n2   0.428 s/photo (fp32): $2.41 per million photos")
+
+
+def test_writes_per_photo_follow_the_two_write_saving_options() -> None:
+    assert cost.writes_per_photo(True, False, 0.3) == 2.0  # the image and its thumbnail
+    assert cost.writes_per_photo(False, False, 0.3) == 1.0
+    assert cost.writes_per_photo(True, True, 0.3) == pytest.approx(1.3)  # faceless: linked
+    assert cost.writes_per_photo(False, True, 0.3) == pytest.approx(0.3)
+
+
+def test_total_per_million_adds_reads_writes_and_the_rest_to_compute() -> None:
+    c3 = cost.cheapest()
+    compute = cost.cost_per_million(c3) or 0
+    # defaults: 2,000,000 writes ($10), 1,000,000 reads ($0.40), 8,000 other writes ($0.04)
+    assert cost.total_per_million(c3, True, False, 1.0) == pytest.approx(compute + 10.44)
+    assert cost.total_per_million(c3, False, True, 0.25) == pytest.approx(compute + 1.25 + 0.44)
+    assert cost.total_per_million(c3, True, False, 1.0) == pytest.approx(12.03, abs=0.005)
+    none = next(f for f in cost.FAMILIES if f.vcpu_hour is None)
+    assert cost.total_per_million(none, True, False, 1.0) is None
+
+
+def test_the_break_even_share_of_faces_keeps_both_options_at_the_target() -> None:
+    c3 = cost.cheapest()
+    share = cost.break_even_share(c3, 4.0)
+    assert share == pytest.approx(0.394, abs=0.001)
+    assert cost.total_per_million(c3, False, True, share) == pytest.approx(4.0)
+    assert cost.break_even_share(c3, 1.0) is None  # compute alone is more
+    assert cost.break_even_share(c3, 100.0) == 1.0
+    table = cost.total_table(c3)
+    assert table[-1].split()[0] == "both" and table[-1].split()[1:] == ["$7.03", "$4.53", "$3.28"]

@@ -156,3 +156,16 @@ def test_no_credentials_is_one_line_naming_both_routes(args: list[str], tmp_path
         "account key file"
     ]
     assert proc.stdout == "" and list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_faceless_link_with_hidden_faces_is_one_line(src: Path, tmp_path: Path, capsys):
+    out = tmp_path / "o"
+    code, err = run_cli(
+        ["run", "--input", str(src), "--output", str(out), "--mode", "blur", "--faceless", "link"],
+        capsys,
+    )
+    assert code == 2 and not out.exists()
+    assert err.strip() == (
+        "dataproc-faces: error: --faceless link needs --mode outline: with faces hidden, every "
+        "photo is written, so none is shared with its original metadata"
+    )

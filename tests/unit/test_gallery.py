@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from dataproc_faces.results.gallery import (
+    CONSOLE_OBJECT,
     SCRIPT,
     STYLE,
     VIEWS,
@@ -20,6 +21,7 @@ from dataproc_faces.results.gallery import (
     describe,
     display_name,
     faces_key,
+    link_url,
     page_file,
     page_row,
     page_rows,
@@ -229,6 +231,37 @@ def test_no_external_assets(page: str) -> None:
 )
 def test_relative_url(uri: str | None, url: str | None) -> None:
     assert relative_url(uri, DST) == url
+
+
+@pytest.mark.parametrize(
+    ("uri", "output", "url"),
+    [
+        ("/data/out/images/a.jpg", "/data/out", "images/a.jpg"),  # under DST: as before
+        ("/data/in/a b/#1.jpg", "/data/out", "../in/a%20b/%231.jpg"),  # a linked original
+        ("/data/out2/x.jpg", "/data/out", "../out2/x.jpg"),
+        ("gs://in/a b/#1.jpg", "gs://b/run", CONSOLE_OBJECT + "in/a%20b/%231.jpg"),
+        ("gs://in/x.jpg", "/data/out", CONSOLE_OBJECT + "in/x.jpg"),
+        ("/data/in/x.jpg", "gs://b/run", None),  # a local file has no address for a bucket
+        (None, "/data/out", None),
+    ],
+)
+def test_link_url_points_inside_dst_or_to_the_original(uri, output, url) -> None:
+    assert link_url(uri, output) == url
+
+
+def test_a_linked_row_shows_the_original_and_has_no_thumbnail() -> None:
+    row = {
+        "path": "/data/in/a.jpg",
+        "status": "ok",
+        "faces": [],
+        "output": "/data/in/a.jpg",
+        "thumbnail": None,
+        "width": 4,
+        "height": 3,
+        "millis": 1.0,
+    }
+    card = page_row(row, "/data/in", "/data/out")
+    assert (card["n"], card["t"], card["o"]) == ("a.jpg", None, "../in/a.jpg")
 
 
 def test_relative_url_under_a_bucket() -> None:

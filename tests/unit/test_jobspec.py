@@ -7,6 +7,7 @@ import pytest
 from dataproc_faces import jobspec
 from dataproc_faces.cli import build_parser, detect_options_from_args
 from dataproc_faces.detectors.base import DetectOptions
+from dataproc_faces.imaging.render import RenderOptions
 
 BASE = {
     "main_uri": "gs://s/artifacts/main-1.py",
@@ -271,3 +272,16 @@ def test_messages_and_results_folders_exactly():
         jobspec.job_args(output="gs://r/x")
     assert str(info.value) == "a job needs an input prefix, an input list, or both"
     assert jobspec.results_for("gs://b/BOX/", "j") == "gs://b/BOX/j"
+
+
+def test_write_saving_options_round_trip_and_change_the_job_id():
+    from dataproc_faces.cli import _render_options
+
+    lean = RenderOptions(thumbnails=False, faceless="link")
+    args = jobspec.job_args(output="gs://r/x", input="gs://in/i/", render=lean)
+    assert args[-3:] == ["--no-thumbnails", "--faceless", "link"]
+    assert _render_options(build_parser().parse_args(args)) == lean
+    common = {"main_uri": "gs://a/m.py", "package_uri": "gs://a/p.zip", "input": "gs://in/i"}
+    ids = {jobspec.job_id(**common, render=r) for r in (RenderOptions(), lean)}
+    assert len(ids) == 2
+    assert jobspec.job_id(**common) == jobspec.job_id(**common, render=RenderOptions())

@@ -607,3 +607,71 @@ def test_crash_once_exits_the_first_time_only(tmp_path: Path, monkeypatch) -> No
     _crash_once()  # the marker is there: a retried task goes on
     assert codes == [17]
     assert CRASH_ONCE_ENV == "DATAPROC_FACES_CRASH_ONCE"
+
+
+# -- fewer writes per photo: --no-thumbnails and --faceless link
+
+
+class WideOnly(FixedDetector):
+    """Finds FACE in WIDTH-wide images only: one run holds a photo with a face and one without."""
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        return super().detect(image) if image.shape[1] == WIDTH else []
+
+
+def test_no_thumbnails_and_faceless_link_write_only_the_photos_with_faces(
+    tmp_path: Path, writes: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src, dst = folders(tmp_path)
+    (src / "face.png").write_bytes(encode(noise(), ".png"))
+    (src / "empty.png").write_bytes(encode(noise(320, 200), ".png"))
+    monkeypatch.setitem(pipeline._DETECTORS, FIXED, WideOnly([FACE]))
+    render = RenderOptions(color=RED, thumbnails=False, faceless="link")
+    spec = JobSpec(str(src), str(dst), FIXED, render)
+    face, faceless = process_partition(
+        spec, [Task(str(src / n), n) for n in ("face.png", "empty.png")]
+    )
+    # one write for the photo with a face, none for the faceless one, no thumbnail at all
+    assert writes == [(f"{dst}/images/face.png", None)]
+    assert (face["output"], face["thumbnail"], face["metadata"], len(face["faces"])) == (
+        f"{dst}/images/face.png",
+        None,
+        "stripped",
+        1,
+    )
+    assert (faceless["output"], faceless["thumbnail"], faceless["metadata"]) == (
+        str(src / "empty.png"),
+        None,
+        "the original's (not copied)",
+    )
+    assert (faceless["width"], faceless["height"], faceless["faces"]) == (320, 200, [])
+    assert sorted(p.name for p in dst.rglob("*") if p.is_file()) == ["face.png"]
+
+
+def test_faceless_link_still_writes_the_thumbnail_unless_told_not_to(
+    tmp_path: Path, writes: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src, dst = folders(tmp_path)
+    (src / "empty.png").write_bytes(encode(noise(), ".png"))
+    monkeypatch.setitem(pipeline._DETECTORS, FIXED, FixedDetector([]))
+    spec = JobSpec(str(src), str(dst), FIXED, RenderOptions(faceless="link"))
+    (row,) = process_partition(spec, [Task(str(src / "empty.png"), "empty.png")])
+    assert writes == [(f"{dst}/thumbs/empty.png.jpg", "image/jpeg")]
+    assert row["output"] == str(src / "empty.png")
+    assert row["thumbnail"] == f"{dst}/thumbs/empty.png.jpg"
+
+
+@pytest.mark.parametrize("mode", ["blur", "pixelate", "solid", "both"])
+def test_faceless_link_is_refused_where_faces_are_hidden(mode: str) -> None:
+    with pytest.raises(ValueError, match=r"^--faceless link needs --mode outline: "):
+        RenderOptions(mode=mode, faceless="link")
+    with pytest.raises(ValueError, match=r"^faceless must be one of copy, link, got keep$"):
+        RenderOptions(faceless="keep")
+
+
+def test_write_options_enter_the_resume_key_and_the_summary_only_when_set() -> None:
+    plain = RenderOptions()
+    assert "thumbnails" not in plain.key() and "faceless" not in plain.summary()
+    lean = RenderOptions(thumbnails=False, faceless="link")
+    assert lean.key() == {**plain.key(), "thumbnails": False, "faceless": "link"}
+    assert lean.summary() == {**plain.summary(), "thumbnails": False, "faceless": "link"}

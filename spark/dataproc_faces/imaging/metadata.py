@@ -19,6 +19,7 @@ from PIL import Image, PngImagePlugin
 GPS_IFD = 0x8825
 ORIENTATION = 0x0112
 STRIPPED, KEPT, NONE = "stripped", "kept (no GPS)", "none in the input"
+ORIGINAL = "the original's (not copied)"  # a faceless photo linked, not written (--faceless link)
 _SEGMENT_MAX = 65533  # a JPEG segment's payload, after its two length bytes
 _XMP_ID = b"http://ns.adobe.com/xap/1.0/\x00"
 _ICC_ID = b"ICC_PROFILE\x00"

@@ -8,7 +8,7 @@ from typing import Any
 
 from dataproc_faces.imaging.anonymise import MASKS
 from dataproc_faces.imaging.codec import parse_color
-from dataproc_faces.imaging.render import RenderOptions
+from dataproc_faces.imaging.render import FACELESS, RenderOptions
 
 # The allowed ranges, also offered by the web page's form (its inputs' min and max).
 MASK_SCALE_RANGE = (0.5, 3.0)
@@ -46,7 +46,7 @@ def color(text: str) -> tuple[int, int, int]:
 
 
 def add_anonymise_arguments(group: Any) -> None:
-    """Mask, fill strength and metadata flags; the defaults are RenderOptions' own."""
+    """Mask, fill strength, metadata and write-saving flags; the defaults are RenderOptions'."""
     r = RenderOptions()
     group.add_argument(
         "--mask",
@@ -82,6 +82,21 @@ def add_anonymise_arguments(group: Any) -> None:
         help="keep the input's EXIF, ICC profile and XMP in the output, except any GPS "
         "location (default: every output image is written without metadata)",
     )
+    group.add_argument(
+        "--no-thumbnails",
+        dest="thumbnails",
+        action="store_false",
+        help="write no thumbs/ copy of each photo, one object write fewer per photo (the "
+        "gallery shows the output image, scaled)",
+    )
+    group.add_argument(
+        "--faceless",
+        choices=FACELESS,
+        default=r.faceless,
+        help="a photo with no face: copy writes it under images/ like the others; link writes "
+        "nothing and its manifest row and the gallery point to the original, which keeps "
+        "its metadata (--mode outline only; default %(default)s)",
+    )
 
 
 def anonymise_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -93,6 +108,8 @@ def anonymise_options(args: argparse.Namespace) -> dict[str, Any]:
         "pixelate_blocks": args.pixelate_blocks,
         "fill_color": args.fill_color,
         "keep_metadata": args.keep_metadata,
+        "thumbnails": args.thumbnails,
+        "faceless": args.faceless,
     }
 
 
@@ -114,4 +131,8 @@ def render_flags(render: RenderOptions) -> list[str]:
         flags += ["--fill-color", f"#{r:02x}{g:02x}{b:02x}"]
     if render.keep_metadata:
         flags.append("--keep-metadata")
+    if not render.thumbnails:
+        flags.append("--no-thumbnails")
+    if render.faceless != d.faceless:
+        flags += ["--faceless", render.faceless]
     return flags

@@ -22,9 +22,11 @@ from dataproc_faces.imaging.codec import (
     native_extension,
     thumbnail,
 )
-from dataproc_faces.imaging.metadata import KEPT, STRIPPED, attach, read
+from dataproc_faces.imaging.metadata import KEPT, ORIGINAL, STRIPPED, attach, read
 
 MODES = ("outline", "blur", "pixelate", "solid", "both")
+# What a photo with no face becomes: a copy under images/, or a link to the original (no write).
+FACELESS = ("copy", "link")
 # The fill each anonymising mode hides faces with; `both` blurs and then outlines.
 FILL_OF_MODE = {"blur": "blur", "pixelate": "pixelate", "solid": "solid", "both": "blur"}
 
@@ -42,6 +44,18 @@ class RenderOptions:
     pixelate_blocks: int = DEFAULT_PIXELATE_BLOCKS
     fill_color: tuple[int, int, int] = DEFAULT_FILL_COLOR
     keep_metadata: bool = False
+    thumbnails: bool = True  # False: no thumbs/ object per photo; the gallery scales the output
+    faceless: str = "copy"
+
+    def __post_init__(self) -> None:
+        if self.faceless not in FACELESS:
+            raise ValueError(f"faceless must be one of {', '.join(FACELESS)}, got {self.faceless}")
+        if self.faceless == "link" and self.mode != "outline":
+            # an anonymised set is shared as a whole: every photo must be the stripped copy
+            raise ValueError(
+                "--faceless link needs --mode outline: with faces hidden, every photo is "
+                "written, so none is shared with its original metadata"
+            )
 
     def anonymiser(self) -> Anonymise | None:
         """How faces are hidden, or None when the mode only outlines them."""
@@ -71,7 +85,17 @@ class RenderOptions:
             "max_pixels": self.max_pixels,
             **(self.hidden() or {}),
             "metadata": self.metadata(),
+            **self._writes(),
         }
+
+    def _writes(self) -> dict[str, Any]:
+        """The write-saving options, only when not at their defaults."""
+        writes: dict[str, Any] = {}
+        if not self.thumbnails:
+            writes["thumbnails"] = False
+        if self.faceless != "copy":
+            writes["faceless"] = self.faceless
+        return writes
 
     def key(self) -> dict[str, Any]:
         """Options that change an output, for the resume key. Today's outline key is unchanged:
@@ -84,6 +108,7 @@ class RenderOptions:
         key.update(self.hidden() or {})
         if self.keep_metadata:
             key["keep_metadata"] = True
+        key.update(self._writes())
         return key
 
 
@@ -104,12 +129,19 @@ class Outlined:
     new_suffix: str = ""  # set when the input's format cannot be written back (GIF -> .png)
     thumbnail: bytes = b""
     metadata: str = STRIPPED  # or KEPT, or NONE when the input had nothing to keep
+    linked: bool = False  # no face and `faceless="link"`: nothing encoded, the original stands
 
 
 def outline(data: bytes, detector: Detector, render: RenderOptions) -> Outlined:
     """Raises imaging.ImageError for inputs that cannot be processed."""
     header, image = decode(data, render.max_pixels)
     faces = detector.detect(image)
+    height, width = image.shape[:2]
+    if not faces and render.faceless == "link":
+        thumb = thumbnail(image) if render.thumbnails else b""
+        return Outlined(
+            header.format, width, height, thumbnail=thumb, metadata=ORIGINAL, linked=True
+        )
     hide = render.anonymiser()
     if hide is not None:
         anonymise_faces(image, faces, hide)
@@ -120,7 +152,5 @@ def outline(data: bytes, detector: Detector, render: RenderOptions) -> Outlined:
     if render.keep_metadata:
         encoded, metadata = attach(encoded, ext, image, read(data))
     new_suffix = "" if native_extension(header.format) == ext else ext
-    height, width = image.shape[:2]
-    return Outlined(
-        header.format, width, height, faces, encoded, new_suffix, thumbnail(image), metadata
-    )
+    thumb = thumbnail(image) if render.thumbnails else b""
+    return Outlined(header.format, width, height, faces, encoded, new_suffix, thumb, metadata)

@@ -23,6 +23,7 @@ import base64
 import hashlib
 import html
 import json
+import os
 import string
 from collections.abc import Callable, Iterable, Iterator
 from importlib import resources
@@ -70,6 +71,26 @@ def relative_url(uri: str | None, output: str) -> str | None:
     return "/".join(quote(part, safe="") for part in rel.split("/"))
 
 
+CONSOLE_OBJECT = "https://storage.cloud.google.com/"  # a signed-in browser opens objects here
+
+
+def link_url(uri: str | None, output: str) -> str | None:
+    """Like `relative_url`, and for a photo left where it was (`--faceless link`) a link to the
+    original: relative to DST/index.html on disk, the signed-in browser URL for an object."""
+    if not uri:
+        return None
+    inside = relative_url(uri, output)
+    if inside is not None:
+        return inside
+    if is_remote(uri):
+        bucket_and_name = uri.split("://", 1)[1]
+        return CONSOLE_OBJECT + quote(bucket_and_name, safe="/")
+    if is_remote(output):
+        return None
+    rel = os.path.relpath(uri, output)
+    return "/".join(quote(part, safe="") for part in rel.split(os.sep))
+
+
 def display_name(path: str, input_root: str) -> str:
     """The input's path relative to the input folder: what a person recognises."""
     root = input_root.rstrip("/") + "/"
@@ -83,7 +104,7 @@ def page_row(r: dict[str, Any], input_root: str, output: str) -> dict[str, Any]:
         "s": r["status"],
         "f": len(r.get("faces") or []),
         "t": relative_url(r.get("thumbnail"), output),
-        "o": relative_url(r.get("output"), output),
+        "o": link_url(r.get("output"), output),
         "e": r.get("error"),
         "w": r.get("width"),
         "h": r.get("height"),

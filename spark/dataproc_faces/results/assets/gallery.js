@@ -90,12 +90,12 @@
     if (ok) {
       thumb = el(r.o ? "a" : "div", "thumb");
       if (r.o) { thumb.setAttribute("href", r.o); thumb.setAttribute("title", "open " + r.n); }
-      if (r.t) {
+      if (r.t || r.o) {  // no thumbnail (--no-thumbnails): the browser scales the output
         const img = el("img");
         img.setAttribute("loading", "lazy");
         img.setAttribute("decoding", "async");
         img.setAttribute("alt", r.n);
-        img.setAttribute("src", r.t);
+        img.setAttribute("src", r.t || r.o);
         thumb.appendChild(img);
       }
     } else {
