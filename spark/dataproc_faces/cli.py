@@ -9,7 +9,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from dataproc_faces.detectors.base import DEFAULT_SCORES, DETECTORS, PRIVACY_SCORES, DetectOptions
 from dataproc_faces.imaging.codec import DEFAULT_MAX_PIXELS
@@ -20,6 +20,9 @@ from dataproc_faces.imaging.options import (
 )
 from dataproc_faces.imaging.render import FILL_OF_MODE, MODES, RenderOptions
 from dataproc_faces.sparkenv import EnvironmentProblem
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 USAGE_ERROR = 2
 MODE_HELP = (
@@ -293,7 +296,7 @@ def _render_options(args: argparse.Namespace) -> RenderOptions:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from dataproc_faces.detectors.base import DetectorError, make_detector
+    from dataproc_faces import sparkenv
     from dataproc_faces.pipeline import JobSpec
     from dataproc_faces.storage import store_for
     from dataproc_faces.storage.base import normalise
@@ -320,11 +323,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not spec.input_list:
             _check_input(spec.input, args.input)
 
-    try:
-        make_detector(spec.detect)  # fail fast, before Spark: missing weights stop the run here
-    except DetectorError as exc:
-        raise UsageError(str(exc)) from None
-
     seen: dict[str, Any] = {}
 
     def tracked(total: int, read_done: Any) -> Any:
@@ -334,9 +332,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _then_compacting(progress.watch(total, read_done))
 
     held = _hold(spec) if spec.input else None
+    starting = sparkenv.start(args.master)  # the JVM starts while the detector is checked
     with _Stopper() as stopper:
         try:
-            return _run(args, spec, held, stopper, tracked)
+            return _run(args, spec, held, stopper, tracked, starting)
         except Exception:
             if not stopper.requested:  # a failure that an interrupt caused is the interrupt's
                 raise
@@ -357,8 +356,15 @@ def _then_compacting(watching: Any) -> Any:
     print(format_phase("compacting"), file=sys.stderr, flush=True)
 
 
-def _run(args: argparse.Namespace, spec: Any, held: Any, stopper: _Stopper, tracked: Any) -> int:
-    from dataproc_faces import sparkenv
+def _run(
+    args: argparse.Namespace,
+    spec: Any,
+    held: Any,
+    stopper: _Stopper,
+    tracked: Any,
+    starting: Future[Any],
+) -> int:
+    from dataproc_faces.detectors.base import DetectorError, make_detector
     from dataproc_faces.pipeline import run
     from dataproc_faces.progress import format_phase
     from dataproc_faces.results.gallery import describe, write_gallery
@@ -367,15 +373,22 @@ def _run(args: argparse.Namespace, spec: Any, held: Any, stopper: _Stopper, trac
 
     spark = None
     try:
-        spark = sparkenv.session(args.master)
+        try:
+            make_detector(spec.detect)  # fail fast: missing weights stop the run before any task
+        except DetectorError as exc:
+            raise UsageError(str(exc)) from None
+        spark = starting.result()
         stopper.arm(spark)
         if spec.input_list:
             spec = _checked_list(spark.sparkContext, spec, args)
             held = held or _hold(spec)
         result = run(spark, spec, progress=tracked, force=args.force)
         print(format_phase("gallery"), file=sys.stderr, flush=True)
-        gallery = write_gallery(spark, spec.results, result.pids, result.summary)
+        gallery = write_gallery(spark, spec.results, result.pids, result.summary, rows=result.rows)
     finally:
+        if spark is None:  # stopped before the session was handed over: it may still come up
+            with contextlib.suppress(BaseException):
+                spark = starting.result()
         if spark is not None:
             if stopper.requested:
                 stopper.wind_down()

@@ -3,6 +3,7 @@ write their own manifest parts; the driver handles counts and file names, never 
 
 from __future__ import annotations
 
+import itertools
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
@@ -14,8 +15,10 @@ from dataproc_faces.detectors.base import DetectOptions, Detector, make_detector
 from dataproc_faces.imaging.render import RenderOptions, outline
 from dataproc_faces.results.layout import Results
 from dataproc_faces.results.ledger import (
+    capped,
     compact,
     new_run_id,
+    newest_states,
     options_key,
     part_id,
     part_ids,
@@ -309,6 +312,49 @@ def _listed_inputs(sc: Any, spec: JobSpec) -> Any:
     return list_sources(sc, spec.input_list).mapPartitions(lambda s: _versions(root, s))
 
 
+# A run whose input and results hold at most this many entries is planned and finished on the
+# driver: each Spark job costs a small run 0.3-1 s, and the driver's share stays bounded by it.
+SMALL_RUN = 2_000
+
+
+@dataclass(frozen=True)
+class DriverPlan:
+    pending: list[tuple[str, tuple[str, str]]]  # (source, (relative, version)), sorted
+    listed: int
+    ignored: dict[str, int]
+
+
+def plan_on_driver(
+    spec: JobSpec, options: str, force: bool, limit: int = SMALL_RUN
+) -> DriverPlan | None:
+    """`listing` + `_pending` without Spark, or None when the input or the results hold more
+    than `limit` entries (an input list is always left to Spark, which reads it)."""
+    if spec.input_list or limit <= 0:
+        return None
+    store, ignored = store_for(spec.input), {}
+
+    def skipped(_: str, why: str) -> None:
+        ignored[why] = ignored.get(why, 0) + 1
+
+    def entries() -> Iterator[tuple[str, tuple[str, str]]]:
+        for rel, version in store.top_level(spec.input, skipped):
+            below = store.walk(spec.input, rel, skipped) if version is None else None
+            for r, v in below or [(rel, version)]:
+                yield join(spec.input, r), (r, v)
+
+    listed = capped(entries(), limit)
+    states = None if listed is None or force else newest_states(spec.results, limit)
+    if listed is None or (states is None and not force):
+        return None
+
+    def stale(entry: tuple[str, tuple[str, str]]) -> bool:
+        state = (states or {}).get(entry[0])
+        return force or state is None or state[1] != entry[1][1] or state[2] != options
+
+    pending = sorted(e for e in listed if stale(e))
+    return DriverPlan(pending, len(listed), {w: ignored[w] for w in SKIP_REASONS if w in ignored})
+
+
 def _pending(entries: Any, states: Any, options: str, force: bool, slices: int) -> Any:
     """Entries never processed, changed since, or processed with other options."""
     if force:
@@ -383,6 +429,45 @@ def process_chunk(
     }
 
 
+def _work_from_plan(sc: Any, spec: JobSpec, pending: list[Any]) -> Any:
+    """A driver plan's inputs as an RDD of (index, entry), one partition per task."""
+    bounds = _chunk_bounds(len(pending), sc.defaultParallelism, spec.partitions)
+    numbered = list(enumerate(pending))
+    chunks = [numbered[a:b] for a, b in itertools.pairwise(bounds)]
+    return sc.parallelize(chunks, max(1, len(chunks))).flatMap(lambda chunk: chunk)
+
+
+def _plan_with_spark(
+    sc: Any, spec: JobSpec, run_id: str, options: str, force: bool
+) -> tuple[int, dict[str, int], list[str], int, Any, Any]:
+    """Listing, skipping and numbering on the executors: (listed, ignored, shards, total, work,
+    the persisted RDD to release after the tasks)."""
+    from pyspark import StorageLevel
+
+    everything, shards, ignored = listing(sc, spec, run_id)
+    everything = everything.persist(StorageLevel.MEMORY_AND_DISK)
+    kinds = dict(everything.map(_kind).countByValue())  # one job: inputs and names left out
+    listed = kinds.pop("", 0)
+    for why, n in kinds.items():
+        ignored[why] = ignored.get(why, 0) + n
+    entries = everything.filter(lambda e: not _kind(e))
+    # A collection of a few thousand plans in one partition: no sampling job for the sort and
+    # no extra job to number the inputs.
+    slices = max(1, min(listed // PLAN_ENTRIES + 1, sc.defaultParallelism * 4))
+    results = spec.results
+    known = part_ids(results.store(), results.state)
+    pending = _pending(entries, states_rdd(sc, results, known), options, force, slices)
+    indexed = pending.sortByKey(numPartitions=slices).zipWithIndex().map(lambda kv: (kv[1], kv[0]))
+    indexed = indexed.persist(StorageLevel.MEMORY_AND_DISK)
+    total = indexed.count()
+    everything.unpersist()
+    if not total:
+        return listed, ignored, shards, 0, indexed, indexed
+    bounds = _chunk_bounds(total, sc.defaultParallelism, spec.partitions)
+    work = indexed.partitionBy(len(bounds) - 1, lambda i: bisect_right(bounds, i) - 1)
+    return listed, ignored, shards, total, work, indexed
+
+
 def _totals(rows: Iterable[dict[str, Any]]) -> Iterator[tuple[int, int, int, frozenset[str]]]:
     n = ok = faces = 0
     runtimes: set[str] = set()
@@ -408,6 +493,7 @@ class RunResult:
     compaction: dict[str, int]
     pids: list[str]
     tasks: list[dict[str, Any]]  # one small summary per Spark task of this run
+    rows: list[dict[str, Any]] | None = None  # every manifest row, for a small collection only
 
 
 def run(
@@ -420,53 +506,47 @@ def run(
 
     Executors list, process and write their manifest parts (ledger.py); the driver sees counts,
     one small summary per task and the names of part files. `force` reprocesses every input.
+    A small run (SMALL_RUN) is planned and finished on the driver: only its tasks are Spark's.
     """
-    from pyspark import StorageLevel
-
     started = time.perf_counter()
     sc = spark.sparkContext
     run_id = new_run_id()
-    render = spec.render.summary()
     options = options_key(spec.detect.to_dict(), spec.render.key())
     results = spec.results
-    store_out = results.store()
-    everything, shards, ignored = listing(sc, spec, run_id)
-    everything = everything.persist(StorageLevel.MEMORY_AND_DISK)
-    kinds = dict(everything.map(_kind).countByValue())  # one job: inputs and names left out
-    listed = kinds.pop("", 0)
-    for why, n in kinds.items():
-        ignored[why] = ignored.get(why, 0) + n
-    entries = everything.filter(lambda e: not _kind(e))
-    # A collection of a few thousand plans in one partition: no sampling job for the sort and
-    # no extra job to number the inputs, which is most of a small run's planning time.
-    slices = max(1, min(listed // PLAN_ENTRIES + 1, sc.defaultParallelism * 4))
-    known = part_ids(store_out, results.state)
-    pending = _pending(entries, states_rdd(sc, results, known), options, force, slices)
-    indexed = pending.sortByKey(numPartitions=slices).zipWithIndex().map(lambda kv: (kv[1], kv[0]))
-    indexed = indexed.persist(StorageLevel.MEMORY_AND_DISK)
-    total = indexed.count()
+    small = plan_on_driver(spec, options, force, SMALL_RUN)
+    if small is not None:
+        listed, ignored, shards = small.listed, dict(small.ignored), []
+        total, work, held = len(small.pending), _work_from_plan(sc, spec, small.pending), None
+    else:
+        listed, ignored, shards, total, work, held = _plan_with_spark(
+            sc, spec, run_id, options, force
+        )
     per_task: list[dict[str, Any]] = []
     planned = time.perf_counter()
     if total:
-        bounds = _chunk_bounds(total, sc.defaultParallelism, spec.partitions)
         done = sc.accumulator(0)
-        chunks = indexed.partitionBy(len(bounds) - 1, lambda i: bisect_right(bounds, i) - 1)
-        work = chunks.mapPartitions(lambda part: process_chunk(spec, run_id, options, part, done))
+        chunks = work.mapPartitions(lambda part: process_chunk(spec, run_id, options, part, done))
         with progress(total, lambda: done.value) if progress else nullcontext():
-            per_task = work.collect()
+            per_task = chunks.collect()
     ran = time.perf_counter()
-    indexed.unpersist()
-    everything.unpersist()
+    if held is not None:
+        held.unpersist()
+    store_out = results.store()
     for uri in shards:
         store_out.delete(uri)
-    compaction = compact(sc, results)
+    limit = SMALL_RUN if small is not None else 0
+    compaction = compact(sc, results, limit)
     pids = sorted(part_ids(store_out, results.manifest))
-    n, ok, faces, runtimes = (0, 0, 0, frozenset())
-    if pids:
+    rows = capped(read_rows(results, pids), limit) if limit else None
+    if rows is not None:
+        n, ok, faces, runtimes = next(_totals(rows))
+    elif pids:
         read = sc.parallelize(pids, max(1, min(len(pids), sc.defaultParallelism * 4)))
         n, ok, faces, runtimes = read.mapPartitions(
             lambda p: _totals(read_rows(results, p))
         ).treeReduce(_add)
+    else:
+        n, ok, faces, runtimes = (0, 0, 0, frozenset())
     wall = time.perf_counter() - started
     summary = Summary(
         inputs=n,
@@ -479,7 +559,7 @@ def run(
         output=spec.output,
         master=sc.master,
         detector=spec.detect.to_dict(),
-        render=render,
+        render=spec.render.summary(),
         runtime=sorted(runtimes),
         processed=total,
         skipped=listed - total,
@@ -492,4 +572,4 @@ def run(
         },
     )
     summary.write(results)
-    return RunResult(summary, total, listed - total, listed, compaction, pids, per_task)
+    return RunResult(summary, total, listed - total, listed, compaction, pids, per_task, rows)

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -73,3 +74,13 @@ def session(master: str | None, app_name: str = "dataproc-faces") -> Any:
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def start(master: str | None, app_name: str = "dataproc-faces") -> Future[Any]:
+    """`session` on a thread: the JVM starts (2-4 s) while the driver checks the detector and
+    plans a small run. `.result()` gives the session or raises what starting it raised."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix="spark-start")
+    try:
+        return pool.submit(session, master, app_name)
+    finally:
+        pool.shutdown(wait=False)

@@ -256,3 +256,27 @@ def test_a_page_file_holds_its_rows_in_position_order_whatever_order_they_arrive
     path = tmp_path / "gallery" / "two" / "3.js"
     assert path.read_text() == 'galleryPage("two",3,[{"n":"a"},{"n":"b"},{"n":"c"}]);\n'
     assert writes == [(str(path), "text/javascript")]
+
+
+@pytest.mark.parametrize("file_rows", [2, 500])
+def test_a_small_collection_gets_the_same_files_from_the_driver_alone(
+    tmp_path: Path, writes: list[tuple[str, str | None]], file_rows: int
+) -> None:
+    from dataproc_faces.results.ledger import read_rows
+
+    by_spark, by_driver = tmp_path / "spark", tmp_path / "driver"
+    for dst in (by_spark, by_driver):
+        parts = [[linked(r, dst) for r in part] for part in PARTS]
+        rows = [r for part in parts for r in part]
+        pids = manifest(dst, parts)
+        spark = FakeSession(parallelism=1)
+        given = list(read_rows(Results(str(dst)), pids)) if dst == by_driver else None
+        write_gallery(
+            spark, Results(str(dst)), pids, summary(dst, rows), 3, file_rows, rows=given
+        )
+        if dst == by_driver:
+            assert spark.sparkContext.parallelized == spark.sparkContext.shuffles == []
+    assert page_files(by_driver) == page_files(by_spark)
+    assert page_files(by_driver) == expected_files(rows, by_driver, file_rows)
+    spark_index = (by_spark / Results.INDEX).read_text().replace(str(by_spark), "DST")
+    assert (by_driver / Results.INDEX).read_text().replace(str(by_driver), "DST") == spark_index

@@ -43,6 +43,12 @@ def fixed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(pipeline._DETECTORS, FIXED, FixedDetector([FACE], runtime="fixed 2.0"))
 
 
+@pytest.fixture(autouse=True)
+def planned_by_spark(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These runs are small: without this, the driver would plan them (the `driver_` tests)."""
+    monkeypatch.setattr(pipeline, "SMALL_RUN", 0)
+
+
 def use_clock(monkeypatch: pytest.MonkeyPatch, step: float) -> None:
     fake = Clock(step)
     monkeypatch.setattr(pipeline, "time", types.SimpleNamespace(perf_counter=fake.perf_counter))
@@ -365,9 +371,12 @@ def test_a_first_run_processes_everything_and_reports_exact_totals(
     assert (src / "a.png").read_bytes() == INPUTS["a.png"]
 
 
+@pytest.mark.parametrize("planner", ["spark", "driver"])
 def test_runs_into_the_same_folder_skip_what_is_done_and_redo_what_changed(
-    tmp_path: Path, monkeypatch
+    tmp_path: Path, monkeypatch, planner: str
 ) -> None:
+    if planner == "driver":
+        monkeypatch.setattr(pipeline, "SMALL_RUN", 2_000)
     tree(tmp_path / "in", INPUTS)
     spec = spec_for(tmp_path)
     first = run(FakeSession(), spec)
@@ -389,7 +398,10 @@ def test_runs_into_the_same_folder_skip_what_is_done_and_redo_what_changed(
     spark = FakeSession(parallelism=1)
     changed = run(spark, spec)
     assert (changed.processed, changed.skipped, changed.listed) == (2, 3, 5)
-    assert spark.sparkContext.parallelized[-1] == (changed.pids, 4)  # 5 parts, 4 slices a core
+    if planner == "spark":  # 5 parts, 4 slices a core
+        assert spark.sparkContext.parallelized[-1] == (changed.pids, 4)
+    else:  # only the two inputs to process went to Spark
+        assert [len(data) for data, _ in spark.sparkContext.parallelized] == [2]
     assert changed.summary.inputs == 5 and changed.compaction == {"orphans": 0, "superseded": 1}
     rows = manifest(spec.output)
     assert rows["a.png"] == first_rows["a.png"] and rows["c.png"] != first_rows["c.png"]
@@ -464,7 +476,12 @@ def test_a_run_from_an_input_list(tmp_path: Path, monkeypatch) -> None:
     assert rows["c.png"]["output"] == f"{spec.output}/images/b/c.png"
 
 
-def test_a_run_over_nothing_writes_an_empty_summary(tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("planner", ["spark", "driver"])
+def test_a_run_over_nothing_writes_an_empty_summary(
+    tmp_path: Path, monkeypatch, planner: str
+) -> None:
+    if planner == "driver":
+        monkeypatch.setattr(pipeline, "SMALL_RUN", 2_000)
     (tmp_path / "in").mkdir()
     use_clock(monkeypatch, 0.0)  # a clock that does not move: no division by zero
     spec = spec_for(tmp_path)
@@ -473,3 +490,57 @@ def test_a_run_over_nothing_writes_an_empty_summary(tmp_path: Path, monkeypatch)
     assert (s.inputs, s.ok, s.errors, s.faces, s.runtime) == (0, 0, 0, 0, [])
     assert (s.wall_seconds, s.images_per_second, result.pids, result.tasks) == (0.0, 0.0, [], [])
     assert json.loads((Path(spec.output) / "summary.json").read_text())["inputs"] == 0
+
+
+# -- small runs: planned and finished on the driver, Spark only for the tasks
+
+
+def test_a_small_run_is_planned_and_finished_without_spark_jobs(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(pipeline, "SMALL_RUN", 4)  # exactly the four inputs: still small
+    tree(tmp_path / "in", INPUTS)
+    spec = spec_for(tmp_path)
+    spark, calls = FakeSession(parallelism=2), []
+    result = run(spark, spec, progress=lambda t, r: recording(calls, t, r))
+    sc = spark.sparkContext
+    assert calls == [("enter", 4, 0), ("exit", 4, 4)]
+    s = result.summary
+    assert (s.inputs, s.ok, s.errors, s.faces, s.processed, s.skipped) == (4, 3, 1, 3, 4, 0)
+    assert s.ignored == {"hidden": 2}  # .x/ and .z.png, counted on the driver
+    assert sc.shuffles == []  # no join, sort, numbering, compaction or totals job
+    # one Spark job: four chunks of one input each (guided sizes on two cores), in name order
+    ((chunks, slices),) = sc.parallelized
+    src = spec.input
+    names = ["a.png", "b/c.png", "b/d/e.png", "f.jpg"]
+    assert slices == 4
+    assert [[(i, e[0]) for i, e in chunk] for chunk in chunks] == [
+        [(i, f"{src}/{n}")] for i, n in enumerate(names)
+    ]
+    assert sorted(r["path"] for r in result.rows or []) == [f"{src}/{n}" for n in names]
+    assert [r.storage_level for r in sc.rdds if r.storage_level is not None] == []
+    again = run(FakeSession(), spec)
+    assert (again.processed, again.skipped, again.summary.inputs) == (0, 4, 4)
+    assert again.summary.faces == 3
+
+
+def test_a_run_past_the_small_limit_goes_to_spark_by_input_or_by_results(
+    tmp_path: Path, monkeypatch
+) -> None:
+    tree(tmp_path / "in", INPUTS)
+    spec = spec_for(tmp_path)
+    monkeypatch.setattr(pipeline, "SMALL_RUN", 3)  # four inputs: too many
+    spark = FakeSession()
+    first = run(spark, spec)
+    assert first.rows is None and ("sortByKey", 1) in spark.sparkContext.shuffles
+    (Path(spec.input) / "a.png").unlink()
+    (Path(spec.input) / "b" / "d" / "e.png").unlink()
+    spark = FakeSession()  # two inputs now, but the results hold four state lines
+    second = run(spark, spec)
+    assert (second.processed, second.skipped, second.summary.inputs) == (0, 2, 4)
+    assert second.rows is None and ("leftOuterJoin", 1) in spark.sparkContext.shuffles
+    monkeypatch.setattr(pipeline, "SMALL_RUN", 4)
+    spark = FakeSession()
+    third = run(spark, spec)
+    assert (third.processed, third.skipped, third.summary.inputs) == (0, 2, 4)
+    assert spark.sparkContext.shuffles == [] and len(third.rows or []) == 4

@@ -335,13 +335,18 @@ def write_gallery(
     summary: Summary,
     page_size: int = PAGE_SIZE,
     file_rows: int = FILE_ROWS,
+    rows: list[dict[str, Any]] | None = None,
 ) -> str:
     """Page files from the manifest parts on the executors, then DST/index.html from counts.
 
-    The driver holds one count per view and partition and at most ERRORS_LISTED error rows.
+    The driver holds one count per view and partition and at most ERRORS_LISTED error rows;
+    given a small collection's `rows` (pipeline.SMALL_RUN), it writes the pages itself.
     """
     from dataproc_faces.results.ledger import read_rows
 
+    if rows is not None:
+        counts, errors = _pages_on_driver(results, rows, summary, file_rows)
+        return _write_index(results, summary, counts, errors, page_size, file_rows)
     sc = spark.sparkContext
     root, output = summary.input, results.root
     slices = max(1, min(len(pids), sc.defaultParallelism * 4))
@@ -369,6 +374,34 @@ def write_gallery(
     ).sum()
     errors = by_name.filter(lambda r: r["s"] != "ok").take(ERRORS_LISTED)
     by_name.unpersist()
+    return _write_index(results, summary, counts, errors, page_size, file_rows)
+
+
+def _pages_on_driver(
+    results: Results, rows: list[dict[str, Any]], summary: Summary, file_rows: int
+) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """`write_gallery`'s page files for a small collection, without Spark jobs."""
+    cards = page_rows(rows, summary, results.root)
+    running = next(_view_counts(cards))
+    pages: dict[tuple[str, int], list[tuple[int, dict[str, Any]]]] = {}
+    for key, item in _placed(0, cards, [dict.fromkeys(VIEWS, 0)], file_rows):
+        pages.setdefault(key, []).append(item)
+    for i, card in enumerate(sorted(cards, key=faces_key)):
+        pages.setdefault(("faces", i // file_rows + 1), []).append((i, card))
+    for key, items in pages.items():
+        _write_page(results, key, items)
+    errors = [c for c in cards if c["s"] != "ok"][:ERRORS_LISTED]
+    return {**running, "faces": running["name"]}, errors
+
+
+def _write_index(
+    results: Results,
+    summary: Summary,
+    counts: dict[str, int],
+    errors: list[dict[str, Any]],
+    page_size: int,
+    file_rows: int,
+) -> str:
     page = render(summary, counts, errors, page_size, file_rows)
     results.store().write(results.index, page.encode(), "text/html; charset=utf-8")
     return results.index

@@ -19,10 +19,12 @@ started again. Inputs deleted from the source keep their rows.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import time
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from dataproc_faces.results.layout import PART_PREFIX as PREFIX
 from dataproc_faces.results.layout import PART_SUFFIX as SUFFIX
@@ -92,6 +94,28 @@ def read_rows(results: Results, pids: Iterable[str]) -> Iterator[dict[str, Any]]
         yield from _lines(results.part(pid))
 
 
+T = TypeVar("T")
+
+
+def capped(items: Iterable[T], limit: int) -> list[T] | None:
+    """All of `items` if there are at most `limit`, else None: the driver reads a small
+    collection itself and leaves a large one to Spark, so what it holds never grows with it."""
+    head = list(itertools.islice(items, limit + 1))
+    return head if len(head) <= limit else None
+
+
+def newest_states(results: Results, limit: int) -> dict[str, tuple[str, str, str]] | None:
+    """`states_rdd` on the driver, for at most `limit` state lines (None beyond)."""
+    lines = capped(read_states(results, sorted(part_ids(results.store(), results.state))), limit)
+    if lines is None:
+        return None
+    newest: dict[str, tuple[str, str, str]] = {}
+    for path, state in lines:
+        if path not in newest or state[0] >= newest[path][0]:
+            newest[path] = state
+    return newest
+
+
 def _slices(sc: Any, count: int) -> int:
     return max(1, min(count, sc.defaultParallelism * 4))
 
@@ -121,8 +145,9 @@ def _drop(results: Results, pid: str, paths: Iterable[str]) -> int:
     return len(gone)
 
 
-def compact(sc: Any, results: Results) -> dict[str, int]:
-    """Leave every input in exactly one part: drop superseded rows and parts without state."""
+def compact(sc: Any, results: Results, limit: int = 0) -> dict[str, int]:
+    """Leave every input in exactly one part: drop superseded rows and parts without state.
+    Up to `limit` state lines (0: none) are compacted on the driver, without a Spark job."""
     store = results.store()
     parts = part_ids(store, results.manifest)
     states = part_ids(store, results.state)
@@ -132,7 +157,17 @@ def compact(sc: Any, results: Results) -> dict[str, int]:
         store.delete(results.state_part(pid))
     live = sorted(parts & states)
     dropped = 0
-    if live:
+    small = capped(read_states(results, live), limit) if live and limit else None
+    if small is not None:  # a small collection: no Spark job
+        by_path: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+        for path, state in small:
+            by_path[path].append(state)
+        losers: dict[str, list[str]] = defaultdict(list)
+        for path, entries in by_path.items():
+            for pid, lost in _losers(path, entries):
+                losers[pid].append(lost)
+        dropped = sum(_drop(results, pid, paths) for pid, paths in sorted(losers.items()))
+    elif live:
         dropped = (
             sc.parallelize(live, _slices(sc, len(live)))
             .mapPartitions(lambda part: read_states(results, part))
