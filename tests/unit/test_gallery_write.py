@@ -271,9 +271,7 @@ def test_a_small_collection_gets_the_same_files_from_the_driver_alone(
         pids = manifest(dst, parts)
         spark = FakeSession(parallelism=1)
         given = list(read_rows(Results(str(dst)), pids)) if dst == by_driver else None
-        write_gallery(
-            spark, Results(str(dst)), pids, summary(dst, rows), 3, file_rows, rows=given
-        )
+        write_gallery(spark, Results(str(dst)), pids, summary(dst, rows), 3, file_rows, rows=given)
         if dst == by_driver:
             assert spark.sparkContext.parallelized == spark.sparkContext.shuffles == []
     assert page_files(by_driver) == page_files(by_spark)
