@@ -4,6 +4,7 @@ write their own manifest parts; the driver handles counts and file names, never 
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
@@ -315,6 +316,7 @@ def _listed_inputs(sc: Any, spec: JobSpec) -> Any:
 # A run whose input and results hold at most this many entries is planned and finished on the
 # driver: each Spark job costs a small run 0.3-1 s, and the driver's share stays bounded by it.
 SMALL_RUN = 2_000
+SMALL_RUN_ENV = "DATAPROC_FACES_SMALL_RUN"  # another limit; 0 plans every run with Spark
 
 
 @dataclass(frozen=True)
@@ -513,7 +515,7 @@ def run(
     run_id = new_run_id()
     options = options_key(spec.detect.to_dict(), spec.render.key())
     results = spec.results
-    small = plan_on_driver(spec, options, force, SMALL_RUN)
+    small = plan_on_driver(spec, options, force, int(os.environ.get(SMALL_RUN_ENV, SMALL_RUN)))
     if small is not None:
         listed, ignored, shards = small.listed, dict(small.ignored), []
         total, work, held = len(small.pending), _work_from_plan(sc, spec, small.pending), None

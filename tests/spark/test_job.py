@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from dataproc_faces.imaging.codec import decode
+from dataproc_faces.pipeline import SMALL_RUN_ENV
 from tests.conftest import ASTRONAUT_FACE, iou
 from tests.images import (
     IGNORED_COUNTS,
@@ -26,14 +27,16 @@ pytestmark = pytest.mark.spark
 GOOD, BROKEN = good_inputs(), broken_inputs()
 
 
-def run_job(src: Path, dst: Path, *extra: str) -> subprocess.CompletedProcess:
+def run_job(
+    src: Path, dst: Path, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "dataproc_faces", "run", "--input", str(src), "--output", str(dst)]
     return subprocess.run(
         [*cmd, "--master", "local[2]", *extra],
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "PYSPARK_PYTHON": sys.executable},
+        env={**os.environ, "PYSPARK_PYTHON": sys.executable, **(env or {})},
     )
 
 
@@ -53,7 +56,9 @@ def runs(tmp_path_factory) -> tuple[Path, Path, list[subprocess.CompletedProcess
     base = tmp_path_factory.mktemp("job")
     src, dst = base / "in", base / "out"
     write_tree(src, {**GOOD, **BROKEN, **ignored_inputs()})
-    first = run_job(src, dst)
+    # The first run is planned by Spark's executors, as a large one is; the second, small, by
+    # the driver (pipeline.SMALL_RUN): the tests below check both.
+    first = run_job(src, dst, env={SMALL_RUN_ENV: "0"})
     first_rows = manifest_rows(dst)
     first_parts = sorted(p.name for p in (dst / "manifest").iterdir())
     second = run_job(src, dst)
