@@ -10,7 +10,7 @@ DEMO_OUTPUT ?= demo-output
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 QUIET := 2>&1 | { grep -v "^WARNING: Location '" || true; }
 
-.PHONY: setup models system-deps demo test lint format bench bench-scale bench-privacy clean mutate screenshots
+.PHONY: setup models system-deps demo test lint format bench bench-real bench-scale bench-privacy clean mutate screenshots
 
 # The venv is rebuilt when a pin changes; pip only installs what is missing.
 $(INSTALLED): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
@@ -58,6 +58,15 @@ format: $(INSTALLED)
 
 bench: setup
 	$(PY) -m bench.run
+
+# The lab's method against the job on real annotated photos scaled to 4-10 MP (bench/real.py);
+# REAL_SET is an annotated set (images/ + truth.json), by default the team's WIDER FACE sample.
+REAL_SET ?= ../shared/data/wider-dev
+REAL_CORPUS := bench/corpus/real-$(notdir $(REAL_SET))
+bench-real: setup
+	$(PY) -m bench.real --from $(REAL_SET) --out $(REAL_CORPUS)
+	$(PY) -m bench.run --corpus $(REAL_CORPUS) --methods lab,pair,local2 --p4-count 0 \
+		--profile 0 --repeat 1 --results bench/results-real.json --work bench/results/real
 
 # What grows with the number of inputs (driver memory, time outside tasks) and a resume demo.
 bench-scale: setup

@@ -9,7 +9,8 @@ folders and the detector is Haar: per-image work is tiny, so what is left is the
 
 Then a resume run: kill the job (driver, JVM and workers) once about half the inputs have rows,
 start it again and record what the second run processed and skipped; then a no-change rerun and a
-rerun after adding 1% new inputs.
+rerun after adding 1% new inputs. And incremental runs (`--incremental`): what adding 100 inputs
+to a done collection of N costs against a run over those 100 alone into a fresh results folder.
 
 Results go to bench/results.json under "scale" (other keys are left as they are).
 """
@@ -189,6 +190,35 @@ def resume_demo(work: Path, n: int, master: str) -> dict[str, Any]:
     return result
 
 
+def incremental_point(work: Path, n: int, added: int, master: str) -> dict[str, Any]:
+    """What adding `added` inputs (one new folder) to a done collection of `n` costs, against a
+    run over the same `added` inputs into a fresh results folder; run side by side."""
+    src, dst = work / f"incr-in-{n}", work / f"incr-out-{n}"
+    subprocess.run(["rm", "-rf", str(src), str(dst)], check=True)
+    make_inputs(src, n)
+    first = measured_run(src, dst, master)
+    new_folder = src / "new"
+    fresh_src, fresh_dst = work / f"incr-fresh-in-{n}", work / f"incr-fresh-out-{n}"
+    subprocess.run(["rm", "-rf", str(fresh_src), str(fresh_dst)], check=True)
+    blobs = [tiny_png(n + i) for i in range(16)]
+    for folder in (new_folder, fresh_src / "new"):
+        folder.mkdir(parents=True)
+        for i in range(added):
+            (folder / f"add-{i:05d}.png").write_bytes(blobs[i % 16])
+    fresh = measured_run(fresh_src, fresh_dst, master)
+    incremental = measured_run(src, dst, master)
+    result = {
+        "n": n,
+        "added": added,
+        "first_run": first,
+        "fresh_run_of_the_added": fresh,
+        "incremental_run": incremental,
+        "ratio": round(incremental["wall_seconds"] / fresh["wall_seconds"], 2),
+    }
+    print(json.dumps(result), flush=True)
+    return result
+
+
 def save(path: Path, record: dict[str, Any]) -> None:
     results = json.loads(path.read_text()) if path.exists() else {}
     results["scale"] = record
@@ -200,6 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", default="10000,100000,1000000", help="comma-separated N")
     p.add_argument("--resume-n", type=int, default=20_000)
     p.add_argument("--master", default="local[2]")
+    p.add_argument(
+        "--incremental",
+        default="50000,1000000",
+        help="comma-separated N: add 100 inputs to a done collection of N (empty: skip)",
+    )
+    p.add_argument("--added", type=int, default=100)
     p.add_argument("--work", type=Path, default=ROOT / "bench" / "scale-work")
     p.add_argument("--results", type=Path, default=RESULTS)
     args = p.parse_args(argv)
@@ -213,9 +249,14 @@ def main(argv: list[str] | None = None) -> int:
         "points": [],
         "resume": None,
     }
-    for n in args.sizes.split(","):
+    for n in filter(None, args.sizes.split(",")):
         record["points"].append(scale_point(args.work, int(n), args.master, cores))
         save(args.results, record)  # a long run keeps what it measured if a later step fails
+    record["incremental"] = []
+    for n in filter(None, args.incremental.split(",")):
+        point = incremental_point(args.work, int(n), args.added, args.master)
+        record["incremental"].append(point)
+        save(args.results, record)
     if args.resume_n:
         record["resume"] = resume_demo(args.work, args.resume_n, args.master)
     save(args.results, record)
