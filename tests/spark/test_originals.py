@@ -152,9 +152,10 @@ def test_outputs_honour_the_umask(results: Path) -> None:
 def test_a_second_run_while_one_holds_the_output_is_one_line_and_the_first_finishes(
     tmp_path: Path,
 ) -> None:
-    src, out = photos(tmp_path / "in", 30), tmp_path / "out"
+    src, out = photos(tmp_path / "in", 10), tmp_path / "out"
+    cmd = [sys.executable, "-m", "dataproc_faces", "run", "--input", str(src), "--output", str(out)]
     first = subprocess.Popen(
-        [sys.executable, "-m", "dataproc_faces", "run", "--input", str(src), "--output", str(out)],
+        [*cmd, "--detector", "haar"],  # the lock is taken before Spark starts: seconds to spare
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -177,7 +178,7 @@ def test_a_second_run_while_one_holds_the_output_is_one_line_and_the_first_finis
         first.kill()
     assert first.returncode == 0, err[-2000:]
     summary = json.loads((out / "summary.json").read_text())
-    assert (summary["inputs"], summary["ok"]) == (30, 30)
+    assert (summary["inputs"], summary["ok"]) == (10, 10)
     assert not (out / "_lock.json").exists()
 
 
@@ -199,12 +200,9 @@ def test_a_lock_left_by_a_dead_run_is_taken_over_with_a_note(tmp_path: Path) -> 
     assert not (out / "_lock.json").exists()
 
 
-@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
-def test_an_interrupted_run_says_how_far_it_got_and_the_next_run_resumes(
-    tmp_path: Path, how: str
-) -> None:
-    src, out = photos(tmp_path / "in", 60), tmp_path / "out"
-    before = snapshot(src)
+def interrupted(src: Path, out: Path, how: str, parts_before: int) -> tuple[int, int]:
+    """Starts a run, interrupts it (Ctrl-C to its process group, or SIGTERM) once it has written
+    a manifest part of its own, and returns (done, total) from its one line."""
     cmd = [sys.executable, "-m", "dataproc_faces", "run", "--input", str(src), "--output", str(out)]
     proc = subprocess.Popen(
         [*cmd, "--detector", "haar", "--partitions", "12"],
@@ -216,7 +214,7 @@ def test_an_interrupted_run_says_how_far_it_got_and_the_next_run_resumes(
     )
     try:
         deadline = time.monotonic() + 180
-        while not list((out / "manifest").glob("*.json")) if (out / "manifest").exists() else 1:
+        while len(list(out.glob("manifest/*.json"))) <= parts_before:
             assert time.monotonic() < deadline and proc.poll() is None, proc.stderr
             time.sleep(0.05)
         time.sleep(1.0)  # the task that wrote that part has reported to the driver
@@ -232,16 +230,28 @@ def test_an_interrupted_run_says_how_far_it_got_and_the_next_run_resumes(
     told = [line for line in err.splitlines() if not line.startswith(SPARK_BANNER)]
     told = [line for line in told if "progress" not in line]
     assert len(told) == 1 and told[0].startswith("dataproc-faces: interrupted after "), err
-    done, total = told[0].split("after ")[1].split(" images")[0].split(" of ")
-    assert int(total) == 60 and 0 < int(done) < 60, told
     assert told[0].endswith("images; run the same command again to resume")
     assert not (out / "_lock.json").exists()
+    done, total = told[0].split("after ")[1].split(" images")[0].split(" of ")
+    return int(done), int(total)
+
+
+def test_an_interrupted_run_says_how_far_it_got_and_the_next_run_resumes(tmp_path: Path) -> None:
+    """Ctrl-C, then SIGTERM on the resumed run (one handler, two ways in), then a run to the end."""
+    src, out = photos(tmp_path / "in", 60), tmp_path / "out"
+    before = snapshot(src)
+    done, total = interrupted(src, out, "ctrl-c", 0)
+    assert total == 60 and 0 < done < 60
+    parts = len(list(out.glob("manifest/*.json")))
+    done_again, left = interrupted(src, out, "sigterm", parts)
+    # a task may write its part and be cancelled before it reports: then more is skipped
+    assert left <= 60 - done and 0 < done_again < left
     again = job("--input", str(src), "--output", str(out))
     assert again.returncode == 0, again.stderr[-2000:]
     summary = json.loads((out / "summary.json").read_text())
     assert (summary["inputs"], summary["ok"]) == (60, 60)
-    # a task may write its part and be cancelled before it reports: then more is skipped
-    assert summary["skipped"] >= int(done) and summary["processed"] == 60 - summary["skipped"]
+    assert summary["skipped"] >= done + done_again
+    assert summary["processed"] == 60 - summary["skipped"]
     assert snapshot(src) == before
 
 
