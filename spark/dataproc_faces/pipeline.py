@@ -314,8 +314,10 @@ def _listed_inputs(sc: Any, spec: JobSpec) -> Any:
 
 
 # A run whose input and results hold at most this many entries is planned and finished on the
-# driver: each Spark job costs a small run 0.3-1 s, and the driver's share stays bounded by it.
-SMALL_RUN = 2_000
+# driver, and only its tasks go to Spark: each Spark job costs 0.3-1 s, and at 50,000 rows the
+# gallery took 54 s as Spark jobs against 3 s on the driver (`make bench-scale`). The driver then
+# holds at most this many entries (224 MiB peak at 50,000); past it, executors do it all.
+SMALL_RUN = 100_000
 SMALL_RUN_ENV = "DATAPROC_FACES_SMALL_RUN"  # another limit; 0 plans every run with Spark
 
 
