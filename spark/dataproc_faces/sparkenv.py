@@ -18,6 +18,12 @@ JAVA_HINT = (
 )
 
 
+# Local mode's one JVM moves bytes between Python processes; the optimising compiler's threads
+# cost more than they give there: C1 only started a session in 6 s instead of 10.6 s, and ran the
+# first job in 3.5 s instead of 5 s, on 2 busy cores (medians of 3, interleaved).
+JIT = "-XX:TieredStopAtLevel=1"
+
+
 class EnvironmentProblem(Exception):
     """The machine cannot run Spark; the message says what to install."""
 
@@ -63,9 +69,10 @@ def session(master: str | None, app_name: str = "dataproc-faces") -> Any:
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # one machine: stay on loopback
         log_config = Path(__file__).with_name("log4j2.properties")
+        java_options = f"-Dlog4j2.configurationFile={log_config} {JIT}"
         builder = (
             builder.config("spark.ui.enabled", "false")
-            .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={log_config}")
+            .config("spark.driver.extraJavaOptions", java_options)
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.driver.memory", os.environ.get("DATAPROC_FACES_DRIVER_MEMORY", "2g"))
         )
