@@ -19,7 +19,7 @@ from dataproc_faces.results.ledger import part_ids, write_part
 from dataproc_faces.results.manifest import Summary, error_row
 from dataproc_faces.storage.local import LocalStore
 from tests.browser.cdp import Browser, open_browser
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SAMPLES
 
 pytestmark = pytest.mark.spark
 
@@ -48,6 +48,7 @@ def row(i: int) -> dict[str, Any]:
 
 
 ALL = [row(i) for i in range(ROWS)]
+UNTHUMBED = "d0/img-00010.jpg"  # the second card of the first page
 NAMES = sorted(r["path"][len(SRC) + 1 :] for r in ALL)
 ERRORS = sorted(r["path"][len(SRC) + 1 :] for r in ALL if r["status"] == "error")
 
@@ -58,8 +59,15 @@ def gallery(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     dst = tmp_path_factory.mktemp("paged") / "out"
     store = LocalStore(root=str(dst))
+    # one card with its output image and no thumbnail, as --no-thumbnails writes it
+    (dst / "images" / "d0").mkdir(parents=True)
+    (dst / "images" / UNTHUMBED).write_bytes((SAMPLES / "camera.png").read_bytes())
+    rows = [
+        {**r, "output": f"{dst}/images/{UNTHUMBED}"} if r["path"].endswith(UNTHUMBED) else r
+        for r in ALL
+    ]
     for n, start in enumerate(range(0, ROWS, 2_000)):
-        chunk = ALL[start : start + 2_000]
+        chunk = rows[start : start + 2_000]
         states = [{"path": r["path"], "version": "1", "options": "x"} for r in chunk]
         write_part(store, Results(str(dst)), f"{n:020d}-test", chunk, states)
     summary = Summary.of(ALL, 1.0, input=SRC, output=str(dst), detector={"detector": "haar"})
@@ -175,3 +183,14 @@ def test_errors_first_runs_from_the_error_view_into_the_ok_view(page: Browser) -
     assert shown == tail + oks[: PAGE_SIZE - len(tail)]
     assert page.problems() == []
     show(page)
+
+
+def test_a_card_without_a_thumbnail_shows_the_output_image(page: Browser) -> None:
+    show(page)
+    go_to(page, 1)
+    found = page.evaluate(
+        "[...document.querySelectorAll('#cards .card')].slice(0, 2).map(c => "
+        "[c.dataset.name, c.querySelector('img') && c.querySelector('img').getAttribute('src')])"
+    )
+    assert found == [["d0/img-00000.jpg", None], [UNTHUMBED, f"images/{UNTHUMBED}"]]
+    assert page.problems() == []
