@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -22,6 +24,9 @@ JAVA_HINT = (
 # cost more than they give there: C1 only started a session in 6 s instead of 10.6 s, and ran the
 # first job in 3.5 s instead of 5 s, on 2 busy cores (medians of 3, interleaved).
 JIT = "-XX:TieredStopAtLevel=1"
+# Class data sharing: an archive that does not match this JVM is skipped; nothing is printed.
+QUIET_CDS = "-Xlog:cds=off -Xlog:cds+dynamic=off"
+CACHE_ENV = "DATAPROC_FACES_JVM_CACHE"  # the archive's folder; "off": no archive
 
 
 class EnvironmentProblem(Exception):
@@ -41,7 +46,7 @@ def java_major(version_output: str) -> int | None:
     return int(match.group(2) or 0) if major == 1 else major
 
 
-def check_java() -> None:
+def check_java() -> str:
     home = os.environ.get("JAVA_HOME")
     java = os.path.join(home, "bin", "java") if home else shutil.which("java")
     if not java or not os.path.exists(java):
@@ -55,21 +60,73 @@ def check_java() -> None:
     major = java_major(out.stderr + out.stdout)
     if major not in SUPPORTED_JAVA:
         raise EnvironmentProblem(f"Spark 3.5 needs Java 8, 11 or 17, found {major}: {JAVA_HINT}")
+    return f"{os.path.realpath(java)}\n{out.stderr}{out.stdout}"
 
 
-def session(master: str | None, app_name: str = "dataproc-faces") -> Any:
-    """A SparkSession; locally, workers run this interpreter so they see the same packages."""
+def class_archive(java: str) -> Path | None:
+    """Where the class data sharing archive of this Java build and Spark's jars lives, or None
+    when DATAPROC_FACES_JVM_CACHE is "off". `java` is what `check_java` returned."""
+    import pyspark
+
+    setting = os.environ.get(CACHE_ENV, "")
+    if setting == "off":
+        return None
+    base = Path(setting or os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    jars = sorted(p.name for p in (Path(pyspark.__file__).parent / "jars").glob("*.jar"))
+    what = json.dumps([java, pyspark.__version__, jars, JIT])
+    key = hashlib.sha256(what.encode()).hexdigest()[:16]
+    return (base if setting else base / "dataproc-faces") / f"spark-classes-{key}.jsa"
+
+
+def make_class_archive() -> Path | None:
+    """Writes the archive once (`make setup`): a session that runs one Python task, then its JVM
+    exits and dumps the classes it loaded. Later sessions map them instead of loading Spark's
+    jars: 1-1.7 s less to start a session and 0.4-0.6 s less for its first job, measured here."""
+    archive = class_archive(check_java())
+    if archive is None or archive.is_file():
+        return archive
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    part = archive.with_name(f"{archive.name}.{os.getpid()}.part")
+    spark = session("local[2]", dump_to=part)
+    sc = spark.sparkContext
+    sc.parallelize([1, 2], 2).map(lambda x: x).collect()
+    jvm = sc._gateway.proc
+    spark.stop()
+    sc._gateway.shutdown()
+    jvm.stdin.close()  # the gateway exits on end of input: a normal exit, which dumps
+    try:
+        jvm.wait(timeout=300)
+    except subprocess.TimeoutExpired:
+        jvm.kill()
+        jvm.wait()
+    if jvm.returncode == 0 and part.is_file() and part.stat().st_size:
+        os.replace(part, archive)
+        return archive
+    part.unlink(missing_ok=True)
+    return None
+
+
+def session(
+    master: str | None, app_name: str = "dataproc-faces", dump_to: Path | None = None
+) -> Any:
+    """A SparkSession; locally, workers run this interpreter so they see the same packages, and
+    the JVM maps the class archive when `make setup` made one (`dump_to`: make it)."""
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName(app_name)
     if not under_spark_submit():
-        check_java()
+        java = check_java()
         master = master or DEFAULT_MASTER
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # one machine: stay on loopback
         log_config = Path(__file__).with_name("log4j2.properties")
-        java_options = f"-Dlog4j2.configurationFile={log_config} {JIT}"
+        java_options = f"-Dlog4j2.configurationFile={log_config} {JIT} {QUIET_CDS}"
+        archive = class_archive(java)
+        if dump_to is not None:
+            java_options += f" -XX:ArchiveClassesAtExit={dump_to}"
+        elif archive is not None and archive.is_file():
+            java_options += f" -XX:SharedArchiveFile={archive} -Xshare:auto"
         builder = (
             builder.config("spark.ui.enabled", "false")
             .config("spark.driver.extraJavaOptions", java_options)
@@ -91,3 +148,12 @@ def start(master: str | None, app_name: str = "dataproc-faces") -> Future[Any]:
         return pool.submit(session, master, app_name)
     finally:
         pool.shutdown(wait=False)
+
+
+if __name__ == "__main__":  # `make setup`: python -m dataproc_faces.sparkenv
+    try:
+        made = make_class_archive()
+    except (EnvironmentProblem, OSError) as exc:  # no Java, or no cache folder: runs start slower
+        print(f"dataproc-faces: no JVM class archive: {exc}", file=sys.stderr)
+    else:
+        print(f"dataproc-faces: JVM class archive: {made or 'off'}")
