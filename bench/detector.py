@@ -1,0 +1,169 @@
+"""Detection cost per megapixel and recall by network precision and tile plan.
+
+    python -m bench.detector --data ../shared/data [--routes int8,bf16,fp32] [--isa NAME]
+
+Each route is the default detector (RetinaFace) built one way: `auto` (as the job builds it),
+`int8` (the shipped quantised network), `bf16` / `fp32` (the ONNX file at that precision),
+optionally with `+full`: full-resolution tiles whatever the minimum face size (the plan before
+retinaface.fine_scale). For each route:
+- CPU ms per megapixel of the input photo, one thread, detection only, on a generated corpus of
+  2-12 MP photos (bench/corpus.py, fixed seed; the best of --repeat runs per photo, which removes
+  other processes' interference), with recall / precision at IoU 0.5 there;
+- recall / precision at IoU 0.3 and ms/MP on the measuring sets under --data: wider-dev and
+  masks-dev (faces at least 32 px wide count; smaller ones are neither missed nor false when
+  found) and faces-dev (every face). These are photos of at most 1,024 px, seen whole.
+
+`--isa NAME` restarts the process with ONEDNN_MAX_CPU_ISA=NAME, so OpenVINO's kernels use only
+that instruction set (AVX512_CORE_VNNI: the n2 workers' Cascade Lake / Ice Lake, no bf16), and
+runs every network not asked for bf16 at fp32, as OpenVINO does by itself on such CPUs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "spark"))
+
+ISA_VAR = "ONEDNN_MAX_CPU_ISA"
+SETS = (("wider-dev", "truth.json", 32), ("masks-dev", "truth.json", 32), ("faces-dev", "", 0))
+TIMING = {"count": 16, "seed": 7, "megapixels_range": (2.0, 12.0)}
+
+
+def build(route: str, options: Any) -> Any:
+    """The detector a route names: precision[+full]."""
+    from dataproc_faces.detectors import retinaface
+
+    precision, _, plan = route.partition("+")
+    chosen = None if precision == "auto" else precision
+    return retinaface.RetinaFaceDetector(options, precision=chosen, min_size_plan=plan != "full")
+
+
+def timing_corpus(folder: Path) -> Path:
+    """The generated 2-12 MP photos, made once (the same seed gives the same bytes)."""
+    from bench.corpus import generate
+
+    if not (folder / "truth.json").is_file():
+        generate(folder, TIMING["count"], TIMING["seed"], TIMING["megapixels_range"], None)
+    return folder
+
+
+def on_large_photos(route: str, corpus: Path, repeat: int, min_size: int) -> dict[str, Any]:
+    """ms/MP (best of `repeat` per photo) and IoU-0.5 scores on the generated corpus."""
+    import cv2
+
+    from dataproc_faces.detectors.base import DetectOptions
+    from dataproc_faces.evaluate import match, read_truth, scores
+
+    detector = build(route, DetectOptions(min_size=min_size))
+    cpu = megapixels = 0.0
+    matches = []
+    for item in read_truth(corpus / "truth.json"):
+        image = cv2.imread(str(corpus / "images" / item.file))
+        best = float("inf")
+        for _ in range(repeat):
+            start = time.thread_time()
+            faces = detector.detect(image)
+            best = min(best, time.thread_time() - start)
+        cpu += best
+        megapixels += image.shape[0] * image.shape[1] / 1e6
+        found = [(f.x, f.y, f.w, f.h) for f in faces]
+        truth = [f for f in item.faces if f[2] >= min_size]
+        ignore = item.ignore + [f for f in item.faces if f[2] < min_size]
+        matches.append(match(truth, found, 0.5, ignore))
+    s = scores(matches)
+    return {
+        "ms_per_mp": round(cpu * 1000 / megapixels, 1),
+        "recall": round(s.recall, 4),
+        "precision": round(s.precision, 4),
+        "runtime": detector.runtime,
+        "megapixels": round(megapixels, 1),
+    }
+
+
+def on_dev_set(route: str, folder: Path, truth_name: str, min_face: int) -> dict[str, Any]:
+    """IoU-0.3 recall / precision and ms/MP from `dataproc-faces eval`'s own scoring."""
+    from dataproc_faces import evaluate
+    from dataproc_faces.detectors.base import DetectOptions
+
+    images = folder / "images" if (folder / "images").is_dir() else folder
+    truth_file = folder / truth_name if truth_name else next(folder.glob("*.xml"))
+    options = DetectOptions()
+    made = evaluate.make_detector
+    evaluate.make_detector = lambda o: build(route, o)  # the route's network, eval's scoring
+    try:
+        result = evaluate.evaluate(images, evaluate.read_truth(truth_file), options, min_face)
+    finally:
+        evaluate.make_detector = made
+    s = result["scores"]["iou0.3"]
+    return {
+        "recall": s["recall"],
+        "precision": s["precision"],
+        "ms_per_mp": result["cpu_ms_per_megapixel"],
+    }
+
+
+def run_route(route: str, args: argparse.Namespace) -> dict[str, Any]:
+    row: dict[str, Any] = {"route": route, "isa": os.environ.get(ISA_VAR, "native")}
+    corpus = timing_corpus(args.corpus)
+    for min_size in args.min_sizes:
+        row[f"large_min{min_size}"] = on_large_photos(route, corpus, args.repeat, min_size)
+    if args.data:
+        for name, truth, min_face in SETS:
+            if (args.data / name).is_dir():
+                row[name] = on_dev_set(route, args.data / name, truth, min_face)
+    return row
+
+
+def fmt(row: dict[str, Any]) -> str:
+    cells = [row["route"], row["isa"]]
+    for key, value in row.items():
+        if isinstance(value, dict):
+            ms, r, p = value["ms_per_mp"], value["recall"], value["precision"]
+            cells.append(f"{key}: {ms} ms/MP R {r} P {p}")
+    return " | ".join(cells)
+
+
+def force_fp32() -> None:
+    """Networks not asked for a precision run fp32, as OpenVINO picks on CPUs without bf16."""
+    from dataproc_faces.detectors import openvino_cpu
+
+    openvino_cpu.CONFIG["INFERENCE_PRECISION_HINT"] = "f32"
+    openvino_cpu.cpu_has_bf16 = lambda: False
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.detector", description=__doc__.split("\n")[0])
+    p.add_argument("--data", type=Path, help="folder holding wider-dev, masks-dev, faces-dev")
+    p.add_argument("--routes", default="int8,bf16,fp32")
+    p.add_argument("--isa", help=f"restart with {ISA_VAR} set to this (e.g. AVX512_CORE_VNNI)")
+    p.add_argument("--repeat", type=int, default=2)
+    p.add_argument("--min-sizes", type=int, nargs="+", default=[20], help="DetectOptions.min_size")
+    p.add_argument("--corpus", type=Path, default=ROOT / "bench" / "corpus" / "detector-timing")
+    p.add_argument("--json", type=Path, help="append one JSON line per route here")
+    args = p.parse_args(argv)
+    if args.isa and os.environ.get(ISA_VAR) != args.isa:
+        os.environ[ISA_VAR] = args.isa  # read once, when OpenVINO's CPU plugin loads
+        os.execv(sys.executable, [sys.executable, "-m", "bench.detector", *sys.argv[1:]])
+    if args.isa:
+        force_fp32()
+    import cv2
+
+    cv2.setNumThreads(1)  # as in the job's workers
+    for route in args.routes.split(","):
+        row = run_route(route, args)
+        print(fmt(row), flush=True)
+        if args.json:
+            with args.json.open("a") as out:
+                out.write(json.dumps(row) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
