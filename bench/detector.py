@@ -4,8 +4,9 @@
 
 Each route is the default detector (RetinaFace) built one way: `auto` (as the job builds it),
 `int8` (the shipped quantised network), `bf16` / `fp32` (the ONNX file at that precision),
-optionally with `+full`: full-resolution tiles whatever the minimum face size (the plan before
-retinaface.fine_scale). For each route:
+optionally with `+full` (full-resolution tiles whatever the minimum face size: the plan before
+retinaface.fine_scale) and `+tile=PX` (photos up to PX seen whole, larger ones in tiles of about
+PX: retinaface.TILE). For each route:
 - CPU ms per megapixel of the input photo, one thread, detection only, on a generated corpus of
   2-12 MP photos (bench/corpus.py, fixed seed; the best of --repeat runs per photo, which removes
   other processes' interference), with recall / precision at IoU 0.5 there;
@@ -33,16 +34,33 @@ sys.path.insert(0, str(ROOT / "spark"))
 
 ISA_VAR = "ONEDNN_MAX_CPU_ISA"
 SETS = (("wider-dev", "truth.json", 32), ("masks-dev", "truth.json", 32), ("faces-dev", "", 0))
-TIMING = {"count": 16, "seed": 7, "megapixels_range": (2.0, 12.0)}
+TIMING = {"count": 48, "seed": 7, "megapixels_range": (2.0, 12.0)}
+SHIPPED: dict[str, int] = {}  # retinaface.TILE as shipped, kept before a `+tile=PX` route
 
 
-def build(route: str, options: Any) -> Any:
-    """The detector a route names: precision[+full]."""
+def build(route: str, options: Any) -> tuple[Any, int]:
+    """The detector a route names (precision[+full][+tile=PX]) and the tile side it runs with."""
     from dataproc_faces.detectors import retinaface
 
-    precision, _, plan = route.partition("+")
+    precision, *plans = route.split("+")
+    shipped = SHIPPED.setdefault("tile", retinaface.TILE)
+    sides = [int(p.split("=")[1]) for p in plans if p.startswith("tile=")]
     chosen = None if precision == "auto" else precision
-    return retinaface.RetinaFaceDetector(options, precision=chosen, min_size_plan=plan != "full")
+    detector = retinaface.RetinaFaceDetector(
+        options, precision=chosen, min_size_plan="full" not in plans
+    )
+    return detector, sides[0] if sides else shipped
+
+
+def detect(built: tuple[Any, int], image: Any) -> list[Any]:
+    """One route's faces: its tile side is the module's while it runs."""
+    from dataproc_faces.detectors import retinaface
+
+    detector, retinaface.TILE = built
+    try:
+        return detector.detect(image)
+    finally:
+        retinaface.TILE = SHIPPED["tile"]
 
 
 def timing_corpus(folder: Path) -> Path:
@@ -54,37 +72,47 @@ def timing_corpus(folder: Path) -> Path:
     return folder
 
 
-def on_large_photos(route: str, corpus: Path, repeat: int, min_size: int) -> dict[str, Any]:
-    """ms/MP (best of `repeat` per photo) and IoU-0.5 scores on the generated corpus."""
+def on_large_photos(
+    routes: list[str], corpus: Path, repeat: int, min_size: int
+) -> dict[str, dict[str, Any]]:
+    """ms/MP and IoU-0.5 scores on the generated corpus, per route. The routes take turns on
+    each photo (best of `repeat` each), so other processes' load weighs on all of them alike."""
     import cv2
 
     from dataproc_faces.detectors.base import DetectOptions
     from dataproc_faces.evaluate import match, read_truth, scores
 
-    detector = build(route, DetectOptions(min_size=min_size))
-    cpu = megapixels = 0.0
-    matches = []
+    built = {route: build(route, DetectOptions(min_size=min_size)) for route in routes}
+    cpu = dict.fromkeys(routes, 0.0)
+    matches: dict[str, list[Any]] = {route: [] for route in routes}
+    megapixels = 0.0
     for item in read_truth(corpus / "truth.json"):
         image = cv2.imread(str(corpus / "images" / item.file))
-        best = float("inf")
-        for _ in range(repeat):
-            start = time.thread_time()
-            faces = detector.detect(image)
-            best = min(best, time.thread_time() - start)
-        cpu += best
         megapixels += image.shape[0] * image.shape[1] / 1e6
-        found = [(f.x, f.y, f.w, f.h) for f in faces]
         truth = [f for f in item.faces if f[2] >= min_size]
         ignore = item.ignore + [f for f in item.faces if f[2] < min_size]
-        matches.append(match(truth, found, 0.5, ignore))
-    s = scores(matches)
-    return {
-        "ms_per_mp": round(cpu * 1000 / megapixels, 1),
-        "recall": round(s.recall, 4),
-        "precision": round(s.precision, 4),
-        "runtime": detector.runtime,
-        "megapixels": round(megapixels, 1),
-    }
+        best = dict.fromkeys(routes, float("inf"))
+        faces = {}
+        for _ in range(repeat):
+            for route in routes:
+                start = time.thread_time()
+                faces[route] = detect(built[route], image)
+                best[route] = min(best[route], time.thread_time() - start)
+        for route in routes:
+            cpu[route] += best[route]
+            found = [(f.x, f.y, f.w, f.h) for f in faces[route]]
+            matches[route].append(match(truth, found, 0.5, ignore))
+    results = {}
+    for route in routes:
+        s = scores(matches[route])
+        results[route] = {
+            "ms_per_mp": round(cpu[route] * 1000 / megapixels, 1),
+            "recall": round(s.recall, 4),
+            "precision": round(s.precision, 4),
+            "runtime": built[route][0].runtime,
+            "megapixels": round(megapixels, 1),
+        }
+    return results
 
 
 def on_dev_set(route: str, folder: Path, truth_name: str, min_face: int) -> dict[str, Any]:
@@ -96,7 +124,12 @@ def on_dev_set(route: str, folder: Path, truth_name: str, min_face: int) -> dict
     truth_file = folder / truth_name if truth_name else next(folder.glob("*.xml"))
     options = DetectOptions()
     made = evaluate.make_detector
-    evaluate.make_detector = lambda o: build(route, o)  # the route's network, eval's scoring
+    built = build(route, options)
+    if built[1] != SHIPPED["tile"]:
+        raise SystemExit(
+            f"{route}: +tile routes are for the generated corpus (dev photos <= 1,024 px)"
+        )
+    evaluate.make_detector = lambda _o: built[0]  # the route's network, eval's scoring
     try:
         result = evaluate.evaluate(images, evaluate.read_truth(truth_file), options, min_face)
     finally:
@@ -109,16 +142,19 @@ def on_dev_set(route: str, folder: Path, truth_name: str, min_face: int) -> dict
     }
 
 
-def run_route(route: str, args: argparse.Namespace) -> dict[str, Any]:
-    row: dict[str, Any] = {"route": route, "isa": os.environ.get(ISA_VAR, "native")}
+def measure(routes: list[str], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """One row per route: the generated corpus at each minimum size, then the measuring sets."""
+    rows = [{"route": r, "isa": os.environ.get(ISA_VAR, "native")} for r in routes]
     corpus = timing_corpus(args.corpus)
     for min_size in args.min_sizes:
-        row[f"large_min{min_size}"] = on_large_photos(route, corpus, args.repeat, min_size)
-    if args.data:
-        for name, truth, min_face in SETS:
+        found = on_large_photos(routes, corpus, args.repeat, min_size)
+        for row in rows:
+            row[f"large_min{min_size}"] = found[row["route"]]
+    for row in rows:
+        for name, truth, min_face in SETS if args.data else ():
             if (args.data / name).is_dir():
-                row[name] = on_dev_set(route, args.data / name, truth, min_face)
-    return row
+                row[name] = on_dev_set(row["route"], args.data / name, truth, min_face)
+    return rows
 
 
 def fmt(row: dict[str, Any]) -> str:
@@ -156,8 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     import cv2
 
     cv2.setNumThreads(1)  # as in the job's workers
-    for route in args.routes.split(","):
-        row = run_route(route, args)
+    for row in measure(args.routes.split(","), args):
         print(fmt(row), flush=True)
         if args.json:
             with args.json.open("a") as out:

@@ -2,14 +2,16 @@
 
 A single-shot detector with anchors of 16-512 px on strides 8, 16 and 32, trained on WIDER FACE:
 it finds faces in groups and crowds, turned and partly hidden, from about 32-40 px, at about
-30-50 ms per megapixel on one core (OpenVINO, bf16 where the CPU has it). OpenCV's dnn cannot load
-this ONNX file (a dynamic Shape node), so OpenVINO runs it.
+20-35 ms per megapixel on one core. OpenCV's dnn cannot load this ONNX file (a dynamic Shape
+node), so OpenVINO runs it: bf16 where the CPU has it, else the shipped int8 network (see
+load_network), with the pixels' conversion inside the network.
 
 A photo whose long side is at most TILE is seen whole at full resolution. A larger one is seen
-twice, so memory stays bounded (one look costs about 90 bytes per input pixel: 1 GiB at 12 MP):
-its bounded copy (`detect_max_side`, at most TILE) whole, for the large faces, and full
-resolution in overlapping tiles, for the faces too small for the copy (below OWN_PX there); a
-face cut by a tile edge is left to the neighbour that sees it whole. One NMS over both looks.
+twice, so memory stays bounded (one look costs about 30 bytes per input pixel): its bounded copy
+(`detect_max_side`, at most TILE) whole, for the large faces, and a finer copy in overlapping
+tiles, for the faces too small for the first (below OWN_PX there); a face cut by a tile edge is
+left to the neighbour that sees it whole. The finer copy is full resolution unless the minimum
+face size lets it be smaller (fine_scale). One NMS over both looks.
 Pure numpy + OpenVINO: no Spark, no storage.
 """
 
