@@ -2,7 +2,8 @@
 
     python -m bench.detector --data ../shared/data [--routes int8,bf16,fp32] [--isa NAME]
 
-Each route is the default detector (RetinaFace) built one way: `auto` (as the job builds it),
+Each route is the default detector (RetinaFace) built one way: `before` (as it was before these
+routes: numpy preprocessing, OpenVINO's own precision), `auto` (as the job builds it now),
 `int8` (the shipped quantised network), `bf16` / `fp32` (the ONNX file at that precision),
 optionally with `+full` (full-resolution tiles whatever the minimum face size: the plan before
 retinaface.fine_scale) and `+tile=PX` (photos up to PX seen whole, larger ones in tiles of about
@@ -45,11 +46,41 @@ def build(route: str, options: Any) -> tuple[Any, int]:
     precision, *plans = route.split("+")
     shipped = SHIPPED.setdefault("tile", retinaface.TILE)
     sides = [int(p.split("=")[1]) for p in plans if p.startswith("tile=")]
+    if precision == "before":
+        return before(options), shipped
     chosen = None if precision == "auto" else precision
     detector = retinaface.RetinaFaceDetector(
         options, precision=chosen, min_size_plan="full" not in plans
     )
     return detector, sides[0] if sides else shipped
+
+
+def before(options: Any) -> Any:
+    """The default detector as it was before this benchmark's routes: the ONNX file at OpenVINO's
+    own precision, float conversion and mean in numpy, full-resolution tiles."""
+    import numpy as np
+
+    from dataproc_faces.detectors import openvino_cpu, retinaface, weights
+
+    class NumpyPixels(retinaface.RetinaFaceDetector):
+        raw = False  # the start-up check runs on the pixels-in network it replaces
+
+        def __init__(self) -> None:
+            super().__init__(options, precision="fp32", min_size_plan=False)
+            self.raw = True
+            model = weights.load(weights.RETINAFACE)
+            self._compiled, self.runtime = openvino_cpu.compile_on_cpu(model, "RetinaFace")
+            self._request = self._compiled.create_infer_request()
+            self._loc, self._conf = self._compiled.output("loc"), self._compiled.output("conf")
+
+        def _forward(self, canvas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            if not self.raw:
+                return super()._forward(canvas)
+            blob = (canvas.astype(np.float32) - retinaface.MEAN_BGR).transpose(2, 0, 1)
+            out = self._request.infer({0: blob[np.newaxis]})
+            return out[self._loc][0], out[self._conf][0]
+
+    return NumpyPixels()
 
 
 def detect(built: tuple[Any, int], image: Any) -> list[Any]:
