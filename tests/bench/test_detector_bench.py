@@ -13,7 +13,7 @@ def test_routes_take_turns_and_each_runs_its_own_network(tmp_path: Path) -> None
     folder = tmp_path / "corpus"
     corpus.generate(folder, 2, seed=5, megapixels_range=(0.5, 0.6))
     shipped = retinaface.TILE
-    routes = ["fp32", "bf16+full+tile=512", "before"]  # 512: above a tile, two looks
+    routes = ["fp32", "before", "bf16+full+tile=512"]  # 512: above a tile, two looks
     rows = detector.on_large_photos(routes, folder, 1, 20)
     assert shipped == retinaface.TILE  # a +tile route leaves the module as it found it
     assert rows["fp32"]["runtime"].endswith(" fp32")
