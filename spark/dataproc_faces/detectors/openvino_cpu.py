@@ -1,8 +1,9 @@
 """OpenVINO on one CPU thread: how the DNN detectors load their networks.
 
 One thread per network, unpinned, because Spark already runs one task per core. OpenVINO
-chooses the inference precision itself: bf16 on CPUs with AVX512-BF16 or AMX, fp32 elsewhere;
-which one is in force is reported so manifests, summaries and galleries can say it.
+chooses the inference precision itself: bf16 on CPUs with AVX512-BF16 or AMX, fp32 elsewhere
+(where RetinaFace runs its int8 network instead); which one is in force is reported so
+manifests, summaries and galleries can say it.
 """
 
 from __future__ import annotations
