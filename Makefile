@@ -10,7 +10,7 @@ DEMO_OUTPUT ?= demo-output
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 QUIET := 2>&1 | { grep -v "^WARNING: Location '" || true; }
 
-.PHONY: setup models jvm-archive system-deps demo test lint format bench bench-real bench-scale bench-privacy clean mutate screenshots
+.PHONY: setup models jvm-archive system-deps demo test lint format bench bench-real bench-scale bench-privacy bench-detector int8-model clean mutate screenshots
 
 # The venv is rebuilt when a pin changes; pip only installs what is missing.
 $(INSTALLED): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
@@ -80,6 +80,20 @@ bench-scale: setup
 # Privacy: a face recogniser (dlib, dev dependencies) tries to identify each anonymised face.
 bench-privacy: setup
 	$(PY) -m bench.privacy
+
+# Detection ms per megapixel and recall by network precision (this CPU, then an n2-like fp32 one:
+# AVX-512 with VNNI, no bf16) and by tile plan; DATA holds wider-dev, masks-dev and faces-dev.
+DATA ?= ../shared/data
+bench-detector: setup
+	$(PY) -m bench.detector --data $(DATA) --routes auto,int8,bf16,fp32 --repeat 3
+	$(PY) -m bench.detector --routes auto,auto+full --min-sizes 48 64 --repeat 3
+	$(PY) -m bench.detector --isa AVX512_CORE_VNNI --data $(DATA) --routes auto,int8,fp32 --repeat 3
+
+# Rewrites the committed int8 RetinaFace network (needs NNCF: requirements-quantize.txt); then
+# pin the printed hashes in spark/dataproc_faces/detectors/weights.py.
+int8-model: setup
+	$(PIP) -r requirements-quantize.txt -c constraints.txt $(QUIET)
+	$(PY) scripts/quantize_retinaface.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUTPUT) test-artifacts .pytest_cache

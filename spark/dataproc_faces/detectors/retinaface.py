@@ -2,14 +2,16 @@
 
 A single-shot detector with anchors of 16-512 px on strides 8, 16 and 32, trained on WIDER FACE:
 it finds faces in groups and crowds, turned and partly hidden, from about 32-40 px, at about
-30-50 ms per megapixel on one core (OpenVINO, bf16 where the CPU has it). OpenCV's dnn cannot load
-this ONNX file (a dynamic Shape node), so OpenVINO runs it.
+20-35 ms per megapixel on one core. OpenCV's dnn cannot load this ONNX file (a dynamic Shape
+node), so OpenVINO runs it: bf16 where the CPU has it, else the shipped int8 network (see
+load_network), with the pixels' conversion inside the network.
 
 A photo whose long side is at most TILE is seen whole at full resolution. A larger one is seen
-twice, so memory stays bounded (one look costs about 90 bytes per input pixel: 1 GiB at 12 MP):
-its bounded copy (`detect_max_side`, at most TILE) whole, for the large faces, and full
-resolution in overlapping tiles, for the faces too small for the copy (below OWN_PX there); a
-face cut by a tile edge is left to the neighbour that sees it whole. One NMS over both looks.
+twice, so memory stays bounded (one look costs about 30 bytes per input pixel): its bounded copy
+(`detect_max_side`, at most TILE) whole, for the large faces, and a finer copy in overlapping
+tiles, for the faces too small for the first (below OWN_PX there); a face cut by a tile edge is
+left to the neighbour that sees it whole. The finer copy is full resolution unless the minimum
+face size lets it be smaller (fine_scale). One NMS over both looks.
 Pure numpy + OpenVINO: no Spark, no storage.
 """
 
@@ -20,19 +22,26 @@ from pathlib import Path
 
 import numpy as np
 
-from dataproc_faces.detectors import weights
+from dataproc_faces.detectors import openvino_cpu, weights
 from dataproc_faces.detectors.base import (
     DetectOptions,
     DetectorError,
     Face,
     bounded_copy,
     nms,
+    shrink,
     to_faces,
 )
-from dataproc_faces.detectors.openvino_cpu import compile_on_cpu, first_line
+from dataproc_faces.detectors.openvino_cpu import (
+    compile_on_cpu,
+    first_line,
+    pixels_input,
+    takes_pixels,
+)
 from dataproc_faces.detectors.tiles import look_in_tiles, on_canvas
 
 MEAN_BGR = np.array([104.0, 117.0, 123.0], np.float32)  # the training's mean, BGR order
+OUTPUTS = ("loc", "conf")  # the network's landmarks output is cut off: nothing reads it
 STRIDES = (8, 16, 32)
 ANCHOR_SIZES = ((16, 32), (64, 128), (256, 512))
 VARIANCE = (0.1, 0.2)  # centre and log-size variances of the box encoding
@@ -55,6 +64,11 @@ BIG_SCORE = 0.95
 # precision, IoU 0.3): 0.3: 0.871 / 0.952 / 0.814; 0.4: 0.866 / 0.952 / 0.877; 0.5: 0.852 / 0.944
 # / 0.919; 0.7: 0.815 / 0.921 / 0.962. About half the "false" faces at 0.4 are, by eye, heads
 # and faces nobody annotated. On the bench corpus 0.4 gives 0.989 / 0.992 (IoU 0.5).
+# The finer look's scale for a minimum face size: a face of `min_size` px is seen at least
+# FINE_PX px there, where the network is reliable (wider-dev recall 0.80 at 24-32 px, 0.89 from
+# 32 px), so faces below the minimum are not paid for: at --min-size 64 it looks at half size.
+FINE_PX = 32.0
+PRECISIONS = ("int8", "bf16", "fp32")
 SHAPES_KEPT = 8  # anchor grids cached per input shape (a collection has few photo sizes)
 
 
@@ -85,14 +99,53 @@ def decode(
     return boxes.astype(np.float32), scores.astype(np.float32)
 
 
+def fine_scale(min_size: float) -> float:
+    """The scale (at most 1, full resolution) of the tiled look for faces too small for the copy;
+    one at most the copy's own scale means the copy already resolves the minimum size."""
+    return min(1.0, FINE_PX / max(min_size, 1.0))
+
+
+def load_network(model_path: str | Path | None, precision: str | None) -> tuple[object, str]:
+    """The compiled network and its runtime description, taking BGR uint8 canvases.
+
+    `precision` None: bf16 where the CPU has it (OpenVINO's own choice), else the int8 network
+    when the package carries it (twice as fast as fp32 there, recall within 0.003), else fp32.
+    "int8" insists on the int8 network; "bf16" or "fp32" run the ONNX file so (for measuring).
+    `model_path`: that ONNX file instead, at OpenVINO's own precision."""
+    if precision not in (None, *PRECISIONS):
+        raise DetectorError(f"unknown precision {precision!r}; choose one of {PRECISIONS}")
+    by_cpu = precision is None and not openvino_cpu.cpu_has_bf16()
+    if model_path is None and (precision == "int8" or by_cpu):
+        found = weights.load_quantised(weights.RETINAFACE_INT8, required=precision == "int8")
+        if found is not None:
+            xml, bin_ = found
+            return compile_on_cpu(xml, "RetinaFace", weights_bin=bin_, prepare=_pixels_in)
+    model = weights.load(weights.RETINAFACE, model_path)
+    hint = {"bf16": "bf16", "fp32": "f32"}.get(precision or "")
+    return compile_on_cpu(model, "RetinaFace", hint=hint, prepare=_pixels_in)
+
+
+def _pixels_in(model: object) -> object:
+    return model if takes_pixels(model) else pixels_input(model, tuple(MEAN_BGR), OUTPUTS)
+
+
+def _size(width: int, height: int, scale: float) -> tuple[int, int]:
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 class RetinaFaceDetector:
     """RetinaFace on OpenVINO; build once per worker, call per image."""
 
     name = "retinaface"
 
-    def __init__(self, options: DetectOptions, model_path: str | Path | None = None) -> None:
-        model = weights.load(weights.RETINAFACE, model_path)
-        self._compiled, self.runtime = compile_on_cpu(model, "RetinaFace")
+    def __init__(
+        self,
+        options: DetectOptions,
+        model_path: str | Path | None = None,
+        precision: str | None = None,
+        min_size_plan: bool = True,
+    ) -> None:
+        self._compiled, self.runtime = load_network(model_path, precision)
         self._request = self._compiled.create_infer_request()
         self._loc, self._conf = self._compiled.output("loc"), self._compiled.output("conf")
         try:
@@ -104,11 +157,12 @@ class RetinaFaceDetector:
         self._options = options
         self._threshold = options.score()
         self._priors: dict[tuple[int, int], np.ndarray] = {}
+        self._min_size_plan = min_size_plan  # False: the full-resolution tiles always (measuring)
         self.runs = 0  # network runs so far: the cost metric for benchmarks
 
     def _forward(self, canvas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        blob = (canvas.astype(np.float32) - MEAN_BGR).transpose(2, 0, 1)[np.newaxis]
-        out = self._request.infer({0: blob})
+        """Box offsets and class scores for a BGR uint8 canvas (the network converts it)."""
+        out = self._request.infer({0: canvas[np.newaxis]})
         return out[self._loc][0], out[self._conf][0]
 
     def _look(
@@ -140,9 +194,12 @@ class RetinaFaceDetector:
             small, scale = bounded_copy(image, min(o.detect_max_side or TILE, TILE))
             boxes, scores = self._look(small)
             boxes /= scale
-            if o.min_size < OWN_PX / scale:  # someone asked for faces the copy cannot promise
-                tile_boxes, tile_scores = look_in_tiles(image, OWN_PX / scale, TILE, self._look)
-                boxes = np.concatenate([boxes, tile_boxes])
+            fine = fine_scale(o.min_size) if self._min_size_plan else 1.0
+            if fine > scale and o.min_size < OWN_PX / scale:  # the copy cannot promise them
+                own = OWN_PX / scale * fine  # in the finer look's pixels
+                source = image if fine >= 1 else shrink(image, _size(width, height, fine))
+                tile_boxes, tile_scores = look_in_tiles(source, own, TILE, self._look)
+                boxes = np.concatenate([boxes, tile_boxes / fine])
                 scores = np.concatenate([scores, tile_scores])
         side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
         sure = (side < BIG_SHARE * max(height, width)) | (scores >= max(BIG_SCORE, self._threshold))

@@ -45,6 +45,29 @@ RETINAFACE = Weights(
 ALL = (RETINAFACE, CENTERFACE)
 
 
+@dataclass(frozen=True)
+class Quantised:
+    """An int8 network derived from pinned weights and committed with the package (OpenVINO IR:
+    graph xml + weights bin). `scripts/quantize_retinaface.py` writes it; no registry carries it."""
+
+    xml: str  # names under dataproc_faces/models/
+    bin: str
+    xml_sha256: str
+    bin_sha256: str
+    model: str  # for messages
+    source: Weights  # what it was quantised from
+
+
+RETINAFACE_INT8 = Quantised(
+    xml="retinaface_mnet025_int8.xml",
+    bin="retinaface_mnet025_int8.bin",
+    xml_sha256="457aac0ddd0ff3881332bcd1e9d4c1b7d115144e266d49e908a809183ca9cc32",
+    bin_sha256="675a5e512284947d8a0863240eb165992514683854dfeabb45bdd53f48c53e09",
+    model="RetinaFace int8",
+    source=RETINAFACE,
+)
+
+
 def load(weights: Weights, path: str | Path | None = None) -> bytes:
     """The model's bytes, from `path` or the package (also inside a zip on --py-files)."""
     if path is None:
@@ -69,3 +92,29 @@ def load(weights: Weights, path: str | Path | None = None) -> bytes:
             f"(sha256 {digest}, expected {weights.sha256}): run `make models` to fetch them again"
         )
     return data
+
+
+def load_quantised(q: Quantised, required: bool = False) -> tuple[bytes, bytes] | None:
+    """The packaged int8 network's (xml, bin) bytes; None when the package has none (the caller
+    runs the source weights instead) unless `required`; DetectorError when present but not the
+    pinned bytes, so a half-copied or stale file never runs silently."""
+    folder = importlib.resources.files("dataproc_faces").joinpath("models")
+    xml_file, bin_file = folder.joinpath(q.xml), folder.joinpath(q.bin)
+    if not (xml_file.is_file() and bin_file.is_file()):
+        if required:
+            raise DetectorError(
+                f"{q.model} network not found at {xml_file}: "
+                "run python scripts/quantize_retinaface.py"
+            )
+        return None
+    found = []
+    for resource, pinned in ((xml_file, q.xml_sha256), (bin_file, q.bin_sha256)):
+        data = resource.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != pinned:
+            raise DetectorError(
+                f"{q.model} file {resource} is corrupt or not the pinned file "
+                f"(sha256 {digest}, expected {pinned}): check it out again from the repository"
+            )
+        found.append(data)
+    return found[0], found[1]
