@@ -7,7 +7,8 @@
 #   init     the cluster is RUNNING and its init action logged success on the master node
 #   devhost  the devhost's startup script reached "devhost ready" (serial console)
 #   nat      Cloud NAT maps ports for the devhost and the cluster's master (their only egress)
-#   bf16     the job's workers ran OpenVINO in bf16 (machine_family with AMX; skipped without job)
+#   bf16     the job's workers ran OpenVINO in bf16 (machine_family with AMX), or RetinaFace's int8
+#            network on CPUs without it; fp32 fails (skipped without job)
 #   code     the devhost runs the artefacts the stack last deployed (its sync timer followed `up`)
 # Usage: scripts/first-deploy-check.sh [STACK]   (default: the selected stack)
 # Needs: pulumi and gcloud, logged in; run from the repository root.
@@ -110,6 +111,8 @@ precision_verdict() {
     report FAIL bf16 "no summary.json in the job's results (did the job end DONE?)"
   elif grep -q 'bf16' <<<"$runtime"; then
     report PASS bf16 "workers ran $runtime"
+  elif grep -q 'int8' <<<"$runtime"; then
+    report PASS bf16 "workers ran $runtime: no bf16 on these CPUs, RetinaFace's int8 network instead"
   elif grep -q 'openvino' <<<"$runtime"; then
     report FAIL bf16 "workers ran $runtime: fp32 costs about 1.34x per photo (docs/scale.md); is machine_family c3, c4 or n4?"
   else

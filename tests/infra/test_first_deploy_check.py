@@ -254,3 +254,12 @@ def test_no_stack_outputs_is_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: no stack outputs: run pulumi up first"
     assert proc.stdout == ""
+
+
+def test_workers_without_bf16_pass_on_the_int8_network(tmp_path: Path) -> None:
+    proc, _ = run_check(tmp_path, SUMMARY="summary-int8.json")
+    assert lines(proc)["bf16"] == (
+        "PASS",
+        'workers ran ["openvino 2026.4.1 int8"]: no bf16 on these CPUs, RetinaFace\'s int8 network'
+        " instead",
+    )

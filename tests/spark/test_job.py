@@ -197,11 +197,11 @@ def test_every_detector_runs_in_the_job(tmp_path, detector):
 
 
 def expected_openvino_runtime() -> str:
-    """What OpenVINO should pick here: bf16 where the CPU reports it can, else fp32."""
+    """What RetinaFace should run here: bf16 where the CPU reports it can, else its int8 network."""
     import openvino as ov
 
     capable = "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-    return f"openvino {ov.__version__.split('-')[0]} {'bf16' if capable else 'fp32'}"
+    return f"openvino {ov.__version__.split('-')[0]} {'bf16' if capable else 'int8'}"
 
 
 def test_the_default_detector_records_its_runtime_and_precision(runs):
