@@ -27,11 +27,14 @@ SIZES = (2.0, 6.0, 12.0)
 
 # -- cost per photo by machine family ---------------------------------------------------------
 # Measured here (`python -m bench.run --repeat 1`, 2026-11-27, RetinaFace on OpenVINO): 0.32
-# core-seconds per photo with bf16 (this CPU has AMX), 0.241 s of it detection; fp32 detection
-# (CPUs without bf16, such as N2's) costs 1.45x bf16's on the same photos.
-PHOTO_SECONDS_BF16 = 0.32
-DETECT_SECONDS_BF16 = 0.241
-FP32_DETECT_FACTOR = 1.45
+# core-seconds per photo with bf16 (this CPU has AMX), 0.241 s of it detection. Since then the
+# network takes uint8 pixels and drops its landmarks: `make bench-detector` (2026-12-03, routes
+# side by side on the same photos) measured 39.8 against 53.5 ms/MP with bf16, so detection is
+# 0.241 x 39.8 / 53.5 = 0.179 s; CPUs without bf16 (N2's) run the int8 network at 34.5 ms/MP
+# with this CPU held to their instruction set, 0.867x bf16's (fp32 there was 74.3).
+DETECT_SECONDS_BF16 = round(0.241 * 39.8 / 53.5, 4)
+PHOTO_SECONDS_BF16 = round(0.32 - 0.241 + DETECT_SECONDS_BF16, 4)
+NO_BF16_DETECT_FACTOR = round(34.5 / 39.8, 3)
 DATAPROC_PER_VCPU_HOUR = 0.010  # the Dataproc premium, the same for every family
 GIB_PER_VCPU = 4  # the *-standard shapes of every family offered
 
@@ -69,10 +72,10 @@ FAMILIES = (
 
 
 def photo_seconds(bf16: bool) -> float:
-    """Core-seconds per photo: the measured bf16 time, detection scaled for fp32."""
+    """Core-seconds per photo: the measured bf16 time, detection scaled for the int8 network."""
     if bf16:
         return PHOTO_SECONDS_BF16
-    return PHOTO_SECONDS_BF16 + DETECT_SECONDS_BF16 * (FP32_DETECT_FACTOR - 1)
+    return PHOTO_SECONDS_BF16 + DETECT_SECONDS_BF16 * (NO_BF16_DETECT_FACTOR - 1)
 
 
 def all_in_hour(family: Family) -> float | None:
@@ -109,7 +112,7 @@ def family_table(families: tuple[Family, ...] = FAMILIES) -> list[str]:
     lines = []
     for f in families:
         cost = cost_per_million(f)
-        seconds = f"{photo_seconds(f.bf16):.3f} s/photo ({'bf16' if f.bf16 else 'fp32'})"
+        seconds = f"{photo_seconds(f.bf16):.3f} s/photo ({'bf16' if f.bf16 else 'int8'})"
         if cost is None:
             need = break_even_hour(f, best_cost)
             verdict = f"matches {best.name} below ${need:.5f}/vCPU-h with 4 GiB"
