@@ -114,7 +114,7 @@ precision_verdict() {
   elif grep -q 'int8' <<<"$runtime"; then
     report PASS bf16 "workers ran $runtime: no bf16 on these CPUs, RetinaFace's int8 network instead"
   elif grep -q 'openvino' <<<"$runtime"; then
-    report FAIL bf16 "workers ran $runtime: fp32 costs about 1.34x per photo (docs/scale.md); is machine_family c3, c4 or n4?"
+    report FAIL bf16 "workers ran $runtime: fp32 costs about 1.6x per photo (docs/scale.md): neither bf16 nor the int8 network ran"
   else
     report SKIP bf16 "the job's detector does not run on OpenVINO (${runtime:-no runtime recorded})"
   fi
