@@ -71,7 +71,8 @@ REAL_CORPUS := bench/corpus/real-$(notdir $(REAL_SET))
 bench-real: setup
 	$(PY) -m bench.real --from $(REAL_SET) --out $(REAL_CORPUS)
 	$(PY) -m bench.run --corpus $(REAL_CORPUS) --methods lab,local2 --p4-count 0 \
-		--profile 0 --repeat 1 --results bench/results-real.json --work bench/results/real
+		--profile 0 --repeat 1 --p3-goal 10 --p3-floor lab --results bench/results-real.json \
+		--work bench/results/real
 
 # What grows with the number of inputs (driver memory, time outside tasks) and a resume demo.
 bench-scale: setup

@@ -530,22 +530,31 @@ def table(results: dict[str, Any]) -> str:
     sets += list(results.get("by_detector", {}).items())
     for det, r in sets:
         for key, goal in TARGETS.items():
+            goal = results.get("p3_goal", goal) if key == "p3_vs_lab" else goal
             for variant in ("", "_wall"):
                 value = r.get(key + variant)
                 if value is None:
                     continue
-                lines.append(_target_line(key + variant, det, value, goal, r))
+                floor = results.get("p3_floor", "corpus")
+                lines.append(_target_line(key + variant, det, value, goal, r, floor))
     return "\n".join(lines)
 
 
-def _target_line(key: str, det: str, value: float, goal: float, r: dict[str, Any]) -> str:
+def _target_line(
+    key: str, det: str, value: float, goal: float, r: dict[str, Any], floor: str = "corpus"
+) -> str:
+    """One target's row. P3's quality floor is the synthetic corpus's fixed one, or on real
+    photos (`floor="lab"`) the lab's own recall and precision."""
     if key.startswith(("p2_", "p4_")):
         ok, text = value <= goal, f"<= {goal}"
     else:
         ok, text = value >= goal, f">= {goal}"
     if key.startswith("p3_"):
-        ok = ok and r["recall_ours"] >= P3_RECALL and r["precision_ours"] >= P3_PRECISION
-        text += f" and recall/precision >= {P3_RECALL}/{P3_PRECISION} "
+        recall, precision = P3_RECALL, P3_PRECISION
+        if floor == "lab":
+            recall, precision = r["recall_lab"], r["precision_lab"]
+        ok = ok and r["recall_ours"] >= recall and r["precision_ours"] >= precision
+        text += f" and recall/precision >= {recall:.3f}/{precision:.3f} "
         text += f"({r['recall_ours']:.3f}/{r['precision_ours']:.3f}; "
         text += f"lab {r['recall_lab']:.3f}/{r['precision_lab']:.3f})"
     name = key.replace("_wall", " (wall, incl. start-up)")
@@ -617,6 +626,8 @@ def main_bench(args: argparse.Namespace) -> int:
         "command": "python -m bench.run " + " ".join(args.argv),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "default_detector": default,
+        "p3_goal": args.p3_goal,
+        "p3_floor": args.p3_floor,
         **ratios(methods, ""),
     }
     lab = methods.get("lab")
@@ -711,6 +722,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--quick", action="store_true", help="smoke run: no 24-MP batch, no profile, no extra"
+    )
+    p.add_argument("--p3-goal", type=float, default=TARGETS["p3_vs_lab"], help="P3's ratio goal")
+    p.add_argument(
+        "--p3-floor",
+        choices=("corpus", "lab"),
+        default="corpus",
+        help="P3's quality floor: the synthetic corpus's 0.97/0.98, or the lab's own (real photos)",
     )
     args = p.parse_args(argv)
     args.argv = argv
