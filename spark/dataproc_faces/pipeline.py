@@ -1,5 +1,6 @@
 """Spark wiring: list inputs on the executors, skip what is done, process the rest in tasks that
-write their own manifest parts; the driver handles counts and file names, never rows."""
+write their own manifest parts; the driver handles counts and file names, never rows, but for a
+run small enough (SMALL_RUN) that planning and finishing it on the driver beats Spark's jobs."""
 
 from __future__ import annotations
 
@@ -323,6 +324,8 @@ SMALL_RUN_ENV = "DATAPROC_FACES_SMALL_RUN"  # another limit; 0 plans every run w
 
 @dataclass(frozen=True)
 class DriverPlan:
+    """What `_plan_with_spark` finds, found by the driver alone for a small run."""
+
     pending: list[tuple[str, tuple[str, str]]]  # (source, (relative, version)), sorted
     listed: int
     ignored: dict[str, int]
@@ -517,7 +520,8 @@ def run(
     run_id = new_run_id()
     options = options_key(spec.detect.to_dict(), spec.render.key())
     results = spec.results
-    small = plan_on_driver(spec, options, force, int(os.environ.get(SMALL_RUN_ENV, SMALL_RUN)))
+    bound = int(os.environ.get(SMALL_RUN_ENV, SMALL_RUN))
+    small = plan_on_driver(spec, options, force, bound)
     if small is not None:
         listed, ignored, shards = small.listed, dict(small.ignored), []
         total, work, held = len(small.pending), _work_from_plan(sc, spec, small.pending), None
@@ -538,7 +542,7 @@ def run(
     store_out = results.store()
     for uri in shards:
         store_out.delete(uri)
-    limit = SMALL_RUN if small is not None else 0
+    limit = bound if small is not None else 0
     compaction = compact(sc, results, limit)
     pids = sorted(part_ids(store_out, results.manifest))
     rows = capped(read_rows(results, pids), limit) if limit else None
