@@ -71,7 +71,10 @@ def class_archive(java: str) -> Path | None:
     setting = os.environ.get(CACHE_ENV, "")
     if setting == "off":
         return None
-    base = Path(setting or os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    try:
+        base = Path(setting or os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    except (RuntimeError, KeyError):  # a user without a home (some containers): no archive
+        return None
     jars = sorted(p.name for p in (Path(pyspark.__file__).parent / "jars").glob("*.jar"))
     what = json.dumps([java, pyspark.__version__, jars, JIT])
     key = hashlib.sha256(what.encode()).hexdigest()[:16]

@@ -27,3 +27,14 @@ def test_the_archive_is_per_java_build_and_goes_where_the_cache_is(
     assert mine is not None and mine.parent == tmp_path / "mine" and mine.name == first.name
     monkeypatch.setenv(sparkenv.CACHE_ENV, "off")
     assert sparkenv.class_archive(JAVA) is None
+
+
+def test_no_home_means_no_archive_not_a_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (sparkenv.CACHE_ENV, "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    assert sparkenv.class_archive(JAVA) is None
