@@ -58,6 +58,11 @@ _SOURCES = {
 SERVERLESS = "serverless"
 
 
+def env_name(option: str) -> str:
+    """The devhost's environment variable for an option (the Pulumi program sets them)."""
+    return _SOURCES[option][1]
+
+
 def _usage(message: str) -> Exception:
     return UsageError(message)
 

@@ -29,6 +29,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 TEST_PROJECT = "faces-test-project"
 CLUSTER_GONE_ENV = "HARNESS_CLUSTER_GONE"
+# The state the provider reads back for a Serverless batch (a failed one: FAILED).
+BATCH_STATE_ENV = "HARNESS_BATCH_STATE"
 
 
 def stack_config(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
@@ -110,6 +112,16 @@ def _computed(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[st
         location, policy = inputs["location"], inputs["policyId"]
         rid = f"projects/{project}/locations/{location}/autoscalingPolicies/{policy}"
         state |= {"name": rid}
+    elif typ == "gcp:artifactregistry/repository:Repository":
+        rid = f"projects/{project}/locations/{inputs['location']}/repositories/"
+        rid += inputs["repositoryId"]
+        state |= {"name": inputs["repositoryId"]}
+    elif typ == "gcp:dataproc/batch:Batch":
+        rid = f"projects/{project}/locations/{inputs['location']}/batches/{inputs['batchId']}"
+        failed = os.environ.get(BATCH_STATE_ENV, "SUCCEEDED")
+        state |= {"name": rid, "state": failed, "uuid": "standin-batch-uuid"}
+        if failed != "SUCCEEDED":
+            state["stateMessage"] = "Job failed with message [main.py exited with status 2]."
     elif typ.startswith("gcp:compute/"):
         state |= {"selfLink": f"{compute}/{typ.split('/')[1].split(':')[0]}/{rname}"}
     return rid, state
