@@ -241,3 +241,39 @@ def test_an_ended_batch_can_be_deleted_a_running_one_cannot(standin, outputs, ca
     assert client.get_batch(name=name).state.name == "FAILED"
     client.delete_batch(name=name)
     assert "to-delete" not in standin.batches
+
+
+def test_the_page_on_a_serverless_stack_submits_batches_and_follows_them(
+    standin, outputs, bucket, tmp_path
+):
+    """The page's cloud runs go through `submit`: on a serverless stack they are batches, and
+    the page shows a batch's ends in its own words (SUCCEEDED: DONE, FAILED: ERROR)."""
+    from dataproc_faces.web import create_app
+    from dataproc_faces.web.settings import Settings, cloud_from_args
+    from tests.web.helpers import token
+
+    upload(bucket, {"images/trip/a.png": b"\x89PNG"})
+    app = create_app(Settings(data=tmp_path / "web", cloud=cloud_from_args(outputs)))
+    client = app.test_client()
+    started = []
+    for end in ("SUCCEEDED", "FAILED"):
+        r = client.post("/runs", data={"csrf_token": token(client), "batch": "trip"})
+        assert r.status_code == 303, r.get_data(as_text=True)
+        run_id = r.headers["Location"].rsplit("/", 1)[1]
+        run = client.get(f"/api/runs/{run_id}").get_json()
+        assert run["batch"] is True and run["job_id"] in standin.batches
+        sent = standin.batches[run["job_id"]]
+        assert sent["runtimeConfig"]["containerImage"] == IMAGE
+        assert sent["pysparkBatch"]["args"][1:3] == ["--input", f"gs://{bucket}/images/trip"]
+        standin.script[run["job_id"]] = [("RUNNING", ""), (end, "" if end == "SUCCEEDED" else "x")]
+        started.append((run_id, run["job_id"]))
+    seen = {}
+    for run_id, _ in started:
+        for _ in range(3):
+            run = client.get(f"/api/runs/{run_id}").get_json()
+        seen[run_id] = (run["state"], run["active"], run["message"])
+    (ok, _), (bad, _) = started
+    assert seen[ok] == ("DONE", False, "")
+    assert seen[bad] == ("ERROR", False, "x")
+    page = client.get(f"/runs/{ok}").get_data(as_text=True)
+    assert f"Dataproc\nServerless batch {started[0][1]}." in page
