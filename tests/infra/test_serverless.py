@@ -210,8 +210,7 @@ def test_a_batch_that_ends_badly_fails_the_update_with_one_line(tmp_path: Path, 
     assert proc.returncode == 32, proc.stderr
     (line,) = proc.stderr.strip().splitlines()
     assert (
-        line.startswith("error: Dataproc Serverless batch faces-")
-        and f" ended in {state} " in line
+        line.startswith("error: Dataproc Serverless batch faces-") and f" ended in {state} " in line
     )
     if state == "FAILED":
         assert "(Job failed with message [main.py exited with status 2].)" in line
