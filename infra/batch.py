@@ -75,33 +75,27 @@ class FaceBatch(pulumi.ComponentResource):
             lambda v: jobspec.results_for(v[0], v[1])
         )
 
-        def spec(values: list[Any]) -> dict[str, Any]:
-            main, package, prefix, output, account, subnet, staging = values
-            return jobspec.pyspark_batch(
-                main_uri=main,
-                package_uri=package,
-                args=jobspec.job_args(output=output, input=prefix, detect=detect),
-                container_image=image,
-                runtime_version=cfg.batch.runtime_version,
-                service_account=account,
-                subnetwork=subnet,
-                staging_bucket=staging,
-                network_tags=[network_tag],
-            )
-
-        message = pulumi.Output.all(
-            main_uri, package_uri, source, self.results_uri, service_account, subnetwork,
-            staging_bucket,
-        ).apply(spec)  # fmt: skip
-        pyspark = message.apply(lambda m: gcp.dataproc.BatchPysparkBatchArgs(**m["pyspark_batch"]))
-        runtime = message.apply(
-            lambda m: gcp.dataproc.BatchRuntimeConfigArgs(**m["runtime_config"])
+        # The message from the one job spec; what is known before `up` (the image, the runtime,
+        # the properties, the network tag) stays known in a preview, for the policy pack.
+        spec = jobspec.pyspark_batch(
+            main_uri=main_uri,
+            package_uri=package_uri,
+            args=(),  # they name the results folder, known once the id is: below
+            container_image=image,
+            runtime_version=cfg.batch.runtime_version,
+            service_account=service_account,
+            subnetwork=subnetwork,
+            staging_bucket=staging_bucket,
+            network_tags=[network_tag],
         )
-        environment = message.apply(
-            lambda m: gcp.dataproc.BatchEnvironmentConfigArgs(
-                execution_config=gcp.dataproc.BatchEnvironmentConfigExecutionConfigArgs(
-                    **m["environment_config"]["execution_config"]
-                )
+        args = pulumi.Output.all(source, self.results_uri).apply(
+            lambda v: jobspec.job_args(output=v[1], input=v[0], detect=detect)
+        )
+        pyspark = gcp.dataproc.BatchPysparkBatchArgs(**{**spec["pyspark_batch"], "args": args})
+        runtime = gcp.dataproc.BatchRuntimeConfigArgs(**spec["runtime_config"])
+        environment = gcp.dataproc.BatchEnvironmentConfigArgs(
+            execution_config=gcp.dataproc.BatchEnvironmentConfigExecutionConfigArgs(
+                **spec["environment_config"]["execution_config"]
             )
         )
         # Fixed labels only, as for the cluster job: editing the stack's labels must not re-run it.

@@ -196,25 +196,34 @@ def test_before_the_image_is_pushed_up_creates_the_repository_and_says_what_to_d
     ]
 
 
-@pytest.mark.parametrize("state", ["FAILED", "CANCELLED"])
-def test_a_batch_that_ends_badly_fails_the_update_with_one_line(tmp_path: Path, state: str) -> None:
+def test_a_batch_that_ends_badly_fails_the_update_with_one_line(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, str(HARNESS), "dev", str(tmp_path / "dev.json"), json.dumps(SERVERLESS)],
         capture_output=True,
         text=True,
         cwd=REPO,
         timeout=120,
-        env={**os.environ, "HARNESS_BATCH_STATE": state},
+        env={**os.environ, "HARNESS_BATCH_STATE": "FAILED"},
         check=False,
     )
     assert proc.returncode == 32, proc.stderr
     (line,) = proc.stderr.strip().splitlines()
-    assert (
-        line.startswith("error: Dataproc Serverless batch faces-") and f" ended in {state} " in line
-    )
-    if state == "FAILED":
-        assert "(Job failed with message [main.py exited with status 2].)" in line
+    assert line.startswith("error: Dataproc Serverless batch faces-")
+    assert " ended in FAILED (Job failed with message [main.py exited with status 2].); " in line
     assert "`dataproc-faces wait --serverless faces-" in line and "job_run_id" in line
+
+
+def test_every_state_but_failed_and_cancelled_passes() -> None:
+    from infra.batch import BatchFailed, checked_state
+
+    for state in ("SUCCEEDED", "RUNNING", "PENDING"):
+        assert checked_state(state, "", "b-1", "url") == state
+    assert checked_state(None, None, "b-1", "url") == "SUBMITTED"
+    with pytest.raises(BatchFailed) as info:
+        checked_state("CANCELLED", "  by\n a person ", "b-1", "url")
+    assert str(info.value).startswith(
+        "Dataproc Serverless batch b-1 ended in CANCELLED (by a person); see url or"
+    )
 
 
 # -- config ------------------------------------------------------------------------------------
@@ -278,3 +287,28 @@ def test_a_bad_runner_or_batch_key_is_one_line_naming_it(
     assert str(info.value) == (
         f"config key 'dataproc-faces:{key}': {problem}; accepted: {DEFAULTS[key][1]}"
     )
+
+
+def test_a_serverless_stack_previews_with_zero_policy_findings(tmp_path: Path) -> None:
+    """As `pulumi preview --policy-pack` sees it: what the batch's policy reads (image, subnet,
+    account) is known before anything exists, and every resource passes every policy."""
+    from infra.policy.validators import violations
+
+    proc = subprocess.run(
+        [sys.executable, str(HARNESS), "dev", str(tmp_path / "dev.json"), json.dumps(SERVERLESS)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        env={**os.environ, "HARNESS_PREVIEW": "1"},
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    resources = json.loads((tmp_path / "dev.json").read_text())["resources"]
+    custom = [r for r in resources if r["custom"]]
+    assert len(custom) >= 40
+    assert {r["name"]: violations(r["type"], r["inputs"]) for r in custom} == {
+        r["name"]: {} for r in custom
+    }
+    (batch,) = [r for r in custom if r["type"] == BATCH]
+    assert batch["inputs"]["runtimeConfig"]["containerImage"] == SERVERLESS_IMAGE
