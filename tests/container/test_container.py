@@ -291,7 +291,7 @@ def test_the_batch_job_runs_as_uid_1099_with_an_outside_spark_over_the_samples(
     )
     started = time.monotonic()
     done = docker.run(
-        "run", "--rm", "--network", "none",
+        "run", "--rm", "--network", "none", "--hostname", "localhost",
         "-v", f"{spark}:/usr/lib/spark:ro",
         "-v", f"{java}:{java}:ro", "-v", "/etc/java-17-openjdk:/etc/java-17-openjdk:ro",
         "-e", f"JAVA_HOME={java}", "-e", "SPARK_LOCAL_IP=127.0.0.1",
@@ -312,5 +312,6 @@ def test_the_batch_job_runs_as_uid_1099_with_an_outside_spark_over_the_samples(
     summary = json.loads((out / "summary.json").read_text())
     assert (summary["inputs"], summary["ok"], summary["errors"]) == (4, 4, 0)
     assert summary["faces"] >= 1
+    assert summary["runtime"] and all(r.startswith("openvino ") for r in summary["runtime"])
     assert (out / "index.html").stat().st_uid == int(SPARK_UID)
     assert (out / "images" / "astronaut.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
