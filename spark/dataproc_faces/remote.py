@@ -56,6 +56,11 @@ _SOURCES = {
     "batch_network_tag": ("batch_network_tag", "DATAPROC_FACES_BATCH_NETWORK_TAG"),
 }
 SERVERLESS = "serverless"
+_FLAGS = {"batch_image": "--image"}
+# What only the stack knows (its batch account, subnet, ...): no option on the command line.
+_NO_FLAG = frozenset(
+    ("batch_runtime_version", "batch_service_account", "batch_subnetwork", "runner")
+)
 
 
 def env_name(option: str) -> str:
@@ -115,7 +120,12 @@ def resolve(args: argparse.Namespace, name: str, required: bool = True) -> str |
     if not value and name == "project":
         value = os.environ.get("GOOGLE_CLOUD_PROJECT")
     if required and not value:
-        flag = "--" + name.replace("_", "-")
+        if name in _NO_FLAG:
+            raise _usage(
+                f"a batch needs '{key}' from --stack-outputs (or ${env}): the stack's runner"
+                " must be serverless or both"
+            )
+        flag = _FLAGS.get(name, "--" + name.replace("_", "-"))
         raise _usage(f"{flag} is required (or --stack-outputs with '{key}', or ${env})")
     return str(value) if value else None
 

@@ -276,6 +276,7 @@ def test_the_batch_job_runs_as_uid_1099_with_an_outside_spark_over_the_samples(
     job = tmp_path_factory.mktemp("batch-job")
     (job / "main.py").write_bytes(tree.main_file.read_bytes())
     (job / "dataproc_faces.zip").write_bytes(build_package_zip(tree.package_dir))
+    job.chmod(0o755)  # mktemp's 0700 would keep uid 1099 out, as a bucket it cannot read would
     out = tmp_path_factory.mktemp("batch-out")
     out.chmod(0o777)
     spark = Path(pyspark.__file__).parent
@@ -297,10 +298,11 @@ def test_the_batch_job_runs_as_uid_1099_with_an_outside_spark_over_the_samples(
         "-e", f"JAVA_HOME={java}", "-e", "SPARK_LOCAL_IP=127.0.0.1",
         "-v", f"{SAMPLES}:/in:ro", "-v", f"{job}:/job:ro", "-v", f"{out}:/out",
         batch_image, "bash", "-c", script,
-        timeout=900,
+        timeout=900, check=False,
     )  # fmt: skip
     TIMINGS["batch_run_s"] = round(time.monotonic() - started, 1)
     _write_timings()
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     lines = done.stdout.splitlines()
     assert lines[:4] == [
         SPARK_UID,

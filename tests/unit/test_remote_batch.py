@@ -109,8 +109,14 @@ def test_a_batch_without_an_image_names_where_it_comes_from(tmp_path: Path):
     with pytest.raises(UsageError) as err:
         remote.build_job(args_for(tmp_path, "--serverless", batch_image=None))
     assert str(err.value) == (
-        "--batch-image is required (or --stack-outputs with 'batch_image',"
+        "--image is required (or --stack-outputs with 'batch_image',"
         " or $DATAPROC_FACES_BATCH_IMAGE)"
+    )
+    with pytest.raises(UsageError) as err:
+        remote.build_job(args_for(tmp_path, "--serverless", batch_service_account=None))
+    assert str(err.value) == (
+        "a batch needs 'batch_service_account' from --stack-outputs (or"
+        " $DATAPROC_FACES_BATCH_SA): the stack's runner must be serverless or both"
     )
     message, _ = remote.build_job(
         args_for(tmp_path, "--serverless", "--image", "r-docker.pkg.dev/p/r/i@sha256:1")
