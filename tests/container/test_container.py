@@ -254,9 +254,11 @@ def test_the_batch_image_is_the_shared_layers_run_by_spark_without_spark_or_java
 ) -> None:
     config = json.loads(docker.run("image", "inspect", batch_image).stdout)[0]["Config"]
     assert config["User"] == "spark"
-    assert not config["Entrypoint"]  # Serverless starts the driver and executors itself
+    # Serverless starts the driver and executors itself: nothing of the page's is run.
+    assert (config["Entrypoint"] or None, config["Cmd"] or None) == (None, None)
+    assert config["Healthcheck"]["Test"] == ["NONE"]
     env = dict(e.split("=", 1) for e in config["Env"])
-    assert env["PYSPARK_PYTHON"] == "/opt/venv/bin/python" and env["SPARK_HOME"] == "/usr/lib/spark"
+    assert env["PYSPARK_PYTHON"] == "/opt/venv/bin/python"
     # Every layer of the batch image is one of the page's: nothing is built twice.
     batch, page = _layers(docker, batch_image), _layers(docker, image)
     assert page[: len(batch)] == batch and len(page) == len(batch) + 1
