@@ -10,7 +10,7 @@ DEMO_OUTPUT ?= demo-output
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 QUIET := 2>&1 | { grep -v "^WARNING: Location '" || true; }
 
-.PHONY: setup models jvm-archive system-deps demo test lint format bench bench-real bench-scale bench-privacy bench-detector int8-model clean mutate screenshots
+.PHONY: setup models jvm-archive system-deps demo test lint format bench bench-real bench-scale bench-privacy bench-detector int8-model clean mutate screenshots batch-image batch-image-push
 
 # The venv is rebuilt when a pin changes; pip only installs what is missing.
 $(INSTALLED): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
@@ -95,6 +95,25 @@ bench-detector: setup
 int8-model: setup
 	$(PIP) -r requirements-quantize.txt -c constraints.txt $(QUIET)
 	$(PY) scripts/quantize_retinaface.py
+
+# Dataproc Serverless: the `batch` image (container/Dockerfile's batch target: the pins but
+# pyspark, the package and the weights; run as uid 1099). batch-image-push pushes it to the
+# stack's Artifact Registry repository under an immutable tag and prints the digest reference
+# for `pulumi config set dataproc-faces:batch_image` (docs/deploy.md, Serverless batches).
+BATCH_IMAGE ?= dataproc-faces-batch
+BATCH_TAG ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo dev)
+REGISTRY ?=
+batch-image: models
+	docker build -f container/Dockerfile --target batch -t $(BATCH_IMAGE):$(BATCH_TAG) .
+
+batch-image-push:
+	@test -n "$(REGISTRY)" || { echo "make: set REGISTRY=\$$(pulumi stack output image_repository)" >&2; exit 2; }
+	$(MAKE) batch-image
+	docker tag $(BATCH_IMAGE):$(BATCH_TAG) $(REGISTRY)/$(BATCH_IMAGE):$(BATCH_TAG)
+	docker push $(REGISTRY)/$(BATCH_IMAGE):$(BATCH_TAG)
+	@ref=$$(docker image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' $(REGISTRY)/$(BATCH_IMAGE):$(BATCH_TAG) | grep '^$(REGISTRY)/' | head -n1); \
+	  echo "pushed $$ref"; \
+	  echo "next: pulumi config set dataproc-faces:batch_image $$ref && pulumi up --refresh"
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUTPUT) test-artifacts .pytest_cache

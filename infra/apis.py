@@ -16,6 +16,8 @@ SERVICES: tuple[str, ...] = (
     "oslogin.googleapis.com",
     "storage.googleapis.com",
 )
+# artifactregistry: the Serverless batch image's repository (runner serverless or both).
+SERVERLESS_SERVICES: tuple[str, ...] = ("artifactregistry.googleapis.com",)
 
 
 class Apis(pulumi.ComponentResource):
@@ -24,7 +26,12 @@ class Apis(pulumi.ComponentResource):
     services: list[gcp.projects.Service]
 
     def __init__(
-        self, name: str, *, project: str, opts: pulumi.ResourceOptions | None = None
+        self,
+        name: str,
+        *,
+        project: str,
+        serverless: bool = False,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("dataproc-faces:infra:Apis", name, None, opts)
         self.services = [
@@ -37,6 +44,6 @@ class Apis(pulumi.ComponentResource):
                 disable_dependent_services=False,
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            for api in SERVICES
+            for api in (*SERVICES, *(SERVERLESS_SERVICES if serverless else ()))
         ]
         self.register_outputs({"services": [s.service for s in self.services]})

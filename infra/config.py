@@ -39,6 +39,11 @@ _REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]$")
 _MACHINE_TYPE = re.compile(r"^[a-z][a-z0-9]*-[a-z0-9-]+$")
 _DURATION = re.compile(r"^([0-9]+)s$")
 _PIN_VERSION = r"([0-9]+(?:\.[0-9]+){1,3})"  # an exact version after `name==`
+RUNNERS = ("cluster", "serverless", "both")
+# Serverless runtimes with Spark 3.5, what the job is pinned to (pyspark 3.5); 2.3 is the LTS
+# still in support (1.2 and 2.2 left support on 2026-09-30); 3.0 runs Spark 4.
+BATCH_RUNTIMES = ("2.3", "2.2", "1.2")
+BATCH_IMAGE_NAME = "dataproc-faces-batch"
 
 
 class ConfigError(pulumi.RunError):
@@ -91,6 +96,14 @@ class JobConfig:
 
 
 @dataclass(frozen=True)
+class BatchConfig:
+    """Dataproc Serverless: the published batch image (by digest) and the runtime it runs on."""
+
+    image: str = ""  # empty: no batch from `pulumi up` until the image is pushed
+    runtime_version: str = BATCH_RUNTIMES[0]
+
+
+@dataclass(frozen=True)
 class StackConfig:
     """Everything the program needs, validated before any resource is declared."""
 
@@ -113,11 +126,45 @@ class StackConfig:
     job: JobConfig = field(default_factory=JobConfig)
     seed_samples: bool = False
     adopt_results_bucket: bool = False
+    runner: str = "cluster"
+    batch: BatchConfig = field(default_factory=BatchConfig)
+
+    @property
+    def uses_cluster(self) -> bool:
+        """The stack has a Dataproc cluster (runner cluster or both)."""
+        return self.runner in ("cluster", "both")
+
+    @property
+    def uses_serverless(self) -> bool:
+        """The stack runs Serverless batches (runner serverless or both)."""
+        return self.runner in ("serverless", "both")
+
+    @property
+    def job_as_batch(self) -> bool:
+        """`pulumi up`'s job is a batch when the stack has no cluster to run it on."""
+        return self.runner == "serverless"
+
+    @property
+    def image_repository(self) -> str:
+        """The Artifact Registry repository id the batch image is pushed to."""
+        return f"{self.prefix}-images"
+
+    @property
+    def image_registry_path(self) -> str:
+        """`REGION-docker.pkg.dev/PROJECT/REPOSITORY`: where `make batch-image-push` pushes."""
+        return f"{self.region}-docker.pkg.dev/{self.project}/{self.image_repository}"
 
     @property
     def warnings(self) -> list[str]:
         """Valid but probably unintended combinations: `load()` logs them as Pulumi warnings."""
         found = []
+        if self.job.submit and self.job_as_batch and not self.batch.image:
+            found.append(
+                f"config key '{_key('job_submit')}' is true and '{_key('batch_image')}' is"
+                " empty: this up creates the image repository but submits no batch; push the"
+                f" image (make batch-image-push REGISTRY={self.image_registry_path}), set"
+                " batch_image to the reference it prints and run `pulumi up` again"
+            )
         if self.job.submit and not self.seed_samples and not self.job.input_prefix:
             found.append(
                 f"config key '{_key('job_submit')}' is true and '{_key('seed_samples')}' is"
@@ -205,6 +252,21 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "job_run_id": ("", "empty, or 1-40 of a-z 0-9 '-': a new value submits a new run"),
     "job_input_prefix": ("", "empty (the stack's images prefix) or a gs://bucket/prefix"),
     "job_detect": ({}, "a map of detector options, e.g. {detector: centerface, min_size: 24}"),
+    "runner": (
+        "cluster",
+        "cluster (a Dataproc cluster runs the jobs), serverless (Dataproc Serverless batches"
+        " from the batch image, no cluster) or both",
+    ),
+    "batch_image": (
+        "",
+        "empty, or the batch image by digest in the stack's repository:"
+        f" <region>-docker.pkg.dev/<project>/dpf-<stack>-images/{BATCH_IMAGE_NAME}@sha256:<64 hex>"
+        " (make batch-image-push prints it)",
+    ),
+    "batch_runtime_version": (
+        BATCH_RUNTIMES[0],
+        f"a Serverless runtime with Spark 3.5: {', '.join(BATCH_RUNTIMES)}",
+    ),
 }
 
 
@@ -430,6 +492,34 @@ def parse(
         job=_job(values),
         seed_samples=_bool(values, "seed_samples"),
         adopt_results_bucket=_bool(values, "adopt_results_bucket"),
+        runner=_choice(values, "runner", RUNNERS),
+        batch=_batch(values, project=project, region=region, stack=stack),
+    )
+
+
+def _choice(values: Mapping[str, Any], name: str, choices: tuple[str, ...]) -> str:
+    value = str(_get(values, name)).strip().lower()
+    if value not in choices:
+        raise ConfigError(_key(name), f"'{value}' is not valid", DEFAULTS[name][1])
+    return value
+
+
+def _batch(values: Mapping[str, Any], *, project: str, region: str, stack: str) -> BatchConfig:
+    """The batch_* keys: the image must be the stack's own, pinned by digest.
+
+    A digest, not a tag: the batch id hashes the reference, so a moved tag would run new code
+    under an old id (or not at all); and the batch account may read only the stack's repository.
+    """
+    image = str(_get(values, "batch_image")).strip()
+    registry = re.escape(f"{region}-docker.pkg.dev/{project}/dpf-{stack}-images/")
+    if image and not re.match(rf"^{registry}[a-z0-9][a-z0-9._/-]*@sha256:[0-9a-f]{{64}}$", image):
+        raise ConfigError(
+            _key("batch_image"),
+            f"'{image}' is not an image of this stack's repository pinned by digest",
+            DEFAULTS["batch_image"][1],
+        )
+    return BatchConfig(
+        image=image, runtime_version=_choice(values, "batch_runtime_version", BATCH_RUNTIMES)
     )
 
 

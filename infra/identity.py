@@ -1,4 +1,5 @@
-"""Service accounts for the cluster and the devhost, and every IAM grant, scoped narrowly."""
+"""Service accounts for the cluster, the Serverless batches and the devhost, and every IAM grant,
+scoped narrowly."""
 
 from __future__ import annotations
 
@@ -22,6 +23,23 @@ JOB_SUBMITTER_PERMISSIONS: tuple[str, ...] = (
     "dataproc.jobs.list",
     "dataproc.operations.get",
 )
+# The same for Serverless batches (runner serverless or both): create, watch and cancel them.
+# Creating a batch that runs as the batch account also needs actAs on that account (below).
+BATCH_SUBMITTER_PERMISSIONS: tuple[str, ...] = (
+    "dataproc.batches.cancel",
+    "dataproc.batches.create",
+    "dataproc.batches.get",
+    "dataproc.batches.list",
+    "dataproc.operations.get",
+)
+
+
+def submitter_permissions(cfg: StackConfig) -> list[str]:
+    """What the devhost may do in Dataproc: only what the stack's runner needs."""
+    wanted = set(JOB_SUBMITTER_PERMISSIONS) if cfg.uses_cluster else set()
+    if cfg.uses_serverless:
+        wanted |= set(BATCH_SUBMITTER_PERMISSIONS)
+    return sorted(wanted)
 
 
 ROLE_ID_PREFIX = "dataprocFacesJobSubmitter"
@@ -38,11 +56,17 @@ def submitter_role_id(stack: str, devhost_unique_id: str) -> str:
 
 
 class Identity(pulumi.ComponentResource):
-    """Dedicated identities: never the default compute SA, never a primitive role."""
+    """Dedicated identities: never the default compute SA, never a primitive role.
 
-    cluster_sa: gcp.serviceaccount.Account
+    The cluster's account exists when the stack has a cluster, the batch account when it runs
+    Serverless batches; each has only its own runner's grants.
+    """
+
+    cluster_sa: gcp.serviceaccount.Account | None
+    batch_sa: gcp.serviceaccount.Account | None
     devhost_sa: gcp.serviceaccount.Account
     cluster_grants: list[pulumi.CustomResource]
+    batch_grants: list[pulumi.CustomResource]
     devhost_grants: list[pulumi.CustomResource]
 
     def __init__(
@@ -57,13 +81,6 @@ class Identity(pulumi.ComponentResource):
         super().__init__("dataproc-faces:infra:Identity", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))
 
-        self.cluster_sa = gcp.serviceaccount.Account(
-            f"{name}-cluster-sa",
-            account_id=f"{cfg.prefix}-cluster",
-            project=cfg.project,
-            display_name=f"dataproc-faces {cfg.stack} cluster nodes",
-            opts=child,
-        )
         self.devhost_sa = gcp.serviceaccount.Account(
             f"{name}-devhost-sa",
             account_id=f"{cfg.prefix}-devhost",
@@ -71,57 +88,62 @@ class Identity(pulumi.ComponentResource):
             display_name=f"dataproc-faces {cfg.stack} devhost (uploads images, submits jobs)",
             opts=child,
         )
-        cluster = self.cluster_sa.email.apply(lambda e: f"serviceAccount:{e}")
         devhost = self.devhost_sa.email.apply(lambda e: f"serviceAccount:{e}")
 
-        # The cluster: the one project role Dataproc VMs need, then storage per bucket.
-        self.cluster_grants = [
-            gcp.projects.IAMMember(
-                f"{name}-cluster-dataproc-worker",
+        self.cluster_sa, self.cluster_grants = None, []
+        if cfg.uses_cluster:
+            self.cluster_sa = gcp.serviceaccount.Account(
+                f"{name}-cluster-sa",
+                account_id=f"{cfg.prefix}-cluster",
                 project=cfg.project,
-                role="roles/dataproc.worker",
-                member=cluster,
+                display_name=f"dataproc-faces {cfg.stack} cluster nodes",
                 opts=child,
-            ),
-            self._bucket_grant(
-                name,
-                "cluster",
-                "input",
-                storage.input,
-                "roles/storage.objectViewer",
-                cluster,
-                child,
-            ),
-            self._bucket_grant(
-                name,
-                "cluster",
-                "results",
-                storage.results,
-                "roles/storage.objectAdmin",
-                cluster,
-                child,
-            ),
-            self._bucket_grant(
-                name,
-                "cluster",
-                "staging",
-                storage.staging,
-                "roles/storage.objectAdmin",
-                cluster,
-                child,
-            ),
-            self._bucket_grant(
-                name, "cluster", "temp", storage.temp, "roles/storage.objectAdmin", cluster, child
-            ),
-        ]
+            )
+            cluster = self.cluster_sa.email.apply(lambda e: f"serviceAccount:{e}")
+            # The cluster: the one project role Dataproc VMs need, then storage per bucket.
+            self.cluster_grants = [
+                gcp.projects.IAMMember(
+                    f"{name}-cluster-dataproc-worker",
+                    project=cfg.project,
+                    role="roles/dataproc.worker",
+                    member=cluster,
+                    opts=child,
+                ),
+                *self._storage_grants(name, "cluster", storage, cluster, child, code="objectAdmin"),
+            ]
+
+        self.batch_sa, self.batch_grants = None, []
+        if cfg.uses_serverless:
+            self.batch_sa = gcp.serviceaccount.Account(
+                f"{name}-batch-sa",
+                account_id=f"{cfg.prefix}-batch",
+                project=cfg.project,
+                display_name=f"dataproc-faces {cfg.stack} Serverless batches",
+                opts=child,
+            )
+            batch = self.batch_sa.email.apply(lambda e: f"serviceAccount:{e}")
+            # A batch's account needs Dataproc Worker (Serverless requires it), then storage per
+            # bucket; the code in staging is only read (a cluster also writes its own files
+            # there), Serverless's own staging goes to the temp bucket. The image repository's
+            # reader role is granted next to the repository (infra/registry.py).
+            self.batch_grants = [
+                gcp.projects.IAMMember(
+                    f"{name}-batch-dataproc-worker",
+                    project=cfg.project,
+                    role="roles/dataproc.worker",
+                    member=batch,
+                    opts=child,
+                ),
+                *self._storage_grants(name, "batch", storage, batch, child, code="objectViewer"),
+            ]
 
         role = gcp.projects.IAMCustomRole(
             f"{name}-job-submitter-role",
             project=cfg.project,
             role_id=self.devhost_sa.unique_id.apply(lambda uid: submitter_role_id(cfg.stack, uid)),
             title=f"dataproc-faces job submitter ({cfg.stack})",
-            description="Submit, watch and cancel Dataproc jobs; no cluster changes.",
-            permissions=list(JOB_SUBMITTER_PERMISSIONS),
+            description="Submit, watch and cancel Dataproc jobs or batches; no cluster changes.",
+            permissions=submitter_permissions(cfg),
             stage="GA",
             opts=child,
         )
@@ -174,9 +196,51 @@ class Identity(pulumi.ComponentResource):
                 child,
             ),
         ]
+        if self.batch_sa is not None:
+            # A batch that runs as the batch account is created only by who may act as it:
+            # on that one account, not project-wide.
+            self.devhost_grants.append(
+                gcp.serviceaccount.IAMMember(
+                    f"{name}-devhost-acts-as-batch",
+                    service_account_id=self.batch_sa.name,
+                    role="roles/iam.serviceAccountUser",
+                    member=devhost,
+                    opts=child,
+                )
+            )
         self.register_outputs(
-            {"cluster_sa": self.cluster_sa.email, "devhost_sa": self.devhost_sa.email}
+            {
+                "cluster_sa": self.cluster_sa.email if self.cluster_sa else None,
+                "batch_sa": self.batch_sa.email if self.batch_sa else None,
+                "devhost_sa": self.devhost_sa.email,
+            }
         )
+
+    def _storage_grants(
+        self,
+        name: str,
+        who: str,
+        storage: Storage,
+        member: pulumi.Input[str],
+        opts: pulumi.ResourceOptions,
+        *,
+        code: str,
+    ) -> list[gcp.storage.BucketIAMMember]:
+        """Read inputs, write results and temp files; `code`: the role on the staging bucket."""
+        return [
+            self._bucket_grant(
+                name, who, "input", storage.input, "roles/storage.objectViewer", member, opts
+            ),
+            self._bucket_grant(
+                name, who, "results", storage.results, "roles/storage.objectAdmin", member, opts
+            ),
+            self._bucket_grant(
+                name, who, "staging", storage.staging, f"roles/storage.{code}", member, opts
+            ),
+            self._bucket_grant(
+                name, who, "temp", storage.temp, "roles/storage.objectAdmin", member, opts
+            ),
+        ]
 
     @staticmethod
     def _bucket_grant(

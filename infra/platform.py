@@ -1,5 +1,7 @@
-"""Composes the platform: APIs, network, storage, identities, artefacts, cluster, devhost, and
-optionally the sample images (seed_samples) and the job (job_submit)."""
+"""Composes the platform: APIs, network, storage, identities, artefacts, the runner (a cluster,
+Serverless batches' image repository, or both: config `runner`), devhost, and optionally the
+sample images (seed_samples) and the job (job_submit: a cluster job, or a batch when the stack
+runs serverless only)."""
 
 from __future__ import annotations
 
@@ -8,12 +10,14 @@ import pulumi_gcp as gcp
 
 from infra.apis import Apis
 from infra.artifacts import ArtifactError, Artifacts, SourceTree, hashed_name
+from infra.batch import FaceBatch
 from infra.cluster import Cluster
 from infra.config import StackConfig
 from infra.devhost import WEB_PORT, Devhost
 from infra.identity import Identity
 from infra.job import FaceJob
 from infra.network import Network
+from infra.registry import ImageRepository
 from infra.samples import Samples
 from infra.storage import IMAGES_PREFIX, Storage
 
@@ -38,7 +42,7 @@ class Platform(pulumi.ComponentResource):
         tree = tree or SourceTree()
         child = pulumi.ResourceOptions(parent=self)
 
-        apis = Apis(f"{name}-apis", project=cfg.project, opts=child)
+        apis = Apis(f"{name}-apis", project=cfg.project, serverless=cfg.uses_serverless, opts=child)
         services = apis.services
         network = Network(f"{name}-net", cfg, web_port=WEB_PORT, depends_on=services, opts=child)
         storage = Storage(f"{name}-storage", cfg, depends_on=services, opts=child)
@@ -46,24 +50,46 @@ class Platform(pulumi.ComponentResource):
         artifacts = Artifacts(f"{name}-artifacts", bucket=storage.staging, tree=tree, opts=child)
 
         init_uri = init_action_uri(storage.staging, tree)
-        cluster = Cluster(
-            f"{name}-cluster",
-            cfg,
-            subnet=network.subnet,
-            network_tag=network.cluster_tag,
-            service_account=identity.cluster_sa,
-            staging_bucket=storage.staging,
-            temp_bucket=storage.temp,
-            init_action_uri=init_uri,
-            # The artefacts by dependency only, not through the URI: see init_action_uri().
-            depends_on=[
-                *services,
-                *identity.cluster_grants,
-                *network.egress,
-                *artifacts.objects,
-            ],
-            opts=child,
-        )
+        cluster = None
+        if identity.cluster_sa is not None:
+            cluster = Cluster(
+                f"{name}-cluster",
+                cfg,
+                subnet=network.subnet,
+                network_tag=network.cluster_tag,
+                service_account=identity.cluster_sa,
+                staging_bucket=storage.staging,
+                temp_bucket=storage.temp,
+                init_action_uri=init_uri,
+                # The artefacts by dependency only, not through the URI: see init_action_uri().
+                depends_on=[
+                    *services,
+                    *identity.cluster_grants,
+                    *network.egress,
+                    *artifacts.objects,
+                ],
+                opts=child,
+            )
+        registry = None
+        if identity.batch_sa is not None:
+            registry = ImageRepository(
+                f"{name}-registry",
+                cfg,
+                reader=identity.batch_sa,
+                depends_on=services,
+                opts=child,
+            )
+        # What `submit` (and the page) needs to send a batch, as stack outputs and devhost env.
+        batch_settings: dict[str, pulumi.Input[str] | None] = {}
+        if identity.batch_sa is not None:
+            batch_settings = {
+                "batch_image": cfg.batch.image or None,
+                "batch_runtime_version": cfg.batch.runtime_version,
+                "batch_service_account": identity.batch_sa.email,
+                "batch_subnetwork": network.subnet.self_link,
+                "batch_staging_bucket": storage.temp.name,
+                "batch_network_tag": network.cluster_tag,
+            }
         images_uri = storage.input.name.apply(lambda b: f"gs://{b}/{IMAGES_PREFIX}")
         results_uri = storage.results.name.apply(lambda b: f"gs://{b}/runs/")
         devhost = Devhost(
@@ -76,12 +102,13 @@ class Platform(pulumi.ComponentResource):
             env={
                 "DATAPROC_FACES_PROJECT": cfg.project,
                 "DATAPROC_FACES_REGION": cfg.region,
-                "DATAPROC_FACES_CLUSTER": cluster.cluster.name,
+                **({"DATAPROC_FACES_CLUSTER": cluster.cluster.name} if cluster else {}),
                 "DATAPROC_FACES_IMAGES": images_uri,
                 "DATAPROC_FACES_RESULTS": results_uri,
                 # The job's URIs change with every code change: the devhost reads them from
                 # this fixed-name object (infra/artifacts.py), never from its own metadata.
                 "DATAPROC_FACES_CURRENT": artifacts.current_uri,
+                **_batch_env(cfg, batch_settings),
             },
             depends_on=[*services, *identity.devhost_grants, *network.egress],
             opts=child,
@@ -101,8 +128,31 @@ class Platform(pulumi.ComponentResource):
 
         # With job_submit, `pulumi up` submits the job once the cluster is ready (infra/job.py),
         # the artefacts are uploaded and (seed_samples) the sample images are in place.
-        job = None
-        if cfg.job.submit:
+        job: FaceJob | FaceBatch | None = None
+        if cfg.job.submit and cfg.job_as_batch and cfg.batch.image and registry:
+            assert identity.batch_sa is not None
+            job = FaceBatch(
+                f"{name}-batch",
+                cfg,
+                service_account=identity.batch_sa.email,
+                subnetwork=network.subnet.self_link,
+                network_tag=network.cluster_tag,
+                staging_bucket=storage.temp.name,
+                main_uri=artifacts.job_main_uri,
+                package_uri=artifacts.job_package_uri,
+                images_uri=images_uri,
+                results_uri=results_uri,
+                # The account's grants first (IAM is eventually consistent), the code and images.
+                depends_on=[
+                    *identity.batch_grants,
+                    registry.reader,
+                    *network.egress,
+                    *artifacts.objects,
+                    *(samples.objects if samples else []),
+                ],
+                opts=child,
+            )
+        elif cfg.job.submit and cluster is not None:
             job = FaceJob(
                 f"{name}-job",
                 cfg,
@@ -123,8 +173,11 @@ class Platform(pulumi.ComponentResource):
             "staging_bucket_url": storage.staging.url,
             "upload_images_to": images_uri,
             "results_uri": results_uri,
-            "cluster_name": cluster.cluster.name,
-            "cluster_service_account": identity.cluster_sa.email,
+            "runner": "serverless" if cfg.job_as_batch else "cluster",
+            "cluster_name": cluster.cluster.name if cluster else None,
+            "cluster_service_account": identity.cluster_sa.email if identity.cluster_sa else None,
+            "image_repository": registry.path if registry else None,
+            **batch_settings,
             "devhost_name": devhost.instance.name,
             "devhost_ssh_command": devhost.ssh_command,
             "devhost_web_tunnel_command": devhost.web_tunnel_command,
@@ -136,11 +189,32 @@ class Platform(pulumi.ComponentResource):
             "model_uris": artifacts.model_uris,
             "samples_uri": samples.uri if samples else None,
             "job_id": job.job_id if job else None,
-            "job_state": job.state if job else "NOT_SUBMITTED (config job_submit is false)",
+            "job_state": job.state if job else _not_submitted(cfg),
             "job_results_uri": job.results_uri if job else None,
             "job_console_url": job.console_url if job else None,
         }
         self.register_outputs(self.outputs)
+
+
+def _not_submitted(cfg: StackConfig) -> str:
+    if cfg.job.submit and cfg.job_as_batch:
+        return "NOT_SUBMITTED (config batch_image is empty: push the image first)"
+    return "NOT_SUBMITTED (config job_submit is false)"
+
+
+def _batch_env(
+    cfg: StackConfig, settings: dict[str, pulumi.Input[str] | None]
+) -> dict[str, pulumi.Input[str]]:
+    """The devhost's DATAPROC_FACES_* names for the batch settings (dataproc_faces/remote.py)."""
+    from dataproc_faces.remote import env_name
+
+    env: dict[str, pulumi.Input[str]] = {}
+    if settings:
+        env["DATAPROC_FACES_RUNNER"] = "serverless" if cfg.job_as_batch else "cluster"
+    for key, value in settings.items():
+        if value is not None:
+            env[env_name(key)] = value
+    return env
 
 
 def init_action_uri(staging: gcp.storage.Bucket, tree: SourceTree) -> pulumi.Output[str]:

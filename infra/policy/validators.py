@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,8 @@ INSTANCE = "gcp:compute/instance:Instance"
 CLUSTER = "gcp:dataproc/cluster:Cluster"
 BUCKET = "gcp:storage/bucket:Bucket"
 FIREWALL = "gcp:compute/firewall:Firewall"
+BATCH = "gcp:dataproc/batch:Batch"
+REPOSITORY = "gcp:artifactregistry/repository:Repository"
 IAM_TYPES = frozenset(
     {
         "gcp:projects/iAMMember:IAMMember",
@@ -25,8 +28,13 @@ IAM_TYPES = frozenset(
         "gcp:storage/bucketIAMBinding:BucketIAMBinding",
         "gcp:serviceaccount/iAMMember:IAMMember",
         "gcp:serviceaccount/iAMBinding:IAMBinding",
+        "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember",
+        "gcp:artifactregistry/repositoryIamBinding:RepositoryIamBinding",
     }
 )
+PUBLIC_MEMBERS = frozenset({"allUsers", "allAuthenticatedUsers"})
+# An image Serverless pulls: Artifact Registry (`<location>-docker.pkg.dev/...`), by digest.
+_REGISTRY_IMAGE = re.compile(r"^[a-z0-9-]+-docker\.pkg\.dev/[^@:]+@sha256:[0-9a-f]{64}$")
 
 Props = Mapping[str, Any]
 Check = Callable[[str, Props], list[str]]
@@ -61,10 +69,16 @@ def no_external_ip(resource_type: str, props: Props) -> list[str]:
     return [f"network interface {i} has an external IP (accessConfigs)" for i in bad]
 
 
+def _execution(props: Props) -> Props:
+    return (props.get("environmentConfig") or {}).get("executionConfig") or {}
+
+
 def no_default_compute_sa(resource_type: str, props: Props) -> list[str]:
     """Workloads run as dedicated service accounts, never the default compute SA."""
     if resource_type == CLUSTER:
         email = _gce(props).get("serviceAccount") or ""
+    elif resource_type == BATCH:
+        email = _execution(props).get("serviceAccount") or ""
     else:
         email = (props.get("serviceAccount") or {}).get("email") or ""
     if not email or email == "default" or email.endswith(DEFAULT_SA_SUFFIX):
@@ -73,9 +87,40 @@ def no_default_compute_sa(resource_type: str, props: Props) -> list[str]:
 
 
 def no_primitive_roles(resource_type: str, props: Props) -> list[str]:
-    """Owner/Editor/Viewer are far broader than anything this platform needs."""
+    """Owner/Editor/Viewer are far broader than anything this platform needs, and nothing is
+    granted to everyone (allUsers, allAuthenticatedUsers)."""
     role = props.get("role") or ""
-    return [f"grants primitive role {role}"] if role in PRIMITIVE_ROLES else []
+    out = [f"grants primitive role {role}"] if role in PRIMITIVE_ROLES else []
+    members = [props.get("member") or "", *(props.get("members") or [])]
+    out += [f"grants {role} to {m} (everyone)" for m in members if m in PUBLIC_MEMBERS]
+    return out
+
+
+def batch_private_and_pinned(resource_type: str, props: Props) -> list[str]:
+    """Serverless batches run in the stack's subnet (Private Google Access, no default network)
+    from an Artifact Registry image pinned by digest, so what runs is exactly what was pushed."""
+    out = []
+    execution = _execution(props)
+    if not execution.get("subnetworkUri"):
+        out.append("batch must set environmentConfig.executionConfig.subnetworkUri")
+    if execution.get("networkUri"):
+        out.append(f"batch must not run on a whole network ({execution['networkUri']})")
+    image = str((props.get("runtimeConfig") or {}).get("containerImage") or "")
+    if not _REGISTRY_IMAGE.match(image):
+        out.append(
+            f"batch image must come from Artifact Registry pinned by digest, got {image or 'none'}"
+        )
+    return out
+
+
+def repository_immutable_tags(resource_type: str, props: Props) -> list[str]:
+    """Image repositories hold Docker images whose tags never move once pushed."""
+    out = []
+    if props.get("format") != "DOCKER":
+        out.append(f"repository format must be DOCKER, got {props.get('format')}")
+    if (props.get("dockerConfig") or {}).get("immutableTags") is not True:
+        out.append("repository must set dockerConfig.immutableTags = true")
+    return out
 
 
 def bucket_ubla_pap(resource_type: str, props: Props) -> list[str]:
@@ -155,7 +200,7 @@ VALIDATORS: tuple[Validator, ...] = (
     Validator(
         "no-default-compute-service-account",
         no_default_compute_sa.__doc__ or "",
-        frozenset({INSTANCE, CLUSTER}),
+        frozenset({INSTANCE, CLUSTER, BATCH}),
         no_default_compute_sa,
     ),
     Validator(
@@ -172,6 +217,18 @@ VALIDATORS: tuple[Validator, ...] = (
     ),
     Validator(
         "shielded-vm", shielded_vm.__doc__ or "", frozenset({INSTANCE, CLUSTER}), shielded_vm
+    ),
+    Validator(
+        "batch-private-network-and-pinned-image",
+        batch_private_and_pinned.__doc__ or "",
+        frozenset({BATCH}),
+        batch_private_and_pinned,
+    ),
+    Validator(
+        "image-repository-immutable-tags",
+        repository_immutable_tags.__doc__ or "",
+        frozenset({REPOSITORY}),
+        repository_immutable_tags,
     ),
 )
 

@@ -20,7 +20,12 @@ from dataproc_faces.imaging.render import RenderOptions
 JOB_ID_PREFIX = "faces"
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 _RUN_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+# Serverless batch ids: 4-63 of a-z, 0-9 and '-' (Batches API); content-derived job ids fit.
+_BATCH_ID = re.compile(r"^[a-z0-9][a-z0-9-]{2,61}[a-z0-9]$")
 TERMINAL_STATES = ("DONE", "ERROR", "CANCELLED")
+# Batch.State: the ends of a Serverless batch, and the one that means it worked.
+BATCH_TERMINAL_STATES = ("SUCCEEDED", "FAILED", "CANCELLED")
+BATCH_DONE = "SUCCEEDED"
 
 # Spark settings for the cluster run; spark.task.maxFailures > 1 lets a lost executor's tasks
 # run again (writes are idempotent), speculation stays off so no image is detected twice at once.
@@ -131,11 +136,13 @@ def job_id(
     run_id: str = "",
     mode: str = "outline",
     render: RenderOptions | None = None,
+    image: str = "",
 ) -> str:
     """`faces[-RUN]-<hash>`: the same for the same code, inputs and options, new otherwise.
 
     The output location is left out on purpose: results go to a folder named after the job id.
-    The code is identified by the artefact URIs, which carry content hashes in their names.
+    The code is identified by the artefact URIs, which carry content hashes in their names, and
+    for a Serverless batch by its container `image` too (the Python packages it runs on).
     """
     check_run_id(run_id)
     what = {
@@ -146,6 +153,8 @@ def job_id(
         "detect": (detect or DetectOptions()).to_dict(),
         "run": run_id,
     }
+    if image:  # only then: ids of cluster jobs stay what they were
+        what["image"] = image
     render = render or RenderOptions(mode=mode)
     if render.mode != "outline":  # only then: ids of outline runs stay what they were
         what["mode"] = render.mode
@@ -172,9 +181,7 @@ def pyspark_job(
     job: dict[str, Any] = {
         "placement": {"cluster_name": cluster},
         "pyspark_job": {
-            "main_python_file_uri": main_uri,
-            "python_file_uris": [package_uri],
-            "args": list(args),
+            **_pyspark_files(main_uri, package_uri, args),
             "properties": {**DEFAULT_PROPERTIES, **dict(properties or {})},
         },
         "labels": {"app": "dataproc-faces", **dict(labels or {})},
@@ -184,6 +191,60 @@ def pyspark_job(
     return job
 
 
+def _pyspark_files(main_uri: Any, package_uri: Any, args: Sequence[str]) -> dict[str, Any]:
+    """What both runners run: the main file, the package archive and main.py's arguments."""
+    return {
+        "main_python_file_uri": main_uri,
+        "python_file_uris": [package_uri],
+        "args": list(args),
+    }
+
+
+def check_batch_id(batch_id: str) -> str:
+    """A Serverless batch id: 4-63 of a-z, 0-9 and '-', starting and ending alphanumeric."""
+    if not _BATCH_ID.match(batch_id):
+        raise ValueError(
+            f"batch id {batch_id!r}: use 4-63 of a-z, 0-9 and '-', starting and ending alphanumeric"
+        )
+    return batch_id
+
+
+def pyspark_batch(
+    *,
+    main_uri: Any,
+    package_uri: Any,
+    args: Sequence[str],
+    container_image: Any,
+    runtime_version: str,
+    service_account: Any,
+    subnetwork: Any,
+    staging_bucket: Any = None,
+    network_tags: Sequence[str] = (),
+    labels: Mapping[str, str] | None = None,
+    properties: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The Serverless `Batch` message as a dict (proto field names): `dataproc_v1.Batch(this)`.
+
+    The same files, arguments and Spark properties as `pyspark_job`; what a cluster provides
+    (Python packages, identity, network) comes from the container image and the execution config.
+    """
+    execution: dict[str, Any] = {"service_account": service_account, "subnetwork_uri": subnetwork}
+    if staging_bucket:
+        execution["staging_bucket"] = staging_bucket
+    if network_tags:
+        execution["network_tags"] = list(network_tags)
+    return {
+        "pyspark_batch": _pyspark_files(main_uri, package_uri, args),
+        "runtime_config": {
+            "version": runtime_version,
+            "container_image": container_image,
+            "properties": {**DEFAULT_PROPERTIES, **dict(properties or {})},
+        },
+        "environment_config": {"execution_config": execution},
+        "labels": {"app": "dataproc-faces", **dict(labels or {})},
+    }
+
+
 def regional_endpoint(region: str) -> str:
     """Jobs live in a region; the global endpoint does not serve them."""
     return f"{region}-dataproc.googleapis.com:443"
@@ -191,6 +252,13 @@ def regional_endpoint(region: str) -> str:
 
 def console_url(project: str, region: str, job: str) -> str:
     return f"https://console.cloud.google.com/dataproc/jobs/{job}?region={region}&project={project}"
+
+
+def batch_console_url(project: str, region: str, batch: str) -> str:
+    return (
+        f"https://console.cloud.google.com/dataproc/batches/{region}/{batch}/monitoring"
+        f"?project={project}"
+    )
 
 
 def results_for(results_uri: str, job: str) -> str:

@@ -1,4 +1,9 @@
-"""Runs on the cluster after `pulumi up`: `submit`, `status`, `wait` and `fetch`.
+"""Runs after `pulumi up`: `submit`, `status`, `wait` and `fetch`, on the cluster or as batches.
+
+One job spec, two runners: `submit` builds the same files, arguments and Spark properties
+(jobspec.py) and sends them either as a job to the stack's cluster (JobController) or, with
+`--serverless` or on a stack whose runner is serverless, as a Dataproc Serverless batch
+(BatchController) running in the stack's container image as the batch service account.
 
 The Dataproc client talks to the regional endpoint ({region}-dataproc.googleapis.com) with ADC
 credentials. With `DATAPROC_ENDPOINT=http://127.0.0.1:PORT` set it uses a REST transport to that
@@ -42,7 +47,25 @@ _SOURCES = {
     "results": ("results_uri", "DATAPROC_FACES_RESULTS"),
     "main_uri": ("job_main_uri", "DATAPROC_FACES_JOB_MAIN"),
     "package_uri": ("job_package_uri", "DATAPROC_FACES_JOB_PACKAGE"),
+    "runner": ("runner", "DATAPROC_FACES_RUNNER"),
+    "batch_image": ("batch_image", "DATAPROC_FACES_BATCH_IMAGE"),
+    "batch_runtime_version": ("batch_runtime_version", "DATAPROC_FACES_BATCH_RUNTIME"),
+    "batch_service_account": ("batch_service_account", "DATAPROC_FACES_BATCH_SA"),
+    "batch_subnetwork": ("batch_subnetwork", "DATAPROC_FACES_BATCH_SUBNETWORK"),
+    "batch_staging_bucket": ("batch_staging_bucket", "DATAPROC_FACES_BATCH_STAGING"),
+    "batch_network_tag": ("batch_network_tag", "DATAPROC_FACES_BATCH_NETWORK_TAG"),
 }
+SERVERLESS = "serverless"
+_FLAGS = {"batch_image": "--image"}
+# What only the stack knows (its batch account, subnet, ...): no option on the command line.
+_NO_FLAG = frozenset(
+    ("batch_runtime_version", "batch_service_account", "batch_subnetwork", "runner")
+)
+
+
+def env_name(option: str) -> str:
+    """The devhost's environment variable for an option (the Pulumi program sets them)."""
+    return _SOURCES[option][1]
 
 
 def _usage(message: str) -> Exception:
@@ -97,7 +120,12 @@ def resolve(args: argparse.Namespace, name: str, required: bool = True) -> str |
     if not value and name == "project":
         value = os.environ.get("GOOGLE_CLOUD_PROJECT")
     if required and not value:
-        flag = "--" + name.replace("_", "-")
+        if name in _NO_FLAG:
+            raise _usage(
+                f"a batch needs '{key}' from --stack-outputs (or ${env}): the stack's runner"
+                " must be serverless or both"
+            )
+        flag = _FLAGS.get(name, "--" + name.replace("_", "-"))
         raise _usage(f"{flag} is required (or --stack-outputs with '{key}', or ${env})")
     return str(value) if value else None
 
@@ -176,8 +204,66 @@ def job_client(region: str) -> Any:
     return _client("JobController", region)
 
 
+def batch_client(region: str) -> Any:
+    return _client("BatchController", region)
+
+
 def _state(job: Any) -> str:
     return job.status.state.name
+
+
+def serverless(args: argparse.Namespace) -> bool:
+    """Batches with `--serverless`, or by default on a stack whose runner is serverless."""
+    if getattr(args, "serverless", False):
+        return True
+    return resolve(args, "runner", required=False) == SERVERLESS
+
+
+def batch_name(project: str, region: str, batch_id: str) -> str:
+    return f"projects/{project}/locations/{region}/batches/{batch_id}"
+
+
+@dataclass(frozen=True)
+class Look:
+    """A job or a batch as `status`, `wait` and the page see it: one shape for both runners."""
+
+    state: str
+    details: str
+    output_uri: str  # where the driver's output is written (a prefix of numbered parts)
+    where: str  # the cluster, or "serverless"
+    ok: bool
+    ended: bool
+
+
+def look(client: Any, project: str, region: str, work_id: str, batch: bool = False) -> Look:
+    """Ask Dataproc for a job (JobController) or a batch (BatchController) and read it."""
+    if batch:
+        found = client.get_batch(name=batch_name(project, region, work_id))
+        state = found.state.name
+        return Look(
+            state,
+            found.state_message,
+            found.runtime_info.output_uri,
+            SERVERLESS,
+            state == jobspec.BATCH_DONE,
+            state in jobspec.BATCH_TERMINAL_STATES,
+        )
+    found = client.get_job(project_id=project, region=region, job_id=work_id)
+    state = _state(found)
+    return Look(
+        state,
+        found.status.details,
+        found.driver_output_resource_uri,
+        found.placement.cluster_name,
+        state == "DONE",
+        state in jobspec.TERMINAL_STATES,
+    )
+
+
+def console_url(project: str, region: str, work_id: str, batch: bool = False) -> str:
+    if batch:
+        return jobspec.batch_console_url(project, region, work_id)
+    return jobspec.console_url(project, region, work_id)
 
 
 def _add_location(p: argparse.ArgumentParser) -> None:
@@ -185,6 +271,15 @@ def _add_location(p: argparse.ArgumentParser) -> None:
     p.add_argument("--region", help="Dataproc region (default: stack outputs)")
     p.add_argument(
         "--stack-outputs", metavar="FILE", help="JSON saved by `pulumi stack output --json`"
+    )
+
+
+def _add_serverless(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--serverless",
+        action="store_true",
+        help=f"{what} a Dataproc Serverless batch, not a cluster job (the default on a stack"
+        " whose runner is serverless)",
     )
 
 
@@ -220,26 +315,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--job-id", help="explicit job id (default: faces[-RUN]-<hash of what runs>)")
     p.add_argument("--run-id", default="", help="tag that forces a new job id for the same inputs")
     p.add_argument("--wait", action="store_true", help="then wait for the job like `wait`")
+    _add_serverless(p, "submit as")
+    p.add_argument(
+        "--image", dest="batch_image", help="batch container image (default: batch_image)"
+    )
     _add_wait_options(p)
     add_detector_arguments(p)
     p.add_argument("--mode", choices=MODES, default="outline", help=MODE_HELP)
     add_anonymise_arguments(p)
     p.set_defaults(func=cmd_submit)
 
-    p = subparsers.add_parser("status", help="print a job's state")
+    p = subparsers.add_parser("status", help="print a job's (or a batch's) state")
     p.add_argument("job_id")
     _add_location(p)
+    _add_serverless(p, "JOB_ID names")
     p.set_defaults(func=cmd_status)
 
     p = subparsers.add_parser(
         "wait",
         help="wait for a job; exit 0 if DONE, 1 if ERROR or CANCELLED",
-        description="Poll a job until it ends, printing each state change. When it fails, "
-        "print the tail of its driver output. Exit 0 for DONE, 1 for ERROR or CANCELLED, "
-        "3 when --timeout passes first.",
+        description="Poll a job (or, with --serverless, a batch) until it ends, printing each "
+        "state change. When it fails, print the tail of its driver output. Exit 0 for DONE "
+        "(a batch: SUCCEEDED), 1 for ERROR, FAILED or CANCELLED, 3 when --timeout passes first.",
     )
     p.add_argument("job_id")
     _add_location(p)
+    _add_serverless(p, "JOB_ID names")
     _add_wait_options(p)
     p.set_defaults(func=cmd_wait)
 
@@ -256,7 +357,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def build_job(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
-    """The Job message and its output prefix, from options / stack outputs / environment."""
+    """The Job message (a Batch message when serverless, without its id: that is `batch_id`)
+    and its output prefix, from options / stack outputs / environment."""
     from dataproc_faces.cli import check_apart, detect_options_from_args
     from dataproc_faces.imaging.options import anonymise_options
     from dataproc_faces.imaging.render import RenderOptions
@@ -271,6 +373,8 @@ def build_job(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     package_uri = resolve(args, "package_uri")
     input_list = args.input_list
     source = resolve(args, "input", required=not input_list)
+    batch = serverless(args)
+    image = str(resolve(args, "batch_image")) if batch else ""
     try:
         job = args.job_id or jobspec.job_id(
             main_uri=str(main_uri),
@@ -280,19 +384,38 @@ def build_job(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
             detect=detect,
             run_id=args.run_id,
             render=render,
+            image=image,
         )
+        if batch:
+            jobspec.check_batch_id(job)
     except ValueError as exc:
         raise _usage(str(exc)) from None
     output = args.output or jobspec.results_for(str(resolve(args, "results")), job)
     if source:  # refused here, before a job is made, as the job itself would refuse it
         check_apart(normalise(str(source)), normalise(output), str(source), output)
+    main_args = jobspec.job_args(
+        output=output, input=source, input_list=input_list, detect=detect, render=render
+    )
+    if batch:
+        tag = resolve(args, "batch_network_tag", required=False)
+        message = jobspec.pyspark_batch(
+            main_uri=main_uri,
+            package_uri=package_uri,
+            args=main_args,
+            container_image=image,
+            runtime_version=str(resolve(args, "batch_runtime_version")),
+            service_account=resolve(args, "batch_service_account"),
+            subnetwork=resolve(args, "batch_subnetwork"),
+            staging_bucket=resolve(args, "batch_staging_bucket", required=False),
+            network_tags=[tag] if tag else [],
+        )
+        message["batch_id"] = job
+        return message, output
     message = jobspec.pyspark_job(
         cluster=resolve(args, "cluster"),
         main_uri=main_uri,
         package_uri=package_uri,
-        args=jobspec.job_args(
-            output=output, input=source, input_list=input_list, detect=detect, render=render
-        ),
+        args=main_args,
         job_id=job,
     )
     return message, output
@@ -307,6 +430,7 @@ class Submitted:
     region: str
     job_id: str
     output: str
+    batch: bool = False
 
 
 def submit(args: argparse.Namespace) -> Submitted:
@@ -316,6 +440,8 @@ def submit(args: argparse.Namespace) -> Submitted:
 
     project, region = str(resolve(args, "project")), str(resolve(args, "region"))
     message, output = build_job(args)
+    if "batch_id" in message:
+        return _submit_batch(project, region, message, output)
     job_id = message["reference"]["job_id"]
     client = job_client(region)
     try:
@@ -334,63 +460,102 @@ def submit(args: argparse.Namespace) -> Submitted:
     return Submitted(client, project, region, submitted.reference.job_id, output)
 
 
+def _submit_batch(project: str, region: str, message: dict[str, Any], output: str) -> Submitted:
+    """Create the batch; a batch id in use is refused the way a job id in use is."""
+    from google.api_core.exceptions import Conflict
+    from google.cloud import dataproc_v1
+
+    batch_id = message.pop("batch_id")
+    client = batch_client(region)
+    try:
+        client.create_batch(
+            parent=f"projects/{project}/locations/{region}",
+            batch=dataproc_v1.Batch(message),
+            batch_id=batch_id,
+        )
+    except Conflict:  # 409: ALREADY_EXISTS for a batch id in use
+        raise _usage(
+            f"batch {batch_id} exists already (same code, image, input and options): see"
+            f" `dataproc-faces status --serverless {batch_id}`, or pass --run-id to run it again"
+        ) from None
+    return Submitted(client, project, region, batch_id, output, batch=True)
+
+
 def cmd_submit(args: argparse.Namespace) -> int:
     done = submit(args)
     print(done.job_id)
     print(f"dataproc-faces: submitted; results will be in {done.output}", file=sys.stderr)
     print(
-        f"dataproc-faces: {jobspec.console_url(done.project, done.region, done.job_id)}",
+        f"dataproc-faces: {console_url(done.project, done.region, done.job_id, done.batch)}",
         file=sys.stderr,
     )
     if args.wait:
         return wait_for(
-            done.client, done.project, done.region, done.job_id, args.interval, args.timeout
+            done.client,
+            done.project,
+            done.region,
+            done.job_id,
+            args.interval,
+            args.timeout,
+            batch=done.batch,
         )
     return 0
 
 
+def _client_for(args: argparse.Namespace, region: str) -> tuple[Any, bool]:
+    batch = serverless(args)
+    return (batch_client(region) if batch else job_client(region)), batch
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     project, region = str(resolve(args, "project")), str(resolve(args, "region"))
-    job = job_client(region).get_job(project_id=project, region=region, job_id=args.job_id)
-    print(
-        f"{args.job_id}: {_state(job)}" + (f" ({job.status.details})" if job.status.details else "")
-    )
-    print(f"cluster: {job.placement.cluster_name}")
-    if job.driver_output_resource_uri:
-        print(f"driver output: {job.driver_output_resource_uri}")
-    print(f"console: {jobspec.console_url(project, region, args.job_id)}")
+    client, batch = _client_for(args, region)
+    seen = look(client, project, region, args.job_id, batch)
+    print(f"{args.job_id}: {seen.state}" + (f" ({seen.details})" if seen.details else ""))
+    print(f"cluster: {seen.where}" if not batch else "runs on: Dataproc Serverless")
+    if seen.output_uri:
+        print(f"driver output: {seen.output_uri}")
+    print(f"console: {console_url(project, region, args.job_id, batch)}")
     return 0
 
 
 def cmd_wait(args: argparse.Namespace) -> int:
     project, region = str(resolve(args, "project")), str(resolve(args, "region"))
-    return wait_for(job_client(region), project, region, args.job_id, args.interval, args.timeout)
+    client, batch = _client_for(args, region)
+    return wait_for(client, project, region, args.job_id, args.interval, args.timeout, batch=batch)
 
 
 def wait_for(
-    client: Any, project: str, region: str, job_id: str, interval: float, timeout: float | None
+    client: Any,
+    project: str,
+    region: str,
+    job_id: str,
+    interval: float,
+    timeout: float | None,
+    *,
+    batch: bool = False,
 ) -> int:
-    """Poll until the job ends; one progress line per state change (and a heartbeat)."""
+    """Poll until the job (or batch) ends; one progress line per state change (and a heartbeat)."""
     started = time.monotonic()
     last, last_line = "", 0.0
     while True:
-        job = client.get_job(project_id=project, region=region, job_id=job_id)
-        state = _state(job)
+        seen = look(client, project, region, job_id, batch)
+        state = seen.state
         elapsed = time.monotonic() - started
         if state != last or elapsed - last_line >= 60:
             print(f"dataproc-faces: {job_id} {state} after {elapsed:.0f} s", file=sys.stderr)
             last, last_line = state, elapsed
-        if state in jobspec.TERMINAL_STATES:
+        if seen.ended:
             break
         if timeout is not None and elapsed >= timeout:
             print(f"dataproc-faces: {job_id} still {state} after {timeout:.0f} s", file=sys.stderr)
             return EXIT_TIMEOUT
         time.sleep(interval)
-    if state == "DONE":
+    if seen.ok:
         return 0
-    if job.status.details:
-        print(f"dataproc-faces: {job.status.details}", file=sys.stderr)
-    tail = driver_output_tail(job.driver_output_resource_uri)
+    if seen.details:
+        print(f"dataproc-faces: {seen.details}", file=sys.stderr)
+    tail = driver_output_tail(seen.output_uri)
     if tail:
         print(f"--- last {TAIL_BYTES} bytes of the driver output ---", file=sys.stderr)
         print(tail, file=sys.stderr)

@@ -1,5 +1,7 @@
 """The image: built from container/Dockerfile on a local Debian base, then the job run inside it
 over the samples, then `serve` reached over HTTP: upload, run, gallery. Processes are not root.
+The `batch` target (Dataproc Serverless) is built from the same layers and its job run as uid
+1099 with Spark and Java from outside the image, as Serverless mounts them.
 
 Skipped, with the reason and how to run it, when no Docker daemon runs and none can be started.
 The build installs the exact pins offline, from wheels of this machine's pip cache served on
@@ -17,6 +19,7 @@ import time
 from collections.abc import Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 import requests
@@ -26,6 +29,8 @@ from tests.container.docker_env import Docker, Unavailable, daemon, ensure_base
 from tests.e2e.conftest import free_port
 
 IMAGE = "dataproc-faces:test"
+BATCH_IMAGE = "dataproc-faces-batch:test"
+SPARK_UID = "1099"
 USER_ID = "10001"
 TIMINGS: dict[str, float] = {}
 
@@ -87,12 +92,30 @@ def image(docker: Docker, wheels: str) -> str:
         timeout=3600,
     )  # fmt: skip
     TIMINGS["build_s"] = round(time.monotonic() - started, 1)
+    # The batch target next, before the prune: Docker's classic builder made its stage during
+    # the build above, and the prune would drop those (untagged) steps.
+    started = time.monotonic()
+    docker.run(
+        "build", "--network", "host", "-f", str(ROOT / "container" / "Dockerfile"),
+        "--target", "batch",
+        "--build-arg", "BASE=local/debian:bookworm",
+        "--build-arg", f"PIP_OPTIONS=--no-index --find-links {wheels}",
+        "-t", BATCH_IMAGE, str(ROOT),
+        timeout=3600,
+    )  # fmt: skip
+    TIMINGS["batch_build_s"] = round(time.monotonic() - started, 1)
     # The image this build replaced is left untagged; under vfs each one is gigabytes, so a
     # machine that runs the suite often would fill its disk. The new image keeps the layers the
     # next build reuses.
     docker.run("image", "prune", "--force", check=False)
     _write_timings()
     return IMAGE
+
+
+@pytest.fixture(scope="module")
+def batch_image(image: str) -> str:
+    """Built by `image`, from the same layers."""
+    return BATCH_IMAGE
 
 
 @pytest.fixture(scope="module")
@@ -221,3 +244,79 @@ def _wait(ready, what: str, deadline_s: float = 180) -> None:  # type: ignore[no
             return
         time.sleep(0.5)
     raise AssertionError(f"gave up waiting for {what} after {deadline_s} s")
+
+
+def _layers(docker: Docker, image: str) -> list[str]:
+    return json.loads(docker.run("image", "inspect", image).stdout)[0]["RootFS"]["Layers"]
+
+
+def test_the_batch_image_is_the_shared_layers_run_by_spark_without_spark_or_java(
+    docker: Docker, image: str, batch_image: str
+) -> None:
+    config = json.loads(docker.run("image", "inspect", batch_image).stdout)[0]["Config"]
+    assert config["User"] == "spark"
+    # Serverless starts the driver and executors itself: nothing of the page's is run.
+    assert (config["Entrypoint"] or None, config["Cmd"] or None) == (None, None)
+    assert config["Healthcheck"]["Test"] == ["NONE"]
+    env = dict(e.split("=", 1) for e in config["Env"])
+    assert env["PYSPARK_PYTHON"] == "/opt/venv/bin/python"
+    # Every layer of the batch image is one of the page's: nothing is built twice.
+    batch, page = _layers(docker, batch_image), _layers(docker, image)
+    assert page[: len(batch)] == batch and len(page) == len(batch) + 1
+
+
+def test_the_batch_job_runs_as_uid_1099_with_an_outside_spark_over_the_samples(
+    docker: Docker, batch_image: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """As on Serverless: Spark mounted at /usr/lib/spark (here the venv's pyspark, whose layout is
+    a Spark distribution's), Java from the host, the main file and the package zip as a batch
+    gets them, no network; the image's own Python runs the driver and the workers."""
+    import pyspark
+
+    from infra.artifacts import SourceTree, build_package_zip
+
+    tree = SourceTree()
+    job = tmp_path_factory.mktemp("batch-job")
+    (job / "main.py").write_bytes(tree.main_file.read_bytes())
+    (job / "dataproc_faces.zip").write_bytes(build_package_zip(tree.package_dir))
+    job.chmod(0o755)  # mktemp's 0700 would keep uid 1099 out, as a bucket it cannot read would
+    out = tmp_path_factory.mktemp("batch-out")
+    out.chmod(0o777)
+    spark = Path(pyspark.__file__).parent
+    java = Path("/usr/lib/jvm/java-17-openjdk-amd64")
+    if not (java / "bin" / "java").exists():
+        pytest.skip(f"no host Java 17 at {java} to mount")
+    script = (
+        "id -u; id -g; command -v java || echo 'no java in the image';"
+        " env -u PYTHONPATH python -c 'import importlib.util as u;"
+        ' print("pyspark in the image:", u.find_spec("pyspark") is not None)\';'
+        " exec /usr/lib/spark/bin/spark-submit --master local[2] --conf spark.ui.enabled=false"
+        " --py-files /job/dataproc_faces.zip /job/main.py run --input /in --output /out"
+    )
+    started = time.monotonic()
+    done = docker.run(
+        "run", "--rm", "--network", "none", "--hostname", "localhost",
+        "-v", f"{spark}:/usr/lib/spark:ro",
+        "-v", f"{java}:{java}:ro", "-v", "/etc/java-17-openjdk:/etc/java-17-openjdk:ro",
+        "-e", f"JAVA_HOME={java}", "-e", "SPARK_LOCAL_IP=127.0.0.1",
+        "-v", f"{SAMPLES}:/in:ro", "-v", f"{job}:/job:ro", "-v", f"{out}:/out",
+        batch_image, "bash", "-c", script,
+        timeout=900, check=False,
+    )  # fmt: skip
+    TIMINGS["batch_run_s"] = round(time.monotonic() - started, 1)
+    _write_timings()
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert lines[:4] == [
+        SPARK_UID,
+        SPARK_UID,
+        "no java in the image",
+        "pyspark in the image: False",
+    ]
+    assert "4 inputs: 4 ok, 0 errors" in done.stdout, done.stdout + done.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["inputs"], summary["ok"], summary["errors"]) == (4, 4, 0)
+    assert summary["faces"] >= 1
+    assert summary["runtime"] and all(r.startswith("openvino ") for r in summary["runtime"])
+    assert (out / "index.html").stat().st_uid == int(SPARK_UID)
+    assert (out / "images" / "astronaut.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -6,12 +6,19 @@ Implements what `dataproc-faces` and the tests use, in the REST shapes of datapr
   GET  /v1/projects/P/regions/R/jobs              -> {"jobs": [...]}  (clusterName filter)
   POST /v1/projects/P/regions/R/jobs/ID:cancel    -> Job
   GET  /v1/projects/P/regions/R/clusters/NAME     -> Cluster, or 404 NOT_FOUND if not in `clusters`
+and the Serverless batches API (BatchController) in the shapes of dataproc v1:
+  POST   /v1/projects/P/locations/R/batches?batchId=ID  Batch -> Operation; 409 if ID is in use
+  GET    /v1/projects/P/locations/R/batches/ID          -> Batch (state, stateMessage, runtimeInfo)
+  GET    /v1/projects/P/locations/R/batches             -> {"batches": [...]}
+  DELETE /v1/projects/P/locations/R/batches/ID          -> {} (ended batches only, as Dataproc)
 A job placed on a cluster not in `clusters` is refused with 404 NOT_FOUND, as Dataproc refuses a
 job for a cluster that was deleted (dev's idle deletion).
-A submitted PySpark job really runs: the main file and the python_file_uris are downloaded
-from the storage emulator, then `spark-submit --master local[2] --py-files ... main.py ARGS`
-runs with the emulator's environment. Its stdout and stderr become the driver output, uploaded
-to `driverOutputResourceUri` + `.000000000` as Dataproc does. Exit status 0 -> DONE, else ERROR.
+A submitted PySpark job or batch really runs: the main file and the python_file_uris are
+downloaded from the storage emulator, then `spark-submit --master local[2] --py-files ... main.py
+ARGS` runs with the emulator's environment. Its stdout and stderr become the driver output,
+uploaded to `driverOutputResourceUri` (a batch: `runtimeInfo.outputUri`) + `.000000000` as
+Dataproc does. Exit status 0 -> DONE (a batch: SUCCEEDED), else ERROR (FAILED). A batch's
+container image is recorded, not pulled: tests/container/ runs the image itself.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ import pyspark
 SPARK_SUBMIT = Path(pyspark.__file__).parent / "bin" / "spark-submit"
 _CLUSTER = re.compile(r"^/v1/projects/([^/]+)/regions/([^/]+)/clusters/([^/:?]+)$")
 _JOBS = re.compile(r"^/v1/projects/([^/]+)/regions/([^/]+)/jobs(?::submit|/([^/:?]+)(:cancel)?)?$")
+_BATCHES = re.compile(r"^/v1/projects/([^/]+)/locations/([^/]+)/batches(?:/([^/:?]+))?$")
+BATCH_ENDS = ("SUCCEEDED", "FAILED", "CANCELLED")
 
 
 def _now() -> str:
@@ -48,6 +57,7 @@ class DataprocStandIn:
         self.staging_bucket = staging_bucket
         self.clusters = clusters
         self.jobs: dict[str, dict[str, Any]] = {}
+        self.batches: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, str]] = []
         self._procs: dict[str, subprocess.Popen] = {}
         self._lock = threading.Lock()
@@ -77,6 +87,9 @@ class DataprocStandIn:
                 found = _CLUSTER.match(path)
                 if found and self.command == "GET":
                     return self._reply(*standin.cluster(*found.groups()))
+                found = _BATCHES.match(path)
+                if found:
+                    return self._reply(*standin.batch_route(self.command, found, query, body))
                 m = _JOBS.match(path)
                 if not m:
                     return self._reply(404, _error(404, f"no route {path}"))
@@ -91,7 +104,7 @@ class DataprocStandIn:
                     return self._reply(*standin.cancel(job_id))
                 return self._reply(405, _error(405, f"{self.command} {path}"))
 
-            do_GET = do_POST = _route
+            do_GET = do_POST = do_DELETE = _route
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -179,6 +192,94 @@ class DataprocStandIn:
                     proc.terminate()
         return self.get(job_id)
 
+    # -- the batches API ---------------------------------------------------------------------
+    def batch_route(
+        self, command: str, found: re.Match[str], query: str, body: dict[str, Any]
+    ) -> tuple[int, dict]:
+        project, region, batch_id = found.groups()
+        params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
+        if command == "POST" and batch_id is None:
+            return self.create_batch(project, region, params.get("batchId", ""), body)
+        if command == "GET" and batch_id is None:
+            with self._lock:
+                return 200, {"batches": json.loads(json.dumps(list(self.batches.values())))}
+        if command == "GET":
+            return self.get_batch(batch_id)
+        if command == "DELETE":
+            with self._lock:
+                batch = self.batches.get(batch_id)
+                if not batch:
+                    return 404, _error(404, f"Not found: Batch {batch_id}")
+                if batch["state"] not in BATCH_ENDS:
+                    return 400, _error(400, f"batch {batch_id} is {batch['state']}, not ended")
+                del self.batches[batch_id]
+            return 200, {}
+        return 405, _error(405, f"{command} batches")
+
+    def create_batch(
+        self, project: str, region: str, batch_id: str, batch: dict[str, Any]
+    ) -> tuple[int, dict]:
+        if "pysparkBatch" not in batch:
+            return 400, _error(400, "the stand-in runs PySpark batches only")
+        batch_id = batch_id or uuid.uuid4().hex
+        name = f"projects/{project}/locations/{region}/batches/{batch_id}"
+        with self._lock:
+            if batch_id in self.batches:
+                return 409, _error(409, f"Already exists: Batch {name}", "ALREADY_EXISTS")
+            batch_uuid = str(uuid.uuid4())
+            meta = f"gs://{self.staging_bucket}/google-cloud-dataproc-metainfo/{batch_uuid}"
+            self.batches[batch_id] = {
+                **batch,
+                "name": name,
+                "uuid": batch_uuid,
+                "createTime": _now(),
+                "state": "PENDING",
+                "stateTime": _now(),
+                "stateHistory": [],
+                "runtimeInfo": {"outputUri": f"{meta}/jobs/srvls-batch-{batch_uuid}/driveroutput"},
+            }
+        threading.Thread(target=self._run_batch, args=(batch_id,), daemon=True).start()
+        operation = f"projects/{project}/regions/{region}/operations/{uuid.uuid4()}"
+        return 200, {"name": operation, "done": False}
+
+    def get_batch(self, batch_id: str) -> tuple[int, dict]:
+        with self._lock:
+            batch = self.batches.get(batch_id)
+            if not batch:
+                return 404, _error(404, f"Not found: Batch {batch_id}")
+            return 200, json.loads(json.dumps(batch))
+
+    def _set_batch(self, batch: dict[str, Any], state: str, message: str = "") -> None:
+        """Caller holds the lock."""
+        before = {"state": batch["state"], "stateStartTime": batch["stateTime"]}
+        batch["stateHistory"].append(before)
+        batch["state"], batch["stateTime"] = state, _now()
+        if message:
+            batch["stateMessage"] = message
+
+    def _run_batch(self, batch_id: str) -> None:
+        with self._lock:
+            batch = self.batches[batch_id]
+        spec = batch["pysparkBatch"]
+        properties = (batch.get("runtimeConfig") or {}).get("properties") or {}
+        output = batch["runtimeInfo"]["outputUri"]
+
+        def state(name: str, message: str = "") -> None:
+            with self._lock:
+                self._set_batch(batch, name, message)
+
+        code = self._spark_submit(f"batch-{batch_id}", spec, properties, output, state)
+        if code is None:
+            return
+        if code == 0:
+            state("SUCCEEDED")
+        else:
+            state(
+                "FAILED",
+                f"Job failed with message [main.py exited with status {code}]. Additional"
+                f" details can be found at: {output}",
+            )
+
     # -- running a job -------------------------------------------------------------------------
     def _set(self, job: dict[str, Any], state: str, details: str = "") -> None:
         """Caller holds the lock."""
@@ -191,14 +292,49 @@ class DataprocStandIn:
         job["done"] = state in ("DONE", "ERROR", "CANCELLED")
 
     def _run(self, job_id: str) -> None:
-        from dataproc_faces.storage.gcs import GcsStore
-
-        store = GcsStore()
         with self._lock:
             job = self.jobs[job_id]
             self._set(job, "SETUP_DONE")
+        output = job["driverOutputResourceUri"]
+
+        def state(name: str, details: str = "") -> None:
+            with self._lock:
+                if name == "RUNNING" and job["status"]["state"] == "CANCEL_PENDING":
+                    self._set(job, "CANCELLED")
+                    raise _Cancelled
+                self._set(job, name, details)
+
         spec = job["pysparkJob"]
-        work = self._workdir / job_id
+        code = self._spark_submit(job_id, spec, spec.get("properties", {}), output, state)
+        if code is None:
+            return
+        with self._lock:
+            if job["status"]["state"] == "CANCEL_PENDING":
+                self._set(job, "CANCELLED")
+            elif code == 0:
+                self._set(job, "DONE")
+            else:
+                self._set(
+                    job,
+                    "ERROR",
+                    f"Job failed with message [main.py exited with status {code}]. Additional "
+                    f"details can be found at: {output}",
+                )
+
+    def _spark_submit(
+        self,
+        key: str,
+        spec: dict[str, Any],
+        properties: dict[str, str],
+        output: str,
+        state: Any,
+    ) -> int | None:
+        """Fetch the files, run spark-submit, upload the driver output; its exit status, or None
+        when it never started (the state is set already)."""
+        from dataproc_faces.storage.gcs import GcsStore
+
+        store = GcsStore()
+        work = self._workdir / key
         work.mkdir(parents=True)
         log = work / "driveroutput"
         try:
@@ -210,12 +346,11 @@ class DataprocStandIn:
                 local.write_bytes(store.read(uri))
                 py_files.append(str(local))
         except Exception as exc:
-            with self._lock:
-                self._set(job, "ERROR", f"Cannot fetch job files: {exc}")
-            return
+            state("ERROR" if key in self.jobs else "FAILED", f"Cannot fetch job files: {exc}")
+            return None
         cmd = [str(SPARK_SUBMIT), "--master", "local[2]", "--conf", "spark.ui.enabled=false"]
-        for key, value in spec.get("properties", {}).items():
-            cmd += ["--conf", f"{key}={value}"]
+        for name, value in properties.items():
+            cmd += ["--conf", f"{name}={value}"]
         if py_files:
             cmd += ["--py-files", ",".join(py_files)]
         cmd += [str(main), *spec.get("args", [])]
@@ -225,27 +360,21 @@ class DataprocStandIn:
             "PYSPARK_PYTHON": sys.executable,
             "PYSPARK_DRIVER_PYTHON": sys.executable,
         }
-        with log.open("wb") as out, self._lock:
-            if job["status"]["state"] == "CANCEL_PENDING":
-                self._set(job, "CANCELLED")
-                return
+        with log.open("wb") as out:
+            try:
+                state("RUNNING")
+            except _Cancelled:
+                return None
             proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=work, env=env)
-            self._procs[job_id] = proc
-            self._set(job, "RUNNING")
+            with self._lock:
+                self._procs[key] = proc
         code = proc.wait()
-        store.write(job["driverOutputResourceUri"] + ".000000000", log.read_bytes(), "text/plain")
-        with self._lock:
-            if job["status"]["state"] == "CANCEL_PENDING":
-                self._set(job, "CANCELLED")
-            elif code == 0:
-                self._set(job, "DONE")
-            else:
-                self._set(
-                    job,
-                    "ERROR",
-                    f"Job failed with message [main.py exited with status {code}]. Additional "
-                    f"details can be found at: {job['driverOutputResourceUri']}",
-                )
+        store.write(output + ".000000000", log.read_bytes(), "text/plain")
+        return code
+
+
+class _Cancelled(Exception):
+    """A job cancelled before its spark-submit started."""
 
 
 def _error(code: int, message: str, status: str = "") -> dict[str, Any]:

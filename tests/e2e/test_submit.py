@@ -46,6 +46,12 @@ def stack(bucket, gcs_env, tmp_path_factory):
         "results_uri": f"gs://{bucket}/runs/",
         "job_main_uri": f"gs://{bucket}/artifacts/{main_name}",
         "job_package_uri": f"gs://{bucket}/artifacts/{package_name}",
+        # A stack running both: `submit --serverless` sends the same job as a batch.
+        "runner": "cluster",
+        "batch_image": f"{REGION}-docker.pkg.dev/{PROJECT}/i/batch@sha256:" + "1" * 64,
+        "batch_runtime_version": "2.3",
+        "batch_service_account": f"dpf-test-batch@{PROJECT}.iam.gserviceaccount.com",
+        "batch_subnetwork": "dpf-test-subnet",
     }
     path = tmp_path_factory.mktemp("stack") / "outputs.json"
     path.write_text(json.dumps(outputs))
@@ -55,7 +61,17 @@ def stack(bucket, gcs_env, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def done_job(stack):
+def batch(stack):
+    """The same job as a Serverless batch, submitted (not waited for) before the cluster job,
+    so both run side by side: the module pays for one Spark run's start-up, not two."""
+    _, env, outputs = stack
+    proc = run_cli(env, "submit", "--stack-outputs", outputs, "--serverless")
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def done_job(stack, batch):
     _, env, outputs = stack
     proc = run_cli(env, "submit", "--stack-outputs", outputs)
     assert proc.returncode == 0, proc.stderr
@@ -201,3 +217,17 @@ def test_submitting_to_an_unknown_cluster_fails_clearly(stack):
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("dataproc-faces: error: cluster nope no longer exists in project ")
     assert "run `pulumi up --refresh`" in last and "Traceback" not in proc.stderr
+
+
+def test_the_same_job_as_a_serverless_batch_runs_to_succeeded(stack, bucket, batch):
+    """One job spec, two runners: the batch runs the uploaded code over the same images."""
+    standin, env, outputs = stack
+    batch_id = batch
+    assert batch_id.startswith("faces-") and batch_id in standin.batches
+    proc = run_cli(env, "wait", "--serverless", batch_id, "--stack-outputs", outputs)
+    assert proc.returncode == 0, proc.stderr
+    assert f"{batch_id} SUCCEEDED" in proc.stderr
+    assert standin.batches[batch_id]["state"] == "SUCCEEDED"
+    summary = json.loads(gcs.GcsStore().read(f"gs://{bucket}/runs/{batch_id}/summary.json"))
+    assert (summary["inputs"], summary["ok"], summary["errors"], summary["faces"]) == (2, 1, 1, 1)
+    assert standin.batches[batch_id]["pysparkBatch"]["args"][4] == f"gs://{bucket}/runs/{batch_id}"

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from stackrun import STACKS, Recorded, run_harness
+from stackrun import SERVERLESS, STACKS, Recorded, run_harness
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +35,13 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Record
 def stack(request: pytest.FixtureRequest, recorded: Callable[[str], Recorded]) -> Recorded:
     """Parametrises a test over both stacks."""
     return recorded(request.param)
+
+
+@pytest.fixture(scope="session")
+def serverless(tmp_path_factory: pytest.TempPathFactory) -> Recorded:
+    """dev with `runner: serverless` and a pushed batch image, run once per session."""
+    tmp = tmp_path_factory.mktemp("stack-serverless")
+    proc = run_harness("dev", tmp, SERVERLESS)
+    assert proc.returncode == 0, f"serverless dev failed under mocks:\n{proc.stderr}"
+    data = json.loads((tmp / "dev.json").read_text())
+    return Recorded("dev", data["resources"], data["outputs"], data["warnings"])

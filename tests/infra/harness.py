@@ -29,6 +29,11 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 TEST_PROJECT = "faces-test-project"
 CLUSTER_GONE_ENV = "HARNESS_CLUSTER_GONE"
+# The state the provider reads back for a Serverless batch (a failed one: FAILED).
+BATCH_STATE_ENV = "HARNESS_BATCH_STATE"
+# HARNESS_PREVIEW=1: run as `pulumi preview` does (is_dry_run; what the provider computes on
+# create, such as a batch's state, is unknown).
+PREVIEW_ENV = "HARNESS_PREVIEW"
 
 
 def stack_config(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
@@ -110,6 +115,18 @@ def _computed(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[st
         location, policy = inputs["location"], inputs["policyId"]
         rid = f"projects/{project}/locations/{location}/autoscalingPolicies/{policy}"
         state |= {"name": rid}
+    elif typ == "gcp:artifactregistry/repository:Repository":
+        rid = f"projects/{project}/locations/{inputs['location']}/repositories/"
+        rid += inputs["repositoryId"]
+        state |= {"name": inputs["repositoryId"]}
+    elif typ == "gcp:dataproc/batch:Batch":
+        rid = f"projects/{project}/locations/{inputs['location']}/batches/{inputs['batchId']}"
+        failed = os.environ.get(BATCH_STATE_ENV, "SUCCEEDED")
+        state |= {"name": rid}
+        if os.environ.get(PREVIEW_ENV) != "1":
+            state |= {"state": failed, "uuid": "standin-batch-uuid"}
+        if failed != "SUCCEEDED":
+            state["stateMessage"] = "Job failed with message [main.py exited with status 2]."
     elif typ.startswith("gcp:compute/"):
         state |= {"selfLink": f"{compute}/{typ.split('/')[1].split(':')[0]}/{rname}"}
     return rid, state
@@ -195,7 +212,7 @@ def run(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         Mocks(),
         project="dataproc-faces",
         stack=stack,
-        preview=False,
+        preview=os.environ.get(PREVIEW_ENV) == "1",
         logger=logger,
         monitor=Monitor(Mocks()),
     )

@@ -12,6 +12,15 @@ from typing import Any
 HARNESS = Path(__file__).with_name("harness.py")
 REPO = HARNESS.parents[2]
 STACKS = ("dev", "prod")
+# dev with runner serverless: no cluster, the job as a Serverless batch from a pushed image.
+SERVERLESS_IMAGE = (
+    "europe-west1-docker.pkg.dev/faces-test-project/dpf-dev-images/dataproc-faces-batch@sha256:"
+    + "0123456789abcdef" * 4
+)
+SERVERLESS = {
+    "dataproc-faces:runner": "serverless",
+    "dataproc-faces:batch_image": SERVERLESS_IMAGE,
+}
 
 
 @dataclass

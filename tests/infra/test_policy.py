@@ -48,17 +48,21 @@ def recorded(recorded: Callable[[str], Recorded]) -> Callable[[str], Recorded]:
     return get
 
 
-def test_every_policy_passes_on_both_stacks(recorded: Callable[[str], Recorded]) -> None:
+def test_every_policy_passes_on_both_stacks_and_a_serverless_one(
+    recorded: Callable[[str], Recorded], serverless: Recorded
+) -> None:
     checked = {name: 0 for name in NAMES}
-    for stack in STACKS:
-        for r in recorded(stack).resources:
+    stacks = [(stack, recorded(stack)) for stack in STACKS] + [("serverless dev", serverless)]
+    for stack, rec in stacks:
+        for r in rec.resources:
             if not r["custom"]:
                 continue
             assert violations(r["type"], r["inputs"]) == {}, f"{stack}: {r['name']}"
             for v in VALIDATORS:
                 checked[v.name] += r["type"] in v.types
     # Each policy looked at real resources of its kind in the stacks (no vacuous pass).
-    assert all(n >= 2 for n in checked.values()), checked
+    assert all(n >= 1 for n in checked.values()), checked
+    assert sum(r["custom"] for r in serverless.resources) >= 40  # the whole stack was seen
 
 
 def _first(rec: Recorded, token: str, pred: Callable[[dict[str, Any]], bool] = lambda r: True):
@@ -119,15 +123,85 @@ def _bad_resources(rec: Recorded) -> list[tuple[str, str, dict[str, Any]]]:
     return out
 
 
+def _bad_serverless(rec: Recorded) -> list[tuple[str, str, dict[str, Any]]]:
+    """(policy, type, props): the serverless stack's own resources, broken one way each."""
+    batch, repo = validators.BATCH, validators.REPOSITORY
+    reader = "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember"
+    out = []
+    b = _first(rec, batch)
+    b["environmentConfig"]["executionConfig"]["serviceAccount"] = (
+        "1-compute@developer.gserviceaccount.com"
+    )
+    out.append(("no-default-compute-service-account", batch, b))
+    b = _first(rec, batch)
+    del b["environmentConfig"]["executionConfig"]["serviceAccount"]
+    out.append(("no-default-compute-service-account", batch, b))
+    b = _first(rec, batch)
+    del b["environmentConfig"]["executionConfig"]["subnetworkUri"]
+    out.append(("batch-private-network-and-pinned-image", batch, b))
+    b = _first(rec, batch)
+    image = b["runtimeConfig"]["containerImage"]
+    b["runtimeConfig"]["containerImage"] = image.split("@")[0] + ":latest"  # a tag can move
+    out.append(("batch-private-network-and-pinned-image", batch, b))
+    b = _first(rec, batch)
+    b["runtimeConfig"]["containerImage"] = "docker.io/library/python@" + image.split("@")[1]
+    out.append(("batch-private-network-and-pinned-image", batch, b))
+    r = _first(rec, repo)
+    r["dockerConfig"]["immutableTags"] = False
+    out.append(("image-repository-immutable-tags", repo, r))
+    g = _first(rec, reader)
+    g["member"] = "allUsers"
+    out.append(("no-primitive-roles", reader, g))
+    g = _first(rec, reader)
+    g["role"] = "roles/owner"
+    out.append(("no-primitive-roles", reader, g))
+    return out
+
+
 @pytest.mark.parametrize("stack_name", STACKS)
 def test_every_policy_fails_on_a_bad_resource_of_its_kind(
-    stack_name: str, recorded: Callable[[str], Recorded]
+    stack_name: str, recorded: Callable[[str], Recorded], serverless: Recorded
 ) -> None:
-    bad = _bad_resources(recorded(stack_name))
+    bad = _bad_resources(recorded(stack_name)) + _bad_serverless(serverless)
     assert {policy for policy, _, _ in bad} == set(NAMES)
     for policy, token, props in bad:
         found = violations(token, props)
         assert list(found) == [policy], (policy, token, found)
+
+
+def test_serverless_policy_messages() -> None:
+    f = validators.batch_private_and_pinned
+    digest = "@sha256:" + "a" * 64
+    good = {
+        "environmentConfig": {"executionConfig": {"subnetworkUri": "s"}},
+        "runtimeConfig": {"containerImage": f"europe-west1-docker.pkg.dev/p/r/i{digest}"},
+    }
+    assert f(validators.BATCH, good) == []
+    assert f(validators.BATCH, {}) == [
+        "batch must set environmentConfig.executionConfig.subnetworkUri",
+        "batch image must come from Artifact Registry pinned by digest, got none",
+    ]
+    execution = {"subnetworkUri": "s", "networkUri": "default"}
+    wide = {**good, "environmentConfig": {"executionConfig": execution}}
+    assert f(validators.BATCH, wide) == ["batch must not run on a whole network (default)"]
+    tagged = {**good, "runtimeConfig": {"containerImage": "gcr.io/p/i:1"}}
+    assert f(validators.BATCH, tagged) == [
+        "batch image must come from Artifact Registry pinned by digest, got gcr.io/p/i:1"
+    ]
+    g = validators.repository_immutable_tags
+    assert (
+        g(validators.REPOSITORY, {"format": "DOCKER", "dockerConfig": {"immutableTags": True}})
+        == []
+    )
+    assert g(validators.REPOSITORY, {"format": "MAVEN"}) == [
+        "repository format must be DOCKER, got MAVEN",
+        "repository must set dockerConfig.immutableTags = true",
+    ]
+    h = validators.no_primitive_roles
+    assert h("t", {"role": "roles/viewer", "members": ["user:a", "allAuthenticatedUsers"]}) == [
+        "grants primitive role roles/viewer",
+        "grants roles/viewer to allAuthenticatedUsers (everyone)",
+    ]
 
 
 class _Args:
@@ -202,11 +276,13 @@ def test_validators_look_only_at_their_types_and_pass_type_and_props_through() -
     assert seen == [(FW, props)]
     assert [(x.name, x.types) for x in VALIDATORS] == [
         ("no-external-ip", frozenset({INST, CLUS})),
-        ("no-default-compute-service-account", frozenset({INST, CLUS})),
+        ("no-default-compute-service-account", frozenset({INST, CLUS, validators.BATCH})),
         ("no-primitive-roles", validators.IAM_TYPES),
         ("bucket-ubla-and-pap", frozenset({BUCKET})),
         ("ssh-and-web-only-from-iap", frozenset({FW})),
         ("shielded-vm", frozenset({INST, CLUS})),
+        ("batch-private-network-and-pinned-image", frozenset({validators.BATCH})),
+        ("image-repository-immutable-tags", frozenset({validators.REPOSITORY})),
     ]
     for x in VALIDATORS:
         assert x.description == x.check.__doc__ and x.description
@@ -279,6 +355,8 @@ def test_no_primitive_roles_messages() -> None:
         "gcp:storage/bucketIAMBinding:BucketIAMBinding",
         "gcp:serviceaccount/iAMMember:IAMMember",
         "gcp:serviceaccount/iAMBinding:IAMBinding",
+        "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember",
+        "gcp:artifactregistry/repositoryIamBinding:RepositoryIamBinding",
     } == validators.IAM_TYPES
 
 

@@ -30,6 +30,16 @@ LOCATION = [
         "JSON saved by `pulumi stack output --json`",
     ),
 ]
+SERVERLESS_HELP = (
+    " a Dataproc Serverless batch, not a cluster job (the default on a stack whose runner is"
+    " serverless)"
+)
+
+
+def _serverless(what: str) -> tuple:
+    return ("--serverless", "serverless", False, None, what + SERVERLESS_HELP)
+
+
 WAITING = [
     ("--interval", "interval", 10.0, None, "seconds between polls"),
     ("--timeout", "timeout", None, None, "give up after this many seconds (exit 3)"),
@@ -71,11 +81,18 @@ OPTIONS = {
         ),
         ("--run-id", "run_id", "", None, "tag that forces a new job id for the same inputs"),
         ("--wait", "wait", False, None, "then wait for the job like `wait`"),
+        _serverless("submit as"),
+        ("--image", "batch_image", None, None, "batch container image (default: batch_image)"),
         *WAITING,
         ("--mode", "mode", "outline", None, MODE_HELP),
     ],
-    "status": [("job_id", "job_id", None, None, None), *LOCATION],
-    "wait": [("job_id", "job_id", None, None, None), *LOCATION, *WAITING],
+    "status": [("job_id", "job_id", None, None, None), *LOCATION, _serverless("JOB_ID names")],
+    "wait": [
+        ("job_id", "job_id", None, None, None),
+        *LOCATION,
+        _serverless("JOB_ID names"),
+        *WAITING,
+    ],
     "fetch": [
         ("uri", "uri", None, None, None),
         ("dir", "dir", None, None, None),
@@ -84,7 +101,7 @@ OPTIONS = {
 }
 SUMMARIES = {
     "submit": "submit the job to a Dataproc cluster; prints the job id",
-    "status": "print a job's state",
+    "status": "print a job's (or a batch's) state",
     "wait": "wait for a job; exit 0 if DONE, 1 if ERROR or CANCELLED",
     "fetch": "copy a gs:// prefix (a run's results) into a local folder",
 }
@@ -93,9 +110,9 @@ DESCRIPTIONS = {
     "input, results and the uploaded code come from options, else from --stack-outputs, else "
     "from the DATAPROC_FACES_* variables set on the devhost.",
     "status": None,
-    "wait": "Poll a job until it ends, printing each state change. When it fails, print the "
-    "tail of its driver output. Exit 0 for DONE, 1 for ERROR or CANCELLED, 3 when --timeout "
-    "passes first.",
+    "wait": "Poll a job (or, with --serverless, a batch) until it ends, printing each state "
+    "change. When it fails, print the tail of its driver output. Exit 0 for DONE (a batch: "
+    "SUCCEEDED), 1 for ERROR, FAILED or CANCELLED, 3 when --timeout passes first.",
     "fetch": "Copy every object under URI into DIR, keeping relative paths; files already "
     "there with the same size are skipped, so an interrupted fetch resumes.",
 }

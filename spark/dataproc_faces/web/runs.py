@@ -1,5 +1,6 @@
 """Runs started from the page: local ones are the `run` command in a child process, cloud ones
-are `submit`'s jobs. Each run is a JSON record on disk, refreshed when someone looks at it.
+are `submit`'s jobs (Serverless batches when the stack runs serverless). Each run is a JSON
+record on disk, refreshed when someone looks at it.
 
 A child process (not a thread) for local runs: the job stops its Spark session at the end and
 may exit on a usage error, neither of which may touch the server; and its output is exactly what
@@ -27,7 +28,9 @@ from dataproc_faces.progress import PHASES, parse_phase, parse_progress
 from dataproc_faces.storage.base import join
 from dataproc_faces.web.settings import Settings
 
-ACTIVE = ("PENDING", "RUNNING", "SETUP_DONE", "QUEUED")
+ACTIVE = ("PENDING", "RUNNING", "SETUP_DONE", "QUEUED", "CANCELLING")
+# A batch's ends in the page's words, which are a job's: one vocabulary for every run.
+_PAGE_STATES = {"SUCCEEDED": "DONE", "FAILED": "ERROR"}
 _ERROR_PREFIX = "dataproc-faces: error: "
 
 
@@ -54,6 +57,7 @@ class Run:
     project: str = ""
     region: str = ""
     options: dict[str, Any] = field(default_factory=dict)  # as chosen on the form, for pages
+    batch: bool = False  # a Dataproc Serverless batch (job_id is its batch id)
     phase: str = ""  # a key of progress.PHASES once the tasks are done
 
     @property
@@ -170,6 +174,7 @@ class RunBook:
             run_id, "cloud", source, done.output, detect.detector, render.mode, state="PENDING"
         )
         run.job_id, run.project, run.region = done.job_id, done.project, done.region
+        run.batch = done.batch
         run.started = time.time()
         self.save(run)
         return run
@@ -206,23 +211,21 @@ class RunBook:
             run.message = _error_from(lines) or f"The job exited with status {code}."
 
     def _refresh_cloud(self, run: Run) -> None:
-        from dataproc_faces.remote import driver_output_tail, job_client
+        from dataproc_faces.remote import batch_client, driver_output_tail, job_client, look
 
-        job = job_client(run.region).get_job(
-            project_id=run.project, region=run.region, job_id=run.job_id
-        )
-        state = job.status.state.name
-        lines = driver_output_tail(job.driver_output_resource_uri, 4096).splitlines()
+        client = batch_client(run.region) if run.batch else job_client(run.region)
+        seen = look(client, run.project, run.region, run.job_id, run.batch)
+        state = seen.state
+        lines = driver_output_tail(seen.output_uri, 4096).splitlines()
         _progress_from(run, lines)
-        run.state = state if state != "STATE_UNSPECIFIED" else run.state
-        if state in jobspec.TERMINAL_STATES:
+        if state != "STATE_UNSPECIFIED":
+            run.state = _PAGE_STATES.get(state, state)
+        if seen.ended:
             run.ended = time.time()
-            if state == "DONE":
+            if seen.ok:
                 run.done = run.total or run.done
             else:
-                run.message = (
-                    _error_from(lines) or job.status.details or f"The job ended in {state}."
-                )
+                run.message = _error_from(lines) or seen.details or f"The job ended in {state}."
 
     def stop_all(self) -> None:
         """Used by tests and at shutdown: no child outlives the server."""
