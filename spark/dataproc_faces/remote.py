@@ -368,7 +368,10 @@ def build_job(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     mode = getattr(args, "mode", "outline")
     render = RenderOptions(mode=mode)
     if hasattr(args, "mask"):
-        render = RenderOptions(mode=mode, **anonymise_options(args))
+        try:
+            render = RenderOptions(mode=mode, **anonymise_options(args))
+        except ValueError as exc:  # options that do not go together
+            raise _usage(str(exc)) from None
     main_uri = resolve(args, "main_uri")
     package_uri = resolve(args, "package_uri")
     input_list = args.input_list
