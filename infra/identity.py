@@ -92,50 +92,20 @@ class Identity(pulumi.ComponentResource):
 
         self.cluster_sa, self.cluster_grants = None, []
         if cfg.uses_cluster:
-            self.cluster_sa = gcp.serviceaccount.Account(
-                f"{name}-cluster-sa",
-                account_id=f"{cfg.prefix}-cluster",
-                project=cfg.project,
-                display_name=f"dataproc-faces {cfg.stack} cluster nodes",
-                opts=child,
-            )
-            cluster = self.cluster_sa.email.apply(lambda e: f"serviceAccount:{e}")
             # The cluster: the one project role Dataproc VMs need, then storage per bucket.
-            self.cluster_grants = [
-                gcp.projects.IAMMember(
-                    f"{name}-cluster-dataproc-worker",
-                    project=cfg.project,
-                    role="roles/dataproc.worker",
-                    member=cluster,
-                    opts=child,
-                ),
-                *self._storage_grants(name, "cluster", storage, cluster, child, code="objectAdmin"),
-            ]
+            self.cluster_sa, self.cluster_grants = self._runner_account(
+                name, cfg, storage, "cluster", "cluster nodes", "objectAdmin", child
+            )
 
         self.batch_sa, self.batch_grants = None, []
         if cfg.uses_serverless:
-            self.batch_sa = gcp.serviceaccount.Account(
-                f"{name}-batch-sa",
-                account_id=f"{cfg.prefix}-batch",
-                project=cfg.project,
-                display_name=f"dataproc-faces {cfg.stack} Serverless batches",
-                opts=child,
-            )
-            batch = self.batch_sa.email.apply(lambda e: f"serviceAccount:{e}")
             # A batch's account needs Dataproc Worker (Serverless requires it), then storage per
             # bucket; the code in staging is only read (a cluster also writes its own files
             # there), Serverless's own staging goes to the temp bucket. The image repository's
             # reader role is granted next to the repository (infra/registry.py).
-            self.batch_grants = [
-                gcp.projects.IAMMember(
-                    f"{name}-batch-dataproc-worker",
-                    project=cfg.project,
-                    role="roles/dataproc.worker",
-                    member=batch,
-                    opts=child,
-                ),
-                *self._storage_grants(name, "batch", storage, batch, child, code="objectViewer"),
-            ]
+            self.batch_sa, self.batch_grants = self._runner_account(
+                name, cfg, storage, "batch", "Serverless batches", "objectViewer", child
+            )
 
         role = gcp.projects.IAMCustomRole(
             f"{name}-job-submitter-role",
@@ -215,6 +185,36 @@ class Identity(pulumi.ComponentResource):
                 "devhost_sa": self.devhost_sa.email,
             }
         )
+
+    def _runner_account(
+        self,
+        name: str,
+        cfg: StackConfig,
+        storage: Storage,
+        kind: str,
+        what: str,
+        code: str,
+        opts: pulumi.ResourceOptions,
+    ) -> tuple[gcp.serviceaccount.Account, list[pulumi.CustomResource]]:
+        """A runner's account (cluster nodes or batches): Dataproc Worker on the project, then
+        storage per bucket, with `code` on the staging bucket."""
+        account = gcp.serviceaccount.Account(
+            f"{name}-{kind}-sa",
+            account_id=f"{cfg.prefix}-{kind}",
+            project=cfg.project,
+            display_name=f"dataproc-faces {cfg.stack} {what}",
+            opts=opts,
+        )
+        member = account.email.apply(lambda e: f"serviceAccount:{e}")
+        worker = gcp.projects.IAMMember(
+            f"{name}-{kind}-dataproc-worker",
+            project=cfg.project,
+            role="roles/dataproc.worker",
+            member=member,
+            opts=opts,
+        )
+        storage_grants = self._storage_grants(name, kind, storage, member, opts, code=code)
+        return account, [worker, *storage_grants]
 
     def _storage_grants(
         self,
