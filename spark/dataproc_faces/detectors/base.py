@@ -18,18 +18,27 @@ class DetectorError(Exception):
 
 @dataclass(frozen=True)
 class Face:
-    """One face as a box in the full-resolution image; `score` only where the detector has one."""
+    """One face as a box in the full-resolution image; `score` only where the detector has one.
+
+    `by` says who placed it: a detector, or a person (a correction, always hidden). `weak` marks
+    a face hidden on weak evidence (one look of several found it, or it scored under the
+    detector's own threshold): what a person should look at first."""
 
     x: int
     y: int
     w: int
     h: int
     score: float | None = None
+    by: str = "detector"
+    weak: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"x": self.x, "y": self.y, "w": self.w, "h": self.h}
         if self.score is not None:
             d["score"] = round(float(self.score), 4)
+        d["by"] = self.by
+        if self.weak:
+            d["weak"] = True
         return d
 
 
