@@ -111,6 +111,56 @@ def test_a_zip_is_expanded_keeping_folders_and_skipping_bookkeeping(
     assert stored(app) == ["z/trip/day1/camera.png"]
 
 
+def test_sidecars_from_a_phone_or_camera_are_skipped_with_a_note_and_the_photos_uploaded(
+    app: Flask, client: FlaskClient
+) -> None:
+    archive = zip_of(
+        {"DCIM/IMG_0001.PNG": CAMERA, "DCIM/IMG_0001.AAE": b"<plist/>", "DCIM/IMG_0001.xmp": b"x",
+         "DCIM/MVI_0002.THM": b"\xff\xd8", "Takeout/IMG_0001.PNG.json": b"{}"}
+    )  # fmt: skip
+    big_xmp = b"x" * (len(ASTRONAUT) + 5000)  # over the limit per file: not read, not refused
+    r = upload(client, [("phone.zip", archive), ("IMG_0003.png", CAMERA), ("IMG_0003.XMP", big_xmp)])
+    body = text(r)
+    assert r.status_code == 200, body
+    assert stored(app) == ["b1/DCIM/IMG_0001.PNG", "b1/IMG_0003.png"]
+    assert "2 files uploaded to batch b1" in body
+    notes = re.search(r'<div id="skipped"[^>]*>(.*?)</div>', body, re.S)
+    assert notes, body
+    for sentence in (
+        "phone.zip: DCIM/IMG_0001.AAE skipped: edit settings Apple Photos keeps next to a photo",
+        "phone.zip: DCIM/IMG_0001.xmp skipped: a metadata sidecar",
+        "phone.zip: DCIM/MVI_0002.THM skipped: a camera's thumbnail of a video",
+        "phone.zip: Takeout/IMG_0001.PNG.json skipped: a metadata file",
+        "IMG_0003.XMP skipped: a metadata sidecar",
+    ):
+        assert sentence in notes.group(1)
+    assert 'id="skipped"' not in text(client.get("/batches/b1?added=2"))  # said once
+
+
+def test_an_upload_of_sidecars_only_is_refused_naming_them(app: Flask, client: FlaskClient) -> None:
+    data = {"csrf_token": token(client), "batch": "b1",
+            "files": [(io.BytesIO(b"<plist/>"), "IMG_1.AAE")]}  # fmt: skip
+    r = client.post("/upload", data=data, content_type="multipart/form-data")
+    body = text(r)
+    assert r.status_code == 400
+    assert "The upload holds no photos, only files next to photos." in body
+    assert "IMG_1.AAE skipped: edit settings Apple Photos" in body
+    assert stored(app) == []
+
+
+def test_a_real_problem_next_to_sidecars_names_only_the_bad_file(
+    app: Flask, client: FlaskClient
+) -> None:
+    archive = zip_of({"a.png": CAMERA, "a.AAE": b"x", "broken.jpg": b"not pixels"})
+    r = upload(client, [("phone.zip", archive)])
+    body = text(r)
+    assert r.status_code == 400
+    assert "1 of 2 files refused; nothing was uploaded." in body
+    assert "broken.jpg: not an image" in body
+    assert "a.AAE" not in body
+    assert stored(app) == []
+
+
 @pytest.mark.parametrize(
     ("files", "reason"),
     [

@@ -25,6 +25,19 @@ _BATCH = re.compile(rf"^{BATCH_PATTERN}$")
 # What the file input offers; the server sniffs each file's header whatever its name.
 ACCEPT = "image/*,.zip,.heic,.heif"
 ZIP_MAGIC = b"PK\x03\x04"
+# Files cameras, phones and photo programs put next to photos: not photos, and not a reason to
+# refuse an upload (a phone's export zip holds them). Skipped, each with a note saying so.
+SIDECARS = {
+    ".aae": "edit settings Apple Photos keeps next to a photo",
+    ".xmp": "a metadata sidecar (Lightroom, darktable, digiKam)",
+    ".thm": "a camera's thumbnail of a video",
+    ".lrv": "a camera's low-resolution copy of a video",
+    ".dop": "edit settings of DxO PhotoLab",
+    ".pp3": "edit settings of RawTherapee",
+    ".on1": "edit settings of ON1 Photo",
+    ".json": "a metadata file (Google Takeout writes one per photo)",
+}
+SIDECAR_NAMES = {"thumbs.db": "a Windows thumbnail cache", "desktop.ini": "Windows folder settings"}
 
 
 class Refused(ValueError):
@@ -63,12 +76,27 @@ def _read_capped(stream: BinaryIO, limit: int) -> bytes | None:
     return None if len(data) > limit else data
 
 
-def expand(files: Iterable[tuple[str, BinaryIO]], limits: Limits) -> list[tuple[str, bytes]]:
-    """(name, bytes) of every file, zips opened; raises Refused listing every bad file."""
+def sidecar(name: str) -> str:
+    """What a sidecar file is, or "" when `name` is not a known one."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].lower()
+    suffix = "." + base.rsplit(".", 1)[-1] if "." in base else ""
+    return SIDECAR_NAMES.get(base) or SIDECARS.get(suffix, "")
+
+
+def expand(
+    files: Iterable[tuple[str, BinaryIO]], limits: Limits, skipped: list[str] | None = None
+) -> list[tuple[str, bytes]]:
+    """(name, bytes) of every file, zips opened; raises Refused listing every bad file.
+
+    Known sidecar files are left out, one sentence each appended to `skipped`."""
     found: list[tuple[str, bytes]] = []
+    notes: list[str] = []
     reasons: list[str] = []
     total = 0
     for name, stream in files:
+        if sidecar(name):  # not read at all: its size does not matter
+            notes.append(f"{name} skipped: {sidecar(name)}, not a photo.")
+            continue
         data = _read_capped(stream, limits.max_file_bytes)
         if data is None:
             reasons.append(
@@ -76,7 +104,7 @@ def expand(files: Iterable[tuple[str, BinaryIO]], limits: Limits) -> list[tuple[
             )
             continue
         if data.startswith(ZIP_MAGIC) and name.lower().endswith(".zip"):
-            members, why = _unzip(name, data, limits, limits.max_total_bytes - total)
+            members, why = _unzip(name, data, limits, limits.max_total_bytes - total, notes)
             reasons += why
             found += members
             total += sum(len(d) for _, d in members)
@@ -90,12 +118,16 @@ def expand(files: Iterable[tuple[str, BinaryIO]], limits: Limits) -> list[tuple[
     if reasons:
         raise Refused(_count(reasons, len(found) + len(reasons)), reasons)
     if not found:
+        if notes:
+            raise Refused("The upload holds no photos, only files next to photos.", notes)
         raise Refused("The upload holds no files: choose photos or a zip of photos.")
+    if skipped is not None:
+        skipped += notes
     return found
 
 
 def _unzip(
-    zip_name: str, data: bytes, limits: Limits, room: int
+    zip_name: str, data: bytes, limits: Limits, room: int, notes: list[str]
 ) -> tuple[list[tuple[str, bytes]], list[str]]:
     """A zip's members, each read with a cap (declared sizes in a zip can lie)."""
     members: list[tuple[str, bytes]] = []
@@ -109,6 +141,9 @@ def _unzip(
         return [], [f"{zip_name} holds {len(infos)} files; the limit is {limits.max_files}."]
     for info in infos:
         label = f"{zip_name}: {info.filename}"
+        if sidecar(info.filename):
+            notes.append(f"{label} skipped: {sidecar(info.filename)}, not a photo.")
+            continue
         if info.file_size > limits.max_file_bytes:
             reasons.append(
                 f"{label} is larger than the {_mb(limits.max_file_bytes)} limit per file."

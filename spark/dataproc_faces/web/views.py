@@ -15,6 +15,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     stream_with_context,
     url_for,
 )
@@ -127,19 +128,27 @@ def upload() -> Any:
     )
     parts = [(f.filename or "", f.stream) for f in request.files.getlist("files")]
     parts = [(name, stream) for name, stream in parts if name]  # an empty file input sends ""
+    skipped: list[str] = []
     try:
         check_batch(batch)
-        files = expand(parts, limits())
+        files = expand(parts, limits(), skipped)
         names = store_batch(input_store(), settings().input_root, batch, files, limits())
     except Refused as exc:
         return error_page("Upload refused", str(exc), 400, exc.reasons)
     except UnsafeName as exc:
         return error_page("Upload refused", f"The batch name is not allowed: {exc}.", 400)
-    # After a post, a page of its own: reloading it does not send the photos again.
+    # After a post, a page of its own: reloading it does not send the photos again. The notes
+    # ride in the signed session cookie (a few names, then a count: cookies are small).
+    session["skipped"] = skipped[:SHOWN_SKIPPED] + (
+        [f"and {len(skipped) - SHOWN_SKIPPED} more files next to photos skipped."]
+        if len(skipped) > SHOWN_SKIPPED
+        else []
+    )
     return redirect(url_for("web.batch_page", batch=batch, added=len(names)), code=303)
 
 
 SHOWN_NAMES = 200  # a batch page lists this many names, then a count
+SHOWN_SKIPPED = 8  # skipped sidecars named after an upload, then a count
 
 
 @web.get("/batches/<batch>")
@@ -161,6 +170,7 @@ def batch_page(batch: str) -> Any:
         names=names[:SHOWN_NAMES],
         more=max(0, len(names) - SHOWN_NAMES),
         added=added,
+        skipped=session.pop("skipped", []) if added else [],
         **_page_choices(),
     )
 
