@@ -119,7 +119,9 @@ def test_sidecars_from_a_phone_or_camera_are_skipped_with_a_note_and_the_photos_
          "DCIM/MVI_0002.THM": b"\xff\xd8", "Takeout/IMG_0001.PNG.json": b"{}"}
     )  # fmt: skip
     big_xmp = b"x" * (len(ASTRONAUT) + 5000)  # over the limit per file: not read, not refused
-    r = upload(client, [("phone.zip", archive), ("IMG_0003.png", CAMERA), ("IMG_0003.XMP", big_xmp)])
+    r = upload(
+        client, [("phone.zip", archive), ("IMG_0003.png", CAMERA), ("IMG_0003.XMP", big_xmp)]
+    )
     body = text(r)
     assert r.status_code == 200, body
     assert stored(app) == ["b1/DCIM/IMG_0001.PNG", "b1/IMG_0003.png"]
