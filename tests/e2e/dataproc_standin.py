@@ -11,6 +11,8 @@ and the Serverless batches API (BatchController) in the shapes of dataproc v1:
   GET    /v1/projects/P/locations/R/batches/ID          -> Batch (state, stateMessage, runtimeInfo)
   GET    /v1/projects/P/locations/R/batches             -> {"batches": [...]}
   DELETE /v1/projects/P/locations/R/batches/ID          -> {} (ended batches only, as Dataproc)
+  POST   /v1/projects/P/regions/R/operations/OP:cancel  -> {} (a batch's operation: CANCELLING,
+         its spark-submit stopped, then CANCELLED; as `gcloud dataproc batches cancel`)
 A job placed on a cluster not in `clusters` is refused with 404 NOT_FOUND, as Dataproc refuses a
 job for a cluster that was deleted (dev's idle deletion).
 A submitted PySpark job or batch really runs: the main file and the python_file_uris are
@@ -41,6 +43,7 @@ import pyspark
 SPARK_SUBMIT = Path(pyspark.__file__).parent / "bin" / "spark-submit"
 _CLUSTER = re.compile(r"^/v1/projects/([^/]+)/regions/([^/]+)/clusters/([^/:?]+)$")
 _JOBS = re.compile(r"^/v1/projects/([^/]+)/regions/([^/]+)/jobs(?::submit|/([^/:?]+)(:cancel)?)?$")
+_OPERATION_CANCEL = re.compile(r"^/v1/(projects/[^/]+/regions/[^/]+/operations/[^/:?]+):cancel$")
 _BATCHES = re.compile(r"^/v1/projects/([^/]+)/locations/([^/]+)/batches(?:/([^/:?]+))?$")
 BATCH_ENDS = ("SUCCEEDED", "FAILED", "CANCELLED")
 
@@ -90,6 +93,9 @@ class DataprocStandIn:
                 found = _BATCHES.match(path)
                 if found:
                     return self._reply(*standin.batch_route(self.command, found, query, body))
+                found = _OPERATION_CANCEL.match(path)
+                if found and self.command == "POST":
+                    return self._reply(*standin.cancel_operation(found.group(1)))
                 m = _JOBS.match(path)
                 if not m:
                     return self._reply(404, _error(404, f"no route {path}"))
@@ -238,9 +244,25 @@ class DataprocStandIn:
                 "stateHistory": [],
                 "runtimeInfo": {"outputUri": f"{meta}/jobs/srvls-batch-{batch_uuid}/driveroutput"},
             }
+            operation = f"projects/{project}/regions/{region}/operations/{uuid.uuid4()}"
+            self.batches[batch_id]["operation"] = operation
         threading.Thread(target=self._run_batch, args=(batch_id,), daemon=True).start()
-        operation = f"projects/{project}/regions/{region}/operations/{uuid.uuid4()}"
         return 200, {"name": operation, "done": False}
+
+    def cancel_operation(self, operation: str) -> tuple[int, dict]:
+        """Cancel the batch an operation created: CANCELLING, then CANCELLED when it stops."""
+        with self._lock:
+            found = [b for b in self.batches.values() if b.get("operation") == operation]
+            if not found:
+                return 404, _error(404, f"Not found: Operation {operation}")
+            batch = found[0]
+            if batch["state"] in BATCH_ENDS or batch["state"] == "CANCELLING":
+                return 200, {}
+            self._set_batch(batch, "CANCELLING")
+            proc = self._procs.get("batch-" + batch["name"].rsplit("/", 1)[1])
+            if proc and proc.poll() is None:
+                proc.terminate()
+        return 200, {}
 
     def get_batch(self, batch_id: str) -> tuple[int, dict]:
         with self._lock:
@@ -266,12 +288,17 @@ class DataprocStandIn:
 
         def state(name: str, message: str = "") -> None:
             with self._lock:
+                if name == "RUNNING" and batch["state"] == "CANCELLING":
+                    self._set_batch(batch, "CANCELLED")
+                    raise _Cancelled
                 self._set_batch(batch, name, message)
 
         code = self._spark_submit(f"batch-{batch_id}", spec, properties, output, state)
         if code is None:
             return
-        if code == 0:
+        if batch["state"] == "CANCELLING":
+            state("CANCELLED")
+        elif code == 0:
             state("SUCCEEDED")
         else:
             state(

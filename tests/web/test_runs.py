@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import copy
+import html
+import json
 import subprocess
 import sys
 from pathlib import Path
 
-from dataproc_faces.web.runs import Run, RunBook
+import pytest
+
+from dataproc_faces.web.runs import STOPPED, Run, RunBook, RunRefused
 from dataproc_faces.web.settings import Settings
 
 
@@ -55,3 +59,56 @@ def test_the_jobs_error_names_its_folders_in_the_pages_words(tmp_path: Path) -> 
     assert book.get("web-4").message == (
         "The input folder /in is a results folder of this job: give the folder of the originals."
     )
+
+
+def test_stopping_a_local_run_terminates_its_child_and_says_stopped(tmp_path: Path) -> None:
+    book = RunBook(Settings(data=tmp_path))
+    run = Run("web-5", "local", "/in", "/out", "haar", "blur", state="RUNNING", started=1.0)
+    book.save(run)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    book._procs["web-5"] = child
+    try:
+        assert book.cancel("web-5").state in ("CANCELLING", "CANCELLED")
+        assert child.wait(timeout=60) == -15  # SIGTERM: the CLI stops Spark and exits
+        seen = book.get("web-5")
+        assert (seen.state, seen.active) == ("CANCELLED", False)
+        assert seen.message == STOPPED
+        with pytest.raises(RunRefused, match="has ended \\(CANCELLED\\); there is nothing to stop"):
+            book.cancel("web-5")
+    finally:
+        child.kill()
+
+
+def test_a_run_that_ends_on_its_own_while_being_stopped_is_done(tmp_path: Path) -> None:
+    book = RunBook(Settings(data=tmp_path))
+    run = Run("web-6", "local", "/in", "/out", "haar", "blur", state="CANCELLING", started=1.0)
+    book.save(run)
+    book._procs["web-6"] = _finished(0)
+    assert book.get("web-6").state == "DONE"
+
+
+def test_the_run_page_says_when_inputs_failed(tmp_path: Path) -> None:
+    from dataproc_faces.web import create_app
+
+    app = create_app(Settings(data=tmp_path / "data"))
+    out = tmp_path / "data" / "results" / "web-7"
+    out.mkdir(parents=True)
+    (out / "summary.json").write_text(json.dumps({"inputs": 2, "ok": 1, "errors": 1}))
+    run = Run("web-7", "local", "/in", str(out), "haar", "blur", state="DONE", done=2, total=2)
+    app.extensions["faces_runs"].save(run)
+    client = app.test_client()
+    page = html.unescape(client.get("/runs/web-7").get_data(as_text=True))
+    sentence = (
+        "1 of 2 inputs failed: it is not in the results or the zip; the gallery and the "
+        "manifest say why."
+    )
+    assert f'<p class="error" id="failed" role="alert">{sentence}</p>' in page
+    assert 'id="cancel"' not in page  # an ended run has nothing to stop
+    assert client.get("/api/runs/web-7").get_json()["failed_text"] == sentence
+    assert '<span class="error failed">1 failed</span>' in client.get("/runs").get_data(
+        as_text=True
+    )
+    (out / "summary.json").write_text(json.dumps({"inputs": 3, "ok": 3, "errors": 0}))
+    ok = Run("web-8", "local", "/in", str(out), "haar", "blur", state="DONE", done=3, total=3)
+    app.extensions["faces_runs"].save(ok)
+    assert 'id="failed" role="alert"></p>' in client.get("/runs/web-8").get_data(as_text=True)

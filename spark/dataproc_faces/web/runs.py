@@ -30,7 +30,14 @@ from dataproc_faces.web.settings import Settings
 
 ACTIVE = ("PENDING", "RUNNING", "SETUP_DONE", "QUEUED", "CANCELLING")
 # A batch's ends in the page's words, which are a job's: one vocabulary for every run.
-_PAGE_STATES = {"SUCCEEDED": "DONE", "FAILED": "ERROR"}
+_PAGE_STATES = {
+    "SUCCEEDED": "DONE",
+    "FAILED": "ERROR",
+    "CANCEL_PENDING": "CANCELLING",
+    "CANCEL_STARTED": "CANCELLING",
+}
+STOPPED = "Stopped from the page; start the same run again to resume where it stopped."
+KILL_AFTER_S = 60  # a local run that has not stopped this long after SIGTERM is killed
 _ERROR_PREFIX = "dataproc-faces: error: "
 
 
@@ -59,6 +66,10 @@ class Run:
     options: dict[str, Any] = field(default_factory=dict)  # as chosen on the form, for pages
     batch: bool = False  # a Dataproc Serverless batch (job_id is its batch id)
     phase: str = ""  # a key of progress.PHASES once the tasks are done
+    failed: int = 0  # inputs the run could not read or process (the summary's errors)
+    inputs: int = 0  # inputs in the collection, from the summary once the run is done
+    corrections: str = ""  # a review's corrections file this run applies (results-relative)
+    review_of: str = ""  # the run whose results this run corrects
 
     @property
     def phase_text(self) -> str:
@@ -137,6 +148,27 @@ class RunBook:
         for path in (self._path(run_id), self.log_path(run_id)):
             path.unlink(missing_ok=True)
 
+    def cancel(self, run_id: str) -> Run:
+        """Stop an active run: SIGTERM to a local child (the CLI stops Spark and exits, and the
+        next run resumes), a cancel request to Dataproc for a job or a batch."""
+        run = self.get(run_id)
+        if run is None:
+            raise RunRefused("There is no such run.")
+        if not run.active:
+            raise RunRefused(f"Run {run.id} has ended ({run.state}); there is nothing to stop.")
+        if run.state == "CANCELLING":
+            return run
+        if run.target == "local":
+            proc = self._procs.get(run.id)
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                threading.Thread(target=_kill_later, args=(proc,), daemon=True).start()
+        else:
+            _cancel_cloud(run)
+        run.state = "CANCELLING"
+        self.save(run)
+        return self.refresh(run)
+
     def _spawn(self, source: str, detect: DetectOptions, render: RenderOptions) -> Run:
         if any(r.active for r in self.all() if r.target == "local"):
             raise RunRefused("A local run is in progress; start the next one when it has ended.")
@@ -181,14 +213,16 @@ class RunBook:
 
     # refreshing --------------------------------------------------------------------------
     def refresh(self, run: Run) -> Run:
-        if not run.active:
+        if not run.active and (run.state != "DONE" or run.inputs):
             return run
-        before = (run.state, run.done, run.total, run.message, run.phase)
-        if run.target == "local":
+        before = (run.state, run.done, run.total, run.message, run.phase, run.inputs)
+        if run.target == "local" and run.active:
             self._refresh_local(run)
-        else:
+        elif run.active:
             self._refresh_cloud(run)
-        if (run.state, run.done, run.total, run.message, run.phase) != before:
+        if run.state == "DONE":
+            _counts_from_summary(run)
+        if (run.state, run.done, run.total, run.message, run.phase, run.inputs) != before:
             self.save(run)
         return run
 
@@ -206,6 +240,8 @@ class RunBook:
         run.ended = run.ended or time.time()
         if code == 0:
             run.state, run.done = "DONE", run.total or run.done
+        elif run.state == "CANCELLING":
+            run.state, run.message = "CANCELLED", STOPPED
         else:
             run.state = "ERROR"
             run.message = _error_from(lines) or f"The job exited with status {code}."
@@ -224,6 +260,8 @@ class RunBook:
             run.ended = time.time()
             if seen.ok:
                 run.done = run.total or run.done
+            elif run.state == "CANCELLED":
+                run.message = STOPPED
             else:
                 run.message = _error_from(lines) or seen.details or f"The job ended in {state}."
 
@@ -237,6 +275,47 @@ class RunBook:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
+
+
+def _kill_later(proc: subprocess.Popen) -> None:
+    try:
+        proc.wait(timeout=KILL_AFTER_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _cancel_cloud(run: Run) -> None:
+    """Ask Dataproc to cancel the job, or the batch's operation (how `gcloud dataproc batches
+    cancel` does it); a refusal becomes one sentence for the page."""
+    from google.api_core.exceptions import GoogleAPICallError
+
+    from dataproc_faces.remote import batch_client, batch_name, job_client
+
+    try:
+        if run.batch:
+            client = batch_client(run.region)
+            found = client.get_batch(name=batch_name(run.project, run.region, run.job_id))
+            client.cancel_operation(request={"name": found.operation})
+        else:
+            client = job_client(run.region)
+            client.cancel_job(project_id=run.project, region=run.region, job_id=run.job_id)
+    except GoogleAPICallError as exc:
+        raise RunRefused(f"Dataproc did not cancel {run.job_id}: {exc.message}.") from None
+
+
+def _counts_from_summary(run: Run) -> None:
+    """Inputs and failed inputs from the results' summary.json, once, when the run is done."""
+    if run.inputs:
+        return
+    from dataproc_faces.results.layout import Results
+    from dataproc_faces.storage import store_for
+
+    results = Results(run.output)
+    try:
+        summary = json.loads(store_for(run.output).read(results.summary))
+        run.inputs, run.failed = int(summary["inputs"]), int(summary["errors"])
+    except Exception:  # no summary (yet) is no count, never a broken page
+        return
 
 
 def _tail_lines(path: Path, nbytes: int = 16384) -> list[str]:
@@ -286,4 +365,16 @@ def run_dict(run: Run) -> dict[str, Any]:
         "seconds": run.seconds,
         "active": run.active,
         "phase_text": run.phase_text,
+        "failed_text": failed_text(run),
     }
+
+
+def failed_text(run: Run) -> str:
+    """The sentence a finished run with failed inputs shows next to its state."""
+    if not run.failed:
+        return ""
+    n, of = run.failed, run.inputs or run.total
+    return (
+        f"{n} of {of} input{'s' if of != 1 else ''} failed: {'it is' if n == 1 else 'they are'} "
+        "not in the results or the zip; the gallery and the manifest say why."
+    )

@@ -28,7 +28,7 @@ from dataproc_faces.web import options
 from dataproc_faces.web.delete import NotDeleted, delete_tree
 from dataproc_faces.web.download import entries, stream_zip
 from dataproc_faces.web.pages import static_file as static_file_data
-from dataproc_faces.web.runs import RunBook, RunRefused, run_dict
+from dataproc_faces.web.runs import RunBook, RunRefused, failed_text, run_dict
 from dataproc_faces.web.settings import MB, Settings
 from dataproc_faces.web.uploads import (
     ACCEPT,
@@ -254,8 +254,23 @@ def _run_or_404(run_id: str) -> Any:
 def run_page(run_id: str) -> str:
     run = _run_or_404(run_id)
     return render_template(
-        "run.html", title=f"Run {run.id}", r=run, refresh=3 if run.active else None
+        "run.html",
+        title=f"Run {run.id}",
+        r=run,
+        failed=failed_text(run),
+        refresh=3 if run.active else None,
     )
+
+
+@web.post("/runs/<run_id>/cancel")
+def cancel_run(run_id: str) -> Any:
+    """Stop a run from its page (the form carries the session's token like every post)."""
+    _run_or_404(run_id)
+    try:
+        book().cancel(run_id)
+    except RunRefused as exc:
+        return error_page("Not stopped", str(exc), 409)
+    return redirect(url_for("web.run_page", run_id=run_id), code=303)
 
 
 @web.get("/api/runs/<run_id>")

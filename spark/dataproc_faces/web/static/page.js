@@ -111,6 +111,8 @@ function setUpRun(section) {
     $("bar").max = run.total || 1;
     $("bar").value = run.done;
     $("message").textContent = run.message;
+    $("failed").textContent = run.failed_text;
+    if (run.state === "CANCELLING" && $("cancel")) $("cancel").disabled = true;
     if (run.active) setTimeout(poll, 1000);
     else location.reload(); // the links of a finished run; the browser keeps the scroll
   };
