@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from dataproc_faces.web import csrf
 from dataproc_faces.web.pages import LOADER
+from dataproc_faces.web.review_views import pages as review_pages
 from dataproc_faces.web.runs import RunBook
 from dataproc_faces.web.settings import Settings
 from dataproc_faces.web.views import CSRF_SENTENCE, SENTENCES, error_page, web
@@ -41,6 +42,7 @@ def create_app(settings: Settings) -> Flask:
     app.jinja_env.globals.update(csrf_token=csrf.token, where=settings.input_root, seconds=_secs)
     app.before_request(csrf.check)
     app.register_blueprint(web)
+    app.register_blueprint(review_pages)
 
     @app.after_request
     def headers(response):  # type: ignore[no-untyped-def]

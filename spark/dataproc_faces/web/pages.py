@@ -10,7 +10,7 @@ from importlib import resources
 import jinja2
 
 LOADER = jinja2.PackageLoader("dataproc_faces.web", "templates")
-STATIC = {"page.css", "page.js"}  # everything this page serves from static/, by name
+STATIC = {"page.css", "page.js", "review.js"}  # everything this page serves from static/, by name
 
 
 def static_file(name: str) -> tuple[bytes, str] | None:

@@ -70,6 +70,7 @@ class Run:
     inputs: int = 0  # inputs in the collection, from the summary once the run is done
     corrections: str = ""  # a review's corrections file this run applies (results-relative)
     review_of: str = ""  # the run whose results this run corrects
+    flags: list[str] = field(default_factory=list)  # the job's detector and output flags
 
     @property
     def phase_text(self) -> str:
@@ -134,11 +135,37 @@ class RunBook:
     ) -> Run:
         """Start a run over `source` (a folder or prefix below the input root)."""
         with self._lock:
-            if self.settings.cloud:
-                run = self._submit(source, detect, render)
-            else:
-                run = self._spawn(source, detect, render)
-            run.options = dict(options or {})
+            flags = [*jobspec.detector_flags(detect), *render_flags(render)]
+            start = self._submit if self.settings.cloud else self._spawn
+            run = start(source, flags)
+            run.detector, run.mode = detect.detector, render.mode
+            run.options, run.flags = dict(options or {}), flags
+            self.save(run)
+            return run
+
+    def check_corrections(self, base: Run) -> None:
+        """RunRefused when a corrections run over `base`'s results cannot start now."""
+        if not base.flags:
+            raise RunRefused(
+                f"Run {base.id} does not record its options (an older run): start a new run to "
+                "review."
+            )
+        busy = [r for r in self.all() if r.active and r.output == base.output]
+        if busy:
+            raise RunRefused(f"Run {busy[0].id} is writing these results; wait for it to end.")
+        if not self.settings.cloud and any(r.active for r in self.all() if r.target == "local"):
+            raise RunRefused("A local run is in progress; apply when it has ended.")
+
+    def start_corrections(self, base: Run, corrections: str) -> Run:
+        """Redo the photos a corrections file names, into `base`'s results with its options."""
+        with self._lock:
+            self.check_corrections(base)
+            extra = ["--corrections", corrections]
+            start = self._submit if self.settings.cloud else self._spawn
+            run = start(base.source, base.flags, base.output, extra)
+            run.detector, run.mode = base.detector, base.mode
+            run.options, run.flags = dict(base.options), base.flags
+            run.corrections, run.review_of = corrections, base.review_of or base.id
             self.save(run)
             return run
 
@@ -169,13 +196,15 @@ class RunBook:
         self.save(run)
         return self.refresh(run)
 
-    def _spawn(self, source: str, detect: DetectOptions, render: RenderOptions) -> Run:
+    def _spawn(
+        self, source: str, flags: list[str], output: str = "", extra: list[str] | None = None
+    ) -> Run:
         if any(r.active for r in self.all() if r.target == "local"):
             raise RunRefused("A local run is in progress; start the next one when it has ended.")
         run_id = new_id()
-        output = join(self.settings.results_root, run_id)
-        run = Run(run_id, "local", source, output, detect.detector, render.mode, state="RUNNING")
-        args = jobspec.job_args(output=output, input=source, detect=detect, render=render)
+        output = output or join(self.settings.results_root, run_id)
+        run = Run(run_id, "local", source, output, "", "", state="RUNNING")
+        args = ["run", "--input", source, "--output", output, *flags, *(extra or [])]
         command = [sys.executable, "-m", "dataproc_faces", *args, "--master", self.settings.master]
         env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
         env["PYSPARK_DRIVER_PYTHON"] = sys.executable
@@ -187,24 +216,31 @@ class RunBook:
         self.save(run)
         return run
 
-    def _submit(self, source: str, detect: DetectOptions, render: RenderOptions) -> Run:
+    def _submit(
+        self, source: str, flags: list[str], output: str = "", extra: list[str] | None = None
+    ) -> Run:
         from dataproc_faces.cli import UsageError, build_parser
         from dataproc_faces.remote import ClusterGone, submit
 
         assert self.settings.cloud is not None
         run_id = new_id()
         argv = ["submit", *self.settings.cloud.submit_args, "--input", source, "--run-id", run_id]
-        argv += [*jobspec.detector_flags(detect), *render_flags(render)]
+        argv += [*flags, *(["--output", output] if output else []), *(extra or [])]
         try:
-            done = submit(build_parser().parse_args(argv))
+            args = build_parser().parse_args(argv)
+        except SystemExit:  # argparse has printed why to the server's log
+            raise RunRefused(
+                "The job was not submitted: `submit` refused its options (the server's log "
+                "says which)."
+            ) from None
+        try:
+            done = submit(args)
         except ClusterGone as exc:  # dev's cluster deleted itself: say so, and how to fix it
             text = str(exc)
             raise RunRefused(f"The job was not submitted: the {text}.") from None
         except UsageError as exc:
             raise RunRefused(f"The job was not submitted: {exc}.") from None
-        run = Run(
-            run_id, "cloud", source, done.output, detect.detector, render.mode, state="PENDING"
-        )
+        run = Run(run_id, "cloud", source, done.output, "", "", state="PENDING")
         run.job_id, run.project, run.region = done.job_id, done.project, done.region
         run.batch = done.batch
         run.started = time.time()

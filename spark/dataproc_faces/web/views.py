@@ -303,7 +303,8 @@ def _with_way_back(page: bytes, run_id: str) -> bytes:
     back = url_for("web.run_page", run_id=run_id).encode()
     nav = b'<nav id="back-to-app" aria-label="app"><a href="' + back + b'">Back to the run</a>'
     nav += b' &middot; <a href="' + url_for("web.download", run_id=run_id).encode()
-    nav += b'">download all (zip)</a></nav>'
+    nav += b'">download all (zip)</a> &middot; <a id="review-link" href="'
+    nav += url_for("review.view", run_id=run_id).encode() + b'">review the photos</a></nav>'
     head, sep, rest = page.partition(b"<body>")
     return head + sep + b"\n" + nav + rest if sep else page
 
