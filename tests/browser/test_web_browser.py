@@ -287,3 +287,234 @@ def test_the_page_reads_at_phone_width_and_works_from_the_keyboard(
     assert browser.evaluate("document.activeElement.id") == "batch"
     browser.screenshot(ARTIFACTS / "web-phone.png", full_page=False)
     browser.call("Emulation.clearDeviceMetricsOverride")
+
+
+# --- the review step ------------------------------------------------------------------------
+MISSED = (90, 210, 14, 14)  # a face too small for the detector: the person draws it
+
+
+def _review_photos(folder: Path) -> list[Path]:
+    """street.png: a 22 px face found (small: needs a look) and a 14 px face missed;
+    portrait.png: one clear face (nothing flagged); broken.jpg: a JPEG cut short (fails in the
+    run, passes the upload's header check); IMG_0001.AAE: a phone's sidecar (skipped)."""
+    from tests.unit.facegen import astronaut_source, paste_face, read_sample
+
+    source = astronaut_source()
+    street = cv2.resize(read_sample("coffee.png"), (480, 320))
+    paste_face(street, source, 300, 100, 22)
+    paste_face(street, source, *MISSED[:2], MISSED[2])
+    portrait = cv2.resize(read_sample("chelsea.png"), (360, 300))
+    paste_face(portrait, source, 130, 90, 80)
+    cv2.imwrite(str(folder / "street.png"), street)
+    cv2.imwrite(str(folder / "portrait.png"), portrait)
+    jpeg = cv2.imencode(".jpg", portrait)[1].tobytes()
+    (folder / "broken.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    (folder / "IMG_0001.AAE").write_text("<plist></plist>")
+    return [folder / n for n in ("street.png", "portrait.png", "broken.jpg", "IMG_0001.AAE")]
+
+
+def _key(browser: Browser, key: str, code: str, vk: int, modifiers: int = 0) -> None:
+    """A real key press (down and up) as the keyboard sends it."""
+    text = {"text": key} if len(key) == 1 else {}
+    for kind in ("keyDown", "keyUp"):
+        event = {"type": kind, "key": key, "code": code, "windowsVirtualKeyCode": vk,
+                 "modifiers": modifiers, **(text if kind == "keyDown" else {})}  # fmt: skip
+        browser.call("Input.dispatchKeyEvent", event)
+
+
+def _drag(browser: Browser, box: tuple[int, int, int, int]) -> None:
+    """Draw `box` (photo pixels) with the mouse: press, move, release over the photo."""
+    browser.evaluate("document.querySelector('#stage').scrollIntoView({block: 'center'})")
+    r = browser.evaluate(
+        "(() => { const r = document.querySelector('#boxes').getBoundingClientRect(); "
+        "const p = document.querySelector('#boxes').viewBox.baseVal; "
+        "return [r.left, r.top, r.width / p.width, r.height / p.height]; })()"
+    )
+    left, top, sx, sy = r
+    x0, y0 = left + box[0] * sx, top + box[1] * sy
+    x1, y1 = left + (box[0] + box[2]) * sx, top + (box[1] + box[3]) * sy
+    steps = [("mousePressed", x0, y0), ("mouseMoved", (x0 + x1) / 2, (y0 + y1) / 2),
+             ("mouseMoved", x1, y1), ("mouseReleased", x1, y1)]  # fmt: skip
+    for kind, x, y in steps:
+        browser.call("Input.dispatchMouseEvent", {
+            "type": kind, "x": x, "y": y, "button": "left", "buttons": 0 if kind ==
+            "mouseReleased" else 1, "clickCount": 1})  # fmt: skip
+
+
+def _boxes(browser: Browser) -> list[dict]:
+    return browser.evaluate(
+        "[...document.querySelectorAll('#boxes g.box')].map(g => ({cls: g.getAttribute('class'),"
+        " label: g.getAttribute('aria-label'), rect: ['x', 'y', 'width', 'height'].map(a => "
+        "+g.querySelector('rect').getAttribute(a))}))"
+    )
+
+
+def _zip_of(browser: Browser) -> tuple[str, zipfile.ZipFile]:
+    href = browser.evaluate("document.querySelector('#download').href")
+    run_id = browser.evaluate("location.pathname").rsplit("/", 1)[1]
+    with urllib.request.urlopen(href) as r:
+        return run_id, zipfile.ZipFile(io.BytesIO(r.read()))
+
+
+def _image(archive: zipfile.ZipFile, name: str) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(archive.read(name), np.uint8), cv2.IMREAD_COLOR)
+
+
+def _rows(archive: zipfile.ZipFile, run_id: str) -> dict[str, dict]:
+    rows = [json.loads(line) for n in archive.namelist() if n.startswith(f"{run_id}/manifest/")
+            for line in archive.read(n).splitlines()]  # fmt: skip
+    return {r["path"].rsplit("/", 1)[1]: r for r in rows}
+
+
+def test_review_add_a_missed_face_remove_a_false_one_apply_and_stop_a_run(
+    server: Served, browser: Browser, tmp_path: Path
+) -> None:
+    browser.call("Emulation.setDeviceMetricsOverride", {
+        "width": 1100, "height": 800, "deviceScaleFactor": 1, "mobile": False})  # fmt: skip
+    photos = _review_photos(tmp_path)
+    browser.navigate(f"{server.url}/")
+    _choose_files(browser, photos)
+    browser.evaluate("document.querySelector('#batch').value = 'street'")
+    _submit(browser, "#upload")
+    assert browser.evaluate("document.querySelector('h2').textContent") == (
+        "3 files uploaded to batch street"
+    )
+    assert "IMG_0001.AAE skipped: edit settings Apple Photos" in browser.evaluate(
+        "document.querySelector('#skipped').textContent"
+    )
+    browser.evaluate(
+        "const m = document.querySelector('#mode'); m.value = 'blur';"
+        "m.dispatchEvent(new Event('change'))"
+    )
+    _submit(browser, "#run")
+    _watch_run(browser)
+    base_id = browser.evaluate("location.pathname").rsplit("/", 1)[1]
+    assert browser.evaluate("document.querySelector('#state').textContent") == "DONE"
+    assert browser.evaluate("document.querySelector('#failed').textContent").startswith(
+        "1 of 3 inputs failed"
+    )
+    first_out = server.data / "results" / base_id / "images"
+    before = {n: cv2.imread(str(first_out / n)) for n in ("street.png", "portrait.png")}
+
+    # the review: the photo that needs a look comes first
+    _submit(browser, "#review-link")
+    browser.wait_for("document.querySelector('#viewer').hidden === false", timeout=30)
+    browser.wait_for("document.querySelector('#photo').complete")
+    assert browser.evaluate("document.querySelector('#photo-name').textContent") == (
+        "1 of 2: street.png"
+    )
+    assert "small faces" in browser.evaluate("document.querySelector('#photo-reasons').textContent")
+    assert browser.evaluate("document.querySelector('#counter').textContent").startswith(
+        "0 reviewed / 1 to review"
+    )
+    found = _boxes(browser)
+    assert len(found) == 1 and found[0]["cls"].split()[1] in ("found", "weak"), found
+    assert browser.evaluate("document.querySelector('#failed-inputs').hidden") is False
+    assert "broken.jpg" in browser.evaluate("document.querySelector('#failed-list').textContent")
+
+    # before/after: the original is the page's own view
+    browser.evaluate("document.querySelector('#toggle').click()")
+    assert "/review/original/street.png" in browser.evaluate("document.querySelector('#photo').src")
+    browser.evaluate("document.querySelector('#toggle').click()")
+
+    # keyboard: add a box, move it, delete it again
+    browser.evaluate("document.querySelector('#stage').focus()")
+    _key(browser, "a", "KeyA", 65)
+    added = [b for b in _boxes(browser) if "person" in b["cls"]]
+    assert [b["rect"] for b in added] == [[220, 140, 40, 40]]  # the middle, an eighth of 320
+    _key(browser, "ArrowRight", "ArrowRight", 39, modifiers=8)  # Shift: 10 px
+    _key(browser, "ArrowDown", "ArrowDown", 40)
+    assert [b["rect"] for b in _boxes(browser) if "person" in b["cls"]] == [[230, 141, 40, 40]]
+    assert "placed by you" in browser.evaluate("document.activeElement.getAttribute('aria-label')")
+    _key(browser, "Delete", "Delete", 46)
+    assert [b for b in _boxes(browser) if "person" in b["cls"]] == []
+
+    # the mouse: draw a box over the missed face; mark the photo reviewed with the keyboard
+    drawn = (MISSED[0] - 4, MISSED[1] - 4, MISSED[2] + 8, MISSED[3] + 8)
+    _drag(browser, drawn)
+    person = [b["rect"] for b in _boxes(browser) if "person" in b["cls"]]
+    assert len(person) == 1 and all(
+        abs(a - b) <= 1 for a, b in zip(person[0], drawn, strict=True)
+    ), person
+    drawn = tuple(person[0])
+    _key(browser, "r", "KeyR", 82)
+    assert browser.evaluate("document.querySelector('#mark-reviewed').getAttribute('aria-pressed')")
+    browser.screenshot(SHOTS / "web-review.png", full_page=False)
+
+    # the next photo: select its box with the mouse and delete it (not a face, say)
+    _key(browser, "n", "KeyN", 78)
+    assert browser.evaluate("document.querySelector('#photo-name').textContent") == (
+        "2 of 2: portrait.png"
+    )
+    browser.evaluate(
+        "document.querySelector('#boxes g.box').dispatchEvent(new PointerEvent('pointerdown', "
+        "{bubbles: true}))"
+    )
+    browser.evaluate("document.querySelector('#delete-box').click()")
+    assert [b["cls"].split()[1] for b in _boxes(browser)] == ["removed"]
+    assert browser.evaluate("document.querySelector('#counter').textContent") == (
+        "1 reviewed / 0 to review · 2 photos · 2 changed, not applied"
+    )
+    unlabelled = browser.evaluate(
+        "[...document.querySelectorAll('#review button')].filter(b => !b.textContent.trim() && "
+        "!b.getAttribute('aria-label')).length"
+    )
+    assert unlabelled == 0
+
+    # phone width: the same view, nothing wider than the screen
+    browser.call("Emulation.setDeviceMetricsOverride", {
+        "width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})  # fmt: skip
+    assert browser.evaluate("document.documentElement.scrollWidth") <= 390
+    stage = browser.evaluate("document.querySelector('#stage').getBoundingClientRect().width")
+    assert 300 <= stage <= 390
+    browser.evaluate("window.scrollTo(0, document.querySelector('#viewer').offsetTop)")
+    browser.screenshot(SHOTS / "web-review-phone.png", full_page=False)
+    browser.call("Emulation.setDeviceMetricsOverride", {
+        "width": 1100, "height": 800, "deviceScaleFactor": 1, "mobile": False})  # fmt: skip
+
+    # apply: the page follows the corrections run; the zip holds exactly those changes
+    start = len(browser.events)
+    browser.evaluate("document.querySelector('#apply').click()")
+    message = browser.wait_for("document.querySelector('#apply-status').textContent")
+    assert message.startswith("Applying corrections to 2 photos: run web-"), message
+    browser.wait_event("Page.loadEventFired", start, timeout=30)
+    _watch_run(browser)
+    assert browser.evaluate("document.querySelector('#state').textContent") == "DONE"
+    fixed_id, archive = _zip_of(browser)
+    assert fixed_id != base_id
+    rows = _rows(archive, fixed_id)
+    street, portrait = (_image(archive, f"{fixed_id}/images/{n}") for n in before)
+    assert rows["street.png"]["faces"][-1] == {
+        "x": drawn[0], "y": drawn[1], "w": drawn[2], "h": drawn[3], "by": "person"}  # fmt: skip
+    assert [f["by"] for f in rows["street.png"]["faces"]] == ["detector", "person"]
+    assert rows["portrait.png"]["faces"] == []
+    assert rows["broken.jpg"]["status"] == "error"
+    changed = np.argwhere((street != before["street.png"]).any(axis=2))
+    assert len(changed), "the drawn box was hidden"
+    x, y, w, h = drawn  # the mask reaches 1.3x the box around its centre
+    assert changed[:, 1].min() >= x - 0.15 * w - 1 and changed[:, 1].max() <= x + 1.15 * w + 1
+    assert changed[:, 0].min() >= y - 0.15 * h - 1 and changed[:, 0].max() <= y + 1.15 * h + 1
+    assert np.array_equal(portrait, cv2.imread(str(photos[1])))  # the original where removed
+
+    # a second apply with nothing new does nothing
+    runs_before = browser.evaluate("fetch('/runs').then(r => r.text())").count("data-run=")
+    _submit(browser, "#review-link")
+    browser.wait_for("document.querySelector('#viewer').hidden === false", timeout=30)
+    kinds = [b["cls"].split()[1] for b in _boxes(browser)]
+    assert kinds in (["found", "person"], ["weak", "person"]), kinds
+    browser.evaluate("document.querySelector('#apply').click()")
+    assert browser.wait_for("document.querySelector('#apply-status').textContent") == (
+        "Nothing new to apply: these corrections are applied already."
+    )
+    assert browser.evaluate("fetch('/runs').then(r => r.text())").count("data-run=") == runs_before
+    assert browser.problems() == []
+
+    # a run stopped from its page
+    browser.navigate(f"{server.url}/batches/street")
+    _submit(browser, "#run")
+    _submit(browser, "#cancel")
+    _settled(browser, "document.querySelector('#state')?.textContent === 'CANCELLED'", 120)
+    assert browser.evaluate("document.querySelector('#message').textContent").startswith(
+        "Stopped from the page"
+    )
+    assert browser.evaluate("document.querySelector('#cancel')") is None

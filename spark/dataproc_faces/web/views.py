@@ -33,6 +33,8 @@ from dataproc_faces.web.settings import MB, Settings
 from dataproc_faces.web.uploads import (
     ACCEPT,
     BATCH_PATTERN,
+    SIDECAR_NAMES,
+    SIDECARS,
     Limits,
     Refused,
     check_batch,
@@ -117,6 +119,7 @@ def index() -> str:
         max_files=s.max_files,
         batch_pattern=BATCH_PATTERN,
         accept=ACCEPT,
+        sidecars=",".join([*SIDECARS, *SIDECAR_NAMES]),
         **_page_choices(),
     )
 

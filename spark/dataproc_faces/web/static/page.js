@@ -15,11 +15,12 @@ function checkUpload(form) {
   const maxFile = +form.dataset.maxFile, maxRequest = +form.dataset.maxRequest;
   const mb = (n) => `${+(n / 1048576).toFixed(1)} MB`;
   const types = form.dataset.types.split(",");
+  const sidecars = (form.dataset.sidecars || "").split(",").filter(Boolean); // skipped by the server
   let total = 0;
   for (const f of files) {
     total += f.size;
     const ok = types.some((t) => (t.endsWith("/*") ? f.type.startsWith(t.slice(0, -1))
-      : f.name.toLowerCase().endsWith(t)));
+      : f.name.toLowerCase().endsWith(t))) || sidecars.some((t) => f.name.toLowerCase().endsWith(t));
     if (!ok) problems.push(`${f.name} is not a photo or a zip.`);
     if (f.size > maxFile) problems.push(`${f.name} is larger than the ${mb(maxFile)} limit per file.`);
   }
