@@ -136,7 +136,8 @@ def test_sidecars_from_a_phone_or_camera_are_skipped_with_a_note_and_the_photos_
         "IMG_0003.XMP skipped: a metadata sidecar",
     ):
         assert sentence in notes.group(1)
-    assert 'id="skipped"' not in text(client.get("/batches/b1?added=2"))  # said once
+    assert 'id="skipped"' not in text(client.get("/batches/b1?added=2"))  # said for the upload
+    assert 'id="skipped"' not in text(client.get("/batches/b1?added=2&notes=0000"))
 
 
 def test_an_upload_of_sidecars_only_is_refused_naming_them(app: Flask, client: FlaskClient) -> None:

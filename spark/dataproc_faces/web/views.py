@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mimetypes
+import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -142,16 +143,30 @@ def upload() -> Any:
         return error_page("Upload refused", f"The batch name is not allowed: {exc}.", 400)
     # After a post, a page of its own: reloading it does not send the photos again. The notes
     # ride in the signed session cookie (a few names, then a count: cookies are small).
-    session["skipped"] = skipped[:SHOWN_SKIPPED] + (
-        [f"and {len(skipped) - SHOWN_SKIPPED} more files next to photos skipped."]
-        if len(skipped) > SHOWN_SKIPPED
-        else []
-    )
-    return redirect(url_for("web.batch_page", batch=batch, added=len(names)), code=303)
+    # The page's script follows the redirect with fetch and then loads it again: the notes stay
+    # (for this one upload's address) rather than being read once.
+    args: dict[str, Any] = {"batch": batch, "added": len(names)}
+    if skipped:
+        args["notes"] = secrets.token_hex(4)
+        session["skipped"] = {
+            "id": args["notes"],
+            "notes": skipped[:SHOWN_SKIPPED]
+            + (
+                [f"and {len(skipped) - SHOWN_SKIPPED} more files next to photos skipped."]
+                if len(skipped) > SHOWN_SKIPPED
+                else []
+            ),
+        }
+    return redirect(url_for("web.batch_page", **args), code=303)
 
 
 SHOWN_NAMES = 200  # a batch page lists this many names, then a count
 SHOWN_SKIPPED = 8  # skipped sidecars named after an upload, then a count
+
+
+def _notes(ident: str) -> list[str]:
+    kept = session.get("skipped") or {}
+    return list(kept.get("notes") or []) if ident and kept.get("id") == ident else []
 
 
 @web.get("/batches/<batch>")
@@ -173,7 +188,7 @@ def batch_page(batch: str) -> Any:
         names=names[:SHOWN_NAMES],
         more=max(0, len(names) - SHOWN_NAMES),
         added=added,
-        skipped=session.pop("skipped", []) if added else [],
+        skipped=_notes(request.args.get("notes", "")),
         **_page_choices(),
     )
 

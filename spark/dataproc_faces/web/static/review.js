@@ -94,6 +94,7 @@ function setUpReview(section) {
   }
 
   function show(index) {
+    const hadFocus = $("boxes").contains(document.activeElement);
     state.index = (index + state.photos.length) % state.photos.length;
     state.selected = null;
     const p = photo();
@@ -112,6 +113,7 @@ function setUpReview(section) {
       li.querySelector("button").setAttribute("aria-current", i === state.index ? "true" : "false");
     }
     draw();
+    if (hadFocus && !state.selected) $("stage").focus(); // the focused box is gone with its photo
   }
 
   function listItem(p, i) {
@@ -219,8 +221,9 @@ function setUpReview(section) {
   svg.addEventListener("pointerup", finish);
   svg.addEventListener("pointercancel", () => { drag?.rect.remove(); drag = null; });
 
-  section.addEventListener("keydown", (event) => {
+  document.addEventListener("keydown", (event) => {
     if (!state.photos.length || event.ctrlKey || event.metaKey) return;
+    if (event.target.closest?.("input, select, textarea")) return;
     if (event.target.closest("#photo-list, summary") && event.key === "Enter") return;
     const step = event.shiftKey ? 10 : 1;
     const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
