@@ -501,6 +501,12 @@ def test_review_add_a_missed_face_remove_a_false_one_apply_and_stop_a_run(
     runs_before = browser.evaluate("fetch('/runs').then(r => r.text())").count("data-run=")
     _submit(browser, "#review-link")
     browser.wait_for("document.querySelector('#viewer').hidden === false", timeout=30)
+    # the corrected photo not marked reviewed needs a look now; the reviewed one does not
+    assert browser.evaluate("document.querySelector('#photo-name').textContent") == (
+        "1 of 2: portrait.png"
+    )
+    assert [b["cls"].split()[1] for b in _boxes(browser)] == ["removed"]  # kept from the file
+    _key(browser, "n", "KeyN", 78)
     kinds = [b["cls"].split()[1] for b in _boxes(browser)]
     assert kinds in (["found", "person"], ["weak", "person"]), kinds
     browser.evaluate("document.querySelector('#apply').click()")
