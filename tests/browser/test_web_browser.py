@@ -290,8 +290,9 @@ def test_the_page_reads_at_phone_width_and_works_from_the_keyboard(
 
 
 # --- the review step ------------------------------------------------------------------------
-MISSED = (90, 210, 14, 14)
-ANSWER = "(t => !t.startsWith('Sending') && t)(document.querySelector('#apply-status').textContent)"  # a face too small for the detector: the person draws it
+MISSED = (90, 210, 14, 14)  # a face too small for the detector: the person draws it
+# the apply's answer, once it has come
+ANSWER = "(t => !t.startsWith('Sending') && t)(document.querySelector('#apply-status').textContent)"
 
 
 def _review_photos(folder: Path) -> list[Path]:
