@@ -441,6 +441,7 @@ def test_review_add_a_missed_face_remove_a_false_one_apply_and_stop_a_run(
     drawn = tuple(person[0])
     _key(browser, "r", "KeyR", 82)
     assert browser.evaluate("document.querySelector('#mark-reviewed').getAttribute('aria-pressed')")
+    browser.evaluate("document.querySelector('#counter').scrollIntoView()")
     browser.screenshot(SHOTS / "web-review.png", full_page=False)
 
     # the next photo: select its box with the mouse and delete it (not a face, say)
