@@ -1,6 +1,8 @@
-"""Stopping a cloud run from the page: a Dataproc job is cancelled through the JobController, a
-Serverless batch through its operation (as `gcloud dataproc batches cancel`), both with the real
-google-cloud-dataproc client (REST) against the stand-in. No Spark: states are scripted."""
+"""Cloud runs on the page against the storage emulator and the Dataproc stand-in (the real
+clients, REST): a job is stopped through the JobController, a Serverless batch through its
+operation (as `gcloud dataproc batches cancel`); a gs:// run is reviewed, its original read from
+the input bucket, and the corrections are written into its gs:// results and submitted as a job
+that redoes those photos. No Spark: states are scripted."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from flask.testing import FlaskClient
 
@@ -100,3 +103,51 @@ def test_a_cloud_run_is_stopped_from_its_page(standin: Both, bucket, tmp_path, s
     again = client.post(f"/runs/{run_id}/cancel", data={"csrf_token": token(client)})
     assert again.status_code == 409
     assert "has ended (CANCELLED); there is nothing to stop" in again.get_data(as_text=True)
+
+
+def test_a_gs_run_is_reviewed_and_its_corrections_submitted(standin: Both, bucket, tmp_path):
+    import cv2
+
+    from dataproc_faces.web.runs import Run
+    from tests.conftest import SAMPLES
+    from tests.web.helpers import token
+
+    png = (SAMPLES / "astronaut.png").read_bytes()
+    run_id, out = "web-20260101-000000-beef", f"gs://{bucket}/runs/web-20260101-000000-beef"
+    face = {"x": 177, "y": 66, "w": 95, "h": 95, "score": 0.99, "by": "detector"}
+    row = {"path": f"gs://{bucket}/images/rev/a.png", "status": "ok", "width": 512,
+           "height": 512, "output": f"{out}/images/a.png", "faces": [face]}  # fmt: skip
+    upload(bucket, {"images/rev/a.png": png, "runs/web-20260101-000000-beef/images/a.png": png,
+                    "runs/web-20260101-000000-beef/manifest/part-0.json": json.dumps(row).encode(),
+                    "runs/web-20260101-000000-beef/_dataproc_faces.json": b"{}"})  # fmt: skip
+    client = _client(bucket, tmp_path, serverless=False)
+    flags = ["--detector", "retinaface", "--score-threshold", "0.1", "--mode", "blur"]
+    run = Run(run_id, "cloud", f"gs://{bucket}/images/rev", out, "retinaface", "blur", "DONE",
+              project=PROJECT, region=REGION, job_id="faces-x", flags=flags)  # fmt: skip
+    client.application.extensions["faces_runs"].save(run)
+
+    data = client.get(f"/runs/{run_id}/review.json").get_json()
+    assert [(p["path"], p["faces"]) for p in data["photos"]] == [("a.png", [face])]
+    original = client.get(f"/runs/{run_id}/review/original/a.png")
+    assert original.status_code == 200 and original.mimetype == "image/jpeg"
+    assert cv2.imdecode(np.frombuffer(original.data, np.uint8), cv2.IMREAD_COLOR).shape == (
+        512, 512, 3)  # fmt: skip
+    assert client.get(f"/runs/{run_id}/review/output/images/a.png").data == png
+
+    body = {"photos": {"a.png": {"add": [{"x": 10, "y": 20, "w": 30, "h": 30}], "remove": []}}}
+    r = client.post(f"/runs/{run_id}/review/apply", json=body,
+                    headers={"X-CSRF-Token": token(client)})  # fmt: skip
+    answer = r.get_json()
+    assert r.status_code == 200, answer
+    assert answer["file"].startswith(f"{out}/_corrections/page/")
+    from dataproc_faces.storage import store_for
+
+    written = json.loads(store_for(out).read(answer["file"]))
+    assert written["photos"]["a.png"]["add"] == [{"x": 10, "y": 20, "w": 30, "h": 30}]
+    assert written["photos"]["a.png"]["by"] == "local"
+    assert store_for(out).version(f"{out}/_lock.json") is None  # let go after writing
+    job = next(j for j in standin.jobs.values() if "--corrections" in j["pysparkJob"]["args"])
+    args = job["pysparkJob"]["args"]
+    assert args[args.index("--corrections") + 1] == answer["file"]
+    assert args[args.index("--output") + 1] == out
+    assert args[args.index("--input") + 1] == f"gs://{bucket}/images/rev"
