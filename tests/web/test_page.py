@@ -179,6 +179,7 @@ def test_the_gallery_served_by_the_page_links_back_to_its_run(
     page = text(client.get(f"/runs/{run.id}/files/index.html"))
     assert f'<nav id="back-to-app" aria-label="app"><a href="/runs/{run.id}">' in page
     assert page.index("back-to-app") < page.index("<h1>")
+    assert f'<a id="review-link" href="/runs/{run.id}/review">review the photos</a>' in page
     on_disk = (Path(run.output) / "index.html").read_text()
     assert "back-to-app" not in on_disk  # the job's file stays as written
 
