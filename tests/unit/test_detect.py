@@ -79,9 +79,12 @@ def test_unknown_detector_is_a_startup_error():
         make_detector(DetectOptions(detector="nope"))
 
 
-def test_face_dict_has_score_only_when_scored():
-    assert Face(1, 2, 3, 4).to_dict() == {"x": 1, "y": 2, "w": 3, "h": 4}
+def test_face_dict_has_score_only_when_scored_and_says_who_placed_it():
+    assert Face(1, 2, 3, 4).to_dict() == {"x": 1, "y": 2, "w": 3, "h": 4, "by": "detector"}
     assert Face(1, 2, 3, 4, 0.91234).to_dict()["score"] == 0.9123
+    person = Face(1, 2, 3, 4, by="person", weak=True).to_dict()
+    assert (person["by"], person["weak"]) == ("person", True)
+    assert "weak" not in Face(1, 2, 3, 4, 0.5).to_dict()
 
 
 def test_bounded_copy_keeps_images_within_the_bound_and_shrinks_the_rest_keeping_aspect():
