@@ -119,6 +119,7 @@ def test_the_page_holds_counts_per_view_not_rows(page: str) -> None:
         "some": 3,
         "two": 2,
         "five": 0,
+        "review": 2,  # the two errors
         "faces": 6,
     }
     assert "rows" not in data
@@ -305,7 +306,8 @@ BIG_ERRORS = [{"n": "a <1>.jpg", "e": "bad & worse"}, {"n": "b.jpg", "e": None}]
 CONTROLS = (
     '<form id="controls" role="search">'
     '<label>Status <select id="f-status"><option value="all">all</option>'
-    '<option value="ok">ok</option><option value="error">error</option></select></label>'
+    '<option value="ok">ok</option><option value="error">error</option>'
+    '<option value="review">needs a look</option></select></label>'
     '<label>Faces <select id="f-faces"><option value="any">any</option>'
     '<option value="none">none</option><option value="some">1 or more</option>'
     '<option value="two">2 or more</option><option value="five">5 or more</option>'
@@ -520,8 +522,11 @@ def test_a_page_row_exactly() -> None:
     bad = error_row(f"{SRC}/x.jpg", "truncated", 3.0)
     assert page_row(bad, SRC, DST) == {
         "n": "x.jpg", "s": "error", "f": 0, "t": None, "o": None,
-        "e": "truncated", "w": None, "h": None, "ms": 3.0,
+        "e": "truncated", "w": None, "h": None, "ms": 3.0, "r": ["error"],
     }  # fmt: skip
+    looked = {**row, "review": ["weak", "small"]}  # reasons travel only when there are some
+    assert page_row(looked, SRC, DST)["r"] == ["weak", "small"]
+    assert "r" not in page_row({**row, "review": []}, SRC, DST)
 
 
 def test_script_json_exactly() -> None:

@@ -343,8 +343,8 @@ def test_a_first_run_processes_everything_and_reports_exact_totals(
     assert (result.processed, result.skipped, result.listed) == (4, 0, 4)
     assert result.compaction == {"orphans": 0, "superseded": 0}
     # four inputs on two cores: guided chunks of one, in sorted order
-    task = {"inputs": 1, "ok": 1, "faces": 1, "runtime": ["fixed 2.0"]}
-    error = {"inputs": 1, "ok": 0, "faces": 0, "runtime": []}
+    task = {"inputs": 1, "ok": 1, "faces": 1, "runtime": ["fixed 2.0"], "review": 0}
+    error = {"inputs": 1, "ok": 0, "faces": 0, "runtime": [], "review": 1}
     assert result.tasks == [task, task, task, error]  # a.png, b/c.png, b/d/e.png, f.jpg
     dst = Path(spec.output)
     parts = sorted(p.name[len("part-") : -len(".json")] for p in (dst / "manifest").iterdir())
@@ -355,7 +355,9 @@ def test_a_first_run_processes_everything_and_reports_exact_totals(
     assert json.loads((dst / "summary.json").read_text()) == json.loads(s.to_json())
     rows = manifest(spec.output)
     assert set(rows) == {"a.png", "c.png", "e.png", "f.jpg"}
-    assert rows["a.png"]["faces"] == [{"x": 10, "y": 8, "w": 20, "h": 16, "score": 0.75, "by": "detector"}]
+    assert rows["a.png"]["faces"] == [
+        {"x": 10, "y": 8, "w": 20, "h": 16, "score": 0.75, "by": "detector"}
+    ]
     assert (rows["a.png"]["width"], rows["a.png"]["height"]) == (32, 24)
     assert rows["c.png"]["output"] == f"{dst}/images/b/c.png"
     assert rows["f.jpg"]["status"] == "error" and rows["a.png"]["millis"] == 123.5
@@ -469,7 +471,9 @@ def test_a_run_from_an_input_list(tmp_path: Path, monkeypatch) -> None:
     assert (result.processed, result.listed, result.summary.ok) == (3, 3, 2)
     # under a second: 9 clock steps of 0.0123456 s for 3 inputs
     assert (result.summary.wall_seconds, result.summary.images_per_second) == (0.11, 27.0)
-    assert result.tasks == [{"inputs": 3, "ok": 2, "faces": 2, "runtime": ["fixed 2.0"]}]
+    assert result.tasks == [
+        {"inputs": 3, "ok": 2, "faces": 2, "runtime": ["fixed 2.0"], "review": 1}
+    ]
     assert spark.sparkContext.parallelized[-1] == (result.pids, 1)
     rows = manifest(spec.output)
     assert rows["gone.png"]["status"] == "error"

@@ -29,8 +29,9 @@ def ok_row(
     of one cluster may differ, so each row says which precision found its faces. `hidden`: how
     the faces were hidden (mask, scale, fill), None when only outlined; `metadata`: whether the
     output kept the input's EXIF/ICC/XMP ("kept (no GPS)") or was written without ("stripped");
-    `review`: why a person should look at the photo (review.py), only for runs that hide faces."""
-    row = {
+    `review`: why a person should look at the photo (review.py); runs that only outline faces
+    compute none (an empty list)."""
+    return {
         "path": path,
         "status": "ok",
         "error": None,
@@ -44,10 +45,8 @@ def ok_row(
         "runtime": runtime,
         "hidden": hidden,
         "metadata": metadata,
+        "review": list(review or []),
     }
-    if review is not None:
-        row["review"] = review
-    return row
 
 
 def error_row(path: str, error: str, ms: float) -> dict[str, Any]:
