@@ -470,12 +470,12 @@ def privacy_lines(summary: Any, results: Any) -> list[str]:
     lines = []
     p = summary.privacy or {}
     if summary.render.get("fill"):  # a run that hides faces
-        reasons = ", ".join(f"{p[r]} {r}" for r in REVIEW_REASONS if p.get(r))
+        why = ", ".join(f"{p[f'review_{r}']} {r}" for r in REVIEW_REASONS if p.get(f"review_{r}"))
         lines.append(
-            f"privacy: {p.get('hidden', 0)} faces hidden, {p.get('weak', 0)} of them on weak "
-            f"evidence, {p.get('by_person', 0)} placed by a person; {p.get('review', 0)} "
-            "photos need a look"
-            + (f' ({reasons}): the gallery\'s Status "needs a look" lists them' if reasons else "")
+            f"privacy: {p.get('faces_hidden', 0)} faces hidden, {p.get('faces_weak', 0)} of them "
+            f"on weak evidence, {p.get('faces_by_person', 0)} placed by a person; "
+            f"{p.get('photos_to_review', 0)} photos need a look"
+            + (f' ({why}): the gallery\'s Status "needs a look" lists them' if why else "")
         )
     if summary.corrected:
         n = summary.corrected

@@ -320,14 +320,15 @@ def row(status: str, faces: int, runtime: str | None) -> dict:
 
 def test_totals_and_add() -> None:
     rows = [row("ok", 2, "a 1"), row("error", 0, None), row("ok", 0, "b 2"), row("ok", 1, "a 1")]
-    none = {"hidden": 0, "weak": 0, "by_person": 0, "review": 0}
+    none = {"faces_hidden": 0, "faces_weak": 0, "faces_by_person": 0, "photos_to_review": 0}
     assert list(_totals(rows)) == [(4, 3, 3, frozenset({"a 1", "b 2"}), none)]
     assert list(_totals([])) == [(0, 0, 0, frozenset(), none)]
     assert list(_totals([{"status": "error", "faces": []}])) == [(1, 0, 0, frozenset(), none)]
     assert list(_totals([row("ok", 1, "")])) == [(1, 1, 1, frozenset(), none)]
-    a = (3, 2, 5, frozenset({"x"}), {"hidden": 2, "review": 1})
-    b = (4, 1, 7, frozenset({"y", "x"}), {"hidden": 1, "weak": 1})
-    assert _add(a, b) == (7, 3, 12, frozenset({"x", "y"}), {"hidden": 3, "review": 1, "weak": 1})
+    a = (3, 2, 5, frozenset({"x"}), {"faces_hidden": 2, "review_small": 1})
+    b = (4, 1, 7, frozenset({"y", "x"}), {"faces_hidden": 1, "faces_weak": 1})
+    privacy = {"faces_hidden": 3, "faces_weak": 1, "review_small": 1}
+    assert _add(a, b) == (7, 3, 12, frozenset({"x", "y"}), privacy)
 
 
 # -- one partition through real OpenCV

@@ -102,7 +102,7 @@ Corrections = dict[str, Entry]  # photo path relative to the input -> its entry
 def parse(text: str | bytes) -> Corrections:
     """The file's entries, every field checked; CorrectionsError names the first bad one."""
     try:
-        data = json.loads(text)
+        data = json.loads(text.decode("utf-8-sig") if isinstance(text, bytes) else text)
     except UnicodeDecodeError:
         raise CorrectionsError("not UTF-8 text") from None
     except json.JSONDecodeError as exc:

@@ -218,17 +218,17 @@ def _privacy_html(summary: Summary) -> str:
     if not p or not summary.render.get("fill"):
         return ""
     why = "".join(
-        f'<li data-reason="{_e(r)}">{_e(p[r])} {_e(REVIEW_WORDS[r])}</li>'
+        f'<li data-reason="{_e(r)}">{_e(p[f"review_{r}"])} {_e(REVIEW_WORDS[r])}</li>'
         for r in REVIEW_WORDS
-        if p.get(r)
+        if p.get(f"review_{r}")
     )
+    look = p.get("photos_to_review", 0)
     return (
-        f'<div class="privacy" data-review="{_e(p.get("review", 0))}"><p>'
-        f"{_e(p.get('hidden', 0))} faces hidden, {_e(p.get('weak', 0))} of them on weak evidence, "
-        f"{_e(p.get('by_person', 0))} placed by a person. <strong>{_e(p.get('review', 0))} "
-        "photos need a look</strong> (Status: needs a look)</p>"
-        + (f"<ul>{why}</ul>" if why else "")
-        + "</div>"
+        f'<div class="privacy" data-review="{_e(look)}"><p>'
+        f"{_e(p.get('faces_hidden', 0))} faces hidden, {_e(p.get('faces_weak', 0))} of them on "
+        f"weak evidence, {_e(p.get('faces_by_person', 0))} placed by a person. <strong>"
+        f"{_e(look)} photo{'s' if look != 1 else ''} need{'' if look != 1 else 's'} a look"
+        "</strong> (Status: needs a look)</p>" + (f"<ul>{why}</ul>" if why else "") + "</div>"
     )
 
 

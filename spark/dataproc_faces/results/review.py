@@ -50,24 +50,24 @@ def needs_look(row: dict[str, Any]) -> bool:
     return bool(row.get("review"))
 
 
-COUNTS = ("hidden", "weak", "by_person", "review")
+COUNTS = ("faces_hidden", "faces_weak", "faces_by_person", "photos_to_review")
 
 
 def counts(rows: Iterable[dict[str, Any]]) -> dict[str, int]:
     """The privacy counts of some rows (summed over tasks like the other totals): faces hidden,
-    of them hidden on weak evidence and placed by a person, photos that need a look, and photos
-    per reason."""
+    of them hidden on weak evidence and placed by a person; photos that need a look, and photos
+    per reason (`review_<reason>`)."""
     total = dict.fromkeys(COUNTS, 0)
     for r in rows:
         if r.get("hidden"):  # an anonymising row: every face listed was hidden
             faces = r.get("faces") or []
-            total["hidden"] += len(faces)
-            total["weak"] += sum(bool(f.get("weak")) for f in faces)
-            total["by_person"] += sum(f.get("by") == PERSON for f in faces)
+            total["faces_hidden"] += len(faces)
+            total["faces_weak"] += sum(bool(f.get("weak")) for f in faces)
+            total["faces_by_person"] += sum(f.get("by") == PERSON for f in faces)
         if needs_look(r):
-            total["review"] += 1
+            total["photos_to_review"] += 1
         for reason in r.get("review") or []:
-            total[reason] = total.get(reason, 0) + 1
+            total[f"review_{reason}"] = total.get(f"review_{reason}", 0) + 1
     return total
 
 
