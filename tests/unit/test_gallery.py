@@ -539,3 +539,41 @@ def test_script_json_exactly() -> None:
 def test_a_page_file_exactly() -> None:
     rows = [{"n": "é>.jpg", "f": 1}]
     assert page_file("two", 4, rows) == 'galleryPage("two",4,[{"n":"é\\u003e.jpg","f":1}]);\n'
+
+
+def test_a_run_that_hides_faces_shows_its_privacy_report() -> None:
+    s = summary_of(ROWS)
+    s.render = {"mode": "blur", "fill": "blur", "mask": "ellipse"}
+    s.privacy = {
+        "faces_hidden": 12,
+        "faces_weak": 3,
+        "faces_by_person": 1,
+        "photos_to_review": 4,
+        "review_weak": 2,
+        "review_large": 1,
+        "review_error": 2,
+    }
+    html = render(s, views_of(ROWS), [])
+    assert (
+        '<div class="privacy" data-review="4"><p>12 faces hidden, 3 of them on weak evidence, '
+        "1 placed by a person. <strong>4 photos need a look</strong> (Status: needs a look)</p>"
+        '<ul><li data-reason="weak">2 with a face hidden on weak evidence</li>'
+        '<li data-reason="large">1 with a find covering a large share of the photo</li>'
+        '<li data-reason="error">2 failed</li></ul>'
+        "</div>"
+    ) in html
+    s.privacy = {**s.privacy, "photos_to_review": 1}
+    assert "<strong>1 photo needs a look</strong>" in render(s, views_of(ROWS), [])
+    s.render = {"mode": "outline"}  # outlined only: nothing was hidden, no report
+    assert 'class="privacy"' not in render(s, views_of(ROWS), [])
+
+
+def test_the_review_view_holds_rows_with_reasons_by_name() -> None:
+    rows = [
+        {**ok("b.jpg", 1), "review": ["weak"]},
+        {**ok("a.jpg", 1), "review": []},
+        error_row(f"{SRC}/c.jpg", "broken", 1.0),
+    ]
+    cards = page_rows(rows, summary_of(rows), DST)
+    assert [c["n"] for c in cards if VIEWS["review"](c)] == ["b.jpg", "c.jpg"]
+    assert next(_view_counts(cards))["review"] == 2

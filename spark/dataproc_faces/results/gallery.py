@@ -201,12 +201,12 @@ def _summary_html(summary: Summary) -> str:
     )
 
 
-REVIEW_WORDS = {
-    "weak": "hidden on weak evidence",
-    "small": "faces under 24 px",
-    "many": "many finds",
-    "large": "large finds",
-    "corrected": "corrected by a person",
+REVIEW_WORDS = {  # review.py's reasons, as the report lists photos by reason
+    "weak": "with a face hidden on weak evidence",
+    "small": "with a face under 24 px",
+    "many": "with many finds for their size",
+    "large": "with a find covering a large share of the photo",
+    "corrected": "corrected by a person, not marked reviewed",
     "error": "failed",
 }
 
