@@ -331,6 +331,27 @@ def test_totals_and_add() -> None:
     assert _add(a, b) == (7, 3, 12, frozenset({"x", "y"}), privacy)
 
 
+def test_totals_count_privacy_over_every_row_of_a_large_partition() -> None:
+    hidden = {"fill": "blur"}
+    rows = [
+        {
+            "status": "ok",
+            "faces": [{"by": "detector", "weak": i % 2 == 0}, {"by": "person"}],
+            "hidden": hidden,
+            "review": ["weak"] if i % 2 == 0 else [],
+        }
+        for i in range(2_500)  # more than the thousand rows counted at a time
+    ]
+    (totals,) = _totals(rows)
+    assert totals[4] == {
+        "faces_hidden": 5_000,
+        "faces_weak": 1_250,
+        "faces_by_person": 2_500,
+        "photos_to_review": 1_250,
+        "review_weak": 1_250,
+    }
+
+
 # -- one partition through real OpenCV
 
 
