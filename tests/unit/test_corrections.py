@@ -3,6 +3,7 @@ digest that decides what a run redoes, and keeping the files with the results.""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -144,7 +145,13 @@ def test_the_digest_follows_boxes_and_reviewed_not_notes_people_or_times() -> No
     assert fixes.digests({"a": base}) == {"a": base.digest()}
 
 
-def test_kept_with_the_results_once_per_file_and_merged(tmp_path: Path) -> None:
+def test_kept_with_the_results_once_per_file_and_merged(tmp_path: Path, monkeypatch) -> None:
+    import itertools
+    import types
+
+    seconds = itertools.count()  # each file applied a second after the one before
+    stamp = lambda fmt, t: f"20261206T1800{next(seconds):02d}Z"  # noqa: E731
+    monkeypatch.setattr(fixes, "time", types.SimpleNamespace(strftime=stamp, gmtime=lambda: 0))
     results = Results(str(tmp_path / "out"))
     assert fixes.load(results) == {}
     first = text(GOOD).encode()
@@ -153,7 +160,8 @@ def test_kept_with_the_results_once_per_file_and_merged(tmp_path: Path) -> None:
     fixes.keep(results, first, parse(first))  # the same file again: kept once
     history = sorted((tmp_path / "out/_corrections/history").iterdir())
     assert len(history) == 1 and history[0].read_bytes() == first
-    assert history[0].name.endswith(".json") and history[0].name[:8].isdigit()
+    digest = hashlib.sha256(first).hexdigest()[:16]
+    assert history[0].name == f"20261206T180000Z-{digest}.json"
     second = photo({"add": [{"x": 3, "y": 3, "w": 9, "h": 9}]}, "c.jpg").encode()
     merged = fixes.keep(results, second, parse(second))
     assert sorted(merged) == ["b.png", "c.jpg", "trip/a.jpg"]
