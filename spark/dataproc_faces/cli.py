@@ -380,6 +380,7 @@ def _run(
     from dataproc_faces.detectors.base import DetectorError, make_detector
     from dataproc_faces.pipeline import run
     from dataproc_faces.progress import format_phase
+    from dataproc_faces.results.corrections import CorrectionsError
     from dataproc_faces.results.gallery import describe, write_gallery
     from dataproc_faces.results.ownership import release
     from dataproc_faces.storage.skips import SKIP_REASONS
@@ -396,7 +397,10 @@ def _run(
             spec = _checked_list(spark.sparkContext, spec, args)
             check_corrections(spec, args.corrections)
             held = held or _hold(spec)
-        result = run(spark, spec, progress=tracked, force=args.force)
+        try:
+            result = run(spark, spec, progress=tracked, force=args.force)
+        except CorrectionsError as exc:  # the results' own kept corrections, damaged
+            raise UsageError(f"corrections: {exc}") from None
         print(format_phase("gallery"), file=sys.stderr, flush=True)
         gallery = write_gallery(spark, spec.results, result.pids, result.summary, rows=result.rows)
     finally:
@@ -436,12 +440,18 @@ def _run(
 
 def check_corrections(spec: Any, given: str | None) -> None:
     """A corrections file is read and checked before any work: one line naming the photo and
-    the field, or a photo that is not under the input."""
-    if not spec.corrections:
-        return
+    the field, or a photo that is not under the input. The corrections the results keep are
+    checked too: every run applies them."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from dataproc_faces.results.corrections import CorrectionsError, parse
+    from dataproc_faces.results.corrections import CorrectionsError, load, parse
+
+    try:
+        load(spec.results)
+    except CorrectionsError as exc:
+        raise UsageError(f"corrections: {exc}") from None
+    if not spec.corrections:
+        return
     from dataproc_faces.storage import store_for
     from dataproc_faces.storage.base import join
 

@@ -247,3 +247,14 @@ def test_the_last_lines_report_privacy_and_corrections() -> None:
     ]
     s.render, s.corrected = {"mode": "outline"}, 0
     assert privacy_lines(s, Results("/r")) == []
+
+
+def test_damaged_kept_corrections_are_one_line_before_any_work(
+    src: Path, tmp_path: Path, capsys
+) -> None:
+    kept = tmp_path / "o" / "_corrections" / "current.json"
+    kept.parent.mkdir(parents=True)
+    kept.write_text('{"version": 1, "photos": {"a.png": {"add": [{"x": 1}]}}}')
+    code, err = run_cli(["run", "--input", str(src), "--output", str(tmp_path / "o")], capsys)
+    assert (code, err.count("\n")) == (2, 1)
+    assert err == f"dataproc-faces: error: corrections: {kept}: photo 'a.png': add[0].y: missing\n"
