@@ -481,10 +481,13 @@ def privacy_lines(summary: Any, results: Any) -> list[str]:
     p = summary.privacy or {}
     if summary.render.get("fill"):  # a run that hides faces
         why = ", ".join(f"{p[f'review_{r}']} {r}" for r in REVIEW_REASONS if p.get(f"review_{r}"))
+        hidden, look = p.get("faces_hidden", 0), p.get("photos_to_review", 0)
         lines.append(
-            f"privacy: {p.get('faces_hidden', 0)} faces hidden, {p.get('faces_weak', 0)} of them "
-            f"on weak evidence, {p.get('faces_by_person', 0)} placed by a person; "
-            f"{p.get('photos_to_review', 0)} photos need a look"
+            f"privacy: {hidden} face{'s' if hidden != 1 else ''} hidden, "
+            f"{p.get('faces_weak', 0)} of them on weak evidence, "
+            f"{p.get('faces_by_person', 0)} placed by a person; {look} "
+            + ("photo needs" if look == 1 else "photos need")
+            + " a look"
             + (f' ({why}): the gallery\'s Status "needs a look" lists them' if why else "")
         )
     if summary.corrected:
