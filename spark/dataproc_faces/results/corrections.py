@@ -32,8 +32,8 @@ from dataproc_faces.storage.names import UnsafeName, safe_relative
 
 VERSION = 1
 # Corrections are made by people, a box at a time: at most this many photos in one results
-# folder's merged corrections. The map of photo -> digest goes to every executor once (a Spark
-# broadcast, ~100 bytes a photo: 10 MB at the bound), the boxes only to the task of their photo.
+# folder's merged corrections. The merged map goes to every executor once, as a Spark broadcast:
+# at the bound, with one box a photo, 12.3 MB of JSON parsed in 2.6 s and 11.3 MB pickled.
 MAX_PHOTOS = 100_000
 MAX_BOXES = 1_000  # per photo and list: more is not a person's work
 _ENTRY_FIELDS = ("add", "remove", "by", "at", "reviewed")
