@@ -445,6 +445,7 @@ def check_corrections(spec: Any, given: str | None) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     from dataproc_faces.results.corrections import CorrectionsError, load, parse
+    from dataproc_faces.storage.skips import SKIP_REASONS, skipped_part
 
     try:
         load(spec.results)
@@ -463,6 +464,13 @@ def check_corrections(spec: Any, given: str | None) -> None:
         raise UsageError(f"--corrections {given}: cannot read it ({exc})") from None
     except Exception as exc:  # a gs:// object that is missing or not readable
         raise UsageError(f"--corrections {given}: cannot read it ({type(exc).__name__})") from None
+    for key in entries:  # a name the listing leaves out is never redone: say so
+        left_out = skipped_part(key)
+        if left_out:
+            raise UsageError(
+                f"--corrections {given}: photo {key!r} is not read as an input "
+                f"({SKIP_REASONS[left_out[1]]})"
+            )
     store = store_for(spec.input)
     keys = sorted(entries)
     with ThreadPoolExecutor(max_workers=16) as pool:  # one lookup per photo a person named

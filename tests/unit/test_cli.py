@@ -191,6 +191,7 @@ BOX = {"x": 1, "y": 2, "w": 3, "h": 4}
         ({"b.png": {"add": [BOX]}}, "photo 'b.png' is not under the input"),
         ({"../in2/a.png": {}}, "photo '../in2/a.png': not a path relative to the input"),
         ([], "photos: must be an object of photo path -> corrections"),
+        ({".x/a.png": {}}, "photo '.x/a.png' is not read as an input (hidden (a name starting"),
     ],
 )
 def test_a_bad_corrections_file_is_one_line_naming_photo_and_field(
