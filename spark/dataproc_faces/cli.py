@@ -19,6 +19,7 @@ from dataproc_faces.imaging.options import (
     color,
 )
 from dataproc_faces.imaging.render import FILL_OF_MODE, MODES, RenderOptions
+from dataproc_faces.results.review import REASONS as REVIEW_REASONS
 from dataproc_faces.sparkenv import EnvironmentProblem
 
 if TYPE_CHECKING:
@@ -144,6 +145,16 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="process every input again, even those OUTPUT holds results for (same options, "
         "unchanged input)",
+    )
+    p.add_argument(
+        "--corrections",
+        metavar="FILE",
+        help="a JSON file (path or gs:// URI) of a person's boxes per photo, redoing only the "
+        'photos it names: {"version": 1, "photos": {"<path below --input>": {"add": [{"x": X, '
+        '"y": Y, "w": W, "h": H, "note": "..."}], "remove": [{"x": ..., ...}], "by": "who", '
+        '"at": "2026-12-06T18:00:00Z", "reviewed": true}}}; added boxes are always hidden, a '
+        "removed box drops the detector's find it overlaps (IoU >= 0.5). They are kept under "
+        "OUTPUT/_corrections/ and applied by every later run (README, Corrections)",
     )
     add_detector_arguments(p)
     r = p.add_argument_group("output images")
@@ -310,9 +321,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         render=_render_options(args),
         partitions=args.partitions,
         input_list=normalise(args.input_list) if args.input_list else None,
+        corrections=normalise(args.corrections) if args.corrections else None,
     )
     try:
-        for uri in (spec.input, spec.output, spec.input_list):
+        for uri in (spec.input, spec.output, spec.input_list, spec.corrections):
             if uri:
                 store_for(uri)
     except ValueError as exc:
@@ -322,6 +334,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         check_apart(spec.input, spec.output, args.input, args.output)
         if not spec.input_list:
             _check_input(spec.input, args.input)
+            check_corrections(spec, args.corrections)
 
     seen: dict[str, Any] = {}
 
@@ -367,6 +380,7 @@ def _run(
     from dataproc_faces.detectors.base import DetectorError, make_detector
     from dataproc_faces.pipeline import run
     from dataproc_faces.progress import format_phase
+    from dataproc_faces.results.corrections import CorrectionsError
     from dataproc_faces.results.gallery import describe, write_gallery
     from dataproc_faces.results.ownership import release
     from dataproc_faces.storage.skips import SKIP_REASONS
@@ -381,8 +395,12 @@ def _run(
         stopper.arm(spark)
         if spec.input_list:
             spec = _checked_list(spark.sparkContext, spec, args)
+            check_corrections(spec, args.corrections)
             held = held or _hold(spec)
-        result = run(spark, spec, progress=tracked, force=args.force)
+        try:
+            result = run(spark, spec, progress=tracked, force=args.force)
+        except CorrectionsError as exc:  # the results' own kept corrections, damaged
+            raise UsageError(f"corrections: {exc}") from None
         print(format_phase("gallery"), file=sys.stderr, flush=True)
         gallery = write_gallery(spark, spec.results, result.pids, result.summary, rows=result.rows)
     finally:
@@ -410,12 +428,83 @@ def _run(
         n = sum(summary.ignored.values())
         why = "; ".join(f"{c} {SKIP_REASONS[r]}" for r, c in summary.ignored.items())
         print(f"dataproc-faces: {n} name{'s' if n != 1 else ''} under the input not read: {why}")
+    for line in privacy_lines(summary, spec.results):
+        print(f"dataproc-faces: {line}")
     print(
         f"dataproc-faces: outlined images in {spec.results.images}, manifest in "
         f"{spec.results.manifest}, summary in {spec.results.summary}"
     )
     print(f"dataproc-faces: gallery: {describe(gallery)}")  # the last line: what to open
     return 0
+
+
+def check_corrections(spec: Any, given: str | None) -> None:
+    """A corrections file is read and checked before any work: one line naming the photo and
+    the field, or a photo that is not under the input. The corrections the results keep are
+    checked too: every run applies them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dataproc_faces.results.corrections import CorrectionsError, load, parse
+    from dataproc_faces.storage.skips import SKIP_REASONS, skipped_part
+
+    try:
+        load(spec.results)
+    except CorrectionsError as exc:
+        raise UsageError(f"corrections: {exc}") from None
+    if not spec.corrections:
+        return
+    from dataproc_faces.storage import store_for
+    from dataproc_faces.storage.base import join
+
+    try:
+        entries = parse(store_for(spec.corrections).read(spec.corrections))
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, CorrectionsError):
+            raise UsageError(f"--corrections {given}: {exc}") from None
+        raise UsageError(f"--corrections {given}: cannot read it ({exc})") from None
+    except Exception as exc:  # a gs:// object that is missing or not readable
+        raise UsageError(f"--corrections {given}: cannot read it ({type(exc).__name__})") from None
+    for key in entries:  # a name the listing leaves out is never redone: say so
+        left_out = skipped_part(key)
+        if left_out:
+            raise UsageError(
+                f"--corrections {given}: photo {key!r} is not read as an input "
+                f"({SKIP_REASONS[left_out[1]]})"
+            )
+    store = store_for(spec.input)
+    keys = sorted(entries)
+    with ThreadPoolExecutor(max_workers=16) as pool:  # one lookup per photo a person named
+        versions = pool.map(lambda k: store.version(join(spec.input, k)), keys)
+        for key, version in zip(keys, versions, strict=True):
+            if version is None:
+                raise UsageError(
+                    f"--corrections {given}: photo {key!r} is not under the input {spec.input}"
+                )
+
+
+def privacy_lines(summary: Any, results: Any) -> list[str]:
+    """The privacy report's last lines: faces hidden, how many on weak evidence, the photos to
+    look at first; and the corrections a person made, where they are kept."""
+    lines = []
+    p = summary.privacy or {}
+    if summary.render.get("fill"):  # a run that hides faces
+        why = ", ".join(f"{p[f'review_{r}']} {r}" for r in REVIEW_REASONS if p.get(f"review_{r}"))
+        hidden, look = p.get("faces_hidden", 0), p.get("photos_to_review", 0)
+        lines.append(
+            f"privacy: {hidden} face{'s' if hidden != 1 else ''} hidden, "
+            f"{p.get('faces_weak', 0)} of them on weak evidence, "
+            f"{p.get('faces_by_person', 0)} placed by a person; {look} "
+            + ("photo needs" if look == 1 else "photos need")
+            + " a look"
+            + (f' ({why}): the gallery\'s Status "needs a look" lists them' if why else "")
+        )
+    if summary.corrected:
+        n = summary.corrected
+        lines.append(
+            f"corrections: {n} photo{'s' if n != 1 else ''} corrected by a person, kept in "
+            f"{results.corrections} and applied by every later run"
+        )
+    return lines
 
 
 def _checked_list(sc: Any, spec: Any, args: argparse.Namespace) -> Any:

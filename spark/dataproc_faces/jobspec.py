@@ -104,9 +104,11 @@ def job_args(
     detect: DetectOptions | None = None,
     mode: str = "outline",
     render: RenderOptions | None = None,
+    corrections: str | None = None,
 ) -> list[str]:
     """main.py's arguments: `run --input ... --output ... <detector flags> [--mode M ...]`;
-    `render` (which supersedes `mode`) adds the output options that differ from the defaults."""
+    `render` (which supersedes `mode`) adds the output options that differ from the defaults;
+    `corrections`: the gs:// URI of a corrections file (README, Corrections)."""
     if not input and not input_list:
         raise ValueError("a job needs an input prefix, an input list, or both")
     args = ["run"]
@@ -115,6 +117,8 @@ def job_args(
     if input_list:
         args += ["--input-list", input_list]
     args += ["--output", output]
+    if corrections:
+        args += ["--corrections", corrections]
     args += detector_flags(detect or DetectOptions())
     return args + render_flags(render or RenderOptions(mode=mode))
 
@@ -259,6 +263,19 @@ def batch_console_url(project: str, region: str, batch: str) -> str:
         f"https://console.cloud.google.com/dataproc/batches/{region}/{batch}/monitoring"
         f"?project={project}"
     )
+
+
+def corrected_job_id(base: str, content: bytes) -> str:
+    """The id of a run that applies a corrections file: the id of the run it corrects (whose
+    results folder it writes into) and the file's content digest."""
+    return f"{base}-c{hashlib.sha256(content).hexdigest()[:8]}"
+
+
+def staged_corrections(main_uri: str, content: bytes) -> str:
+    """Where `submit` uploads a local corrections file: next to the job's staged files, named by
+    its content (the same file is one object, a new one never replaces what a job reads)."""
+    folder = main_uri.rsplit("/", 1)[0]
+    return f"{folder}/corrections/{hashlib.sha256(content).hexdigest()[:16]}.json"
 
 
 def results_for(results_uri: str, job: str) -> str:

@@ -10,11 +10,19 @@ import time
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from dataproc_faces.detectors.base import DetectOptions, Detector, make_detector
+from dataproc_faces.detectors.base import (
+    DEFAULT_SCORES,
+    DetectOptions,
+    Detector,
+    Face,
+    make_detector,
+)
 from dataproc_faces.imaging.render import RenderOptions, outline
+from dataproc_faces.results import corrections as fixes
+from dataproc_faces.results import review
 from dataproc_faces.results.layout import Results
 from dataproc_faces.results.ledger import (
     capped,
@@ -24,6 +32,7 @@ from dataproc_faces.results.ledger import (
     options_key,
     part_id,
     part_ids,
+    photo_options,
     read_rows,
     states_rdd,
     write_part,
@@ -46,6 +55,7 @@ class JobSpec:
     render: RenderOptions = field(default_factory=RenderOptions)
     partitions: int | None = None
     input_list: str | None = None  # a file of URIs that replaces listing `input`
+    corrections: str | None = None  # a corrections file to merge into the results' own
 
     @property
     def results(self) -> Results:
@@ -70,8 +80,11 @@ def _detector(options: DetectOptions) -> Detector:
     return _DETECTORS[options]
 
 
-def process_partition(spec: JobSpec, tasks: Iterable[Task]) -> Iterator[dict[str, Any]]:
-    """Runs in an executor: every failure of one image becomes that image's error row."""
+def process_partition(
+    spec: JobSpec, tasks: Iterable[Task], corrections: fixes.Corrections | None = None
+) -> Iterator[dict[str, Any]]:
+    """Runs in an executor: every failure of one image becomes that image's error row.
+    `corrections`: a person's boxes by relative path (results/corrections.py)."""
     import cv2
 
     cv2.setNumThreads(1)  # Spark already runs one task per core
@@ -82,8 +95,10 @@ def process_partition(spec: JobSpec, tasks: Iterable[Task]) -> Iterator[dict[str
         started = time.perf_counter()
         try:
             relative = safe_relative(task.relative)  # before reading: a refused name is not read
+            entry = corrections.get(relative) if corrections else None
             data = store_in.read(task.source)
-            result = outline(data, detector, spec.render)
+            add, remove = _boxes(entry)
+            result = outline(data, detector, spec.render, add, remove)
             target = task.source  # a linked photo's output is its original
             if not result.linked:
                 target = results.image(relative, result.new_suffix)
@@ -95,19 +110,46 @@ def process_partition(spec: JobSpec, tasks: Iterable[Task]) -> Iterator[dict[str
         except Exception as exc:
             yield error_row(task.source, _message(exc), _ms(started))
             continue
+        faces, hidden = _weak(result.faces, spec), spec.render.hidden()
+        reasons = None
+        if hidden is not None:  # the privacy report is for runs that hide faces
+            touched = bool(entry and (entry.add or entry.remove))
+            reviewed = bool(entry and entry.reviewed)
+            dicts = [f.to_dict() for f in faces]
+            reasons = review.reasons(dicts, result.width, result.height, touched, reviewed)
         yield ok_row(
             task.source,
             target,
             result.width,
             result.height,
             result.format,
-            result.faces,
+            faces,
             _ms(started),
             thumbnail=thumb,
             runtime=detector.runtime,
-            hidden=spec.render.hidden(),
+            hidden=hidden,
             metadata=result.metadata,
+            review=reasons,
         )
+
+
+def _boxes(entry: fixes.Entry | None) -> tuple[list[tuple[int, int, int, int]], list[Any]]:
+    if entry is None:
+        return [], []
+    return [b.rect() for b in entry.add], [b.rect() for b in entry.remove]
+
+
+def _weak(faces: list[Face], spec: JobSpec) -> list[Face]:
+    """Hiding with a threshold below the detector's own (the privacy threshold): a find scored
+    between the two was hidden on weak evidence, and the row says so. A detector that marks its
+    own (an ensemble) keeps its marks; a person's boxes are never weak."""
+    own = DEFAULT_SCORES.get(spec.detect.detector)
+    if spec.render.anonymiser() is None or own is None or spec.detect.score() >= own:
+        return faces
+    return [
+        replace(f, weak=True) if f.by == "detector" and f.score is not None and f.score < own else f
+        for f in faces
+    ]
 
 
 def _ms(started: float) -> float:
@@ -332,7 +374,11 @@ class DriverPlan:
 
 
 def plan_on_driver(
-    spec: JobSpec, options: str, force: bool, limit: int = SMALL_RUN
+    spec: JobSpec,
+    options: str,
+    force: bool,
+    limit: int = SMALL_RUN,
+    corrections: fixes.Corrections | None = None,
 ) -> DriverPlan | None:
     """`listing` + `_pending` without Spark, or None when the input or the results hold more
     than `limit` entries (an input list is always left to Spark, which reads it)."""
@@ -356,20 +402,31 @@ def plan_on_driver(
 
     def stale(entry: tuple[str, tuple[str, str]]) -> bool:
         state = (states or {}).get(entry[0])
-        return force or state is None or state[1] != entry[1][1] or state[2] != options
+        expected = _photo_options(options, corrections, entry[1][0])
+        return force or state is None or state[1] != entry[1][1] or state[2] != expected
 
     pending = sorted(e for e in listed if stale(e))
     return DriverPlan(pending, len(listed), {w: ignored[w] for w in SKIP_REASONS if w in ignored})
 
 
-def _pending(entries: Any, states: Any, options: str, force: bool, slices: int) -> Any:
-    """Entries never processed, changed since, or processed with other options."""
+def _photo_options(options: str, corrections: fixes.Corrections | None, relative: str) -> str:
+    """The resume key of one photo: with a person's corrections, their digest is in it."""
+    entry = corrections.get(relative) if corrections else None
+    return photo_options(options, entry.digest() if entry else None)
+
+
+def _pending(
+    entries: Any, states: Any, options: str, force: bool, slices: int, shared: Any = None
+) -> Any:
+    """Entries never processed, changed since, or processed with other options (or other
+    corrections: `shared` is the broadcast of the results' corrections, or None)."""
     if force:
         return entries
 
     def stale(kv: Any) -> bool:
-        (_, version), state = kv[1]
-        return state is None or state[1] != version or state[2] != options
+        (relative, version), state = kv[1]
+        expected = _photo_options(options, shared.value if shared else None, relative)
+        return state is None or state[1] != version or state[2] != expected
 
     return entries.leftOuterJoin(states, slices).filter(stale).mapValues(lambda v: v[0])
 
@@ -415,17 +472,22 @@ def _crash_once() -> None:
 
 
 def process_chunk(
-    spec: JobSpec, run_id: str, options: str, items: Iterable[Any], done: Any
+    spec: JobSpec, run_id: str, options: str, items: Iterable[Any], done: Any, shared: Any = None
 ) -> Iterator[dict[str, Any]]:
-    """One Spark task: process its inputs, write its part and state, return one small summary."""
+    """One Spark task: process its inputs, write its part and state, return one small summary.
+    `shared`: the broadcast of the results' corrections, or None."""
     ordered = sorted(items)  # (index, (source, (relative, version))): a chunk is small
     if not ordered:
         return
     entries = [(src, rel, version) for _, (src, (rel, version)) in ordered]
     tasks = [Task(src, rel) for src, rel, _ in entries]
-    rows = list(_counted(process_partition(spec, tasks), done))
+    corrections = shared.value if shared else None
+    rows = list(_counted(process_partition(spec, tasks, corrections), done))
     pid = part_id(run_id, (src for src, _, _ in entries))
-    states = [{"path": s, "version": v, "options": options} for s, _, v in entries]
+    states = [
+        {"path": s, "version": v, "options": _photo_options(options, corrections, r)}
+        for s, r, v in entries
+    ]
     write_part(spec.results.store(), spec.results, pid, rows, states)
     _crash_once()
     yield {
@@ -433,6 +495,7 @@ def process_chunk(
         "ok": sum(r["status"] == "ok" for r in rows),
         "faces": sum(len(r["faces"]) for r in rows),
         "runtime": sorted({r["runtime"] for r in rows if r.get("runtime")}),
+        "review": sum(review.needs_look(r) for r in rows),
     }
 
 
@@ -445,7 +508,7 @@ def _work_from_plan(sc: Any, spec: JobSpec, pending: list[Any]) -> Any:
 
 
 def _plan_with_spark(
-    sc: Any, spec: JobSpec, run_id: str, options: str, force: bool
+    sc: Any, spec: JobSpec, run_id: str, options: str, force: bool, shared: Any = None
 ) -> tuple[int, dict[str, int], list[str], int, Any, Any]:
     """Listing, skipping and numbering on the executors: (listed, ignored, shards, total, work,
     the persisted RDD to release after the tasks)."""
@@ -463,7 +526,7 @@ def _plan_with_spark(
     slices = max(1, min(listed // PLAN_ENTRIES + 1, sc.defaultParallelism * 4))
     results = spec.results
     known = part_ids(results.store(), results.state)
-    pending = _pending(entries, states_rdd(sc, results, known), options, force, slices)
+    pending = _pending(entries, states_rdd(sc, results, known), options, force, slices, shared)
     indexed = pending.sortByKey(numPartitions=slices).zipWithIndex().map(lambda kv: (kv[1], kv[0]))
     indexed = indexed.persist(StorageLevel.MEMORY_AND_DISK)
     total = indexed.count()
@@ -475,20 +538,37 @@ def _plan_with_spark(
     return listed, ignored, shards, total, work, indexed
 
 
-def _totals(rows: Iterable[dict[str, Any]]) -> Iterator[tuple[int, int, int, frozenset[str]]]:
+def _corrections(spec: JobSpec) -> fixes.Corrections:
+    """The results' corrections, with the run's file (if any) merged in and kept first: a run
+    killed after this still applies them when started again, with or without the file."""
+    results = spec.results
+    if not spec.corrections:
+        return fixes.load(results)
+    data = store_for(spec.corrections).read(spec.corrections)
+    return fixes.keep(results, data, fixes.parse(data))
+
+
+def _totals(rows: Iterable[dict[str, Any]]) -> Iterator[tuple]:
+    """(inputs, ok, faces, runtimes, privacy counts) of some rows; one tuple per partition."""
     n = ok = faces = 0
     runtimes: set[str] = set()
+    held: list[dict[str, Any]] = []
+    privacy: dict[str, int] = {}
     for r in rows:
         n += 1
         ok += r["status"] == "ok"
         faces += len(r["faces"])
         if r.get("runtime"):
             runtimes.add(r["runtime"])
-    yield n, ok, faces, frozenset(runtimes)
+        held.append(r)
+        if len(held) >= 1000:  # counted a thousand rows at a time: a partition is not held
+            privacy = review.add(privacy, review.counts(held))
+            held = []
+    yield n, ok, faces, frozenset(runtimes), review.add(privacy, review.counts(held))
 
 
 def _add(a: tuple, b: tuple) -> tuple:
-    return a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] | b[3]
+    return a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] | b[3], review.add(a[4], b[4])
 
 
 @dataclass
@@ -520,25 +600,31 @@ def run(
     run_id = new_run_id()
     options = options_key(spec.detect.to_dict(), spec.render.key())
     results = spec.results
+    corrections = _corrections(spec)
+    shared = sc.broadcast(corrections) if corrections else None  # bound: fixes.MAX_PHOTOS
     bound = int(os.environ.get(SMALL_RUN_ENV, SMALL_RUN))
-    small = plan_on_driver(spec, options, force, bound)
+    small = plan_on_driver(spec, options, force, bound, corrections)
     if small is not None:
         listed, ignored, shards = small.listed, dict(small.ignored), []
         total, work, held = len(small.pending), _work_from_plan(sc, spec, small.pending), None
     else:
         listed, ignored, shards, total, work, held = _plan_with_spark(
-            sc, spec, run_id, options, force
+            sc, spec, run_id, options, force, shared
         )
     per_task: list[dict[str, Any]] = []
     planned = time.perf_counter()
     if total:
         done = sc.accumulator(0)
-        chunks = work.mapPartitions(lambda part: process_chunk(spec, run_id, options, part, done))
+        chunks = work.mapPartitions(
+            lambda part: process_chunk(spec, run_id, options, part, done, shared)
+        )
         with progress(total, lambda: done.value) if progress else nullcontext():
             per_task = chunks.collect()
     ran = time.perf_counter()
     if held is not None:
         held.unpersist()
+    if shared is not None:
+        shared.unpersist()
     store_out = results.store()
     for uri in shards:
         store_out.delete(uri)
@@ -547,14 +633,14 @@ def run(
     pids = sorted(part_ids(store_out, results.manifest))
     rows = capped(read_rows(results, pids), limit) if limit else None
     if rows is not None:
-        n, ok, faces, runtimes = next(_totals(rows))
+        n, ok, faces, runtimes, privacy = next(_totals(rows))
     elif pids:
         read = sc.parallelize(pids, max(1, min(len(pids), sc.defaultParallelism * 4)))
-        n, ok, faces, runtimes = read.mapPartitions(
+        n, ok, faces, runtimes, privacy = read.mapPartitions(
             lambda p: _totals(read_rows(results, p))
         ).treeReduce(_add)
     else:
-        n, ok, faces, runtimes = (0, 0, 0, frozenset())
+        n, ok, faces, runtimes, privacy = next(_totals([]))
     wall = time.perf_counter() - started
     summary = Summary(
         inputs=n,
@@ -573,6 +659,8 @@ def run(
         skipped=listed - total,
         ignored={why: ignored[why] for why in SKIP_REASONS if why in ignored},
         compaction=compaction,
+        privacy=privacy,
+        corrected=len(corrections),
         phases={
             "plan": round(planned - started, 3),
             "tasks": round(ran - planned, 3),

@@ -315,6 +315,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--job-id", help="explicit job id (default: faces[-RUN]-<hash of what runs>)")
     p.add_argument("--run-id", default="", help="tag that forces a new job id for the same inputs")
     p.add_argument("--wait", action="store_true", help="then wait for the job like `wait`")
+    p.add_argument(
+        "--corrections",
+        metavar="FILE",
+        help="a corrections file (local, uploaded next to the job's staged files, or gs://) for "
+        "the run to apply: the job writes into the results folder of the run it corrects "
+        "(README, Corrections)",
+    )
     _add_serverless(p, "submit as")
     p.add_argument(
         "--image", dest="batch_image", help="batch container image (default: batch_image)"
@@ -394,10 +401,26 @@ def build_job(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     except ValueError as exc:
         raise _usage(str(exc)) from None
     output = args.output or jobspec.results_for(str(resolve(args, "results")), job)
+    fixes = read_corrections(args)
+    if fixes is not None and not args.job_id:  # a new job, into the folder of the run it corrects
+        job = jobspec.corrected_job_id(job, fixes[1])
+        try:
+            if batch:
+                jobspec.check_batch_id(job)
+        except ValueError as exc:
+            raise _usage(str(exc)) from None
     if source:  # refused here, before a job is made, as the job itself would refuse it
         check_apart(normalise(str(source)), normalise(output), str(source), output)
+    staged = None
+    if fixes is not None:
+        staged = fixes[0] or jobspec.staged_corrections(str(main_uri), fixes[1])
     main_args = jobspec.job_args(
-        output=output, input=source, input_list=input_list, detect=detect, render=render
+        output=output,
+        input=source,
+        input_list=input_list,
+        detect=detect,
+        render=render,
+        corrections=staged,
     )
     if batch:
         tag = resolve(args, "batch_network_tag", required=False)
@@ -424,6 +447,53 @@ def build_job(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     return message, output
 
 
+def read_corrections(args: argparse.Namespace) -> tuple[str | None, bytes] | None:
+    """`--corrections` read and checked before anything is sent: (its gs:// URI, or None for a
+    local file `submit` uploads; its bytes), or None without the option."""
+    given = getattr(args, "corrections", None)
+    if not given:
+        return None
+    from dataproc_faces.results.corrections import CorrectionsError, parse
+
+    try:
+        if given.startswith("gs://"):
+            from dataproc_faces.storage.gcs import GcsStore
+
+            data = GcsStore().read(given)
+        else:
+            data = Path(given).read_bytes()
+    except OSError as exc:
+        raise _usage(f"--corrections {given}: cannot read it ({exc.strerror or exc})") from None
+    except Exception as exc:  # a gs:// object missing or not readable
+        if _is_missing_credentials(exc):
+            raise
+        raise _usage(f"--corrections {given}: cannot read it ({type(exc).__name__})") from None
+    try:
+        parse(data)
+    except CorrectionsError as exc:
+        raise _usage(f"--corrections {given}: {exc}") from None
+    return (given if given.startswith("gs://") else None), data
+
+
+def _is_missing_credentials(exc: BaseException) -> bool:
+    from dataproc_faces.cli import _credentials_missing
+
+    return _credentials_missing(exc)
+
+
+def stage_corrections(args: argparse.Namespace, main_args: list[str]) -> None:
+    """Upload a local corrections file to the URI the job's arguments name (once per content)."""
+    fixes = read_corrections(args)
+    if fixes is None or fixes[0] is not None:
+        return
+    from dataproc_faces.storage.gcs import GcsStore
+
+    uri = main_args[main_args.index("--corrections") + 1]
+    store = GcsStore()
+    if store.version(uri) is None:
+        store.write(uri, fixes[1], "application/json")
+
+
 @dataclass(frozen=True)
 class Submitted:
     """A job Dataproc accepted: where it runs and where its results will be."""
@@ -443,6 +513,8 @@ def submit(args: argparse.Namespace) -> Submitted:
 
     project, region = str(resolve(args, "project")), str(resolve(args, "region"))
     message, output = build_job(args)
+    run = message.get("pyspark_batch") or message["pyspark_job"]
+    stage_corrections(args, run["args"])
     if "batch_id" in message:
         return _submit_batch(project, region, message, output)
     job_id = message["reference"]["job_id"]

@@ -44,13 +44,16 @@ def row(i: int) -> dict[str, Any]:
         "thumbnail": None,
         "millis": 3.0,
         "runtime": "test",
+        "review": (["small", "many"] if i % 13 == 0 else []) + ([HOSTILE] if i == 130 else []),
     }
 
 
+HOSTILE = "<img src=x onerror=document.title='run'>"  # a tampered manifest's reason: text only
 ALL = [row(i) for i in range(ROWS)]
 UNTHUMBED = "d0/img-00010.jpg"  # the second card of the first page
 NAMES = sorted(r["path"][len(SRC) + 1 :] for r in ALL)
 ERRORS = sorted(r["path"][len(SRC) + 1 :] for r in ALL if r["status"] == "error")
+LOOK = sorted(r["path"][len(SRC) + 1 :] for r in ALL if r["review"])  # errors too
 
 
 @pytest.fixture(scope="module")
@@ -194,3 +197,28 @@ def test_a_card_without_a_thumbnail_shows_the_output_image(page: Browser) -> Non
     )
     assert found == [["d0/img-00000.jpg", None], [UNTHUMBED, f"images/{UNTHUMBED}"]]
     assert page.problems() == []
+
+
+def test_needs_a_look_spans_every_page_and_says_why(page: Browser) -> None:
+    show(page, status="review")
+    assert names(page) == LOOK[:PAGE_SIZE]
+    pages = int(page.evaluate("document.body.dataset.pages"))
+    assert pages == -(-len(LOOK) // PAGE_SIZE) > 1
+    assert page.evaluate("document.getElementById('shown').textContent") == (
+        f"{len(LOOK)} of 20000 images"
+    )
+    disabled = "['f-faces', 'f-sort'].map(k => document.getElementById(k).disabled)"
+    assert page.evaluate(disabled) == [True, True]  # the view is by name, of every face count
+    go_to(page, pages)
+    assert names(page) == LOOK[(pages - 1) * PAGE_SIZE :]
+    go_to(page, 1)
+    looks = page.evaluate(
+        "[...document.querySelectorAll('#cards .card')].map(c => "
+        "[c.dataset.name, c.querySelector('.look') && c.querySelector('.look').textContent])"
+    )
+    reasons = {r["path"][len(SRC) + 1 :]: r["review"] for r in ALL}
+    assert looks == [[n, "look: " + ", ".join(reasons[n])] for n in LOOK[:PAGE_SIZE]]
+    assert "look: small, many, " + HOSTILE in [t for _, t in looks]
+    assert page.evaluate("document.title") != "run" and page.problems() == []
+    show(page)
+    assert page.evaluate("document.getElementById('f-faces').disabled") is False

@@ -184,6 +184,61 @@ def test_submit_prints_the_job_id_and_where_results_go(standin, outputs, bucket,
     ]
 
 
+FIX = {"version": 1, "photos": {"a.jpg": {"add": [{"x": 1, "y": 2, "w": 30, "h": 30}]}}}
+
+
+def test_submit_with_corrections_stages_them_and_writes_into_the_corrected_runs_folder(
+    standin, outputs, bucket, capsys, tmp_path
+):
+    import hashlib
+
+    from dataproc_faces.storage.gcs import GcsStore
+
+    code, out, _ = run(capsys, "submit", "--stack-outputs", outputs, "--run-id", "fix")
+    base = out.strip()
+    local = tmp_path / "fix.json"
+    local.write_text(json.dumps(FIX))
+    data = local.read_bytes()
+    code, out, err = run(
+        capsys, "submit", "--stack-outputs", outputs, "--run-id", "fix", "--corrections", str(local)
+    )
+    job = out.strip()
+    assert code == 0 and job == f"{base}-c{hashlib.sha256(data).hexdigest()[:8]}"
+    assert err[0] == f"dataproc-faces: submitted; results will be in gs://{bucket}/runs/{base}"
+    staged = f"gs://{bucket}/artifacts/corrections/{hashlib.sha256(data).hexdigest()[:16]}.json"
+    args = standin.jobs[job]["pysparkJob"]["args"]
+    assert args[args.index("--corrections") + 1] == staged
+    assert args[args.index("--output") + 1] == f"gs://{bucket}/runs/{base}"
+    assert GcsStore().read(staged) == data  # uploaded next to the job's other staged files
+
+    given = f"gs://{bucket}/mine/fix2.json"
+    other = json.dumps({**FIX, "photos": {"b.jpg": {"reviewed": True}}}).encode()
+    upload(bucket, {"mine/fix2.json": other})
+    code, out, _ = run(
+        capsys, "submit", "--stack-outputs", outputs, "--run-id", "fix", "--corrections", given
+    )
+    args = standin.jobs[out.strip()]["pysparkJob"]["args"]
+    assert code == 0 and args[args.index("--corrections") + 1] == given  # as given
+
+    local.write_text(json.dumps({"version": 1, "photos": {"a.jpg": {"add": [{"x": -1}]}}}))
+    jobs = dict(standin.jobs)
+    code, out, err = run(
+        capsys, "submit", "--stack-outputs", outputs, "--run-id", "fix", "--corrections", str(local)
+    )
+    assert (code, out) == (2, "") and standin.jobs == jobs  # nothing sent
+    assert err == [
+        f"dataproc-faces: error: --corrections {local}: photo 'a.jpg': add[0].x: must be at "
+        "least 0, got -1"
+    ]
+    code, _, err = run(
+        capsys, "submit", "--stack-outputs", outputs, "--corrections", f"gs://{bucket}/nope.json"
+    )
+    assert code == 2
+    assert err == [
+        f"dataproc-faces: error: --corrections gs://{bucket}/nope.json: cannot read it (NotFound)"
+    ]
+
+
 def test_submit_returns_what_dataproc_accepted(standin, outputs, bucket, regions):
     args = cli.build_parser().parse_args(
         ["submit", "--stack-outputs", outputs, "--job-id", "given_1", "--project", "other-p"]

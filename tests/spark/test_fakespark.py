@@ -181,3 +181,44 @@ def test_a_whole_run_gives_the_same_results_on_both(spark, tmp_path: Path) -> No
         )
     assert found[0] == found[1]
     assert found[0][1] == (4, 0, 4, 3)
+
+
+def test_corrections_reach_the_plan_and_the_tasks_the_same_on_both(
+    spark, tmp_path: Path, monkeypatch
+) -> None:
+    """The broadcast corrections, read by the planning join's filter and by the tasks."""
+    from dataclasses import replace
+
+    from dataproc_faces.imaging.render import RenderOptions
+    from dataproc_faces.pipeline import SMALL_RUN_ENV
+
+    monkeypatch.setenv(SMALL_RUN_ENV, "0")  # plan with Spark: the join reads the broadcast
+    src = tmp_path / "in"
+    src.mkdir()
+    small = astronaut()[:96, :128]
+    for name in ("a.png", "b.png", "c.png"):
+        (src / name).write_bytes(encode(small, ".png"))
+    fix = tmp_path / "fix.json"
+    box = {"x": 5, "y": 6, "w": 30, "h": 30}
+    fix.write_text(json.dumps({"version": 1, "photos": {"b.png": {"add": [box]}}}))
+    found = []
+    for session, name in ((spark, "real"), (FakeSession(parallelism=2), "fake")):
+        out = tmp_path / name
+        spec = JobSpec(
+            str(src), str(out), DetectOptions(detector="haar"), RenderOptions(mode="blur")
+        )
+        run(session, spec)
+        fixed = run(session, replace(spec, corrections=str(fix)))
+        again = run(session, spec)
+        rows = {Path(r["path"]).name: r for r in read_manifest(LocalStore(str(out)), str(out))}
+        found.append(
+            (
+                (fixed.processed, fixed.skipped, again.processed, again.skipped),
+                rows["b.png"]["faces"],
+                rows["b.png"]["review"],
+                fixed.summary.privacy,
+            )
+        )
+    assert found[0] == found[1]
+    assert found[0][0] == (1, 2, 0, 3)
+    assert found[0][1] == [{**box, "by": "person"}] and found[0][2] == ["corrected"]

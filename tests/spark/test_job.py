@@ -247,3 +247,36 @@ def test_anonymising_options_reach_the_images_the_manifest_the_summary_and_the_g
     inside[m.y0 : m.y1, m.x0 : m.x1] = True
     assert (before[~inside] == after[~inside]).all()
     assert (before[inside] != after[inside]).any(axis=-1).mean() > 0.8
+
+
+def test_a_run_with_corrections_reports_privacy_and_keeps_them(tmp_path):
+    """The command line end to end: the privacy report's last lines, a person's box in the row
+    and the gallery, and a later run without the file that keeps them and redoes nothing."""
+    src, dst = tmp_path / "in", tmp_path / "out"
+    write_tree(src, {"astronaut.png": GOOD["astronaut.png"], "sub/b.png": GOOD["astronaut.png"]})
+    fix = tmp_path / "fix.json"
+    box = {"x": 400, "y": 400, "w": 40, "h": 40}
+    fix.write_text(json.dumps({"version": 1, "photos": {"sub/b.png": {"add": [box]}}}))
+    proc = run_job(src, dst, "--mode", "blur", "--corrections", str(fix))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    assert lines[-4] == (
+        "dataproc-faces: privacy: 3 faces hidden, 0 of them on weak evidence, 1 placed by a "
+        'person; 1 photo needs a look (1 corrected): the gallery\'s Status "needs a look" lists '
+        "them"
+    )
+    assert lines[-3] == (
+        f"dataproc-faces: corrections: 1 photo corrected by a person, kept in {dst}/_corrections"
+        " and applied by every later run"
+    )
+    assert lines[-1].startswith("dataproc-faces: gallery: ")
+    rows = manifest_rows(dst)
+    assert rows["sub/b.png"]["faces"][-1] == {**box, "by": "person"}
+    assert rows["sub/b.png"]["review"] == ["corrected"] and rows["astronaut.png"]["review"] == []
+    summary = json.loads((dst / "summary.json").read_text())
+    assert summary["privacy"]["faces_by_person"] == 1 and summary["corrected"] == 1
+    assert 'data-review="1"' in (dst / "index.html").read_text()
+    again = run_job(src, dst, "--mode", "blur")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "this run processed 0 inputs and skipped 2" in again.stdout
+    assert manifest_rows(dst)["sub/b.png"]["faces"][-1] == {**box, "by": "person"}

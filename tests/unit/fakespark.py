@@ -270,6 +270,7 @@ class FakeContext:
         self.parallelized: list[tuple[list[Any], int]] = []  # (data, slices) per call
         self.shuffles: list[tuple[str, int]] = []  # (operation, partitions) per shuffle run
         self.rdds: list[FakeRDD] = []
+        self.broadcasts: list[Broadcast] = []
 
     def parallelize(self, data: Iterable[Any], numSlices: int | None = None) -> FakeRDD:
         items = list(data)
@@ -288,6 +289,21 @@ class FakeContext:
 
     def accumulator(self, value: Any) -> Accumulator:
         return Accumulator(value)
+
+    def broadcast(self, value: Any) -> Broadcast:
+        self.broadcasts.append(Broadcast(value))
+        return self.broadcasts[-1]
+
+
+class Broadcast:
+    """sc.broadcast's value holder: executors read `.value`; the driver releases it."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        self.released = False
+
+    def unpersist(self) -> None:
+        self.released = True
 
 
 class FakeSession:

@@ -169,3 +169,93 @@ def test_faceless_link_with_hidden_faces_is_one_line(src: Path, tmp_path: Path, 
         "dataproc-faces: error: --faceless link needs --mode outline: with faces hidden, every "
         "photo is written, so none is shared with its original metadata"
     )
+
+
+def corrections(tmp_path: Path, photos: object, version: object = 1) -> str:
+    import json
+
+    path = tmp_path / "fix.json"
+    path.write_text(json.dumps({"version": version, "photos": photos}))
+    return str(path)
+
+
+BOX = {"x": 1, "y": 2, "w": 3, "h": 4}
+
+
+@pytest.mark.parametrize(
+    ("photos", "message"),
+    [
+        ({"a.png": {"add": [{**BOX, "w": -3}]}}, "photo 'a.png': add[0].w: must be at least 1"),
+        ({"a.png": {"remove": [{**BOX, "y": None}]}}, "photo 'a.png': remove[0].y: missing"),
+        ({"a.png": {"add": [BOX], "when": "now"}}, "photo 'a.png': unknown field 'when'"),
+        ({"b.png": {"add": [BOX]}}, "photo 'b.png' is not under the input"),
+        ({"../in2/a.png": {}}, "photo '../in2/a.png': not a path relative to the input"),
+        ([], "photos: must be an object of photo path -> corrections"),
+        ({".x/a.png": {}}, "photo '.x/a.png' is not read as an input (hidden (a name starting"),
+    ],
+)
+def test_a_bad_corrections_file_is_one_line_naming_photo_and_field(
+    src: Path, tmp_path: Path, capsys, photos, message: str
+) -> None:
+    fix = corrections(tmp_path, photos)
+    code, err = run_cli(
+        ["run", "--input", str(src), "--output", str(tmp_path / "o"), "--corrections", fix], capsys
+    )
+    assert (code, err.count("\n")) == (2, 1), err
+    assert err.startswith(f"dataproc-faces: error: --corrections {fix}: ") and message in err
+    assert not (tmp_path / "o").exists()  # refused before anything was written
+
+
+def test_a_missing_corrections_file_is_one_line(src: Path, tmp_path: Path, capsys) -> None:
+    gone = str(tmp_path / "gone.json")
+    code, err = run_cli(
+        ["run", "--input", str(src), "--output", str(tmp_path / "o"), "--corrections", gone], capsys
+    )
+    assert (code, err.count("\n")) == (2, 1)
+    assert err.startswith(f"dataproc-faces: error: --corrections {gone}: cannot read it")
+
+
+def test_help_documents_the_corrections_format(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for part in ('"version": 1', '"add"', '"remove"', "IoU >= 0.5", "OUTPUT/_corrections/"):
+        assert part in text, part
+
+
+def test_the_last_lines_report_privacy_and_corrections() -> None:
+    from dataproc_faces.cli import privacy_lines
+    from dataproc_faces.results.layout import Results
+    from dataproc_faces.results.manifest import Summary
+
+    s = Summary(inputs=5, ok=4, errors=1, faces=9, wall_seconds=1.0, images_per_second=5.0)
+    s.render = {"mode": "blur", "fill": "blur"}
+    s.privacy = {
+        "faces_hidden": 9,
+        "faces_weak": 2,
+        "faces_by_person": 1,
+        "photos_to_review": 3,
+        "review_weak": 2,
+        "review_small": 1,
+        "review_error": 1,
+    }
+    s.corrected = 1
+    assert privacy_lines(s, Results("/r")) == [
+        "privacy: 9 faces hidden, 2 of them on weak evidence, 1 placed by a person; 3 photos "
+        'need a look (2 weak, 1 small, 1 error): the gallery\'s Status "needs a look" lists them',
+        "corrections: 1 photo corrected by a person, kept in /r/_corrections and applied by "
+        "every later run",
+    ]
+    s.render, s.corrected = {"mode": "outline"}, 0
+    assert privacy_lines(s, Results("/r")) == []
+
+
+def test_damaged_kept_corrections_are_one_line_before_any_work(
+    src: Path, tmp_path: Path, capsys
+) -> None:
+    kept = tmp_path / "o" / "_corrections" / "current.json"
+    kept.parent.mkdir(parents=True)
+    kept.write_text('{"version": 1, "photos": {"a.png": {"add": [{"x": 1}]}}}')
+    code, err = run_cli(["run", "--input", str(src), "--output", str(tmp_path / "o")], capsys)
+    assert (code, err.count("\n")) == (2, 1)
+    assert err == f"dataproc-faces: error: corrections: {kept}: photo 'a.png': add[0].y: missing\n"

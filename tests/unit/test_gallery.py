@@ -119,6 +119,7 @@ def test_the_page_holds_counts_per_view_not_rows(page: str) -> None:
         "some": 3,
         "two": 2,
         "five": 0,
+        "review": 2,  # the two errors
         "faces": 6,
     }
     assert "rows" not in data
@@ -305,7 +306,8 @@ BIG_ERRORS = [{"n": "a <1>.jpg", "e": "bad & worse"}, {"n": "b.jpg", "e": None}]
 CONTROLS = (
     '<form id="controls" role="search">'
     '<label>Status <select id="f-status"><option value="all">all</option>'
-    '<option value="ok">ok</option><option value="error">error</option></select></label>'
+    '<option value="ok">ok</option><option value="error">error</option>'
+    '<option value="review">needs a look</option></select></label>'
     '<label>Faces <select id="f-faces"><option value="any">any</option>'
     '<option value="none">none</option><option value="some">1 or more</option>'
     '<option value="two">2 or more</option><option value="five">5 or more</option>'
@@ -520,8 +522,11 @@ def test_a_page_row_exactly() -> None:
     bad = error_row(f"{SRC}/x.jpg", "truncated", 3.0)
     assert page_row(bad, SRC, DST) == {
         "n": "x.jpg", "s": "error", "f": 0, "t": None, "o": None,
-        "e": "truncated", "w": None, "h": None, "ms": 3.0,
+        "e": "truncated", "w": None, "h": None, "ms": 3.0, "r": ["error"],
     }  # fmt: skip
+    looked = {**row, "review": ["weak", "small"]}  # reasons travel only when there are some
+    assert page_row(looked, SRC, DST)["r"] == ["weak", "small"]
+    assert "r" not in page_row({**row, "review": []}, SRC, DST)
 
 
 def test_script_json_exactly() -> None:
@@ -534,3 +539,41 @@ def test_script_json_exactly() -> None:
 def test_a_page_file_exactly() -> None:
     rows = [{"n": "é>.jpg", "f": 1}]
     assert page_file("two", 4, rows) == 'galleryPage("two",4,[{"n":"é\\u003e.jpg","f":1}]);\n'
+
+
+def test_a_run_that_hides_faces_shows_its_privacy_report() -> None:
+    s = summary_of(ROWS)
+    s.render = {"mode": "blur", "fill": "blur", "mask": "ellipse"}
+    s.privacy = {
+        "faces_hidden": 12,
+        "faces_weak": 3,
+        "faces_by_person": 1,
+        "photos_to_review": 4,
+        "review_weak": 2,
+        "review_large": 1,
+        "review_error": 2,
+    }
+    html = render(s, views_of(ROWS), [])
+    assert (
+        '<div class="privacy" data-review="4"><p>12 faces hidden, 3 of them on weak evidence, '
+        "1 placed by a person. <strong>4 photos need a look</strong> (Status: needs a look)</p>"
+        '<ul><li data-reason="weak">2 with a face hidden on weak evidence</li>'
+        '<li data-reason="large">1 with a find covering a large share of the photo</li>'
+        '<li data-reason="error">2 failed</li></ul>'
+        "</div>"
+    ) in html
+    s.privacy = {**s.privacy, "photos_to_review": 1}
+    assert "<strong>1 photo needs a look</strong>" in render(s, views_of(ROWS), [])
+    s.render = {"mode": "outline"}  # outlined only: nothing was hidden, no report
+    assert 'class="privacy"' not in render(s, views_of(ROWS), [])
+
+
+def test_the_review_view_holds_rows_with_reasons_by_name() -> None:
+    rows = [
+        {**ok("b.jpg", 1), "review": ["weak"]},
+        {**ok("a.jpg", 1), "review": []},
+        error_row(f"{SRC}/c.jpg", "broken", 1.0),
+    ]
+    cards = page_rows(rows, summary_of(rows), DST)
+    assert [c["n"] for c in cards if VIEWS["review"](c)] == ["b.jpg", "c.jpg"]
+    assert next(_view_counts(cards))["review"] == 2

@@ -285,3 +285,22 @@ def test_write_saving_options_round_trip_and_change_the_job_id():
     ids = {jobspec.job_id(**common, render=r) for r in (RenderOptions(), lean)}
     assert len(ids) == 2
     assert jobspec.job_id(**common) == jobspec.job_id(**common, render=RenderOptions())
+
+
+def test_a_run_with_corrections_names_its_file_and_the_run_it_corrects() -> None:
+    import hashlib
+
+    args = jobspec.job_args(
+        output="gs://b/r/faces-x", input="gs://b/in", corrections="gs://s/c.json"
+    )
+    assert args[:7] == [
+        "run", "--input", "gs://b/in", "--output", "gs://b/r/faces-x",
+        "--corrections", "gs://s/c.json",
+    ]  # fmt: skip
+    assert "--corrections" not in jobspec.job_args(output="o", input="i")
+    data = b'{"version": 1, "photos": {}}'
+    digest = hashlib.sha256(data).hexdigest()
+    assert jobspec.corrected_job_id("faces-abc", data) == f"faces-abc-c{digest[:8]}"
+    assert jobspec.staged_corrections("gs://s/artifacts/main-1.py", data) == (
+        f"gs://s/artifacts/corrections/{digest[:16]}.json"
+    )

@@ -81,11 +81,14 @@ def test_an_ok_row_holds_each_value_in_its_field() -> None:
         "runtime": "openvino 2026.4.1 bf16",
         "hidden": None,
         "metadata": "stripped",
+        "review": [],
     }
     assert list(row) == [
         "path", "status", "error", "width", "height", "format",
-        "faces", "output", "thumbnail", "millis", "runtime", "hidden", "metadata",
+        "faces", "output", "thumbnail", "millis", "runtime", "hidden", "metadata", "review",
     ]  # fmt: skip
+    looked = ok_row("in/a.jpg", "o", 9, 9, "png", [], 1.0, review=["weak", "many"])
+    assert looked["review"] == ["weak", "many"]
 
 
 def test_an_ok_row_says_how_faces_were_hidden_and_whether_metadata_was_kept() -> None:
@@ -115,6 +118,7 @@ def test_an_error_row_holds_the_message_and_nothing_else() -> None:
         "runtime": None,
         "hidden": None,
         "metadata": None,
+        "review": ["error"],  # a photo that failed is one to look at
     }
     assert list(row) == list(ok_row("p", "o", 1, 1, "png", [], 1.0))  # one schema for both
 
@@ -174,6 +178,7 @@ def test_summary_json_is_sorted_indented_and_ends_with_a_newline() -> None:
     assert s.to_json() == (
         "{\n"
         '  "compaction": null,\n'
+        '  "corrected": null,\n'
         '  "detector": {},\n'
         '  "errors": 1,\n'
         '  "faces": 3,\n'
@@ -185,6 +190,7 @@ def test_summary_json_is_sorted_indented_and_ends_with_a_newline() -> None:
         '  "ok": 1,\n'
         '  "output": "",\n'
         '  "phases": null,\n'
+        '  "privacy": null,\n'
         '  "processed": null,\n'
         '  "render": {},\n'
         '  "runtime": [\n'

@@ -320,13 +320,36 @@ def row(status: str, faces: int, runtime: str | None) -> dict:
 
 def test_totals_and_add() -> None:
     rows = [row("ok", 2, "a 1"), row("error", 0, None), row("ok", 0, "b 2"), row("ok", 1, "a 1")]
-    assert list(_totals(rows)) == [(4, 3, 3, frozenset({"a 1", "b 2"}))]
-    assert list(_totals([])) == [(0, 0, 0, frozenset())]
-    assert list(_totals([{"status": "error", "faces": []}])) == [(1, 0, 0, frozenset())]
-    assert list(_totals([row("ok", 1, "")])) == [(1, 1, 1, frozenset())]
-    a = (3, 2, 5, frozenset({"x"}))
-    b = (4, 1, 7, frozenset({"y", "x"}))
-    assert _add(a, b) == (7, 3, 12, frozenset({"x", "y"}))
+    none = {"faces_hidden": 0, "faces_weak": 0, "faces_by_person": 0, "photos_to_review": 0}
+    assert list(_totals(rows)) == [(4, 3, 3, frozenset({"a 1", "b 2"}), none)]
+    assert list(_totals([])) == [(0, 0, 0, frozenset(), none)]
+    assert list(_totals([{"status": "error", "faces": []}])) == [(1, 0, 0, frozenset(), none)]
+    assert list(_totals([row("ok", 1, "")])) == [(1, 1, 1, frozenset(), none)]
+    a = (3, 2, 5, frozenset({"x"}), {"faces_hidden": 2, "review_small": 1})
+    b = (4, 1, 7, frozenset({"y", "x"}), {"faces_hidden": 1, "faces_weak": 1})
+    privacy = {"faces_hidden": 3, "faces_weak": 1, "review_small": 1}
+    assert _add(a, b) == (7, 3, 12, frozenset({"x", "y"}), privacy)
+
+
+def test_totals_count_privacy_over_every_row_of_a_large_partition() -> None:
+    hidden = {"fill": "blur"}
+    rows = [
+        {
+            "status": "ok",
+            "faces": [{"by": "detector", "weak": i % 2 == 0}, {"by": "person"}],
+            "hidden": hidden,
+            "review": ["weak"] if i % 2 == 0 else [],
+        }
+        for i in range(2_500)  # more than the thousand rows counted at a time
+    ]
+    (totals,) = _totals(rows)
+    assert totals[4] == {
+        "faces_hidden": 5_000,
+        "faces_weak": 1_250,
+        "faces_by_person": 2_500,
+        "photos_to_review": 1_250,
+        "review_weak": 1_250,
+    }
 
 
 # -- one partition through real OpenCV
@@ -341,13 +364,16 @@ def ok_expected(spec: JobSpec, source: str, rel: str, width: int, height: int, f
         "width": width,
         "height": height,
         "format": fmt,
-        "faces": kw.get("faces", [{"x": 200, "y": 100, "w": 120, "h": 90, "score": 0.9, "by": "detector"}]),
+        "faces": kw.get(
+            "faces", [{"x": 200, "y": 100, "w": 120, "h": 90, "score": 0.9, "by": "detector"}]
+        ),
         "output": f"{out}/images/{rel}{kw.get('suffix', '')}",
         "thumbnail": f"{out}/thumbs/{rel}.jpg",
         "millis": kw.get("millis", 250.0),
         "runtime": kw.get("runtime", "fixed 1.0"),
         "hidden": kw.get("hidden"),
         "metadata": kw.get("metadata", "stripped"),
+        "review": kw.get("review", []),
     }
 
 
@@ -540,7 +566,7 @@ def test_process_chunk_writes_its_part_and_state_and_returns_a_summary(
         (6, (str(src / "b.png"), ("b.png", "2:2"))),
     ]
     (summary,) = process_chunk(spec, "0099", "opts", iter(items), done)
-    assert summary == {"inputs": 3, "ok": 2, "faces": 2, "runtime": ["fixed 1.0"]}
+    assert summary == {"inputs": 3, "ok": 2, "faces": 2, "runtime": ["fixed 1.0"], "review": 1}
     assert done.value == 3
     pid = part_id("0099", [str(src / n) for n in ("a.png", "b.png", "c.png")])
     part = dst / "manifest" / f"part-{pid}.json"
@@ -565,7 +591,7 @@ def test_a_chunk_of_errors_only_reports_no_runtime(tmp_path: Path, fixed) -> Non
     src, dst = folders(tmp_path)
     items = [(0, (str(src / "gone.png"), ("gone.png", "")))]
     (summary,) = process_chunk(spec_for(src, dst), "01", "o", items, Done())
-    assert summary == {"inputs": 1, "ok": 0, "faces": 0, "runtime": []}
+    assert summary == {"inputs": 1, "ok": 0, "faces": 0, "runtime": [], "review": 1}
 
 
 def test_a_chunk_sums_faces_and_runtimes_of_every_row(tmp_path: Path, monkeypatch) -> None:
@@ -576,7 +602,7 @@ def test_a_chunk_sums_faces_and_runtimes_of_every_row(tmp_path: Path, monkeypatc
         (src / name).write_bytes(encode(noise(64, 48), ".png"))
     items = [(i, (str(src / n), (n, "v"))) for i, n in enumerate(["a.png", "b.png"])]
     (summary,) = process_chunk(spec_for(src, dst), "01", "o", items, Done())
-    assert summary == {"inputs": 2, "ok": 2, "faces": 4, "runtime": ["fixed 1.0"]}
+    assert summary == {"inputs": 2, "ok": 2, "faces": 4, "runtime": ["fixed 1.0"], "review": 0}
 
 
 # -- fault injection

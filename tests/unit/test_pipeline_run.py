@@ -343,8 +343,8 @@ def test_a_first_run_processes_everything_and_reports_exact_totals(
     assert (result.processed, result.skipped, result.listed) == (4, 0, 4)
     assert result.compaction == {"orphans": 0, "superseded": 0}
     # four inputs on two cores: guided chunks of one, in sorted order
-    task = {"inputs": 1, "ok": 1, "faces": 1, "runtime": ["fixed 2.0"]}
-    error = {"inputs": 1, "ok": 0, "faces": 0, "runtime": []}
+    task = {"inputs": 1, "ok": 1, "faces": 1, "runtime": ["fixed 2.0"], "review": 0}
+    error = {"inputs": 1, "ok": 0, "faces": 0, "runtime": [], "review": 1}
     assert result.tasks == [task, task, task, error]  # a.png, b/c.png, b/d/e.png, f.jpg
     dst = Path(spec.output)
     parts = sorted(p.name[len("part-") : -len(".json")] for p in (dst / "manifest").iterdir())
@@ -355,7 +355,9 @@ def test_a_first_run_processes_everything_and_reports_exact_totals(
     assert json.loads((dst / "summary.json").read_text()) == json.loads(s.to_json())
     rows = manifest(spec.output)
     assert set(rows) == {"a.png", "c.png", "e.png", "f.jpg"}
-    assert rows["a.png"]["faces"] == [{"x": 10, "y": 8, "w": 20, "h": 16, "score": 0.75, "by": "detector"}]
+    assert rows["a.png"]["faces"] == [
+        {"x": 10, "y": 8, "w": 20, "h": 16, "score": 0.75, "by": "detector"}
+    ]
     assert (rows["a.png"]["width"], rows["a.png"]["height"]) == (32, 24)
     assert rows["c.png"]["output"] == f"{dst}/images/b/c.png"
     assert rows["f.jpg"]["status"] == "error" and rows["a.png"]["millis"] == 123.5
@@ -469,7 +471,9 @@ def test_a_run_from_an_input_list(tmp_path: Path, monkeypatch) -> None:
     assert (result.processed, result.listed, result.summary.ok) == (3, 3, 2)
     # under a second: 9 clock steps of 0.0123456 s for 3 inputs
     assert (result.summary.wall_seconds, result.summary.images_per_second) == (0.11, 27.0)
-    assert result.tasks == [{"inputs": 3, "ok": 2, "faces": 2, "runtime": ["fixed 2.0"]}]
+    assert result.tasks == [
+        {"inputs": 3, "ok": 2, "faces": 2, "runtime": ["fixed 2.0"], "review": 1}
+    ]
     assert spark.sparkContext.parallelized[-1] == (result.pids, 1)
     rows = manifest(spec.output)
     assert rows["gone.png"]["status"] == "error"
@@ -544,3 +548,133 @@ def test_a_run_past_the_small_limit_goes_to_spark_by_input_or_by_results(
     third = run(spark, spec)
     assert (third.processed, third.skipped, third.summary.inputs) == (0, 2, 4)
     assert spark.sparkContext.shuffles == [] and len(third.rows or []) == 4
+
+
+# -- corrections: a person's boxes, kept with the results
+
+
+def photo(seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    return encode(rng.integers(0, 255, (60, 80, 3), dtype=np.uint8), ".png")
+
+
+def pixels(path: Path) -> np.ndarray:
+    import cv2
+
+    return cv2.imdecode(np.frombuffer(path.read_bytes(), np.uint8), cv2.IMREAD_COLOR)
+
+
+def corrections_file(path: Path, photos: dict) -> str:
+    path.write_text(json.dumps({"version": 1, "photos": photos}))
+    return str(path)
+
+
+ADDED = {"x": 44, "y": 30, "w": 16, "h": 16, "note": "a face in the window"}
+
+
+@pytest.mark.parametrize("planner", ["spark", "driver"])
+def test_corrections_redo_exactly_the_photos_named_and_stay_with_the_results(
+    tmp_path: Path, monkeypatch, planner: str
+) -> None:
+    from dataclasses import replace
+
+    from dataproc_faces.imaging.anonymise import mask_for
+
+    if planner == "driver":
+        monkeypatch.setattr(pipeline, "SMALL_RUN", 2_000)
+    src = tree(tmp_path / "in", {"a.png": photo(1), "b/c.png": photo(2), "d.png": photo(3)})
+    dst = tmp_path / "out"
+    spec = JobSpec(str(src), str(dst), FIXED, RenderOptions(mode="blur"))
+    first = run(FakeSession(), spec)
+    assert first.processed == 3 and first.summary.corrected == 0
+    before = {n: (dst / "images" / n).read_bytes() for n in ("a.png", "b/c.png", "d.png")}
+    rows_before = manifest(spec.output)
+    assert rows_before["a.png"]["review"] == ["small"]  # FACE is 20x16 px
+
+    fix = corrections_file(
+        tmp_path / "fix.json",
+        {
+            "a.png": {"add": [ADDED], "by": "ana", "at": "2026-12-06T18:00:00Z"},
+            "b/c.png": {"remove": [{"x": 11, "y": 8, "w": 20, "h": 16}]},  # the false find
+        },
+    )
+    corrected = replace(spec, corrections=fix)
+    spark = FakeSession()
+    second = run(spark, corrected)
+    assert (second.processed, second.skipped) == (2, 1)
+    if planner == "spark":
+        assert [b.released for b in spark.sparkContext.broadcasts] == [True]
+    rows = manifest(spec.output)
+    person = {"x": 44, "y": 30, "w": 16, "h": 16, "by": "person"}
+    assert rows["a.png"]["faces"] == [*rows_before["a.png"]["faces"], person]
+    assert rows["a.png"]["review"] == ["small", "corrected"]
+    # the added box changed exactly its grown mask: elsewhere, the run without it
+    mask = mask_for(Face(44, 30, 16, 16), (80, 60), "ellipse", spec.render.mask_scale)
+    inside = np.zeros((60, 80), bool)
+    inside[mask.y0 : mask.y1, mask.x0 : mask.x1] = mask.inside
+    (tmp_path / "a-before.png").write_bytes(before["a.png"])
+    now, then = pixels(dst / "images/a.png"), pixels(tmp_path / "a-before.png")
+    assert (now[~inside] == then[~inside]).all() and (now[inside] != then[inside]).any()
+    # the removed false find is the original's pixels again, and not listed
+    assert rows["c.png"]["faces"] == [] and rows["c.png"]["review"] == ["corrected"]
+    assert (pixels(dst / "images/b/c.png") == pixels(src / "b/c.png")).all()
+    assert rows["d.png"] == rows_before["d.png"]
+    assert (dst / "images/d.png").read_bytes() == before["d.png"]
+    s = second.summary
+    assert s.corrected == 2
+    assert s.privacy == {
+        "faces_hidden": 3,  # a.png: the find and the person's box; d.png: the find
+        "faces_weak": 0,
+        "faces_by_person": 1,
+        "photos_to_review": 3,
+        "review_corrected": 2,
+        "review_small": 2,  # a.png's and d.png's finds
+    }
+    assert json.loads((dst / "summary.json").read_text())["privacy"] == s.privacy
+
+    again = run(FakeSession(), corrected)  # the same corrections again: nothing to do
+    assert (again.processed, again.skipped) == (0, 3)
+    later = run(FakeSession(), spec)  # no --corrections: the kept ones still hold
+    assert (later.processed, later.skipped, later.summary.corrected) == (0, 3, 2)
+    forced = run(FakeSession(), spec, force=True)  # redone from scratch: still corrected
+    assert forced.processed == 3
+    rows = manifest(spec.output)
+    assert rows["a.png"]["faces"][-1] == person and rows["c.png"]["faces"] == []
+    history = sorted((dst / "_corrections/history").iterdir())
+    assert len(history) == 1 and history[0].read_text() == Path(fix).read_text()
+
+    more = corrections_file(tmp_path / "more.json", {"d.png": {"reviewed": True}})
+    third = run(FakeSession(), replace(spec, corrections=more))
+    assert (third.processed, third.skipped, third.summary.corrected) == (1, 2, 3)
+    rows = manifest(spec.output)
+    assert rows["d.png"]["review"] == [] and rows["a.png"]["faces"][-1] == person
+    current = json.loads((dst / "_corrections/current.json").read_text())
+    assert sorted(current["photos"]) == ["a.png", "b/c.png", "d.png"]
+    assert current["photos"]["a.png"]["add"] == [ADDED]
+    assert len(list((dst / "_corrections/history").iterdir())) == 2
+
+
+def test_a_blur_run_marks_finds_under_the_detectors_own_threshold_weak(tmp_path: Path) -> None:
+    from dataproc_faces.pipeline import Task, process_partition
+
+    detect = DetectOptions(detector="retinaface", score_threshold=0.1)  # its own is 0.4
+    faces = [Face(5, 5, 30, 30, 0.9), Face(40, 5, 30, 30, 0.2), Face(5, 40, 10, 10, 0.5)]
+    pipeline._DETECTORS[detect] = FixedDetector(faces)
+    try:
+        src = tree(tmp_path / "in", {"a.png": photo(1)})
+        blur = JobSpec(str(src), str(tmp_path / "out"), detect, RenderOptions(mode="blur"))
+        (row,) = process_partition(blur, [Task(str(src / "a.png"), "a.png")])
+        assert [f.get("weak", False) for f in row["faces"]] == [False, True, False]
+        assert row["review"] == ["weak", "small"]
+        outlined = replace_render(blur, RenderOptions())
+        (row,) = process_partition(outlined, [Task(str(src / "a.png"), "a.png")])
+        assert [f.get("weak", False) for f in row["faces"]] == [False, False, False]
+        assert row["review"] == []  # outline runs compute no privacy report
+    finally:
+        del pipeline._DETECTORS[detect]
+
+
+def replace_render(spec: JobSpec, render: RenderOptions) -> JobSpec:
+    from dataclasses import replace
+
+    return replace(spec, render=render)

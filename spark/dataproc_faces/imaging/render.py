@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -16,6 +17,7 @@ from dataproc_faces.imaging.anonymise import (
 )
 from dataproc_faces.imaging.codec import (
     DEFAULT_MAX_PIXELS,
+    ImageError,
     decode,
     draw_outlines,
     encode,
@@ -132,11 +134,50 @@ class Outlined:
     linked: bool = False  # no face and `faceless="link"`: nothing encoded, the original stands
 
 
-def outline(data: bytes, detector: Detector, render: RenderOptions) -> Outlined:
-    """Raises imaging.ImageError for inputs that cannot be processed."""
+Rect = tuple[int, int, int, int]  # x, y, w, h in the original's upright pixels
+REMOVE_IOU = 0.5  # a person's remove box takes out the finds it overlaps this much
+
+
+def iou(a: Rect, b: Rect) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
+
+
+def corrected(
+    faces: list[Face], add: Sequence[Rect], remove: Sequence[Rect], width: int, height: int
+) -> list[Face]:
+    """A person's corrections applied to a detector's finds: finds matching a remove box (IoU >=
+    REMOVE_IOU) dropped, added boxes (clipped to the image) in, placed `by` a person. An added
+    box wholly outside the image is an ImageError: a person's box is never dropped silently."""
+    kept = [f for f in faces if not any(iou((f.x, f.y, f.w, f.h), r) >= REMOVE_IOU for r in remove)]
+    for i, (x, y, w, h) in enumerate(add):
+        x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
+        if x1 <= x0 or y1 <= y0:
+            raise ImageError(
+                f"corrections: add[{i}] ({x}, {y}, {w}x{h}) lies outside the {width}x{height} image"
+            )
+        kept.append(Face(x0, y0, x1 - x0, y1 - y0, by="person"))
+    return kept
+
+
+def outline(
+    data: bytes,
+    detector: Detector,
+    render: RenderOptions,
+    add: Sequence[Rect] = (),
+    remove: Sequence[Rect] = (),
+) -> Outlined:
+    """Raises imaging.ImageError for inputs that cannot be processed. `add`/`remove`: a person's
+    corrections (`corrected`); hiding is then the same function of pixels, boxes and options."""
     header, image = decode(data, render.max_pixels)
     faces = detector.detect(image)
     height, width = image.shape[:2]
+    if add or remove:
+        faces = corrected(faces, add, remove, width, height)
     if not faces and render.faceless == "link":
         thumb = thumbnail(image) if render.thumbnails else b""
         return Outlined(

@@ -57,6 +57,7 @@ VIEWS: dict[str, Callable[[dict[str, Any]], bool]] = {
     "some": lambda r: r["f"] >= 1,
     "two": lambda r: r["f"] >= 2,
     "five": lambda r: r["f"] >= 5,
+    "review": lambda r: bool(r.get("r")),  # needs a look (review.py), by name
 }
 
 
@@ -109,6 +110,7 @@ def page_row(r: dict[str, Any], input_root: str, output: str) -> dict[str, Any]:
         "w": r.get("width"),
         "h": r.get("height"),
         "ms": r.get("millis"),
+        **({"r": r["review"]} if r.get("review") else {}),  # why to look, only when there is
     }
 
 
@@ -192,9 +194,41 @@ def _summary_html(summary: Summary) -> str:
         + "</p>"
     )
     return (
-        f'<dl class="stats">{tiles}</dl>{where}{_ignored_html(summary.ignored)}'
+        f'<dl class="stats">{tiles}</dl>{_privacy_html(summary)}{where}'
+        f"{_ignored_html(summary.ignored)}"
         f'<div class="detector"><span>detector</span> <strong>{_e(name)}</strong>'
         f'<dl class="options">{option_html}</dl></div>'
+    )
+
+
+REVIEW_WORDS = {  # review.py's reasons, as the report lists photos by reason
+    "weak": "with a face hidden on weak evidence",
+    "small": "with a face under 24 px",
+    "many": "with many finds for their size",
+    "large": "with a find covering a large share of the photo",
+    "corrected": "corrected by a person, not marked reviewed",
+    "error": "failed",
+}
+
+
+def _privacy_html(summary: Summary) -> str:
+    """The privacy report of a run that hides faces: what was hidden, on what evidence, and
+    how many photos a person should look at first (the Status filter "needs a look")."""
+    p = summary.privacy
+    if not p or not summary.render.get("fill"):
+        return ""
+    why = "".join(
+        f'<li data-reason="{_e(r)}">{_e(p[f"review_{r}"])} {_e(REVIEW_WORDS[r])}</li>'
+        for r in REVIEW_WORDS
+        if p.get(f"review_{r}")
+    )
+    look = p.get("photos_to_review", 0)
+    return (
+        f'<div class="privacy" data-review="{_e(look)}"><p>'
+        f"{_e(p.get('faces_hidden', 0))} faces hidden, {_e(p.get('faces_weak', 0))} of them on "
+        f"weak evidence, {_e(p.get('faces_by_person', 0))} placed by a person. <strong>"
+        f"{_e(look)} photo{'s' if look != 1 else ''} need{'' if look != 1 else 's'} a look"
+        "</strong> (Status: needs a look)</p>" + (f"<ul>{why}</ul>" if why else "") + "</div>"
     )
 
 
@@ -233,7 +267,10 @@ def _errors_html(errors: list[dict[str, Any]], total: int) -> str:
 
 NOSCRIPT = "The summary and the errors above need no JavaScript; turn it on to browse the images."
 FILTERS = {
-    "status": ("Status", [("all", "all"), ("ok", "ok"), ("error", "error")]),
+    "status": (
+        "Status",
+        [("all", "all"), ("ok", "ok"), ("error", "error"), ("review", "needs a look")],
+    ),
     "faces": (
         "Faces",
         [

@@ -5,6 +5,8 @@
     manifest/part-<id>.json           one JSON Lines part per Spark task (ledger.py)
     _state/part-<id>.json             what each part's inputs were when processed (ledger.py)
     _work/<run id>/list-<n>.txt       a run's listing shards, deleted when it ends
+    _corrections/current.json         a person's boxes, merged (corrections.py)
+    _corrections/history/<t>-<h>.json each corrections file applied, as given
     summary.json, index.html          the collection's totals and the gallery's page
     gallery/<view>/<n>.js             the gallery's page files
     _dataproc_faces.json, _lock.json  the marker and the lock (ownership.py)
@@ -34,6 +36,7 @@ class Results:
     MANIFEST = "manifest"
     STATE = RESULTS_STATE_DIR
     WORK = "_work"
+    CORRECTIONS = "_corrections"
     PAGES = "gallery"
     INDEX = "index.html"
     SUMMARY = "summary.json"
@@ -77,6 +80,21 @@ class Results:
 
     def shard(self, run_id: str, n: int) -> str:
         return self._at(self.WORK, run_id, f"list-{n:05d}.txt")
+
+    @property
+    def corrections(self) -> str:
+        return self._at(self.CORRECTIONS)
+
+    @property
+    def corrections_current(self) -> str:
+        return self._at(self.CORRECTIONS, "current.json")
+
+    @property
+    def corrections_history(self) -> str:
+        return self._at(self.CORRECTIONS, "history")
+
+    def corrections_applied(self, stamp: str, digest: str) -> str:
+        return self._at(self.CORRECTIONS, "history", f"{stamp}-{digest}.json")
 
     def page(self, view: str, number: int) -> str:
         return self._at(self.PAGES, view, f"{number}.js")

@@ -50,6 +50,14 @@ def options_key(detect: dict[str, Any], render: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def photo_options(options: str, correction: str | None) -> str:
+    """One photo's resume key: the run's options, and the digest of its corrections entry when a
+    person corrected it, so a new or changed entry redoes exactly that photo."""
+    if not correction:
+        return options
+    return hashlib.sha256(f"{options}+{correction}".encode()).hexdigest()[:16]
+
+
 def write_part(
     store: Store,
     results: Results,

@@ -23,11 +23,14 @@ def ok_row(
     runtime: str | None = None,
     hidden: dict[str, Any] | None = None,
     metadata: str = "stripped",
+    review: list[str] | None = None,
 ) -> dict[str, Any]:
     """`runtime`: what ran the detector on the executor (e.g. "openvino 2026.4.1 bf16"): nodes
     of one cluster may differ, so each row says which precision found its faces. `hidden`: how
     the faces were hidden (mask, scale, fill), None when only outlined; `metadata`: whether the
-    output kept the input's EXIF/ICC/XMP ("kept (no GPS)") or was written without ("stripped")."""
+    output kept the input's EXIF/ICC/XMP ("kept (no GPS)") or was written without ("stripped");
+    `review`: why a person should look at the photo (review.py); runs that only outline faces
+    compute none (an empty list)."""
     return {
         "path": path,
         "status": "ok",
@@ -42,6 +45,7 @@ def ok_row(
         "runtime": runtime,
         "hidden": hidden,
         "metadata": metadata,
+        "review": list(review or []),
     }
 
 
@@ -60,6 +64,7 @@ def error_row(path: str, error: str, ms: float) -> dict[str, Any]:
         "runtime": None,
         "hidden": None,
         "metadata": None,
+        "review": ["error"],
     }
 
 
@@ -94,6 +99,10 @@ class Summary:
     ignored: dict[str, int] | None = None
     # rows dropped after the tasks: superseded by a newer part, or in parts without state
     compaction: dict[str, int] | None = None
+    # the privacy report (review.py): faces hidden, hidden on weak evidence, placed by a person,
+    # photos that need a look, and photos per review reason
+    privacy: dict[str, int] | None = None
+    corrected: int | None = None  # photos the results' corrections name
     # seconds: listing and planning, the Spark action running the tasks, compaction and totals
     phases: dict[str, float] | None = None
 

@@ -47,6 +47,8 @@
   // What the filters and sort select: consecutive segments [view, first, count].
   function segments() {
     const status = ui.status.value, faces = ui.faces.value, sort = ui.sort.value;
+    // "needs a look" is its own view, by name: the faces and sort choices do not apply
+    if (status === "review") return [["review", 0, counts.review || 0]];
     if (faces !== "any") {
       if (status === "error") return [];
       if (faces === "none") return [["none", 0, counts.none]];
@@ -111,6 +113,10 @@
       ? el("span", "badge" + (r.f ? "" : " zero"), r.f ? plural(r.f, "face") : "no faces")
       : el("span", "badge err", "error"));
     c.appendChild(meta);
+    if (r.r && r.r.length) {  // why a person should look at this photo first
+      c.dataset.review = r.r.join(" ");
+      c.appendChild(el("div", "look", "look: " + r.r.join(", ")));
+    }
     const sub = el("div", "sub");
     if (ok) sub.textContent = (r.w && r.h ? r.w + "\u00d7" + r.h + " \u00b7 " : "")
       + (r.ms != null ? Math.round(r.ms) + " ms" : "");
@@ -168,6 +174,7 @@
   let drawn = 0;
   async function render() {
     const ticket = ++drawn;
+    ui.faces.disabled = ui.sort.disabled = ui.status.value === "review";
     document.body.dataset.ready = "0";
     const segs = segments();
     const matched = segs.reduce((n, s) => n + s[2], 0);
