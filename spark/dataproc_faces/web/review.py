@@ -32,7 +32,7 @@ MIN_BOX = 4  # px a side: smaller is a slip of the mouse, not a face
 MAX_BOXES = 200  # per photo and list: more is not a person's work
 MAX_PHOTOS = 2000  # photos one apply may name
 SHOWN = 500  # photos the review view loads: the ones needing a look come first
-CORRECTIONS_DIR = "_corrections"  # results/layout.py's folder for a person's corrections
+CORRECTIONS_DIR = Results.CORRECTIONS  # the results' folder for a person's corrections
 PAGE_FILES = "page"  # each file the page applied, kept (the history)
 VIEWABLE = (".jpg", ".jpeg", ".png", ".webp", ".gif")  # served as they are; others as JPEG
 
@@ -130,7 +130,7 @@ def current(output: str) -> dict[str, dict[str, Any]]:
     """The corrections already applied to these results: the merged file the runs keep, else
     the page's own files in order (the newer entry for a photo wins)."""
     store = store_for(output)
-    merged = join(join(output, CORRECTIONS_DIR), "current.json")
+    merged = Results(output).corrections_current
     if store.version(merged) is not None:
         return dict(json.loads(store.read(merged)).get("photos") or {})
     folder = join(join(output, CORRECTIONS_DIR), PAGE_FILES)
