@@ -116,7 +116,8 @@ def test_sidecars_from_a_phone_or_camera_are_skipped_with_a_note_and_the_photos_
 ) -> None:
     archive = zip_of(
         {"DCIM/IMG_0001.PNG": CAMERA, "DCIM/IMG_0001.AAE": b"<plist/>", "DCIM/IMG_0001.xmp": b"x",
-         "DCIM/MVI_0002.THM": b"\xff\xd8", "Takeout/IMG_0001.PNG.json": b"{}"}
+         "DCIM/MVI_0002.THM": b"\xff\xd8", "Takeout/IMG_0001.PNG.json": b"{}",
+         "DCIM/<i>x</i>.AAE": b"x"}
     )  # fmt: skip
     big_xmp = b"x" * (len(ASTRONAUT) + 5000)  # over the limit per file: not read, not refused
     r = upload(
@@ -136,6 +137,8 @@ def test_sidecars_from_a_phone_or_camera_are_skipped_with_a_note_and_the_photos_
         "IMG_0003.XMP skipped: a metadata sidecar",
     ):
         assert sentence in notes.group(1)
+    raw = r.get_data(as_text=True)
+    assert "DCIM/&lt;i&gt;x&lt;/i&gt;.AAE skipped" in raw and "<i>x</i>" not in raw
     assert 'id="skipped"' not in text(client.get("/batches/b1?added=2"))  # said for the upload
     assert 'id="skipped"' not in text(client.get("/batches/b1?added=2&notes=0000"))
 
