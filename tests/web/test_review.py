@@ -120,7 +120,7 @@ def test_rows_without_review_reasons_are_ordered_by_their_weak_and_small_finds()
 
 
 def test_the_original_is_served_by_the_page_upright_without_metadata_and_never_written(
-    app: Flask, client: FlaskClient
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run = finished(app)
     before = sorted(p.relative_to(run.output) for p in Path(run.output).rglob("*"))
@@ -130,6 +130,10 @@ def test_the_original_is_served_by_the_page_upright_without_metadata_and_never_w
     shown = cv2.imdecode(np.frombuffer(r.data, np.uint8), cv2.IMREAD_COLOR)
     assert shown.shape == (512, 512, 3)
     assert sorted(p.relative_to(run.output) for p in Path(run.output).rglob("*")) == before
+    monkeypatch.setattr(review, "SHOWN_SIDE", 200)  # a large original is shown smaller
+    small = client.get(f"/runs/{RUN}/review/original/calm.png")
+    assert cv2.imdecode(np.frombuffer(small.data, np.uint8), cv2.IMREAD_COLOR).shape == (
+        200, 200, 3)  # fmt: skip
     for bad in ("../b1/calm.png", "%2e%2e/secret.png", "nothere.png", "bad.jpg"):
         assert client.get(f"/runs/{RUN}/review/original/{bad}").status_code == 404, bad
     out = client.get(f"/runs/{RUN}/review/output/images/calm.png")
@@ -256,3 +260,25 @@ def test_a_held_results_folder_is_not_written(app: Flask, client: FlaskClient) -
     assert "another run is writing into" in r.get_json()["message"]
     assert not (Path(run.output) / "_corrections").exists()
     assert len(app.extensions["faces_runs"].all()) == 1
+
+
+def test_a_turned_camera_original_is_shown_upright_without_its_exif(
+    app: Flask, client: FlaskClient
+) -> None:
+    import io
+
+    from PIL import Image
+
+    run = finished(app)
+    pixels = np.zeros((40, 60, 3), np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: turned 90 degrees
+    exif[0x010F] = "Canon"
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "JPEG", exif=exif.tobytes(), quality=95)
+    (Path(run.source) / "turned.jpg").write_bytes(buf.getvalue())
+    r = client.get(f"/runs/{RUN}/review/original/turned.jpg")
+    assert r.status_code == 200
+    with Image.open(io.BytesIO(r.data)) as shown:
+        assert shown.size == (40, 60)  # upright, as the boxes are
+        assert dict(shown.getexif()) == {}  # no camera, no place

@@ -35,6 +35,9 @@ SHOWN = 500  # photos the review view loads: the ones needing a look come first
 CORRECTIONS_DIR = Results.CORRECTIONS  # the results' folder for a person's corrections
 PAGE_FILES = "page"  # each file the page applied, kept (the history)
 VIEWABLE = (".jpg", ".jpeg", ".png", ".webp", ".gif")  # served as they are; others as JPEG
+# An original is shown at most this many pixels on its long side: the boxes are drawn in the
+# photo's own pixels over whatever size is shown, and a 50 MP original need not cross the wire.
+SHOWN_SIDE = 2560
 
 
 class ReviewRefused(ValueError):
@@ -233,6 +236,11 @@ def viewable(data: bytes, name: str, max_pixels: int, always: bool = False) -> b
     if not always and name.lower().endswith(VIEWABLE):
         return data
     _, image = decode(data, max_pixels)
+    side = max(image.shape[:2])
+    if always and side > SHOWN_SIDE:
+        k = SHOWN_SIDE / side
+        size = (max(1, round(image.shape[1] * k)), max(1, round(image.shape[0] * k)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
     if not ok:
         raise ImageError("could not encode the image for the page")
