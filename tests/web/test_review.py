@@ -19,6 +19,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from dataproc_faces.results.corrections import keep, parse
 from dataproc_faces.results.layout import Results
 from dataproc_faces.results.ownership import acquire, release
 from dataproc_faces.web import create_app, review
@@ -233,13 +234,19 @@ def test_apply_writes_the_corrections_into_the_results_and_starts_a_run_of_those
     )
     book.stop_all()
     book.get(started.id)
+    not_kept = post(client, {"photos": {"calm.png": body["photos"]["calm.png"]}})
+    assert not_kept.status_code == 200  # its run was stopped before keeping it: sent again
+    assert not_kept.get_json()["message"].startswith("Applying corrections to 1 photo: run web-")
+    book.stop_all()
+    data = written[0].read_bytes()
+    keep(Results(run.output), data, parse(data))  # what the corrections run does first
     again = post(client, body)  # the same boxes: nothing new, no file, no run
     assert again.status_code == 200
     assert again.get_json() == {
         "message": "Nothing new to apply: these corrections are applied already."
     }
-    assert len(list((Path(run.output) / "_corrections" / "page").iterdir())) == 1
-    assert len(book.all()) == 2
+    assert len(list((Path(run.output) / "_corrections" / "page").iterdir())) == 2
+    assert len(book.all()) == 3
 
 
 def review_views_header() -> str:

@@ -130,18 +130,14 @@ def photos(output: str, source: str) -> tuple[list[Photo], list[dict[str, str]]]
 
 # corrections -------------------------------------------------------------------------------
 def current(output: str) -> dict[str, dict[str, Any]]:
-    """The corrections already applied to these results: the merged file the runs keep, else
-    the page's own files in order (the newer entry for a photo wins)."""
+    """The corrections applied to these results: the merged file every corrections run keeps
+    (a file the page wrote whose run failed is not in it, so applying it again is not "nothing
+    new")."""
     store = store_for(output)
     merged = Results(output).corrections_current
-    if store.version(merged) is not None:
-        return dict(json.loads(store.read(merged)).get("photos") or {})
-    folder = join(join(output, CORRECTIONS_DIR), PAGE_FILES)
-    entries: dict[str, dict[str, Any]] = {}
-    if store.exists(folder):
-        for name in sorted(store.list_files(folder)):
-            entries.update(json.loads(store.read(join(folder, name))).get("photos") or {})
-    return entries
+    if store.version(merged) is None:
+        return {}
+    return dict(json.loads(store.read(merged)).get("photos") or {})
 
 
 def _rects(entry: dict[str, Any], name: str) -> list[tuple[int, int, int, int]]:
