@@ -289,3 +289,15 @@ def test_a_turned_camera_original_is_shown_upright_without_its_exif(
     with Image.open(io.BytesIO(r.data)) as shown:
         assert shown.size == (40, 60)  # upright, as the boxes are
         assert dict(shown.getexif()) == {}  # no camera, no place
+
+
+def test_a_run_that_does_not_record_its_options_is_not_corrected(
+    app: Flask, client: FlaskClient
+) -> None:
+    run = finished(app)
+    run.flags = []  # a record written before runs kept their flags
+    app.extensions["faces_runs"].save(run)
+    r = post(client, {"photos": {"calm.png": {"reviewed": True}}})
+    assert r.status_code == 409
+    assert f"Run {RUN} does not record its options (an older run)" in r.get_json()["message"]
+    assert not (Path(run.output) / "_corrections").exists()
