@@ -68,7 +68,7 @@ class Run:
     phase: str = ""  # a key of progress.PHASES once the tasks are done
     failed: int = 0  # inputs the run could not read or process (the summary's errors)
     inputs: int = 0  # inputs in the collection, from the summary once the run is done
-    corrections: str = ""  # a review's corrections file this run applies (results-relative)
+    corrections: str = ""  # the corrections file this run applies (in the results folder)
     review_of: str = ""  # the run whose results this run corrects
     flags: list[str] = field(default_factory=list)  # the job's detector and output flags
 
@@ -285,6 +285,7 @@ class RunBook:
     def _refresh_cloud(self, run: Run) -> None:
         from dataproc_faces.remote import batch_client, driver_output_tail, job_client, look
 
+        asked = run.state == "CANCELLING"  # the page asked Dataproc to stop it
         client = batch_client(run.region) if run.batch else job_client(run.region)
         seen = look(client, run.project, run.region, run.job_id, run.batch)
         state = seen.state
@@ -297,7 +298,7 @@ class RunBook:
             if seen.ok:
                 run.done = run.total or run.done
             elif run.state == "CANCELLED":
-                run.message = STOPPED
+                run.message = STOPPED if asked else "Cancelled on Dataproc."
             else:
                 run.message = _error_from(lines) or seen.details or f"The job ended in {state}."
 
