@@ -3,6 +3,7 @@ and applying a person's corrections."""
 
 from __future__ import annotations
 
+import mimetypes
 import time
 from typing import Any
 
@@ -12,7 +13,7 @@ from dataproc_faces.imaging.codec import ImageError
 from dataproc_faces.results.ownership import Held
 from dataproc_faces.storage import store_for
 from dataproc_faces.storage.base import join
-from dataproc_faces.storage.names import UnsafeName, safe_relative
+from dataproc_faces.storage.names import safe_relative
 from dataproc_faces.web import review
 from dataproc_faces.web.runs import Run, RunBook, RunRefused
 
@@ -89,8 +90,6 @@ def _image(data: bytes, name: str, always: bool) -> Response:
 
 
 def _kind(name: str) -> str:
-    import mimetypes
-
     return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
@@ -99,9 +98,7 @@ def output_image(run_id: str, name: str) -> Response:
     run = _done_run(run_id)
     try:
         data = store_for(run.output).read(join(run.output, safe_relative(name)))
-    except (UnsafeName, FileNotFoundError, IsADirectoryError, OSError):
-        abort(404)
-    except Exception:  # a Cloud Storage NotFound
+    except Exception:  # an unsafe name, no such file or object (a Cloud Storage NotFound)
         abort(404)
     return _image(data, name, always=False)
 
@@ -113,9 +110,7 @@ def original_image(run_id: str, name: str) -> Response:
     run = _done_run(run_id)
     try:
         data = store_for(run.source).read(review.original_uri(run.source, name))
-    except (UnsafeName, FileNotFoundError, IsADirectoryError, OSError):
-        abort(404)
-    except Exception:  # a Cloud Storage NotFound
+    except Exception:  # an unsafe name, no such file or object (a Cloud Storage NotFound)
         abort(404)
     return _image(data, name, always=True)
 
