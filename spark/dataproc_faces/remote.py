@@ -54,12 +54,18 @@ _SOURCES = {
     "batch_subnetwork": ("batch_subnetwork", "DATAPROC_FACES_BATCH_SUBNETWORK"),
     "batch_staging_bucket": ("batch_staging_bucket", "DATAPROC_FACES_BATCH_STAGING"),
     "batch_network_tag": ("batch_network_tag", "DATAPROC_FACES_BATCH_NETWORK_TAG"),
+    "batch_ttl": ("batch_ttl", "DATAPROC_FACES_BATCH_TTL"),
+}
+# What the devhost reads from the object the stack last deployed, at each use: the code, and
+# the runner's settings (a pushed image, a new runner reach it without a reboot).
+_CURRENT = frozenset(("main_uri", "package_uri", "runner", "cluster")) | {
+    name for name in _SOURCES if name.startswith("batch_")
 }
 SERVERLESS = "serverless"
 _FLAGS = {"batch_image": "--image"}
 # What only the stack knows (its batch account, subnet, ...): no option on the command line.
 _NO_FLAG = frozenset(
-    ("batch_runtime_version", "batch_service_account", "batch_subnetwork", "runner")
+    ("batch_runtime_version", "batch_service_account", "batch_subnetwork", "runner", "batch_ttl")
 )
 
 
@@ -113,8 +119,8 @@ def resolve(args: argparse.Namespace, name: str, required: bool = True) -> str |
     key, env = _SOURCES[name]
     if not value:
         value = stack_outputs(getattr(args, "stack_outputs", None)).get(key)
-    if not value and name in ("main_uri", "package_uri") and os.environ.get(CURRENT_ENV):
-        value = current_artifacts(os.environ[CURRENT_ENV]).get(env)
+    if not value and name in _CURRENT and os.environ.get(CURRENT_ENV):
+        value = _current_of(args).get(env)
     if not value:
         value = os.environ.get(env)
     if not value and name == "project":
@@ -128,6 +134,15 @@ def resolve(args: argparse.Namespace, name: str, required: bool = True) -> str |
         flag = _FLAGS.get(name, "--" + name.replace("_", "-"))
         raise _usage(f"{flag} is required (or --stack-outputs with '{key}', or ${env})")
     return str(value) if value else None
+
+
+def _current_of(args: argparse.Namespace) -> dict[str, str]:
+    """The deployed object's settings, read once per command (every option asks)."""
+    found = getattr(args, "_current_env", None)
+    if found is None:
+        found = current_artifacts(os.environ[CURRENT_ENV])
+        args._current_env = found
+    return found
 
 
 def parse_env_lines(text: str) -> dict[str, str]:
@@ -411,6 +426,7 @@ def build_job(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
             subnetwork=resolve(args, "batch_subnetwork"),
             staging_bucket=resolve(args, "batch_staging_bucket", required=False),
             network_tags=[tag] if tag else [],
+            ttl=resolve(args, "batch_ttl", required=False) or jobspec.DEFAULT_BATCH_TTL,
         )
         message["batch_id"] = job
         return message, output
