@@ -416,6 +416,12 @@ def build_job(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     )
     if batch:
         tag = resolve(args, "batch_network_tag", required=False)
+        try:  # a day unless the stack says otherwise (config batch_ttl)
+            ttl = jobspec.check_batch_ttl(
+                resolve(args, "batch_ttl", required=False) or jobspec.DEFAULT_BATCH_TTL
+            )
+        except ValueError as exc:
+            raise _usage(str(exc)) from None
         message = jobspec.pyspark_batch(
             main_uri=main_uri,
             package_uri=package_uri,
@@ -426,7 +432,7 @@ def build_job(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
             subnetwork=resolve(args, "batch_subnetwork"),
             staging_bucket=resolve(args, "batch_staging_bucket", required=False),
             network_tags=[tag] if tag else [],
-            ttl=resolve(args, "batch_ttl", required=False) or jobspec.DEFAULT_BATCH_TTL,
+            ttl=ttl,
         )
         message["batch_id"] = job
         return message, output
