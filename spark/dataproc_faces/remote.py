@@ -308,6 +308,26 @@ def _add_wait_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _one_line(command: Any) -> Any:
+    """Google Cloud's refusals (a 403 while a grant propagates, a quota, a 5xx) as one usage
+    line in the page's words (web/runs.py), not a traceback."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        from google.auth.exceptions import DefaultCredentialsError
+
+        from dataproc_faces.web.runs import cloud_errors, cloud_sentence
+
+        try:
+            return command(args)
+        except DefaultCredentialsError:  # the CLI's own sentence says how to log in
+            raise
+        except cloud_errors() as exc:
+            raise _usage(cloud_sentence(exc).rstrip(".")) from None
+
+    return run
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     from dataproc_faces.cli import MODE_HELP, add_detector_arguments
     from dataproc_faces.imaging.options import add_anonymise_arguments
@@ -338,13 +358,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_detector_arguments(p)
     p.add_argument("--mode", choices=MODES, default="outline", help=MODE_HELP)
     add_anonymise_arguments(p)
-    p.set_defaults(func=cmd_submit)
+    p.set_defaults(func=_one_line(cmd_submit))
 
     p = subparsers.add_parser("status", help="print a job's (or a batch's) state")
     p.add_argument("job_id")
     _add_location(p)
     _add_serverless(p, "JOB_ID names")
-    p.set_defaults(func=cmd_status)
+    p.set_defaults(func=_one_line(cmd_status))
 
     p = subparsers.add_parser(
         "wait",
@@ -357,7 +377,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_location(p)
     _add_serverless(p, "JOB_ID names")
     _add_wait_options(p)
-    p.set_defaults(func=cmd_wait)
+    p.set_defaults(func=_one_line(cmd_wait))
 
     p = subparsers.add_parser(
         "fetch",

@@ -325,3 +325,18 @@ def test_the_page_on_a_serverless_stack_submits_batches_and_follows_them(
     assert seen[bad] == ("ERROR", False, "x")
     page = client.get(f"/runs/{ok}").get_data(as_text=True)
     assert f"Dataproc\nServerless batch {started[0][1]}." in page
+
+
+def test_a_refusal_of_google_cloud_is_one_line_not_a_traceback(standin, outputs, capsys):
+    standin.refusals.append((403, "PERMISSION_DENIED", "Permission 'dataproc.batches.create'"))
+    code, out, err = run(capsys, "submit", "--stack-outputs", outputs, "--run-id", "denied")
+    assert (code, out) == (2, "")
+    assert err == [
+        "dataproc-faces: error: Google Cloud refused the devhost's account a permission; a"
+        " stack's new grants take up to 7 minutes to apply, so try again in a few minutes, and"
+        " if it persists run `pulumi up` again (403 Forbidden: Permission"
+        " 'dataproc.batches.create')"
+    ]
+    standin.refusals.append((503, "UNAVAILABLE", "try later"))
+    code, _, err = run(capsys, "status", "anything", "--stack-outputs", outputs)
+    assert code == 2 and err[-1].startswith("dataproc-faces: error: Google Cloud did not answer")
