@@ -21,10 +21,15 @@ from dataproc_faces import jobspec
 from infra.config import StackConfig
 
 FAILED_STATES = frozenset({"FAILED", "CANCELLED"})
+RUNNING_STATES = frozenset({"PENDING", "RUNNING", "CANCELLING"})
 
 
 class BatchFailed(pulumi.RunError):
     """The batch the stack declares ended badly: Pulumi prints the one line."""
+
+
+class BatchStillRunning(pulumi.RunError):
+    """A batch an interrupted `up` left running holds the id: one line, no traceback."""
 
 
 class FaceBatch(pulumi.ComponentResource):
@@ -154,7 +159,8 @@ def reusable_batch_id(cfg: StackConfig, batch_id: pulumi.Input[str]) -> pulumi.O
     create clears the id on an operation error), while Dataproc keeps the FAILED batch under
     that id: the next `up` creates the same id again and Dataproc answers ALREADY_EXISTS. So a
     FAILED or CANCELLED batch under this id is deleted first, with a warning carrying its own
-    message. A batch that worked, or still runs, is left alone; any other answer only warns.
+    message. A batch that worked is left alone; one that still runs (an interrupted `up`) stops
+    the update with one line saying what to do; any other answer only warns.
     """
     from google.api_core.exceptions import NotFound
 
@@ -168,11 +174,22 @@ def reusable_batch_id(cfg: StackConfig, batch_id: pulumi.Input[str]) -> pulumi.O
             client = remote.batch_client(cfg.region)
             old = client.get_batch(name=name)
             state = old.state.name
+            if state in RUNNING_STATES:  # never in the stack: only an interrupted `up` leaves one
+                raise BatchStillRunning(
+                    f"batch {found_id} of an earlier, interrupted `up` is still {state}, and"
+                    " Dataproc refuses a second batch under its id: wait for it"
+                    f" (`dataproc-faces wait --serverless {found_id}`) or cancel it (`gcloud"
+                    f" dataproc batches cancel {found_id} --region {cfg.region}`), then run"
+                    " `pulumi up --refresh` again (a batch that ended badly is then run again;"
+                    " or set a new dataproc-faces:job_run_id to run under a new id now)"
+                )
             if state not in FAILED_STATES:
                 return found_id
             client.delete_batch(name=name)
         except NotFound:
             return found_id
+        except BatchStillRunning:
+            raise
         except Exception as exc:  # a courtesy: the provider still decides
             pulumi.log.warn(f"could not check for an earlier batch {found_id}: {exc}")
             return found_id

@@ -153,7 +153,7 @@ def run(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         dataproc.batches[planted] = {
             "name": f"projects/{TEST_PROJECT}/locations/europe-west1/batches/{planted}",
             "uuid": "earlier-batch-uuid",
-            "state": "FAILED",
+            "state": os.environ.get("HARNESS_FAILED_BATCH_STATE", "FAILED"),
             "stateMessage": "Job failed with message [main.py exited with status 2].",
             "stateTime": "2026-01-01T00:00:00Z",
             "stateHistory": [],

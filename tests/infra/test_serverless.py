@@ -461,3 +461,31 @@ def test_a_batch_an_earlier_up_left_failed_is_deleted_and_run_again(
         " [main.py exited with status 2].): deleted its record, so this `up` runs it again"
         " under the same id"
     ) in rerun.warnings
+
+
+def test_a_batch_an_interrupted_up_left_running_stops_the_update_with_one_line(
+    serverless: Recorded, tmp_path: Path
+) -> None:
+    batch_id = serverless.outputs["job_id"]
+    proc = subprocess.run(
+        [sys.executable, str(HARNESS), "dev", str(tmp_path / "dev.json"), json.dumps(SERVERLESS)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        env={
+            **os.environ,
+            "HARNESS_FAILED_BATCH": batch_id,
+            "HARNESS_FAILED_BATCH_STATE": "RUNNING",
+        },
+        check=False,
+    )
+    assert proc.returncode == 32, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line == (
+        f"error: batch {batch_id} of an earlier, interrupted `up` is still RUNNING, and Dataproc"
+        f" refuses a second batch under its id: wait for it (`dataproc-faces wait --serverless"
+        f" {batch_id}`) or cancel it (`gcloud dataproc batches cancel {batch_id} --region"
+        " europe-west1`), then run `pulumi up --refresh` again (a batch that ended badly is then"
+        " run again; or set a new dataproc-faces:job_run_id to run under a new id now)"
+    )
