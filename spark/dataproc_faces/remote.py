@@ -132,7 +132,14 @@ def resolve(args: argparse.Namespace, name: str, required: bool = True) -> str |
                 " must be serverless or both"
             )
         flag = _FLAGS.get(name, "--" + name.replace("_", "-"))
-        raise _usage(f"{flag} is required (or --stack-outputs with '{key}', or ${env})")
+        hint = ""
+        if name == "batch_image":  # the usual reason: the stack's first `up`, before a push
+            hint = (
+                "; a stack gets its image after `make batch-image-push` and `pulumi config set"
+                " dataproc-faces:batch_image`, then `pulumi up` (the devhost follows within"
+                " 2 minutes)"
+            )
+        raise _usage(f"{flag} is required (or --stack-outputs with '{key}', or ${env}){hint}")
     return str(value) if value else None
 
 

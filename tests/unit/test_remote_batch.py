@@ -111,7 +111,9 @@ def test_a_batch_without_an_image_names_where_it_comes_from(tmp_path: Path):
         remote.build_job(args_for(tmp_path, "--serverless", batch_image=None))
     assert str(err.value) == (
         "--image is required (or --stack-outputs with 'batch_image',"
-        " or $DATAPROC_FACES_BATCH_IMAGE)"
+        " or $DATAPROC_FACES_BATCH_IMAGE); a stack gets its image after `make batch-image-push`"
+        " and `pulumi config set dataproc-faces:batch_image`, then `pulumi up` (the devhost"
+        " follows within 2 minutes)"
     )
     with pytest.raises(UsageError) as err:
         remote.build_job(args_for(tmp_path, "--serverless", batch_service_account=None))
