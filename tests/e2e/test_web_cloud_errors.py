@@ -147,3 +147,44 @@ def test_a_storage_refusal_on_any_page_is_one_sentence(
     assert page.status_code == 502, text
     assert "Google Cloud does not know something the run needs (was it deleted?); run" in text
     assert "(404 NotFound: " in text and "Server error" not in text
+
+
+def test_the_page_on_the_devhost_submits_with_the_image_the_stack_last_deployed(
+    standin: ScriptedBatches, bucket: str, tmp_path: Path, monkeypatch
+) -> None:
+    """The page's service environment was written at boot, before `batch_image` was set (the
+    documented two-`up` flow); the artefacts object names what the last `up` deployed."""
+    from infra.artifacts import CURRENT_OBJECT, render_current
+
+    pushed = IMAGE.replace("0" * 64, "2" * 64)
+    uris = {
+        role: f"gs://{bucket}/artifacts/{role}-2"
+        for role in ("main", "package", "requirements", "constraints")
+    }
+    settings = {
+        "DATAPROC_FACES_RUNNER": "serverless",
+        "DATAPROC_FACES_BATCH_IMAGE": pushed,
+        "DATAPROC_FACES_BATCH_RUNTIME": "2.3",
+        "DATAPROC_FACES_BATCH_SA": SA,
+        "DATAPROC_FACES_BATCH_SUBNETWORK": "projects/p/regions/europe-west1/subnetworks/s",
+        "DATAPROC_FACES_BATCH_TTL": "43200s",
+    }
+    upload(bucket, {CURRENT_OBJECT: render_current(uris, settings).encode()})
+    for key, value in {  # the boot-time environment: no image, the runner then
+        "DATAPROC_FACES_PROJECT": PROJECT,
+        "DATAPROC_FACES_REGION": REGION,
+        "DATAPROC_FACES_IMAGES": f"gs://{bucket}/images/",
+        "DATAPROC_FACES_RESULTS": f"gs://{bucket}/runs/",
+        "DATAPROC_FACES_CURRENT": f"gs://{bucket}/{CURRENT_OBJECT}",
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("DATAPROC_FACES_BATCH_IMAGE", raising=False)
+    client = create_app(Settings(data=tmp_path, cloud=cloud_from_args(None))).test_client()
+    page = _start(client)
+    assert page.status_code == 303, page.get_data(as_text=True)
+    run = client.get(f"/api/runs/{page.headers['Location'].rsplit('/', 1)[1]}").get_json()
+    assert run["batch"] is True
+    sent = standin.batches[run["job_id"]]
+    assert sent["runtimeConfig"]["containerImage"] == pushed
+    assert sent["environmentConfig"]["executionConfig"]["ttl"] == "43200s"
+    assert sent["pysparkBatch"]["mainPythonFileUri"] == uris["main"]
