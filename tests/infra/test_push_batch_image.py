@@ -5,6 +5,7 @@ tag of its own for a working tree with changes."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -107,3 +108,19 @@ def test_shellcheck_clean() -> None:
         ["shellcheck", "--severity=style", str(SCRIPT)], capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stdout
+
+
+def test_the_batch_target_carries_what_serverless_asks_of_a_custom_image() -> None:
+    """Google's custom-container guide: procps and tini for Spark's scripts, user and group
+    spark with uid and gid 1099 and a home, no Spark inside (it is mounted at run time)."""
+    text = (REPO / "container" / "Dockerfile").read_text()
+    stages = re.split(r"^FROM ", text, flags=re.M)
+    (batch,) = [s for s in stages if re.match(r"\S+ AS batch\b", s)]
+    base = batch.split()[0]
+    (parent,) = [s for s in stages if re.match(rf"\S+ AS {base}\b", s)]
+    installs = " ".join(re.findall(r"apt-get install ([^\n\\]*)", parent))
+    assert {"procps", "tini"} <= set(installs.split())
+    assert "USER spark" in batch and "ENTRYPOINT []" in batch
+    assert "groupadd --gid 1099 spark" in parent
+    assert "useradd --uid 1099 --gid 1099 --create-home --home-dir /home/spark" in parent
+    assert "! /opt/venv/bin/python -c 'import pyspark'" in parent  # Spark is mounted, not baked
