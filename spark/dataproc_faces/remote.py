@@ -321,15 +321,16 @@ def _one_line(command: Any) -> Any:
 
     @functools.wraps(command)
     def run(args: argparse.Namespace) -> int:
-        from google.auth.exceptions import DefaultCredentialsError
-
-        from dataproc_faces.web.runs import cloud_errors, cloud_sentence
-
         try:
             return command(args)
-        except DefaultCredentialsError:  # the CLI's own sentence says how to log in
-            raise
-        except cloud_errors() as exc:
+        except Exception as exc:
+            from google.auth.exceptions import DefaultCredentialsError
+
+            from dataproc_faces.web.runs import cloud_errors, cloud_sentence
+
+            # No credentials: the CLI's own sentence says how to log in.
+            if isinstance(exc, DefaultCredentialsError) or not isinstance(exc, cloud_errors()):
+                raise
             raise _usage(cloud_sentence(exc).rstrip(".")) from None
 
     return run
