@@ -9,8 +9,11 @@ from Dataproc. This reads the region's quotas (`gcloud compute regions describe 
 json`: each quota's metric, limit and usage), compares them with what the stack's config asks
 for, and names the increase to request. One line per quota, exit 1 if the stack cannot start.
 
-Which quota counts what (Compute Engine's quota metrics; Serverless for Apache Spark's quota
-page for batches): a machine family's vCPUs count against `<FAMILY>_CPUS` (C3_CPUS, N2_CPUS...),
+Which quota counts what (the metric names of the Compute Engine API's `Quota.Metric` enum, as
+`gcloud compute regions describe` lists them; cloud.google.com/dataproc-serverless/quotas for
+batches: standard tier CPUS and DISKS_TOTAL_GB, 8 CPUs in all on a free trial; the runtime's
+defaults spark.driver.cores 4 and two executors of 4 cores, from its Spark properties page):
+a machine family's vCPUs count against `<FAMILY>_CPUS` (C3_CPUS, N2_CPUS...),
 E2 (the devhost) against CPUS; Spot/preemptible VMs against PREEMPTIBLE_CPUS when the region
 grants it, else against their family's quota; pd-balanced and pd-ssd disks against
 SSD_TOTAL_GB, pd-standard against DISKS_TOTAL_GB. A Serverless batch (standard tier) uses CPUS
