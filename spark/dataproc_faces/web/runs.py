@@ -284,10 +284,10 @@ def cloud_sentence(exc: BaseException) -> str:
     # The REST transport puts the request first ("POST https://...: <message>"): not for a page.
     detail = re.sub(r"^(GET|POST|PUT|PATCH|DELETE) \S+: ", "", detail)[:300].rstrip(".")
     if isinstance(exc, RetryError | TransportError | RequestException):
-        text = "the page could not reach Google Cloud from here (its network, or Cloud NAT)"
+        text = "Google Cloud could not be reached from here (the network, or Cloud NAT)"
     elif isinstance(exc, GoogleAuthError):
         text = (
-            "the page found no usable Google Cloud credentials (on the devhost, its service"
+            "no usable Google Cloud credentials were found (on the devhost, its service"
             " account; elsewhere, `gcloud auth application-default login`)"
         )
     elif isinstance(code, int) and code >= 500:
