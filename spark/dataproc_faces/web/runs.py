@@ -280,7 +280,8 @@ def cloud_sentence(exc: BaseException) -> str:
     from requests.exceptions import RequestException
 
     code = getattr(exc, "code", None) if isinstance(exc, GoogleAPICallError) else None
-    detail = " ".join(str(getattr(exc, "message", "") or exc).split())
+    said = exc.message if isinstance(exc, GoogleAPICallError) else str(exc)
+    detail = " ".join(str(said or "").split())
     # The REST transport puts the request first ("POST https://...: <message>"): not for a page.
     detail = re.sub(r"^(GET|POST|PUT|PATCH|DELETE) \S+: ", "", detail)[:300].rstrip(".")
     if isinstance(exc, RetryError | TransportError | RequestException):
