@@ -104,16 +104,12 @@ BATCH_IMAGE ?= dataproc-faces-batch
 BATCH_TAG ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo dev)
 REGISTRY ?=
 batch-image: models
-	docker build -f container/Dockerfile --target batch -t $(BATCH_IMAGE):$(BATCH_TAG) .
+	docker build --platform linux/amd64 -f container/Dockerfile --target batch -t $(BATCH_IMAGE):$(BATCH_TAG) .
 
-batch-image-push:
+# linux/amd64 whatever the machine; a tag already pushed is reused (scripts/push-batch-image.sh).
+batch-image-push: models
 	@test -n "$(REGISTRY)" || { echo "make: set REGISTRY=\$$(pulumi stack output image_repository)" >&2; exit 2; }
-	$(MAKE) batch-image
-	docker tag $(BATCH_IMAGE):$(BATCH_TAG) $(REGISTRY)/$(BATCH_IMAGE):$(BATCH_TAG)
-	docker push $(REGISTRY)/$(BATCH_IMAGE):$(BATCH_TAG)
-	@ref=$$(docker image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' $(REGISTRY)/$(BATCH_IMAGE):$(BATCH_TAG) | grep '^$(REGISTRY)/' | head -n1); \
-	  echo "pushed $$ref"; \
-	  echo "next: pulumi config set dataproc-faces:batch_image $$ref && pulumi up --refresh"
+	scripts/push-batch-image.sh $(REGISTRY) $(BATCH_IMAGE)
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUTPUT) test-artifacts .pytest_cache

@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,11 +146,15 @@ def _write_once(directory: Path, name: str, data: bytes) -> Path:
     return target
 
 
-def render_current(uris: dict[str, str]) -> str:
-    """The text of CURRENT_OBJECT: `uris` keyed like CURRENT_KEYS' values."""
+def render_current(uris: dict[str, str], settings: Mapping[str, str] | None = None) -> str:
+    """The text of CURRENT_OBJECT: `uris` keyed like CURRENT_KEYS' values, then `settings`
+    (the runner's DATAPROC_FACES_* variables: which runner, the cluster, the batch image, ...)."""
     lines = [f"{key}={uris[role]}" for key, role in CURRENT_KEYS.items()]
+    lines += [f"{key}={value}" for key, value in sorted((settings or {}).items())]
     return (
-        "# the artefacts this stack last deployed (infra/artifacts.py)\n" + "\n".join(lines) + "\n"
+        "# the artefacts and runner settings this stack last deployed (infra/artifacts.py)\n"
+        + "\n".join(lines)
+        + "\n"
     )
 
 
@@ -172,6 +177,7 @@ class Artifacts(pulumi.ComponentResource):
         *,
         bucket: gcp.storage.Bucket,
         tree: SourceTree | None = None,
+        settings: Mapping[str, pulumi.Input[str]] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("dataproc-faces:infra:Artifacts", name, None, opts)
@@ -220,12 +226,22 @@ class Artifacts(pulumi.ComponentResource):
             f"{name}-current",
             bucket=bucket.name,
             name=CURRENT_OBJECT,
+            # The runner's settings ride here too: the devhost's startup script runs only at
+            # boot, and an `up` that pushes a new batch image or changes the runner reboots
+            # nothing; the sync follows this object and restarts the page when it changes.
             content=pulumi.Output.all(
-                main=self.job_main_uri,
-                package=self.job_package_uri,
-                requirements=self.requirements_uri,
-                constraints=self.constraints_uri,
-            ).apply(render_current),
+                uris=pulumi.Output.all(
+                    main=self.job_main_uri,
+                    package=self.job_package_uri,
+                    requirements=self.requirements_uri,
+                    constraints=self.constraints_uri,
+                ),
+                settings=(
+                    pulumi.Output.all(**dict(settings))
+                    if settings
+                    else pulumi.Output.from_input({})
+                ),
+            ).apply(lambda v: render_current(v["uris"], v["settings"])),
             content_type="text/plain",
             # A fixed name: replacing it create-before-delete would delete the new content.
             # Kept out of `objects`, so nothing that waits for the artefacts is replaced with it.

@@ -84,7 +84,7 @@ class Cluster(pulumi.ComponentResource):
         ignore = [IGNORE_SCOPES, *(IGNORE_AUTOSCALED if c.autoscaling else ())]
         self.cluster = gcp.dataproc.Cluster(
             f"{name}-dataproc",
-            name=f"{cfg.prefix}-cluster",
+            name=cluster_name(cfg),
             project=cfg.project,
             region=cfg.region,
             labels=cfg.labels,
@@ -179,3 +179,8 @@ class Cluster(pulumi.ComponentResource):
             ),
         )
         self.register_outputs({"name": self.cluster.name})
+
+
+def cluster_name(cfg: StackConfig) -> str:
+    """The cluster's fixed name: known before `up`, so what names it need not wait for it."""
+    return f"{cfg.prefix}-cluster"

@@ -93,6 +93,7 @@ class JobConfig:
     run_id: str = ""
     input_prefix: str = ""  # empty: the stack's upload_images_to prefix
     detect: Mapping[str, Any] = field(default_factory=dict)
+    render: Mapping[str, Any] = field(default_factory=dict)  # mode and output options (`run`'s)
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,11 @@ class BatchConfig:
 
     image: str = ""  # empty: no batch from `pulumi up` until the image is pushed
     runtime_version: str = BATCH_RUNTIMES[0]
+    ttl: str = "86400s"  # execution_config.ttl: without it a 2.1+ runtime ends a batch at 4 h
+
+    @property
+    def ttl_seconds(self) -> int:
+        return int(self.ttl.rstrip("s"))
 
 
 @dataclass(frozen=True)
@@ -252,6 +258,12 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "job_run_id": ("", "empty, or 1-40 of a-z 0-9 '-': a new value submits a new run"),
     "job_input_prefix": ("", "empty (the stack's images prefix) or a gs://bucket/prefix"),
     "job_detect": ({}, "a map of detector options, e.g. {detector: centerface, min_size: 24}"),
+    "job_render": (
+        {},
+        "a map of `run`'s output options, e.g. {mode: blur, mask_scale: 1.5}: mode (outline,"
+        " blur, pixelate, solid, both), mask, mask_scale, blur_strength, pixelate_blocks,"
+        " fill_color, keep_metadata, thumbnails, faceless",
+    ),
     "runner": (
         "cluster",
         "cluster (a Dataproc cluster runs the jobs), serverless (Dataproc Serverless batches"
@@ -266,6 +278,11 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
     "batch_runtime_version": (
         BATCH_RUNTIMES[0],
         f"a Serverless runtime with Spark 3.5: {', '.join(BATCH_RUNTIMES)}",
+    ),
+    "batch_ttl": (
+        "86400s",
+        "how long a batch may run before Dataproc ends it, 600s (10 minutes) to 1209600s"
+        " (14 days); without it a batch ends after 4 hours",
     ),
 }
 
@@ -518,8 +535,19 @@ def _batch(values: Mapping[str, Any], *, project: str, region: str, stack: str) 
             f"'{image}' is not an image of this stack's repository pinned by digest",
             DEFAULTS["batch_image"][1],
         )
+    from dataproc_faces import jobspec
+
+    ttl = str(_get(values, "batch_ttl")).strip()
+    try:
+        ttl = jobspec.check_batch_ttl(ttl)
+    except ValueError:
+        raise ConfigError(
+            _key("batch_ttl"), f"'{ttl}' is not valid", DEFAULTS["batch_ttl"][1]
+        ) from None
     return BatchConfig(
-        image=image, runtime_version=_choice(values, "batch_runtime_version", BATCH_RUNTIMES)
+        image=image,
+        runtime_version=_choice(values, "batch_runtime_version", BATCH_RUNTIMES),
+        ttl=ttl,
     )
 
 
@@ -551,8 +579,13 @@ def _job(values: Mapping[str, Any]) -> JobConfig:
             ) from None
     if not isinstance(detect, Mapping):
         raise ConfigError(_key("job_detect"), "is not a map", DEFAULTS["job_detect"][1])
+    render = _map(values, "job_render")
     try:
-        jobspec.detect_options(detect)
+        mode = jobspec.render_options(render).mode
+    except ValueError as exc:
+        raise ConfigError(_key("job_render"), str(exc), DEFAULTS["job_render"][1]) from None
+    try:
+        jobspec.detect_options(detect, mode=mode)
     except ValueError as exc:
         raise ConfigError(_key("job_detect"), str(exc), DEFAULTS["job_detect"][1]) from None
     return JobConfig(
@@ -561,7 +594,21 @@ def _job(values: Mapping[str, Any]) -> JobConfig:
         run_id=run_id,
         input_prefix=prefix,
         detect=dict(detect),
+        render=dict(render),
     )
+
+
+def _map(values: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    """A map-valued key, as YAML or as the JSON text Pulumi hands programs."""
+    raw = _get(values, name)
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError:
+            raise ConfigError(_key(name), "is not a map", DEFAULTS[name][1]) from None
+    if not isinstance(raw, Mapping):
+        raise ConfigError(_key(name), "is not a map", DEFAULTS[name][1])
+    return raw
 
 
 def load() -> StackConfig:

@@ -167,6 +167,21 @@ class Identity(pulumi.ComponentResource):
             ),
         ]
         if self.batch_sa is not None:
+            # A batch's driver output (its own error line, its progress) is written under
+            # Serverless's staging bucket, the temp bucket, not next to a cluster job's output
+            # in staging: `wait --serverless` and the page read it there. Read only; the temp
+            # bucket holds Spark's files about the same photos the devhost already reads.
+            self.devhost_grants.append(
+                self._bucket_grant(
+                    name,
+                    "devhost",
+                    "temp",
+                    storage.temp,
+                    "roles/storage.objectViewer",
+                    devhost,
+                    child,
+                )
+            )
             # A batch that runs as the batch account is created only by who may act as it:
             # on that one account, not project-wide.
             self.devhost_grants.append(

@@ -90,7 +90,8 @@ class FaceJob(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("dataproc-faces:infra:FaceJob", name, None, opts)
-        detect = jobspec.detect_options(cfg.job.detect)
+        render = jobspec.render_options(cfg.job.render)
+        detect = jobspec.detect_options(cfg.job.detect, mode=render.mode)
         source: pulumi.Input[str] = cfg.job.input_prefix or images_uri
 
         def identify(values: list[Any]) -> str:
@@ -101,6 +102,7 @@ class FaceJob(pulumi.ComponentResource):
                 input=prefix,
                 detect=detect,
                 run_id=cfg.job.run_id,
+                render=render,
             )
 
         self.job_id = pulumi.Output.all(main_uri, package_uri, source).apply(identify)
@@ -114,7 +116,7 @@ class FaceJob(pulumi.ComponentResource):
                 cluster="",  # placement is its own argument below
                 main_uri=main,
                 package_uri=package,
-                args=jobspec.job_args(output=output, input=prefix, detect=detect),
+                args=jobspec.job_args(output=output, input=prefix, detect=detect, render=render),
             )["pyspark_job"]
             return gcp.dataproc.JobPysparkConfigArgs(
                 main_python_file_uri=spec["main_python_file_uri"],

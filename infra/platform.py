@@ -11,7 +11,7 @@ import pulumi_gcp as gcp
 from infra.apis import Apis
 from infra.artifacts import ArtifactError, Artifacts, SourceTree, hashed_name
 from infra.batch import FaceBatch
-from infra.cluster import Cluster
+from infra.cluster import Cluster, cluster_name
 from infra.config import StackConfig
 from infra.devhost import WEB_PORT, Devhost
 from infra.identity import Identity
@@ -47,7 +47,26 @@ class Platform(pulumi.ComponentResource):
         network = Network(f"{name}-net", cfg, web_port=WEB_PORT, depends_on=services, opts=child)
         storage = Storage(f"{name}-storage", cfg, depends_on=services, opts=child)
         identity = Identity(f"{name}-iam", cfg, storage, depends_on=services, opts=child)
-        artifacts = Artifacts(f"{name}-artifacts", bucket=storage.staging, tree=tree, opts=child)
+        # What `submit` (and the page) needs to send a batch, as stack outputs and, through the
+        # artefacts object the devhost follows, as the devhost's environment.
+        batch_settings: dict[str, pulumi.Input[str] | None] = {}
+        if identity.batch_sa is not None:
+            batch_settings = {
+                "batch_image": cfg.batch.image or None,
+                "batch_runtime_version": cfg.batch.runtime_version,
+                "batch_service_account": identity.batch_sa.email,
+                "batch_subnetwork": network.subnet.self_link,
+                "batch_staging_bucket": storage.temp.name,
+                "batch_network_tag": network.cluster_tag,
+                "batch_ttl": cfg.batch.ttl,
+            }
+        artifacts = Artifacts(
+            f"{name}-artifacts",
+            bucket=storage.staging,
+            tree=tree,
+            settings=runner_env(cfg, batch_settings),
+            opts=child,
+        )
 
         init_uri = init_action_uri(storage.staging, tree)
         cluster = None
@@ -79,17 +98,6 @@ class Platform(pulumi.ComponentResource):
                 depends_on=services,
                 opts=child,
             )
-        # What `submit` (and the page) needs to send a batch, as stack outputs and devhost env.
-        batch_settings: dict[str, pulumi.Input[str] | None] = {}
-        if identity.batch_sa is not None:
-            batch_settings = {
-                "batch_image": cfg.batch.image or None,
-                "batch_runtime_version": cfg.batch.runtime_version,
-                "batch_service_account": identity.batch_sa.email,
-                "batch_subnetwork": network.subnet.self_link,
-                "batch_staging_bucket": storage.temp.name,
-                "batch_network_tag": network.cluster_tag,
-            }
         images_uri = storage.input.name.apply(lambda b: f"gs://{b}/{IMAGES_PREFIX}")
         results_uri = storage.results.name.apply(lambda b: f"gs://{b}/runs/")
         devhost = Devhost(
@@ -102,13 +110,12 @@ class Platform(pulumi.ComponentResource):
             env={
                 "DATAPROC_FACES_PROJECT": cfg.project,
                 "DATAPROC_FACES_REGION": cfg.region,
-                **({"DATAPROC_FACES_CLUSTER": cluster.cluster.name} if cluster else {}),
                 "DATAPROC_FACES_IMAGES": images_uri,
                 "DATAPROC_FACES_RESULTS": results_uri,
-                # The job's URIs change with every code change: the devhost reads them from
-                # this fixed-name object (infra/artifacts.py), never from its own metadata.
+                # The job's URIs change with every code change, the runner's settings with a
+                # pushed image or a new runner: the devhost reads them from this fixed-name
+                # object (infra/artifacts.py), never from its own metadata (read at boot only).
                 "DATAPROC_FACES_CURRENT": artifacts.current_uri,
-                **_batch_env(cfg, batch_settings),
             },
             depends_on=[*services, *identity.devhost_grants, *network.egress],
             opts=child,
@@ -202,15 +209,18 @@ def _not_submitted(cfg: StackConfig) -> str:
     return "NOT_SUBMITTED (config job_submit is false)"
 
 
-def _batch_env(
+def runner_env(
     cfg: StackConfig, settings: dict[str, pulumi.Input[str] | None]
 ) -> dict[str, pulumi.Input[str]]:
-    """The devhost's DATAPROC_FACES_* names for the batch settings (dataproc_faces/remote.py)."""
+    """The devhost's DATAPROC_FACES_* variables for the runner: which one `submit` uses, the
+    cluster's name, the batch settings (dataproc_faces/remote.py reads them)."""
     from dataproc_faces.remote import env_name
 
-    env: dict[str, pulumi.Input[str]] = {}
-    if settings:
-        env["DATAPROC_FACES_RUNNER"] = "serverless" if cfg.job_as_batch else "cluster"
+    env: dict[str, pulumi.Input[str]] = {
+        env_name("runner"): "serverless" if cfg.job_as_batch else "cluster"
+    }
+    if cfg.uses_cluster:
+        env[env_name("cluster")] = cluster_name(cfg)
     for key, value in settings.items():
         if value is not None:
             env[env_name(key)] = value

@@ -3,10 +3,13 @@
 # check (PASS, FAIL or SKIP) and exit status 1 if any failed:
 #   preview  `pulumi preview --refresh --diff --expect-no-changes`: no perpetual diff, nothing the
 #            provider reads back differently (a single-node worker group, scopes, an object)
-#   job      the Dataproc job `up` submitted ended DONE (skipped when job_submit is false)
+#   job      the Dataproc job `up` submitted ended DONE, or on a stack whose runner is serverless
+#            the batch ended SUCCEEDED (skipped when job_submit is false or no image is set yet)
 #   init     the cluster is RUNNING and its init action logged success on the master node
+#            (skipped on a serverless stack: no cluster; batches run in the batch image)
 #   devhost  the devhost's startup script reached "devhost ready" (serial console)
-#   nat      Cloud NAT maps ports for the devhost and the cluster's master (their only egress)
+#   nat      Cloud NAT maps ports for the devhost and the cluster's master (their only egress;
+#            a serverless stack: the devhost only)
 #   bf16     the job's workers ran OpenVINO in bf16 (machine_family with AMX), or RetinaFace's int8
 #            network on CPUs without it; fp32 fails (skipped without job)
 #   code     the devhost runs the artefacts the stack last deployed (its sync timer followed `up`)
@@ -42,13 +45,15 @@ preview_changes() {
   '
 }
 
-# job_verdict STATE DETAILS: the job line from the state `gcloud dataproc jobs describe` reports.
+# job_verdict STATE DETAILS: the job line from the state `gcloud dataproc jobs describe` reports
+# (a batch's, from `gcloud dataproc batches describe`: SUCCEEDED, FAILED, CANCELLED, ...).
 job_verdict() {
   case "$1" in
-    DONE) report PASS job "ended DONE" ;;
+    DONE | SUCCEEDED) report PASS job "ended $1" ;;
+    NOT_SUBMITTED*batch_image*) report SKIP job "no batch yet: batch_image is empty; push the image (make batch-image-push), set batch_image to the reference it prints and run pulumi up again" ;;
     NOT_SUBMITTED*) report SKIP job "no job in this stack (dataproc-faces:job_submit is false)" ;;
     "") report FAIL job "no state read for the job: ${2:-not found}" ;;
-    PENDING | SETUP_DONE | RUNNING) report FAIL job "still $1: run this again when it has ended" ;;
+    PENDING | SETUP_DONE | RUNNING | CANCELLING) report FAIL job "still $1: run this again when it has ended" ;;
     *) report FAIL job "ended $1${2:+: $2}" ;;
   esac
 }
@@ -139,6 +144,7 @@ code_verdict() {
 
 main() {
   local stack_args=() preview rc changes project region zone cluster devhost router job_id state
+  local runner
   if [ -n "${1:-}" ]; then stack_args=(--stack "$1"); fi
   output() { pulumi stack output "${stack_args[@]}" "$1" 2>/dev/null; }
 
@@ -146,6 +152,8 @@ main() {
   region="$(output region)"
   zone="$(output zone)"
   cluster="$(output cluster_name)"
+  # serverless: no cluster (cluster_name is null), the job is a batch; cluster or both: a cluster.
+  runner="$(output runner)" || runner=cluster
   devhost="$(output devhost_name)"
   router="$(output nat_router)"
   job_id="$(output job_id)"
@@ -165,6 +173,11 @@ main() {
 
   if [ -z "$job_id" ] || [ "$job_id" = null ] || [[ "$state" == NOT_SUBMITTED* ]]; then
     job_verdict "${state:-NOT_SUBMITTED}" ""
+  elif [ "$runner" = serverless ]; then
+    local described
+    described="$(gcloud dataproc batches describe "$job_id" --project "$project" \
+      --region "$region" --format 'value(state,stateMessage)' 2>&1)" || described=""
+    job_verdict "$(cut -f1 <<<"$described")" "$(cut -sf2 <<<"$described")"
   else
     local described
     described="$(gcloud dataproc jobs describe "$job_id" --project "$project" --region "$region" \
@@ -174,14 +187,19 @@ main() {
 
   # Each verdict reads a variable, not a pipe: a pipe's last part would run in a subshell and
   # its FAIL would not reach the exit status.
-  local uuid="" bucket="" cluster_state="" info log=""
-  info="$(gcloud dataproc clusters describe "$cluster" --project "$project" --region "$region" \
-    --format 'value(clusterUuid,config.configBucket,status.state)' 2>/dev/null)" || info=""
-  IFS=$'\t' read -r uuid bucket cluster_state <<<"$info"
-  if [ -n "$uuid" ]; then
-    log="$(gcloud storage cat "gs://$bucket/google-cloud-dataproc-metainfo/$uuid/$cluster-m/dataproc-initialization-script-0_output" 2>/dev/null)"
+  local uuid="" bucket="" cluster_state="" info log="" vms=("$devhost")
+  if [ "$runner" = serverless ]; then
+    report SKIP init "no cluster (runner serverless): batches run in the batch image, no init action"
+  else
+    vms+=("$cluster-m")
+    info="$(gcloud dataproc clusters describe "$cluster" --project "$project" --region "$region" \
+      --format 'value(clusterUuid,config.configBucket,status.state)' 2>/dev/null)" || info=""
+    IFS=$'\t' read -r uuid bucket cluster_state <<<"$info"
+    if [ -n "$uuid" ]; then
+      log="$(gcloud storage cat "gs://$bucket/google-cloud-dataproc-metainfo/$uuid/$cluster-m/dataproc-initialization-script-0_output" 2>/dev/null)"
+    fi
+    init_verdict "$cluster_state" <<<"$log"
   fi
-  init_verdict "$cluster_state" <<<"$log"
 
   log="$(gcloud compute instances get-serial-port-output "$devhost" --zone "$zone" \
     --project "$project" 2>/dev/null)"
@@ -190,7 +208,7 @@ main() {
   log="$(gcloud compute routers get-nat-mapping-info "$router" --region "$region" \
     --project "$project" \
     --format 'value(instanceName,interfaceNatMappings[0].natIpPortRanges[0])' 2>/dev/null)"
-  nat_verdict "$devhost" "$cluster-m" <<<"$log"
+  nat_verdict "${vms[@]}" <<<"$log"
 
   if [ -z "$job_id" ] || [ "$job_id" = null ] || [[ "$state" == NOT_SUBMITTED* ]]; then
     report SKIP bf16 "no job in this stack to read the workers' runtime from"

@@ -15,7 +15,7 @@ from typing import Any
 
 from dataproc_faces.detectors.base import DetectOptions
 from dataproc_faces.imaging.options import render_flags
-from dataproc_faces.imaging.render import RenderOptions
+from dataproc_faces.imaging.render import FILL_OF_MODE, RenderOptions
 
 JOB_ID_PREFIX = "faces"
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
@@ -26,6 +26,11 @@ TERMINAL_STATES = ("DONE", "ERROR", "CANCELLED")
 # Batch.State: the ends of a Serverless batch, and the one that means it worked.
 BATCH_TERMINAL_STATES = ("SUCCEEDED", "FAILED", "CANCELLED")
 BATCH_DONE = "SUCCEEDED"
+# A batch's `execution_config.ttl`: on runtime 2.1 and later a batch without one is ended after
+# 4 hours; Dataproc accepts 10 minutes to 14 days (pulumi-gcp's BatchEnvironmentConfig
+# ExecutionConfig `ttl` documentation, from the Batches API reference). One day by default.
+BATCH_TTL_RANGE = (600, 1_209_600)
+DEFAULT_BATCH_TTL = "86400s"
 
 # Spark settings for the cluster run; spark.task.maxFailures > 1 lets a lost executor's tasks
 # run again (writes are idempotent), speculation stays off so no image is detected twice at once.
@@ -56,10 +61,12 @@ def detector_flags(detect: DetectOptions) -> list[str]:
     return flags
 
 
-def detect_options(values: Mapping[str, Any]) -> DetectOptions:
+def detect_options(values: Mapping[str, Any], *, mode: str = "outline") -> DetectOptions:
     """DetectOptions from a config map (`{"detector": "centerface", "min_neighbors": 6}`).
 
-    Values are checked with the same rules as the command-line flags; raises ValueError.
+    Values are checked with the same rules as the command-line flags; raises ValueError. A
+    `mode` that hides faces fills in the detector's privacy threshold when none is given, as
+    `run` and `submit` do (a missed face stays recognisable).
     """
     import argparse
 
@@ -90,10 +97,62 @@ def detect_options(values: Mapping[str, Any]) -> DetectOptions:
             chosen[key] = checks[key](str(raw).strip())
         except (ValueError, argparse.ArgumentTypeError) as exc:
             raise ValueError(f"{key}: {exc}") from None
+    if "score_threshold" not in chosen and mode in FILL_OF_MODE:
+        from dataproc_faces.detectors.base import PRIVACY_SCORES
+
+        privacy = PRIVACY_SCORES.get(chosen.get("detector", DetectOptions().detector))
+        if privacy is not None:
+            chosen["score_threshold"] = privacy
     options = DetectOptions(**chosen)
     if options.max_size is not None and options.max_size < options.min_size:
         raise ValueError("max_size must not be smaller than min_size")
     return options
+
+
+def render_options(values: Mapping[str, Any]) -> RenderOptions:
+    """RenderOptions from a config map (`{"mode": "blur", "mask_scale": 1.5}`): what `run`'s
+    --mode, --mask, --mask-scale, ... flags set, by the same rules; raises ValueError."""
+    import argparse
+
+    from dataproc_faces.imaging.anonymise import MASKS
+    from dataproc_faces.imaging.options import color, parse_blocks, parse_mask_scale, positive_float
+    from dataproc_faces.imaging.render import FACELESS, MODES
+
+    def one_of(choices: Sequence[str]) -> Any:
+        def check(text: str) -> str:
+            if text not in choices:
+                raise ValueError(f"must be one of {', '.join(choices)}, got {text}")
+            return text
+
+        return check
+
+    def boolean(text: str) -> bool:
+        if text.lower() not in ("true", "false"):
+            raise ValueError(f"must be true or false, got {text}")
+        return text.lower() == "true"
+
+    checks = {
+        "mode": one_of(MODES),
+        "mask": one_of(MASKS),
+        "mask_scale": parse_mask_scale,
+        "blur_strength": positive_float,
+        "pixelate_blocks": parse_blocks,
+        "fill_color": color,
+        "keep_metadata": boolean,
+        "thumbnails": boolean,
+        "faceless": one_of(FACELESS),
+    }
+    chosen: dict[str, Any] = {}
+    for key, raw in values.items():
+        if key not in checks:
+            raise ValueError(f"unknown output option {key!r} (known: {', '.join(checks)})")
+        if raw is None:
+            continue
+        try:
+            chosen[key] = checks[key](str(raw).strip())
+        except (ValueError, argparse.ArgumentTypeError) as exc:
+            raise ValueError(f"{key}: {exc}") from None
+    return RenderOptions(**chosen)  # ValueError for options that do not go together
 
 
 def job_args(
@@ -204,6 +263,17 @@ def _pyspark_files(main_uri: Any, package_uri: Any, args: Sequence[str]) -> dict
     }
 
 
+def check_batch_ttl(ttl: str) -> str:
+    """A batch's time to live, "<seconds>s", within what Dataproc Serverless accepts."""
+    found = re.fullmatch(r"([0-9]+)s", str(ttl).strip())
+    low, high = BATCH_TTL_RANGE
+    if not found or not low <= int(found.group(1)) <= high:
+        raise ValueError(
+            f"batch ttl {ttl!r}: use {low}s (10 minutes) to {high}s (14 days), in seconds with 's'"
+        )
+    return f"{int(found.group(1))}s"
+
+
 def check_batch_id(batch_id: str) -> str:
     """A Serverless batch id: 4-63 of a-z, 0-9 and '-', starting and ending alphanumeric."""
     if not _BATCH_ID.match(batch_id):
@@ -226,13 +296,19 @@ def pyspark_batch(
     network_tags: Sequence[str] = (),
     labels: Mapping[str, str] | None = None,
     properties: Mapping[str, str] | None = None,
+    ttl: str = DEFAULT_BATCH_TTL,
 ) -> dict[str, Any]:
     """The Serverless `Batch` message as a dict (proto field names): `dataproc_v1.Batch(this)`.
 
     The same files, arguments and Spark properties as `pyspark_job`; what a cluster provides
     (Python packages, identity, network) comes from the container image and the execution config.
+    `ttl` ("<seconds>s") always: without one, a batch on runtime 2.1+ is ended after 4 hours.
     """
-    execution: dict[str, Any] = {"service_account": service_account, "subnetwork_uri": subnetwork}
+    execution: dict[str, Any] = {
+        "service_account": service_account,
+        "subnetwork_uri": subnetwork,
+        "ttl": check_batch_ttl(ttl),
+    }
     if staging_bucket:
         execution["staging_bucket"] = staging_bucket
     if network_tags:

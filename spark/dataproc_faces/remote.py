@@ -54,12 +54,18 @@ _SOURCES = {
     "batch_subnetwork": ("batch_subnetwork", "DATAPROC_FACES_BATCH_SUBNETWORK"),
     "batch_staging_bucket": ("batch_staging_bucket", "DATAPROC_FACES_BATCH_STAGING"),
     "batch_network_tag": ("batch_network_tag", "DATAPROC_FACES_BATCH_NETWORK_TAG"),
+    "batch_ttl": ("batch_ttl", "DATAPROC_FACES_BATCH_TTL"),
+}
+# What the devhost reads from the object the stack last deployed, at each use: the code, and
+# the runner's settings (a pushed image, a new runner reach it without a reboot).
+_CURRENT = frozenset(("main_uri", "package_uri", "runner", "cluster")) | {
+    name for name in _SOURCES if name.startswith("batch_")
 }
 SERVERLESS = "serverless"
 _FLAGS = {"batch_image": "--image"}
 # What only the stack knows (its batch account, subnet, ...): no option on the command line.
 _NO_FLAG = frozenset(
-    ("batch_runtime_version", "batch_service_account", "batch_subnetwork", "runner")
+    ("batch_runtime_version", "batch_service_account", "batch_subnetwork", "runner", "batch_ttl")
 )
 
 
@@ -113,8 +119,8 @@ def resolve(args: argparse.Namespace, name: str, required: bool = True) -> str |
     key, env = _SOURCES[name]
     if not value:
         value = stack_outputs(getattr(args, "stack_outputs", None)).get(key)
-    if not value and name in ("main_uri", "package_uri") and os.environ.get(CURRENT_ENV):
-        value = current_artifacts(os.environ[CURRENT_ENV]).get(env)
+    if not value and name in _CURRENT and os.environ.get(CURRENT_ENV):
+        value = _current_of(args).get(env)
     if not value:
         value = os.environ.get(env)
     if not value and name == "project":
@@ -126,8 +132,24 @@ def resolve(args: argparse.Namespace, name: str, required: bool = True) -> str |
                 " must be serverless or both"
             )
         flag = _FLAGS.get(name, "--" + name.replace("_", "-"))
-        raise _usage(f"{flag} is required (or --stack-outputs with '{key}', or ${env})")
+        hint = ""
+        if name == "batch_image":  # the usual reason: the stack's first `up`, before a push
+            hint = (
+                "; a stack gets its image after `make batch-image-push` and `pulumi config set"
+                " dataproc-faces:batch_image`, then `pulumi up` (the devhost follows within"
+                " 2 minutes)"
+            )
+        raise _usage(f"{flag} is required (or --stack-outputs with '{key}', or ${env}){hint}")
     return str(value) if value else None
+
+
+def _current_of(args: argparse.Namespace) -> dict[str, str]:
+    """The deployed object's settings, read once per command (every option asks)."""
+    found = getattr(args, "_current_env", None)
+    if found is None:
+        found = current_artifacts(os.environ[CURRENT_ENV])
+        args._current_env = found
+    return found
 
 
 def parse_env_lines(text: str) -> dict[str, str]:
@@ -293,6 +315,27 @@ def _add_wait_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _one_line(command: Any) -> Any:
+    """Google Cloud's refusals (a 403 while a grant propagates, a quota, a 5xx) as one usage
+    line in the page's words (web/runs.py), not a traceback."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except Exception as exc:
+            from google.auth.exceptions import DefaultCredentialsError
+
+            from dataproc_faces.web.runs import cloud_errors, cloud_sentence
+
+            # No credentials: the CLI's own sentence says how to log in.
+            if isinstance(exc, DefaultCredentialsError) or not isinstance(exc, cloud_errors()):
+                raise
+            raise _usage(cloud_sentence(exc).rstrip(".")) from None
+
+    return run
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     from dataproc_faces.cli import MODE_HELP, add_detector_arguments
     from dataproc_faces.imaging.options import add_anonymise_arguments
@@ -330,13 +373,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_detector_arguments(p)
     p.add_argument("--mode", choices=MODES, default="outline", help=MODE_HELP)
     add_anonymise_arguments(p)
-    p.set_defaults(func=cmd_submit)
+    p.set_defaults(func=_one_line(cmd_submit))
 
     p = subparsers.add_parser("status", help="print a job's (or a batch's) state")
     p.add_argument("job_id")
     _add_location(p)
     _add_serverless(p, "JOB_ID names")
-    p.set_defaults(func=cmd_status)
+    p.set_defaults(func=_one_line(cmd_status))
 
     p = subparsers.add_parser(
         "wait",
@@ -349,7 +392,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_location(p)
     _add_serverless(p, "JOB_ID names")
     _add_wait_options(p)
-    p.set_defaults(func=cmd_wait)
+    p.set_defaults(func=_one_line(cmd_wait))
 
     p = subparsers.add_parser(
         "fetch",
@@ -424,6 +467,12 @@ def build_job(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     )
     if batch:
         tag = resolve(args, "batch_network_tag", required=False)
+        try:  # a day unless the stack says otherwise (config batch_ttl)
+            ttl = jobspec.check_batch_ttl(
+                resolve(args, "batch_ttl", required=False) or jobspec.DEFAULT_BATCH_TTL
+            )
+        except ValueError as exc:
+            raise _usage(str(exc)) from None
         message = jobspec.pyspark_batch(
             main_uri=main_uri,
             package_uri=package_uri,
@@ -434,6 +483,7 @@ def build_job(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
             subnetwork=resolve(args, "batch_subnetwork"),
             staging_bucket=resolve(args, "batch_staging_bucket", required=False),
             network_tags=[tag] if tag else [],
+            ttl=ttl,
         )
         message["batch_id"] = job
         return message, output

@@ -62,6 +62,9 @@ class DataprocStandIn:
         self.jobs: dict[str, dict[str, Any]] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, str]] = []
+        # (HTTP status, gRPC status name, message): answered, in order, to the next requests
+        # instead of serving them (a 403 while a grant propagates, a 429 quota, a 503, ...).
+        self.refusals: list[tuple[int, str, str]] = []
         self._procs: dict[str, subprocess.Popen] = {}
         self._lock = threading.Lock()
         self._workdir = Path(tempfile.mkdtemp(prefix="dataproc-standin-"))
@@ -87,6 +90,9 @@ class DataprocStandIn:
                 standin.requests.append((self.command, path))
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}") if length else {}
+                if standin.refusals:
+                    code, status, message = standin.refusals.pop(0)
+                    return self._reply(code, _error(code, message, status))
                 found = _CLUSTER.match(path)
                 if found and self.command == "GET":
                     return self._reply(*standin.cluster(*found.groups()))

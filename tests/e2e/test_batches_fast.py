@@ -125,6 +125,7 @@ def test_submit_creates_a_batch_with_the_stack_image_identity_and_network(
         "subnetworkUri": "projects/p/regions/europe-west1/subnetworks/s",
         "stagingBucket": f"{bucket}-temp",
         "networkTags": ["dpf-test-dataproc"],
+        "ttl": "86400s",  # always set: without it, runtime 2.1+ ends a batch after 4 hours
     }
     assert sent["pysparkBatch"]["mainPythonFileUri"] == f"gs://{bucket}/artifacts/main-1.py"
     assert sent["pysparkBatch"]["args"][:5] == [
@@ -136,6 +137,53 @@ def test_submit_creates_a_batch_with_the_stack_image_identity_and_network(
     ]
     create = [r for r in standin.requests if r == ("POST", standin.path())]
     assert len(create) == 1
+
+
+def test_on_the_devhost_submit_follows_the_settings_the_stack_last_deployed(
+    standin, outputs, bucket, capsys, monkeypatch
+):
+    """The devhost's environment was written at boot, before `batch_image` was set (and an
+    older runner); the artefacts object names what the last `up` deployed: that wins."""
+    from infra.artifacts import CURRENT_OBJECT, render_current
+
+    deployed = {
+        key.removeprefix("batch_"): value
+        for key, value in json.loads(Path(outputs).read_text()).items()
+    }
+    newer = IMAGE.replace("0" * 64, "1" * 64)
+    settings = {
+        "DATAPROC_FACES_RUNNER": "serverless",
+        "DATAPROC_FACES_BATCH_IMAGE": newer,
+        "DATAPROC_FACES_BATCH_RUNTIME": "2.3",
+        "DATAPROC_FACES_BATCH_SA": SA,
+        "DATAPROC_FACES_BATCH_SUBNETWORK": deployed["subnetwork"],
+        "DATAPROC_FACES_BATCH_STAGING": f"{bucket}-temp",
+        "DATAPROC_FACES_BATCH_TTL": "7200s",
+    }
+    uris = {
+        "main": deployed["job_main_uri"],
+        "package": deployed["job_package_uri"],
+        "requirements": f"gs://{bucket}/artifacts/requirements-1.txt",
+        "constraints": f"gs://{bucket}/artifacts/constraints-1.txt",
+    }
+    upload(bucket, {CURRENT_OBJECT: render_current(uris, settings).encode()})
+    for key, value in {
+        "DATAPROC_FACES_PROJECT": PROJECT,
+        "DATAPROC_FACES_REGION": REGION,
+        "DATAPROC_FACES_IMAGES": deployed["upload_images_to"],
+        "DATAPROC_FACES_RESULTS": deployed["results_uri"],
+        "DATAPROC_FACES_CURRENT": f"gs://{bucket}/{CURRENT_OBJECT}",
+        "DATAPROC_FACES_RUNNER": "cluster",  # the boot-time runner
+        "DATAPROC_FACES_CLUSTER": "dpf-test-cluster",
+        "DATAPROC_FACES_BATCH_IMAGE": IMAGE,  # the boot-time (older) image
+    }.items():
+        monkeypatch.setenv(key, value)
+    code, out, err = run(capsys, "submit", "--run-id", "devhost")
+    assert code == 0, err
+    sent = standin.batches[out.strip()]
+    assert sent["runtimeConfig"]["containerImage"] == newer
+    assert sent["environmentConfig"]["executionConfig"]["ttl"] == "7200s"
+    assert sent["environmentConfig"]["executionConfig"]["serviceAccount"] == SA
 
 
 def test_a_batch_id_in_use_is_refused_with_one_line(standin, outputs, capsys):
@@ -277,3 +325,18 @@ def test_the_page_on_a_serverless_stack_submits_batches_and_follows_them(
     assert seen[bad] == ("ERROR", False, "x")
     page = client.get(f"/runs/{ok}").get_data(as_text=True)
     assert f"Dataproc\nServerless batch {started[0][1]}." in page
+
+
+def test_a_refusal_of_google_cloud_is_one_line_not_a_traceback(standin, outputs, capsys):
+    standin.refusals.append((403, "PERMISSION_DENIED", "Permission 'dataproc.batches.create'"))
+    code, out, err = run(capsys, "submit", "--stack-outputs", outputs, "--run-id", "denied")
+    assert (code, out) == (2, "")
+    assert err == [
+        "dataproc-faces: error: Google Cloud refused the devhost's account a permission; a"
+        " stack's new grants take up to 7 minutes to apply, so try again in a few minutes, and"
+        " if it persists run `pulumi up` again (403 Forbidden: Permission"
+        " 'dataproc.batches.create')"
+    ]
+    standin.refusals.append((503, "UNAVAILABLE", "try later"))
+    code, _, err = run(capsys, "status", "anything", "--stack-outputs", outputs)
+    assert code == 2 and err[-1].startswith("dataproc-faces: error: Google Cloud did not answer")

@@ -34,6 +34,10 @@ BATCH_STATE_ENV = "HARNESS_BATCH_STATE"
 # HARNESS_PREVIEW=1: run as `pulumi preview` does (is_dry_run; what the provider computes on
 # create, such as a batch's state, is unknown).
 PREVIEW_ENV = "HARNESS_PREVIEW"
+# HARNESS_FAILED_BATCH=ID: Dataproc already holds a FAILED batch ID that the stack does not (an
+# earlier `up` whose create failed: the provider drops such a resource). As Dataproc does, the
+# mocks then refuse to create a batch under an id in use (ALREADY_EXISTS).
+FAILED_BATCH_ENV = "HARNESS_FAILED_BATCH"
 
 
 def stack_config(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
@@ -144,6 +148,16 @@ def run(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
 
     dataproc = DataprocStandIn({}, staging_bucket="unused", clusters=set())
     dataproc.__enter__()
+    planted = os.environ.get(FAILED_BATCH_ENV)
+    if planted:
+        dataproc.batches[planted] = {
+            "name": f"projects/{TEST_PROJECT}/locations/europe-west1/batches/{planted}",
+            "uuid": "earlier-batch-uuid",
+            "state": os.environ.get("HARNESS_FAILED_BATCH_STATE", "FAILED"),
+            "stateMessage": "Job failed with message [main.py exited with status 2].",
+            "stateTime": "2026-01-01T00:00:00Z",
+            "stateHistory": [],
+        }
     os.environ["DATAPROC_ENDPOINT"] = dataproc.url
     keep_clusters = os.environ.get(CLUSTER_GONE_ENV) != "1"
 
@@ -163,6 +177,14 @@ def run(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
 
     class Mocks(mocks.Mocks):
         def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+            if args.typ == "gcp:dataproc/batch:Batch" and os.environ.get(PREVIEW_ENV) != "1":
+                batch_id = args.inputs["batchId"]
+                if batch_id in dataproc.batches:  # the provider's create: Dataproc's 409
+                    raise pulumi.RunError(
+                        f"Error creating Batch: googleapi: Error 409: Already exists: Failed to"
+                        f" create batch: Batch projects/{TEST_PROJECT}/locations/europe-west1/"
+                        f"batches/{batch_id}"
+                    )
             rid, state = _computed(args.typ, args.name, dict(args.inputs))
             if args.typ == "gcp:dataproc/cluster:Cluster" and keep_clusters:
                 dataproc.clusters.add(state["name"])
@@ -229,7 +251,12 @@ def run(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         _sync_await(run_pulumi_func(program))
     finally:
         dataproc.__exit__(None, None, None)
-    return {"resources": records, "outputs": _plain(outputs), "warnings": warnings}
+    return {
+        "resources": records,
+        "outputs": _plain(outputs),
+        "warnings": warnings,
+        "standin_batches": sorted(dataproc.batches),
+    }
 
 
 def main(argv: list[str]) -> int:

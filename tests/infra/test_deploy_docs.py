@@ -74,7 +74,7 @@ def test_first_deploy_check_reads_outputs_every_stack_exports(recorded) -> None:
 def test_first_deploy_checklist_has_an_entry_per_issue_point() -> None:
     start = DEPLOY.index("The first-deploy checklist")
     checklist = DEPLOY[start : DEPLOY.index("### The first `up` of dev")]
-    assert re.findall(r"^([0-9]+)\. ", checklist, re.M) == [str(n) for n in range(1, 13)]
+    assert re.findall(r"^([0-9]+)\. ", checklist, re.M) == [str(n) for n in range(1, 15)]
     # What only a real project can show: each has its entry.
     for needle in (
         "in two `up`s",
@@ -82,8 +82,33 @@ def test_first_deploy_checklist_has_an_entry_per_issue_point() -> None:
         "no `roles/iam.serviceAccountUser`",
         "The `bf16` line PASS",
         "one sentence naming `pulumi up --refresh`",
+        "API has not been used in project",  # a freshly enabled API: run `up` again
+        "you need only the script above and items 6 and 13",
     ):
         assert needle in checklist, needle
     assert "scripts/first-deploy-check.sh" in DEPLOY and "scripts/first-deploy-check.sh" in (
         _readme_deploy_section()
     )
+
+
+def test_every_config_key_is_in_the_deploy_table_and_the_defaults_are_todays() -> None:
+    from infra.config import DEFAULTS
+
+    table = DEPLOY[DEPLOY.index("| Key | Default |") : DEPLOY.index("`seed_samples`, `job_submit`")]
+    assert [k for k in DEFAULTS if f"| `{k}` |" not in table] == []
+    assert "BlazeFace" not in table  # RetinaFace has been the default detector since
+    assert "| `batch_ttl` | `86400s`" in table and "**4 hours**" in table
+
+
+def test_a_first_time_reader_creates_the_stack_and_sees_the_privacy_thresholds() -> None:
+    short = _readme_deploy_section()
+    assert "pulumi stack init dev" in short and "passphrase" in short
+    assert "pulumi stack init dev" in CLOUD and "no stack named 'dev' found" in CLOUD
+    assert "privacy threshold (0.2)" not in README
+    assert "(RetinaFace 0.1, CenterFace 0.2)" in README
+    # submit's reference names the hiding options, and the stack's job takes them too.
+    for option in ("--mode outline|blur|pixelate|solid|both", "--mask-scale", "`job_render`"):
+        assert option in CLOUD, option
+    assert "python -m infra.quota" in DEPLOY and "python -m infra.quota" in short
+    assert "What a stack costs while it stands" in DEPLOY
+    assert "**An Owner of the project can skip this section**" in DEPLOY

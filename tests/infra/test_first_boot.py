@@ -131,15 +131,18 @@ def _sandbox(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     return script, env
 
 
-def _publish(tmp_path: Path, version: str) -> dict[str, str]:
-    """An `up`: artefacts named for `version` and the fixed-name object listing them."""
+def _publish(
+    tmp_path: Path, version: str, settings: dict[str, str] | None = None
+) -> dict[str, str]:
+    """An `up`: artefacts named for `version` and the fixed-name object listing them (and the
+    runner's `settings`)."""
     uris = {role: uri.replace("0123456789abcdef", version) for role, uri in URIS.items()}
     gcs = tmp_path / "gcs"
     for role, uri in uris.items():
         path = gcs / uri.removeprefix("gs://")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"{role} {version}\n")
-    (gcs / CURRENT.removeprefix("gs://")).write_text(render_current(uris))
+    (gcs / CURRENT.removeprefix("gs://")).write_text(render_current(uris, settings))
     return uris
 
 
@@ -237,6 +240,68 @@ def test_the_devhost_follows_an_up_that_replaces_the_artefacts(tmp_path: Path) -
         parse_env_lines((app / "current.env").read_text())["DATAPROC_FACES_JOB_MAIN"]
         == (new["main"])
     )
+
+
+IMAGE = "europe-west1-docker.pkg.dev/p/dpf-dev-images/dataproc-faces-batch@sha256:"
+
+
+def _login_shell(tmp_path: Path, *names: str) -> list[str]:
+    """What a new login shell on the devhost sees (the profile the startup script wrote)."""
+    echo = "; ".join(f'echo "${{{n}:-}}"' for n in names)
+    shell = subprocess.run(
+        ["bash", "-c", f". {tmp_path / 'profile.sh'}; {echo}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return shell.stdout.splitlines()
+
+
+def test_a_pushed_image_or_a_new_runner_reaches_the_devhost_without_a_reboot(
+    tmp_path: Path,
+) -> None:
+    """The documented flow: a first `up` without an image, a push, a second `up` with
+    batch_image set. The startup script does not run again; the sync must follow the object."""
+    script, env = _sandbox(tmp_path)
+    first = {"DATAPROC_FACES_RUNNER": "serverless", "DATAPROC_FACES_BATCH_TTL": "86400s"}
+    _publish(tmp_path, "1111111111111111", first)
+    assert _run(script, env).returncode == 0
+    assert _login_shell(tmp_path, "DATAPROC_FACES_BATCH_IMAGE") == [""]
+    sync = tmp_path / "sbin" / "sync"
+    restarts = "systemctl restart dataproc-faces-web.service"
+    assert (tmp_path / "log").read_text().count(restarts) == 1
+
+    # The second `up`: the same code, the image pushed and set: the page restarts on it.
+    _publish(tmp_path, "1111111111111111", {**first, "DATAPROC_FACES_BATCH_IMAGE": IMAGE + "a"})
+    assert _run(sync, env).returncode == 0
+    assert (tmp_path / "log").read_text().count(restarts) == 2
+    assert _login_shell(tmp_path, "DATAPROC_FACES_BATCH_IMAGE", "DATAPROC_FACES_RUNNER") == [
+        IMAGE + "a",
+        "serverless",
+    ]
+    # The page's unit reads the same file after the deploy's own environment: the later wins.
+    unit = (tmp_path / "web.service").read_text()
+    assert unit.index(f"EnvironmentFile={tmp_path / 'etc' / 'web.env'}") < unit.index(
+        f"EnvironmentFile=-{tmp_path / 'app'}/current.env"
+    )
+    current = parse_env_lines((tmp_path / "app" / "current.env").read_text())
+    assert current["DATAPROC_FACES_BATCH_IMAGE"] == IMAGE + "a"
+
+    # A later push, then a change of runner: each is followed, each restarts the page.
+    _publish(tmp_path, "1111111111111111", {**first, "DATAPROC_FACES_BATCH_IMAGE": IMAGE + "b"})
+    assert _run(sync, env).returncode == 0
+    assert _login_shell(tmp_path, "DATAPROC_FACES_BATCH_IMAGE") == [IMAGE + "b"]
+    _publish(
+        tmp_path,
+        "1111111111111111",
+        {"DATAPROC_FACES_RUNNER": "cluster", "DATAPROC_FACES_CLUSTER": "dpf-dev-cluster"},
+    )
+    assert _run(sync, env).returncode == 0
+    assert _login_shell(tmp_path, "DATAPROC_FACES_RUNNER", "DATAPROC_FACES_CLUSTER") == [
+        "cluster",
+        "dpf-dev-cluster",
+    ]
+    assert (tmp_path / "log").read_text().count(restarts) == 4
 
 
 def test_startup_script_outlasts_iam_propagation_then_fails_clearly(tmp_path: Path) -> None:

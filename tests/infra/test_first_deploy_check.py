@@ -44,6 +44,7 @@ _GCLOUD = """#!/bin/bash
 echo "gcloud $*" >> "$CALLS"
 case "$1 $2 $3" in
   "dataproc jobs describe") file="${JOB:-}" ;;
+  "dataproc batches describe") file="${BATCH:-}" ;;
   "dataproc clusters describe") file="${CLUSTER:-}" ;;
   "storage cat gs://"*/summary.json) file="${SUMMARY:-}" ;;
   "storage cat gs://"*/artifacts/current.env) file="${CURRENT:-}" ;;
@@ -74,6 +75,7 @@ def run_check(tmp_path: Path, **cases: str) -> tuple[subprocess.CompletedProcess
         "SUMMARY": "summary-bf16.json",
         "CURRENT": "current.env",
         "DEVHOST_CURRENT": "current.env",
+        "BATCH": "",
     }
     env = {
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
@@ -263,3 +265,64 @@ def test_workers_without_bf16_pass_on_the_int8_network(tmp_path: Path) -> None:
         'workers ran ["openvino 2026.4.1 int8"]: no bf16 on these CPUs, RetinaFace\'s int8 network'
         " instead",
     )
+
+
+# A stack whose runner is serverless: no cluster (cluster_name is null), the job is a batch.
+SERVERLESS = {"OUT_runner": "serverless", "OUT_cluster_name": "null", "CLUSTER": "", "INIT": ""}
+
+
+def _batch(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "batch.tsv"
+    path.write_text(text)
+    return str(path)
+
+
+def test_a_healthy_serverless_stack_passes_without_a_cluster(tmp_path: Path) -> None:
+    nat = tmp_path / "nat.tsv"
+    nat.write_text("dpf-dev-devhost\t34.1.2.3:1024-2047\n")
+    proc, calls = run_check(
+        tmp_path, **SERVERLESS, BATCH=_batch(tmp_path, "SUCCEEDED\t\n"), NAT=str(nat)
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    got = lines(proc)
+    assert got["job"] == ("PASS", "ended SUCCEEDED")
+    assert got["init"] == (
+        "SKIP",
+        "no cluster (runner serverless): batches run in the batch image, no init action",
+    )
+    assert got["nat"] == ("PASS", "NAT ports mapped for dpf-dev-devhost")
+    assert [s for s, _ in got.values()].count("PASS") == 6
+    assert (
+        "gcloud dataproc batches describe faces-0123456789ab --project my-project"
+        " --region europe-west1 --format value(state,stateMessage)"
+    ) in calls
+    # Nothing asked about a cluster, and no "null-m".
+    assert not [c for c in calls if "clusters describe" in c or "jobs describe" in c]
+    assert not [c for c in calls if "null" in c]
+
+
+def test_a_failed_or_running_batch_fails_its_line(tmp_path: Path) -> None:
+    failed = "FAILED\tJob failed with message [main.py exited with status 2].\n"
+    proc, _ = run_check(tmp_path, **SERVERLESS, BATCH=_batch(tmp_path, failed))
+    assert proc.returncode == 1
+    assert lines(proc)["job"] == (
+        "FAIL",
+        "ended FAILED: Job failed with message [main.py exited with status 2].",
+    )
+    proc, _ = run_check(tmp_path, **SERVERLESS, BATCH=_batch(tmp_path, "RUNNING\t\n"))
+    assert lines(proc)["job"] == ("FAIL", "still RUNNING: run this again when it has ended")
+
+
+def test_a_serverless_stack_before_the_image_is_pushed_says_what_to_do(tmp_path: Path) -> None:
+    proc, calls = run_check(
+        tmp_path,
+        **SERVERLESS,
+        OUT_job_id="null",
+        OUT_job_state="NOT_SUBMITTED (config batch_image is empty: push the image first)",
+    )
+    assert lines(proc)["job"] == (
+        "SKIP",
+        "no batch yet: batch_image is empty; push the image (make batch-image-push), set"
+        " batch_image to the reference it prints and run pulumi up again",
+    )
+    assert not [c for c in calls if "describe" in c]

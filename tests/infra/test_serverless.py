@@ -39,6 +39,13 @@ def variants(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Recorded]:
     wanted = {
         "both": {"dataproc-faces:runner": "both"},
         "no-image": {"dataproc-faces:runner": "serverless"},
+        # the longest ttl Dataproc accepts, and a job that hides faces, as a batch and as a job
+        "ttl": {
+            **SERVERLESS,
+            "dataproc-faces:batch_ttl": "1209600s",
+            "dataproc-faces:job_render": {"mode": "pixelate", "pixelate_blocks": 8},
+        },
+        "blur": {"dataproc-faces:job_render": {"mode": "blur", "mask_scale": 1.5}},
     }
     with ThreadPoolExecutor(len(wanted)) as pool:
         found = pool.map(lambda k: _record(tmp_path_factory.mktemp(k), wanted[k]), wanted)
@@ -106,6 +113,7 @@ def test_the_dev_run_is_a_batch_of_the_same_job_in_the_pushed_image(
         "subnetworkUri": subnet["state"]["selfLink"],
         "stagingBucket": f"{PROJECT}-dpf-dev-temp",
         "networkTags": internal["targetTags"],  # nodes reach each other like a cluster's
+        "ttl": "86400s",  # without it, runtime 2.1+ ends a batch after 4 hours
     }
     # One job spec: the cluster stack's job runs the same files and arguments (but its id).
     job = recorded("dev").one("gcp:dataproc/job:Job")["inputs"]["pysparkConfig"]
@@ -122,7 +130,8 @@ def test_the_dev_run_is_a_batch_of_the_same_job_in_the_pushed_image(
     )
     assert out["job_results_uri"] == f"{out['results_uri'].rstrip('/')}/{out['job_id']}"
     assert out["job_state"] == "SUCCEEDED"
-    assert batch["delete_before_replace"] and batch["custom_timeouts"]["create"] == "12h"
+    # The wait outlasts the batch's own ttl (a day), so Dataproc's end is what `up` reports.
+    assert batch["delete_before_replace"] and batch["custom_timeouts"]["create"] == "1470m"
     for dep in ("-batch-dataproc-worker", "-batch-results-objectadmin", "-registry-batch-reader"):
         grant = next(r for r in serverless.resources if r["name"].endswith(dep))
         assert serverless.depends_on(batch, grant["urn"]), dep
@@ -144,11 +153,22 @@ def test_the_devhost_submits_batches_and_may_act_as_the_batch_account_only(
             f"projects/{PROJECT}/serviceAccounts/{BATCH_SA}",
         )
     ]
+    # The runner's settings reach the devhost through the object its sync follows, not through
+    # the startup script (run at boot only): a pushed image or a new runner needs no reboot.
     script = serverless.one("gcp:compute/instance:Instance")["inputs"]["metadata"]["startup-script"]
-    assert "export DATAPROC_FACES_RUNNER=serverless\n" in script
-    assert f"export DATAPROC_FACES_BATCH_IMAGE={SERVERLESS_IMAGE}\n" in script
-    assert f"export DATAPROC_FACES_BATCH_SA={BATCH_SA}\n" in script
+    assert "DATAPROC_FACES_RUNNER" not in script and "DATAPROC_FACES_BATCH" not in script
     assert "DATAPROC_FACES_CLUSTER" not in script
+    listed = _current(serverless)
+    assert listed["DATAPROC_FACES_RUNNER"] == "serverless"
+    assert listed["DATAPROC_FACES_BATCH_IMAGE"] == SERVERLESS_IMAGE
+    assert listed["DATAPROC_FACES_BATCH_SA"] == BATCH_SA
+    assert listed["DATAPROC_FACES_BATCH_TTL"] == "86400s"
+    assert listed["DATAPROC_FACES_BATCH_STAGING"] == f"{PROJECT}-dpf-dev-temp"
+    assert "DATAPROC_FACES_CLUSTER" not in listed
+    # The batch's driver output is under its staging bucket (temp): the devhost reads it there.
+    assert ("BucketIAMMember", "roles/storage.objectViewer", f"{PROJECT}-dpf-dev-temp") in (
+        _grants_of(serverless, devhost)
+    )
     out = serverless.outputs
     assert (out["runner"], out["cluster_name"], out["batch_image"]) == (
         "serverless",
@@ -158,10 +178,32 @@ def test_the_devhost_submits_batches_and_may_act_as_the_batch_account_only(
     assert out["image_repository"] == f"europe-west1-docker.pkg.dev/{PROJECT}/dpf-dev-images"
 
 
+def _current(rec: Recorded) -> dict[str, str]:
+    """What the devhost's sync reads: the fixed-name artefacts object's KEY=VALUE lines."""
+    from dataproc_faces.remote import parse_env_lines
+
+    obj = rec.named("gcp:storage/bucketObject:BucketObject", "-artifacts-current")
+    content = obj["inputs"]["content"]
+    return parse_env_lines(content["value"] if isinstance(content, dict) else content)
+
+
 def test_both_runners_keep_the_cluster_job_and_add_what_batches_need(
-    variants: dict[str, Recorded],
+    variants: dict[str, Recorded], recorded
 ) -> None:
     both = variants["both"]
+    listed = _current(both)
+    assert (listed["DATAPROC_FACES_RUNNER"], listed["DATAPROC_FACES_CLUSTER"]) == (
+        "cluster",
+        "dpf-dev-cluster",
+    )
+    assert listed["DATAPROC_FACES_BATCH_SA"] == BATCH_SA
+    assert "DATAPROC_FACES_BATCH_IMAGE" not in listed  # not pushed yet
+    # A cluster-only stack's devhost reads no temp bucket: no batch writes there.
+    cluster_only = recorded("dev")
+    devhost = f"dpf-dev-devhost@{PROJECT}.iam.gserviceaccount.com"
+    assert not [g for g in _grants_of(cluster_only, devhost) if g[2].endswith("-temp")]
+    assert _grants_of(cluster_only, devhost)  # the grants were read
+    assert _current(cluster_only)["DATAPROC_FACES_RUNNER"] == "cluster"
     both.one("gcp:dataproc/cluster:Cluster")
     both.one("gcp:dataproc/job:Job")
     both.one(REPO_TYPE)
@@ -312,3 +354,138 @@ def test_a_serverless_stack_previews_with_zero_policy_findings(tmp_path: Path) -
     }
     (batch,) = [r for r in custom if r["type"] == BATCH]
     assert batch["inputs"]["runtimeConfig"]["containerImage"] == SERVERLESS_IMAGE
+
+
+# -- the batch's ttl, the stack's job hiding faces, a failed batch run again -----------------
+
+
+def _arg(args: list[str], flag: str) -> str:
+    return args[args.index(flag) + 1]
+
+
+def test_a_batch_carries_its_ttl_and_up_waits_longer_than_it(
+    variants: dict[str, Recorded],
+) -> None:
+    batch = variants["ttl"].one(BATCH)
+    assert batch["inputs"]["environmentConfig"]["executionConfig"]["ttl"] == "1209600s"
+    assert batch["custom_timeouts"]["create"] == f"{1_209_600 // 60 + 30}m"
+    assert _current(variants["ttl"])["DATAPROC_FACES_BATCH_TTL"] == "1209600s"
+    assert variants["ttl"].outputs["batch_ttl"] == "1209600s"
+
+
+@pytest.mark.parametrize(
+    ("ttl", "accepted"),
+    [("600s", "600s"), ("1209600s", "1209600s"), (" 7200s ", "7200s")],
+)
+def test_batch_ttl_parses_within_dataprocs_limits(ttl: str, accepted: str) -> None:
+    cfg = parse({"runner": "serverless", "batch_ttl": ttl}, project=PROJECT, stack="dev")
+    assert cfg.batch.ttl == accepted
+    assert parse({}, project=PROJECT, stack="dev").batch.ttl == "86400s"
+
+
+@pytest.mark.parametrize("ttl", ["599s", "1209601s", "4h", "-5s", "1.5s"])
+def test_a_batch_ttl_out_of_dataprocs_limits_is_one_line(ttl: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse({"batch_ttl": ttl}, project=PROJECT, stack="dev")
+    assert str(info.value) == (
+        f"config key 'dataproc-faces:batch_ttl': '{ttl.strip()}' is not valid; accepted:"
+        " how long a batch may run before Dataproc ends it, 600s (10 minutes) to 1209600s"
+        " (14 days); without it a batch ends after 4 hours"
+    )
+
+
+def test_the_stacks_job_hides_faces_with_the_privacy_threshold(
+    variants: dict[str, Recorded], recorded
+) -> None:
+    """job_render gives `up`'s job run's output options; a hiding mode lowers the detector's
+    threshold as `run --mode blur` does (a missed face stays recognisable)."""
+    job = variants["blur"].one("gcp:dataproc/job:Job")["inputs"]["pysparkConfig"]["args"]
+    assert (_arg(job, "--mode"), _arg(job, "--mask-scale")) == ("blur", "1.5")
+    assert _arg(job, "--score-threshold") == "0.1"  # RetinaFace's privacy threshold
+    batch = variants["ttl"].one(BATCH)["inputs"]["pysparkBatch"]["args"]
+    assert (_arg(batch, "--mode"), _arg(batch, "--pixelate-blocks")) == ("pixelate", "8")
+    assert _arg(batch, "--score-threshold") == "0.1"
+    outline = recorded("dev").one("gcp:dataproc/job:Job")["inputs"]["pysparkConfig"]["args"]
+    assert "--mode" not in outline and _arg(outline, "--score-threshold") == "0.4"
+    # Another output is another run: a new job id.
+    assert variants["blur"].outputs["job_id"] != recorded("dev").outputs["job_id"]
+
+
+@pytest.mark.parametrize(
+    ("render", "problem"),
+    [
+        (
+            {"mode": "smudge"},
+            "mode: must be one of outline, blur, pixelate, solid, both, got smudge",
+        ),
+        ({"mask_scale": 9}, "mask_scale: must be between 0.5 and 3, got 9"),
+        ({"detector": "haar"}, "unknown output option 'detector'"),
+        (
+            {"mode": "blur", "faceless": "link"},
+            "--faceless link needs --mode outline: with faces hidden, every photo is written,"
+            " so none is shared with its original metadata",
+        ),
+    ],
+)
+def test_a_bad_job_render_is_one_line_naming_it(render: dict[str, Any], problem: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse({"job_render": json.dumps(render)}, project=PROJECT, stack="dev")
+    text = str(info.value)
+    assert text.startswith(f"config key 'dataproc-faces:job_render': {problem}")
+    assert text.endswith(f"; accepted: {' '.join(DEFAULTS['job_render'][1].split())}")
+
+
+def test_a_batch_an_earlier_up_left_failed_is_deleted_and_run_again(
+    serverless: Recorded, tmp_path: Path
+) -> None:
+    """The provider drops a batch whose create failed; Dataproc keeps it under the same id, so
+    the next `up` would be answered ALREADY_EXISTS (the harness's mocks answer so)."""
+    batch_id = serverless.outputs["job_id"]
+    proc = subprocess.run(
+        [sys.executable, str(HARNESS), "dev", str(tmp_path / "dev.json"), json.dumps(SERVERLESS)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        env={**os.environ, "HARNESS_FAILED_BATCH": batch_id},
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((tmp_path / "dev.json").read_text())
+    rerun = Recorded("dev", data["resources"], data["outputs"], data["warnings"])
+    assert rerun.one(BATCH)["inputs"]["batchId"] == batch_id
+    assert rerun.outputs["job_state"] == "SUCCEEDED"
+    assert data["standin_batches"] == []  # the failed record is gone
+    assert (
+        f"batch {batch_id} of an earlier `up` ended in FAILED (Job failed with message"
+        " [main.py exited with status 2].): deleted its record, so this `up` runs it again"
+        " under the same id"
+    ) in rerun.warnings
+
+
+def test_a_batch_an_interrupted_up_left_running_stops_the_update_with_one_line(
+    serverless: Recorded, tmp_path: Path
+) -> None:
+    batch_id = serverless.outputs["job_id"]
+    proc = subprocess.run(
+        [sys.executable, str(HARNESS), "dev", str(tmp_path / "dev.json"), json.dumps(SERVERLESS)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+        env={
+            **os.environ,
+            "HARNESS_FAILED_BATCH": batch_id,
+            "HARNESS_FAILED_BATCH_STATE": "RUNNING",
+        },
+        check=False,
+    )
+    assert proc.returncode == 32, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line == (
+        f"error: batch {batch_id} of an earlier, interrupted `up` is still RUNNING, and Dataproc"
+        f" refuses a second batch under its id: wait for it (`dataproc-faces wait --serverless"
+        f" {batch_id}`) or cancel it (`gcloud dataproc batches cancel {batch_id} --region"
+        " europe-west1`), then run `pulumi up --refresh` again (a batch that ended badly is then"
+        " run again; or set a new dataproc-faces:job_run_id to run under a new id now)"
+    )

@@ -304,3 +304,29 @@ def test_a_run_with_corrections_names_its_file_and_the_run_it_corrects() -> None
     assert jobspec.staged_corrections("gs://s/artifacts/main-1.py", data) == (
         f"gs://s/artifacts/corrections/{digest[:16]}.json"
     )
+
+
+def test_a_hiding_mode_fills_the_privacy_threshold_unless_one_is_given() -> None:
+    from dataproc_faces.detectors.base import PRIVACY_SCORES
+
+    assert jobspec.detect_options({}, mode="blur").score() == PRIVACY_SCORES["retinaface"]
+    assert (
+        jobspec.detect_options({"detector": "centerface"}, mode="both").score()
+        == (PRIVACY_SCORES["centerface"])
+    )
+    assert jobspec.detect_options({"score_threshold": 0.7}, mode="blur").score() == 0.7
+    assert jobspec.detect_options({}, mode="outline").score_threshold is None
+
+
+def test_render_options_from_a_config_map_spell_back_as_runs_flags() -> None:
+    from dataproc_faces.imaging.options import render_flags
+
+    render = jobspec.render_options(
+        {"mode": "pixelate", "pixelate_blocks": "8", "keep_metadata": True, "thumbnails": "false"}
+    )
+    assert render_flags(render) == [
+        "--mode", "pixelate", "--pixelate-blocks", "8", "--keep-metadata", "--no-thumbnails"
+    ]  # fmt: skip
+    assert jobspec.render_options({}) == RenderOptions()
+    with pytest.raises(ValueError, match=r"^keep_metadata: must be true or false, got yes$"):
+        jobspec.render_options({"keep_metadata": "yes"})

@@ -75,6 +75,7 @@ def test_a_batch_runs_the_same_files_arguments_and_properties_as_a_cluster_job(t
                 "subnetwork_uri": STACK["batch_subnetwork"],
                 "staging_bucket": "dpf-dev-temp",
                 "network_tags": ["dpf-dev-dataproc"],
+                "ttl": "86400s",  # always: a 2.1+ runtime ends a batch without one at 4 hours
             }
         },
         "labels": {"app": "dataproc-faces"},
@@ -110,7 +111,9 @@ def test_a_batch_without_an_image_names_where_it_comes_from(tmp_path: Path):
         remote.build_job(args_for(tmp_path, "--serverless", batch_image=None))
     assert str(err.value) == (
         "--image is required (or --stack-outputs with 'batch_image',"
-        " or $DATAPROC_FACES_BATCH_IMAGE)"
+        " or $DATAPROC_FACES_BATCH_IMAGE); a stack gets its image after `make batch-image-push`"
+        " and `pulumi config set dataproc-faces:batch_image`, then `pulumi up` (the devhost"
+        " follows within 2 minutes)"
     )
     with pytest.raises(UsageError) as err:
         remote.build_job(args_for(tmp_path, "--serverless", batch_service_account=None))
@@ -139,7 +142,15 @@ def test_optional_execution_settings_are_left_out_when_the_stack_has_none(tmp_pa
     assert message["environment_config"]["execution_config"] == {
         "service_account": STACK["batch_service_account"],
         "subnetwork_uri": STACK["batch_subnetwork"],
+        "ttl": jobspec.DEFAULT_BATCH_TTL,  # not optional: the stack's, else a day
     }
+
+
+def test_the_stacks_batch_ttl_is_the_batchs(tmp_path: Path):
+    message, _ = remote.build_job(args_for(tmp_path, "--serverless", batch_ttl="1209600s"))
+    assert message["environment_config"]["execution_config"]["ttl"] == "1209600s"
+    with pytest.raises(UsageError, match=r"^batch ttl '4h': use 600s \(10 minutes\) to 1209600s"):
+        remote.build_job(args_for(tmp_path, "--serverless", batch_ttl="4h"))
 
 
 def test_the_console_link_of_a_batch():

@@ -64,6 +64,12 @@ def create_app(settings: Settings) -> Flask:
 
     @app.errorhandler(Exception)
     def server_error(exc: Exception):  # type: ignore[no-untyped-def]
+        from dataproc_faces.web.runs import cloud_errors, cloud_sentence
+
+        if isinstance(exc, cloud_errors()):  # Google Cloud's answer (or none): one sentence
+            LOG.warning("Google Cloud error on %s %s: %s", request.method, request.path, exc)
+            text = cloud_sentence(exc)
+            return error_page("Google Cloud refused", text[:1].upper() + text[1:], 502)
         LOG.exception("unhandled error on %s %s", request.method, request.path)
         sentence = f"The server could not do that ({type(exc).__name__}); its log has the details."
         return error_page("Server error", sentence, 500)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -240,6 +241,8 @@ class RunBook:
             raise RunRefused(f"The job was not submitted: the {text}.") from None
         except UsageError as exc:
             raise RunRefused(f"The job was not submitted: {exc}.") from None
+        except cloud_errors() as exc:  # any other answer of Google Cloud: one sentence
+            raise RunRefused(f"The job was not submitted: {cloud_sentence(exc)}") from None
         run = Run(run_id, "cloud", source, done.output, "", "", state="PENDING")
         run.job_id, run.project, run.region = done.job_id, done.project, done.region
         run.batch = done.batch
@@ -286,8 +289,14 @@ class RunBook:
         from dataproc_faces.remote import batch_client, driver_output_tail, job_client, look
 
         asked = run.state == "CANCELLING"  # the page asked Dataproc to stop it
-        client = batch_client(run.region) if run.batch else job_client(run.region)
-        seen = look(client, run.project, run.region, run.job_id, run.batch)
+        try:
+            client = batch_client(run.region) if run.batch else job_client(run.region)
+            seen = look(client, run.project, run.region, run.job_id, run.batch)
+        except cloud_errors() as exc:  # the run goes on; the page says why it cannot tell
+            run.message = f"The run's state could not be read just now: {cloud_sentence(exc)}"
+            return
+        if run.message.startswith("The run's state could not be read"):
+            run.message = ""
         state = seen.state
         lines = driver_output_tail(seen.output_uri, 4096).splitlines()
         _progress_from(run, lines)
@@ -324,8 +333,6 @@ def _kill_later(proc: subprocess.Popen) -> None:
 def _cancel_cloud(run: Run) -> None:
     """Ask Dataproc to cancel the job, or the batch's operation (how `gcloud dataproc batches
     cancel` does it); a refusal becomes one sentence for the page."""
-    from google.api_core.exceptions import GoogleAPICallError
-
     from dataproc_faces.remote import batch_client, batch_name, job_client
 
     try:
@@ -336,8 +343,8 @@ def _cancel_cloud(run: Run) -> None:
         else:
             client = job_client(run.region)
             client.cancel_job(project_id=run.project, region=run.region, job_id=run.job_id)
-    except GoogleAPICallError as exc:
-        raise RunRefused(f"Dataproc did not cancel {run.job_id}: {exc.message}.") from None
+    except cloud_errors() as exc:
+        raise RunRefused(f"Dataproc did not cancel {run.job_id}: {cloud_sentence(exc)}") from None
 
 
 def _counts_from_summary(run: Run) -> None:
@@ -353,6 +360,57 @@ def _counts_from_summary(run: Run) -> None:
         run.inputs, run.failed = int(summary["inputs"]), int(summary["errors"])
     except Exception:  # no summary (yet) is no count, never a broken page
         return
+
+
+def cloud_errors() -> tuple[type[BaseException], ...]:
+    """What the Google client libraries raise for an answer (or none) from Google Cloud."""
+    from google.api_core.exceptions import GoogleAPIError
+    from google.auth.exceptions import GoogleAuthError
+    from requests.exceptions import RequestException
+
+    return (GoogleAPIError, GoogleAuthError, RequestException)
+
+
+# HTTP status -> what it means for a run, in the page's words.
+_CLOUD_SENTENCES = {
+    400: "Dataproc refused the job as sent",
+    401: "Google Cloud did not accept the page's credentials",
+    403: "Google Cloud refused the devhost's account a permission; a stack's new grants"
+    " take up to 7 minutes to apply, so try again in a few minutes, and if it persists run"
+    " `pulumi up` again",
+    404: "Google Cloud does not know something the run needs (was it deleted?); run"
+    " `pulumi up` to put the stack back",
+    409: "Dataproc holds a run under the same name already",
+    412: "Dataproc refused the job in the state the stack is in",
+    429: "a Google Cloud quota is used up (docs/deploy.md, Quotas); try again later or ask"
+    " for an increase",
+}
+
+
+def cloud_sentence(exc: BaseException) -> str:
+    """One sentence for an error from Google Cloud, with its own message, never a traceback."""
+    from google.api_core.exceptions import GoogleAPICallError, RetryError
+    from google.auth.exceptions import GoogleAuthError, TransportError
+    from requests.exceptions import RequestException
+
+    code = getattr(exc, "code", None) if isinstance(exc, GoogleAPICallError) else None
+    said = exc.message if isinstance(exc, GoogleAPICallError) else str(exc)
+    detail = " ".join(str(said or "").split())
+    # The REST transport puts the request first ("POST https://...: <message>"): not for a page.
+    detail = re.sub(r"^(GET|POST|PUT|PATCH|DELETE) \S+: ", "", detail)[:300].rstrip(".")
+    if isinstance(exc, RetryError | TransportError | RequestException):
+        text = "Google Cloud could not be reached from here (the network, or Cloud NAT)"
+    elif isinstance(exc, GoogleAuthError):
+        text = (
+            "no usable Google Cloud credentials were found (on the devhost, its service"
+            " account; elsewhere, `gcloud auth application-default login`)"
+        )
+    elif isinstance(code, int) and code >= 500:
+        text = "Google Cloud did not answer properly just now; try again in a minute"
+    else:
+        text = _CLOUD_SENTENCES.get(code or 0, "Google Cloud refused the request")
+    where = f"{code} " if code else ""
+    return f"{text} ({where}{type(exc).__name__}: {detail})." if detail else f"{text}."
 
 
 def _tail_lines(path: Path, nbytes: int = 16384) -> list[str]:
