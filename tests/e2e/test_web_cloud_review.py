@@ -151,3 +151,19 @@ def test_a_gs_run_is_reviewed_and_its_corrections_submitted(standin: Both, bucke
     assert args[args.index("--corrections") + 1] == answer["file"]
     assert args[args.index("--output") + 1] == out
     assert args[args.index("--input") + 1] == f"gs://{bucket}/images/rev"
+
+
+def test_a_cancel_dataproc_refuses_is_one_sentence(standin: Both, bucket, tmp_path) -> None:
+    from dataproc_faces.web.runs import Run
+    from tests.web.helpers import token
+
+    client = _client(bucket, tmp_path, serverless=False)
+    run = Run("web-20260101-000000-dead", "cloud", f"gs://{bucket}/images/x", f"gs://{bucket}/r",
+              "retinaface", "blur", "RUNNING", project=PROJECT, region=REGION,
+              job_id="no-such-job")  # fmt: skip
+    client.application.extensions["faces_runs"].save(run)
+    r = client.post(f"/runs/{run.id}/cancel", data={"csrf_token": token(client)})
+    body = r.get_data(as_text=True)
+    assert r.status_code == 409
+    assert "Dataproc did not cancel no-such-job: Google Cloud does not know something" in body
+    assert "Traceback" not in body
