@@ -428,6 +428,8 @@ def test_review_add_a_missed_face_remove_a_false_one_apply_and_stop_a_run(
     _key(browser, "ArrowRight", "ArrowRight", 39, modifiers=8)  # Shift: 10 px
     _key(browser, "ArrowDown", "ArrowDown", 40)
     assert [b["rect"] for b in _boxes(browser) if "person" in b["cls"]] == [[230, 141, 40, 40]]
+    _key(browser, "+", "Equal", 187, modifiers=8)
+    assert [b["rect"] for b in _boxes(browser) if "person" in b["cls"]] == [[230, 141, 42, 42]]
     assert "placed by you" in browser.evaluate("document.activeElement.getAttribute('aria-label')")
     _key(browser, "Delete", "Delete", 46)
     assert [b for b in _boxes(browser) if "person" in b["cls"]] == []

@@ -228,7 +228,11 @@ function setUpReview(section) {
     const step = event.shiftKey ? 10 : 1;
     const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
     const k = event.key;
-    if (moves[k] && state.selected) moveSelected(...moves[k], event.altKey);
+    if (moves[k] && state.selected) moveSelected(...moves[k], false);
+    else if ((k === "+" || k === "=" || k === "-") && state.selected) {
+      const d = k === "-" ? -2 : 2; // "+" is typed with Shift: no larger step here
+      moveSelected(d, d, true);
+    }
     else if (k === "Delete" || k === "Backspace") deleteSelected();
     else if (k === "a") addDefault();
     else if (k === "n") show(state.index + 1);
