@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import html
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -301,3 +303,28 @@ def test_a_run_that_does_not_record_its_options_is_not_corrected(
     assert r.status_code == 409
     assert f"Run {RUN} does not record its options (an older run)" in r.get_json()["message"]
     assert not (Path(run.output) / "_corrections").exists()
+
+
+def test_deleting_a_corrections_run_deletes_the_shared_results_and_every_record_of_them(
+    app: Flask, client: FlaskClient
+) -> None:
+    base = finished(app)
+    fix = Run("web-20260101-000100-f1f1", "local", base.source, base.output, "retinaface",
+              "blur", "DONE", flags=FLAGS, review_of=RUN)  # fmt: skip
+    other = finished(app, "web-20260101-000200-0ther")
+    book = app.extensions["faces_runs"]
+    book.save(fix)
+    confirm = html.unescape(client.get(f"/runs/{fix.id}/delete").get_data(as_text=True))
+    assert f"The same results are those of run {RUN} (a review's corrections)" in confirm
+    fix.state = "RUNNING"  # a corrections run going on: nothing is deleted
+    book.save(fix)
+    book._procs[fix.id] = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    r = client.post(f"/runs/{RUN}/delete", data={"csrf_token": token(client)})
+    assert r.status_code == 409 and f"Run {fix.id} is still going on" in r.get_data(as_text=True)
+    assert Path(base.output).is_dir()
+    book.stop_all()
+    book.get(fix.id)
+    r = client.post(f"/runs/{fix.id}/delete", data={"csrf_token": token(client)})
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert not Path(base.output).exists()
+    assert [x.id for x in book.all()] == [other.id]  # no record left pointing at nothing

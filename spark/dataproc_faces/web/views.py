@@ -346,30 +346,45 @@ def download(run_id: str) -> Response:
 @web.get("/runs/<run_id>/delete")
 def confirm_delete_run(run_id: str) -> Any:
     run = _run_or_404(run_id)
+    others = [r.id for r in _sharing(run)]
+    also = (
+        f" The same results are those of run{'s' if len(others) > 1 else ''} "
+        f"{', '.join(others)} (a review's corrections): their records go too."
+        if others
+        else ""
+    )
     return render_template(
         "confirm.html",
         title=f"Delete run {run.id}?",
         question=f"Delete the results of run {run.id} ({run.output}) and its record? "
-        "The originals it read are not touched.",
+        f"The originals it read are not touched.{also}",
         action=url_for("web.delete_run", run_id=run.id),
         button="Delete the results",
         back=url_for("web.run_page", run_id=run.id),
     )
 
 
+def _sharing(run: Any) -> list[Any]:
+    """Other runs writing the same results: a review's corrections runs and the run they fix."""
+    return [r for r in book().all() if r.output == run.output and r.id != run.id]
+
+
 @web.post("/runs/<run_id>/delete")
 def delete_run(run_id: str) -> Any:
     s = settings()
     run = _run_or_404(run_id)
-    if run.active:
-        return error_page("Not deleted", f"Run {run.id} is still going on; wait for it.", 409)
+    others = _sharing(run)
+    for r in (run, *others):
+        if r.active:
+            return error_page("Not deleted", f"Run {r.id} is still going on; wait for it.", 409)
     count = 0
     if store_for(s.results_root).exists(run.output):
         try:
             count = delete_tree(s.results_root, run.output, protect=(s.input_root,))
         except NotDeleted as exc:
             return error_page("Not deleted", str(exc), 400)
-    book().delete(run.id)
+    for r in (run, *others):  # no record is left pointing at deleted results
+        book().delete(r.id)
     return render_template(
         "deleted.html",
         title="Run deleted",
