@@ -326,7 +326,7 @@ def _one_line(command: Any) -> Any:
         except Exception as exc:
             from google.auth.exceptions import DefaultCredentialsError
 
-            from dataproc_faces.web.runs import cloud_errors, cloud_sentence
+            from dataproc_faces.cloud_errors import cloud_errors, cloud_sentence
 
             # No credentials: the CLI's own sentence says how to log in.
             if isinstance(exc, DefaultCredentialsError) or not isinstance(exc, cloud_errors()):

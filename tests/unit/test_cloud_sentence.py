@@ -6,7 +6,7 @@ import pytest
 from google.api_core import exceptions as api
 from google.auth import exceptions as auth
 
-from dataproc_faces.web.runs import cloud_errors, cloud_sentence
+from dataproc_faces.cloud_errors import cloud_errors, cloud_sentence
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import re
 from pathlib import Path
@@ -137,7 +138,7 @@ def subparsers() -> dict[str, argparse.ArgumentParser]:
 def test_each_command_has_its_options_defaults_and_help(command):
     parser = subparsers()[command]
     assert parser.description == DESCRIPTIONS[command]
-    assert parser.get_default("func") is COMMANDS[command]
+    assert inspect.unwrap(parser.get_default("func")) is COMMANDS[command]
     found = {
         a.dest: ((a.option_strings or [a.dest])[0], a.dest, a.default, a.metavar, a.help)
         for a in parser._actions
@@ -147,7 +148,7 @@ def test_each_command_has_its_options_defaults_and_help(command):
         action = next(a for a in parser._actions if a.dest == option[1])
         assert action.type is TYPES.get(option[1]), option
         assert action.required == (not option[0].startswith("--")), option
-    assert parser.get_default("func") is COMMANDS[command]
+    assert inspect.unwrap(parser.get_default("func")) is COMMANDS[command]
 
 
 def test_submit_takes_the_detector_options_and_a_checked_mode():

@@ -64,7 +64,7 @@ def create_app(settings: Settings) -> Flask:
 
     @app.errorhandler(Exception)
     def server_error(exc: Exception):  # type: ignore[no-untyped-def]
-        from dataproc_faces.web.runs import cloud_errors, cloud_sentence
+        from dataproc_faces.cloud_errors import cloud_errors, cloud_sentence
 
         if isinstance(exc, cloud_errors()):  # Google Cloud's answer (or none): one sentence
             LOG.warning("Google Cloud error on %s %s: %s", request.method, request.path, exc)
