@@ -16,6 +16,7 @@ from dataproc_faces.imaging.codec import DEFAULT_MAX_PIXELS
 from dataproc_faces.imaging.options import (
     add_anonymise_arguments,
     anonymise_options,
+    check_render,
     color,
 )
 from dataproc_faces.imaging.render import FILL_OF_MODE, MODES, RenderOptions
@@ -143,7 +144,8 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
         "--force",
         action="store_true",
         help="process every input again, even those OUTPUT holds results for (same options, "
-        "unchanged input)",
+        "unchanged input); also lets a run write faces less hidden than OUTPUT holds (outline "
+        "after blur, a weaker setting)",
     )
     add_detector_arguments(p)
     r = p.add_argument_group("output images")
@@ -235,14 +237,16 @@ def check_apart(source: str, output: str, given_in: str, given_out: str) -> None
         )
 
 
-def _hold(spec: Any) -> tuple[Any, Any]:
-    """Claim the output (ownership.py) and take its lock: (results, lock). Notes go to stderr."""
+def _hold(spec: Any, force: bool = False) -> tuple[Any, Any]:
+    """Claim the output (ownership.py) and take its lock: (results, lock). Notes go to stderr.
+    A run that would write faces less hidden than the folder holds is refused unless `force`."""
     from dataproc_faces.results import ownership
 
+    now = ownership.hiding(spec.render.mode, spec.render.hidden(), spec.detect.to_dict())
     try:
-        note = ownership.claim(spec.results, spec.input)
+        note = ownership.claim(spec.results, spec.input, now, force)
         lock, took_over = ownership.acquire(spec.results, spec.input)
-    except (ownership.NotOurs, ownership.Held) as exc:
+    except (ownership.NotOurs, ownership.Held, ownership.Weaker) as exc:
         raise UsageError(str(exc)) from None
     for line in (note, took_over):
         if line:
@@ -288,11 +292,25 @@ class _Stopper:
 
 def _render_options(args: argparse.Namespace) -> RenderOptions:
     try:
-        return RenderOptions(
+        render = RenderOptions(
             mode=args.mode, color=args.color, max_pixels=args.max_pixels, **anonymise_options(args)
         )
     except ValueError as exc:  # options that do not go together
         raise UsageError(str(exc)) from None
+    problem = check_render(args, render)  # a flag for another mode, or a setting too weak
+    if problem:
+        raise UsageError(problem)
+    return render
+
+
+# What the images under images/ are, by mode: the run's last lines say it.
+MADE = {
+    "outline": "outlined",
+    "blur": "blurred",
+    "pixelate": "pixelated",
+    "solid": "filled",
+    "both": "blurred and outlined",
+}
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -331,7 +349,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         seen.update(total=total, done=read_done)
         return _then_compacting(progress.watch(total, read_done))
 
-    held = _hold(spec) if spec.input else None
+    held = _hold(spec, args.force) if spec.input else None
     starting = sparkenv.start(args.master)  # the JVM starts while the detector is checked
     with _Stopper() as stopper:
         try:
@@ -381,7 +399,7 @@ def _run(
         stopper.arm(spark)
         if spec.input_list:
             spec = _checked_list(spark.sparkContext, spec, args)
-            held = held or _hold(spec)
+            held = held or _hold(spec, args.force)
         result = run(spark, spec, progress=tracked, force=args.force)
         print(format_phase("gallery"), file=sys.stderr, flush=True)
         gallery = write_gallery(spark, spec.results, result.pids, result.summary, rows=result.rows)
@@ -411,7 +429,7 @@ def _run(
         why = "; ".join(f"{c} {SKIP_REASONS[r]}" for r, c in summary.ignored.items())
         print(f"dataproc-faces: {n} name{'s' if n != 1 else ''} under the input not read: {why}")
     print(
-        f"dataproc-faces: outlined images in {spec.results.images}, manifest in "
+        f"dataproc-faces: {MADE[spec.render.mode]} images in {spec.results.images}, manifest in "
         f"{spec.results.manifest}, summary in {spec.results.summary}"
     )
     print(f"dataproc-faces: gallery: {describe(gallery)}")  # the last line: what to open

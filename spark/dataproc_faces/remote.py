@@ -314,6 +314,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--package-uri", help="gs:// URI of the package zip (default: job_package_uri)")
     p.add_argument("--job-id", help="explicit job id (default: faces[-RUN]-<hash of what runs>)")
     p.add_argument("--run-id", default="", help="tag that forces a new job id for the same inputs")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="the job processes every input again, and may write faces less hidden than "
+        "--output already holds (outline after blur, a weaker setting)",
+    )
     p.add_argument("--wait", action="store_true", help="then wait for the job like `wait`")
     _add_serverless(p, "submit as")
     p.add_argument(
@@ -360,7 +366,7 @@ def build_job(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     """The Job message (a Batch message when serverless, without its id: that is `batch_id`)
     and its output prefix, from options / stack outputs / environment."""
     from dataproc_faces.cli import check_apart, detect_options_from_args
-    from dataproc_faces.imaging.options import anonymise_options
+    from dataproc_faces.imaging.options import anonymise_options, check_render
     from dataproc_faces.imaging.render import RenderOptions
     from dataproc_faces.storage.base import normalise
 
@@ -372,6 +378,9 @@ def build_job(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
             render = RenderOptions(mode=mode, **anonymise_options(args))
         except ValueError as exc:  # options that do not go together
             raise _usage(str(exc)) from None
+        problem = check_render(args, render)  # a flag for another mode, or a setting too weak
+        if problem:
+            raise _usage(problem)
     main_uri = resolve(args, "main_uri")
     package_uri = resolve(args, "package_uri")
     input_list = args.input_list
@@ -396,9 +405,14 @@ def build_job(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     output = args.output or jobspec.results_for(str(resolve(args, "results")), job)
     if source:  # refused here, before a job is made, as the job itself would refuse it
         check_apart(normalise(str(source)), normalise(output), str(source), output)
+    force = bool(getattr(args, "force", False))
+    if args.output:  # a folder named by hand may hold hidden faces: never undo them by accident
+        _check_hiding(normalise(output), detect, render, force)
     main_args = jobspec.job_args(
         output=output, input=source, input_list=input_list, detect=detect, render=render
     )
+    if force:
+        main_args.append("--force")
     if batch:
         tag = resolve(args, "batch_network_tag", required=False)
         message = jobspec.pyspark_batch(
@@ -422,6 +436,21 @@ def build_job(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         job_id=job,
     )
     return message, output
+
+
+def _check_hiding(output: str, detect: Any, render: Any, force: bool) -> None:
+    """The job's own refusal (ownership.check_hiding), before a job is made. A folder that
+    cannot be read from here is left to the job, which checks it again before writing."""
+    from dataproc_faces.results import ownership
+    from dataproc_faces.results.layout import Results
+
+    now = ownership.hiding(render.mode, render.hidden(), detect.to_dict())
+    try:
+        ownership.check_hiding(Results(output), now, force)
+    except ownership.Weaker as exc:
+        raise _usage(str(exc).replace("add --force", "add --force to submit")) from None
+    except Exception:  # no credentials or no network here: the cluster's run refuses it
+        return
 
 
 @dataclass(frozen=True)
