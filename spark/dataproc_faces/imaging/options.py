@@ -175,8 +175,10 @@ def add_anonymise_arguments(group: Any) -> None:
     group.add_argument(
         "--keep-metadata",
         action="store_true",
-        help="keep the input's EXIF, ICC profile and XMP in the output, except any GPS "
-        "location (default: every output image is written without metadata)",
+        help="keep what describes the picture (camera and lens models, exposure, dates, colour "
+        "profile) from the input's EXIF, ICC profile and XMP; never a location, a name, a "
+        "caption, a serial number or an edit history (README lists both; default: every "
+        "output image is written without metadata)",
     )
     group.add_argument(
         "--no-thumbnails",

@@ -27,7 +27,7 @@ def ok_row(
     """`runtime`: what ran the detector on the executor (e.g. "openvino 2026.4.1 bf16"): nodes
     of one cluster may differ, so each row says which precision found its faces. `hidden`: how
     the faces were hidden (mask, scale, fill), None when only outlined; `metadata`: whether the
-    output kept the input's EXIF/ICC/XMP ("kept (no GPS)") or was written without ("stripped")."""
+    output kept the input's describing EXIF/ICC/XMP ("kept (describing fields only)") or was written without ("stripped")."""
     return {
         "path": path,
         "status": "ok",
