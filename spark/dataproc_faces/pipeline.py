@@ -93,17 +93,17 @@ def process_partition(spec: JobSpec, tasks: Iterable[Task]) -> Iterator[dict[str
                 thumb = results.thumbnail(relative)
                 store_out.write(thumb, result.thumbnail, "image/jpeg")
         except Exception as exc:
-            yield error_row(task.source, _message(exc), _ms(started))
+            yield error_row(results.shown(task.source), _message(exc), _ms(started))
             continue
-        yield ok_row(
-            task.source,
-            target,
+        yield ok_row(  # local paths below the input and results folders: a shareable row
+            results.shown(task.source),
+            results.shown_output(target),
             result.width,
             result.height,
             result.format,
             result.faces,
             _ms(started),
-            thumbnail=thumb,
+            thumbnail=results.shown_output(thumb),
             runtime=detector.runtime,
             hidden=spec.render.hidden(),
             metadata=result.metadata,
@@ -425,7 +425,8 @@ def process_chunk(
     tasks = [Task(src, rel) for src, rel, _ in entries]
     rows = list(_counted(process_partition(spec, tasks), done))
     pid = part_id(run_id, (src for src, _, _ in entries))
-    states = [{"path": s, "version": v, "options": options} for s, _, v in entries]
+    shown = spec.results.shown
+    states = [{"path": shown(s), "version": v, "options": options} for s, _, v in entries]
     write_part(spec.results.store(), spec.results, pid, rows, states)
     _crash_once()
     yield {
@@ -563,8 +564,8 @@ def run(
         faces=faces,
         wall_seconds=round(wall, 2),
         images_per_second=round(total / wall, 2) if wall > 0 else 0.0,
-        input=spec.input,
-        output=spec.output,
+        input=results.label(spec.input),  # a local folder by its own name: shareable
+        output=results.label(spec.output),
         master=sc.master,
         detector=spec.detect.to_dict(),
         render=spec.render.summary(),
