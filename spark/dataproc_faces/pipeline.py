@@ -93,7 +93,8 @@ def process_partition(spec: JobSpec, tasks: Iterable[Task]) -> Iterator[dict[str
                 thumb = results.thumbnail(relative)
                 store_out.write(thumb, result.thumbnail, "image/jpeg")
         except Exception as exc:
-            yield error_row(results.shown(task.source), _message(exc), _ms(started))
+            message = results.scrub(_message(exc))  # an OS error names a local path
+            yield error_row(results.shown(task.source), message, _ms(started))
             continue
         yield ok_row(  # local paths below the input and results folders: a shareable row
             results.shown(task.source),

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from dataproc_faces import cli, remote
+from dataproc_faces.results.ownership import input_id
 from tests.e2e.conftest import PROJECT, patched_env, upload
 from tests.e2e.dataproc_standin import DataprocStandIn
 
@@ -523,7 +524,10 @@ def test_fetch_of_a_clean_prefix_exits_0(bucket, gcs_env, tmp_path, capsys):
     ]
     copied = local_files(tmp_path / "d")
     marker = json.loads(copied.pop("_dataproc_faces.json"))  # the copy is marked as results
-    assert (marker["made_by"], marker["input"]) == ("dataproc-faces", f"gs://{bucket}/clean/r")
+    assert (marker["made_by"], marker["input_sha256"]) == (
+        "dataproc-faces",
+        input_id(f"gs://{bucket}/clean/r"),
+    )
     assert copied == {"a.txt": b"a", "d/b.txt": b"b"}
 
 

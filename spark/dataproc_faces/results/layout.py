@@ -76,6 +76,14 @@ class Results:
             return stored
         return os.path.normpath(join(self.root, stored))
 
+    def scrub(self, text: str) -> str:
+        """An error message with the local input and results folders taken out of it (an OS
+        error names the file it failed on): `/home/ann/in/a.jpg` reads `a.jpg`."""
+        for root in (self.root, self.protect):
+            if root and not is_remote(root):
+                text = text.replace(root.rstrip("/") + "/", "").replace(root, self.label(root))
+        return text
+
     def label(self, uri: str) -> str:
         """The summary's name for the input or output: a local folder by its own name only."""
         if not uri or is_remote(uri):
