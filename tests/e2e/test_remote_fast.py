@@ -185,6 +185,32 @@ def test_submit_prints_the_job_id_and_where_results_go(standin, outputs, bucket,
     ]
 
 
+def test_submit_into_a_folder_of_hidden_faces_is_refused_before_a_job_unless_forced(
+    standin, outputs, bucket, capsys
+):
+    marker = {"made_by": "dataproc-faces", "hiding": {"mode": "pixelate", "fill": "pixelate"}}
+    marker["hiding"].update(mask="ellipse", mask_scale=1.3, pixelate_blocks=6)
+    marker["hiding"].update(detector="retinaface", score_threshold=0.1)
+    upload(bucket, {"hidden/_dataproc_faces.json": json.dumps(marker).encode()})
+    before = set(standin.jobs)
+    out = f"gs://{bucket}/hidden"
+    for weaker in ([], ["--mode", "pixelate", "--pixelate-blocks", "10"]):
+        code, _, err = run(capsys, "submit", "--stack-outputs", outputs, "--output", out, *weaker)
+        assert code == 2 and len(err) == 1 and set(standin.jobs) == before  # no job made
+        assert err[0].startswith(
+            f"dataproc-faces: error: --output {out} holds faces hidden by pixelate (mask "
+            "ellipse x1.3, 6 blocks; retinaface at 0.1); this run would write them less hidden"
+        )
+        assert err[0].endswith(
+            "add --force to submit to overwrite them, or choose another --output"
+        )
+    code, job, _ = run(capsys, "submit", "--stack-outputs", outputs, "--output", out, "--force")
+    assert code == 0 and standin.jobs[job.strip()]["pysparkJob"]["args"][-1] == "--force"
+    stronger = ["--mode", "solid", "--mask-scale", "1.5", "--run-id", "solid"]
+    code, _, _ = run(capsys, "submit", "--stack-outputs", outputs, "--output", out, *stronger)
+    assert code == 0
+
+
 def test_submit_returns_what_dataproc_accepted(standin, outputs, bucket, regions):
     args = cli.build_parser().parse_args(
         ["submit", "--stack-outputs", outputs, "--job-id", "given_1", "--project", "other-p"]
