@@ -119,8 +119,8 @@ def floor_sweep() -> list[Setting]:
         return Setting(f"floor: {r.mode} {label} on true boxes", r)
 
     return [
-        *(t(blur_strength=b) for b in (0.02, 0.05, 0.1, 0.2, 0.5)),
-        *(t(mode="pixelate", pixelate_blocks=n) for n in (6, 10, 16, 24)),
+        *(t(blur_strength=b) for b in (0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)),
+        *(t(mode="pixelate", pixelate_blocks=n) for n in (6, 10, 12, 16, 24)),
         *(t(mask_scale=m) for m in (0.7, 0.85, 1.0)),
     ]
 
@@ -402,16 +402,19 @@ def _floors(args: argparse.Namespace, rec: Recogniser) -> int:
     _WORKER["sets"] = {n: load(n, args.data, rec, detect=False) for n in FLOOR_SETS}
     import multiprocessing
 
+    chosen = [s for s in floor_sweep() if not args.only or any(t in s.name for t in args.only)]
     with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
-        rows = pool.map(_measure_all, floor_sweep(), chunksize=1)
+        rows = pool.map(_measure_all, chosen, chunksize=1)
     for r in rows:
         r["hides"] = all(m["identified_24"] <= FLOOR_LIMIT for m in r["sets"].values())
     doc = json.loads(args.out.read_text()) if args.out.exists() else {}
-    doc["floors"] = {
-        "limit_identified_24": FLOOR_LIMIT,
-        "seconds": round(time.perf_counter() - started, 1),
-        "results": rows,
-    }
+    seconds = round(time.perf_counter() - started, 1)
+    if args.only and "floors" in doc:  # keep the rows measured before, in the sweep's order
+        done = {r["setting"]: r for r in doc["floors"]["results"]}
+        done.update({r["setting"]: r for r in rows})
+        rows = [done[s.name] for s in floor_sweep() if s.name in done]
+        seconds = round(doc["floors"]["seconds"] + seconds, 1)
+    doc["floors"] = {"limit_identified_24": FLOOR_LIMIT, "seconds": seconds, "results": rows}
     args.out.write_text(json.dumps(doc, indent=1) + "\n")
     print(table(rows, list(FLOOR_SETS)))
     print(f"wrote {args.out}", file=sys.stderr)

@@ -23,7 +23,7 @@ MASK_SCALE_RANGE = (0.5, 3.0)
 PIXELATE_BLOCKS_RANGE = (2, 64)
 # The weakest settings that still hide (at most 1% of faces >= 24 px identified on masks-dev
 # and on wider-dev, true boxes): `python -m bench.privacy --floors`, README's privacy table.
-BLUR_STRENGTH_FLOOR = 0.1
+BLUR_STRENGTH_FLOOR = 0.3
 PIXELATE_BLOCKS_CEILING = 10
 MASK_SCALE_FLOOR = 1.0
 # flag -> the fills (FILL_OF_MODE's values) it applies to
