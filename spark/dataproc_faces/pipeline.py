@@ -108,7 +108,8 @@ def process_partition(
                 thumb = results.thumbnail(relative)
                 store_out.write(thumb, result.thumbnail, "image/jpeg")
         except Exception as exc:
-            yield error_row(task.source, _message(exc), _ms(started))
+            message = results.scrub(_message(exc))  # an OS error names a local path
+            yield error_row(results.shown(task.source), message, _ms(started))
             continue
         faces, hidden = _weak(result.faces, spec), spec.render.hidden()
         reasons = None
@@ -117,15 +118,15 @@ def process_partition(
             reviewed = bool(entry and entry.reviewed)
             dicts = [f.to_dict() for f in faces]
             reasons = review.reasons(dicts, result.width, result.height, touched, reviewed)
-        yield ok_row(
-            task.source,
-            target,
+        yield ok_row(  # local paths below the input and results folders: a shareable row
+            results.shown(task.source),
+            results.shown_output(target),
             result.width,
             result.height,
             result.format,
             faces,
             _ms(started),
-            thumbnail=thumb,
+            thumbnail=results.shown_output(thumb),
             runtime=detector.runtime,
             hidden=hidden,
             metadata=result.metadata,
@@ -484,8 +485,9 @@ def process_chunk(
     corrections = shared.value if shared else None
     rows = list(_counted(process_partition(spec, tasks, corrections), done))
     pid = part_id(run_id, (src for src, _, _ in entries))
+    shown = spec.results.shown
     states = [
-        {"path": s, "version": v, "options": _photo_options(options, corrections, r)}
+        {"path": shown(s), "version": v, "options": _photo_options(options, corrections, r)}
         for s, r, v in entries
     ]
     write_part(spec.results.store(), spec.results, pid, rows, states)
@@ -649,8 +651,8 @@ def run(
         faces=faces,
         wall_seconds=round(wall, 2),
         images_per_second=round(total / wall, 2) if wall > 0 else 0.0,
-        input=spec.input,
-        output=spec.output,
+        input=results.label(spec.input),  # a local folder by its own name: shareable
+        output=results.label(spec.output),
         master=sc.master,
         detector=spec.detect.to_dict(),
         render=spec.render.summary(),

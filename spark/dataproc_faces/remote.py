@@ -357,6 +357,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--package-uri", help="gs:// URI of the package zip (default: job_package_uri)")
     p.add_argument("--job-id", help="explicit job id (default: faces[-RUN]-<hash of what runs>)")
     p.add_argument("--run-id", default="", help="tag that forces a new job id for the same inputs")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="the job processes every input again, and may write faces less hidden than "
+        "--output already holds (outline after blur, a weaker setting)",
+    )
     p.add_argument("--wait", action="store_true", help="then wait for the job like `wait`")
     p.add_argument(
         "--corrections",
@@ -410,7 +416,7 @@ def build_job(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     """The Job message (a Batch message when serverless, without its id: that is `batch_id`)
     and its output prefix, from options / stack outputs / environment."""
     from dataproc_faces.cli import check_apart, detect_options_from_args
-    from dataproc_faces.imaging.options import anonymise_options
+    from dataproc_faces.imaging.options import anonymise_options, check_render
     from dataproc_faces.imaging.render import RenderOptions
     from dataproc_faces.storage.base import normalise
 
@@ -422,6 +428,9 @@ def build_job(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
             render = RenderOptions(mode=mode, **anonymise_options(args))
         except ValueError as exc:  # options that do not go together
             raise _usage(str(exc)) from None
+        problem = check_render(args, render)  # a flag for another mode, or a setting too weak
+        if problem:
+            raise _usage(problem)
     main_uri = resolve(args, "main_uri")
     package_uri = resolve(args, "package_uri")
     input_list = args.input_list
@@ -454,6 +463,9 @@ def build_job(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
             raise _usage(str(exc)) from None
     if source:  # refused here, before a job is made, as the job itself would refuse it
         check_apart(normalise(str(source)), normalise(output), str(source), output)
+    force = bool(getattr(args, "force", False))
+    if args.output:  # a folder named by hand may hold hidden faces: never undo them by accident
+        _check_hiding(normalise(output), detect, render, force)
     staged = None
     if fixes is not None:
         staged = fixes[0] or jobspec.staged_corrections(str(main_uri), fixes[1])
@@ -465,6 +477,8 @@ def build_job(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         render=render,
         corrections=staged,
     )
+    if force:
+        main_args.append("--force")
     if batch:
         tag = resolve(args, "batch_network_tag", required=False)
         try:  # a day unless the stack says otherwise (config batch_ttl)
@@ -542,6 +556,21 @@ def stage_corrections(args: argparse.Namespace, main_args: list[str]) -> None:
     store = GcsStore()
     if store.version(uri) is None:
         store.write(uri, fixes[1], "application/json")
+
+
+def _check_hiding(output: str, detect: Any, render: Any, force: bool) -> None:
+    """The job's own refusal (ownership.check_hiding), before a job is made. A folder that
+    cannot be read from here is left to the job, which checks it again before writing."""
+    from dataproc_faces.results import ownership
+    from dataproc_faces.results.layout import Results
+
+    now = ownership.hiding(render.mode, render.hidden(), detect.to_dict())
+    try:
+        ownership.check_hiding(Results(output), now, force)
+    except ownership.Weaker as exc:
+        raise _usage(str(exc).replace("add --force", "add --force to submit")) from None
+    except Exception:  # no credentials or no network here: the cluster's run refuses it
+        return
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,9 @@ def cards(page: Browser) -> list[dict[str, Any]]:
 
 
 def display(row: dict[str, Any], src_root: str) -> str:
+    """The card's name: the row's path below the input (rows name local inputs so already)."""
+    if "/" not in src_root:  # summary.json names a local input by its folder's name only
+        return row["path"]
     return row["path"][len(src_root.rstrip("/")) + 1 :]
 
 

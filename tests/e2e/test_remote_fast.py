@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from dataproc_faces import cli, remote
+from dataproc_faces.results.ownership import input_id
 from tests.e2e.conftest import PROJECT, patched_env, upload
 from tests.e2e.dataproc_standin import DataprocStandIn
 
@@ -237,6 +238,32 @@ def test_submit_with_corrections_stages_them_and_writes_into_the_corrected_runs_
     assert err == [
         f"dataproc-faces: error: --corrections gs://{bucket}/nope.json: cannot read it (NotFound)"
     ]
+
+
+def test_submit_into_a_folder_of_hidden_faces_is_refused_before_a_job_unless_forced(
+    standin, outputs, bucket, capsys
+):
+    marker = {"made_by": "dataproc-faces", "hiding": {"mode": "pixelate", "fill": "pixelate"}}
+    marker["hiding"].update(mask="ellipse", mask_scale=1.3, pixelate_blocks=6)
+    marker["hiding"].update(detector="retinaface", score_threshold=0.1)
+    upload(bucket, {"hidden/_dataproc_faces.json": json.dumps(marker).encode()})
+    before = set(standin.jobs)
+    out = f"gs://{bucket}/hidden"
+    for weaker in ([], ["--mode", "pixelate", "--pixelate-blocks", "10"]):
+        code, _, err = run(capsys, "submit", "--stack-outputs", outputs, "--output", out, *weaker)
+        assert code == 2 and len(err) == 1 and set(standin.jobs) == before  # no job made
+        assert err[0].startswith(
+            f"dataproc-faces: error: --output {out} holds faces hidden by pixelate (mask "
+            "ellipse x1.3, 6 blocks; retinaface at 0.1); this run would write them less hidden"
+        )
+        assert err[0].endswith(
+            "add --force to submit to overwrite them, or choose another --output"
+        )
+    code, job, _ = run(capsys, "submit", "--stack-outputs", outputs, "--output", out, "--force")
+    assert code == 0 and standin.jobs[job.strip()]["pysparkJob"]["args"][-1] == "--force"
+    stronger = ["--mode", "solid", "--mask-scale", "1.5", "--run-id", "solid"]
+    code, _, _ = run(capsys, "submit", "--stack-outputs", outputs, "--output", out, *stronger)
+    assert code == 0
 
 
 def test_submit_returns_what_dataproc_accepted(standin, outputs, bucket, regions):
@@ -578,7 +605,10 @@ def test_fetch_of_a_clean_prefix_exits_0(bucket, gcs_env, tmp_path, capsys):
     ]
     copied = local_files(tmp_path / "d")
     marker = json.loads(copied.pop("_dataproc_faces.json"))  # the copy is marked as results
-    assert (marker["made_by"], marker["input"]) == ("dataproc-faces", f"gs://{bucket}/clean/r")
+    assert (marker["made_by"], marker["input_sha256"]) == (
+        "dataproc-faces",
+        input_id(f"gs://{bucket}/clean/r"),
+    )
     assert copied == {"a.txt": b"a", "d/b.txt": b"b"}
 
 

@@ -123,7 +123,10 @@ def test_the_first_run_marks_the_folder_and_an_old_results_folder_is_adopted(
     results: Path, tmp_path: Path
 ) -> None:
     marker = json.loads((results / "_dataproc_faces.json").read_text())
-    assert marker["made_by"] == "dataproc-faces" and marker["input"] == str(results.parent / "in")
+    from dataproc_faces.results.ownership import input_id
+
+    assert marker["made_by"] == "dataproc-faces" and "input" not in marker  # no local path
+    assert marker["input_sha256"] == input_id(str(results.parent / "in"))
     assert not (results / "_lock.json").exists()  # released at the end
     old = tmp_path / "old"
     for part in ("manifest", "_state", "images"):

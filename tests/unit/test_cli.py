@@ -259,3 +259,156 @@ def test_damaged_kept_corrections_are_one_line_before_any_work(
     code, err = run_cli(["run", "--input", str(src), "--output", str(tmp_path / "o")], capsys)
     assert (code, err.count("\n")) == (2, 1)
     assert err == f"dataproc-faces: error: corrections: {kept}: photo 'a.png': add[0].y: missing\n"
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--fill-color", "red"], "--fill-color does not apply to --mode outline"),
+        (
+            ["--mode", "blur", "--fill-color", "#000000"],
+            "--fill-color does not apply to --mode blur",
+        ),
+        (["--mode", "pixelate", "--blur-strength", "0.5"], "--blur-strength does not apply"),
+        (["--mode", "blur", "--pixelate-blocks", "6"], "--pixelate-blocks does not apply"),
+        (["--mask-scale", "1.3"], "--mask-scale does not apply to --mode outline"),
+        (["--mode", "outline", "--mask", "box"], "--mask does not apply to --mode outline"),
+    ],
+)
+def test_a_flag_for_another_mode_is_one_line_even_at_its_default(
+    src: Path, tmp_path: Path, capsys, flags: list[str], message: str
+):
+    out = tmp_path / "o"
+    code, err = run_cli(["run", "--input", str(src), "--output", str(out), *flags], capsys)
+    assert code == 2 and err.count("\n") == 1 and not out.exists()
+    assert message in err and "drop it or choose such a mode" in err
+
+
+def test_flags_of_the_mode_in_use_are_accepted():
+    from dataproc_faces.cli import _render_options, build_parser
+
+    def render(*flags: str):
+        return _render_options(build_parser().parse_args(["run", "--output", "o", *flags]))
+
+    assert render("--mode", "solid", "--fill-color", "red", "--mask", "box").fill_color == (
+        0,
+        0,
+        255,
+    )
+    assert render("--mode", "both", "--blur-strength", "0.7").blur_strength == 0.7
+    assert render("--mode", "pixelate", "--pixelate-blocks", "8").pixelate_blocks == 8
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--mode", "blur", "--blur-strength", "0.02"], "--blur-strength 0.02 leaves faces"),
+        (["--mode", "both", "--blur-strength", "0.05"], "--blur-strength 0.05 leaves faces"),
+        (["--mode", "pixelate", "--pixelate-blocks", "32"], "--pixelate-blocks 32 leaves faces"),
+        (["--mode", "solid", "--mask-scale", "0.6"], "--mask-scale 0.6 leaves faces"),
+    ],
+)
+def test_a_setting_below_its_floor_is_one_line_unless_allowed(
+    src: Path, tmp_path: Path, capsys, flags: list[str], message: str
+):
+    from dataproc_faces.cli import _render_options, build_parser
+
+    out = tmp_path / "o"
+    code, err = run_cli(["run", "--input", str(src), "--output", str(out), *flags], capsys)
+    assert code == 2 and err.count("\n") == 1 and not out.exists()
+    assert message in err
+    assert "(make bench-privacy); add --allow-weak to use it anyway" in err
+    allowed = build_parser().parse_args(["run", "--output", "o", *flags, "--allow-weak"])
+    assert _render_options(allowed).allow_weak is True
+
+
+def test_the_floors_sit_between_the_defaults_and_what_leaves_faces_recognisable():
+    from dataproc_faces.imaging import options
+    from dataproc_faces.imaging.render import RenderOptions
+
+    d = RenderOptions()
+    assert d.blur_strength >= options.BLUR_STRENGTH_FLOOR
+    assert d.pixelate_blocks <= options.PIXELATE_BLOCKS_CEILING
+    assert d.mask_scale >= options.MASK_SCALE_FLOOR
+    at_floor = RenderOptions(
+        mode="blur", blur_strength=options.BLUR_STRENGTH_FLOOR, mask_scale=options.MASK_SCALE_FLOOR
+    )
+    assert options.too_weak(at_floor) is None
+    assert options.too_weak(RenderOptions(mode="outline", mask_scale=0.6)) is None  # hides none
+
+
+def test_the_last_line_names_what_the_images_are():
+    from dataproc_faces.cli import MADE
+    from dataproc_faces.imaging.render import MODES
+
+    assert MADE == {
+        "outline": "outlined",
+        "blur": "blurred",
+        "pixelate": "pixelated",
+        "solid": "filled",
+        "both": "blurred and outlined",
+    }
+    assert set(MADE) == set(MODES)
+
+
+def _marked(tmp_path: Path, *flags: str) -> Path:
+    """A results folder as a run with `flags` leaves it (marker only; no Spark)."""
+    from dataproc_faces.cli import _hold, _render_options, build_parser, detect_options_from_args
+    from dataproc_faces.pipeline import JobSpec
+    from dataproc_faces.results.ownership import release
+
+    out = tmp_path / "o"
+    args = build_parser().parse_args(["run", "--output", str(out), *flags])
+    spec = JobSpec(
+        str(tmp_path / "in"), str(out), detect_options_from_args(args), _render_options(args)
+    )
+    release(*_hold(spec, args.force))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "why"),
+    [
+        (["--mode", "blur"], [], "--mode outline leaves every face visible"),
+        (["--mode", "blur"], ["--mode", "blur", "--blur-strength", "0.3"], "is lower"),
+        (["--mode", "pixelate"], ["--mode", "pixelate", "--pixelate-blocks", "8"], "is finer"),
+        (["--mode", "solid"], ["--mode", "solid", "--mask-scale", "1.1"], "is smaller"),
+        (["--mode", "blur"], ["--mode", "blur", "--score-threshold", "0.5"], "is higher"),
+        (["--mode", "blur"], ["--mode", "blur", "--detector", "centerface"], "not the detector"),
+    ],
+)
+def test_a_run_that_would_show_hidden_faces_is_refused_in_one_line(
+    src: Path, tmp_path: Path, capsys, first: list[str], then: list[str], why: str
+):
+    out = _marked(tmp_path, *first)
+    before = out.joinpath("_dataproc_faces.json").read_text()
+    code, err = run_cli(["run", "--input", str(src), "--output", str(out), *then], capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"--output {out} holds faces hidden by {first[1]} (mask ellipse x1.3" in err
+    assert why in err and "add --force to overwrite them, or choose another --output" in err
+    assert out.joinpath("_dataproc_faces.json").read_text() == before  # the record stands
+
+
+def test_a_stronger_run_or_force_goes_on_and_the_marker_records_it(tmp_path: Path):
+    import json
+
+    from dataproc_faces.detectors.base import PRIVACY_SCORES
+
+    out = _marked(tmp_path, "--mode", "blur", "--blur-strength", "0.5")
+    marker = json.loads(out.joinpath("_dataproc_faces.json").read_text())
+    assert marker["hiding"] == {
+        "mode": "blur",
+        "fill": "blur",
+        "mask": "ellipse",
+        "mask_scale": 1.3,
+        "blur_strength": 0.5,
+        "detector": "retinaface",
+        "score_threshold": PRIVACY_SCORES["retinaface"],
+    }
+    assert "input" not in marker and len(marker["input_sha256"]) == 16  # no local path
+    _marked(tmp_path, "--mode", "solid", "--mask-scale", "1.6")  # another fill, a larger mask
+    hiding = json.loads(out.joinpath("_dataproc_faces.json").read_text())["hiding"]
+    assert (hiding["mode"], hiding["mask_scale"]) == ("solid", 1.6)
+    _marked(tmp_path, "--force")  # outline, forced: the marker now says nothing is hidden
+    assert json.loads(out.joinpath("_dataproc_faces.json").read_text())["hiding"] is None
+    _marked(tmp_path)  # outline over outline needs no force

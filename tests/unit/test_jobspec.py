@@ -330,3 +330,24 @@ def test_render_options_from_a_config_map_spell_back_as_runs_flags() -> None:
     assert jobspec.render_options({}) == RenderOptions()
     with pytest.raises(ValueError, match=r"^keep_metadata: must be true or false, got yes$"):
         jobspec.render_options({"keep_metadata": "yes"})
+
+
+@pytest.mark.parametrize(
+    "render",
+    [
+        RenderOptions(mode="blur", blur_strength=0.02, allow_weak=True),
+        RenderOptions(mode="pixelate", pixelate_blocks=40, mask_scale=0.6, allow_weak=True),
+        RenderOptions(mode="solid", fill_color=(1, 2, 3), blur_strength=0.9, pixelate_blocks=9),
+        RenderOptions(mode="outline", mask="box", mask_scale=2.0, fill_color=(1, 2, 3)),
+    ],
+    ids=["weak blur", "weak pixelate", "solid", "outline"],
+)
+def test_render_flags_are_what_run_accepts_and_rebuild_the_same_hiding(render: RenderOptions):
+    """Only the mode's own flags are spelled out (run refuses the others), and --allow-weak
+    travels with a weak setting: the page and submit reach the job with what was chosen."""
+    from dataproc_faces.cli import _render_options
+
+    args = jobspec.job_args(output="gs://r/x", input="gs://in/", render=render)
+    rebuilt = _render_options(build_parser().parse_args(args))  # raises on a refused flag
+    assert rebuilt.hidden() == render.hidden() and rebuilt.mode == render.mode
+    assert ("--allow-weak" in args) == render.allow_weak

@@ -86,3 +86,26 @@ def test_planned_sizes_cover_every_input_once(total: int, cores: int) -> None:
     assert guided == sorted(guided, reverse=True)  # large tasks first
     capped = guided_sizes(total, cores, cap=50)
     assert sum(capped) == total and all(0 < s <= 50 for s in capped)
+
+
+def test_state_names_inputs_below_the_input_and_reads_old_absolute_names_too(tmp_path: Path):
+    """New parts name a local input below the input folder; a folder an earlier version wrote
+    names it absolutely: both read back as the input's path, so both resume and compact."""
+    out, src = str(tmp_path / "out"), str(tmp_path / "in")
+    results = Results(out, protect=src)
+    store = results.store()
+    assert (results.shown(f"{src}/a/b.jpg"), results.shown("gs://bkt/in/c.jpg")) == (
+        "a/b.jpg",
+        "gs://bkt/in/c.jpg",
+    )
+    old = [{"path": f"{src}/a/b.jpg", "version": "1", "options": "k"}]
+    new = [{"path": "a/b.jpg", "version": "2", "options": "k"}]
+    write_part(store, results, "0001-x", [{"path": f"{src}/a/b.jpg", "status": "ok"}], old)
+    write_part(store, results, "0002-y", [{"path": "a/b.jpg", "status": "ok"}], new)
+    assert list(read_states(results, ["0001-x", "0002-y"])) == [
+        (f"{src}/a/b.jpg", ("0001-x", "1", "k")),
+        (f"{src}/a/b.jpg", ("0002-y", "2", "k")),
+    ]
+    assert _drop(results, "0001-x", [f"{src}/a/b.jpg"]) == 1  # the old row loses to the new
+    assert not Path(results.part("0001-x")).exists()
+    assert json.loads(Path(results.part("0002-y")).read_text())["path"] == "a/b.jpg"

@@ -356,9 +356,11 @@ def test_totals_count_privacy_over_every_row_of_a_large_partition() -> None:
 
 
 def ok_expected(spec: JobSpec, source: str, rel: str, width: int, height: int, fmt: str, **kw):
-    out = spec.output
+    """The row names the input below the input folder and its files below the results folder:
+    no local folder in a row (`source` is the absolute path the task had)."""
+    assert source == f"{spec.input}/{rel}"
     return {
-        "path": source,
+        "path": rel,
         "status": "ok",
         "error": None,
         "width": width,
@@ -367,8 +369,8 @@ def ok_expected(spec: JobSpec, source: str, rel: str, width: int, height: int, f
         "faces": kw.get(
             "faces", [{"x": 200, "y": 100, "w": 120, "h": 90, "score": 0.9, "by": "detector"}]
         ),
-        "output": f"{out}/images/{rel}{kw.get('suffix', '')}",
-        "thumbnail": f"{out}/thumbs/{rel}.jpg",
+        "output": f"images/{rel}{kw.get('suffix', '')}",
+        "thumbnail": f"thumbs/{rel}.jpg",
         "millis": kw.get("millis", 250.0),
         "runtime": kw.get("runtime", "fixed 1.0"),
         "hidden": kw.get("hidden"),
@@ -457,11 +459,11 @@ def test_one_failure_becomes_its_error_row_and_the_rest_go_on(
         Task(str(src / "ok.png"), "ok.png"),
     ]
     rows = list(process_partition(spec, tasks))
-    missing = f"FileNotFoundError: [Errno 2] No such file or directory: '{src}/gone.jpg'"
-    assert rows[0] == error_row(str(src / "gone.jpg"), missing, 250.0)
+    missing = "FileNotFoundError: [Errno 2] No such file or directory: 'gone.jpg'"  # no folder
+    assert rows[0] == error_row("gone.jpg", missing, 250.0)
     assert rows[1]["error"] == "not an image (unrecognised content)"
-    assert rows[1] == error_row(str(src / "bad.jpg"), rows[1]["error"], 250.0)
-    assert rows[2] == error_row(str(src / "ok.png"), "'..' segment in name '../escape.png'", 250.0)
+    assert rows[1] == error_row("bad.jpg", rows[1]["error"], 250.0)
+    assert rows[2] == error_row("ok.png", "'..' segment in name '../escape.png'", 250.0)
     assert rows[3] == ok_expected(spec, str(src / "ok.png"), "ok.png", 64, 48, "png")
     assert sorted(p.relative_to(dst).as_posix() for p in dst.rglob("*.*")) == [
         "images/ok.png",
@@ -476,9 +478,10 @@ def test_a_failing_write_is_an_error_row_and_leaves_no_partial_file(
     (src / "a.png").write_bytes(encode(noise(64, 48), ".png"))
     (dst / "images" / "a.png").mkdir(parents=True)  # a folder where the output goes
     (row,) = process_partition(spec_for(src, dst), [Task(str(src / "a.png"), "a.png")])
-    prefix = f"IsADirectoryError: [Errno 21] Is a directory: '{dst}/images/.a.png."
-    assert row["error"].startswith(prefix) and row["error"].endswith(f"' -> '{dst}/images/a.png'")
-    assert row == error_row(str(src / "a.png"), row["error"], 250.0)
+    prefix = "IsADirectoryError: [Errno 21] Is a directory: 'images/.a.png."
+    assert row["error"].startswith(prefix) and row["error"].endswith("' -> 'images/a.png'")
+    assert str(tmp_path) not in row["error"]  # the OS error's paths, below the results folder
+    assert row == error_row("a.png", row["error"], 250.0)
     assert [p.name for p in dst.rglob("*") if p.is_file()] == []  # the temporary file is gone
 
 
@@ -571,13 +574,13 @@ def test_process_chunk_writes_its_part_and_state_and_returns_a_summary(
     pid = part_id("0099", [str(src / n) for n in ("a.png", "b.png", "c.png")])
     part = dst / "manifest" / f"part-{pid}.json"
     rows = [json.loads(line) for line in part.read_text().splitlines()]
-    assert [r["path"] for r in rows] == [str(src / n) for n in ("a.png", "b.png", "c.png")]
+    assert [r["path"] for r in rows] == ["a.png", "b.png", "c.png"]  # below the input
     assert [r["status"] for r in rows] == ["ok", "error", "ok"]
     states = (dst / "_state" / f"part-{pid}.json").read_text().splitlines()
     assert [json.loads(s) for s in states] == [
-        {"path": str(src / "a.png"), "version": "1:1", "options": "opts"},
-        {"path": str(src / "b.png"), "version": "2:2", "options": "opts"},
-        {"path": str(src / "c.png"), "version": "3:3", "options": "opts"},
+        {"path": "a.png", "version": "1:1", "options": "opts"},
+        {"path": "b.png", "version": "2:2", "options": "opts"},
+        {"path": "c.png", "version": "3:3", "options": "opts"},
     ]
 
 
@@ -660,13 +663,13 @@ def test_no_thumbnails_and_faceless_link_write_only_the_photos_with_faces(
     # one write for the photo with a face, none for the faceless one, no thumbnail at all
     assert writes == [(f"{dst}/images/face.png", None)]
     assert (face["output"], face["thumbnail"], face["metadata"], len(face["faces"])) == (
-        f"{dst}/images/face.png",
+        "images/face.png",
         None,
         "stripped",
         1,
     )
     assert (faceless["output"], faceless["thumbnail"], faceless["metadata"]) == (
-        str(src / "empty.png"),
+        "../in/empty.png",  # the original, from the results folder
         None,
         "the original's (not copied)",
     )
@@ -683,8 +686,8 @@ def test_faceless_link_still_writes_the_thumbnail_unless_told_not_to(
     spec = JobSpec(str(src), str(dst), FIXED, RenderOptions(faceless="link"))
     (row,) = process_partition(spec, [Task(str(src / "empty.png"), "empty.png")])
     assert writes == [(f"{dst}/thumbs/empty.png.jpg", "image/jpeg")]
-    assert row["output"] == str(src / "empty.png")
-    assert row["thumbnail"] == f"{dst}/thumbs/empty.png.jpg"
+    assert row["output"] == "../in/empty.png"
+    assert row["thumbnail"] == "thumbs/empty.png.jpg"
 
 
 @pytest.mark.parametrize("mode", ["blur", "pixelate", "solid", "both"])

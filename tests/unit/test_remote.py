@@ -377,11 +377,14 @@ def test_every_option_reaches_the_job(tmp_path: Path):
 
 def test_anonymising_options_and_the_privacy_threshold_reach_the_cluster_run(tmp_path: Path):
     flags = ["--mode", "pixelate", "--mask", "box", "--mask-scale", "1.7"]
-    flags += ["--pixelate-blocks", "5", "--fill-color", "#102030", "--keep-metadata"]
+    flags += ["--pixelate-blocks", "5", "--keep-metadata"]
     message, _ = remote.build_job(submit_args(tmp_path, *flags))
     run_args = build_parser().parse_args(message["pyspark_job"]["args"])
     assert (run_args.mode, run_args.mask, run_args.mask_scale) == ("pixelate", "box", 1.7)
-    assert (run_args.pixelate_blocks, run_args.fill_color) == (5, (0x30, 0x20, 0x10))
+    assert run_args.pixelate_blocks == 5
+    solid, _ = remote.build_job(submit_args(tmp_path, "--mode", "solid", "--fill-color", "#102030"))
+    solid_args = build_parser().parse_args(solid["pyspark_job"]["args"])
+    assert solid_args.fill_color == (0x30, 0x20, 0x10)
     assert run_args.keep_metadata is True
     assert run_args.score_threshold == PRIVACY_SCORES["retinaface"]  # spelled out for the cluster
     plain, _ = remote.build_job(submit_args(tmp_path, "--mode", "pixelate"))

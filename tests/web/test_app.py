@@ -16,6 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from dataproc_faces.web import create_app
+from dataproc_faces.web.runs import Run
 from dataproc_faces.web.settings import Settings
 from tests.conftest import SAMPLES
 from tests.web.helpers import png_header, token, wait_run, zip_of
@@ -364,3 +365,44 @@ def test_a_local_run_finishes_and_serves_its_gallery_images_and_manifest(
     out = Path(app.config["FACES_SETTINGS"].results_root) / run_id
     (out / "link").symlink_to("/etc/hostname")
     assert client.get(f"/runs/{run_id}/files/link").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("fields", "said"),
+    [
+        ({"mode": "blur", "blur_strength": "0.02"}, "blur strength 0.02 leaves faces recognisable"),
+        ({"mode": "pixelate", "pixelate_blocks": "32"}, "pixelate blocks 32 leaves faces"),
+        ({"mode": "solid", "mask_scale": "0.6"}, "mask scale 0.6 leaves faces recognisable"),
+    ],
+)
+def test_a_weak_setting_is_refused_in_the_pages_words_unless_allowed(
+    app: Flask, client: FlaskClient, fields: dict[str, str], said: str
+) -> None:
+    assert upload(client, [("camera.png", CAMERA)]).status_code == 200
+    data = {"csrf_token": token(client), "batch": "b1", **fields}
+    r = client.post("/runs", data=data)
+    assert r.status_code == 400
+    page = text(r)
+    assert said in page and "(measured by make bench-privacy)" in page
+    assert 'tick "Allow weak settings" to use it anyway' in page and "--allow-weak" not in page
+    assert text(client.get("/runs")).count("data-run=") == 0  # nothing started
+    book, started = app.extensions["faces_runs"], []
+
+    def spawn(source: str, flags: list[str], *rest) -> Run:  # recorded, not started
+        started.append(flags)
+        return Run("web-weak", "local", source, "/o", "retinaface", "blur", "DONE")
+
+    book._spawn = spawn
+    assert client.post("/runs", data={**data, "allow_weak": "1"}).status_code == 303
+    (flags,) = started  # the form was accepted and handed to the run: it reaches the job
+    (name, value), flag = list(fields.items())[1], "--" + list(fields)[1].replace("_", "-")
+    assert "--allow-weak" in flags and flags[flags.index(flag) + 1] == value, name
+
+
+def test_the_allow_weak_box_is_on_the_form_with_the_floors(client: FlaskClient) -> None:
+    from dataproc_faces.imaging import options
+
+    page = text(client.get("/"))
+    assert '<input type="checkbox" name="allow_weak" id="allow_weak" value="1">' in page
+    assert f"A blur strength under {options.BLUR_STRENGTH_FLOOR}" in page
+    assert f"more than\n{options.PIXELATE_BLOCKS_CEILING} pixelate blocks" in page

@@ -112,3 +112,22 @@ def test_the_run_page_says_when_inputs_failed(tmp_path: Path) -> None:
     ok = Run("web-8", "local", "/in", str(out), "haar", "blur", state="DONE", done=3, total=3)
     app.extensions["faces_runs"].save(ok)
     assert 'id="failed" role="alert"></p>' in client.get("/runs/web-8").get_data(as_text=True)
+
+
+def test_the_refusal_to_show_hidden_faces_reads_in_the_pages_words(tmp_path: Path) -> None:
+    book = RunBook(Settings(data=tmp_path))
+    run = Run("web-5", "local", "/in", "/out", "retinaface", "outline", state="RUNNING")
+    run.started = 1.0
+    book.save(run)
+    book.log_path("web-5").write_text(
+        "dataproc-faces: error: --output /out holds faces hidden by blur (mask ellipse x1.3, "
+        "strength 0.5; retinaface at 0.1); this run would write them less hidden (--mode outline "
+        "leaves every face visible): add --force to overwrite them, or choose another --output\n"
+    )
+    book._procs["web-5"] = _finished(2)
+    assert book.get("web-5").message == (
+        "The results folder /out holds faces hidden by blur (mask ellipse x1.3, strength 0.5; "
+        "retinaface at 0.1); this run would write them less hidden (--mode outline leaves every "
+        "face visible): start the run from the command line with --force to overwrite them, or "
+        "let the page make a new results folder."
+    )

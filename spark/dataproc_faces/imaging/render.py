@@ -48,6 +48,7 @@ class RenderOptions:
     keep_metadata: bool = False
     thumbnails: bool = True  # False: no thumbs/ object per photo; the gallery scales the output
     faceless: str = "copy"
+    allow_weak: bool = False  # a hiding setting below its floor was asked for (options.py)
 
     def __post_init__(self) -> None:
         if self.faceless not in FACELESS:

@@ -65,6 +65,10 @@ def relative_url(uri: str | None, output: str) -> str | None:
     """`uri` as a link relative to DST/index.html, or None if it does not lie under DST."""
     if not uri:
         return None
+    if not is_remote(uri) and not uri.startswith("/"):  # a row's name below DST (layout.py)
+        if uri.split("/", 1)[0] == "..":
+            return None
+        return "/".join(quote(part, safe="") for part in uri.split("/"))
     root = output.rstrip("/") + "/"
     if not uri.startswith(root):
         return None
@@ -88,14 +92,16 @@ def link_url(uri: str | None, output: str) -> str | None:
         return CONSOLE_OBJECT + quote(bucket_and_name, safe="/")
     if is_remote(output):
         return None
-    rel = os.path.relpath(uri, output)
+    rel = uri if not os.path.isabs(uri) else os.path.relpath(uri, output)
     return "/".join(quote(part, safe="") for part in rel.split(os.sep))
 
 
 def display_name(path: str, input_root: str) -> str:
     """The input's path relative to the input folder: what a person recognises."""
+    if "/" not in input_root:  # a label (layout.py): rows already name inputs below it
+        return path
     root = input_root.rstrip("/") + "/"
-    return path[len(root) :] if input_root and path.startswith(root) else path
+    return path[len(root) :] if path.startswith(root) else path
 
 
 def page_row(r: dict[str, Any], input_root: str, output: str) -> dict[str, Any]:

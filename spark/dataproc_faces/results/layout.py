@@ -13,14 +13,21 @@
 
 `Results` is plain data, so Spark ships it to executors; `store()` opens the output with the run's
 input protected, so nothing that goes through it can write over an original.
+
+A results folder can be shared: nothing in it names a local folder. Rows and state name a local
+input by its path below the input folder (`shown`), outputs by their path below the results
+folder (`shown_output`); `source_of` turns a stored name back into the input's path for the run
+that reads it (an older folder's absolute names read as they are). `gs://` URIs are not local
+paths and are stored whole: the bucket and prefix stay, so a row still says which object it was.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from dataproc_faces.storage import store_for
-from dataproc_faces.storage.base import Store, join
+from dataproc_faces.storage.base import Store, is_remote, is_within, join
 from dataproc_faces.storage.skips import RESULTS_MARKER, RESULTS_STATE_DIR
 
 PART_PREFIX, PART_SUFFIX = "part-", ".json"
@@ -42,6 +49,49 @@ class Results:
     SUMMARY = "summary.json"
     MARKER = RESULTS_MARKER
     LOCK = "_lock.json"
+
+    def shown(self, source: str) -> str:
+        """How rows and state name an input: below the input folder when local, else whole."""
+        if is_remote(source) or not self.protect or not is_within(source, self.protect):
+            return source
+        if source == self.protect:
+            return os.path.basename(source)
+        return source[len(self.protect.rstrip("/")) + 1 :]
+
+    def source_of(self, stored: str) -> str:
+        """The input a stored name means (`shown`'s inverse); absolute names stay as they are."""
+        if is_remote(stored) or os.path.isabs(stored) or not self.protect:
+            return stored
+        return join(self.protect, stored)
+
+    def shown_output(self, uri: str | None) -> str | None:
+        """How rows name an output: below the results folder when local (`images/a.jpg`); an
+        original left in place (`--faceless link`) by its path from the results folder."""
+        if not uri or is_remote(uri) or is_remote(self.root) or not os.path.isabs(uri):
+            return uri
+        if is_within(uri, self.root):
+            return uri[len(self.root.rstrip("/")) + 1 :]
+        return os.path.relpath(uri, self.root)
+
+    def output_of(self, stored: str | None) -> str | None:
+        """The output a row names, as a path or URI (`shown_output`'s inverse)."""
+        if not stored or is_remote(stored) or os.path.isabs(stored):
+            return stored
+        return os.path.normpath(join(self.root, stored))
+
+    def scrub(self, text: str) -> str:
+        """An error message with the local input and results folders taken out of it (an OS
+        error names the file it failed on): `/home/ann/in/a.jpg` reads `a.jpg`."""
+        for root in (self.root, self.protect):
+            if root and not is_remote(root):
+                text = text.replace(root.rstrip("/") + "/", "").replace(root, self.label(root))
+        return text
+
+    def label(self, uri: str) -> str:
+        """The summary's name for the input or output: a local folder by its own name only."""
+        if not uri or is_remote(uri):
+            return uri
+        return os.path.basename(uri.rstrip("/")) or uri
 
     def store(self) -> Store:
         """Writes confined below the root and kept out of the input."""

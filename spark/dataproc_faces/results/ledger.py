@@ -6,7 +6,10 @@ Layout under DST:
   task processed: a retried or speculative attempt writes the same name and replaces the file.
 - `_state/part-<id>.json`: one line per row of that part: the input, its version when processed
   (Cloud Storage generation, or size and mtime locally) and a hash of the detector and render
-  options. Written after the part, so a state line always has its row.
+  options. Written after the part, so a state line always has its row. A local input is named
+  by its path below the input folder (layout.py's `shown`), as in the rows: the folder names no
+  local folder; reading turns it back into the input's path (`source_of`), so resume and
+  compaction work on the same keys as before, and an older folder's absolute names still match.
 
 A later run skips every input whose newest state has the same version and options. After the
 tasks end, `compact` removes rows that a newer part supersedes (rewriting the part first and its
@@ -94,7 +97,7 @@ def read_states(
     """(path, (part id, version, options)) for every state line of the given parts."""
     for pid in pids:
         for s in _lines(results.state_part(pid)):
-            yield s["path"], (pid, s["version"], s["options"])
+            yield results.source_of(s["path"]), (pid, s["version"], s["options"])
 
 
 def read_rows(results: Results, pids: Iterable[str]) -> Iterator[dict[str, Any]]:
@@ -143,8 +146,10 @@ def states_rdd(sc: Any, results: Results, pids: set[str]) -> Any:
 def _drop(results: Results, pid: str, paths: Iterable[str]) -> int:
     """Rewrite one part and its state without `paths`: the part first (see the module doc)."""
     store, gone = results.store(), set(paths)
-    rows = [r for r in read_rows(results, [pid]) if r["path"] not in gone]
-    states = [s for s in _lines(results.state_part(pid)) if s["path"] not in gone]
+    rows = [r for r in read_rows(results, [pid]) if results.source_of(r["path"]) not in gone]
+    states = [
+        s for s in _lines(results.state_part(pid)) if results.source_of(s["path"]) not in gone
+    ]
     if rows:
         write_part(store, results, pid, rows, states)
     else:

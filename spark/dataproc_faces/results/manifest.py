@@ -28,7 +28,9 @@ def ok_row(
     """`runtime`: what ran the detector on the executor (e.g. "openvino 2026.4.1 bf16"): nodes
     of one cluster may differ, so each row says which precision found its faces. `hidden`: how
     the faces were hidden (mask, scale, fill), None when only outlined; `metadata`: whether the
-    output kept the input's EXIF/ICC/XMP ("kept (no GPS)") or was written without ("stripped");
+    output kept the input's describing EXIF/ICC/XMP ("kept (describing fields only)") or was
+    written without ("stripped"). `path` names a local input below the input folder, `output`
+    and `thumbnail` below the results folder (layout.py): a row names no local folder.
     `review`: why a person should look at the photo (review.py); runs that only outline faces
     compute none (an empty list)."""
     return {

@@ -30,6 +30,7 @@ class Choices:
     default_scores: dict[str, float]
     mask_scale_range: tuple[float, float]
     blocks_range: tuple[int, int]
+    floors: dict[str, float]
 
 
 def choices() -> Choices:
@@ -45,6 +46,11 @@ def choices() -> Choices:
         default_scores=dict(DEFAULT_SCORES),
         mask_scale_range=render_args.MASK_SCALE_RANGE,
         blocks_range=render_args.PIXELATE_BLOCKS_RANGE,
+        floors={
+            "blur_strength": render_args.BLUR_STRENGTH_FLOOR,
+            "pixelate_blocks": render_args.PIXELATE_BLOCKS_CEILING,
+            "mask_scale": render_args.MASK_SCALE_FLOOR,
+        },
     )
 
 
@@ -76,8 +82,28 @@ def read(form: Mapping[str, str]) -> tuple[DetectOptions, RenderOptions]:
                 chosen[name] = check(raw)
             except (ValueError, argparse.ArgumentTypeError) as exc:
                 raise ValueError(f"{key.replace('_', ' ')}: {exc}") from None
+    chosen["allow_weak"] = (form.get("allow_weak") or "").strip() in ("1", "on", "true")
     render = replace(RenderOptions(), **chosen)
+    weak = render_args.too_weak(render)
+    if weak:
+        raise ValueError(page_words(weak))
     return privacy_detect(detect, mode), render
+
+
+def page_words(text: str) -> str:
+    """A command line's sentence with its flags named as the page names them."""
+    for flag, words in (
+        ("add --allow-weak to use it anyway", "tick \"Allow weak settings\" to use it anyway"),
+        ("(make bench-privacy)", "(measured by make bench-privacy)"),
+        ("--blur-strength ", "blur strength "),
+        ("--pixelate-blocks ", "pixelate blocks "),
+        ("--mask-scale ", "mask scale "),
+        ("add --force to overwrite them", "start the run from the command line with --force to "
+         "overwrite them"),
+        ("or choose another --output", "or let the page make a new results folder"),
+    ):  # fmt: skip
+        text = text.replace(flag, words)
+    return text
 
 
 def described(detect: DetectOptions, render: RenderOptions) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from dataproc_faces.imaging.options import render_flags
 from dataproc_faces.imaging.render import RenderOptions
 from dataproc_faces.progress import PHASES, parse_phase, parse_progress
 from dataproc_faces.storage.base import join
+from dataproc_faces.web.options import page_words
 from dataproc_faces.web.settings import Settings
 
 ACTIVE = ("PENDING", "RUNNING", "SETUP_DONE", "QUEUED", "CANCELLING")
@@ -240,7 +241,7 @@ class RunBook:
             text = str(exc)
             raise RunRefused(f"The job was not submitted: the {text}.") from None
         except UsageError as exc:
-            raise RunRefused(f"The job was not submitted: {exc}.") from None
+            raise RunRefused(f"The job was not submitted: {page_words(str(exc))}.") from None
         except cloud_errors() as exc:  # any other answer of Google Cloud: one sentence
             raise RunRefused(f"The job was not submitted: {cloud_sentence(exc)}") from None
         run = Run(run_id, "cloud", source, done.output, "", "", state="PENDING")
@@ -397,6 +398,7 @@ def _error_from(lines: list[str]) -> str:
     for line in reversed(lines):
         if line.startswith(_ERROR_PREFIX):
             text = line[len(_ERROR_PREFIX) :].strip()
+            text = page_words(text)  # the hiding options' flags first: they hold "--output"
             for flag, words in _PAGE_TERMS:
                 text = text.replace(flag, words)
             return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
