@@ -85,10 +85,10 @@ def test_help_names_each_detectors_own_score_threshold(capsys):
     with pytest.raises(SystemExit):
         main(["run", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
-    assert "the detector's own, retinaface 0.4, centerface 0.3;" in help_text
+    assert "the detector's own, retinaface 0.4, centerface 0.3, ensemble 0.4;" in help_text
     assert (
         "for blur, pixelate, solid and both the lower privacy threshold, retinaface 0.1, "
-        "centerface 0.2, since a missed face stays recognisable)"
+        "centerface 0.2, ensemble 0.2, since a missed face stays recognisable)"
     ) in help_text
 
 
@@ -102,7 +102,8 @@ def test_anonymising_modes_default_to_the_privacy_threshold_and_a_given_one_wins
 
     assert score() == DEFAULT_SCORES["retinaface"]
     for mode in ("blur", "pixelate", "solid", "both"):
-        assert score("--mode", mode) == PRIVACY_SCORES["retinaface"]
+        assert score("--mode", mode) == PRIVACY_SCORES["ensemble"]  # the hiding default
+        assert score("--mode", mode, "--detector", "retinaface") == PRIVACY_SCORES["retinaface"]
     assert score("--mode", "blur", "--detector", "centerface") == PRIVACY_SCORES["centerface"]
     assert score("--mode", "blur", "--score-threshold", "0.65") == 0.65
     assert PRIVACY_SCORES["retinaface"] < DEFAULT_SCORES["retinaface"]

@@ -80,7 +80,7 @@ def test_unknown_detector_is_a_startup_error():
 
 
 def test_face_dict_has_score_only_when_scored():
-    assert Face(1, 2, 3, 4).to_dict() == {"x": 1, "y": 2, "w": 3, "h": 4}
+    assert Face(1, 2, 3, 4).to_dict() == {"x": 1, "y": 2, "w": 3, "h": 4, "by": "detector"}
     assert Face(1, 2, 3, 4, 0.91234).to_dict()["score"] == 0.9123
 
 
