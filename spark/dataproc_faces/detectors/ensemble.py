@@ -59,6 +59,7 @@ def merge(
     height: int,
     threshold: float = 0.0,
     own: Mapping[str, float] | None = None,
+    tiny_share: float = TINY_SHARE,
 ) -> list[Face]:
     """Each member's finds (scored at least `threshold`) -> one face per group of overlapping
     finds, its box covering them all, its score the best. Weak when one member alone found it,
@@ -80,7 +81,7 @@ def merge(
                 break
         else:
             groups.append([item])
-    tiny = TINY_SHARE * max(width, height)
+    tiny = tiny_share * max(width, height)
     faces = []
     for group in groups:
         x0 = min(f.x for _, _, f in group)
