@@ -243,7 +243,9 @@ def test_results_folder_and_console_link():
 def test_detect_option_errors_name_the_key():
     with pytest.raises(ValueError, match=r"^unknown detector option 'colour' \(known: detector, "):
         jobspec.detect_options({"colour": "red"})
-    with pytest.raises(ValueError, match=r"^detector: must be one of centerface, ensemble, haar, retinaface"):
+    with pytest.raises(
+        ValueError, match=r"^detector: must be one of centerface, ensemble, haar, retinaface"
+    ):
         jobspec.detect_options({"detector": "yolo"})
     with pytest.raises(ValueError, match=r"^scale_factor: must be in \(1, 2\]"):
         jobspec.detect_options({"scale_factor": "2.5"})

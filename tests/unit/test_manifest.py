@@ -72,8 +72,8 @@ def test_an_ok_row_holds_each_value_in_its_field() -> None:
         "height": 480,
         "format": "jpeg",
         "faces": [
-            {"x": 1, "y": 2, "w": 3, "h": 4},
-            {"x": 5, "y": 6, "w": 7, "h": 8, "score": 0.8765},
+            {"x": 1, "y": 2, "w": 3, "h": 4, "by": "detector"},
+            {"x": 5, "y": 6, "w": 7, "h": 8, "score": 0.8765, "by": "detector"},
         ],
         "output": "out/images/a.jpg",
         "thumbnail": "out/thumbs/a.jpg.jpg",

@@ -341,7 +341,9 @@ def ok_expected(spec: JobSpec, source: str, rel: str, width: int, height: int, f
         "width": width,
         "height": height,
         "format": fmt,
-        "faces": kw.get("faces", [{"x": 200, "y": 100, "w": 120, "h": 90, "score": 0.9}]),
+        "faces": kw.get(
+            "faces", [{"x": 200, "y": 100, "w": 120, "h": 90, "score": 0.9, "by": "detector"}]
+        ),
         "output": f"{out}/images/{rel}{kw.get('suffix', '')}",
         "thumbnail": f"{out}/thumbs/{rel}.jpg",
         "millis": kw.get("millis", 250.0),

@@ -355,7 +355,9 @@ def test_a_first_run_processes_everything_and_reports_exact_totals(
     assert json.loads((dst / "summary.json").read_text()) == json.loads(s.to_json())
     rows = manifest(spec.output)
     assert set(rows) == {"a.png", "c.png", "e.png", "f.jpg"}
-    assert rows["a.png"]["faces"] == [{"x": 10, "y": 8, "w": 20, "h": 16, "score": 0.75}]
+    assert rows["a.png"]["faces"] == [
+        {"x": 10, "y": 8, "w": 20, "h": 16, "score": 0.75, "by": "detector"}
+    ]
     assert (rows["a.png"]["width"], rows["a.png"]["height"]) == (32, 24)
     assert rows["c.png"]["output"] == f"{dst}/images/b/c.png"
     assert rows["f.jpg"]["status"] == "error" and rows["a.png"]["millis"] == 123.5
