@@ -4,7 +4,9 @@ that are not faces, and what the ensemble's rule for tiny weak finds costs in re
 Two kinds of large photo, both with known faces:
 - the bench corpus (bench/corpus.py, fixed seed): 2-12 MP, and 24 MP, generated sharp;
 - mosaics of real photos at their own resolution (no upscaling, so as sharp as the data sets):
-  grids of wider-dev crowds (about 12 and 17 MP) and of masks-dev street photos (about 11 MP).
+  grids of wider-dev crowds (about 12 and 17 MP) and of masks-dev street photos (about 11 MP);
+  their faces are small for the photo's size, as in a large crowd shot;
+- wider-dev photos upscaled to 24 MP (soft, large faces: what an upscaler hands over).
 Each member looks once per photo at the lowest threshold (finds cached under bench/precision-cache/,
 CPU seconds too); each route keeps or merges those finds as the job would (detectors/ensemble.py
 merge, its tiny-find share varied). A find is true when it matches an annotated face at IoU 0.3;
@@ -37,6 +39,7 @@ LOWEST = 0.1
 IOU = 0.3
 MIN_FACE = 24
 MEMBERS = ("retinaface", "centerface")
+UPSCALED = 6  # wider-dev photos upscaled to 24 MP
 TINY = (0.0, 0.005, 0.0075, TINY_SHARE, 0.015, 0.02)
 
 
@@ -91,6 +94,12 @@ def photos(data: Path) -> list[tuple[str, Path | np.ndarray, list[tuple[float, .
             masks / "images", masks / "truth.json", (10, 10), 100 * i % 200, 3 + i
         )
         out.append((f"masks-mosaic-10x10-{i}", image, boxes))
+    for i, item in enumerate(read_truth(wider / "truth.json")[:: 100 // UPSCALED][:UPSCALED]):
+        image = cv2.imread(str(wider / "images" / item.file), cv2.IMREAD_COLOR)
+        k = 6000 / max(image.shape[:2])  # to about 24 MP, soft: what an upscaler hands over
+        image = cv2.resize(image, None, fx=k, fy=k, interpolation=cv2.INTER_CUBIC)
+        boxes = [tuple(v * k for v in b) for b in item.faces]
+        out.append((f"upscaled-24mp-{i}", image, boxes))
     return out
 
 
@@ -167,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         "bench corpus 24 MP": [r for r in rows if r[0][0].startswith("corpus-24")],
         "wider-dev mosaics 12-17 MP": [r for r in rows if r[0][0].startswith("wider")],
         "masks-dev mosaics 11 MP": [r for r in rows if r[0][0].startswith("masks")],
+        "wider-dev upscaled to 24 MP": [r for r in rows if r[0][0].startswith("upscaled")],
     }
     routes = [("retinaface @0.1", "retinaface", 0.0), ("centerface @0.2", "centerface", 0.0)]
     routes += [(f"ensemble @0.2, tiny {t}", "ensemble", t) for t in TINY]

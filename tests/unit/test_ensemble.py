@@ -79,15 +79,17 @@ def test_the_ensembles_threshold_applies_to_every_member():
     assert [f.x for f in merge(finds, 640, 480, threshold=0.2)] == [99]
 
 
-def test_tiny_weak_finds_on_a_large_photo_are_dropped_but_not_when_both_members_agree():
-    width, height = 6000, 4000  # 24 MP: "tiny" is under TINY_SHARE of 6000 px
-    side = int(TINY_SHARE * width) - 1
-    lone = Face(100, 100, side, side, 0.9)
-    assert merge({"retinaface": [lone], "centerface": []}, width, height) == []
-    agreed = merge({"retinaface": [lone], "centerface": [lone]}, width, height)
+def test_tiny_weak_finds_are_kept_by_default_and_dropped_below_a_given_share():
+    width, height = 6000, 4000  # 24 MP: 0.01 of it is 60 px
+    lone = Face(100, 100, 59, 59, 0.9)
+    assert TINY_SHARE == 0.0  # off: every floor measured cost recall on sharp crowds
+    assert len(merge({"retinaface": [lone], "centerface": []}, width, height)) == 1
+    one = {"retinaface": [lone], "centerface": []}
+    assert merge(one, width, height, tiny_share=0.01) == []
+    agreed = merge({"retinaface": [lone], "centerface": [lone]}, width, height, tiny_share=0.01)
     assert [(f.x, f.weak) for f in agreed] == [(100, False)]
-    # the same find on a small photo is a face, not a tiny one
-    assert len(merge({"retinaface": [lone], "centerface": []}, 640, 480)) == 1
+    # the same find on a small photo is not tiny
+    assert len(merge(one, 640, 480, tiny_share=0.01)) == 1
 
 
 @pytest.fixture(scope="module")

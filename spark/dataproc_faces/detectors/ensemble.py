@@ -7,10 +7,14 @@ least MERGE_IOU, or the smaller box mostly inside the other) become one box cove
 the best score; a face only one member found, or that no member scored at its own threshold
 (DEFAULT_SCORES), is marked weak: what a person should look at first.
 
-Large photos: both members look at tiles of them for small faces, and each tile adds its own
-false finds (hands, flags, signs). A weak find smaller than TINY_SHARE of the photo's long side
-is dropped: measured on sharp 12-24 MP mosaics of real photos (bench/privacy.py --big), where
-these were nearly all false, while a real face that small is too small to recognise.
+Large photos: each member looks at tiles of them for small faces, and each tile adds false finds
+(hands, flags, signs). `tiny_share` drops weak finds smaller than that share of the photo's long
+side; it is off (0) by default, because every floor measured cost recall (bench/precision.py): on
+sharp 12-17 MP mosaics of real crowds, whose real faces are 0.5-1.5% of the long side, 0.5%
+already lost 1.6 points of recall of faces >= 24 px, while on soft 24 MP upscales, where nearly all
+the false finds are, those are 1-5% of the long side and RetinaFace's alone. What the ensemble
+does instead: fewer than half the false finds of RetinaFace at its privacy threshold on those
+upscales (193 against 418), most of them (171) marked weak, so a person looks there first.
 
 Pure: pixels in, faces out; the members are built once, like any detector (once per worker).
 """
@@ -33,7 +37,7 @@ from dataproc_faces.detectors.base import (
 MEMBERS = ("retinaface", "centerface")
 MERGE_IOU = 0.3
 INSIDE = 0.7  # the share of the smaller box inside the larger one that makes them one face
-TINY_SHARE = 0.01  # weak finds whose side is under this share of the long side are dropped
+TINY_SHARE = 0.0  # weak finds under this share of the long side are dropped: off (see above)
 
 
 def _iou_inside(a: Face, b: Face) -> tuple[float, float]:
