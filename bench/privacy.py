@@ -106,6 +106,7 @@ def sweep(quick: bool) -> list[Setting]:
         deface,
         s("blur", 0.1, **blur),  # today's default
         s("blur", 0.2, "centerface", **blur),
+        s("blur", 0.1, "centerface", **blur),
         s("blur", 0.1, "ensemble", **blur),
         s("blur", 0.2, "ensemble", **blur),
         s("blur", 0.3, "ensemble", **blur),
