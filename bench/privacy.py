@@ -111,6 +111,7 @@ def sweep(quick: bool) -> list[Setting]:
         s("blur", 0.2, "ensemble", **blur),
         s("blur", 0.3, "ensemble", **blur),
         s("blur", 0.2, "ensemble+flip", **blur),
+        s("blur", 0.1, "ensemble+flip", **blur),
         s("solid", 0.2, "ensemble", mask_scale=1.3),
         s("pixelate", 0.2, "ensemble", mask_scale=1.3, pixelate_blocks=6),
     ]
@@ -499,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
             "megapixels": round(sum(w * h for ds in sets.values() for w, h in ds.sizes) / 1e6, 1),
             "deface_s": round(sum(ds.deface_wall or 0.0 for ds in sets.values()), 1),
             "ours_s": our_wall(files, args.jobs),
-            "ours": "default blur (ensemble @0.2), decode + detect + hide + encode, "
+            "ours": "default blur (ensemble @0.1), decode + detect + hide + encode, "
             f"{args.jobs} processes from their start",
         }
         print(f"wall time: {walls}", file=sys.stderr, flush=True)
