@@ -88,7 +88,7 @@ def test_help_names_each_detectors_own_score_threshold(capsys):
     assert "the detector's own, retinaface 0.4, centerface 0.3, ensemble 0.4;" in help_text
     assert (
         "for blur, pixelate, solid and both the lower privacy threshold, retinaface 0.1, "
-        "centerface 0.2, ensemble 0.2, since a missed face stays recognisable)"
+        "centerface 0.2, ensemble 0.1, since a missed face stays recognisable)"
     ) in help_text
 
 

@@ -112,7 +112,7 @@ def test_job_id_of_existing_runs_is_pinned():
     assert jobspec.job_id(**BASE) == "faces-581f6f999875"
     assert (
         jobspec.job_id(**BASE, run_id="r1", mode="blur", input_list="gs://in/l.txt")
-        == "faces-r1-b8a940635638"  # a blur run without detector options runs the ensemble
+        == "faces-r1-dcbe7c303ac0"  # a blur run without detector options runs the ensemble
     )
 
 
