@@ -70,7 +70,10 @@ def merge(
     own: Mapping[str, float] | None = None,
     tiny_share: float = TINY_SHARE,
 ) -> list[Face]:
-    """Each member's finds (scored at least `threshold` and its FLOORS) -> one face per group of
+    """Each member's finds (scored at least `threshold` and its FLOORS) -> one face per group
+    of overlapping finds, its box covering them all, its score the best. Weak when one member
+    alone found it, or when no find in it scored at its member's own threshold (`own`,
+    DEFAULT_SCORES); weak finds under `tiny_share` of the long side are dropped (0: none)."""Each member's finds (scored at least `threshold` and its FLOORS) -> one face per group of
     overlapping finds, its box covering them all, its score the best. Weak when one member alone found it,
     or when no find in it scored at its member's own threshold (`own`, DEFAULT_SCORES); weak
     finds under TINY_SHARE of the long side are dropped (false finds on large photos)."""
