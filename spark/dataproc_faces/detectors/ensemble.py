@@ -73,10 +73,7 @@ def merge(
     """Each member's finds (scored at least `threshold` and its FLOORS) -> one face per group
     of overlapping finds, its box covering them all, its score the best. Weak when one member
     alone found it, or when no find in it scored at its member's own threshold (`own`,
-    DEFAULT_SCORES); weak finds under `tiny_share` of the long side are dropped (0: none)."""Each member's finds (scored at least `threshold` and its FLOORS) -> one face per group of
-    overlapping finds, its box covering them all, its score the best. Weak when one member alone found it,
-    or when no find in it scored at its member's own threshold (`own`, DEFAULT_SCORES); weak
-    finds under TINY_SHARE of the long side are dropped (false finds on large photos)."""
+    DEFAULT_SCORES); weak finds under `tiny_share` of the long side are dropped (0: none)."""
     own = DEFAULT_SCORES if own is None else own
     scored = [
         (f.score if f.score is not None else 1.0, name, f)
@@ -116,10 +113,13 @@ class EnsembleDetector:
     name = "ensemble"
 
     def __init__(self, options: DetectOptions, members: Sequence[str] = MEMBERS) -> None:
-        # each member at the ensemble's threshold; a member's own decides only what is weak
+        # each member at the ensemble's threshold or its floor; its own decides what is weak
         threshold = options.score()
         self._members: list[Detector] = [
-            make_detector(replace(options, detector=m, score_threshold=threshold)) for m in members
+            make_detector(
+                replace(options, detector=m, score_threshold=max(threshold, FLOORS.get(m, 0.0)))
+            )
+            for m in members
         ]
         self._threshold = threshold
         self.runtime = " + ".join(f"{m.name} ({m.runtime})" for m in self._members)
