@@ -16,7 +16,7 @@ from dataproc_faces.detectors.base import (
     Face,
     make_detector,
 )
-from dataproc_faces.detectors.ensemble import FLOORS, TINY_SHARE, EnsembleDetector, merge
+from dataproc_faces.detectors.ensemble import TINY_SHARE, EnsembleDetector, merge
 from dataproc_faces.imaging.render import RenderOptions, outline
 from tests.images import encode
 from tests.unit.facegen import astronaut_source, background, paste_face, read_sample
@@ -77,12 +77,6 @@ def test_a_face_both_found_under_their_own_thresholds_is_weak():
 def test_the_ensembles_threshold_applies_to_every_member():
     finds = {"retinaface": [Face(10, 10, 40, 40, 0.15)], "centerface": [Face(99, 9, 40, 40, 0.3)]}
     assert [f.x for f in merge(finds, 640, 480, threshold=0.2)] == [99]
-
-
-def test_a_members_floor_holds_under_a_lower_threshold():
-    finds = {"retinaface": [Face(10, 10, 40, 40, 0.25)], "centerface": [Face(99, 9, 40, 40, 0.15)]}
-    assert FLOORS["retinaface"] > 0.25
-    assert [f.x for f in merge(finds, 640, 480, threshold=0.1)] == [99]
 
 
 def test_tiny_weak_finds_are_kept_by_default_and_dropped_below_a_given_share():

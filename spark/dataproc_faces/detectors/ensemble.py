@@ -37,11 +37,6 @@ from dataproc_faces.detectors.base import (
 MEMBERS = ("retinaface", "centerface")
 MERGE_IOU = 0.3
 INSIDE = 0.7  # the share of the smaller box inside the larger one that makes them one face
-# A member never keeps finds under its floor, whatever the ensemble's threshold: RetinaFace's finds
-# scoring 0.1-0.3 hid no face on masks-dev or wider-dev that CenterFace at 0.1 had not found (faces
-# >= 24 px missed at IoU 0.3: the same or fewer), and were a third of the false finds on soft 24 MP
-# upscales (578 -> 411 finds) and most on the bench corpus (precision 0.92 -> 0.99).
-FLOORS: dict[str, float] = {"retinaface": 0.3}
 TINY_SHARE = 0.0  # weak finds under this share of the long side are dropped: off (see above)
 
 
@@ -70,7 +65,7 @@ def merge(
     own: Mapping[str, float] | None = None,
     tiny_share: float = TINY_SHARE,
 ) -> list[Face]:
-    """Each member's finds (scored at least `threshold` and its FLOORS) -> one face per group
+    """Each member's finds (scored at least `threshold`) -> one face per group
     of overlapping finds, its box covering them all, its score the best. Weak when one member
     alone found it, or when no find in it scored at its member's own threshold (`own`,
     DEFAULT_SCORES); weak finds under `tiny_share` of the long side are dropped (0: none)."""
@@ -79,7 +74,7 @@ def merge(
         (f.score if f.score is not None else 1.0, name, f)
         for name, faces in finds.items()
         for f in faces
-        if f.score is None or f.score >= max(threshold, FLOORS.get(name, 0.0))
+        if f.score is None or f.score >= threshold
     ]
     scored.sort(key=lambda t: -t[0])
     groups: list[list[tuple[float, str, Face]]] = []
@@ -113,13 +108,10 @@ class EnsembleDetector:
     name = "ensemble"
 
     def __init__(self, options: DetectOptions, members: Sequence[str] = MEMBERS) -> None:
-        # each member at the ensemble's threshold or its floor; its own decides what is weak
+        # each member at the ensemble's threshold; a member's own decides only what is weak
         threshold = options.score()
         self._members: list[Detector] = [
-            make_detector(
-                replace(options, detector=m, score_threshold=max(threshold, FLOORS.get(m, 0.0)))
-            )
-            for m in members
+            make_detector(replace(options, detector=m, score_threshold=threshold)) for m in members
         ]
         self._threshold = threshold
         self.runtime = " + ".join(f"{m.name} ({m.runtime})" for m in self._members)
