@@ -8,13 +8,14 @@ the best score; a face only one member found, or that no member scored at its ow
 (DEFAULT_SCORES), is marked weak: what a person should look at first.
 
 Large photos: each member looks at tiles of them for small faces, and each tile adds false finds
-(hands, flags, signs). `tiny_share` drops weak finds smaller than that share of the photo's long
-side; it is off (0) by default, because every floor measured cost recall (bench/precision.py): on
-sharp 12-17 MP mosaics of real crowds, whose real faces are 0.5-1.5% of the long side, 0.5%
-already lost 1.6 points of recall of faces >= 24 px, while on soft 24 MP upscales, where nearly all
-the false finds are, those are 1-5% of the long side and RetinaFace's alone. What the ensemble
-does instead: fewer than half the false finds of RetinaFace at its privacy threshold on those
-upscales (193 against 418), most of them (171) marked weak, so a person looks there first.
+(hands, flags, signs). No rule measured (bench/precision.py, bench/privacy.py) took them out
+without leaving faces recognisable: a floor of 0.3 for RetinaFace's finds let the recogniser
+identify more faces on wider-dev (faces >= 40 px: 1.7% -> 2.1%); `tiny_share`, a minimum size
+for weak finds relative to the long side, lost recall on sharp crowds (12-17 MP mosaics of real
+photos, whose faces are 0.5-1.5% of the long side: 0.5% already lost up to 1.6 points of recall
+of faces >= 24 px), so it is off. On soft 24 MP upscales the ensemble at 0.1 hides 578 regions
+where RetinaFace at 0.1 hid 491 (precision 0.14 against 0.15) and 0.68 of the faces >= 24 px
+against 0.62; its weak finds are marked for a person to review.
 
 Pure: pixels in, faces out; the members are built once, like any detector (once per worker).
 """
