@@ -79,8 +79,9 @@ bench-scale: setup
 	$(PY) -m bench.scale
 
 # Privacy: a face recogniser (dlib, dev dependencies) tries to identify each anonymised face.
+# DEFACE=/path/to/deface (deface 1.5.0 in a venv of its own) adds its row and wall time.
 bench-privacy: setup
-	$(PY) -m bench.privacy
+	$(PY) -m bench.privacy $(if $(DEFACE),--deface $(DEFACE))
 
 # Detection ms per megapixel and recall by network precision (this CPU, then an n2-like fp32 one:
 # AVX-512 with VNNI, no bf16) and by tile plan; DATA holds wider-dev, masks-dev and faces-dev.

@@ -15,8 +15,18 @@ Each row: the share of faces >= 40 px and >= 24 px still identified, and the sha
 inside a mask (what the photo loses). Rows also for the lab's outline (nothing hidden) and for a
 deface-like reference on the true boxes (ellipse 1.3x, box filter of half the mask side).
 
-    python -m bench.privacy                 # the sweep below, about 15 minutes on 2 busy cores
+Each detector (a member of the ensemble: retinaface, centerface, retinaface-flip for a mirrored
+look) runs once per photo, timed (CPU seconds, one thread); an ensemble row merges the members'
+cached finds with the job's own rule (detectors/ensemble.py merge), so its row is exactly what the
+job hides, and its cost is the sum of its members'. With `--deface PATH` the real `deface` CLI (its
+own venv: `python3.11 -m venv /tmp/deface-venv && /tmp/deface-venv/bin/pip install deface==1.5.0`)
+runs with its defaults over the same photos, and its outputs are measured the same way; its wall
+time is set beside ours (the job's per-image code with the default detector, in --jobs processes)
+over the same photos on the same cores. Without it, the row is skipped with a note.
+
+    python -m bench.privacy                 # the sweep below
     python -m bench.privacy --quick         # faces-dev only, three settings (a smoke run)
+    python -m bench.privacy --deface /tmp/deface-venv/bin/deface --only ensemble --only deface
     python -m bench.privacy --floors        # the fill alone on the true boxes (perfect detection),
                                             # masks-dev and wider-dev: the weakest blur strength,
                                             # coarsest pixelation and smallest mask that still hide
@@ -41,6 +51,7 @@ import cv2
 import numpy as np
 
 from dataproc_faces.detectors.base import DetectOptions, Face, make_detector
+from dataproc_faces.detectors.ensemble import merge
 from dataproc_faces.evaluate import match, read_truth
 from dataproc_faces.imaging.anonymise import mask_for
 from dataproc_faces.imaging.codec import decode
@@ -57,7 +68,13 @@ SETS = {  # name -> (truth file, image folder), under --data
 }
 SAME_PERSON = 0.6
 MIN_FACE, BIG_FACE = 24, 40
-DETECTOR = "retinaface"
+DETECTOR = "retinaface"  # today's single detector (outline's default)
+MEMBERS = ("retinaface", "centerface", "retinaface-flip")  # looks cached, timed, per photo
+ENSEMBLES = {  # ensemble routes measured: name -> members merged
+    "ensemble": ("retinaface", "centerface"),
+    "ensemble+flip": ("retinaface", "centerface", "retinaface-flip"),
+}
+DEFACE = "deface"
 LOWEST_SCORE = 0.1
 RECALL_IOU = 0.3  # faces-dev's boxes are tight (eyes to mouth): see its README
 
@@ -69,24 +86,48 @@ class Setting:
     name: str
     render: RenderOptions
     score: float | None = None  # None: hide the true boxes (the reference), no detector
+    detector: str = DETECTOR  # a member, an ENSEMBLES route, or DEFACE (the real CLI's output)
 
 
 def sweep(quick: bool) -> list[Setting]:
     """Around deface's mask: growth, strength, shape, fill and threshold, one at a time (each
     row costs about 0.13 s per face here: dlib's recogniser dominates)."""
 
-    def s(mode: str, score: float = 0.2, **kw: Any) -> Setting:
+    def s(mode: str, score: float = 0.2, detector: str = DETECTOR, **kw: Any) -> Setting:
         r = RenderOptions(mode=mode, **kw)
         label = ", ".join(f"{k}={v}" for k, v in (r.hidden() or {}).items() if k != "fill")
-        return Setting(f"{mode} {label} @{score}".replace("  ", " "), r, score)
+        name = f"{mode} {label} @{score}".replace("  ", " ")
+        return Setting(name if detector == DETECTOR else f"{detector}: {name}", r, score, detector)
+
+    deface = Setting(
+        "deface 1.5.0 CLI, its defaults (thresh 0.2, mask-scale 1.3, blur)",
+        RenderOptions(mode="blur", mask="ellipse", mask_scale=1.6, blur_strength=0.5),
+        0.0,
+        DEFACE,
+    )
+    blur = {"mask_scale": 1.3, "blur_strength": 0.5}
+    ensembles = [
+        deface,
+        s("blur", 0.1, **blur),  # today's default
+        s("blur", 0.2, "centerface", **blur),
+        s("blur", 0.1, "centerface", **blur),
+        s("blur", 0.1, "ensemble", **blur),
+        s("blur", 0.2, "ensemble", **blur),
+        s("blur", 0.3, "ensemble", **blur),
+        s("blur", 0.2, "ensemble+flip", **blur),
+        s("blur", 0.1, "ensemble+flip", **blur),
+        s("solid", 0.2, "ensemble", mask_scale=1.3),
+        s("pixelate", 0.2, "ensemble", mask_scale=1.3, pixelate_blocks=6),
+    ]
 
     reference = Setting(
         "reference: deface-like on true boxes",
         RenderOptions(mode="blur", mask="ellipse", mask_scale=1.3, blur_strength=0.5),
     )
     if quick:
-        return [reference, s("outline", 0.4), s("blur")]
+        return [reference, s("outline", 0.4), s("blur"), s("blur", 0.2, "ensemble")]
     return [
+        *ensembles,
         reference,
         s("outline", 0.4),
         s("blur", mask_scale=1.0, blur_strength=0.5),
@@ -97,8 +138,7 @@ def sweep(quick: bool) -> list[Setting]:
         s("blur", 0.4, mask_scale=1.3, blur_strength=0.5),
         s("pixelate", mask_scale=1.3, pixelate_blocks=6),
         s("solid", mask_scale=1.3),
-        # the detector's misses dominate what is left: the lowest threshold, and more growth
-        s("blur", 0.1, mask_scale=1.3, blur_strength=0.5),
+        # the detector's misses dominate what is left: the lowest threshold (above), more growth
         s("blur", 0.1, mask_scale=1.6, blur_strength=0.5),
         s("solid", 0.1, mask_scale=1.3),
         s("pixelate", mask_scale=1.3, pixelate_blocks=10),
@@ -159,7 +199,27 @@ class DataSet:
     counted: list[list[int]]  # indices of faces >= MIN_FACE px wide, per image
     originals: np.ndarray  # embeddings of the counted faces, in order
     widths: np.ndarray
-    found: list[list[Face]]  # detections at LOWEST_SCORE, per image
+    found: dict[str, list[list[Face]]]  # per member: detections at LOWEST_SCORE, per image
+    cpu: dict[str, list[float]]  # per member: CPU seconds of detection, per image
+    sizes: list[tuple[int, int]]  # width, height per image
+    defaced: list[Path] | None = None  # deface's outputs, per image
+    deface_wall: float | None = None
+
+    def boxes(self, i: int, detector: str, score: float) -> list[Face]:
+        """What the route hides in image i at `score`: a member's finds, or an ensemble's merge."""
+        if detector in ENSEMBLES:
+            finds: dict[str, list[Face]] = {}
+            for m in ENSEMBLES[detector]:  # a mirrored look counts as its network's find
+                net = m.removesuffix("-flip")
+                finds[net] = finds.get(net, []) + self.found[m][i]
+            return merge(finds, *self.sizes[i], threshold=score)
+        return [f for f in self.found[detector][i] if (f.score or 0.0) >= score]
+
+    def cost(self, detector: str) -> float:
+        """CPU ms per megapixel of photo, one thread (an ensemble: its members' sum)."""
+        members = ENSEMBLES.get(detector, (detector,))
+        mp = sum(w * h for w, h in self.sizes) / 1e6
+        return round(1000 * sum(sum(self.cpu[m]) for m in members) / mp, 1)
 
 
 class Cached:
@@ -182,57 +242,133 @@ def _digest(paths: list[Path]) -> str:
     return h.hexdigest()[:12]
 
 
-def load(name: str, data: Path, rec: Recogniser, detect: bool = True) -> DataSet:
-    """A data set with its originals' embeddings; `detect=False` skips the detector (the
-    true-box rows need none)."""
+class Flipped:
+    """A mirrored look: the detector on the photo flipped left to right, boxes flipped back."""
+
+    def __init__(self, detector: Any) -> None:
+        self._detector = detector
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        width = image.shape[1]
+        return [
+            Face(width - f.x - f.w, f.y, f.w, f.h, f.score)
+            for f in self._detector.detect(np.ascontiguousarray(image[:, ::-1]))
+        ]
+
+
+def member(name: str) -> Any:
+    """One look, at the lowest threshold swept."""
+    base = name.removesuffix("-flip")
+    detector = make_detector(DetectOptions(detector=base, score_threshold=LOWEST_SCORE))
+    return Flipped(detector) if name.endswith("-flip") else detector
+
+
+def load(name: str, data: Path, rec: Recogniser, members: tuple[str, ...] | None = None) -> DataSet:
+    """A data set with its originals' embeddings and each look's finds; `members=()` runs no
+    detector (the true-box rows need none)."""
     truth_file, folder = SETS[name]
     items = read_truth(data / truth_file)
     files = [data / folder / item.file for item in items]
     truth = [list(item.faces) for item in items]
     counted = [[i for i, b in enumerate(faces) if b[2] >= MIN_FACE] for faces in truth]
     CACHE.mkdir(parents=True, exist_ok=True)
-    cache = CACHE / f"{name}-{_digest(files)}-{DETECTOR}-{LOWEST_SCORE}.npz"
-    if not detect and not cache.exists():
-        cache = CACHE / f"{name}-{_digest(files)}-truth.npz"
+    key = f"{name}-{_digest(files)}"
+    images = [decode(path.read_bytes())[1] for path in files]
+    sizes = [(im.shape[1], im.shape[0]) for im in images]
+    cache = CACHE / f"{key}-originals.npz"
     if cache.exists():
         z = np.load(cache, allow_pickle=False)
         originals, widths = z["originals"], z["widths"]
-        found = [
-            [Face(*map(int, row[:4]), float(row[4])) for row in z[f"found{i}"]]
-            for i in range(len(files))
-        ]
     else:
-        detector = (
-            make_detector(DetectOptions(detector=DETECTOR, score_threshold=LOWEST_SCORE))
-            if detect
-            else None
-        )
-        embeddings, widths_list, found, arrays = [], [], [], {}
-        for i, (path, faces, idx) in enumerate(zip(files, truth, counted, strict=True)):
-            image = decode(path.read_bytes())[1]
-            found.append(detector.detect(image) if detector else [])
-            arrays[f"found{i}"] = np.array(
-                [[f.x, f.y, f.w, f.h, f.score or 0.0] for f in found[-1]], float
-            ).reshape(-1, 5)
+        embeddings, widths_list = [], []
+        for image, faces, idx in zip(images, truth, counted, strict=True):
             boxes = [faces[j] for j in idx]
             embeddings.append(rec.embed(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), boxes))
             widths_list += [b[2] for b in boxes]
         originals, widths = np.concatenate(embeddings), np.array(widths_list, float)
-        np.savez(cache, originals=originals, widths=widths, **arrays)
-    return DataSet(name, files, truth, counted, originals, widths, found)
+        np.savez(cache, originals=originals, widths=widths)
+    found: dict[str, list[list[Face]]] = {}
+    cpu: dict[str, list[float]] = {}
+    for m in MEMBERS if members is None else members:
+        cache = CACHE / f"{key}-{m}-{LOWEST_SCORE}.npz"
+        if not cache.exists():
+            detector, arrays, seconds = member(m), {}, []
+            detector.detect(images[0])  # warm up: the first run compiles kernels
+            for i, image in enumerate(images):
+                t = time.process_time()
+                faces = detector.detect(image)
+                seconds.append(time.process_time() - t)
+                arrays[f"found{i}"] = np.array(
+                    [[f.x, f.y, f.w, f.h, f.score or 0.0] for f in faces], float
+                ).reshape(-1, 5)
+            np.savez(cache, seconds=np.array(seconds), **arrays)
+        z = np.load(cache, allow_pickle=False)
+        cpu[m] = [float(v) for v in z["seconds"]]
+        found[m] = [
+            [Face(*map(int, row[:4]), float(row[4])) for row in z[f"found{i}"]]
+            for i in range(len(files))
+        ]
+    return DataSet(name, files, truth, counted, originals, widths, found, cpu, sizes)
+
+
+def run_deface(ds: DataSet, exe: Path, work: Path) -> None:
+    """deface with its defaults over the set's photos (links in `work`: it writes next to its
+    inputs, and the data sets are never written to); its wall time."""
+    import subprocess
+
+    folder = work / ds.name
+    folder.mkdir(parents=True, exist_ok=True)
+    links = []
+    for i, path in enumerate(ds.files):
+        link = folder / f"{i:05d}{path.suffix}"
+        if not link.exists():
+            link.symlink_to(path)
+        links.append(link)
+    t = time.perf_counter()
+    subprocess.run([str(exe), *map(str, links)], check=True, capture_output=True)
+    ds.deface_wall = round(time.perf_counter() - t, 2)
+    ds.defaced = [link.with_name(f"{link.stem}_anonymized{link.suffix}") for link in links]
+
+
+def _ours(path: str) -> int:
+    """In a worker: the job's per-image code with the default anonymising detector."""
+    if "job" not in _WORKER:
+        from dataproc_faces.jobspec import default_detect
+
+        cv2.setNumThreads(1)
+        _WORKER["job"] = make_detector(default_detect("blur"))
+    return len(outline(Path(path).read_bytes(), _WORKER["job"], RenderOptions(mode="blur")).data)
+
+
+def our_wall(files: list[Path], jobs: int) -> float:
+    """Wall seconds for the job's default blur (decode, detect, hide, encode) over `files` in
+    `jobs` processes, from their start (interpreters, imports and models, as deface's own)."""
+    import multiprocessing
+
+    t = time.perf_counter()
+    with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+        pool.map(_ours, [str(f) for f in files], chunksize=4)
+    return round(time.perf_counter() - t, 2)
 
 
 def measure(ds: DataSet, setting: Setting, rec: Recogniser) -> dict[str, Any]:
     """One setting on one data set, end to end through process.outline."""
     seen: list[np.ndarray] = []
     hidden_px = total_px = 0
-    for path, faces, idx, found in zip(ds.files, ds.truth, ds.counted, ds.found, strict=True):
-        if setting.score is None:
-            boxes = [Face(*(round(v) for v in b)) for b in faces]
+    codec = 0.0  # CPU seconds of the job's per-image code besides detection
+    for i, (path, faces, idx) in enumerate(zip(ds.files, ds.truth, ds.counted, strict=True)):
+        if setting.detector == DEFACE:
+            boxes = []  # deface's own boxes are not known: "changed" is not measured for it
+            after = decode(ds.defaced[i].read_bytes())[1]
         else:
-            boxes = [f for f in found if (f.score or 0.0) >= setting.score]
-        result = outline(path.read_bytes(), Cached(boxes), setting.render)
-        after = decode(result.data)[1]
+            if setting.score is None:
+                boxes = [Face(*(round(v) for v in b)) for b in faces]
+            else:
+                boxes = ds.boxes(i, setting.detector, setting.score)
+            t = time.process_time()
+            result = outline(path.read_bytes(), Cached(boxes), setting.render)
+            codec += time.process_time() - t
+            after = decode(result.data)[1]
         height, width = after.shape[:2]
         total_px += width * height
         hide = setting.render.anonymiser()
@@ -258,26 +394,35 @@ def measure(ds: DataSet, setting: Setting, rec: Recogniser) -> dict[str, Any]:
         "faces_40": int(big.sum()),
         "identified_24": round(float(ident.mean()), 4),
         "identified_40": round(float(ident[big].mean()), 4) if big.any() else None,
-        "changed": round(hidden_px / total_px, 4),
+        "changed": None if setting.detector == DEFACE else round(hidden_px / total_px, 4),
+        # decode, hide, encode; plus the route's detection: the job's CPU per megapixel
+        "codec_ms_per_mp": round(1000 * codec / (total_px / 1e6), 1),
+        "cpu_ms_per_mp": None
+        if setting.detector == DEFACE or setting.score is None
+        else round(1000 * codec / (total_px / 1e6) + ds.cost(setting.detector), 1),
     }
 
 
-def recall(ds: DataSet, score: float) -> float:
+def recall(ds: DataSet, score: float, detector: str = DETECTOR) -> float:
     """faces-dev's yardstick: the share of annotated faces found at IoU 0.3."""
     tp = n = 0
-    for faces, found in zip(ds.truth, ds.found, strict=True):
-        kept = [(f.x, f.y, f.w, f.h) for f in found if (f.score or 0.0) >= score]
+    for i, faces in enumerate(ds.truth):
+        kept = [(f.x, f.y, f.w, f.h) for f in ds.boxes(i, detector, score)]
         tp += match(faces, kept, RECALL_IOU).tp
         n += len(faces)
     return round(tp / n, 4) if n else 0.0
 
 
-def misses(ds: DataSet, score: float) -> dict[str, float]:
-    """Counted faces no detection covers at IoU 0.3: they stay as they were, whatever the fill."""
-    missed_24 = missed_40 = n_24 = n_40 = 0
-    for faces, idx, found in zip(ds.truth, ds.counted, ds.found, strict=True):
-        kept = [(f.x, f.y, f.w, f.h) for f in found if (f.score or 0.0) >= score]
-        gone = set(match(faces, kept, RECALL_IOU).misses)
+def misses(ds: DataSet, score: float, detector: str = DETECTOR) -> dict[str, float]:
+    """Counted faces no detection covers at IoU 0.3: they stay as they were, whatever the fill;
+    and the share of finds that cover no annotated face (crowds hold unannotated heads)."""
+    missed_24 = missed_40 = n_24 = n_40 = false = finds = 0
+    for i, (faces, idx) in enumerate(zip(ds.truth, ds.counted, strict=True)):
+        kept = [(f.x, f.y, f.w, f.h) for f in ds.boxes(i, detector, score)]
+        m = match(faces, kept, RECALL_IOU)
+        gone = set(m.misses)
+        finds += len(kept)
+        false += len(kept) - m.tp
         for j in idx:
             big = faces[j][2] >= BIG_FACE
             n_24, n_40 = n_24 + 1, n_40 + big
@@ -285,6 +430,7 @@ def misses(ds: DataSet, score: float) -> dict[str, float]:
     return {
         "missed_24": round(missed_24 / max(1, n_24), 4),
         "missed_40": round(missed_40 / max(1, n_40), 4),
+        "precision": round(1 - false / max(1, finds), 4),
     }
 
 
@@ -300,13 +446,14 @@ def _measure_all(setting: Setting) -> dict[str, Any]:
     sets = _WORKER["sets"]
     row = {
         "setting": setting.name,
+        "detector": setting.detector,
         "mode": setting.render.mode,
         "hidden": setting.render.hidden(),
         "score_threshold": setting.score,
         "sets": {n: measure(ds, setting, _WORKER["rec"]) for n, ds in sets.items()},
     }
-    if setting.score is not None:
-        row["faces_dev_recall"] = recall(sets["faces-dev"], setting.score)
+    if setting.score is not None and setting.detector != DEFACE:
+        row["faces_dev_recall"] = recall(sets["faces-dev"], setting.score, setting.detector)
     print(f"{setting.name}: {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
     return row
 
@@ -319,8 +466,23 @@ def table(results: list[dict[str, Any]], sets: list[str]) -> str:
         for s in sets:
             m = r["sets"][s]
             i40 = "-" if m["identified_40"] is None else f"{100 * m['identified_40']:.1f}%"
-            cells.append(f"{i40} / {100 * m['identified_24']:.1f}% / {100 * m['changed']:.1f}%")
+            changed = "-" if m["changed"] is None else f"{100 * m['changed']:.1f}%"
+            cells.append(f"{i40} / {100 * m['identified_24']:.1f}% / {changed}")
         lines.append(f"| {r['setting']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def frontier_table(frontier: dict[str, Any], sets: list[str]) -> str:
+    """What each look costs (CPU ms per megapixel, one thread) and what it leaves unfound."""
+    head = "| route | " + " | ".join(f"{s} ms/MP / missed >=40 / >=24 / precision" for s in sets)
+    lines = [head + " | faces-dev recall |", "|---|" + "---:|" * (len(sets) + 1)]
+    for route, f in frontier.items():
+        cells = [
+            f"{f['cpu_ms_per_mp'][s]:.0f} / {100 * f[s]['missed_40']:.1f}% / "
+            f"{100 * f[s]['missed_24']:.1f}% / {f[s]['precision']:.3f}"
+            for s in sets
+        ]
+        lines.append(f"| {route} | " + " | ".join(cells) + f" | {f['faces_dev_recall']:.3f} |")
     return "\n".join(lines)
 
 
@@ -338,6 +500,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--jobs", type=int, default=2, help="settings measured side by side")
     p.add_argument(
+        "--deface",
+        type=Path,
+        metavar="EXE",
+        help="the deface 1.5.0 executable (its own venv): its row and wall time beside ours",
+    )
+    p.add_argument(
         "--only",
         metavar="TEXT",
         action="append",
@@ -354,11 +522,36 @@ def main(argv: list[str] | None = None) -> int:
     sets = {n: load(n, args.data, rec) for n in names}
     print(f"loaded {', '.join(names)} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     _WORKER["sets"] = sets
+    walls: dict[str, Any] = {}
+    if args.deface and args.deface.exists():
+        import tempfile
+
+        work = Path(tempfile.mkdtemp(prefix="bench-deface-"))
+        for ds in sets.values():
+            run_deface(ds, args.deface, work)
+        files = [f for ds in sets.values() for f in ds.files]
+        walls = {
+            "photos": len(files),
+            "megapixels": round(sum(w * h for ds in sets.values() for w, h in ds.sizes) / 1e6, 1),
+            "deface_s": round(sum(ds.deface_wall or 0.0 for ds in sets.values()), 1),
+            "ours_s": our_wall(files, args.jobs),
+            "ours": "default blur (ensemble @0.1), decode + detect + hide + encode, "
+            f"{args.jobs} processes from their start",
+        }
+        print(f"wall time: {walls}", file=sys.stderr, flush=True)
+    else:
+        print(
+            "note: no --deface executable given (or not found): the deface row is skipped",
+            file=sys.stderr,
+        )
     import multiprocessing
 
     with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
         chosen = [
-            s for s in sweep(args.quick) if not args.only or any(t in s.name for t in args.only)
+            s
+            for s in sweep(args.quick)
+            if (not args.only or any(t in s.name for t in args.only))
+            and (s.detector != DEFACE or walls)
         ]
         results = pool.map(_measure_all, chosen, chunksize=1)
     if args.only and args.out.exists():  # keep the other rows of an earlier full run, in order
@@ -372,8 +565,22 @@ def main(argv: list[str] | None = None) -> int:
         }
         for score in (0.1, 0.2, 0.3, 0.4, 0.5)
     }
+    routes = [DETECTOR, "centerface", "retinaface-flip", *ENSEMBLES]
+    frontier = {
+        r: {
+            "cpu_ms_per_mp": {n: ds.cost(r) for n, ds in sets.items()},
+            "faces_dev_recall": recall(sets["faces-dev"], score, r),
+            **{n: misses(ds, score, r) for n, ds in sets.items()},
+        }
+        for r in routes
+        for score in [0.1 if r.startswith("retinaface") else 0.2]
+    }
+    if args.only and args.out.exists():
+        walls = walls or json.loads(args.out.read_text()).get("wall", {})
     doc = {
         "detector": DETECTOR,
+        "wall": walls,
+        "frontier": frontier,
         "same_person": SAME_PERSON,
         "min_face": MIN_FACE,
         "seconds": round(time.perf_counter() - started, 1),
@@ -392,6 +599,11 @@ def main(argv: list[str] | None = None) -> int:
     for score, t in thresholds.items():
         cells = [f"{100 * t[n]['missed_40']:.1f}% / {100 * t[n]['missed_24']:.1f}%" for n in names]
         print(f"| {score} | {t['faces_dev_recall']:.3f} | " + " | ".join(cells) + " |")
+    print()
+    print(frontier_table(frontier, names))
+    if walls:
+        w = walls
+        print(f"\nwall time, {w['photos']} photos: deface {w['deface_s']} s, ours {w['ours_s']} s")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
@@ -399,7 +611,7 @@ def main(argv: list[str] | None = None) -> int:
 def _floors(args: argparse.Namespace, rec: Recogniser) -> int:
     """Measure `floor_sweep` and merge it into --out under "floors" (other rows kept)."""
     started = time.perf_counter()
-    _WORKER["sets"] = {n: load(n, args.data, rec, detect=False) for n in FLOOR_SETS}
+    _WORKER["sets"] = {n: load(n, args.data, rec, members=()) for n in FLOOR_SETS}
     import multiprocessing
 
     chosen = [s for s in floor_sweep() if not args.only or any(t in s.name for t in args.only)]

@@ -11,7 +11,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from dataproc_faces.detectors.base import DEFAULT_SCORES, DETECTORS, PRIVACY_SCORES, DetectOptions
+from dataproc_faces.detectors.base import (
+    DEFAULT_SCORES,
+    DETECTORS,
+    HIDING_DETECTOR,
+    PRIVACY_SCORES,
+    DetectOptions,
+)
 from dataproc_faces.imaging.codec import DEFAULT_MAX_PIXELS
 from dataproc_faces.imaging.options import (
     add_anonymise_arguments,
@@ -19,7 +25,7 @@ from dataproc_faces.imaging.options import (
     check_render,
     color,
 )
-from dataproc_faces.imaging.render import FILL_OF_MODE, MODES, RenderOptions
+from dataproc_faces.imaging.render import FILL_OF_MODE, MODES, RenderOptions, detector_for
 from dataproc_faces.results.review import REASONS as REVIEW_REASONS
 from dataproc_faces.sparkenv import EnvironmentProblem
 
@@ -68,7 +74,13 @@ def _unit_float(text: str) -> float:
 def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
     d = DetectOptions()
     g = parser.add_argument_group("detection")
-    g.add_argument("--detector", choices=sorted(DETECTORS), default=d.detector)
+    g.add_argument(
+        "--detector",
+        choices=sorted(DETECTORS),
+        default=None,
+        help=f"default: {d.detector} to outline; {HIDING_DETECTOR} (every look, merged) for "
+        "blur, pixelate, solid and both",
+    )
     g.add_argument(
         "--scale-factor", type=_scale_factor, default=d.scale_factor, help="Haar pyramid step"
     )
@@ -101,7 +113,7 @@ def detect_options_from_args(args: argparse.Namespace) -> DetectOptions:
     if args.max_size is not None and args.max_size < args.min_size:
         raise UsageError("--max-size must not be smaller than --min-size")
     return DetectOptions(
-        detector=args.detector,
+        detector=_detector(args),
         scale_factor=args.scale_factor,
         min_neighbors=args.min_neighbors,
         min_size=args.min_size,
@@ -115,8 +127,13 @@ def _score_threshold(args: argparse.Namespace) -> float | None:
     """The one given, else the privacy threshold for anonymising modes, else None (the
     detector's own)."""
     if args.score_threshold is None and getattr(args, "mode", "outline") in FILL_OF_MODE:
-        return PRIVACY_SCORES.get(args.detector)
+        return PRIVACY_SCORES.get(_detector(args))
     return args.score_threshold
+
+
+def _detector(args: argparse.Namespace) -> str:
+    """The one named, else the mode's default (render.detector_for)."""
+    return detector_for(getattr(args, "mode", "outline"), args.detector)
 
 
 def _add_run(subparsers: argparse._SubParsersAction) -> None:

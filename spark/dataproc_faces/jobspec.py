@@ -15,7 +15,12 @@ from typing import Any
 
 from dataproc_faces.detectors.base import DetectOptions
 from dataproc_faces.imaging.options import render_flags
-from dataproc_faces.imaging.render import FILL_OF_MODE, RenderOptions
+from dataproc_faces.imaging.render import (
+    FILL_OF_MODE,
+    RenderOptions,
+    detector_for,
+    privacy_detect,
+)
 
 JOB_ID_PREFIX = "faces"
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
@@ -178,8 +183,15 @@ def job_args(
     args += ["--output", output]
     if corrections:
         args += ["--corrections", corrections]
-    args += detector_flags(detect or DetectOptions())
-    return args + render_flags(render or RenderOptions(mode=mode))
+    render = render or RenderOptions(mode=mode)
+    args += detector_flags(detect or default_detect(render.mode))
+    return args + render_flags(render)
+
+
+def default_detect(mode: str) -> DetectOptions:
+    """The detector options a mode gets when none are given: the ensemble at its privacy
+    threshold when faces are hidden, today's single detector to outline."""
+    return privacy_detect(DetectOptions(detector=detector_for(mode)), mode)
 
 
 def check_run_id(run_id: str) -> str:
@@ -213,7 +225,7 @@ def job_id(
         "package": package_uri,
         "input": input or "",
         "input_list": input_list or "",
-        "detect": (detect or DetectOptions()).to_dict(),
+        "detect": (detect or default_detect((render or RenderOptions(mode=mode)).mode)).to_dict(),
         "run": run_id,
     }
     if image:  # only then: ids of cluster jobs stay what they were

@@ -29,7 +29,7 @@ from tests.e2e.conftest import free_port, wait_for_port
 
 ARTIFACTS = ROOT / "test-artifacts"
 # `make screenshots` points this at docs/images: the README's pictures of the page come from here.
-PRIVACY = str(PRIVACY_SCORES["retinaface"])  # what choosing blur fills in for the default detector
+PRIVACY = str(PRIVACY_SCORES["ensemble"])  # what choosing blur fills in for the default detector
 SHOTS = Path(os.environ.get("DATAPROC_FACES_SCREENSHOTS") or ARTIFACTS)
 
 pytestmark = pytest.mark.spark

@@ -85,10 +85,10 @@ def test_help_names_each_detectors_own_score_threshold(capsys):
     with pytest.raises(SystemExit):
         main(["run", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
-    assert "the detector's own, retinaface 0.4, centerface 0.3;" in help_text
+    assert "the detector's own, retinaface 0.4, centerface 0.3, ensemble 0.4;" in help_text
     assert (
         "for blur, pixelate, solid and both the lower privacy threshold, retinaface 0.1, "
-        "centerface 0.2, since a missed face stays recognisable)"
+        "centerface 0.2, ensemble 0.1, since a missed face stays recognisable)"
     ) in help_text
 
 
@@ -102,7 +102,8 @@ def test_anonymising_modes_default_to_the_privacy_threshold_and_a_given_one_wins
 
     assert score() == DEFAULT_SCORES["retinaface"]
     for mode in ("blur", "pixelate", "solid", "both"):
-        assert score("--mode", mode) == PRIVACY_SCORES["retinaface"]
+        assert score("--mode", mode) == PRIVACY_SCORES["ensemble"]  # the hiding default
+        assert score("--mode", mode, "--detector", "retinaface") == PRIVACY_SCORES["retinaface"]
     assert score("--mode", "blur", "--detector", "centerface") == PRIVACY_SCORES["centerface"]
     assert score("--mode", "blur", "--score-threshold", "0.65") == 0.65
     assert PRIVACY_SCORES["retinaface"] < DEFAULT_SCORES["retinaface"]
@@ -402,8 +403,8 @@ def test_a_stronger_run_or_force_goes_on_and_the_marker_records_it(tmp_path: Pat
         "mask": "ellipse",
         "mask_scale": 1.3,
         "blur_strength": 0.5,
-        "detector": "retinaface",
-        "score_threshold": PRIVACY_SCORES["retinaface"],
+        "detector": "ensemble",
+        "score_threshold": PRIVACY_SCORES["ensemble"],
     }
     assert "input" not in marker and len(marker["input_sha256"]) == 16  # no local path
     _marked(tmp_path, "--mode", "solid", "--mask-scale", "1.6")  # another fill, a larger mask
@@ -412,3 +413,26 @@ def test_a_stronger_run_or_force_goes_on_and_the_marker_records_it(tmp_path: Pat
     _marked(tmp_path, "--force")  # outline, forced: the marker now says nothing is hidden
     assert json.loads(out.joinpath("_dataproc_faces.json").read_text())["hiding"] is None
     _marked(tmp_path)  # outline over outline needs no force
+
+
+def test_moving_to_the_ensemble_keeps_every_face_its_member_found(
+    src: Path, tmp_path: Path, capsys
+):
+    """The ensemble looks with RetinaFace and CenterFace: after either alone it hides at least
+    as much (no --force needed); back from it to one network is refused."""
+    import json
+
+    from dataproc_faces.detectors.ensemble import MEMBERS
+    from dataproc_faces.results.ownership import COVERS
+
+    assert set(COVERS["ensemble"]) == set(MEMBERS)  # the results layer's copy of the members
+    out = _marked(tmp_path, "--mode", "blur", "--detector", "retinaface")
+    _marked(tmp_path, "--mode", "blur")  # the default when hiding: the ensemble
+    marker = json.loads(out.joinpath("_dataproc_faces.json").read_text())
+    assert marker["hiding"]["detector"] == "ensemble"
+    code, err = run_cli(
+        ["run", "--input", str(src), "--output", str(out), "--mode", "blur", "--detector",
+         "retinaface"],
+        capsys,
+    )  # fmt: skip
+    assert code == 2 and "--detector retinaface is not the detector that found them" in err

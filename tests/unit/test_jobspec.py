@@ -112,7 +112,7 @@ def test_job_id_of_existing_runs_is_pinned():
     assert jobspec.job_id(**BASE) == "faces-581f6f999875"
     assert (
         jobspec.job_id(**BASE, run_id="r1", mode="blur", input_list="gs://in/l.txt")
-        == "faces-r1-c3a297880dba"
+        == "faces-r1-dcbe7c303ac0"  # a blur run without detector options runs the ensemble
     )
 
 
@@ -243,7 +243,9 @@ def test_results_folder_and_console_link():
 def test_detect_option_errors_name_the_key():
     with pytest.raises(ValueError, match=r"^unknown detector option 'colour' \(known: detector, "):
         jobspec.detect_options({"colour": "red"})
-    with pytest.raises(ValueError, match=r"^detector: must be one of centerface, haar, retinaface"):
+    with pytest.raises(
+        ValueError, match=r"^detector: must be one of centerface, ensemble, haar, retinaface"
+    ):
         jobspec.detect_options({"detector": "yolo"})
     with pytest.raises(ValueError, match=r"^scale_factor: must be in \(1, 2\]"):
         jobspec.detect_options({"scale_factor": "2.5"})

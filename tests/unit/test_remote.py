@@ -386,7 +386,8 @@ def test_anonymising_options_and_the_privacy_threshold_reach_the_cluster_run(tmp
     solid_args = build_parser().parse_args(solid["pyspark_job"]["args"])
     assert solid_args.fill_color == (0x30, 0x20, 0x10)
     assert run_args.keep_metadata is True
-    assert run_args.score_threshold == PRIVACY_SCORES["retinaface"]  # spelled out for the cluster
+    # the hiding default, spelled out for the cluster
+    assert (run_args.detector, run_args.score_threshold) == ("ensemble", PRIVACY_SCORES["ensemble"])
     plain, _ = remote.build_job(submit_args(tmp_path, "--mode", "pixelate"))
     assert plain["reference"]["job_id"] != message["reference"]["job_id"]
     assert "--mask" not in plain["pyspark_job"]["args"]  # defaults are not spelled out
@@ -394,6 +395,7 @@ def test_anonymising_options_and_the_privacy_threshold_reach_the_cluster_run(tmp
         remote.build_job(submit_args(tmp_path))[0]["pyspark_job"]["args"]
     )
     assert outline_args.score_threshold == DEFAULT_SCORES["retinaface"]
+    assert outline_args.detector == "retinaface"
 
 
 def test_an_input_list_alone_needs_no_input_prefix(tmp_path: Path):

@@ -6,7 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from dataproc_faces.detectors.base import PRIVACY_SCORES, DetectOptions, Detector, Face
+from dataproc_faces.detectors.base import (
+    HIDING_DETECTOR,
+    PRIVACY_SCORES,
+    DetectOptions,
+    Detector,
+    Face,
+)
 from dataproc_faces.imaging.anonymise import (
     DEFAULT_BLUR_STRENGTH,
     DEFAULT_FILL_COLOR,
@@ -113,6 +119,14 @@ class RenderOptions:
             key["keep_metadata"] = True
         key.update(self._writes())
         return key
+
+
+def detector_for(mode: str, named: str | None = None) -> str:
+    """The detector named, else the mode's default: the ensemble when faces are hidden (a missed
+    face stays recognisable), the single default detector to outline."""
+    if named:
+        return named
+    return HIDING_DETECTOR if mode in FILL_OF_MODE else DetectOptions().detector
 
 
 def privacy_detect(detect: DetectOptions, mode: str) -> DetectOptions:

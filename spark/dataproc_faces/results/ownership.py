@@ -69,11 +69,21 @@ def weaker(was: dict[str, Any], now: dict[str, Any] | None) -> list[str]:
         found.append(f"--pixelate-blocks {now['pixelate_blocks']} is finer")
     if float(now.get("mask_scale") or 0) < float(was.get("mask_scale") or 0):
         found.append(f"--mask-scale {now['mask_scale']} is smaller")
-    if now.get("detector") != was.get("detector"):
+    if not _looks(now.get("detector")) >= _looks(was.get("detector")):
         found.append(f"--detector {now.get('detector')} is not the detector that found them")
     elif float(now.get("score_threshold") or 0) > float(was.get("score_threshold") or 0):
         found.append(f"--score-threshold {now['score_threshold']} is higher")
     return found
+
+
+# The detectors that look with others' networks too (detectors/ensemble.py's MEMBERS; the results
+# layer does not import detectors): moving to one of them keeps every face the old one found.
+COVERS = {"ensemble": ("retinaface", "centerface")}
+
+
+def _looks(detector: Any) -> set[str]:
+    """The networks a detector looks with: itself, or an ensemble's members and itself."""
+    return {str(detector), *COVERS.get(str(detector), ())}
 
 
 def describe_hiding(h: dict[str, Any]) -> str:

@@ -12,7 +12,13 @@ from dataproc_faces import jobspec
 from dataproc_faces.detectors.base import DEFAULT_SCORES, DETECTORS, PRIVACY_SCORES, DetectOptions
 from dataproc_faces.imaging import options as render_args
 from dataproc_faces.imaging.anonymise import MASKS
-from dataproc_faces.imaging.render import FILL_OF_MODE, MODES, RenderOptions, privacy_detect
+from dataproc_faces.imaging.render import (
+    FILL_OF_MODE,
+    MODES,
+    RenderOptions,
+    detector_for,
+    privacy_detect,
+)
 
 
 @dataclass(frozen=True)
@@ -20,7 +26,8 @@ class Choices:
     """What the form offers, with the job's defaults preselected."""
 
     detectors: list[str]
-    detector: str
+    detector: str  # "": the mode's default (detector_for)
+    detector_by_mode: dict[str, str]
     modes: tuple[str, ...]
     mode: str
     anonymising: list[str]
@@ -36,7 +43,8 @@ class Choices:
 def choices() -> Choices:
     return Choices(
         detectors=sorted(DETECTORS),
-        detector=DetectOptions().detector,
+        detector="",
+        detector_by_mode={m: detector_for(m) for m in MODES},
         modes=MODES,
         mode=RenderOptions().mode,
         anonymising=[m for m in MODES if m in FILL_OF_MODE],
@@ -72,7 +80,7 @@ def read(form: Mapping[str, str]) -> tuple[DetectOptions, RenderOptions]:
         raise ValueError(f"mask {mask!r} is not one of {', '.join(MASKS)}")
     threshold = (form.get("score_threshold") or "").strip() or None
     detect = jobspec.detect_options(
-        {"detector": form.get("detector") or None, "score_threshold": threshold}
+        {"detector": detector_for(mode, form.get("detector")), "score_threshold": threshold}
     )
     chosen: dict[str, Any] = {"mode": mode, "mask": mask}
     for key, (name, check) in _RENDER_FIELDS.items():

@@ -69,6 +69,7 @@ function setUpUpload(form) {
 
 function setUpOptions(fieldset) {
   const privacy = JSON.parse(fieldset.dataset.privacy);
+  const byMode = JSON.parse(fieldset.dataset.byMode);
   const hiding = JSON.parse(fieldset.dataset.anonymising);
   const mode = fieldset.querySelector("#mode"), detector = fieldset.querySelector("#detector");
   const threshold = fieldset.querySelector("#score_threshold");
@@ -78,7 +79,7 @@ function setUpOptions(fieldset) {
     const anonymising = hiding.includes(mode.value);
     fieldset.classList.toggle("outline-mode", !anonymising);
     if (!edited) {
-      const score = privacy[detector.value];
+      const score = privacy[detector.value || byMode[mode.value]];
       threshold.value = anonymising && score !== undefined ? String(score) : "";
     }
   };

@@ -1,0 +1,124 @@
+"""Several detectors looking at the same photo: the default when faces are hidden.
+
+A face any member finds is hidden: each network misses faces the other finds (RetinaFace misses
+masked and downward-looking faces CenterFace finds; CenterFace misses some turned and partly
+hidden ones RetinaFace finds), and a missed face stays recognisable. Finds that overlap (IoU at
+least MERGE_IOU, or the smaller box mostly inside the other) become one box covering both, with
+the best score; a face only one member found, or that no member scored at its own threshold
+(DEFAULT_SCORES), is marked weak: what a person should look at first.
+
+Large photos: each member looks at tiles of them for small faces, and each tile adds false finds
+(hands, flags, signs). No rule measured (bench/precision.py, bench/privacy.py) took them out
+without leaving faces recognisable: a floor of 0.3 for RetinaFace's finds let the recogniser
+identify more faces on wider-dev (faces >= 40 px: 1.7% -> 2.1%); `tiny_share`, a minimum size
+for weak finds relative to the long side, lost recall on sharp crowds (12-17 MP mosaics of real
+photos, whose faces are 0.5-1.5% of the long side: 0.5% already lost up to 1.6 points of recall
+of faces >= 24 px), so it is off. On soft 24 MP upscales the ensemble at 0.1 hides 578 regions
+where RetinaFace at 0.1 hid 491 (precision 0.14 against 0.15) and 0.68 of the faces >= 24 px
+against 0.62; its weak finds are marked for a person to review.
+
+Pure: pixels in, faces out; the members are built once, like any detector (once per worker).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from dataproc_faces.detectors.base import (
+    DEFAULT_SCORES,
+    DetectOptions,
+    Detector,
+    Face,
+    make_detector,
+)
+
+MEMBERS = ("retinaface", "centerface")
+MERGE_IOU = 0.3
+INSIDE = 0.7  # the share of the smaller box inside the larger one that makes them one face
+TINY_SHARE = 0.0  # weak finds under this share of the long side are dropped: off (see above)
+
+
+def _iou_inside(a: Face, b: Face) -> tuple[float, float]:
+    """IoU of two boxes, and the share of the smaller one inside the other."""
+    ix = max(0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x))
+    iy = max(0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
+    inter = ix * iy
+    area_a, area_b = a.w * a.h, b.w * b.h
+    union = area_a + area_b - inter
+    smaller = min(area_a, area_b)
+    return (inter / union if union else 0.0), (inter / smaller if smaller else 0.0)
+
+
+def same_face(a: Face, b: Face) -> bool:
+    """Two finds of one face: they overlap enough, or one lies mostly inside the other."""
+    iou, inside = _iou_inside(a, b)
+    return iou >= MERGE_IOU or inside >= INSIDE
+
+
+def merge(
+    finds: Mapping[str, Sequence[Face]],
+    width: int,
+    height: int,
+    threshold: float = 0.0,
+    own: Mapping[str, float] | None = None,
+    tiny_share: float = TINY_SHARE,
+) -> list[Face]:
+    """Each member's finds (scored at least `threshold`) -> one face per group
+    of overlapping finds, its box covering them all, its score the best. Weak when one member
+    alone found it, or when no find in it scored at its member's own threshold (`own`,
+    DEFAULT_SCORES); weak finds under `tiny_share` of the long side are dropped (0: none)."""
+    own = DEFAULT_SCORES if own is None else own
+    scored = [
+        (f.score if f.score is not None else 1.0, name, f)
+        for name, faces in finds.items()
+        for f in faces
+        if f.score is None or f.score >= threshold
+    ]
+    scored.sort(key=lambda t: -t[0])
+    groups: list[list[tuple[float, str, Face]]] = []
+    for item in scored:
+        for group in groups:
+            if same_face(group[0][2], item[2]):  # against the group's best find
+                group.append(item)
+                break
+        else:
+            groups.append([item])
+    tiny = tiny_share * max(width, height)
+    faces = []
+    for group in groups:
+        x0 = min(f.x for _, _, f in group)
+        y0 = min(f.y for _, _, f in group)
+        x1 = max(f.x + f.w for _, _, f in group)
+        y1 = max(f.y + f.h for _, _, f in group)
+        members = {name for _, name, _ in group}
+        sure = any(score >= own.get(name, 0.0) for score, name, _ in group)
+        weak = len(members) < len(finds) or not sure
+        if weak and max(x1 - x0, y1 - y0) < tiny:
+            continue
+        best = group[0][2].score
+        faces.append(Face(x0, y0, x1 - x0, y1 - y0, best, weak=weak))
+    return sorted(faces, key=lambda f: (f.y, f.x))
+
+
+class EnsembleDetector:
+    """RetinaFace and CenterFace on the same photo, their finds merged (see merge)."""
+
+    name = "ensemble"
+
+    def __init__(self, options: DetectOptions, members: Sequence[str] = MEMBERS) -> None:
+        # each member at the ensemble's threshold; a member's own decides only what is weak
+        threshold = options.score()
+        self._members: list[Detector] = [
+            make_detector(replace(options, detector=m, score_threshold=threshold)) for m in members
+        ]
+        self._threshold = threshold
+        self.runtime = " + ".join(f"{m.name} ({m.runtime})" for m in self._members)
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        """Faces any member finds in a BGR uint8 image, merged, in its own pixels."""
+        height, width = image.shape[:2]
+        finds = {m.name: m.detect(image) for m in self._members}
+        return merge(finds, width, height, self._threshold)
