@@ -50,11 +50,23 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
-def finished(app: Flask, run_id: str = RUN, extra_rows: list[dict[str, Any]] = ()) -> Run:
+def finished(
+    app: Flask, run_id: str = RUN, extra_rows: list[dict[str, Any]] = (), absolute: bool = False
+) -> Run:
     """A DONE blur run over batch b1 (calm.png: one sure face; busy.png: a weak and a small
-    find; bad.jpg: failed), its originals under the input root."""
+    find; bad.jpg: failed), its originals under the input root. Its rows name files below the
+    input and results folders as the job writes them, or whole (`absolute`: older results)."""
     s = app.config["FACES_SETTINGS"]
     source, out = Path(s.input_root) / "b1", Path(s.results_root) / run_id
+    _finished_rows(source, out, extra_rows, absolute)
+    run = Run(run_id, "local", str(source), str(out), "retinaface", "blur", "DONE", flags=FLAGS)
+    app.extensions["faces_runs"].save(run)
+    return run
+
+
+def _finished_rows(
+    source: Path, out: Path, extra_rows: list[dict[str, Any]], absolute: bool
+) -> None:
     astronaut = cv2.imread(str(SAMPLES / "astronaut.png"))
     originals = {"calm.png": astronaut, "trip/busy.png": astronaut[::2, ::2].copy()}
     for rel, image in originals.items():
@@ -75,12 +87,13 @@ def finished(app: Flask, run_id: str = RUN, extra_rows: list[dict[str, Any]] = (
          "output": None, "width": None, "height": None, "faces": [], "review": ["error"]},
         *extra_rows,
     ]  # fmt: skip
+    if not absolute:
+        for row in rows[:3]:
+            row["path"] = row["path"].removeprefix(f"{source}/")
+            row["output"] = row["output"] and row["output"].removeprefix(f"{out}/")
     (out / "manifest").mkdir(parents=True, exist_ok=True)
     (out / "manifest" / "part-0.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (out / "_dataproc_faces.json").write_text("{}")
-    run = Run(run_id, "local", str(source), str(out), "retinaface", "blur", "DONE", flags=FLAGS)
-    app.extensions["faces_runs"].save(run)
-    return run
 
 
 def post(client: FlaskClient, body: Any, run_id: str = RUN, **headers: str):
@@ -91,10 +104,11 @@ def post(client: FlaskClient, body: Any, run_id: str = RUN, **headers: str):
     )
 
 
+@pytest.mark.parametrize("absolute", [False, True], ids=["as-written", "older-absolute"])
 def test_photos_come_in_review_order_with_their_boxes_and_failed_inputs(
-    app: Flask, client: FlaskClient
+    app: Flask, client: FlaskClient, absolute: bool
 ) -> None:
-    finished(app)
+    finished(app, absolute=absolute)
     data = client.get(f"/runs/{RUN}/review.json").get_json()
     assert [p["path"] for p in data["photos"]] == ["trip/busy.png", "calm.png"]
     busy = data["photos"][0]

@@ -97,7 +97,10 @@ def reasons_of(row: dict[str, Any]) -> list[str]:
 
 
 def _relative(uri: str, root: str) -> str:
-    """`uri` below `root` as a relative path, or "" when it is not below it."""
+    """`uri` below `root` as a relative path, or "" when it is not below it. Rows name local
+    files below the input and results folders already (layout.py `shown`): those stay."""
+    if uri and "://" not in uri and not uri.startswith(("/", "../")):
+        return uri
     base = root.rstrip("/") + "/"
     return uri[len(base) :] if uri.startswith(base) else ""
 
