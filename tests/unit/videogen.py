@@ -78,14 +78,18 @@ def make_clip(
     return Clip(path, frames, fps, boxes)
 
 
-def _tone(out: av.container.OutputContainer, stream: av.audio.stream.AudioStream, seconds: float) -> None:
+def _tone(
+    out: av.container.OutputContainer, stream: av.audio.stream.AudioStream, seconds: float
+) -> None:
     """A 440 Hz tone as long as the video."""
     rate = 48000
     samples = np.sin(2 * np.pi * 440 * np.arange(round(rate * seconds)) / rate).astype(np.float32)
     chunk = 1024
     for start in range(0, len(samples), chunk):
         piece = samples[start : start + chunk][None, :]
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(piece), format="fltp", layout="mono")
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(piece), format="fltp", layout="mono"
+        )
         frame.sample_rate, frame.pts = rate, start
         for packet in stream.encode(frame):
             out.mux(packet)

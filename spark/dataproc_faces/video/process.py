@@ -26,7 +26,10 @@ from dataproc_faces.video.track import GapFiller
 # join with rising timestamps.
 ENCODERS: dict[str, tuple[str, dict[str, str]]] = {
     "h264": ("libx264", {"crf": "18", "preset": "veryfast", "bf": "0"}),
-    "hevc": ("libx265", {"crf": "22", "preset": "fast", "x265-params": "bframes=0:log-level=error"}),
+    "hevc": (
+        "libx265",
+        {"crf": "22", "preset": "fast", "x265-params": "bframes=0:log-level=error"},
+    ),
     "vp9": ("libvpx-vp9", {"crf": "30", "b": "0", "deadline": "realtime", "cpu-used": "8"}),
     "vp8": ("libvpx", {"crf": "10", "b": "2M", "deadline": "realtime", "cpu-used": "8"}),
     "av1": ("libsvtav1", {"crf": "35", "preset": "10"}),
@@ -159,7 +162,8 @@ def _count(
             "frame": filled.index,
             "time": round(info.seconds(info.pts[filled.index] - info.pts[0]), 6),
             "faces": [
-                {**f.to_dict(), "track": t} for f, t in zip(filled.faces, filled.tracks, strict=True)
+                {**f.to_dict(), "track": t}
+                for f, t in zip(filled.faces, filled.tracks, strict=True)
             ],
         }
         boxes.write(json.dumps(line, separators=(",", ":")) + "\n")
@@ -209,7 +213,9 @@ def process_video(
             except VideoError:
                 raise
             except Exception as exc:
-                raise VideoError(f"segment {seg.number} failed: {type(exc).__name__}: {exc}") from None
+                raise VideoError(
+                    f"segment {seg.number} failed: {type(exc).__name__}: {exc}"
+                ) from None
             if r.frames:
                 parts.append(part)
             total.frames += r.frames
@@ -239,3 +245,20 @@ def process_video(
         time.perf_counter() - started,
         total.stopped,
     )
+
+
+def drawer(render: Any) -> Draw:
+    """The photos' own hiding and outlining (imaging.render.RenderOptions) as a frame function:
+    one function of pixels, boxes and options, whoever placed the boxes."""
+    from dataproc_faces.imaging.anonymise import anonymise_faces
+    from dataproc_faces.imaging.codec import draw_outlines
+
+    hide = render.anonymiser()
+
+    def draw(image: np.ndarray, faces: list[Face]) -> None:
+        if hide is not None:
+            anonymise_faces(image, faces, hide)
+        if render.mode in ("outline", "both"):
+            draw_outlines(image, faces, render.color)
+
+    return draw

@@ -119,6 +119,8 @@ class GapFiller:
                 ids.append(self._next_id)
                 self._next_id += 1
         kept = {i for i in ids}
-        self._tracks = [t for t in self._tracks if t[0] not in kept and index - t[1] <= self.memory + 1]
+        self._tracks = [
+            t for t in self._tracks if t[0] not in kept and index - t[1] <= self.memory + 1
+        ]
         self._tracks += [(i, index, replace(f)) for i, f in zip(ids, faces, strict=True)]
         return ids
