@@ -20,6 +20,7 @@ from dataproc_faces.detectors.base import (
     Face,
     make_detector,
 )
+from dataproc_faces import video_task
 from dataproc_faces.imaging.render import RenderOptions, outline
 from dataproc_faces.results import corrections as fixes
 from dataproc_faces.results import review
@@ -96,7 +97,15 @@ def process_partition(
         try:
             relative = safe_relative(task.relative)  # before reading: a refused name is not read
             entry = corrections.get(relative) if corrections else None
-            data = store_in.read(task.source)
+            kind = video_task.local_kind(task.source)  # a local video is read in place
+            data = None if kind else store_in.read(task.source)
+            kind = kind or (video_task.sniff(data[: video_task.HEAD_BYTES]) if data else None)
+            if kind:
+                yield video_task.video_row(
+                    task.source, relative, kind, data, detector, spec.render, results,
+                    store_out, started,
+                )  # fmt: skip
+                continue
             add, remove = _boxes(entry)
             result = outline(data, detector, spec.render, add, remove)
             target = task.source  # a linked photo's output is its original
@@ -158,8 +167,9 @@ def _ms(started: float) -> float:
 
 def _message(exc: Exception) -> str:
     from dataproc_faces.imaging.codec import ImageError
+    from dataproc_faces.video.probe import VideoError
 
-    if isinstance(exc, (ImageError, UnsafeName)):
+    if isinstance(exc, (ImageError, UnsafeName, VideoError)):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
 

@@ -1,7 +1,8 @@
 """A results folder's layout: the one place that knows the paths under a run's output.
 
     images/<relative path>            outlined or anonymised copies, the input's tree mirrored
-    thumbs/<relative path>.jpg        the gallery's thumbnails
+    thumbs/<relative path>.jpg        the gallery's thumbnails (a video's poster frame)
+    frames/<relative path>.jsonl      a video's boxes, one line per frame with faces
     manifest/part-<id>.json           one JSON Lines part per Spark task (ledger.py)
     _state/part-<id>.json             what each part's inputs were when processed (ledger.py)
     _work/<run id>/list-<n>.txt       a run's listing shards, deleted when it ends
@@ -33,6 +34,7 @@ class Results:
 
     IMAGES = "images"
     THUMBS = "thumbs"
+    FRAMES = "frames"
     MANIFEST = "manifest"
     STATE = RESULTS_STATE_DIR
     WORK = "_work"
@@ -63,6 +65,10 @@ class Results:
 
     def thumbnail(self, relative: str) -> str:
         return self._at(self.THUMBS, relative + ".jpg")
+
+    def frames(self, relative: str) -> str:
+        """A video's per-frame boxes (JSON Lines): 100,000 frames an hour are not manifest rows."""
+        return self._at(self.FRAMES, relative + ".jsonl")
 
     @property
     def manifest(self) -> str:

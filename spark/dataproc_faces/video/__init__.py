@@ -1,1 +1,1 @@
-"""Videos: probe, split into segments, process a segment as a stream, join; pure of Spark and storage."""
+"""Videos: probe, split into segments, process a segment as a stream, join; no Spark, no storage."""

@@ -81,7 +81,8 @@ def probe(path: str, container: str | None = None) -> VideoInfo:
     except VideoError:
         raise
     except Exception as exc:  # FFmpeg's errors have many types; all mean "cannot read"
-        raise VideoError(f"unreadable {container}: {exc}") from None
+        why = getattr(exc, "strerror", None) or str(exc)  # FFmpeg's sentence, not our temp path
+        raise VideoError(f"unreadable {container}: {why}") from None
     if not times:
         raise VideoError(f"{container} file with no video frames")
     times.sort()

@@ -174,6 +174,7 @@ class VideoResult:
     info: VideoInfo
     frames: int
     faces: list[Face]  # the largest box of each track
+    boxes: int  # boxes over all frames (a face in 100 frames is 100)
     tracks: int
     filled: int
     segments: int
@@ -236,6 +237,7 @@ def process_video(
         info,
         total.frames,
         faces,
+        total.faces,
         track_offset,
         total.filled,
         len(segments),

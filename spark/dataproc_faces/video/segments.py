@@ -4,6 +4,7 @@ second encode: the segments' packets are copied, the source's audio packets besi
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +42,7 @@ def plan(info: VideoInfo, seconds: float, overlap: int, at_keyframes: bool = Tru
         starts = list(range(0, info.frames, step))
     bounds = [*starts, info.frames]
     segments = []
-    for n, (first, last) in enumerate(zip(bounds, bounds[1:], strict=False)):
+    for n, (first, last) in enumerate(itertools.pairwise(bounds)):
         lead = min(overlap, first)
         tail = min(overlap, info.frames - last)
         seek = max((k for k in info.keyframes if k <= first - lead), default=0)
