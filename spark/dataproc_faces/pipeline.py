@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from dataproc_faces import video_task
 from dataproc_faces.detectors.base import (
     DEFAULT_SCORES,
     DetectOptions,
@@ -20,7 +21,6 @@ from dataproc_faces.detectors.base import (
     Face,
     make_detector,
 )
-from dataproc_faces import video_task
 from dataproc_faces.imaging.render import RenderOptions, outline
 from dataproc_faces.results import corrections as fixes
 from dataproc_faces.results import review
