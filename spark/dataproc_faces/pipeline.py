@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from dataproc_faces import video_task
+from dataproc_faces import video_jobs, video_task
 from dataproc_faces.detectors.base import (
     DEFAULT_SCORES,
     DetectOptions,
@@ -616,11 +616,13 @@ def run(
     small = plan_on_driver(spec, options, force, bound, corrections)
     if small is not None:
         listed, ignored, shards = small.listed, dict(small.ignored), []
-        total, work, held = len(small.pending), _work_from_plan(sc, spec, small.pending), None
+        photos, videos = video_jobs.split_named(small.pending)  # a video's segments: tasks
+        total, work, held = len(small.pending), _work_from_plan(sc, spec, photos), None
     else:
         listed, ignored, shards, total, work, held = _plan_with_spark(
             sc, spec, run_id, options, force, shared
         )
+        videos = []  # a large run's videos are each processed whole in one task
     per_task: list[dict[str, Any]] = []
     planned = time.perf_counter()
     if total:
@@ -630,6 +632,7 @@ def run(
         )
         with progress(total, lambda: done.value) if progress else nullcontext():
             per_task = chunks.collect()
+            per_task += video_jobs.run_segmented(sc, spec, run_id, options, videos, done)
     ran = time.perf_counter()
     if held is not None:
         held.unpersist()

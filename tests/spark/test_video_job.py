@@ -9,6 +9,7 @@ from pathlib import Path
 import av
 import pytest
 
+from dataproc_faces.video_jobs import SEGMENT_SECONDS_ENV
 from tests.images import astronaut, encode
 from tests.spark.test_job import run_job
 from tests.unit.videogen import audio_packets, decoded_times, make_clip
@@ -31,7 +32,8 @@ def test_a_video_is_processed_by_the_job_and_resumed_as_done(tmp_path: Path) -> 
     clip = make_clip(src / "walk.mp4", size=(320, 240), side=96)
     (src / "broken.mov").write_bytes(b"\x00\x00\x00\x14ftypqt  " + b"\x00junk" * 40)
     (src / "astronaut.png").write_bytes(encode(astronaut(), ".png"))
-    first = run_job(src, dst, "--mode", "solid")
+    segmented = {SEGMENT_SECONDS_ENV: "0.5"}  # 4 segments of 6 frames: 4 Spark tasks
+    first = run_job(src, dst, "--mode", "solid", env=segmented)
     assert first.returncode == 0, first.stderr[-3000:]
     rows = _rows(dst)
     assert set(rows) == {"walk.mp4", "broken.mov", "astronaut.png"}
@@ -40,7 +42,10 @@ def test_a_video_is_processed_by_the_job_and_resumed_as_done(tmp_path: Path) -> 
     assert video["status"] == "ok" and video["format"] == "mp4"
     v = video["video"]
     assert (v["frames"], v["fps"], v["duration"], v["audio"]) == (24, 12.0, 2.0, "copied")
-    assert v["tracks"] == 1 and len(video["faces"]) == 1 and v["boxes_total"] == 24
+    assert v["segments"] == 4 and v["boxes_total"] == 24
+    # one face crossing three segment boundaries: one track (the overlap links them)
+    assert v["tracks"] == 1 and len(video["faces"]) == 1
+    assert not list((dst / "_work").rglob("*.nut"))  # segments deleted once joined
     out = Path(video["output"])
     assert out == dst / "images" / "walk.mp4"
     assert decoded_times(out) == pytest.approx(decoded_times(clip.path), abs=1e-3)
@@ -57,7 +62,7 @@ def test_a_video_is_processed_by_the_job_and_resumed_as_done(tmp_path: Path) -> 
         p.read_text() for p in (dst / "gallery").rglob("*.js")
     )
     assert '"v":1' in page.replace(" ", "")  # the card plays the video
-    second = run_job(src, dst, "--mode", "solid")
+    second = run_job(src, dst, "--mode", "solid", env=segmented)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "3 inputs: 2 ok, 1 errors" in second.stdout
     assert "nothing new to process" in second.stdout  # a video is done, as a photo is

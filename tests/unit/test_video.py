@@ -183,6 +183,7 @@ def test_the_overlap_fills_a_miss_at_a_segment_boundary(tmp_path: Path) -> None:
         VideoOptions(segment_seconds=1.0),
     )
     assert result.segments == 2 and result.filled == 1
+    assert result.tracks == 1 and len(result.faces) == 1  # one face across the boundary
     assert _dark(_frames(out)[12], clip.boxes[12]) < 30
 
 

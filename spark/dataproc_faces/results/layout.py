@@ -6,6 +6,7 @@
     manifest/part-<id>.json           one JSON Lines part per Spark task (ledger.py)
     _state/part-<id>.json             what each part's inputs were when processed (ledger.py)
     _work/<run id>/list-<n>.txt       a run's listing shards, deleted when it ends
+    _work/videos/<key>/<n>.*          a video's encoded segments, deleted once joined
     _corrections/current.json         a person's boxes, merged (corrections.py)
     _corrections/history/<t>-<h>.json each corrections file applied, as given
     summary.json, index.html          the collection's totals and the gallery's page
@@ -86,6 +87,11 @@ class Results:
 
     def shard(self, run_id: str, n: int) -> str:
         return self._at(self.WORK, run_id, f"list-{n:05d}.txt")
+
+    def video_work(self, key: str, name: str) -> str:
+        """A video's segment files; `key` names the video's version and the run's options, so
+        a killed run's finished segments are found again by the next."""
+        return self._at(self.WORK, "videos", key, name)
 
     @property
     def corrections(self) -> str:

@@ -119,7 +119,11 @@ def process_segment(
         stream.time_base = info.time_base
         stream.codec_context.time_base = info.time_base
 
+        continuing: set[int] = set()  # tracks seen in the lead: the previous segment's
+
         def emit(filled: Any) -> None:
+            if filled.index < seg.first:
+                continuing.update(filled.tracks)
             if not seg.first <= filled.index < seg.last:
                 return  # the overlap: looked at for the memory, written by the neighbour
             image = filled.payload
@@ -129,7 +133,7 @@ def process_segment(
             frame.pts, frame.time_base = info.pts[filled.index], info.time_base
             for packet in stream.encode(frame.reformat(format=stream.pix_fmt)):
                 out.mux(packet)
-            _count(result, filled, image, boxes, info)
+            _count(result, filled, image, boxes, info, continuing)
 
         for index, frame in _frames(source, info, seg, result):
             image = frame.to_ndarray(format="bgr24")
@@ -145,12 +149,19 @@ def process_segment(
 
 
 def _count(
-    result: SegmentResult, filled: Any, image: np.ndarray, boxes: IO[str] | None, info: VideoInfo
+    result: SegmentResult,
+    filled: Any,
+    image: np.ndarray,
+    boxes: IO[str] | None,
+    info: VideoInfo,
+    continuing: set[int],
 ) -> None:
     result.frames += 1
     result.faces += len(filled.faces)
     result.filled += filled.added > 0
     for track, face in zip(filled.tracks, filled.faces, strict=True):
+        if track in continuing:
+            continue  # counted, and its largest box kept, by the segment before
         result.tracks.add(track)
         best = result.representative.get(track)
         if best is None or face.w * face.h > best.w * best.h:
