@@ -226,7 +226,7 @@ def _joined_row(
         "boxes": frames_uri,
         "seconds": round(time.perf_counter() - started, 3),
     }
-    stopped = next((r.stopped for _, r in kept if r.stopped), None)
+    stopped = next((r.stopped for _, r in kept if r.stopped), None) or info.truncated()
     if stopped:
         row["warning"] = stopped
     return row

@@ -253,3 +253,5 @@ def test_bogus_zero_length_and_truncated_videos_are_video_errors(tmp_path: Path)
         str(cut), str(tmp_path / "o.mkv"), str(tmp_path / "b"), lambda _: [], drawer(BLACK)
     )
     assert 0 < r.frames < 24 and len(decoded_times(tmp_path / "o.mkv")) == r.frames
+    assert r.warning and r.warning.startswith("truncated: frames end at ")
+    assert f"({r.frames} frames processed)" in r.warning and "of the 2.0" in r.warning

@@ -53,9 +53,20 @@ class VideoInfo:
     audio: str | None  # the first audio stream's codec, or None
     pts: list[int] = field(repr=False, default_factory=list)  # every frame's time, sorted
     keyframes: list[int] = field(repr=False, default_factory=list)  # indexes into `pts`
+    declared: float | None = None  # seconds the container's header says it lasts
 
     def seconds(self, pts: int) -> float:
         return float(pts * self.time_base)
+
+    def truncated(self) -> str | None:
+        """Where a file cut short stops, when its header declared more (a warning, not an
+        error: the frames that are there are processed)."""
+        if self.declared is None or self.declared - self.duration <= 2 / float(self.fps):
+            return None
+        return (
+            f"truncated: frames end at {self.duration:.2f} s of the {self.declared:.2f} s "
+            f"the header declares ({self.frames} frames processed)"
+        )
 
 
 def probe(path: str, container: str | None = None) -> VideoInfo:
@@ -74,6 +85,7 @@ def probe(path: str, container: str | None = None) -> VideoInfo:
             codec, width, height = vs.codec_context.name, vs.width, vs.height
             fps = vs.average_rate or vs.guessed_rate or Fraction(25)
             time_base = vs.time_base
+            declared = c.duration / 1_000_000 if c.duration else None  # AV_TIME_BASE units
             times: list[tuple[int, bool]] = []
             for packet in c.demux(vs):
                 if packet.size and packet.pts is not None:
@@ -103,4 +115,5 @@ def probe(path: str, container: str | None = None) -> VideoInfo:
         audio,
         pts,
         keys,
+        declared,
     )

@@ -256,7 +256,7 @@ def process_video(
         "kept (no location)" if options.keep_metadata else "stripped",
         total.poster,
         time.perf_counter() - started,
-        total.stopped,
+        total.stopped or info.truncated(),
     )
 
 
