@@ -186,7 +186,7 @@ def _joined_row(
         source = _local(planned.source, work)
         tags = kept_metadata(source) if render.keep_metadata else {}
         out = os.path.join(work, "output" + EXTENSIONS[kind])
-        audio = join(files, source, out, kind, tags)
+        audio = join(files, source, out, kind, tags, info.rotation)
         known = os.path.splitext(planned.relative)[1].lower() in VIDEO_SUFFIXES
         target = results.image(planned.relative, "" if known else EXTENSIONS[kind])
         with open(out, "rb") as f:
@@ -214,6 +214,7 @@ def _joined_row(
     )
     row["video"] = {
         "codec": info.codec,
+        "rotation": info.rotation,
         "frames": sum(r.frames for _, r in kept),
         "fps": round(float(info.fps), 3),
         "duration": round(info.duration, 3),

@@ -96,6 +96,7 @@ def video_row(
     )
     row["video"] = {
         "codec": info.codec,
+        "rotation": info.rotation,
         "frames": result.frames,
         "fps": round(float(info.fps), 3),
         "duration": round(info.duration, 3),

@@ -255,3 +255,27 @@ def test_bogus_zero_length_and_truncated_videos_are_video_errors(tmp_path: Path)
     assert 0 < r.frames < 24 and len(decoded_times(tmp_path / "o.mkv")) == r.frames
     assert r.warning and r.warning.startswith("truncated: frames end at ")
     assert f"({r.frames} frames processed)" in r.warning and "of the 2.0" in r.warning
+
+
+def test_a_portrait_phone_video_is_detected_upright_and_keeps_its_rotation(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "p.mov", "mov", size=(120, 160), side=48, rotation=90)
+    info = probe(str(clip.path))
+    assert (info.rotation, info.width, info.height) == (90, 160, 120)  # stored turned
+    shapes: list[tuple[int, ...]] = []
+    calls = iter(range(24))
+
+    def detect(image: np.ndarray) -> list[Face]:
+        shapes.append(image.shape)
+        return [Face(*clip.boxes[next(calls)])]  # where a viewer sees the face
+
+    out = tmp_path / "o.mov"
+    process_video(
+        str(clip.path), str(out), str(tmp_path / "b.jsonl"), detect, drawer(BLACK),
+        VideoOptions(segment_seconds=100),
+    )  # fmt: skip
+    assert set(shapes) == {(160, 120, 3)}  # upright: 120 wide, 160 tall
+    with av.open(str(out)) as c:
+        decoded = list(c.decode(c.streams.video[0]))
+    assert {f.rotation for f in decoded} == {90}
+    upright = [np.rot90(f.to_ndarray(format="bgr24"), 1) for f in decoded]
+    assert all(_dark(f, b) < 30 for f, b in zip(upright, clip.boxes, strict=True))

@@ -42,7 +42,10 @@ def make_clip(
     side: int = 56,
     audio: bool = True,
     metadata: dict[str, str] | None = None,
+    rotation: int = 0,
 ) -> Clip:
+    """`rotation` (90 or 270): frames stored turned, with a display rotation that turns them
+    back upright, as phones store portrait videos; `boxes` are where a viewer sees the face."""
     width, height = size
     rng = np.random.default_rng(7)
     base = background(width, height, rng)
@@ -52,7 +55,9 @@ def make_clip(
         for k, v in (metadata or {}).items():
             out.metadata[k] = v
         vs = out.add_stream(codec, rate=fps)
-        vs.width, vs.height = width, height
+        vs.width, vs.height = (height, width) if rotation in (90, 270) else (width, height)
+        if rotation:
+            vs.set_display_rotation(rotation)
         vs.pix_fmt = "yuv420p"
         if codec == "libx264":
             vs.options = {"g": "6", "preset": "ultrafast"}  # keyframes every half second
@@ -67,7 +72,8 @@ def make_clip(
         for i, (x, y, w, _) in enumerate(boxes):
             canvas = base.copy()
             paste_face(canvas, source, x, y, w)
-            frame = av.VideoFrame.from_ndarray(canvas, format="bgr24")
+            stored = np.ascontiguousarray(np.rot90(canvas, -rotation // 90)) if rotation else canvas
+            frame = av.VideoFrame.from_ndarray(stored, format="bgr24")
             frame.pts, frame.time_base = i, Fraction(1, fps)
             for packet in vs.encode(frame):
                 out.mux(packet)

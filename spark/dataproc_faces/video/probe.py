@@ -54,6 +54,7 @@ class VideoInfo:
     pts: list[int] = field(repr=False, default_factory=list)  # every frame's time, sorted
     keyframes: list[int] = field(repr=False, default_factory=list)  # indexes into `pts`
     declared: float | None = None  # seconds the container's header says it lasts
+    rotation: int = 0  # degrees counter-clockwise a player turns the frames (phones' portrait)
 
     def seconds(self, pts: int) -> float:
         return float(pts * self.time_base)
@@ -90,6 +91,7 @@ def probe(path: str, container: str | None = None) -> VideoInfo:
             for packet in c.demux(vs):
                 if packet.size and packet.pts is not None:
                     times.append((packet.pts, bool(packet.is_keyframe)))
+            rotation = _rotation(c, vs) if times else 0
     except VideoError:
         raise
     except Exception as exc:  # FFmpeg's errors have many types; all mean "cannot read"
@@ -116,4 +118,15 @@ def probe(path: str, container: str | None = None) -> VideoInfo:
         pts,
         keys,
         declared,
+        rotation,
     )
+
+
+def _rotation(c: object, vs: object) -> int:
+    """The display rotation the first frame carries, in quarter turns' degrees (0 when none)."""
+    try:
+        c.seek(0, stream=vs)  # type: ignore[attr-defined]
+        frame = next(iter(c.decode(vs)))  # type: ignore[attr-defined]
+    except Exception:  # no decodable first frame: processing says so, frame by frame
+        return 0
+    return round(float(getattr(frame, "rotation", 0) or 0) / 90) * 90 % 360

@@ -128,15 +128,19 @@ def process_segment(
                 return  # the overlap: looked at for the memory, written by the neighbour
             image = filled.payload
             faces = filled.faces
-            draw(image, faces)
-            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+            draw(image, faces)  # upright, as detected
+            stored = np.ascontiguousarray(np.rot90(image, -turns)) if turns else image
+            frame = av.VideoFrame.from_ndarray(stored, format="bgr24")
             frame.pts, frame.time_base = info.pts[filled.index], info.time_base
             for packet in stream.encode(frame.reformat(format=stream.pix_fmt)):
                 out.mux(packet)
             _count(result, filled, image, boxes, info, continuing)
 
+        turns = info.rotation // 90  # detect and hide upright; store as the source stores
         for index, frame in _frames(source, info, seg, result):
             image = frame.to_ndarray(format="bgr24")
+            if turns:
+                image = np.ascontiguousarray(np.rot90(image, turns))
             look = index % options.stride == 0
             found = detect(image) if look else None
             for filled in filler.push(index, found, image):
@@ -243,7 +247,7 @@ def process_video(
         if not parts:
             raise VideoError(f"{info.container}: no frame could be decoded")
         tags = kept_metadata(source) if options.keep_metadata else {}
-        audio = join(parts, source, target, info.container, tags)
+        audio = join(parts, source, target, info.container, tags, info.rotation)
     return VideoResult(
         info,
         total.frames,

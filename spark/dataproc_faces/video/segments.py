@@ -72,6 +72,7 @@ def join(
     target: str,
     container: str,
     metadata: dict[str, str] | None = None,
+    rotation: int = 0,
 ) -> str:
     """`parts` (video-only segment files, in order) and the source's first audio stream copied
     into `target` packet by packet, interleaved by time. Returns what happened to the audio:
@@ -89,6 +90,8 @@ def join(
             for key, value in (metadata or {}).items():
                 out.metadata[key] = value
             out_v = out.add_stream_from_template(template_v)
+            if rotation:  # the display rotation is how the video is seen, not metadata to strip
+                out_v.set_display_rotation(rotation)
             out_a = None
             if template_a is not None:
                 try:
