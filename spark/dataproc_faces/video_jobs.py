@@ -131,6 +131,11 @@ def join_video(
     are deleted. Returns the task summary pipeline.process_chunk returns for photos."""
     started = time.perf_counter()
     results, store = spec.results, spec.results.store()
+    pid = part_id(run_id, [planned.source])
+    written = results.part(pid)
+    if store_for(written).version(written) is not None:  # a retried join: done, segments gone
+        row = json.loads(store.read(written).decode().splitlines()[0])
+        return _summary(row, planned)
     try:
         if planned.error:
             raise VideoError(planned.error)
@@ -138,12 +143,16 @@ def join_video(
     except (VideoError, OSError) as exc:
         row = error_row(planned.source, str(exc), (time.perf_counter() - started) * 1000)
     state = {"path": planned.source, "version": planned.version, "options": options}
-    write_part(store, results, part_id(run_id, [planned.source]), [row], [state])
+    write_part(store, results, pid, [row], [state])
     for seg in planned.segments:
         for what in ("nut", "jsonl", "result"):
             uri = results.video_work(planned.key, _segment_name(seg, what))
             if store_for(uri).version(uri) is not None:
                 store.delete(uri)
+    return _summary(row, planned)
+
+
+def _summary(row: dict[str, Any], planned: Planned) -> dict[str, Any]:
     return {
         "inputs": 1,
         "ok": int(row["status"] == "ok"),
