@@ -10,7 +10,7 @@ DEMO_OUTPUT ?= demo-output
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 QUIET := 2>&1 | { grep -v "^WARNING: Location '" || true; }
 
-.PHONY: setup models jvm-archive system-deps demo test lint format bench bench-real bench-scale bench-privacy bench-detector int8-model clean mutate screenshots batch-image batch-image-push
+.PHONY: setup models jvm-archive system-deps demo test lint format bench bench-real bench-scale bench-privacy bench-video bench-detector int8-model clean mutate screenshots batch-image batch-image-push
 
 # The venv is rebuilt when a pin changes; pip only installs what is missing.
 $(INSTALLED): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
@@ -82,6 +82,12 @@ bench-scale: setup
 # DEFACE=/path/to/deface (deface 1.5.0 in a venv of its own) adds its row and wall time.
 bench-privacy: setup
 	$(PY) -m bench.privacy $(if $(DEFACE),--deface $(DEFACE))
+
+# Videos: detection on every frame or on a stride (faces hidden per frame against detector cost),
+# then frames per second on a generated 1080p clip (README "Videos", docs/scale.md).
+bench-video: setup
+	$(PY) -m bench.video_stride
+	$(PY) -m bench.video_hd
 
 # Detection ms per megapixel and recall by network precision (this CPU, then an n2-like fp32 one:
 # AVX-512 with VNNI, no bf16) and by tile plan; DATA holds wider-dev, masks-dev and faces-dev.

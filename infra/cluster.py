@@ -21,6 +21,7 @@ OPENCV_METADATA_KEY = "opencv-version"
 PILLOW_METADATA_KEY = "pillow-version"  # used by the init action only if the image lacks PIL
 OPENVINO_METADATA_KEY = "openvino-version"  # the default detector's runtime
 HEIF_METADATA_KEY = "pillow-heif-version"  # HEIC/HEIF inputs
+AV_METADATA_KEY = "av-version"  # videos (PyAV)
 
 
 class Cluster(pulumi.ComponentResource):
@@ -104,6 +105,7 @@ class Cluster(pulumi.ComponentResource):
                         PILLOW_METADATA_KEY: cfg.pillow_version,
                         OPENVINO_METADATA_KEY: cfg.openvino_version,
                         HEIF_METADATA_KEY: cfg.pillow_heif_version,
+                        AV_METADATA_KEY: cfg.av_version,
                         "enable-oslogin": "TRUE",
                         "block-project-ssh-keys": "TRUE",
                     },

@@ -134,6 +134,7 @@ class StackConfig:
     adopt_results_bucket: bool = False
     runner: str = "cluster"
     batch: BatchConfig = field(default_factory=BatchConfig)
+    av_version: str = ""  # PyAV (videos), from requirements.txt like the other pins
 
     @property
     def uses_cluster(self) -> bool:
@@ -504,6 +505,7 @@ def parse(
         pillow_version=requirement_pin("pillow", requirements),
         openvino_version=requirement_pin("openvino", requirements),
         pillow_heif_version=requirement_pin("pillow-heif", requirements),
+        av_version=requirement_pin("av", requirements),
         cluster=cluster,
         extra_labels=_labels(values),
         job=_job(values),

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Dataproc initialization action: installs the pinned opencv-python-headless, OpenVINO (the
-# default detector's runtime) and pillow-heif (HEIC/HEIF inputs) into the Python that Spark uses
+# default detector's runtime), pillow-heif (HEIC/HEIF inputs) and PyAV (`av`: videos, FFmpeg's
+# libraries in its wheel, checked by its H.264 encoder) into the Python that Spark uses
 # on the node (the image's conda base), on every node role, and makes sure that Python can
 # `import PIL` (the job reads image headers with Pillow).
 #
 # The OpenCV version comes from the cluster metadata attribute `opencv-version`, OpenVINO's from
 # `openvino-version`, pillow-heif's from `pillow-heif-version` (it needs Pillow 11.1 or later: pip
-# upgrades an older image Pillow), the Pillow version from `pillow-version` (all set by the Pulumi program
+# upgrades an older image Pillow), PyAV's from `av-version`, the Pillow version from `pillow-version` (all set by the Pulumi program
 # from requirements.txt). OpenVINO is checked by compiling nothing: it must import and list the
 # CPU device; the log line says whether this CPU gives it bf16 (AVX512-BF16/AMX) or fp32. Pillow is
 # only installed if `import PIL` fails: an image that already carries a Pillow keeps it, and the
@@ -23,6 +24,7 @@ readonly METADATA_KEY="opencv-version"
 readonly PILLOW_METADATA_KEY="pillow-version"
 readonly OPENVINO_METADATA_KEY="openvino-version"
 readonly HEIF_METADATA_KEY="pillow-heif-version"
+readonly AV_METADATA_KEY="av-version"
 readonly GET_METADATA_VALUE="${GET_METADATA_VALUE:-/usr/share/google/get_metadata_value}"
 readonly DATAPROC_PYTHON="${DATAPROC_PYTHON:-/opt/conda/default/bin/python}"
 readonly PIP_MAX_ATTEMPTS="${PIP_MAX_ATTEMPTS:-5}"
@@ -106,6 +108,18 @@ verify_heif() {
     'import pillow_heif; pillow_heif.register_heif_opener(); print(pillow_heif.__version__)'
 }
 
+# Prints the installed av (PyAV) version, or nothing.
+installed_av() {
+  "${DATAPROC_PYTHON}" -c 'import importlib.metadata as m; print(m.version("av"))' \
+    2>/dev/null || true
+}
+
+# Imports av and finds the encoders videos need (libx264, AAC); prints its version on success.
+verify_av() {
+  "${DATAPROC_PYTHON}" -c \
+    'import av; [av.codec.Codec(c, "w") for c in ("libx264", "aac")]; print(av.__version__)'
+}
+
 # pip_install <requirement> <constraints file> <numpy version>: installs under the numpy
 # constraint, retrying with exponential backoff; dies after PIP_MAX_ATTEMPTS failures.
 pip_install() {
@@ -126,12 +140,14 @@ main() {
   local role version pillow_version="" pil_version="" opencv_ok=false
   local openvino_version openvino_ok=false ov_info=""
   local heif_version heif_ok=false heif_info=""
+  local av_version av_ok=false av_info=""
   local numpy_version constraints cv_version
   role="$("${GET_METADATA_VALUE}" attributes/dataproc-role 2>/dev/null || echo unknown)"
 
   version="$(metadata_version "${METADATA_KEY}" 4.11.0.86)" || exit 1
   openvino_version="$(metadata_version "${OPENVINO_METADATA_KEY}" 2026.4.1)" || exit 1
   heif_version="$(metadata_version "${HEIF_METADATA_KEY}" 1.8.1)" || exit 1
+  av_version="$(metadata_version "${AV_METADATA_KEY}" 18.1.0)" || exit 1
   [[ -x "${DATAPROC_PYTHON}" ]] || die "no python at ${DATAPROC_PYTHON} (set DATAPROC_PYTHON)"
 
   # Pillow: the image's own is kept if it imports; otherwise the pinned one is installed below.
@@ -149,9 +165,12 @@ main() {
   if [[ "$(installed_heif)" == "${heif_version}" ]] && heif_info="$(verify_heif 2>/dev/null)"; then
     heif_ok=true
   fi
+  if [[ "$(installed_av)" == "${av_version}" ]] && av_info="$(verify_av 2>/dev/null)"; then
+    av_ok=true
+  fi
   if [[ "$(installed_version)" == "${version}" ]] && cv_version="$(verify_cv2 2>/dev/null)"; then
-    if [[ -n "${pil_version}" && "${openvino_ok}" == true && "${heif_ok}" == true ]]; then
-      log "opencv-python-headless ${version} (cv2 ${cv_version}), OpenVINO ${ov_info}, pillow-heif ${heif_info} and Pillow ${pil_version} already installed on ${role}; nothing to do"
+    if [[ -n "${pil_version}" && "${openvino_ok}" == true && "${heif_ok}" == true && "${av_ok}" == true ]]; then
+      log "opencv-python-headless ${version} (cv2 ${cv_version}), OpenVINO ${ov_info}, pillow-heif ${heif_info}, av ${av_info} and Pillow ${pil_version} already installed on ${role}; nothing to do"
       return 0
     fi
     opencv_ok=true
@@ -190,6 +209,13 @@ main() {
     pip_install "pillow-heif==${heif_version}" "${constraints}" "${numpy_version}"
   fi
 
+  if [[ "${av_ok}" == true ]]; then
+    log "av ${av_info} already installed on ${role}"
+  else
+    log "installing av==${av_version} into ${DATAPROC_PYTHON} on ${role} (numpy stays ${numpy_version})"
+    pip_install "av==${av_version}" "${constraints}" "${numpy_version}"
+  fi
+
   cv_version="$(verify_cv2)" \
     || die "opencv-python-headless ${version} installed but cv2 does not import or ${CASCADE} does not load"
   ov_info="$(verify_openvino)" \
@@ -198,7 +224,9 @@ main() {
     || die "PIL (Pillow) does not import from ${DATAPROC_PYTHON} after the install step"
   heif_info="$(verify_heif)" \
     || die "pillow-heif ${heif_version} installed but it does not import or register with Pillow"
-  log "done: cv2 ${cv_version} with ${CASCADE}, OpenVINO ${ov_info}, pillow-heif ${heif_info}, Pillow ${pil_version} on ${role}"
+  av_info="$(verify_av)" \
+    || die "av ${av_version} installed but it does not import or lacks the libx264/AAC encoders"
+  log "done: cv2 ${cv_version} with ${CASCADE}, OpenVINO ${ov_info}, pillow-heif ${heif_info}, av ${av_info}, Pillow ${pil_version} on ${role}"
 }
 
 main "$@"

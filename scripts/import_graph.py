@@ -16,6 +16,7 @@ MAY_IMPORT = {
     "imaging": {"detectors"},
     "storage": set(),
     "results": {"storage"},
+    "video": {"detectors", "imaging"},
 }
 # what the core may not import: it is tested without Spark, storage or a Google client
 FOREIGN = ("pyspark", "google", "flask")

@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from dataproc_faces import video_jobs, video_task
 from dataproc_faces.detectors.base import (
     DEFAULT_SCORES,
     DetectOptions,
@@ -96,7 +97,15 @@ def process_partition(
         try:
             relative = safe_relative(task.relative)  # before reading: a refused name is not read
             entry = corrections.get(relative) if corrections else None
-            data = store_in.read(task.source)
+            kind = video_task.local_kind(task.source)  # a local video is read in place
+            data = None if kind else store_in.read(task.source)
+            kind = kind or (video_task.sniff(data[: video_task.HEAD_BYTES]) if data else None)
+            if kind:
+                yield video_task.video_row(
+                    task.source, relative, kind, data, detector, spec.render, results,
+                    store_out, started,
+                )  # fmt: skip
+                continue
             add, remove = _boxes(entry)
             result = outline(data, detector, spec.render, add, remove)
             target = task.source  # a linked photo's output is its original
@@ -159,8 +168,9 @@ def _ms(started: float) -> float:
 
 def _message(exc: Exception) -> str:
     from dataproc_faces.imaging.codec import ImageError
+    from dataproc_faces.video.probe import VideoError
 
-    if isinstance(exc, (ImageError, UnsafeName)):
+    if isinstance(exc, (ImageError, UnsafeName, VideoError)):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
 
@@ -608,11 +618,13 @@ def run(
     small = plan_on_driver(spec, options, force, bound, corrections)
     if small is not None:
         listed, ignored, shards = small.listed, dict(small.ignored), []
-        total, work, held = len(small.pending), _work_from_plan(sc, spec, small.pending), None
+        photos, videos = video_jobs.split_named(small.pending)  # a video's segments: tasks
+        total, work, held = len(small.pending), _work_from_plan(sc, spec, photos), None
     else:
         listed, ignored, shards, total, work, held = _plan_with_spark(
             sc, spec, run_id, options, force, shared
         )
+        videos = []  # a large run's videos are each processed whole in one task
     per_task: list[dict[str, Any]] = []
     planned = time.perf_counter()
     if total:
@@ -622,6 +634,7 @@ def run(
         )
         with progress(total, lambda: done.value) if progress else nullcontext():
             per_task = chunks.collect()
+            per_task += video_jobs.run_segmented(sc, spec, run_id, options, videos, done)
     ran = time.perf_counter()
     if held is not None:
         held.unpersist()

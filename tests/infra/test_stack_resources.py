@@ -301,6 +301,7 @@ def test_cluster_init_action_is_content_hashed_upload_with_pins(stack: Recorded)
     assert metadata["pillow-version"] == requirement_pin("pillow") == "11.3.0"
     assert metadata["openvino-version"] == requirement_pin("openvino") == "2026.4.1"
     assert metadata["pillow-heif-version"] == requirement_pin("pillow-heif") == "1.8.1"
+    assert metadata["av-version"] == requirement_pin("av") == "18.1.0"
     # Nodes take SSH only through OS Login (IAM), never from keys pasted into project metadata.
     assert metadata["enable-oslogin"] == "TRUE"
     assert metadata["block-project-ssh-keys"] == "TRUE"

@@ -30,6 +30,9 @@ case "$1" in
   attributes/pillow-heif-version)
     [ -n "${FAKE_HEIF_VERSION+x}" ] || exit 1
     printf '%s' "$FAKE_HEIF_VERSION" ;;
+  attributes/av-version)
+    [ -n "${FAKE_AV_VERSION+x}" ] || exit 1
+    printf '%s' "$FAKE_AV_VERSION" ;;
   attributes/dataproc-role) printf 'Worker' ;;
   *) exit 1 ;;
 esac
@@ -83,6 +86,7 @@ def _run(
     pillow: str | None = None,
     openvino: object = _PIN,
     heif: object = _PIN,
+    av: object = _PIN,
     **env: str,
 ) -> subprocess.CompletedProcess[str]:
     full_env = {
@@ -95,6 +99,11 @@ def _run(
     full_env.pop("FAKE_PILLOW_VERSION", None)
     full_env.pop("FAKE_OPENVINO_VERSION", None)
     full_env.pop("FAKE_HEIF_VERSION", None)
+    full_env.pop("FAKE_AV_VERSION", None)
+    if av is _PIN:
+        av = _pin("av")
+    if av is not None:
+        full_env["FAKE_AV_VERSION"] = str(av)
     if heif is _PIN:
         heif = _pin("pillow-heif")
     if heif is not None:
@@ -222,7 +231,11 @@ def test_installs_pinned_opencv_and_pillow_keeps_numpy_and_is_idempotent(
     assert f"installing openvino=={_pin('openvino')}" in proc.stderr
     assert f"installing pillow-heif=={heif}" in proc.stderr
     openvino = f"OpenVINO {_pin('openvino')} {_precision()}"
-    assert f", {openvino}, pillow-heif {heif}, Pillow {pillow} on Worker" in proc.stderr
+    assert f"installing av=={_pin('av')}" in proc.stderr
+    assert f", {openvino}, pillow-heif {heif}, av {_pin('av')}, Pillow {pillow} on Worker" in (
+        proc.stderr
+    )
+    assert _py(sandbox, "import av; print(av.codec.Codec('libx264', 'w').name)") == "libx264"
     assert _pil_version(sandbox) == pillow
     opens = "import pillow_heif as h; h.register_heif_opener(); print(h.__version__)"
     assert _py(sandbox, opens) == heif
@@ -241,9 +254,8 @@ def test_installs_pinned_opencv_and_pillow_keeps_numpy_and_is_idempotent(
     again = _run(sandbox, version, PIP_INDEX_URL="http://127.0.0.1:9/simple")
     assert again.returncode == 0, again.stderr
     assert f"and Pillow {pillow} already installed on Worker; nothing to do" in again.stderr
-    assert f"OpenVINO {_pin('openvino')} {_precision()}, pillow-heif {heif} and Pillow" in (
-        again.stderr
-    )
+    openvino_heif = f"OpenVINO {_pin('openvino')} {_precision()}, pillow-heif {heif}"
+    assert f"{openvino_heif}, av {_pin('av')} and Pillow" in again.stderr
     assert time.monotonic() - start < 20
 
 
@@ -306,6 +318,16 @@ def test_bad_or_missing_pillow_heif_version_fails_clearly_before_pip(
     assert "installing" not in bad.stderr + missing.stderr
 
 
+def test_bad_or_missing_av_version_fails_clearly_before_pip(sandbox: dict[str, Path]) -> None:
+    bad = _run(sandbox, _opencv_pin(), av="18")
+    assert bad.returncode == 1
+    assert "ERROR: metadata attribute 'av-version' is '18'" in bad.stderr
+    missing = _run(sandbox, _opencv_pin(), av=None)
+    assert missing.returncode == 1
+    assert "ERROR: cannot read metadata attribute 'av-version'" in missing.stderr
+    assert "installing" not in bad.stderr + missing.stderr
+
+
 def test_bad_or_missing_openvino_version_fails_clearly_before_pip(sandbox: dict[str, Path]) -> None:
     bad = _run(sandbox, _opencv_pin(), openvino="latest")
     assert bad.returncode == 1
@@ -323,6 +345,7 @@ def test_bad_or_missing_openvino_version_fails_clearly_before_pip(sandbox: dict[
         ("cv2", "ERROR: opencv-python-headless {opencv} installed but cv2 does not import"),
         ("PIL", "ERROR: PIL (Pillow) does not import from"),
         ("pillow_heif", "ERROR: pillow-heif {heif} installed but it does not import"),
+        ("av", "ERROR: av {av} installed but it does not import"),
     ],
 )
 def test_a_package_that_does_not_import_fails_the_node(
@@ -352,7 +375,7 @@ def test_a_package_that_does_not_import_fails_the_node(
     assert proc.returncode == 1, proc.stderr
     # pip finds the pinned version already there: only the final import check can catch it
     expected = message.format(
-        openvino=_pin("openvino"), opencv=_opencv_pin(), heif=_pin("pillow-heif")
+        openvino=_pin("openvino"), opencv=_opencv_pin(), heif=_pin("pillow-heif"), av=_pin("av")
     )
     assert expected in proc.stderr
     assert "done:" not in proc.stderr

@@ -324,6 +324,7 @@ def test_the_whole_index_page_exactly() -> None:
     page = render(BIG, {"name": 1234, "error": 4}, BIG_ERRORS, page_size=7, file_rows=9)
     csp = (
         "default-src 'none'; img-src 'self' file: data: https: http:; "
+        "media-src 'self' file: https: http:; "
         f"style-src {sha(STYLE)}; script-src 'self' {sha(SCRIPT)}; "
         "base-uri 'none'; form-action 'none'"
     ).replace("'", "&#x27;")
@@ -399,6 +400,7 @@ def test_the_csp_exactly(page: str) -> None:
     assert csp
     assert csp.group(1).replace("&#x27;", "'") == (
         "default-src 'none'; img-src 'self' file: data: https: http:; "
+        "media-src 'self' file: https: http:; "
         f"style-src {sha(STYLE)}; script-src 'self' {sha(SCRIPT)}; "
         "base-uri 'none'; form-action 'none'"
     )

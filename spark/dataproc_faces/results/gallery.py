@@ -117,6 +117,7 @@ def page_row(r: dict[str, Any], input_root: str, output: str) -> dict[str, Any]:
         "h": r.get("height"),
         "ms": r.get("millis"),
         **({"r": r["review"]} if r.get("review") else {}),  # why to look, only when there is
+        **({"v": 1} if r.get("video") else {}),  # a video: the card plays it, poster first
     }
 
 
@@ -326,6 +327,7 @@ def render(
     )
     csp = (
         "default-src 'none'; img-src 'self' file: data: https: http:; "
+        "media-src 'self' file: https: http:; "
         f"style-src {_csp_hash(STYLE)}; script-src 'self' {_csp_hash(SCRIPT)}; "
         "base-uri 'none'; form-action 'none'"
     )

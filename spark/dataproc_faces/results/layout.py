@@ -1,10 +1,12 @@
 """A results folder's layout: the one place that knows the paths under a run's output.
 
     images/<relative path>            outlined or anonymised copies, the input's tree mirrored
-    thumbs/<relative path>.jpg        the gallery's thumbnails
+    thumbs/<relative path>.jpg        the gallery's thumbnails (a video's poster frame)
+    frames/<relative path>.jsonl      a video's boxes, one line per frame with faces
     manifest/part-<id>.json           one JSON Lines part per Spark task (ledger.py)
     _state/part-<id>.json             what each part's inputs were when processed (ledger.py)
     _work/<run id>/list-<n>.txt       a run's listing shards, deleted when it ends
+    _work/videos/<key>/<n>.*          a video's encoded segments, deleted once joined
     _corrections/current.json         a person's boxes, merged (corrections.py)
     _corrections/history/<t>-<h>.json each corrections file applied, as given
     summary.json, index.html          the collection's totals and the gallery's page
@@ -40,6 +42,7 @@ class Results:
 
     IMAGES = "images"
     THUMBS = "thumbs"
+    FRAMES = "frames"
     MANIFEST = "manifest"
     STATE = RESULTS_STATE_DIR
     WORK = "_work"
@@ -114,6 +117,10 @@ class Results:
     def thumbnail(self, relative: str) -> str:
         return self._at(self.THUMBS, relative + ".jpg")
 
+    def frames(self, relative: str) -> str:
+        """A video's per-frame boxes (JSON Lines): 100,000 frames an hour are not manifest rows."""
+        return self._at(self.FRAMES, relative + ".jsonl")
+
     @property
     def manifest(self) -> str:
         return self._at(self.MANIFEST)
@@ -130,6 +137,11 @@ class Results:
 
     def shard(self, run_id: str, n: int) -> str:
         return self._at(self.WORK, run_id, f"list-{n:05d}.txt")
+
+    def video_work(self, key: str, name: str) -> str:
+        """A video's segment files; `key` names the video's version and the run's options, so
+        a killed run's finished segments are found again by the next."""
+        return self._at(self.WORK, "videos", key, name)
 
     @property
     def corrections(self) -> str:

@@ -18,12 +18,15 @@ from dataproc_faces.imaging.codec import ImageError, check_budget, read_header
 from dataproc_faces.storage.base import Store, join
 from dataproc_faces.storage.names import UnsafeName, safe_relative
 from dataproc_faces.storage.skips import SKIP_REASONS, is_ignored, skipped_part
+from dataproc_faces.video.probe import HEAD_BYTES
+from dataproc_faces.video.probe import sniff as sniff_video
 
 # A batch name; the page's form checks the same pattern in the browser (an HTML `pattern`).
 BATCH_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._\-]{0,63}"
 _BATCH = re.compile(rf"^{BATCH_PATTERN}$")
 # What the file input offers; the server sniffs each file's header whatever its name.
-ACCEPT = "image/*,.zip,.heic,.heif"
+# Videos (MP4/MOV, MKV/WebM, AVI) under the same per-file limit as photos (--max-file-mb).
+ACCEPT = "image/*,.zip,.heic,.heif,video/*,.mp4,.m4v,.mov,.mkv,.webm,.avi"
 ZIP_MAGIC = b"PK\x03\x04"
 # Files cameras, phones and photo programs put next to photos: not photos, and not a reason to
 # refuse an upload (a phone's export zip holds them). Skipped, each with a note saying so.
@@ -184,6 +187,8 @@ def check_file(name: str, data: bytes, max_pixels: int) -> str:
     skipped = skipped_part(name)
     if skipped:
         return f"{name} is a name the job does not read: {SKIP_REASONS[skipped[1]]}."
+    if sniff_video(data[:HEAD_BYTES]):  # a video: the job probes its streams, row by row
+        return ""
     try:
         check_budget(read_header(data), max_pixels)
     except ImageError as exc:

@@ -92,7 +92,16 @@
     if (ok) {
       thumb = el(r.o ? "a" : "div", "thumb");
       if (r.o) { thumb.setAttribute("href", r.o); thumb.setAttribute("title", "open " + r.n); }
-      if (r.t || r.o) {  // no thumbnail (--no-thumbnails): the browser scales the output
+      if (r.v && r.o) {  // a video plays in its card, its poster frame shown until then
+        thumb = el("div", "thumb");
+        const video = el("video");
+        video.setAttribute("controls", "");
+        video.setAttribute("preload", "none");
+        video.setAttribute("src", r.o);
+        if (r.t) video.setAttribute("poster", r.t);
+        video.setAttribute("aria-label", r.n);
+        thumb.appendChild(video);
+      } else if (r.t || r.o) {  // no thumbnail (--no-thumbnails): the browser scales the output
         const img = el("img");
         img.setAttribute("loading", "lazy");
         img.setAttribute("decoding", "async");

@@ -1,0 +1,1 @@
+"""Videos: probe, split into segments, process a segment as a stream, join; no Spark, no storage."""

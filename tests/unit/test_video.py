@@ -1,0 +1,281 @@
+"""The video room on videos the tests make: probe by content, segments split and joined with
+frame count, timing and audio kept, the memory of boxes, metadata, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from dataproc_faces.detectors.base import Face
+from dataproc_faces.imaging.render import RenderOptions
+from dataproc_faces.video.probe import VideoError, probe, sniff
+from dataproc_faces.video.process import VideoOptions, drawer, process_video
+from dataproc_faces.video.segments import plan
+from dataproc_faces.video.track import GapFiller
+from tests.unit.videogen import audio_packets, decoded_times, make_clip
+
+BLACK = RenderOptions(mode="solid", mask="box", mask_scale=1.0)
+
+
+def _frames(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="bgr24") for f in c.decode(c.streams.video[0])]
+
+
+@pytest.mark.parametrize(
+    ("container", "codec", "found"),
+    [
+        ("mp4", "libx264", "h264"),
+        ("mov", "libx264", "h264"),
+        ("matroska", "libx264", "h264"),
+        ("webm", "libvpx-vp9", "vp9"),
+        ("avi", "mpeg4", "mpeg4"),
+    ],
+)
+def test_each_container_is_recognised_by_content_and_round_trips(
+    tmp_path: Path, container: str, codec: str, found: str
+) -> None:
+    clip = make_clip(tmp_path / "clip", container, codec)  # no extension: content decides
+    info = probe(str(clip.path))
+    assert (info.container, info.codec, info.frames) == (container, found, 24)
+    assert (info.width, info.height, info.fps) == (160, 120, 12)
+    assert info.duration == pytest.approx(2.0, abs=0.1)
+    assert info.audio is not None
+    out = tmp_path / "out"
+    result = process_video(
+        str(clip.path),
+        str(out),
+        str(tmp_path / "b.jsonl"),
+        lambda _: [],
+        drawer(BLACK),
+        VideoOptions(segment_seconds=0.5),
+    )
+    assert result.segments == 4 and result.frames == 24 and result.audio == "copied"
+    again = probe(str(out))
+    assert (again.container, again.codec, again.width, again.height) == (container, found, 160, 120)
+    assert decoded_times(out) == pytest.approx(decoded_times(clip.path), abs=1e-3)
+    assert audio_packets(out) == audio_packets(clip.path)  # copied, not re-encoded
+
+
+def test_sniff_refuses_photos_and_text() -> None:
+    assert sniff(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00") is None
+    assert sniff(b"\xff\xd8\xff\xe0" + b"\x00" * 20) is None
+    assert sniff(b"hello world, not a video") is None
+    assert sniff(b"RIFF\x00\x00\x00\x00WEBPVP8 ") is None
+    assert sniff(b"RIFF\x00\x00\x00\x00AVI LIST") == "avi"
+
+
+def test_segments_at_keyframes_and_by_time_cover_every_frame_once(tmp_path: Path) -> None:
+    info = probe(str(make_clip(tmp_path / "c.mp4", audio=False).path))
+    assert info.keyframes == [0, 6, 12, 18]
+    for segs in (plan(info, 1.0, 2), plan(info, 0.75, 2, at_keyframes=False)):
+        owned = [i for s in segs for i in range(s.first, s.last)]
+        assert owned == list(range(24))
+        for s in segs:
+            assert s.seek in info.keyframes and s.seek <= s.first - s.lead
+            assert s.lead == min(2, s.first) and s.tail == min(2, 24 - s.last)
+    assert [(s.first, s.last) for s in plan(info, 1.0, 2)] == [(0, 12), (12, 24)]
+    assert [(s.first, s.last) for s in plan(info, 0.75, 2, False)] == [(0, 9), (9, 18), (18, 24)]
+
+
+def test_gap_filler_interpolates_a_missed_frame_and_holds_only_its_memory() -> None:
+    filler = GapFiller(memory=2)
+    a, b = Face(0, 0, 20, 20), Face(8, 4, 20, 20)
+    out = []
+    out += filler.push(0, [a], "f0")
+    out += filler.push(1, [], "f1")  # missed
+    assert [o.index for o in out] == []  # frame 0 waits for two frames of future
+    out += filler.push(2, [b], "f2")
+    out += filler.push(3, None, "f3")  # not looked at (stride)
+    assert [o.index for o in out] == [0, 1]
+    out += filler.finish()
+    assert out[1].faces == [Face(4, 2, 20, 20, by="track")] and out[1].added == 1
+    assert out[3].faces == [] and out[0].added == 0
+    assert out[1].payload == "f1"
+    assert filler.track_count == 1  # one face, one track through the gap
+
+
+def test_gap_filler_does_not_bridge_a_gap_longer_than_its_memory() -> None:
+    filler = GapFiller(memory=1)
+    out = list(filler.push(0, [Face(0, 0, 20, 20)]))
+    out += filler.push(1, [])
+    out += filler.push(2, [])
+    out += filler.push(3, [Face(0, 0, 20, 20)])
+    out += filler.finish()
+    assert [len(o.faces) for o in out] == [1, 0, 0, 1]
+
+
+def _stub(clip_boxes: list, missed: set[int]):
+    """A detector that finds the true box except in the frames `missed` (by frame order)."""
+    seen = iter(range(10**6))
+
+    def detect(_: np.ndarray) -> list[Face]:
+        i = next(seen)
+        return [] if i in missed else [Face(*clip_boxes[i])]
+
+    return detect
+
+
+def _dark(frame: np.ndarray, box: tuple[int, int, int, int]) -> float:
+    x, y, w, h = box
+    return float(frame[y + 4 : y + h - 4, x + 4 : x + w - 4].mean())
+
+
+def test_a_face_missed_in_one_frame_is_still_hidden_there(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "c.mp4", audio=False)
+    out, boxes = tmp_path / "o.mp4", tmp_path / "b.jsonl"
+    # one segment: frames are decoded in order, so the stub's call count is the frame index
+    result = process_video(
+        str(clip.path),
+        str(out),
+        str(boxes),
+        _stub(clip.boxes, {10}),
+        drawer(BLACK),
+        VideoOptions(segment_seconds=100),
+    )
+    frames = _frames(out)
+    assert all(_dark(f, b) < 30 for f, b in zip(frames, clip.boxes, strict=True))
+    assert result.filled == 1 and result.tracks == 1 and len(result.faces) == 1
+    lines = [json.loads(line) for line in boxes.read_text().splitlines()]
+    assert [ln["frame"] for ln in lines] == list(range(24))
+    assert lines[10]["faces"][0]["by"] == "track" and lines[9]["faces"][0]["by"] == "detector"
+    assert lines[10]["time"] == pytest.approx(10 / 12)
+
+
+def test_without_the_memory_the_missed_frame_shows_the_face(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "c.mp4", audio=False)
+    out = tmp_path / "o.mp4"
+    process_video(
+        str(clip.path),
+        str(out),
+        str(tmp_path / "b.jsonl"),
+        _stub(clip.boxes, {10}),
+        drawer(BLACK),
+        VideoOptions(segment_seconds=100, memory=0),
+    )
+    assert _dark(_frames(out)[10], clip.boxes[10]) > 60  # the control: the face is visible
+
+
+def test_the_overlap_fills_a_miss_at_a_segment_boundary(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "c.mp4", audio=False)
+    info = probe(str(clip.path))
+    segs = plan(info, 1.0, 2)
+    assert segs[1].first == 12
+    missed = {12}  # the first frame of the second segment
+    # Segments decode from their own keyframe: the stub tells frames by their pixels.
+    originals = _frames(clip.path)
+
+    def by_pixels(image: np.ndarray) -> list[Face]:
+        i = min(range(24), key=lambda k: float(np.abs(originals[k].astype(int) - image).mean()))
+        return [] if i in missed else [Face(*clip.boxes[i])]
+
+    out = tmp_path / "o.mp4"
+    result = process_video(
+        str(clip.path),
+        str(out),
+        str(tmp_path / "b.jsonl"),
+        by_pixels,
+        drawer(BLACK),
+        VideoOptions(segment_seconds=1.0),
+    )
+    assert result.segments == 2 and result.filled == 1
+    assert result.tracks == 1 and len(result.faces) == 1  # one face across the boundary
+    assert _dark(_frames(out)[12], clip.boxes[12]) < 30
+
+
+def test_stride_detects_on_every_other_frame_and_the_memory_covers_the_rest(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "c.mp4", audio=False)
+    looked: list[int] = []
+    originals = _frames(clip.path)
+
+    def detect(image: np.ndarray) -> list[Face]:
+        i = min(range(24), key=lambda k: float(np.abs(originals[k].astype(int) - image).mean()))
+        looked.append(i)
+        return [Face(*clip.boxes[i])]
+
+    out = tmp_path / "o.mp4"
+    result = process_video(
+        str(clip.path),
+        str(out),
+        str(tmp_path / "b.jsonl"),
+        detect,
+        drawer(BLACK),
+        VideoOptions(segment_seconds=1.0, stride=2, memory=1),
+    )
+    assert sorted(set(looked)) == list(range(0, 24, 2))
+    frames = _frames(out)
+    assert all(_dark(f, b) < 30 for f, b in zip(frames[:23], clip.boxes, strict=False))
+    assert result.filled == 11  # frames 1, 3, ..., 21 between two looks; 23 has no future
+
+
+def test_metadata_is_stripped_by_default_and_kept_without_location(tmp_path: Path) -> None:
+    tags = {"title": "interview", "location": "+48.8577+002.2950/"}
+    clip = make_clip(tmp_path / "c.mov", "mov", metadata=tags, audio=False)
+    with av.open(str(clip.path)) as c:
+        assert c.metadata.get("location") == tags["location"]  # the sample carries it
+    for keep, want in ((False, None), (True, "interview")):
+        out = tmp_path / f"o{keep}.mov"
+        r = process_video(
+            str(clip.path),
+            str(out),
+            str(tmp_path / "b.jsonl"),
+            lambda _: [],
+            drawer(BLACK),
+            VideoOptions(keep_metadata=keep),
+        )
+        with av.open(str(out)) as c:
+            assert c.metadata.get("title") == want
+            assert "location" not in c.metadata
+        assert r.metadata == ("kept (no location)" if keep else "stripped")
+
+
+def test_bogus_zero_length_and_truncated_videos_are_video_errors(tmp_path: Path) -> None:
+    bogus = tmp_path / "bogus.mp4"
+    bogus.write_bytes(b"\x00\x00\x00\x18ftypisom" + b"\x00garbage" * 50)
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    clip = make_clip(tmp_path / "c.mkv", "matroska", audio=False)
+    cut = tmp_path / "cut.mkv"
+    data = clip.path.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    for path in (bogus, empty):
+        with pytest.raises(VideoError) as err:
+            process_video(
+                str(path), str(tmp_path / "o.mp4"), str(tmp_path / "b"), lambda _: [], drawer(BLACK)
+            )
+        assert "\n" not in str(err.value)
+    # a Matroska cut in half: the decodable part is processed
+    r = process_video(
+        str(cut), str(tmp_path / "o.mkv"), str(tmp_path / "b"), lambda _: [], drawer(BLACK)
+    )
+    assert 0 < r.frames < 24 and len(decoded_times(tmp_path / "o.mkv")) == r.frames
+    assert r.warning and r.warning.startswith("truncated: frames end at ")
+    assert f"({r.frames} frames processed)" in r.warning and "of the 2.0" in r.warning
+
+
+def test_a_portrait_phone_video_is_detected_upright_and_keeps_its_rotation(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "p.mov", "mov", size=(120, 160), side=48, rotation=90)
+    info = probe(str(clip.path))
+    assert (info.rotation, info.width, info.height) == (90, 160, 120)  # stored turned
+    shapes: list[tuple[int, ...]] = []
+    calls = iter(range(24))
+
+    def detect(image: np.ndarray) -> list[Face]:
+        shapes.append(image.shape)
+        return [Face(*clip.boxes[next(calls)])]  # where a viewer sees the face
+
+    out = tmp_path / "o.mov"
+    process_video(
+        str(clip.path), str(out), str(tmp_path / "b.jsonl"), detect, drawer(BLACK),
+        VideoOptions(segment_seconds=100),
+    )  # fmt: skip
+    assert set(shapes) == {(160, 120, 3)}  # upright: 120 wide, 160 tall
+    with av.open(str(out)) as c:
+        decoded = list(c.decode(c.streams.video[0]))
+    assert {f.rotation for f in decoded} == {90}
+    upright = [np.rot90(f.to_ndarray(format="bgr24"), 1) for f in decoded]
+    assert all(_dark(f, b) < 30 for f, b in zip(upright, clip.boxes, strict=True))

@@ -1,0 +1,75 @@
+"""A video's segments as tasks, without Spark: probe and plan, segment tasks that a rerun finds
+done, the join that writes the output, its row and state, and removes the segments."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dataproc_faces import video_jobs
+from dataproc_faces.imaging.render import RenderOptions
+from dataproc_faces.pipeline import JobSpec
+from dataproc_faces.video_task import DEFAULT_VIDEO
+from tests.unit.videogen import audio_packets, decoded_times, make_clip
+
+
+def test_videos_are_told_apart_by_name() -> None:
+    pending = [(f"/in/{n}", (n, "v")) for n in ("a.MP4", "b.png", "c.mkv", "d.webm", "e.jpg")]
+    photos, videos = video_jobs.split_named(pending)
+    assert [p[1][0] for p in photos] == ["b.png", "e.jpg"]
+    assert [v[1][0] for v in videos] == ["a.MP4", "c.mkv", "d.webm"]
+
+
+def test_segments_run_apart_a_rerun_skips_finished_ones_and_the_join_writes_the_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src, dst = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    clip = make_clip(src / "walk.mp4", size=(320, 240), side=96)
+    spec = JobSpec(str(src), str(dst), render=RenderOptions(mode="solid"))
+    entry = (str(clip.path), ("walk.mp4", "v1"))
+    planned = video_jobs.probe_entry(entry, "opts", 0.5, DEFAULT_VIDEO)
+    assert planned.error is None and len(planned.segments) == 4
+    done = [(s, video_jobs.run_segment(spec, planned, s, DEFAULT_VIDEO)) for s in planned.segments]
+    assert [r.frames for _, r in done] == [6, 6, 6, 6]
+    work = dst / "_work" / "videos" / planned.key
+    assert len(list(work.glob("*.result"))) == 4
+
+    def killed(*_: object, **__: object) -> None:
+        raise AssertionError("a finished segment was processed again")
+
+    monkeypatch.setattr(video_jobs, "process_segment", killed)
+    again = video_jobs.run_segment(spec, planned, planned.segments[2], DEFAULT_VIDEO)
+    assert again.frames == 6 and again.faces == done[2][1].faces
+    summary = video_jobs.join_video(spec, "run1", "opts", planned, done[::-1], 0.5)
+    assert summary["inputs"] == 1 and summary["ok"] == 1 and summary["video_segments"] == 4
+    out = dst / "images" / "walk.mp4"
+    assert decoded_times(out) == pytest.approx(decoded_times(clip.path), abs=1e-3)
+    assert audio_packets(out) == audio_packets(clip.path)
+    assert not list(work.iterdir())  # the segments are gone once joined
+    # Spark retries a join that finished (its worker died before saying so): the row stands.
+    assert video_jobs.join_video(spec, "run1", "opts", planned, done, 0.5) == summary
+    (part,) = (dst / "manifest").glob("part-run1-*.json")
+    row = json.loads(part.read_text())
+    assert row["status"] == "ok" and row["video"]["frames"] == 24 and row["video"]["tracks"] == 1
+    state = json.loads(next((dst / "_state").glob("part-run1-*.json")).read_text())
+    assert state == {"path": str(clip.path), "version": "v1", "options": "opts"}
+    lines = (dst / "frames" / "walk.mp4.jsonl").read_text().splitlines()
+    assert [json.loads(line)["frame"] for line in lines] == list(range(24))
+
+
+def test_an_unreadable_video_becomes_an_error_row_with_its_state(tmp_path: Path) -> None:
+    src, dst = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    (src / "bad.avi").write_bytes(b"RIFF\x00\x00\x00\x00AVI LIST" + b"\x00" * 40)
+    spec = JobSpec(str(src), str(dst))
+    planned = video_jobs.probe_entry(
+        (str(src / "bad.avi"), ("bad.avi", "v")), "o", 10, DEFAULT_VIDEO
+    )
+    assert planned.segments == [] and planned.error
+    summary = video_jobs.join_video(spec, "r", "o", planned, [], 10)
+    assert summary["ok"] == 0
+    row = json.loads(next((dst / "manifest").glob("*.json")).read_text())
+    assert row["status"] == "error" and row["error"].startswith("unreadable avi: ")
