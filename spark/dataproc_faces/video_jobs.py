@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from dataproc_faces.detectors.base import DetectOptions, Detector, Face, make_detector
+from dataproc_faces.imaging.metadata import KEPT
 from dataproc_faces.results.ledger import part_id, write_part
 from dataproc_faces.results.manifest import error_row, ok_row
 from dataproc_faces.storage import store_for
@@ -141,8 +142,11 @@ def join_video(
             raise VideoError(planned.error)
         row = _joined_row(spec, planned, parts, started, seconds)
     except (VideoError, OSError) as exc:
-        row = error_row(planned.source, str(exc), (time.perf_counter() - started) * 1000)
-    state = {"path": planned.source, "version": planned.version, "options": options}
+        message = results.scrub(str(exc))  # an OS error names a local path
+        row = error_row(
+            results.shown(planned.source), message, (time.perf_counter() - started) * 1000
+        )
+    state = {"path": results.shown(planned.source), "version": planned.version, "options": options}
     write_part(store, results, pid, [row], [state])
     for seg in planned.segments:
         for what in ("nut", "jsonl", "result"):
@@ -208,18 +212,18 @@ def _joined_row(
         poster = results.thumbnail(planned.relative)
         store.write(poster, best.poster, "image/jpeg")
     faces: list[Face] = [f for _, r in kept for f in r.representative.values()]
-    row = ok_row(
-        planned.source,
-        target,
+    row = ok_row(  # local paths below the input and results folders, as for photos
+        results.shown(planned.source),
+        results.shown_output(target),
         info.width,
         info.height,
         kind,
         faces,
         (time.perf_counter() - started) * 1000,
-        thumbnail=poster,
+        thumbnail=results.shown_output(poster),
         runtime=_detector(spec.detect).runtime,
         hidden=render.hidden(),
-        metadata="kept (no location)" if render.keep_metadata else "stripped",
+        metadata=KEPT if render.keep_metadata else "stripped",
     )
     row["video"] = {
         "codec": info.codec,
@@ -233,7 +237,7 @@ def _joined_row(
         "segments": len(planned.segments),
         "segment_seconds": seconds,
         "audio": audio,
-        "boxes": frames_uri,
+        "boxes": results.shown_output(frames_uri),
         "seconds": round(time.perf_counter() - started, 3),
     }
     stopped = next((r.stopped for _, r in kept if r.stopped), None) or info.truncated()

@@ -81,15 +81,15 @@ def video_row(
         poster = results.thumbnail(relative)
         store_out.write(poster, result.poster, "image/jpeg")
     info = result.info
-    row = ok_row(
-        source,
-        target,
+    row = ok_row(  # local paths below the input and results folders, as for photos
+        results.shown(source),
+        results.shown_output(target),
         info.width,
         info.height,
         kind,
         result.faces,
         (time.perf_counter() - started) * 1000,
-        thumbnail=poster,
+        thumbnail=results.shown_output(poster),
         runtime=detector.runtime,
         hidden=render.hidden(),
         metadata=result.metadata,
@@ -105,7 +105,7 @@ def video_row(
         "filled_frames": result.filled,
         "segments": result.segments,
         "audio": result.audio,
-        "boxes": frames_uri,
+        "boxes": results.shown_output(frames_uri),
         "seconds": round(result.seconds, 3),
     }
     if result.warning:

@@ -16,6 +16,7 @@ from PIL import Image
 
 from dataproc_faces.web.download import entries, stream_zip
 from tests.images import astronaut, encode, write_tree
+from tests.unit.videogen import make_clip
 
 pytestmark = pytest.mark.spark
 
@@ -71,13 +72,15 @@ def test_no_local_path_in_a_results_folder_and_hidden_faces_stay_hidden(tmp_path
             "broken.jpg": b"not a photo",
         },
     )
+    # a video whose container tags name the folder it came from
+    make_clip(src / "trip" / "clip.mp4", frames=12, audio=False, metadata={"comment": str(src)})
     first = run_job(src, dst, "--mode", "blur", "--keep-metadata")
     assert first.returncode == 0, first.stderr[-3000:]
     assert f"dataproc-faces: blurred images in {dst}/images," in first.stdout
     write_tree(src, {"later.png": encode(astronaut(), ".png")})  # resume: state and compaction
     second = run_job(src, dst, "--mode", "blur", "--keep-metadata")
     assert second.returncode == 0, second.stderr[-3000:]
-    assert "this run processed 1 inputs and skipped 3" in second.stdout
+    assert "this run processed 1 inputs and skipped 4" in second.stdout
 
     needles = [str(base), str(src), str(dst), SECRET]
     assert leaks(dst, needles) == []
@@ -89,7 +92,7 @@ def test_no_local_path_in_a_results_folder_and_hidden_faces_stay_hidden(tmp_path
     assert refused.returncode == 2
     assert refused.stderr.splitlines() == [
         f"dataproc-faces: error: --output {dst} holds faces hidden by blur (mask ellipse x1.3, "
-        "strength 0.5; retinaface at 0.1); this run would write them less hidden (--mode "
+        "strength 0.5; ensemble at 0.1); this run would write them less hidden (--mode "
         "outline leaves every face visible): add --force to overwrite them, or choose another "
         "--output"
     ]

@@ -46,8 +46,11 @@ def test_a_video_is_processed_by_the_job_and_resumed_as_done(tmp_path: Path) -> 
     # one face crossing three segment boundaries: one track (the overlap links them)
     assert v["tracks"] == 1 and len(video["faces"]) == 1
     assert not list((dst / "_work").rglob("*.nut"))  # segments deleted once joined
-    out = Path(video["output"])
-    assert out == dst / "images" / "walk.mp4"
+    assert (video["output"], video["video"]["boxes"]) == (
+        "images/walk.mp4",
+        "frames/walk.mp4.jsonl",
+    )
+    out = dst / video["output"]  # below the results folder: a shareable row
     assert decoded_times(out) == pytest.approx(decoded_times(clip.path), abs=1e-3)
     assert audio_packets(out) == audio_packets(clip.path)
     with av.open(str(out)) as c:
@@ -56,7 +59,7 @@ def test_a_video_is_processed_by_the_job_and_resumed_as_done(tmp_path: Path) -> 
         assert frame[y + w // 4 : y + h - h // 4, x + w // 4 : x + w - w // 4].mean() < 30
     lines = (dst / "frames" / "walk.mp4.jsonl").read_text().splitlines()
     assert [json.loads(line)["frame"] for line in lines] == list(range(24))
-    assert Path(video["thumbnail"]) == dst / "thumbs" / "walk.mp4.jpg"
+    assert video["thumbnail"] == "thumbs/walk.mp4.jpg"
     assert (dst / "thumbs" / "walk.mp4.jpg").read_bytes()[:2] == b"\xff\xd8"
     page = (dst / "index.html").read_text() + "".join(
         p.read_text() for p in (dst / "gallery").rglob("*.js")

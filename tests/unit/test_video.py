@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from dataproc_faces.detectors.base import Face
+from dataproc_faces.imaging.metadata import KEPT
 from dataproc_faces.imaging.render import RenderOptions
 from dataproc_faces.video.probe import VideoError, probe, sniff
 from dataproc_faces.video.process import VideoOptions, drawer, process_video
@@ -212,12 +213,19 @@ def test_stride_detects_on_every_other_frame_and_the_memory_covers_the_rest(tmp_
     assert result.filled == 11  # frames 1, 3, ..., 21 between two looks; 23 has no future
 
 
-def test_metadata_is_stripped_by_default_and_kept_without_location(tmp_path: Path) -> None:
-    tags = {"title": "interview", "location": "+48.8577+002.2950/"}
+def test_metadata_is_stripped_by_default_and_only_describing_tags_kept(tmp_path: Path) -> None:
+    tags = {
+        "title": "interview",
+        "comment": "source meeting, do not publish",
+        "artist": "Ann Example",
+        "copyright": "Ann Example",
+        "location": "+48.8577+002.2950/",
+        "make": "Apple",
+    }
     clip = make_clip(tmp_path / "c.mov", "mov", metadata=tags, audio=False)
     with av.open(str(clip.path)) as c:
         assert c.metadata.get("location") == tags["location"]  # the sample carries it
-    for keep, want in ((False, None), (True, "interview")):
+    for keep, want in ((False, None), (True, "Apple")):
         out = tmp_path / f"o{keep}.mov"
         r = process_video(
             str(clip.path),
@@ -228,9 +236,10 @@ def test_metadata_is_stripped_by_default_and_kept_without_location(tmp_path: Pat
             VideoOptions(keep_metadata=keep),
         )
         with av.open(str(out)) as c:
-            assert c.metadata.get("title") == want
-            assert "location" not in c.metadata
-        assert r.metadata == ("kept (no location)" if keep else "stripped")
+            assert c.metadata.get("make") == want
+            for tag in ("title", "comment", "artist", "copyright", "location"):
+                assert tag not in c.metadata, tag
+        assert r.metadata == (KEPT if keep else "stripped")
 
 
 def test_bogus_zero_length_and_truncated_videos_are_video_errors(tmp_path: Path) -> None:

@@ -55,7 +55,7 @@ def test_segments_run_apart_a_rerun_skips_finished_ones_and_the_join_writes_the_
     row = json.loads(part.read_text())
     assert row["status"] == "ok" and row["video"]["frames"] == 24 and row["video"]["tracks"] == 1
     state = json.loads(next((dst / "_state").glob("part-run1-*.json")).read_text())
-    assert state == {"path": str(clip.path), "version": "v1", "options": "opts"}
+    assert state == {"path": "walk.mp4", "version": "v1", "options": "opts"}  # below the input
     lines = (dst / "frames" / "walk.mp4.jsonl").read_text().splitlines()
     assert [json.loads(line)["frame"] for line in lines] == list(range(24))
 

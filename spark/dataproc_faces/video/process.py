@@ -17,6 +17,7 @@ import numpy as np
 
 from dataproc_faces.detectors.base import Face
 from dataproc_faces.imaging.codec import thumbnail
+from dataproc_faces.imaging.metadata import KEPT
 from dataproc_faces.video.probe import VideoError, VideoInfo, probe
 from dataproc_faces.video.segments import Segment, join, kept_metadata, plan
 from dataproc_faces.video.track import GapFiller
@@ -257,7 +258,7 @@ def process_video(
         total.filled,
         len(segments),
         audio,
-        "kept (no location)" if options.keep_metadata else "stripped",
+        KEPT if options.keep_metadata else "stripped",
         total.poster,
         time.perf_counter() - started,
         total.stopped or info.truncated(),

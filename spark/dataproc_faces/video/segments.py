@@ -11,8 +11,21 @@ from typing import Any
 
 from dataproc_faces.video.probe import MUXERS, VideoError, VideoInfo
 
-# Container metadata keys that say where a video was made: never kept (as GPS for photos).
-LOCATION_KEYS = ("location", "xyz", "gps", "iso6709")
+# The container tags `--keep-metadata` keeps: what describes the recording (when, with what
+# camera, at which capture rate), as for photos (imaging/metadata.py). Every other tag is dropped,
+# unknown ones too: titles, comments, artist, copyright, description, location, encoder notes.
+KEPT_TAGS = frozenset(
+    {
+        "creation_time",
+        "date",
+        "make",
+        "model",
+        "com.apple.quicktime.make",
+        "com.apple.quicktime.model",
+        "com.apple.quicktime.creationdate",
+        "com.android.capture.fps",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -77,7 +90,7 @@ def join(
     """`parts` (video-only segment files, in order) and the source's first audio stream copied
     into `target` packet by packet, interleaved by time. Returns what happened to the audio:
     "copied", "none" or "dropped: <reason>". `metadata`: container tags to write (already
-    cleared of location by `kept_metadata`)."""
+    the describing ones `kept_metadata` keeps)."""
     import av
 
     if not parts:
@@ -114,9 +127,10 @@ def join(
 
 
 def kept_metadata(source: str) -> dict[str, str]:
-    """The source's container tags without any that say where it was made."""
+    """The source's describing container tags (KEPT_TAGS); none that names a person, a place
+    or a note."""
     import av
 
     with av.open(source) as c:
         tags = dict(c.metadata)
-    return {k: v for k, v in tags.items() if not any(w in k.lower() for w in LOCATION_KEYS)}
+    return {k: v for k, v in tags.items() if k.lower() in KEPT_TAGS}
