@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dataproc_faces.detectors.base import PRIVACY_SCORES, DetectOptions, Detector, Face
+from dataproc_faces.imaging import jpegblocks
 from dataproc_faces.imaging.anonymise import (
     DEFAULT_BLUR_STRENGTH,
     DEFAULT_FILL_COLOR,
@@ -21,8 +22,10 @@ from dataproc_faces.imaging.codec import (
     decode,
     draw_outlines,
     encode,
+    line_width,
     native_extension,
     thumbnail,
+    thumbnail_from_jpeg,
 )
 from dataproc_faces.imaging.metadata import KEPT, ORIGINAL, STRIPPED, attach, read
 
@@ -132,9 +135,11 @@ class Outlined:
     thumbnail: bytes = b""
     metadata: str = STRIPPED  # or KEPT, or NONE when the input had nothing to keep
     linked: bool = False  # no face and `faceless="link"`: nothing encoded, the original stands
+    written: str = ""  # JPEG inputs: "blocks" (only changed MCUs rewritten) or "full: <why>"
 
 
 Rect = tuple[int, int, int, int]  # x, y, w, h in the original's upright pixels
+Rect4 = tuple[int, int, int, int]  # x0, y0, x1, y1
 REMOVE_IOU = 0.5  # a person's remove box takes out the finds it overlaps this much
 
 
@@ -179,19 +184,57 @@ def outline(
     if add or remove:
         faces = corrected(faces, add, remove, width, height)
     if not faces and render.faceless == "link":
-        thumb = thumbnail(image) if render.thumbnails else b""
+        thumb = b""
+        if render.thumbnails:
+            jpeg = header.format == "jpeg"
+            thumb = thumbnail_from_jpeg(data, width, height) if jpeg else thumbnail(image)
         return Outlined(
             header.format, width, height, thumbnail=thumb, metadata=ORIGINAL, linked=True
         )
     hide = render.anonymiser()
+    regions = (
+        jpegblocks.snapshot(image, reach(faces, image, render)) if header.format == "jpeg" else []
+    )
     if hide is not None:
         anonymise_faces(image, faces, hide)
     if render.mode in ("outline", "both"):
         draw_outlines(image, faces, render.color)
-    encoded, ext = encode(image, header.format)
+    encoded, ext, written = _encode(data, header.format, image, regions)
     metadata = STRIPPED
     if render.keep_metadata:
         encoded, metadata = attach(encoded, ext, image, read(data))
     new_suffix = "" if native_extension(header.format) == ext else ext
-    thumb = thumbnail(image) if render.thumbnails else b""
-    return Outlined(header.format, width, height, faces, encoded, new_suffix, thumb, metadata)
+    thumb = b""
+    if render.thumbnails:
+        thumb = thumbnail_from_jpeg(encoded, width, height) if ext == ".jpg" else thumbnail(image)
+    return Outlined(
+        header.format, width, height, faces, encoded, new_suffix, thumb, metadata, written=written
+    )
+
+
+def reach(faces: Sequence[Face], image: Any, render: RenderOptions) -> list[Rect4]:
+    """Rectangles (x0, y0, x1, y1) holding every pixel hiding or outlining `faces` may change:
+    the box grown by the mask scale about its centre, plus the outline's width and a margin."""
+    pad = line_width(image) + 4
+    grow = max(1.0, render.mask_scale if render.anonymiser() else 1.0)
+    rects = []
+    for f in faces:
+        cx, cy, hw, hh = f.x + f.w / 2, f.y + f.h / 2, f.w * grow / 2, f.h * grow / 2
+        rects.append(
+            (int(cx - hw) - pad, int(cy - hh) - pad, int(cx + hw) + pad + 1, int(cy + hh) + pad + 1)
+        )
+    return rects
+
+
+def _encode(
+    data: bytes, fmt: str, image: Any, regions: list[jpegblocks.Region]
+) -> tuple[bytes, str, str]:
+    """A JPEG input's output written block-locally where it can be, else the full encode."""
+    if fmt != "jpeg":
+        encoded, ext = encode(image, fmt)
+        return encoded, ext, ""
+    written = jpegblocks.write(data, image, regions)
+    if written.data:
+        return written.data, ".jpg", written.how
+    encoded, ext = encode(image, fmt)
+    return encoded, ext, written.how
