@@ -24,7 +24,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import struct
-import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -335,17 +334,6 @@ def available() -> bool:
     return _library() is not None
 
 
-_local = threading.local()
-
-
-def _handle(lib: ctypes.CDLL) -> int:
-    """One transform handle per thread, kept: creating one per photo costs for nothing."""
-    handle = getattr(_local, "handle", None)
-    if handle is None:
-        handle = _local.handle = lib.tjInitTransform()
-    return handle
-
-
 def transcode(
     data: bytes, updates: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]], progressive: bool
 ) -> bytes:
@@ -372,7 +360,10 @@ def transcode(
     transform = _Transform()
     transform.options = _TJXOPT_COPYNONE | (_TJXOPT_PROGRESSIVE if progressive else 0)
     transform.customFilter = callback
-    handle = _handle(lib)
+    # A handle per call: one that has failed (a corrupt scan) can spoil the next file it writes.
+    handle = lib.tjInitTransform()
+    if not handle:
+        raise ValueError("libturbojpeg could not start a transform")
     buf = ctypes.POINTER(ctypes.c_ubyte)()
     size = ctypes.c_ulong(0)
     rc = lib.tjTransform(
@@ -387,6 +378,7 @@ def transcode(
     finally:
         if buf:
             lib.tjFree(buf)
+        lib.tjDestroy(handle)
 
 
 @dataclass(frozen=True)
