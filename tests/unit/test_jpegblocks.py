@@ -138,7 +138,7 @@ def test_progressive_jpeg_is_written_block_locally_and_stays_progressive():
 
 def test_grey_photo_takes_blocks_for_grey_fills_and_the_full_encode_for_coloured_lines():
     grey = cv2.cvtColor(photo(), cv2.COLOR_BGR2GRAY)
-    ok, buf = cv2.imencode(".jpg", grey, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    _, buf = cv2.imencode(".jpg", grey, [cv2.IMWRITE_JPEG_QUALITY, 90])
     data = buf.tobytes()
     assert len(jpegblocks.parse(data).components) == 1
     blurred = render(data, "blur")
@@ -179,6 +179,8 @@ def test_corrupt_jpegs_stay_errors_or_take_the_full_encode():
     damaged = data[:scan] + bytes(200) + data[scan + 200 :]  # decodes with a warning
     result = render(damaged, "blur")
     assert result.written.startswith("full: ")
+    after = render(data, "blur", [])  # a failed transform leaves nothing behind for the next
+    assert np.array_equal(decode(after.data)[1], decode(data)[1])
 
 
 def test_thumbnail_from_a_reduced_decode_matches_the_full_resize():
