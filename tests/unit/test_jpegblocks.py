@@ -12,7 +12,7 @@ from PIL import Image
 
 from dataproc_faces.detectors.base import Face
 from dataproc_faces.imaging import jpegblocks
-from dataproc_faces.imaging.codec import ImageError, decode, thumbnail
+from dataproc_faces.imaging.codec import ImageError, decode
 from dataproc_faces.imaging.render import RenderOptions, outline
 from tests.images import astronaut, cmyk_jpeg, encode, exif_rotated_jpeg
 from tests.unit.stand_ins import FixedDetector
@@ -197,14 +197,3 @@ def test_corrupt_jpegs_stay_errors_or_take_the_full_encode():
     assert result.written.startswith("full: ")
     after = render(data, "blur", [])  # a failed transform leaves nothing behind for the next
     assert np.array_equal(decode(after.data)[1], decode(data)[1])
-
-
-def test_thumbnail_from_a_reduced_decode_matches_the_full_resize():
-    image = photo(1700, 1100)
-    data = jpeg(image)
-    result = render(data, "blur", [Face(600, 400, 200, 200, 0.9)])
-    _, pixels = decode(result.data)
-    small = cv2.imdecode(np.frombuffer(result.thumbnail, np.uint8), cv2.IMREAD_COLOR)
-    reference = cv2.imdecode(np.frombuffer(thumbnail(pixels), np.uint8), cv2.IMREAD_COLOR)
-    assert small.shape == reference.shape == (207, 320, 3)
-    assert np.abs(small.astype(int) - reference.astype(int)).mean() < 4

@@ -148,29 +148,6 @@ def thumbnail(image: np.ndarray, side: int = THUMBNAIL_SIDE) -> bytes:
     return buf.tobytes()
 
 
-def thumbnail_from_jpeg(
-    encoded: bytes, width: int, height: int, side: int = THUMBNAIL_SIDE
-) -> bytes:
-    """The gallery's thumbnail of a JPEG output, decoded at 1/2, 1/4 or 1/8 scale (libjpeg's DCT
-    scaling: the small copy comes out of the decoder, never the full image); the same size as
-    `thumbnail` gives, within the codec's rounding."""
-    reduce = max((k for k in (1, 2, 4, 8) if max(width, height) / k >= side), default=1)
-    flag = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4}
-    small = cv2.imdecode(
-        np.frombuffer(encoded, dtype=np.uint8), flag.get(reduce, cv2.IMREAD_REDUCED_COLOR_8)
-    )
-    if small is None:
-        raise ImageError("cannot decode the written JPEG for its thumbnail")
-    scale = min(1.0, side / max(height, width))
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    if small.shape[1] != size[0] or small.shape[0] != size[1]:
-        small = shrink(small, size)
-    ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 80])
-    if not ok:
-        raise ImageError("OpenCV could not encode the thumbnail")
-    return buf.tobytes()
-
-
 def parse_color(text: str) -> tuple[int, int, int]:
     """A colour name or #rrggbb, as OpenCV's BGR tuple."""
     value = text.strip().lower()

@@ -227,52 +227,66 @@ def _planes(tile: np.ndarray, grey: bool) -> list[np.ndarray]:
     return [y, cb, cr]
 
 
+def _tiles(image: np.ndarray, mcus: np.ndarray, mcu: tuple[int, int]) -> np.ndarray:
+    """The pixels of the given MCUs, (n, mh, mw, 3); MCUs past the image's ragged edge padded
+    by repeating the last column and row, as libjpeg does."""
+    mh, mw = mcu
+    h, w = image.shape[:2]
+    rows, cols = h // mh, w // mw
+    tiles = np.empty((len(mcus), mh, mw, image.shape[2]), image.dtype)
+    my, mx = mcus[:, 0], mcus[:, 1]
+    inner = (my < rows) & (mx < cols)
+    if inner.any():
+        grid = image[: rows * mh, : cols * mw].reshape(rows, mh, cols, mw, image.shape[2])
+        tiles[inner] = grid[my[inner], :, mx[inner]]
+    for k in np.nonzero(~inner)[0]:  # the few along the right and bottom edges
+        y0, x0 = int(my[k]) * mh, int(mx[k]) * mw
+        tile = image[y0 : y0 + mh, x0 : x0 + mw]
+        pad = ((0, mh - tile.shape[0]), (0, mw - tile.shape[1]), (0, 0))
+        tiles[k] = np.pad(tile, pad, mode="edge")
+    return tiles
+
+
+def _fdct(blocks: np.ndarray) -> np.ndarray:
+    """JPEG's forward DCT of (n, 8, 8) blocks, as two matrix products over all blocks at once."""
+    n = len(blocks)
+    rows = (blocks.reshape(n * 8, 8) @ _DCT.T).reshape(n, 8, 8)  # along each row
+    cols = rows.transpose(0, 2, 1).reshape(n * 8, 8) @ _DCT.T  # then along each column
+    return cols.reshape(n, 8, 8).transpose(0, 2, 1)
+
+
 def block_coefficients(
     image: np.ndarray, frame: Frame, mcus: np.ndarray
 ) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
     """New quantised coefficients for every block of the given MCUs, per (component, block
-    row): (block columns, int16 coefficients (n, 64) in natural order). Edge MCUs are padded
-    by repeating the last column and row, as libjpeg does."""
+    row): (block columns, int16 coefficients (n, 64) in natural order)."""
     mh, mw = frame.mcu
     vmax, hmax = mh // 8, mw // 8
-    h, w = image.shape[:2]
-    grey = len(frame.components) == 1
-    tiles = []
-    for my, mx in mcus:
-        y0, x0 = my * mh, mx * mw
-        tile = image[y0 : min(h, y0 + mh), x0 : min(w, x0 + mw)]
-        if tile.shape[0] < mh or tile.shape[1] < mw:
-            pad = ((0, mh - tile.shape[0]), (0, mw - tile.shape[1]), (0, 0))
-            tile = np.pad(tile, pad, mode="edge")
-        tiles.append(tile)
-    stack = np.stack(tiles)  # (n, mh, mw, 3)
-    planes = _planes(stack, grey)
-    out: dict[tuple[int, int], tuple[list[int], list[np.ndarray]]] = {}
+    planes = _planes(_tiles(image, mcus, frame.mcu), len(frame.components) == 1)
+    n = len(mcus)
+    out: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
     for ci, comp in enumerate(frame.components):
         plane = planes[ci]
         fy, fx = vmax // comp.v, hmax // comp.h
         if fy > 1 or fx > 1:  # box-average downsampling, as libjpeg's default
-            n = plane.shape[0]
             plane = plane.reshape(n, mh // fy, fy, mw // fx, fx).mean(axis=(2, 4))
-        n = plane.shape[0]
         blocks = plane.reshape(n, comp.v, 8, comp.h, 8).transpose(0, 1, 3, 2, 4) - 128.0
-        coef = _DCT @ blocks @ _DCT.T  # (n, v, h, 8, 8)
-        q = np.rint(coef.reshape(n, comp.v, comp.h, 64) / frame.tables[comp.table])
-        q = np.clip(q, -32767, 32767).astype(np.int16)
-        wb = (frame.width * comp.h + mw - 1) // mw  # the component's width in blocks
+        coef = _fdct(blocks.reshape(-1, 8, 8)).reshape(-1, 64)
+        q = np.rint(coef / frame.tables[comp.table])
+        q = np.clip(q, -32767, 32767).astype(np.int16)  # (n * v * h, 64)
+        j, i = np.meshgrid(np.arange(comp.v), np.arange(comp.h), indexing="ij")
+        rows = (mcus[:, 0, None] * comp.v + j.ravel()[None, :]).ravel()
+        cols = (mcus[:, 1, None] * comp.h + i.ravel()[None, :]).ravel()
+        wb = (frame.width * comp.h + mw - 1) // mw  # the component's width and height in blocks
         hb = (frame.height * comp.v + mh - 1) // mh
-        for k, (my, mx) in enumerate(mcus):
-            for j in range(comp.v):
-                row = int(my) * comp.v + j
-                if row >= hb:
-                    continue
-                for i in range(comp.h):
-                    col = int(mx) * comp.h + i
-                    if col < wb:
-                        cols, vals = out.setdefault((ci, row), ([], []))
-                        cols.append(col)
-                        vals.append(q[k, j, i])
-    return {key: (np.array(c), np.stack(v)) for key, (c, v) in out.items()}
+        keep = (rows < hb) & (cols < wb)
+        rows, cols, q = rows[keep], cols[keep], q[keep]
+        order = np.argsort(rows, kind="stable")
+        rows, cols, q = rows[order], cols[order], q[order]
+        starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+        for a, b in zip(starts, np.r_[starts[1:], len(rows)], strict=True):
+            out[(ci, int(rows[a]))] = (cols[a:b], q[a:b])
+    return out
 
 
 # ---- libturbojpeg through ctypes -------------------------------------------------------------

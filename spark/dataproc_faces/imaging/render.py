@@ -25,7 +25,6 @@ from dataproc_faces.imaging.codec import (
     line_width,
     native_extension,
     thumbnail,
-    thumbnail_from_jpeg,
 )
 from dataproc_faces.imaging.metadata import KEPT, ORIGINAL, STRIPPED, attach, read
 
@@ -184,10 +183,7 @@ def outline(
     if add or remove:
         faces = corrected(faces, add, remove, width, height)
     if not faces and render.faceless == "link":
-        thumb = b""
-        if render.thumbnails:
-            jpeg = header.format == "jpeg"
-            thumb = thumbnail_from_jpeg(data, width, height) if jpeg else thumbnail(image)
+        thumb = thumbnail(image) if render.thumbnails else b""
         return Outlined(
             header.format, width, height, thumbnail=thumb, metadata=ORIGINAL, linked=True
         )
@@ -204,9 +200,7 @@ def outline(
     if render.keep_metadata:
         encoded, metadata = attach(encoded, ext, image, read(data))
     new_suffix = "" if native_extension(header.format) == ext else ext
-    thumb = b""
-    if render.thumbnails:
-        thumb = thumbnail_from_jpeg(encoded, width, height) if ext == ".jpg" else thumbnail(image)
+    thumb = thumbnail(image) if render.thumbnails else b""
     return Outlined(
         header.format, width, height, faces, encoded, new_suffix, thumb, metadata, written=written
     )
