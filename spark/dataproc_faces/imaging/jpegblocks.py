@@ -27,6 +27,7 @@ import struct
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import cv2
 import numpy as np
 
 # Reasons a JPEG took the full encode, as rows and the bench say them.
@@ -204,27 +205,35 @@ def snapshot(image: np.ndarray, rects: list[tuple[int, int, int, int]]) -> list[
 
 
 def changed_mcus(image: np.ndarray, regions: list[Region], mcu: tuple[int, int]) -> np.ndarray:
-    """(row, column) of every MCU holding a pixel that differs from its snapshot."""
-    found = []
+    """(row, column) of every MCU holding a pixel that differs from its snapshot, row-major."""
+    h, w = image.shape[:2]
+    mh, mw = mcu
+    grid = np.zeros(((h + mh - 1) // mh, (w + mw - 1) // mw), bool)
     for r in regions:
-        diff = np.any(image[r.y0 : r.y1, r.x0 : r.x1] != r.before, axis=2)
-        ys, xs = np.nonzero(diff)
-        if len(ys):
-            found.append(np.stack([(ys + r.y0) // mcu[0], (xs + r.x0) // mcu[1]], axis=1))
-    if not found:
-        return np.zeros((0, 2), dtype=np.int64)
-    return np.unique(np.concatenate(found), axis=0)
+        channels = cv2.split(cv2.absdiff(image[r.y0 : r.y1, r.x0 : r.x1], r.before))
+        changed = channels[0]
+        for c in channels[1:]:
+            changed = cv2.max(changed, c)
+        # on the image's MCU grid: pad the region out to whole MCUs, then one max per MCU
+        gy0, gx0 = r.y0 // mh, r.x0 // mw
+        gy1, gx1 = (r.y1 + mh - 1) // mh, (r.x1 + mw - 1) // mw
+        aligned = np.zeros(((gy1 - gy0) * mh, (gx1 - gx0) * mw), np.uint8)
+        oy, ox = r.y0 - gy0 * mh, r.x0 - gx0 * mw
+        aligned[oy : oy + changed.shape[0], ox : ox + changed.shape[1]] = changed
+        cells = aligned.reshape(gy1 - gy0, mh, gx1 - gx0, mw).max(axis=(1, 3)) > 0
+        grid[gy0:gy1, gx0:gx1] |= cells
+    return np.argwhere(grid)
 
 
-def _planes(tile: np.ndarray, grey: bool) -> list[np.ndarray]:
-    """BGR pixels as JPEG's Y, Cb, Cr (float, level-shifted by 128 later)."""
-    b, g, r = (tile[..., k].astype(np.float64) for k in range(3))
-    y = 0.299 * r + 0.587 * g + 0.114 * b
+def _planes(tiles: np.ndarray, grey: bool) -> list[np.ndarray]:
+    """BGR tiles (n, mh, mw, 3) as JPEG's 8-bit Y, Cb, Cr samples (float32), converted as
+    libjpeg converts them before its DCT."""
+    n, mh, mw, _ = tiles.shape
+    flat = tiles.reshape(n * mh, mw, 3)
     if grey:
-        return [y]
-    cb = -0.168735892 * r - 0.331264108 * g + 0.5 * b + 128
-    cr = 0.5 * r - 0.418687589 * g - 0.081312411 * b + 128
-    return [y, cb, cr]
+        return [cv2.cvtColor(flat, cv2.COLOR_BGR2GRAY).reshape(n, mh, mw).astype(np.float32)]
+    ycc = cv2.cvtColor(flat, cv2.COLOR_BGR2YCrCb).reshape(n, mh, mw, 3).astype(np.float32)
+    return [ycc[..., 0], ycc[..., 2], ycc[..., 1]]
 
 
 def _tiles(image: np.ndarray, mcus: np.ndarray, mcu: tuple[int, int]) -> np.ndarray:
@@ -247,12 +256,12 @@ def _tiles(image: np.ndarray, mcus: np.ndarray, mcu: tuple[int, int]) -> np.ndar
     return tiles
 
 
-def _fdct(blocks: np.ndarray) -> np.ndarray:
-    """JPEG's forward DCT of (n, 8, 8) blocks, as two matrix products over all blocks at once."""
-    n = len(blocks)
-    rows = (blocks.reshape(n * 8, 8) @ _DCT.T).reshape(n, 8, 8)  # along each row
-    cols = rows.transpose(0, 2, 1).reshape(n * 8, 8) @ _DCT.T  # then along each column
-    return cols.reshape(n, 8, 8).transpose(0, 2, 1)
+def _quantised(blocks: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """JPEG's forward DCT of (n, 8, 8) level-shifted blocks, divided by the quantisation steps
+    and rounded: one (n, 64) x (64, 64) matrix product for all blocks."""
+    kernel = (np.kron(_DCT, _DCT).T / steps[None, :]).astype(np.float32)
+    q = np.rint(blocks.reshape(-1, 64) @ kernel)
+    return np.clip(q, -32767, 32767).astype(np.int16)
 
 
 def block_coefficients(
@@ -271,9 +280,7 @@ def block_coefficients(
         if fy > 1 or fx > 1:  # box-average downsampling, as libjpeg's default
             plane = plane.reshape(n, mh // fy, fy, mw // fx, fx).mean(axis=(2, 4))
         blocks = plane.reshape(n, comp.v, 8, comp.h, 8).transpose(0, 1, 3, 2, 4) - 128.0
-        coef = _fdct(blocks.reshape(-1, 8, 8)).reshape(-1, 64)
-        q = np.rint(coef / frame.tables[comp.table])
-        q = np.clip(q, -32767, 32767).astype(np.int16)  # (n * v * h, 64)
+        q = _quantised(blocks, frame.tables[comp.table])  # (n * v * h, 64)
         j, i = np.meshgrid(np.arange(comp.v), np.arange(comp.h), indexing="ij")
         rows = (mcus[:, 0, None] * comp.v + j.ravel()[None, :]).ravel()
         cols = (mcus[:, 1, None] * comp.h + i.ravel()[None, :]).ravel()
