@@ -220,7 +220,7 @@ def changed_mcus(image: np.ndarray, regions: list[Region], mcu: tuple[int, int])
         aligned = np.zeros(((gy1 - gy0) * mh, (gx1 - gx0) * mw), np.uint8)
         oy, ox = r.y0 - gy0 * mh, r.x0 - gx0 * mw
         aligned[oy : oy + changed.shape[0], ox : ox + changed.shape[1]] = changed
-        cells = aligned.reshape(gy1 - gy0, mh, gx1 - gx0, mw).max(axis=(1, 3)) > 0
+        cells = aligned.reshape(gy1 - gy0, mh, gx1 - gx0, mw).max(axis=3).max(axis=1) > 0
         grid[gy0:gy1, gx0:gx1] |= cells
     return np.argwhere(grid)
 
@@ -233,7 +233,7 @@ def _planes(tiles: np.ndarray, grey: bool) -> list[np.ndarray]:
     if grey:
         return [cv2.cvtColor(flat, cv2.COLOR_BGR2GRAY).reshape(n, mh, mw).astype(np.float32)]
     ycc = cv2.cvtColor(flat, cv2.COLOR_BGR2YCrCb).reshape(n, mh, mw, 3).astype(np.float32)
-    return [ycc[..., 0], ycc[..., 2], ycc[..., 1]]
+    return [np.ascontiguousarray(ycc[..., k]) for k in (0, 2, 1)]
 
 
 def _tiles(image: np.ndarray, mcus: np.ndarray, mcu: tuple[int, int]) -> np.ndarray:
@@ -278,7 +278,9 @@ def block_coefficients(
         plane = planes[ci]
         fy, fx = vmax // comp.v, hmax // comp.h
         if fy > 1 or fx > 1:  # box-average downsampling, as libjpeg's default
-            plane = plane.reshape(n, mh // fy, fy, mw // fx, fx).mean(axis=(2, 4))
+            size = (mw // fx, n * mh // fy)  # whole factors: INTER_AREA is the box mean
+            flat = cv2.resize(plane.reshape(n * mh, mw), size, interpolation=cv2.INTER_AREA)
+            plane = flat.reshape(n, mh // fy, mw // fx)
         blocks = plane.reshape(n, comp.v, 8, comp.h, 8).transpose(0, 1, 3, 2, 4) - 128.0
         q = _quantised(blocks, frame.tables[comp.table])  # (n * v * h, 64)
         j, i = np.meshgrid(np.arange(comp.v), np.arange(comp.h), indexing="ij")
