@@ -374,6 +374,7 @@ def ok_expected(spec: JobSpec, source: str, rel: str, width: int, height: int, f
         "hidden": kw.get("hidden"),
         "metadata": kw.get("metadata", "stripped"),
         "review": kw.get("review", []),
+        "written": kw.get("written"),
     }
 
 
@@ -390,7 +391,15 @@ def test_process_partition_rows_outputs_and_thumbnails(
     rows = list(process_partition(spec, tasks))
     assert rows == [
         ok_expected(spec, str(src / "n/wide.png"), "n/wide.png", WIDTH, HEIGHT, "png"),
-        ok_expected(spec, str(src / "rot.jpg"), "rot.jpg", WIDTH, HEIGHT, "jpeg"),
+        ok_expected(
+            spec,
+            str(src / "rot.jpg"),
+            "rot.jpg",
+            WIDTH,
+            HEIGHT,
+            "jpeg",
+            written="full: EXIF-rotated",
+        ),
         ok_expected(spec, str(src / "anim.gif"), "anim.gif", 64, 48, "gif", suffix=".png"),
     ]
     # the EXIF-rotated photo reached the detector upright, as the 640x400 one did

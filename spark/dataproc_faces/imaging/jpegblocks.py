@@ -417,8 +417,6 @@ class Written:
 def write(data: bytes, image: np.ndarray, regions: list[Region]) -> Written:
     """The input JPEG `data` with the MCUs that changed in `image` (upright pixels; `regions`
     hold what they were) written from `image`, every other block copied."""
-    if not available():
-        return Written(b"", f"{FULL}: libturbojpeg not installed")
     try:
         frame = parse(data)
     except (HeaderError, struct.error, IndexError) as exc:
@@ -426,6 +424,8 @@ def write(data: bytes, image: np.ndarray, regions: list[Region]) -> Written:
     reason = refusal(frame)
     if reason is None and image.shape[:2] != (frame.height, frame.width):
         reason = "decoded size differs from the frame header"
+    if reason is None and not available():
+        reason = "libturbojpeg not installed"
     if reason:
         return Written(b"", f"{FULL}: {reason}")
     mh, mw = frame.mcu
