@@ -29,6 +29,13 @@ SAMPLING = {
 }
 
 
+@pytest.fixture(autouse=True)
+def small_photos_write_blocks(monkeypatch):
+    """These photos are small, so their faces cover more than the share past which the full
+    encode is taken; the share has a test of its own."""
+    monkeypatch.setattr(jpegblocks, "MAX_CHANGED_SHARE", 1.0)
+
+
 def photo(width: int = 251, height: int = 183) -> np.ndarray:
     """Detail everywhere (a changed block cannot decode as it was by chance), no pure red."""
     rng = np.random.default_rng(3)
@@ -197,3 +204,33 @@ def test_corrupt_jpegs_stay_errors_or_take_the_full_encode():
     assert result.written.startswith("full: ")
     after = render(data, "blur", [])  # a failed transform leaves nothing behind for the next
     assert np.array_equal(decode(after.data)[1], decode(data)[1])
+
+
+def test_block_local_outputs_carry_no_metadata_by_default_and_the_safe_part_on_request():
+    exif = Image.Exif()
+    exif[0x010F] = "Canon"
+    exif.get_ifd(0x8825)[1] = "N"  # a GPS block
+    pil = Image.fromarray(cv2.cvtColor(photo(), cv2.COLOR_BGR2RGB))
+    out = io.BytesIO()
+    pil.save(out, "JPEG", quality=90, exif=exif.tobytes(), comment=b"taken at home")
+    data = out.getvalue()
+    stripped = render(data, "blur", FACES[:1])
+    assert stripped.written == jpegblocks.BLOCKS
+    assert b"Exif" not in stripped.data and b"Canon" not in stripped.data
+    assert b"taken at home" not in stripped.data  # comments are metadata too
+    kept = render(data, "blur", FACES[:1], keep_metadata=True)
+    assert kept.written == jpegblocks.BLOCKS
+    with Image.open(io.BytesIO(kept.data)) as im:
+        found = im.getexif()
+    assert found[0x010F] == "Canon" and 0x8825 not in found
+    assert np.array_equal(decode(kept.data)[1], decode(stripped.data)[1])
+
+
+def test_past_the_share_of_changed_mcus_the_full_encode_is_taken(monkeypatch):
+    monkeypatch.setattr(jpegblocks, "MAX_CHANGED_SHARE", 0.15)
+    data = jpeg(photo(640, 480))
+    small = render(data, "blur", [Face(300, 200, 60, 60, 0.9)])
+    assert small.written == jpegblocks.BLOCKS
+    large = render(data, "blur", [Face(100, 100, 250, 250, 0.9)])
+    assert large.written.startswith("full: ") and large.written.endswith(" of 1200 MCUs changed")
+    assert decode(large.data)[1].shape == (480, 640, 3)
