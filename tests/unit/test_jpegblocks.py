@@ -14,7 +14,7 @@ from dataproc_faces.detectors.base import Face
 from dataproc_faces.imaging import jpegblocks
 from dataproc_faces.imaging.codec import ImageError, decode
 from dataproc_faces.imaging.render import RenderOptions, outline
-from tests.images import astronaut, cmyk_jpeg, encode, exif_rotated_jpeg
+from tests.images import astronaut, cmyk_jpeg, encode
 from tests.unit.stand_ins import FixedDetector
 
 pytestmark = pytest.mark.skipif(not jpegblocks.available(), reason="libturbojpeg is not installed")
@@ -178,11 +178,47 @@ def test_grey_photo_takes_blocks_for_grey_fills_and_the_full_encode_for_coloured
     assert tuple(lines[f.y, f.x + f.w // 2]) == pytest.approx(RED, abs=40)  # still red
 
 
-def test_rotated_and_cmyk_jpegs_take_the_full_encode_and_say_so():
-    rotated = render(exif_rotated_jpeg(photo()), "blur")
-    assert rotated.written == "full: EXIF-rotated"
-    assert (rotated.width, rotated.height) == (251, 183)
-    assert decode(rotated.data)[1].shape[:2] == (183, 251)  # upright, no tag needed
+# How a camera stores an upright image for each EXIF orientation (OpenCV's own turns).
+STORED = {
+    2: lambda a: cv2.flip(a, 1),
+    3: lambda a: cv2.rotate(a, cv2.ROTATE_180),
+    5: cv2.transpose,
+    6: lambda a: cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE),
+    8: lambda a: cv2.rotate(a, cv2.ROTATE_90_CLOCKWISE),
+}
+
+
+@pytest.mark.parametrize("orientation", list(STORED))
+def test_an_exif_rotated_photo_is_written_block_locally_in_its_stored_orientation(orientation):
+    upright = photo()
+    pil = Image.fromarray(cv2.cvtColor(STORED[orientation](upright), cv2.COLOR_BGR2RGB))
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010F] = orientation, "Canon"
+    out = io.BytesIO()
+    pil.save(out, "JPEG", quality=90, exif=exif.tobytes())
+    data = out.getvalue()
+    _, original = decode(data)
+    assert original.shape == upright.shape  # the reader turns it upright
+    result = render(data, "solid", FACES[:1])
+    assert result.written == jpegblocks.BLOCKS
+    _, written = decode(result.data)
+    assert written.shape == upright.shape  # the output's tag turns it upright too
+    f = FACES[0]
+    assert written[f.y + f.h // 2, f.x + f.w // 2].max() < 30  # hidden where the face is
+    far = np.ones(upright.shape[:2], bool)
+    far[: f.y + f.h + 40, : f.x + f.w + 40] = False
+    assert np.array_equal(written[far], original[far])
+    with Image.open(io.BytesIO(result.data)) as im:
+        tags = dict(im.getexif())
+    assert tags == {0x0112: orientation}  # no metadata but the turn
+    kept = render(data, "solid", FACES[:1], keep_metadata=True)
+    with Image.open(io.BytesIO(kept.data)) as im:
+        tags = dict(im.getexif())
+    assert tags[0x0112] == orientation and tags[0x010F] == "Canon"
+    assert np.array_equal(decode(kept.data)[1], written)
+
+
+def test_cmyk_jpegs_take_the_full_encode_and_say_so():
     cmyk = render(cmyk_jpeg(photo()), "blur")
     assert cmyk.written == "full: CMYK"
 

@@ -398,7 +398,7 @@ def test_process_partition_rows_outputs_and_thumbnails(
             WIDTH,
             HEIGHT,
             "jpeg",
-            written="full: EXIF-rotated",
+            written="blocks",
         ),
         ok_expected(spec, str(src / "anim.gif"), "anim.gif", 64, 48, "gif", suffix=".png"),
     ]
@@ -417,7 +417,7 @@ def test_process_partition_rows_outputs_and_thumbnails(
     assert header.format == "png" and pixels.shape == (HEIGHT, WIDTH, 3)
     assert tuple(pixels[FACE.y, FACE.x + 50]) == RED
     header, pixels = decode((dst / "images/rot.jpg").read_bytes())
-    assert header.format == "jpeg" and pixels.shape == (HEIGHT, WIDTH, 3)  # written upright
+    assert header.format == "jpeg" and pixels.shape == (HEIGHT, WIDTH, 3)  # read upright
     header, thumb = decode((dst / "thumbs/n/wide.png.jpg").read_bytes())
     assert header.format == "jpeg" and thumb.shape == (200, 320, 3)
     assert decode((dst / "images/anim.gif.png").read_bytes())[0].format == "png"

@@ -163,8 +163,8 @@ def _orientation(tiff: bytes) -> int:
 def refusal(frame: Frame) -> str | None:
     """Why this JPEG takes the full encode, or None when blocks can be written."""
     n = len(frame.components)
-    if frame.orientation not in (0, 1):
-        return "EXIF-rotated"
+    if frame.orientation not in range(9):
+        return f"EXIF orientation {frame.orientation}"
     if frame.precision != 8:
         return f"{frame.precision}-bit"
     if n == 4:
@@ -414,16 +414,65 @@ class Written:
     how: str  # BLOCKS, or FULL + ": " + the reason
     blocks: int = 0  # MCUs rewritten
     mcus: int = 0  # MCUs in the image
+    orientation: int = 1  # the input's EXIF orientation, which the output must carry too
+
+
+def to_stored(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """Upright pixels turned back the way the file stores them (EXIF orientation 1-8): the
+    inverse of what the decoder applied. A view, not a copy."""
+    if orientation == 2:
+        return pixels[:, ::-1]
+    if orientation == 3:
+        return pixels[::-1, ::-1]
+    if orientation == 4:
+        return pixels[::-1]
+    if orientation == 5:
+        return pixels.swapaxes(0, 1)
+    if orientation == 6:
+        return np.rot90(pixels, 1)
+    if orientation == 7:
+        return pixels[::-1, ::-1].swapaxes(0, 1)
+    if orientation == 8:
+        return np.rot90(pixels, -1)
+    return pixels
+
+
+def _stored_rect(r: Region, width: int, height: int, orientation: int) -> tuple[int, ...]:
+    """(x0, y0, x1, y1) of an upright rectangle in the stored image; width, height upright."""
+    xs = {2: (width - r.x1, width - r.x0), 3: (width - r.x1, width - r.x0)}.get(
+        orientation, (r.x0, r.x1)
+    )
+    ys = {3: (height - r.y1, height - r.y0), 4: (height - r.y1, height - r.y0)}.get(
+        orientation, (r.y0, r.y1)
+    )
+    if orientation in (5, 6, 7, 8):  # sideways: stored columns are upright rows
+        flip_x = orientation in (7, 8)  # stored x runs against upright y
+        flip_y = orientation in (6, 7)  # stored y runs against upright x
+        xs = (height - r.y1, height - r.y0) if flip_x else (r.y0, r.y1)
+        ys = (width - r.x1, width - r.x0) if flip_y else (r.x0, r.x1)
+    return (xs[0], ys[0], xs[1], ys[1])
 
 
 def write(data: bytes, image: np.ndarray, regions: list[Region]) -> Written:
     """The input JPEG `data` with the MCUs that changed in `image` (upright pixels; `regions`
-    hold what they were) written from `image`, every other block copied."""
+    hold what they were) written from `image`, every other block copied. An EXIF-rotated photo
+    is written in its stored orientation: `orientation` says which tag the output needs."""
     try:
         frame = parse(data)
     except (HeaderError, struct.error, IndexError) as exc:
         return Written(b"", f"{FULL}: {exc}")
     reason = refusal(frame)
+    orientation = frame.orientation if frame.orientation in range(2, 9) else 1
+    if orientation != 1:
+        height, width = image.shape[:2]
+        image = np.ascontiguousarray(to_stored(image, orientation))
+        regions = [
+            Region(
+                *_stored_rect(r, width, height, orientation),
+                np.ascontiguousarray(to_stored(r.before, orientation)),
+            )
+            for r in regions
+        ]
     if reason is None and image.shape[:2] != (frame.height, frame.width):
         reason = "decoded size differs from the frame header"
     if reason is None and not available():
@@ -445,4 +494,11 @@ def write(data: bytes, image: np.ndarray, regions: list[Region]) -> Written:
         out = transcode(data, updates, frame.progressive)
     except ValueError as exc:
         return Written(b"", f"{FULL}: {exc}")
-    return Written(out, BLOCKS, len(mcus), total)
+    return Written(out, BLOCKS, len(mcus), total, orientation)
+
+
+def orientation_exif(orientation: int) -> bytes:
+    """A TIFF structure holding only EXIF's orientation tag: all an output without metadata
+    needs so that viewers turn its stored pixels upright."""
+    entry = struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0)
+    return b"MM\x00\x2a" + struct.pack(">IH", 8, 1) + entry + struct.pack(">I", 0)

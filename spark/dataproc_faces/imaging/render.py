@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from PIL import Image
+
 from dataproc_faces.detectors.base import PRIVACY_SCORES, DetectOptions, Detector, Face
 from dataproc_faces.imaging import jpegblocks
 from dataproc_faces.imaging.anonymise import (
@@ -26,7 +28,7 @@ from dataproc_faces.imaging.codec import (
     native_extension,
     thumbnail,
 )
-from dataproc_faces.imaging.metadata import KEPT, ORIGINAL, STRIPPED, attach, read
+from dataproc_faces.imaging.metadata import KEPT, ORIGINAL, STRIPPED, Metadata, attach, read
 
 MODES = ("outline", "blur", "pixelate", "solid", "both")
 # What a photo with no face becomes: a copy under images/, or a link to the original (no write).
@@ -195,10 +197,12 @@ def outline(
         anonymise_faces(image, faces, hide)
     if render.mode in ("outline", "both"):
         draw_outlines(image, faces, render.color)
-    encoded, ext, written = _encode(data, header.format, image, regions)
+    encoded, ext, written, orientation = _encode(data, header.format, image, regions)
     metadata = STRIPPED
     if render.keep_metadata:
-        encoded, metadata = attach(encoded, ext, image, read(data))
+        encoded, metadata = attach(encoded, ext, image, _turned(read(data), orientation))
+    elif orientation != 1:  # a block-local output stored sideways: only its orientation tag
+        encoded, _ = attach(encoded, ext, image, Metadata(jpegblocks.orientation_exif(orientation)))
     new_suffix = "" if native_extension(header.format) == ext else ext
     thumb = thumbnail(image) if render.thumbnails else b""
     return Outlined(
@@ -222,13 +226,27 @@ def reach(faces: Sequence[Face], image: Any, render: RenderOptions) -> list[Rect
 
 def _encode(
     data: bytes, fmt: str, image: Any, regions: list[jpegblocks.Region]
-) -> tuple[bytes, str, str]:
-    """A JPEG input's output written block-locally where it can be, else the full encode."""
+) -> tuple[bytes, str, str, int]:
+    """A JPEG input's output written block-locally where it can be, else the full encode; and
+    the EXIF orientation the output's pixels are stored in (1: upright)."""
     if fmt != "jpeg":
         encoded, ext = encode(image, fmt)
-        return encoded, ext, ""
+        return encoded, ext, "", 1
     written = jpegblocks.write(data, image, regions)
     if written.data:
-        return written.data, ".jpg", written.how
+        return written.data, ".jpg", written.how, written.orientation
     encoded, ext = encode(image, fmt)
-    return encoded, ext, written.how
+    return encoded, ext, written.how, 1
+
+
+def _turned(meta: Metadata, orientation: int) -> Metadata:
+    """`meta` (orientation reset to 1, as metadata.read gives it) for an output whose pixels
+    are stored turned: its orientation tag set back to the input's."""
+    if orientation == 1:
+        return meta
+    exif = Image.Exif()
+    if meta.exif:
+        exif.load(b"Exif\x00\x00" + meta.exif)
+    exif[0x0112] = orientation
+    raw = exif.tobytes()
+    return replace(meta, exif=raw[6:] if raw.startswith(b"Exif\x00\x00") else raw)
