@@ -205,6 +205,10 @@ def test_an_exif_rotated_photo_is_written_block_locally_in_its_stored_orientatio
     assert written.shape == upright.shape  # the output's tag turns it upright too
     f = FACES[0]
     assert written[f.y + f.h // 2, f.x + f.w // 2].max() < 30  # hidden where the face is
+    _, expected = decode(render(encode(original, ".png"), "solid", FACES[:1]).data)
+    near = (slice(0, f.y + f.h + 40), slice(0, f.x + f.w + 40))
+    error = np.abs(written[near].astype(int) - expected[near].astype(int)).mean()
+    assert error < 4, error  # the rewritten blocks hold the upright hiding, turned as stored
     far = np.ones(upright.shape[:2], bool)
     far[: f.y + f.h + 40, : f.x + f.w + 40] = False
     assert np.array_equal(written[far], original[far])
