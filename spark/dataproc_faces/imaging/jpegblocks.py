@@ -13,10 +13,11 @@ coefficients, lets a filter callback replace the changed blocks, and writes the 
 file again without any DCT. libturbojpeg is a system library (Debian: `libturbojpeg0`); where it
 is missing, `write` says so and the caller encodes the whole image as before.
 
-Inputs it does not take (the caller encodes in full and the row says why): EXIF-rotated photos
-(the coefficients are stored sideways and a stripped output would lose the orientation tag),
-CMYK/YCCK and RGB-coded JPEGs, 12-bit JPEGs, grey JPEGs whose changes are coloured (outlines),
-and changes so large that a full encode is the same work.
+EXIF-rotated photos are written in the orientation the file stores (the upright pixels turned
+back, `to_stored`); the output then needs the orientation tag (`Written.orientation`), which the
+caller adds. Inputs it does not take (the caller encodes in full and the row says why): CMYK/YCCK
+and RGB-coded JPEGs, 12-bit JPEGs, grey JPEGs whose changes are coloured (outlines), changes so
+large that a full encode is cheaper, and scans libjpeg warns about.
 """
 
 from __future__ import annotations
