@@ -274,3 +274,21 @@ def test_past_the_share_of_changed_mcus_the_full_encode_is_taken(monkeypatch):
     large = render(data, "blur", [Face(100, 100, 250, 250, 0.9)])
     assert large.written.startswith("full: ") and large.written.endswith(" of 1200 MCUs changed")
     assert decode(large.data)[1].shape == (480, 640, 3)
+
+
+def test_a_change_past_its_snapshot_takes_the_full_encode_so_nothing_stays_unhidden(monkeypatch):
+    from dataproc_faces.imaging import render as render_module
+
+    def too_small(faces, image, options):  # the boxes alone: a grown mask reaches past them
+        return [(f.x, f.y, f.x + f.w, f.y + f.h) for f in faces]
+
+    monkeypatch.setattr(render_module, "reach", too_small)
+    data = jpeg(photo())
+    result = render(data, "solid", FACES[:1], mask_scale=1.6)
+    assert result.written.startswith("full: a change reached the edge of its snapshot")
+    _, out = decode(result.data)
+    _, expected = decode(
+        render(encode(decode(data)[1], ".png"), "solid", FACES[:1], mask_scale=1.6).data
+    )
+    hidden = np.all(expected == 0, axis=2)
+    assert hidden.sum() > 3000 and out[hidden].mean() < 12  # every masked pixel is dark

@@ -207,8 +207,33 @@ def snapshot(image: np.ndarray, rects: list[tuple[int, int, int, int]]) -> list[
     return out
 
 
+class ReachError(ValueError):
+    """A change reached a snapshot's edge: pixels beyond it may have changed unseen."""
+
+
+def _escaped(changed: np.ndarray, r: Region, regions: list[Region], size: tuple[int, int]) -> bool:
+    """Whether a changed pixel lies on the region's edge (other than the image's own edge) and
+    inside no other region: then the change may go on past the snapshot."""
+    h, w = size
+    edge = np.zeros(changed.shape, bool)
+    if r.y0 > 0:
+        edge[0] = True
+    if r.y1 < h:
+        edge[-1] = True
+    if r.x0 > 0:
+        edge[:, 0] = True
+    if r.x1 < w:
+        edge[:, -1] = True
+    ys, xs = np.nonzero(edge & (changed > 0))
+    for y, x in zip(ys + r.y0, xs + r.x0, strict=True):
+        if not any(o.y0 < y < o.y1 - 1 and o.x0 < x < o.x1 - 1 for o in regions if o is not r):
+            return True
+    return False
+
+
 def changed_mcus(image: np.ndarray, regions: list[Region], mcu: tuple[int, int]) -> np.ndarray:
-    """(row, column) of every MCU holding a pixel that differs from its snapshot, row-major."""
+    """(row, column) of every MCU holding a pixel that differs from its snapshot, row-major.
+    ReachError when a change reaches a snapshot's edge: it may go on where no snapshot saw it."""
     h, w = image.shape[:2]
     mh, mw = mcu
     grid = np.zeros(((h + mh - 1) // mh, (w + mw - 1) // mw), bool)
@@ -217,6 +242,8 @@ def changed_mcus(image: np.ndarray, regions: list[Region], mcu: tuple[int, int])
         changed = channels[0]
         for c in channels[1:]:
             changed = cv2.max(changed, c)
+        if _escaped(changed, r, regions, (h, w)):
+            raise ReachError(f"a change reached the edge of its snapshot at x={r.x0}, y={r.y0}")
         # on the image's MCU grid: pad the region out to whole MCUs, then one max per MCU
         gy0, gx0 = r.y0 // mh, r.x0 // mw
         gy1, gx1 = (r.y1 + mh - 1) // mh, (r.x1 + mw - 1) // mw
@@ -482,7 +509,10 @@ def write(data: bytes, image: np.ndarray, regions: list[Region]) -> Written:
         return Written(b"", f"{FULL}: {reason}")
     mh, mw = frame.mcu
     total = ((frame.height + mh - 1) // mh) * ((frame.width + mw - 1) // mw)
-    mcus = changed_mcus(image, regions, frame.mcu)
+    try:
+        mcus = changed_mcus(image, regions, frame.mcu)
+    except ReachError as exc:
+        return Written(b"", f"{FULL}: {exc}")
     if len(frame.components) == 1 and len(mcus):
         for my, mx in mcus:
             tile = image[my * mh : (my + 1) * mh, mx * mw : (mx + 1) * mw]
