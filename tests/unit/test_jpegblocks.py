@@ -182,8 +182,10 @@ def test_grey_photo_takes_blocks_for_grey_fills_and_the_full_encode_for_coloured
 STORED = {
     2: lambda a: cv2.flip(a, 1),
     3: lambda a: cv2.rotate(a, cv2.ROTATE_180),
+    4: lambda a: cv2.flip(a, 0),
     5: cv2.transpose,
     6: lambda a: cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE),
+    7: lambda a: cv2.transpose(cv2.rotate(a, cv2.ROTATE_180)),
     8: lambda a: cv2.rotate(a, cv2.ROTATE_90_CLOCKWISE),
 }
 
