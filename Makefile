@@ -73,6 +73,7 @@ bench-real: setup
 	$(PY) -m bench.run --corpus $(REAL_CORPUS) --methods lab,local2 --p4-count 0 \
 		--profile 0 --repeat 1 --p3-goal 10 --p3-floor lab --results bench/results-real.json \
 		--work bench/results/real
+	$(PY) -m bench.codec --corpus $(REAL_CORPUS) --count 24 --out bench/results-codec.json
 
 # What grows with the number of inputs (driver memory, time outside tasks) and a resume demo.
 bench-scale: setup

@@ -140,6 +140,7 @@ def process_partition(
             hidden=hidden,
             metadata=result.metadata,
             review=reasons,
+            written=result.written,
         )
 
 

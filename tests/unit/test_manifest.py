@@ -82,10 +82,12 @@ def test_an_ok_row_holds_each_value_in_its_field() -> None:
         "hidden": None,
         "metadata": "stripped",
         "review": [],
+        "written": None,
     }
     assert list(row) == [
         "path", "status", "error", "width", "height", "format",
         "faces", "output", "thumbnail", "millis", "runtime", "hidden", "metadata", "review",
+        "written",
     ]  # fmt: skip
     looked = ok_row("in/a.jpg", "o", 9, 9, "png", [], 1.0, review=["weak", "many"])
     assert looked["review"] == ["weak", "many"]
@@ -119,6 +121,7 @@ def test_an_error_row_holds_the_message_and_nothing_else() -> None:
         "hidden": None,
         "metadata": None,
         "review": ["error"],  # a photo that failed is one to look at
+        "written": None,
     }
     assert list(row) == list(ok_row("p", "o", 1, 1, "png", [], 1.0))  # one schema for both
 

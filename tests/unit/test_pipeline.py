@@ -376,6 +376,7 @@ def ok_expected(spec: JobSpec, source: str, rel: str, width: int, height: int, f
         "hidden": kw.get("hidden"),
         "metadata": kw.get("metadata", "stripped"),
         "review": kw.get("review", []),
+        "written": kw.get("written"),
     }
 
 
@@ -392,7 +393,15 @@ def test_process_partition_rows_outputs_and_thumbnails(
     rows = list(process_partition(spec, tasks))
     assert rows == [
         ok_expected(spec, str(src / "n/wide.png"), "n/wide.png", WIDTH, HEIGHT, "png"),
-        ok_expected(spec, str(src / "rot.jpg"), "rot.jpg", WIDTH, HEIGHT, "jpeg"),
+        ok_expected(
+            spec,
+            str(src / "rot.jpg"),
+            "rot.jpg",
+            WIDTH,
+            HEIGHT,
+            "jpeg",
+            written="blocks",
+        ),
         ok_expected(spec, str(src / "anim.gif"), "anim.gif", 64, 48, "gif", suffix=".png"),
     ]
     # the EXIF-rotated photo reached the detector upright, as the 640x400 one did
@@ -410,7 +419,7 @@ def test_process_partition_rows_outputs_and_thumbnails(
     assert header.format == "png" and pixels.shape == (HEIGHT, WIDTH, 3)
     assert tuple(pixels[FACE.y, FACE.x + 50]) == RED
     header, pixels = decode((dst / "images/rot.jpg").read_bytes())
-    assert header.format == "jpeg" and pixels.shape == (HEIGHT, WIDTH, 3)  # written upright
+    assert header.format == "jpeg" and pixels.shape == (HEIGHT, WIDTH, 3)  # read upright
     header, thumb = decode((dst / "thumbs/n/wide.png.jpg").read_bytes())
     assert header.format == "jpeg" and thumb.shape == (200, 320, 3)
     assert decode((dst / "images/anim.gif.png").read_bytes())[0].format == "png"

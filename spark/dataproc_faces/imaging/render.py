@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from PIL import Image
+
 from dataproc_faces.detectors.base import (
     HIDING_DETECTOR,
     PRIVACY_SCORES,
@@ -13,6 +15,7 @@ from dataproc_faces.detectors.base import (
     Detector,
     Face,
 )
+from dataproc_faces.imaging import jpegblocks
 from dataproc_faces.imaging.anonymise import (
     DEFAULT_BLUR_STRENGTH,
     DEFAULT_FILL_COLOR,
@@ -27,10 +30,11 @@ from dataproc_faces.imaging.codec import (
     decode,
     draw_outlines,
     encode,
+    line_width,
     native_extension,
     thumbnail,
 )
-from dataproc_faces.imaging.metadata import KEPT, ORIGINAL, STRIPPED, attach, read
+from dataproc_faces.imaging.metadata import KEPT, ORIGINAL, STRIPPED, Metadata, attach, read
 
 MODES = ("outline", "blur", "pixelate", "solid", "both")
 # What a photo with no face becomes: a copy under images/, or a link to the original (no write).
@@ -147,9 +151,11 @@ class Outlined:
     thumbnail: bytes = b""
     metadata: str = STRIPPED  # or KEPT, or NONE when the input had nothing to keep
     linked: bool = False  # no face and `faceless="link"`: nothing encoded, the original stands
+    written: str = ""  # JPEG inputs: "blocks" (only changed MCUs rewritten) or "full: <why>"
 
 
 Rect = tuple[int, int, int, int]  # x, y, w, h in the original's upright pixels
+Rect4 = tuple[int, int, int, int]  # x0, y0, x1, y1
 REMOVE_IOU = 0.5  # a person's remove box takes out the finds it overlaps this much
 
 
@@ -199,14 +205,63 @@ def outline(
             header.format, width, height, thumbnail=thumb, metadata=ORIGINAL, linked=True
         )
     hide = render.anonymiser()
+    regions = (
+        jpegblocks.snapshot(image, reach(faces, image, render)) if header.format == "jpeg" else []
+    )
     if hide is not None:
         anonymise_faces(image, faces, hide)
     if render.mode in ("outline", "both"):
         draw_outlines(image, faces, render.color)
-    encoded, ext = encode(image, header.format)
+    encoded, ext, written, orientation = _encode(data, header.format, image, regions)
     metadata = STRIPPED
     if render.keep_metadata:
-        encoded, metadata = attach(encoded, ext, image, read(data))
+        encoded, metadata = attach(encoded, ext, image, _turned(read(data), orientation))
+    elif orientation != 1:  # a block-local output stored sideways: only its orientation tag
+        encoded, _ = attach(encoded, ext, image, Metadata(jpegblocks.orientation_exif(orientation)))
     new_suffix = "" if native_extension(header.format) == ext else ext
     thumb = thumbnail(image) if render.thumbnails else b""
-    return Outlined(header.format, width, height, faces, encoded, new_suffix, thumb, metadata)
+    return Outlined(
+        header.format, width, height, faces, encoded, new_suffix, thumb, metadata, written=written
+    )
+
+
+def reach(faces: Sequence[Face], image: Any, render: RenderOptions) -> list[Rect4]:
+    """Rectangles (x0, y0, x1, y1) holding every pixel hiding or outlining `faces` may change:
+    the box grown by the mask scale about its centre, plus the outline's width and a margin."""
+    pad = line_width(image) + 4
+    grow = max(1.0, render.mask_scale if render.anonymiser() else 1.0)
+    rects = []
+    for f in faces:
+        cx, cy, hw, hh = f.x + f.w / 2, f.y + f.h / 2, f.w * grow / 2, f.h * grow / 2
+        rects.append(
+            (int(cx - hw) - pad, int(cy - hh) - pad, int(cx + hw) + pad + 1, int(cy + hh) + pad + 1)
+        )
+    return rects
+
+
+def _encode(
+    data: bytes, fmt: str, image: Any, regions: list[jpegblocks.Region]
+) -> tuple[bytes, str, str, int]:
+    """A JPEG input's output written block-locally where it can be, else the full encode; and
+    the EXIF orientation the output's pixels are stored in (1: upright)."""
+    if fmt != "jpeg":
+        encoded, ext = encode(image, fmt)
+        return encoded, ext, "", 1
+    written = jpegblocks.write(data, image, regions)
+    if written.data:
+        return written.data, ".jpg", written.how, written.orientation
+    encoded, ext = encode(image, fmt)
+    return encoded, ext, written.how, 1
+
+
+def _turned(meta: Metadata, orientation: int) -> Metadata:
+    """`meta` (orientation reset to 1, as metadata.read gives it) for an output whose pixels
+    are stored turned: its orientation tag set back to the input's."""
+    if orientation == 1:
+        return meta
+    exif = Image.Exif()
+    if meta.exif:
+        exif.load(b"Exif\x00\x00" + meta.exif)
+    exif[0x0112] = orientation
+    raw = exif.tobytes()
+    return replace(meta, exif=raw[6:] if raw.startswith(b"Exif\x00\x00") else raw)

@@ -24,6 +24,7 @@ def ok_row(
     hidden: dict[str, Any] | None = None,
     metadata: str = "stripped",
     review: list[str] | None = None,
+    written: str | None = None,
 ) -> dict[str, Any]:
     """`runtime`: what ran the detector on the executor (e.g. "openvino 2026.4.1 bf16"): nodes
     of one cluster may differ, so each row says which precision found its faces. `hidden`: how
@@ -32,7 +33,8 @@ def ok_row(
     written without ("stripped"). `path` names a local input below the input folder, `output`
     and `thumbnail` below the results folder (layout.py): a row names no local folder.
     `review`: why a person should look at the photo (review.py); runs that only outline faces
-    compute none (an empty list)."""
+    compute none (an empty list). `written`: for JPEG inputs, "blocks" (only the changed MCUs
+    re-encoded) or "full: <why>"; None for other formats."""
     return {
         "path": path,
         "status": "ok",
@@ -48,6 +50,7 @@ def ok_row(
         "hidden": hidden,
         "metadata": metadata,
         "review": list(review or []),
+        "written": written or None,
     }
 
 
@@ -67,6 +70,7 @@ def error_row(path: str, error: str, ms: float) -> dict[str, Any]:
         "hidden": None,
         "metadata": None,
         "review": ["error"],
+        "written": None,
     }
 
 
