@@ -16,7 +16,6 @@ from typing import Any
 from dataproc_faces.detectors.base import DetectOptions
 from dataproc_faces.imaging.options import render_flags
 from dataproc_faces.imaging.render import (
-    FILL_OF_MODE,
     RenderOptions,
     detector_for,
     privacy_detect,
@@ -73,7 +72,6 @@ def detect_options(values: Mapping[str, Any], *, mode: str = "outline") -> Detec
     `mode` that hides faces fills in the detector's privacy threshold when none is given, as
     `run` and `submit` do (a missed face stays recognisable).
     """
-    import argparse
 
     from dataproc_faces.cli import _positive_int, _scale_factor, _unit_float
     from dataproc_faces.detectors.base import DETECTORS
@@ -92,23 +90,10 @@ def detect_options(values: Mapping[str, Any], *, mode: str = "outline") -> Detec
         "detect_max_side": _positive_int,
         "score_threshold": _unit_float,
     }
-    chosen: dict[str, Any] = {}
-    for key, raw in values.items():
-        if key not in checks:
-            raise ValueError(f"unknown detector option {key!r} (known: {', '.join(checks)})")
-        if raw is None:
-            continue
-        try:
-            chosen[key] = checks[key](str(raw).strip())
-        except (ValueError, argparse.ArgumentTypeError) as exc:
-            raise ValueError(f"{key}: {exc}") from None
-    if "score_threshold" not in chosen and mode in FILL_OF_MODE:
-        from dataproc_faces.detectors.base import PRIVACY_SCORES
-
-        privacy = PRIVACY_SCORES.get(chosen.get("detector", DetectOptions().detector))
-        if privacy is not None:
-            chosen["score_threshold"] = privacy
-    options = DetectOptions(**chosen)
+    chosen = _checked(values, checks, "detector")
+    # a mode that hides faces: the ensemble at its privacy threshold unless named, as `run` does
+    chosen["detector"] = detector_for(mode, chosen.get("detector"))
+    options = privacy_detect(DetectOptions(**chosen), mode)
     if options.max_size is not None and options.max_size < options.min_size:
         raise ValueError("max_size must not be smaller than min_size")
     return options
@@ -117,10 +102,15 @@ def detect_options(values: Mapping[str, Any], *, mode: str = "outline") -> Detec
 def render_options(values: Mapping[str, Any]) -> RenderOptions:
     """RenderOptions from a config map (`{"mode": "blur", "mask_scale": 1.5}`): what `run`'s
     --mode, --mask, --mask-scale, ... flags set, by the same rules; raises ValueError."""
-    import argparse
 
     from dataproc_faces.imaging.anonymise import MASKS
-    from dataproc_faces.imaging.options import color, parse_blocks, parse_mask_scale, positive_float
+    from dataproc_faces.imaging.options import (
+        color,
+        parse_blocks,
+        parse_mask_scale,
+        positive_float,
+        too_weak,
+    )
     from dataproc_faces.imaging.render import FACELESS, MODES
 
     def one_of(choices: Sequence[str]) -> Any:
@@ -146,18 +136,34 @@ def render_options(values: Mapping[str, Any]) -> RenderOptions:
         "keep_metadata": boolean,
         "thumbnails": boolean,
         "faceless": one_of(FACELESS),
+        "allow_weak": boolean,
     }
+    render = RenderOptions(**_checked(values, checks, "output"))  # ValueError: do not go together
+    weak = too_weak(render)
+    if weak:  # in the config's words: the map's keys, not run's flags
+        key = weak.split(" ", 1)[0].removeprefix("--").replace("-", "_")
+        raise ValueError(
+            f"{key}: " + weak.split(" ", 1)[1].replace("add --allow-weak", "set allow_weak: true")
+        )
+    return render
+
+
+def _checked(values: Mapping[str, Any], checks: Mapping[str, Any], what: str) -> dict[str, Any]:
+    """A config map's values through the command line's own checks: `key: why` on the first bad
+    one, and unknown keys named with the known ones."""
+    import argparse
+
     chosen: dict[str, Any] = {}
     for key, raw in values.items():
         if key not in checks:
-            raise ValueError(f"unknown output option {key!r} (known: {', '.join(checks)})")
+            raise ValueError(f"unknown {what} option {key!r} (known: {', '.join(checks)})")
         if raw is None:
             continue
         try:
             chosen[key] = checks[key](str(raw).strip())
         except (ValueError, argparse.ArgumentTypeError) as exc:
             raise ValueError(f"{key}: {exc}") from None
-    return RenderOptions(**chosen)  # ValueError for options that do not go together
+    return chosen
 
 
 def job_args(

@@ -311,13 +311,28 @@ def test_a_run_with_corrections_names_its_file_and_the_run_it_corrects() -> None
 def test_a_hiding_mode_fills_the_privacy_threshold_unless_one_is_given() -> None:
     from dataproc_faces.detectors.base import PRIVACY_SCORES
 
-    assert jobspec.detect_options({}, mode="blur").score() == PRIVACY_SCORES["retinaface"]
+    hiding = jobspec.detect_options({}, mode="blur")
+    assert (hiding.detector, hiding.score()) == ("ensemble", PRIVACY_SCORES["ensemble"])
+    named = jobspec.detect_options({"detector": "retinaface"}, mode="blur")
+    assert (named.detector, named.score()) == ("retinaface", PRIVACY_SCORES["retinaface"])
     assert (
         jobspec.detect_options({"detector": "centerface"}, mode="both").score()
         == (PRIVACY_SCORES["centerface"])
     )
     assert jobspec.detect_options({"score_threshold": 0.7}, mode="blur").score() == 0.7
     assert jobspec.detect_options({}, mode="outline").score_threshold is None
+    assert jobspec.detect_options({}, mode="outline").detector == "retinaface"
+
+
+def test_a_weak_setting_in_the_stacks_map_is_refused_by_its_key_unless_allowed() -> None:
+    with pytest.raises(ValueError) as refused:
+        jobspec.render_options({"mode": "blur", "blur_strength": "0.02"})
+    assert str(refused.value) == (
+        "blur_strength: 0.02 leaves faces recognisable: at least 0.3 hides them on the dev sets "
+        "(make bench-privacy); set allow_weak: true to use it anyway"
+    )
+    allowed = jobspec.render_options({"mode": "blur", "blur_strength": 0.02, "allow_weak": True})
+    assert allowed.allow_weak and allowed.blur_strength == 0.02
 
 
 def test_render_options_from_a_config_map_spell_back_as_runs_flags() -> None:
