@@ -34,7 +34,8 @@ def forget(results: Results, sources: Iterable[str]) -> int:
         hit = {path for path, _ in read_states(results, [pid]) if path in gone}
         if not hit:
             continue
-        rows = list(read_rows(results, [pid])) if store.exists(results.part(pid)) else []
+        # A state without its part: a compaction killed before deleting it; compact cleans it.
+        rows = list(read_rows(results, [pid])) if store.version(results.part(pid)) else []
         for row in rows:
             if row["path"] in hit:
                 for uri in (row.get("output"), row.get("thumbnail")):
