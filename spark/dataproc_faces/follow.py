@@ -101,9 +101,8 @@ def plan(
     out = Plan()
     kept: list[Event] = []
     for e in events:
-        if e is None or not is_within(e.uri, root) or e.uri.rstrip("/") == root.rstrip("/"):
-            out.ignored += 1
-        elif is_ignored(e.uri[len(root.rstrip("/")) + 1 :]):
+        inside = e is not None and is_within(e.uri, root) and e.uri.rstrip("/") != root.rstrip("/")
+        if e is None or not inside or is_ignored(e.uri[len(root.rstrip("/")) + 1 :]):
             out.ignored += 1
         else:
             kept.append(e)
@@ -112,7 +111,7 @@ def plan(
     back: set[str] = set()
     if deleted and exists is not None:
         with ThreadPoolExecutor(16) as pool:
-            back = {u for u, there in zip(deleted, pool.map(exists, deleted)) if there}
+            back = {u for u, there in zip(deleted, pool.map(exists, deleted), strict=True) if there}
     out.run = sorted(u for u, e in latest.items() if not e.deleted or u in back)
     out.forget = [u for u in deleted if u not in back]
     return out
@@ -139,7 +138,9 @@ class Lease:
             try:
                 modify(self.client, self.subscription, self.ack_ids, self.seconds)
             except Exception as exc:  # a lost lease means a redelivery, never a lost photo
-                print(f"dataproc-faces: follow: could not extend the lease ({exc})", file=sys.stderr)
+                print(
+                    f"dataproc-faces: follow: could not extend the lease ({exc})", file=sys.stderr
+                )
 
     def __enter__(self) -> Lease:
         self.thread.start()
@@ -158,7 +159,11 @@ def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
 def modify(client: Any, subscription: str, ack_ids: list[str], seconds: int) -> None:
     for chunk in _chunks(ack_ids, ACK_BATCH):
         client.modify_ack_deadline(
-            request={"subscription": subscription, "ack_ids": chunk, "ack_deadline_seconds": seconds}
+            request={
+                "subscription": subscription,
+                "ack_ids": chunk,
+                "ack_deadline_seconds": seconds,
+            }
         )
 
 
@@ -311,7 +316,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "photos, run the job over exactly the new and overwritten ones, then acknowledge. "
         "Repeats until the subscription is empty (or once, with --once).",
     )
-    p.add_argument("--subscription", dest="feed_subscription", help="projects/P/subscriptions/S (default: feed_subscription)")
+    p.add_argument(
+        "--subscription",
+        dest="feed_subscription",
+        help="projects/P/subscriptions/S (default: feed_subscription)",
+    )
     p.add_argument("--input", help="gs:// prefix the feed covers (default: upload_images_to)")
     p.add_argument("--output", help="results folder (default: <results_uri>/feed)")
     p.add_argument("--lists", help="gs:// folder for the input lists (default: beside --output)")

@@ -50,7 +50,12 @@ def folder(bucket: str) -> dict[str, str]:
 
 
 def notify(
-    standin: PubSubStandIn, bucket: str, name: str, generation: int, event: str = "FINALIZE", **extra: str
+    standin: PubSubStandIn,
+    bucket: str,
+    name: str,
+    generation: int,
+    event: str = "FINALIZE",
+    **extra: str,
 ) -> None:
     """What Cloud Storage publishes (payload NONE: the attributes say it all)."""
     attributes = {
@@ -77,7 +82,9 @@ class Recorder:
         return self.status
 
 
-def drain(sub: str, folder: dict[str, str], runner: Callable[..., int], client: Any = None, **kw: Any):
+def drain(
+    sub: str, folder: dict[str, str], runner: Callable[..., int], client: Any = None, **kw: Any
+):
     return drain_once(
         client or follow.subscriber_client(),
         sub,

@@ -30,7 +30,7 @@ def _results(tmp_path: Path) -> tuple[Results, LocalStore]:
 def test_a_forgotten_photo_loses_its_outputs_row_and_state_and_its_part_mates_keep_theirs(
     tmp_path: Path,
 ) -> None:
-    results, store = _results(tmp_path)
+    results, _ = _results(tmp_path)
     src = str(tmp_path / "in" / "a.jpg")
     assert forget(results, [src, str(tmp_path / "in" / "never.jpg")]) == 1
     assert not Path(results.image("a.jpg")).exists()
