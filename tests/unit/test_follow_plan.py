@@ -62,3 +62,26 @@ def test_the_plan_runs_present_photos_and_forgets_only_photos_still_gone() -> No
 def test_a_list_is_named_by_what_it_holds() -> None:
     assert list_name(["a", "b"]) == list_name(["a", "b"]) != list_name(["a", "c"])
     assert list_name(["a"]).startswith("list-") and list_name(["a"]).endswith(".txt")
+
+
+def test_follow_without_a_subscription_is_one_line_naming_where_it_comes_from(
+    monkeypatch, capsys
+) -> None:
+    import pytest
+
+    from dataproc_faces.cli import main
+
+    for name in ("DATAPROC_FACES_FEED_SUBSCRIPTION", "DATAPROC_FACES_CURRENT"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(SystemExit) as code:
+        main(["follow", "--input", "gs://in/images", "--output", "gs://out/feed", "--local"])
+    assert code.value.code == 2
+    assert capsys.readouterr().err == (
+        "dataproc-faces: error: --subscription is required (or --stack-outputs with"
+        " 'feed_subscription', or $DATAPROC_FACES_FEED_SUBSCRIPTION)\n"
+    )
+    with pytest.raises(SystemExit):
+        main(["follow", "--subscription", "projects/p/subscriptions/s", "--max-messages", "0"])
+    assert capsys.readouterr().err == (
+        "dataproc-faces: error: --max-messages must be a positive integer\n"
+    )
