@@ -280,29 +280,41 @@ def local_runner(extra: Sequence[str], master: str | None) -> Runner:
     return run
 
 
+MAX_RESUBMITS = 20  # failed jobs of one list before follow gives up on it (dead letters next)
+
+
 def remote_runner(args: argparse.Namespace, extra: Sequence[str]) -> Runner:
     """The stack's runner (a cluster job or a Serverless batch, as `submit` picks), waited for.
     The job id comes from the list's name: a `follow` killed while its job ran finds that job
-    again and waits for it instead of submitting a second one."""
+    again and waits for it instead of submitting a second one. A job of that id that failed is
+    not waited for again: the list goes to a new job, `<id>-2`, `<id>-3`, ..."""
     from dataproc_faces import remote
     from dataproc_faces.cli import UsageError, build_parser
 
     def run(listing: str, root: str, output: str) -> int:
-        job_id = "feed-" + listing.rsplit("list-", 1)[1].removesuffix(".txt")
-        argv = ["submit", "--input", root, "--input-list", listing, "--output", output]
-        argv += ["--job-id", job_id, *extra]
+        base = "feed-" + listing.rsplit("list-", 1)[1].removesuffix(".txt")
+        argv = ["submit", "--input", root, "--input-list", listing, "--output", output, *extra]
         for name in ("project", "region", "stack_outputs"):
             if getattr(args, name, None):
                 argv += [f"--{name.replace('_', '-')}", getattr(args, name)]
-        sub = build_parser().parse_args(argv)
-        project, region = str(remote.resolve(sub, "project")), str(remote.resolve(sub, "region"))
-        batch = remote.serverless(sub)
-        try:
-            client = remote.submit(sub).client
-        except UsageError as exc:
-            if "exists already" not in str(exc):
-                raise
+        for attempt in range(1, MAX_RESUBMITS + 1):
+            job_id = base if attempt == 1 else f"{base}-{attempt}"
+            sub = build_parser().parse_args([*argv, "--job-id", job_id])
+            project = str(remote.resolve(sub, "project"))
+            region = str(remote.resolve(sub, "region"))
+            batch = remote.serverless(sub)
+            try:
+                client = remote.submit(sub).client
+                break
+            except UsageError as exc:
+                if "exists already" not in str(exc):
+                    raise
             client = remote.batch_client(region) if batch else remote.job_client(region)
+            seen = remote.look(client, project, region, job_id, batch)
+            if not seen.ended or seen.ok:  # running or done: that job is this list's run
+                break
+        else:
+            raise UsageError(f"{MAX_RESUBMITS} jobs over {listing} failed; see their logs")
         return remote.wait_for(client, project, region, job_id, args.interval, None, batch=batch)
 
     return run
