@@ -294,7 +294,7 @@ def remote_runner(args: argparse.Namespace, extra: Sequence[str]) -> Runner:
     def run(listing: str, root: str, output: str) -> int:
         base = "feed-" + listing.rsplit("list-", 1)[1].removesuffix(".txt")
         argv = ["submit", "--input", root, "--input-list", listing, "--output", output, *extra]
-        for name in ("project", "region", "stack_outputs"):
+        for name in ("project", "region", "cluster", "stack_outputs"):
             if getattr(args, name, None):
                 argv += [f"--{name.replace('_', '-')}", getattr(args, name)]
         for attempt in range(1, MAX_RESUBMITS + 1):
@@ -320,6 +320,19 @@ def remote_runner(args: argparse.Namespace, extra: Sequence[str]) -> Runner:
     return run
 
 
+def _check_cluster(args: argparse.Namespace) -> None:
+    """Before pulling: a cluster that is gone would fail every run, and each failed delivery
+    counts towards the dead letters; so nothing is pulled until it is back."""
+    from dataproc_faces import remote
+
+    if remote.serverless(args):
+        return
+    project, region = str(remote.resolve(args, "project")), str(remote.resolve(args, "region"))
+    cluster = str(remote.resolve(args, "cluster"))
+    if not remote.cluster_exists(project, region, cluster):
+        raise remote.ClusterGone(cluster, project, region)
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "follow",
@@ -338,6 +351,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lists", help="gs:// folder for the input lists (default: beside --output)")
     p.add_argument("--project", help="GCP project (default: stack outputs, $GOOGLE_CLOUD_PROJECT)")
     p.add_argument("--region", help="Dataproc region (default: stack outputs)")
+    p.add_argument("--cluster", help="Dataproc cluster name (default: stack outputs)")
     p.add_argument("--stack-outputs", metavar="FILE", help="`pulumi stack output --json` saved")
     p.add_argument(
         "--max-messages",
@@ -369,6 +383,8 @@ def cmd_follow(args: argparse.Namespace) -> int:
     lists = normalise(args.lists or join(output.rsplit("/", 1)[0], LISTS_FOLDER))
     extra = ["--mode", args.mode] if args.mode else []
     runner = local_runner(extra, args.master) if args.local else remote_runner(args, extra)
+    if not args.local:
+        _check_cluster(args)
     client = subscriber_client()
     while True:
         done = drain_once(

@@ -128,3 +128,27 @@ def test_a_failed_job_acknowledges_nothing(servers, outputs, bucket, capsys) -> 
     assert dataproc.jobs[job_id]["status"]["state"] == "ERROR"
     assert dataproc.jobs[f"{job_id}-2"]["status"]["state"] == "DONE"
     assert pubsub.outstanding(SUBSCRIPTION) == 0
+
+
+def test_a_gone_cluster_pulls_nothing_so_no_delivery_counts_towards_the_dead_letters(
+    servers, outputs, bucket, capsys
+) -> None:
+    dataproc, pubsub = servers
+    _notify(pubsub, bucket, ["e.jpg"])
+    pulls = pubsub.calls.get("Pull", 0)
+    dataproc.clusters.discard(CLUSTER)  # dev's idle deletion, a maintenance, ...
+    try:
+        code, _, err = run(capsys, "follow", "--stack-outputs", outputs, "--interval", "0")
+    finally:
+        dataproc.clusters.add(CLUSTER)
+    assert code == 2
+    assert err == [
+        f"dataproc-faces: error: {remote.cluster_gone_sentence(CLUSTER, PROJECT, REGION)}"
+    ]
+    assert pubsub.calls.get("Pull", 0) == pulls
+    assert pubsub.outstanding(SUBSCRIPTION) == 1
+    uris = sorted({f"gs://{bucket}/images/e.jpg"})
+    dataproc.script["feed-" + list_name(uris)[len("list-") : -len(".txt")]] = [("DONE", "")]
+    code, _, err = run(capsys, "follow", "--stack-outputs", outputs, "--interval", "0")
+    assert code == 0, err
+    assert pubsub.outstanding(SUBSCRIPTION) == 0
