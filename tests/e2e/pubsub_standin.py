@@ -6,7 +6,8 @@ back), an unacknowledged message whose lease ended is delivered again with a new
 higher delivery attempt, an acknowledged one never. The package ships proto-plus types but no
 generated servicers, so the methods are registered as generic handlers over those types'
 serialize / deserialize. Leases end when the test says so (`expire`), never by the clock, so no
-test waits for time to pass.
+test waits for time to pass. It serves on threads of the test process (no child process to
+outlive a killed test, so no PR_SET_PDEATHSIG needed), on a free loopback port.
 """
 
 from __future__ import annotations
