@@ -18,6 +18,8 @@ SERVICES: tuple[str, ...] = (
 )
 # artifactregistry: the Serverless batch image's repository (runner serverless or both).
 SERVERLESS_SERVICES: tuple[str, ...] = ("artifactregistry.googleapis.com",)
+# pubsub: the change feed (config feed).
+FEED_SERVICES: tuple[str, ...] = ("pubsub.googleapis.com",)
 
 
 class Apis(pulumi.ComponentResource):
@@ -31,6 +33,7 @@ class Apis(pulumi.ComponentResource):
         *,
         project: str,
         serverless: bool = False,
+        feed: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("dataproc-faces:infra:Apis", name, None, opts)
@@ -44,6 +47,10 @@ class Apis(pulumi.ComponentResource):
                 disable_dependent_services=False,
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            for api in (*SERVICES, *(SERVERLESS_SERVICES if serverless else ()))
+            for api in (
+                *SERVICES,
+                *(SERVERLESS_SERVICES if serverless else ()),
+                *(FEED_SERVICES if feed else ()),
+            )
         ]
         self.register_outputs({"services": [s.service for s in self.services]})

@@ -110,6 +110,20 @@ class BatchConfig:
 
 
 @dataclass(frozen=True)
+class FeedConfig:
+    """The change feed (infra/feed.py): input bucket notifications into Pub/Sub, and the devhost
+    running `dataproc-faces follow` on a timer. Off unless the stack sets `feed: true`."""
+
+    enabled: bool = False
+    interval: str = "300s"  # how often the devhost's timer drains the subscription
+    max_deliveries: int = 5  # deliveries before a message goes to the dead-letter topic
+
+    @property
+    def interval_seconds(self) -> int:
+        return int(self.interval.rstrip("s"))
+
+
+@dataclass(frozen=True)
 class StackConfig:
     """Everything the program needs, validated before any resource is declared."""
 
@@ -135,6 +149,7 @@ class StackConfig:
     runner: str = "cluster"
     batch: BatchConfig = field(default_factory=BatchConfig)
     av_version: str = ""  # PyAV (videos), from requirements.txt like the other pins
+    feed: FeedConfig = field(default_factory=FeedConfig)
 
     @property
     def uses_cluster(self) -> bool:
@@ -284,6 +299,17 @@ DEFAULTS: dict[str, tuple[Any, str]] = {
         "86400s",
         "how long a batch may run before Dataproc ends it, 600s (10 minutes) to 1209600s"
         " (14 days); without it a batch ends after 4 hours",
+    ),
+    "feed": (
+        False,
+        "true (new, overwritten and deleted photos under upload_images_to reach a Pub/Sub"
+        " subscription, and the devhost runs `dataproc-faces follow` on a timer) or false",
+    ),
+    "feed_interval": ("300s", "how often the devhost drains the feed, 60s to 86400s (a day)"),
+    "feed_max_deliveries": (
+        5,
+        "an integer from 5 to 100: deliveries of a message whose runs fail before it goes to"
+        " the dead-letter topic",
     ),
 }
 
@@ -513,6 +539,11 @@ def parse(
         adopt_results_bucket=_bool(values, "adopt_results_bucket"),
         runner=_choice(values, "runner", RUNNERS),
         batch=_batch(values, project=project, region=region, stack=stack),
+        feed=FeedConfig(
+            enabled=_bool(values, "feed"),
+            interval=_duration_seconds(values, "feed_interval", 60, 86_400) or "300s",
+            max_deliveries=_int(values, "feed_max_deliveries", 5, 100),
+        ),
     )
 
 

@@ -21,6 +21,46 @@ SYNC_UNIT = "/etc/systemd/system/dataproc-faces-sync.service"
 SYNC_TIMER = "/etc/systemd/system/dataproc-faces-sync.timer"
 SYNC_MINUTES = 2  # how soon after an `up` the devhost runs the new code at the latest
 PROFILE = "/etc/profile.d/dataproc-faces.sh"
+FOLLOW_UNIT = "/etc/systemd/system/dataproc-faces-follow.service"
+FOLLOW_TIMER = "/etc/systemd/system/dataproc-faces-follow.timer"
+
+# With the change feed (config feed): `follow` on a timer. A oneshot service: systemd never
+# starts it again while a drain (and the run it waits for) is still going.
+_FOLLOW_ON = """cat > {unit} <<'EOS'
+[Unit]
+Description=dataproc-faces: run the photos the input bucket's change feed names
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+Type=oneshot
+EnvironmentFile={web_env}
+EnvironmentFile=-{app}/current.env
+ExecStart=/usr/local/bin/dataproc-faces follow
+DynamicUser=yes
+NoNewPrivileges=yes
+ProtectHome=yes
+PrivateTmp=yes
+EOS
+cat > {timer} <<'EOS'
+[Unit]
+Description=dataproc-faces: drain the change feed every {seconds} seconds
+
+[Timer]
+OnBootSec={seconds}s
+OnUnitInactiveSec={seconds}s
+
+[Install]
+WantedBy=timers.target
+EOS
+systemctl daemon-reload
+systemctl enable --now dataproc-faces-follow.timer"""
+# Without it (or after `feed: false`): the timer goes at the next boot.
+_FOLLOW_OFF = """if [ -e {timer} ]; then
+  systemctl disable --now dataproc-faces-follow.timer || true
+  rm -f {timer} {unit}
+  systemctl daemon-reload
+fi"""
 
 _RETRY = """RETRY_ATTEMPTS={attempts}
 retry() {{
@@ -82,7 +122,8 @@ _STARTUP = """#!/bin/bash
 #     artefacts' URIs from {app}/current.env);
 #  5. runs the web page as a systemd service under a dynamic unprivileged user, on port {port}
 #     of the VM's internal address (the firewall admits only IAP's TCP forwarders);
-#  6. runs {sync} once.
+#  6. runs {sync} once;
+#  7. with the change feed, runs `dataproc-faces follow` on a systemd timer (else removes it).
 # Every network step is retried with backoff: at first boot the VM's IAM grants may still be
 # propagating (403 from Cloud Storage) and Cloud NAT may not route yet (apt, pip).
 set -euo pipefail
@@ -163,6 +204,7 @@ systemctl enable dataproc-faces-web.service
 systemctl enable --now dataproc-faces-sync.timer
 {sync}
 systemctl start dataproc-faces-web.service
+{follow}
 echo "dataproc-faces: devhost ready"
 """
 
@@ -182,7 +224,18 @@ def render_sync_script(current_uri: str) -> str:
     return _SYNC.format(app=APP_DIR, current=shlex.quote(current_uri), retry=retry)
 
 
-def render_startup_script(current_uri: str, env: Mapping[str, str]) -> str:
+def render_follow(seconds: int | None) -> str:
+    """The startup script's step 7: `follow` every `seconds`, or no timer (None)."""
+    if seconds is None:
+        return _FOLLOW_OFF.format(timer=FOLLOW_TIMER, unit=FOLLOW_UNIT)
+    return _FOLLOW_ON.format(
+        unit=FOLLOW_UNIT, timer=FOLLOW_TIMER, web_env=WEB_ENV, app=APP_DIR, seconds=seconds
+    )
+
+
+def render_startup_script(
+    current_uri: str, env: Mapping[str, str], follow_every: int | None = None
+) -> str:
     """The startup script text; it names no content-hashed artefact, so an `up` that changes
     the job leaves it (and the VM's metadata) unchanged."""
     exports = "\n".join(f"export {k}={shlex.quote(v)}" for k, v in sorted(env.items()))
@@ -207,6 +260,7 @@ def render_startup_script(current_uri: str, env: Mapping[str, str]) -> str:
         web_unit=WEB_UNIT,
         web_state=WEB_STATE,
         state_name=WEB_STATE.rsplit("/", 1)[1],
+        follow=render_follow(follow_every),
     )
 
 
@@ -227,12 +281,13 @@ class Devhost(pulumi.ComponentResource):
         service_account: gcp.serviceaccount.Account,
         current_uri: pulumi.Input[str],
         env: Mapping[str, pulumi.Input[str]],
+        follow_every: int | None = None,
         depends_on: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("dataproc-faces:infra:Devhost", name, None, opts)
         script = pulumi.Output.all(current=current_uri, env=dict(env)).apply(
-            lambda v: render_startup_script(v["current"], v["env"])
+            lambda v: render_startup_script(v["current"], v["env"], follow_every)
         )
         instance_name = f"{cfg.prefix}-devhost"
         self.instance = gcp.compute.Instance(

@@ -14,6 +14,7 @@ from infra.batch import FaceBatch
 from infra.cluster import Cluster, cluster_name
 from infra.config import StackConfig
 from infra.devhost import WEB_PORT, Devhost
+from infra.feed import Feed
 from infra.identity import Identity
 from infra.job import FaceJob
 from infra.network import Network
@@ -21,6 +22,8 @@ from infra.registry import ImageRepository
 from infra.samples import Samples
 from infra.storage import IMAGES_PREFIX, Storage
 
+# The results bucket's folder of runs (output results_uri).
+RUNS_PREFIX = "runs/"
 # Where Artifacts uploads the init action in the staging bucket (infra/artifacts.py).
 INIT_ACTION_FOLDER = "artifacts/init/"
 
@@ -42,7 +45,13 @@ class Platform(pulumi.ComponentResource):
         tree = tree or SourceTree()
         child = pulumi.ResourceOptions(parent=self)
 
-        apis = Apis(f"{name}-apis", project=cfg.project, serverless=cfg.uses_serverless, opts=child)
+        apis = Apis(
+            f"{name}-apis",
+            project=cfg.project,
+            serverless=cfg.uses_serverless,
+            feed=cfg.feed.enabled,
+            opts=child,
+        )
         services = apis.services
         network = Network(f"{name}-net", cfg, web_port=WEB_PORT, depends_on=services, opts=child)
         storage = Storage(f"{name}-storage", cfg, depends_on=services, opts=child)
@@ -99,7 +108,27 @@ class Platform(pulumi.ComponentResource):
                 opts=child,
             )
         images_uri = storage.input.name.apply(lambda b: f"gs://{b}/{IMAGES_PREFIX}")
-        results_uri = storage.results.name.apply(lambda b: f"gs://{b}/runs/")
+        results_uri = storage.results.name.apply(lambda b: f"gs://{b}/{RUNS_PREFIX}")
+        # With feed, the input bucket's changes reach a subscription `follow` drains
+        # (infra/feed.py).
+        feed = None
+        feed_env: dict[str, pulumi.Input[str]] = {}
+        if cfg.feed.enabled:
+            from dataproc_faces.follow import FEED_FOLDER, LISTS_FOLDER
+            from dataproc_faces.remote import env_name
+
+            feed = Feed(
+                f"{name}-feed",
+                cfg,
+                bucket=storage.input,
+                prefix=IMAGES_PREFIX,
+                results=storage.results,
+                results_folders=[RUNS_PREFIX + FEED_FOLDER, RUNS_PREFIX + LISTS_FOLDER],
+                subscriber=identity.devhost_sa,
+                depends_on=services,
+                opts=child,
+            )
+            feed_env = {env_name("feed_subscription"): feed.subscription.id}
         devhost = Devhost(
             f"{name}-devhost",
             cfg,
@@ -116,8 +145,15 @@ class Platform(pulumi.ComponentResource):
                 # pushed image or a new runner: the devhost reads them from this fixed-name
                 # object (infra/artifacts.py), never from its own metadata (read at boot only).
                 "DATAPROC_FACES_CURRENT": artifacts.current_uri,
+                **feed_env,
             },
-            depends_on=[*services, *identity.devhost_grants, *network.egress],
+            follow_every=cfg.feed.interval_seconds if feed else None,
+            depends_on=[
+                *services,
+                *identity.devhost_grants,
+                *network.egress,
+                *(feed.grants if feed else []),
+            ],
             opts=child,
         )
 
@@ -199,6 +235,9 @@ class Platform(pulumi.ComponentResource):
             "job_state": job.state if job else _not_submitted(cfg),
             "job_results_uri": job.results_uri if job else None,
             "job_console_url": job.console_url if job else None,
+            "feed_topic": feed.topic.id if feed else None,
+            "feed_subscription": feed.subscription.id if feed else None,
+            "feed_dead_letter_topic": feed.dead_letters.id if feed else None,
         }
         self.register_outputs(self.outputs)
 

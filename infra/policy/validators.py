@@ -20,6 +20,22 @@ BUCKET = "gcp:storage/bucket:Bucket"
 FIREWALL = "gcp:compute/firewall:Firewall"
 BATCH = "gcp:dataproc/batch:Batch"
 REPOSITORY = "gcp:artifactregistry/repository:Repository"
+SUBSCRIPTION = "gcp:pubsub/subscription:Subscription"
+NOTIFICATION = "gcp:storage/notification:Notification"
+# A subscription that holds a dead-letter topic's messages has none of its own (infra/feed.py).
+DEAD_LETTER_SUFFIX = "-dead-letters"
+TOPIC_IAM = frozenset(
+    {
+        "gcp:pubsub/topicIAMMember:TopicIAMMember",
+        "gcp:pubsub/topicIAMBinding:TopicIAMBinding",
+    }
+)
+SUBSCRIPTION_IAM = frozenset(
+    {
+        "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember",
+        "gcp:pubsub/subscriptionIAMBinding:SubscriptionIAMBinding",
+    }
+)
 IAM_TYPES = frozenset(
     {
         "gcp:projects/iAMMember:IAMMember",
@@ -30,6 +46,8 @@ IAM_TYPES = frozenset(
         "gcp:serviceaccount/iAMBinding:IAMBinding",
         "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember",
         "gcp:artifactregistry/repositoryIamBinding:RepositoryIamBinding",
+        *TOPIC_IAM,
+        *SUBSCRIPTION_IAM,
     }
 )
 PUBLIC_MEMBERS = frozenset({"allUsers", "allAuthenticatedUsers"})
@@ -120,6 +138,51 @@ def repository_immutable_tags(resource_type: str, props: Props) -> list[str]:
         out.append(f"repository format must be DOCKER, got {props.get('format')}")
     if (props.get("dockerConfig") or {}).get("immutableTags") is not True:
         out.append("repository must set dockerConfig.immutableTags = true")
+    return out
+
+
+def subscription_dead_letters(resource_type: str, props: Props) -> list[str]:
+    """A pulled subscription hands a message that keeps failing to a dead-letter topic after a
+    bounded number of deliveries (instead of retrying it for its whole retention), is never
+    pushed to an endpoint, and is not deleted for inactivity. Only the subscription holding a
+    dead-letter topic's own messages has no dead-letter policy."""
+    out = []
+    topic = str(props.get("topic") or "")
+    if not topic.endswith(DEAD_LETTER_SUFFIX):
+        policy = props.get("deadLetterPolicy") or {}
+        if not policy.get("deadLetterTopic"):
+            out.append("subscription must set deadLetterPolicy.deadLetterTopic")
+        attempts = policy.get("maxDeliveryAttempts")
+        if attempts is None or not 5 <= int(attempts) <= 100:
+            out.append(
+                f"subscription must set deadLetterPolicy.maxDeliveryAttempts 5-100, got {attempts}"
+            )
+    if (props.get("pushConfig") or {}).get("pushEndpoint"):
+        out.append(f"subscription must not push to {props['pushConfig']['pushEndpoint']}")
+    if (props.get("expirationPolicy") or {}).get("ttl", "missing") != "":
+        out.append('subscription must set expirationPolicy.ttl = "" (never expires)')
+    return out
+
+
+def pubsub_grants_scoped(resource_type: str, props: Props) -> list[str]:
+    """On topics only publishing, on subscriptions only subscribing: no admin or editor role
+    that could read, reroute or delete the feed."""
+    role = str(props.get("role") or "")
+    allowed = "roles/pubsub.publisher" if resource_type in TOPIC_IAM else "roles/pubsub.subscriber"
+    return [] if role == allowed else [f"grants {role or 'no role'}; only {allowed} belongs here"]
+
+
+def notification_payload(resource_type: str, props: Props) -> list[str]:
+    """Bucket notifications carry attributes only (no object metadata copied into Pub/Sub) and
+    are limited to an object prefix and to finalize and delete events."""
+    out = []
+    if props.get("payloadFormat") != "NONE":
+        out.append(f"notification payloadFormat must be NONE, got {props.get('payloadFormat')}")
+    if not props.get("objectNamePrefix"):
+        out.append("notification must set objectNamePrefix (the whole bucket would feed itself)")
+    events = set(props.get("eventTypes") or [])
+    if not events or not events <= {"OBJECT_FINALIZE", "OBJECT_DELETE"}:
+        out.append(f"notification eventTypes must be OBJECT_FINALIZE/OBJECT_DELETE, got {events}")
     return out
 
 
@@ -229,6 +292,24 @@ VALIDATORS: tuple[Validator, ...] = (
         repository_immutable_tags.__doc__ or "",
         frozenset({REPOSITORY}),
         repository_immutable_tags,
+    ),
+    Validator(
+        "subscription-dead-letters",
+        subscription_dead_letters.__doc__ or "",
+        frozenset({SUBSCRIPTION}),
+        subscription_dead_letters,
+    ),
+    Validator(
+        "pubsub-grants-scoped",
+        pubsub_grants_scoped.__doc__ or "",
+        TOPIC_IAM | SUBSCRIPTION_IAM,
+        pubsub_grants_scoped,
+    ),
+    Validator(
+        "notification-attributes-and-prefix",
+        notification_payload.__doc__ or "",
+        frozenset({NOTIFICATION}),
+        notification_payload,
     ),
 )
 

@@ -203,7 +203,7 @@ def _optional_commands() -> list:
     import importlib
 
     found = []
-    for name in ("evaluate", "remote", "serve"):
+    for name in ("evaluate", "remote", "serve", "follow"):
         try:
             found.append(importlib.import_module(f"dataproc_faces.{name}"))
         except ModuleNotFoundError as exc:

@@ -55,6 +55,7 @@ _SOURCES = {
     "batch_staging_bucket": ("batch_staging_bucket", "DATAPROC_FACES_BATCH_STAGING"),
     "batch_network_tag": ("batch_network_tag", "DATAPROC_FACES_BATCH_NETWORK_TAG"),
     "batch_ttl": ("batch_ttl", "DATAPROC_FACES_BATCH_TTL"),
+    "feed_subscription": ("feed_subscription", "DATAPROC_FACES_FEED_SUBSCRIPTION"),
 }
 # What the devhost reads from the object the stack last deployed, at each use: the code, and
 # the runner's settings (a pushed image, a new runner reach it without a reboot).
@@ -62,7 +63,7 @@ _CURRENT = frozenset(("main_uri", "package_uri", "runner", "cluster")) | {
     name for name in _SOURCES if name.startswith("batch_")
 }
 SERVERLESS = "serverless"
-_FLAGS = {"batch_image": "--image"}
+_FLAGS = {"batch_image": "--image", "feed_subscription": "--subscription"}
 # What only the stack knows (its batch account, subnet, ...): no option on the command line.
 _NO_FLAG = frozenset(
     ("batch_runtime_version", "batch_service_account", "batch_subnetwork", "runner", "batch_ttl")

@@ -28,6 +28,10 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_PROJECT = "faces-test-project"
+PROJECT_NUMBER = "123456789012"
+# The one provider function the program calls: Cloud Storage's service agent (infra/feed.py).
+STORAGE_AGENT_CALL = "gcp:storage/getProjectServiceAccount:getProjectServiceAccount"
+STORAGE_AGENT = f"service-{PROJECT_NUMBER}@gs-project-accounts.iam.gserviceaccount.com"
 CLUSTER_GONE_ENV = "HARNESS_CLUSTER_GONE"
 # The state the provider reads back for a Serverless batch (a failed one: FAILED).
 BATCH_STATE_ENV = "HARNESS_BATCH_STATE"
@@ -131,6 +135,14 @@ def _computed(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[st
             state |= {"state": failed, "uuid": "standin-batch-uuid"}
         if failed != "SUCCEEDED":
             state["stateMessage"] = "Job failed with message [main.py exited with status 2]."
+    elif typ == "gcp:pubsub/topic:Topic":
+        rid = f"projects/{project}/topics/{rname}"
+    elif typ == "gcp:pubsub/subscription:Subscription":
+        rid = f"projects/{project}/subscriptions/{rname}"
+    elif typ == "gcp:projects/serviceIdentity:ServiceIdentity":
+        agent = inputs["service"].split(".")[0]
+        email = f"service-{PROJECT_NUMBER}@gcp-sa-{agent}.iam.gserviceaccount.com"
+        state |= {"email": email, "member": f"serviceAccount:{email}"}
     elif typ.startswith("gcp:compute/"):
         state |= {"selfLink": f"{compute}/{typ.split('/')[1].split(':')[0]}/{rname}"}
     return rid, state
@@ -191,6 +203,14 @@ def run(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             return rid, state
 
         def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[Any]]:
+            if args.token == STORAGE_AGENT_CALL:
+                project = args.args.get("project") or TEST_PROJECT
+                return {
+                    "emailAddress": STORAGE_AGENT,
+                    "member": f"serviceAccount:{STORAGE_AGENT}",
+                    "project": project,
+                    "id": project,
+                }, []
             raise AssertionError(f"the program must not call provider functions: {args.token}")
 
     class Monitor(mocks.MockMonitor):

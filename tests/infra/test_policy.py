@@ -158,11 +158,52 @@ def _bad_serverless(rec: Recorded) -> list[tuple[str, str, dict[str, Any]]]:
     return out
 
 
+def _bad_feed(rec: Recorded) -> list[tuple[str, str, dict[str, Any]]]:
+    """(policy, type, props): the change feed's resources (prod enables it), broken one way each."""
+    sub, note = validators.SUBSCRIPTION, validators.NOTIFICATION
+    topic_grant = "gcp:pubsub/topicIAMMember:TopicIAMMember"
+    sub_grant = "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember"
+    follow = lambda r: r["name"].endswith("-follow")  # noqa: E731
+    out = []
+    s = _first(rec, sub, follow)
+    del s["deadLetterPolicy"]
+    out.append(("subscription-dead-letters", sub, s))
+    s = _first(rec, sub, follow)
+    s["deadLetterPolicy"]["maxDeliveryAttempts"] = 1000.0
+    out.append(("subscription-dead-letters", sub, s))
+    s = _first(rec, sub, follow)
+    s["pushConfig"] = {"pushEndpoint": "https://example.com/push"}
+    out.append(("subscription-dead-letters", sub, s))
+    s = _first(rec, sub, follow)
+    del s["expirationPolicy"]  # the default: deleted after 31 idle days
+    out.append(("subscription-dead-letters", sub, s))
+    g = _first(rec, topic_grant)
+    g["role"] = "roles/pubsub.admin"
+    out.append(("pubsub-grants-scoped", topic_grant, g))
+    g = _first(rec, sub_grant)
+    g["role"] = "roles/pubsub.publisher"
+    out.append(("pubsub-grants-scoped", sub_grant, g))
+    g = _first(rec, sub_grant)
+    g["member"] = "allAuthenticatedUsers"
+    out.append(("no-primitive-roles", sub_grant, g))
+    n = _first(rec, note)
+    n["payloadFormat"] = "JSON_API_V1"
+    out.append(("notification-attributes-and-prefix", note, n))
+    n = _first(rec, note)
+    del n["objectNamePrefix"]
+    out.append(("notification-attributes-and-prefix", note, n))
+    n = _first(rec, note)
+    n["eventTypes"] = ["OBJECT_METADATA_UPDATE"]
+    out.append(("notification-attributes-and-prefix", note, n))
+    return out
+
+
 @pytest.mark.parametrize("stack_name", STACKS)
 def test_every_policy_fails_on_a_bad_resource_of_its_kind(
     stack_name: str, recorded: Callable[[str], Recorded], serverless: Recorded
 ) -> None:
     bad = _bad_resources(recorded(stack_name)) + _bad_serverless(serverless)
+    bad += _bad_feed(recorded("prod"))
     assert {policy for policy, _, _ in bad} == set(NAMES)
     for policy, token, props in bad:
         found = violations(token, props)
@@ -283,9 +324,47 @@ def test_validators_look_only_at_their_types_and_pass_type_and_props_through() -
         ("shielded-vm", frozenset({INST, CLUS})),
         ("batch-private-network-and-pinned-image", frozenset({validators.BATCH})),
         ("image-repository-immutable-tags", frozenset({validators.REPOSITORY})),
+        ("subscription-dead-letters", frozenset({validators.SUBSCRIPTION})),
+        ("pubsub-grants-scoped", validators.TOPIC_IAM | validators.SUBSCRIPTION_IAM),
+        ("notification-attributes-and-prefix", frozenset({validators.NOTIFICATION})),
     ]
+    assert validators.TOPIC_IAM | validators.SUBSCRIPTION_IAM <= validators.IAM_TYPES
     for x in VALIDATORS:
         assert x.description == x.check.__doc__ and x.description
+
+
+def test_feed_policy_messages() -> None:
+    f = validators.subscription_dead_letters
+    sub = validators.SUBSCRIPTION
+    good = {
+        "topic": "projects/p/topics/t",
+        "deadLetterPolicy": {"deadLetterTopic": "projects/p/topics/t-dead-letters"},
+        "expirationPolicy": {"ttl": ""},
+    }
+    good["deadLetterPolicy"]["maxDeliveryAttempts"] = 5.0
+    assert f(sub, good) == []
+    assert f(sub, {"topic": "projects/p/topics/t"}) == [
+        "subscription must set deadLetterPolicy.deadLetterTopic",
+        "subscription must set deadLetterPolicy.maxDeliveryAttempts 5-100, got None",
+        'subscription must set expirationPolicy.ttl = "" (never expires)',
+    ]
+    # Only a dead-letter topic's own subscription goes without a dead-letter policy.
+    held = {"topic": "projects/p/topics/t-dead-letters", "expirationPolicy": {"ttl": ""}}
+    assert f(sub, held) == []
+    assert f(sub, {**held, "topic": "projects/p/topics/t-dead-letters-not"}) != []
+    g = validators.pubsub_grants_scoped
+    topic_grant = "gcp:pubsub/topicIAMMember:TopicIAMMember"
+    assert g(topic_grant, {"role": "roles/pubsub.publisher"}) == []
+    assert g(topic_grant, {"role": "roles/pubsub.subscriber"}) == [
+        "grants roles/pubsub.subscriber; only roles/pubsub.publisher belongs here"
+    ]
+    n = validators.notification_payload
+    note = validators.NOTIFICATION
+    ok = {"payloadFormat": "NONE", "objectNamePrefix": "images/", "eventTypes": ["OBJECT_DELETE"]}
+    assert n(note, ok) == []
+    assert n(note, {**ok, "objectNamePrefix": ""}) == [
+        "notification must set objectNamePrefix (the whole bucket would feed itself)"
+    ]
 
 
 def test_no_external_ip_messages() -> None:
@@ -357,6 +436,10 @@ def test_no_primitive_roles_messages() -> None:
         "gcp:serviceaccount/iAMBinding:IAMBinding",
         "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember",
         "gcp:artifactregistry/repositoryIamBinding:RepositoryIamBinding",
+        "gcp:pubsub/topicIAMMember:TopicIAMMember",
+        "gcp:pubsub/topicIAMBinding:TopicIAMBinding",
+        "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember",
+        "gcp:pubsub/subscriptionIAMBinding:SubscriptionIAMBinding",
     } == validators.IAM_TYPES
 
 

@@ -48,7 +48,22 @@ EXPECTED_COUNTS = {
         JOB: 1,  # dev: job_submit true
     },
 }
-EXPECTED_COUNTS["prod"] = {**EXPECTED_COUNTS["dev"], POLICY: 1, JOB: 0}
+# prod runs the change feed (config feed): the Pub/Sub API, two topics, two subscriptions, the
+# devhost's conditioned grant on the feed's results folders, and the feed's own grants.
+EXPECTED_COUNTS["prod"] = {
+    **EXPECTED_COUNTS["dev"],
+    POLICY: 1,
+    JOB: 0,
+    SERVICE: 8,
+    BUCKET_IAM: 9,
+    "gcp:pubsub/topic:Topic": 2,
+    "gcp:pubsub/subscription:Subscription": 2,
+    "gcp:pubsub/topicIAMMember:TopicIAMMember": 2,
+    "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember": 2,
+    "gcp:storage/notification:Notification": 1,
+    "gcp:projects/serviceIdentity:ServiceIdentity": 1,
+}
+EXPECTED_COUNTS["dev"] |= {"gcp:pubsub/topic:Topic": 0, "gcp:storage/notification:Notification": 0}
 # Objects per stack: package, main, init action, requirements, constraints, one per model file
 # (artefacts, staging bucket), the fixed-name object listing them for the devhost and, in dev
 # (seed_samples), one per sample image (input bucket).
@@ -80,7 +95,9 @@ def test_one_component_per_concern_children_parented_and_named(stack: Recorded) 
     components = {r["type"].rsplit(":", 1)[-1]: r for r in stack.resources if not r["custom"]}
     base = {"Platform", "Apis", "Network", "Storage", "Identity", "Artifacts", "Cluster", "Devhost"}
     # dev seeds the sample images and submits the job (config seed_samples, job_submit).
-    assert set(components) == base | ({"Samples", "FaceJob"} if stack.stack == "dev" else set())
+    # dev seeds and submits; prod runs the change feed (config feed).
+    extra = {"Samples", "FaceJob"} if stack.stack == "dev" else {"Feed"}
+    assert set(components) == base | extra
     platform = components["Platform"]
     for kind, comp in components.items():
         if kind != "Platform":
@@ -231,18 +248,37 @@ def test_devhost_identity_can_submit_jobs_without_broad_roles(stack: Recorded) -
     # Every grant the devhost holds, of every IAM kind, exactly. Submitting a job needs no
     # roles/iam.serviceAccountUser on the cluster's account (creating clusters would).
     # Uploads create objects and read them back; nothing may delete or replace an input.
+    # With the change feed (prod): subscribing on its one subscription, and changing objects
+    # in the feed's folders of the results bucket only (an IAM condition; tests/infra/test_feed.py).
     grants = sorted(
-        (r["type"], r["inputs"].get("bucket") or r["inputs"].get("project"), r["inputs"]["role"])
+        (
+            r["type"],
+            r["inputs"].get("bucket")
+            or r["inputs"].get("subscription")
+            or r["inputs"].get("project"),
+            r["inputs"]["role"],
+            bool(r["inputs"].get("condition")),
+        )
         for r in stack.resources
         if "IAMMember" in r["type"] and r["inputs"]["member"] == member
     )
+    feed = [
+        (BUCKET_IAM, name["results"], "roles/storage.objectAdmin", True),
+        (
+            "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember",
+            "dpf-prod-follow",
+            "roles/pubsub.subscriber",
+            False,
+        ),
+    ]
     assert grants == sorted(
         [
-            (PROJECT_IAM, "faces-test-project", role["state"]["name"]),
-            (BUCKET_IAM, name["input"], "roles/storage.objectCreator"),
-            (BUCKET_IAM, name["input"], "roles/storage.objectViewer"),
-            (BUCKET_IAM, name["results"], "roles/storage.objectViewer"),
-            (BUCKET_IAM, name["staging"], "roles/storage.objectViewer"),
+            (PROJECT_IAM, "faces-test-project", role["state"]["name"], False),
+            (BUCKET_IAM, name["input"], "roles/storage.objectCreator", False),
+            (BUCKET_IAM, name["input"], "roles/storage.objectViewer", False),
+            (BUCKET_IAM, name["results"], "roles/storage.objectViewer", False),
+            (BUCKET_IAM, name["staging"], "roles/storage.objectViewer", False),
+            *(feed if stack.stack == "prod" else []),
         ]
     )
 
@@ -314,7 +350,10 @@ def test_cluster_init_action_is_content_hashed_upload_with_pins(stack: Recorded)
 def test_each_machine_waits_for_its_iam_grants(
     stack: Recorded, which: str, token: str, count: int
 ) -> None:
-    """The cluster's nodes read and write buckets at boot; the devhost's page submits jobs."""
+    """The cluster's nodes read and write buckets at boot; the devhost's page submits jobs (and,
+    with the change feed in prod, its timer drains the subscription: two grants more)."""
+    if which == "devhost" and stack.stack == "prod":
+        count += 2
     machine = stack.one(token)
     member = f"serviceAccount:{_email(stack, which)}"
     grants = [

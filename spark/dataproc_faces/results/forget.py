@@ -1,0 +1,62 @@
+"""Forget photos deleted from the input: their output images, thumbnails, rows and states.
+
+The ledger keeps the rows of inputs deleted from the source (a run lists what is there and
+never looks for what is gone). The change feed knows which photos were deleted, so `follow`
+removes their results here. Order, for a kill at any point: the outputs first, then each part
+rewritten without the rows, the part before its state (as ledger.compact does). Killed between
+them, a row names an output already deleted, never the reverse (an output no row points to
+would be found by nothing); running it again (the feed redelivers an unacknowledged delete)
+finishes the job.
+
+It reads every state part once: the cost grows with the number of parts, not with the photos
+deleted. Deletes are rare beside uploads; a folder digest would bound this later.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from dataproc_faces.results.layout import Results
+from dataproc_faces.results.ledger import part_ids, read_rows, read_states
+
+
+def forget(results: Results, sources: Iterable[str]) -> int:
+    """Remove every row, state and output of `sources` (input URIs); returns rows removed.
+    Idempotent: sources without results are no work."""
+    gone = set(sources)
+    if not gone:
+        return 0
+    store = results.store()
+    removed = 0
+    for pid in sorted(part_ids(store, results.state)):
+        hit = {path for path, _ in read_states(results, [pid]) if path in gone}
+        if not hit:
+            continue
+        # A state without its part: a compaction killed before deleting it; compact cleans it.
+        rows = list(read_rows(results, [pid])) if store.version(results.part(pid)) else []
+        for row in rows:
+            if row["path"] in hit:
+                for uri in (row.get("output"), row.get("thumbnail")):
+                    if uri:
+                        store.delete(uri)
+        kept_rows = [r for r in rows if r["path"] not in hit]
+        kept_states = [s for s in _state_lines(results, pid) if s["path"] not in hit]
+        removed += len(rows) - len(kept_rows)
+        if kept_rows:
+            store.write(results.part(pid), _lines(kept_rows), "application/x-ndjson")
+            store.write(results.state_part(pid), _lines(kept_states), "application/x-ndjson")
+        else:
+            store.delete(results.part(pid))
+            store.delete(results.state_part(pid))
+    return removed
+
+
+def _state_lines(results: Results, pid: str) -> list[dict[str, Any]]:
+    text = results.store().read(results.state_part(pid)).decode("utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _lines(items: list[dict[str, Any]]) -> bytes:
+    return "".join(json.dumps(i, sort_keys=True) + "\n" for i in items).encode()
