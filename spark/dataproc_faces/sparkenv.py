@@ -109,6 +109,12 @@ def make_class_archive() -> Path | None:
     return None
 
 
+# What says which Cloud Storage a local run's workers talk to, and as whom. Workers take the
+# environment of the JVM, started once per process: a later change (an emulator, another
+# project) reaches them only as executor settings of the session.
+GOOGLE_ENV = ("STORAGE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT", "GOOGLE_APPLICATION_CREDENTIALS")
+
+
 def session(
     master: str | None, app_name: str = "dataproc-faces", dump_to: Path | None = None
 ) -> Any:
@@ -136,6 +142,9 @@ def session(
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.driver.memory", os.environ.get("DATAPROC_FACES_DRIVER_MEMORY", "2g"))
         )
+        for key in GOOGLE_ENV:  # the JVM may predate them (one per process): say them per session
+            if key in os.environ:
+                builder = builder.config(f"spark.executorEnv.{key}", os.environ[key])
     if master:
         builder = builder.master(master)
     spark = builder.getOrCreate()
