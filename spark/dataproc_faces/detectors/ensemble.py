@@ -31,11 +31,17 @@ from dataproc_faces.detectors.base import (
     DEFAULT_SCORES,
     DetectOptions,
     Detector,
+    DetectorError,
     Face,
     make_detector,
 )
 
 MEMBERS = ("retinaface", "centerface")
+# A member is a network and how it looks: "NET" its default looks; "-coarse" the bounded copy
+# only (no finer, tiled look for small faces); "-flip" the photo mirrored left to right;
+# "-sideN" its bounded copy at most N px (a cheaper look for larger faces). Finds of one network's
+# looks count as that network's (see merge).
+SUFFIXES = ("coarse", "flip", "side")
 MERGE_IOU = 0.3
 INSIDE = 0.7  # the share of the smaller box inside the larger one that makes them one face
 TINY_SHARE = 0.0  # weak finds under this share of the long side are dropped: off (see above)
@@ -65,17 +71,21 @@ def merge(
     threshold: float = 0.0,
     own: Mapping[str, float] | None = None,
     tiny_share: float = TINY_SHARE,
+    agree: float | None = None,
 ) -> list[Face]:
     """Each member's finds (scored at least `threshold`) -> one face per group
     of overlapping finds, its box covering them all, its score the best. Weak when one member
     alone found it, or when no find in it scored at its member's own threshold (`own`,
-    DEFAULT_SCORES); weak finds under `tiny_share` of the long side are dropped (0: none)."""
+    DEFAULT_SCORES); weak finds under `tiny_share` of the long side are dropped (0: none).
+    `agree` (below `threshold`): a group scored under `threshold` but at least `agree` is kept
+    when every member found it (two networks agreeing on a faint face)."""
     own = DEFAULT_SCORES if own is None else own
+    floor = threshold if agree is None else min(agree, threshold)
     scored = [
         (f.score if f.score is not None else 1.0, name, f)
         for name, faces in finds.items()
         for f in faces
-        if f.score is None or f.score >= threshold
+        if f.score is None or f.score >= floor
     ]
     scored.sort(key=lambda t: -t[0])
     groups: list[list[tuple[float, str, Face]]] = []
@@ -94,6 +104,8 @@ def merge(
         x1 = max(f.x + f.w for _, _, f in group)
         y1 = max(f.y + f.h for _, _, f in group)
         members = {name for _, name, _ in group}
+        if group[0][0] < threshold and len(members) < len(finds):
+            continue  # a faint find only one member made
         sure = any(score >= own.get(name, 0.0) for score, name, _ in group)
         weak = len(members) < len(finds) or not sure
         if weak and max(x1 - x0, y1 - y0) < tiny:
@@ -103,22 +115,75 @@ def merge(
     return sorted(faces, key=lambda f: (f.y, f.x))
 
 
+class Flipped:
+    """A mirrored look: the detector on the photo flipped left to right, boxes flipped back
+    (the networks miss some turned faces in one direction and find them in the other)."""
+
+    def __init__(self, detector: Detector) -> None:
+        self._detector = detector
+        self.name, self.runtime = detector.name, detector.runtime
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        width = image.shape[1]
+        return [
+            Face(width - f.x - f.w, f.y, f.w, f.h, f.score)
+            for f in self._detector.detect(np.ascontiguousarray(image[:, ::-1]))
+        ]
+
+
+def network(member: str) -> str:
+    """The network a member's looks belong to: "retinaface-coarse" -> "retinaface"."""
+    return member.split("-")[0]
+
+
+def make_member(member: str, options: DetectOptions) -> Detector:
+    """One member (see SUFFIXES) with `options`; DetectorError for an unknown suffix."""
+    net, *parts = member.split("-")
+    for part in parts:
+        if not part.startswith(SUFFIXES) or (part.startswith("side") and not part[4:].isdigit()):
+            raise DetectorError(f"unknown ensemble member look {part!r} in {member!r}")
+    opts = replace(options, detector=net)
+    side = next((int(p[4:]) for p in parts if p.startswith("side")), None)
+    if side is not None:
+        opts = replace(opts, detect_max_side=side)
+    if "coarse" in parts and net == "retinaface":
+        from dataproc_faces.detectors.retinaface import RetinaFaceDetector
+
+        detector: Detector = RetinaFaceDetector(opts, tiles=False)
+    elif "coarse" in parts and net == "centerface":
+        from dataproc_faces.detectors.centerface import CenterFaceDetector
+
+        detector = CenterFaceDetector(opts, fine_factor=1.0)
+    else:
+        detector = make_detector(opts)
+    return Flipped(detector) if "flip" in parts else detector
+
+
 class EnsembleDetector:
     """RetinaFace and CenterFace on the same photo, their finds merged (see merge)."""
 
     name = "ensemble"
 
-    def __init__(self, options: DetectOptions, members: Sequence[str] = MEMBERS) -> None:
-        # each member at the ensemble's threshold; a member's own decides only what is weak
+    def __init__(
+        self,
+        options: DetectOptions,
+        members: Sequence[str] = MEMBERS,
+        agree: float | None = None,
+    ) -> None:
+        # each member at the ensemble's threshold (or `agree`, lower: see merge); a member's own
+        # decides only what is weak
         threshold = options.score()
-        self._members: list[Detector] = [
-            make_detector(replace(options, detector=m, score_threshold=threshold)) for m in members
+        low = threshold if agree is None else min(agree, threshold)
+        self._members = [
+            (m, make_member(m, replace(options, score_threshold=low))) for m in members
         ]
-        self._threshold = threshold
-        self.runtime = " + ".join(f"{m.name} ({m.runtime})" for m in self._members)
+        self._threshold, self._agree = threshold, agree
+        self.runtime = " + ".join(f"{m} ({d.runtime})" for m, d in self._members)
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces any member finds in a BGR uint8 image, merged, in its own pixels."""
         height, width = image.shape[:2]
-        finds = {m.name: m.detect(image) for m in self._members}
-        return merge(finds, width, height, self._threshold)
+        finds: dict[str, list[Face]] = {}
+        for member, detector in self._members:
+            finds.setdefault(network(member), []).extend(detector.detect(image))
+        return merge(finds, width, height, self._threshold, agree=self._agree)
