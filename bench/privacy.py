@@ -77,8 +77,9 @@ MEMBERS = (
     "retinaface-flip",
     "retinaface-coarse",
     "centerface-coarse",
-    "retinaface-flip-side640",
-    "centerface-flip-side640",
+    "centerface-flip",
+    "centerface-flip-coarse",
+    "retinaface-flip-coarse-side640",
     "retinaface@0.05",
     "centerface@0.05",
 )
@@ -88,9 +89,11 @@ ENSEMBLES = {  # ensemble routes measured: name -> members merged
     # the tiled looks for small faces left out: RetinaFace's, then both networks'
     "ensemble-rcoarse": ("retinaface-coarse", "centerface"),
     "ensemble-coarse": ("retinaface-coarse", "centerface-coarse"),
-    # a mirrored look on a 640-px copy only (larger faces, a third of the pixels)
-    "ensemble+flip640": ("retinaface", "centerface", "retinaface-flip-side640"),
-    "ensemble+cflip640": ("retinaface", "centerface", "centerface-flip-side640"),
+    # a mirrored look on a 640-px copy only (larger faces, a third of the pixels of 1024 px)
+    "ensemble+flip640": ("retinaface", "centerface", "retinaface-flip-coarse-side640"),
+    # CenterFace mirrored: all its looks; its coarse look only
+    "ensemble+cflip": ("retinaface", "centerface", "centerface-flip"),
+    "ensemble+cflip-coarse": ("retinaface", "centerface", "centerface-flip-coarse"),
     # finds down to 0.05 kept where both networks found the face
     "ensemble-agree0.05": ("retinaface@0.05", "centerface@0.05"),
 }

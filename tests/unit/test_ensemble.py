@@ -255,3 +255,16 @@ def test_a_mirrored_member_returns_boxes_in_the_photos_own_pixels():
     # the agreeing route's members look down to its lower threshold
     ensemble = EnsembleDetector(DetectOptions(detector="ensemble", score_threshold=0.2), agree=0.05)
     assert [d._threshold for _, d in ensemble._members] == [0.05, 0.05]
+
+
+def test_a_member_on_a_shrunk_copy_misses_small_faces_and_maps_its_boxes_back(small_face_photo):
+    options = DetectOptions(score_threshold=0.2)
+    image = read_sample("astronaut.png")  # 512 px: a 256-px copy still shows the 95-px face
+    found = make_member("retinaface-side256", options).detect(image)
+    assert len(found) == 1 and _covers(found[0], (177, 66, 95, 95))
+    assert 70 <= found[0].w <= 130  # in the photo's pixels, not the copy's
+    photo, box = small_face_photo  # the 19-px face is 10 px in a 160-px copy: below CenterFace
+    assert any(_covers(f, box) for f in make_member("centerface", options).detect(photo))
+    assert not any(
+        _covers(f, box) for f in make_member("centerface-side160", options).detect(photo)
+    )

@@ -33,14 +33,15 @@ from dataproc_faces.detectors.base import (
     Detector,
     DetectorError,
     Face,
+    bounded_copy,
     make_detector,
 )
 
 MEMBERS = ("retinaface", "centerface")
 # A member is a network and how it looks: "NET" its default looks; "-coarse" the bounded copy
 # only (no finer, tiled look for small faces); "-flip" the photo mirrored left to right;
-# "-sideN" its bounded copy at most N px (a cheaper look for larger faces). Finds of one network's
-# looks count as that network's (see merge).
+# "-sideN" the photo shrunk to at most N px first (a cheaper look, for larger faces). Finds of
+# one network's looks count as that network's (see merge).
 SUFFIXES = ("coarse", "flip", "side")
 MERGE_IOU = 0.3
 INSIDE = 0.7  # the share of the smaller box inside the larger one that makes them one face
@@ -131,6 +132,27 @@ class Flipped:
         ]
 
 
+class Shrunk:
+    """A look at a copy at most `side` px on its long side, boxes mapped back to the photo."""
+
+    def __init__(self, detector: Detector, side: int) -> None:
+        self._detector, self._side = detector, side
+        self.name, self.runtime = detector.name, detector.runtime
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        small, scale = bounded_copy(image, self._side)
+        if scale == 1.0:
+            return self._detector.detect(image)
+        height, width = image.shape[:2]
+        faces = []
+        for f in self._detector.detect(small):
+            x, y = min(width - 1, round(f.x / scale)), min(height - 1, round(f.y / scale))
+            w = max(1, min(width - x, round(f.w / scale)))
+            h = max(1, min(height - y, round(f.h / scale)))
+            faces.append(Face(x, y, w, h, f.score))
+        return faces
+
+
 def network(member: str) -> str:
     """The network a member's looks belong to: "retinaface-coarse" -> "retinaface"."""
     return member.split("-")[0]
@@ -144,8 +166,6 @@ def make_member(member: str, options: DetectOptions) -> Detector:
             raise DetectorError(f"unknown ensemble member look {part!r} in {member!r}")
     opts = replace(options, detector=net)
     side = next((int(p[4:]) for p in parts if p.startswith("side")), None)
-    if side is not None:
-        opts = replace(opts, detect_max_side=side)
     if "coarse" in parts and net == "retinaface":
         from dataproc_faces.detectors.retinaface import RetinaFaceDetector
 
@@ -156,6 +176,8 @@ def make_member(member: str, options: DetectOptions) -> Detector:
         detector = CenterFaceDetector(opts, fine_factor=1.0)
     else:
         detector = make_detector(opts)
+    if side is not None:
+        detector = Shrunk(detector, side)
     return Flipped(detector) if "flip" in parts else detector
 
 
