@@ -140,6 +140,13 @@ def sweep(quick: bool) -> list[Setting]:
         s("blur", 0.3, "ensemble", **blur),
         s("blur", 0.2, "ensemble+flip", **blur),
         s("blur", 0.1, "ensemble+flip", **blur),
+        # cheaper looks, other mirrored looks, agreeing faint finds (all @0.1, the default's)
+        s("blur", 0.1, "ensemble+flip640", **blur),
+        s("blur", 0.1, "ensemble+cflip-coarse", **blur),
+        s("blur", 0.1, "ensemble-coarse", **blur),
+        s("blur", 0.1, "ensemble-agree0.05", **blur),
+        s("blur", 0.1, "ensemble+cflip", **blur),
+        s("blur", 0.1, "ensemble-rcoarse", **blur),
         s("solid", 0.2, "ensemble", mask_scale=1.3),
         s("pixelate", 0.2, "ensemble", mask_scale=1.3, pixelate_blocks=6),
     ]
