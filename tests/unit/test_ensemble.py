@@ -268,3 +268,11 @@ def test_a_member_on_a_shrunk_copy_misses_small_faces_and_maps_its_boxes_back(sm
     assert not any(
         _covers(f, box) for f in make_member("centerface-side160", options).detect(photo)
     )
+
+
+def test_the_default_ensemble_tiles_a_large_photo_once_with_centerface_only(large_photo):
+    ensemble = make_detector(DetectOptions(detector="ensemble", score_threshold=0.2))
+    ensemble.detect(large_photo)
+    runs = {member: d.runs for member, d in ensemble._members}
+    assert runs["retinaface-coarse"] == 1  # the bounded copy only
+    assert runs["centerface"] > 1  # the bounded copy, then the finer copy's tiles

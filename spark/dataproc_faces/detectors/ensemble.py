@@ -17,6 +17,15 @@ of faces >= 24 px), so it is off. On soft 24 MP upscales the ensemble at 0.1 hid
 where RetinaFace at 0.1 hid 491 (precision 0.14 against 0.15) and 0.68 of the faces >= 24 px
 against 0.62; its weak finds are marked for a person to review.
 
+One tiled look, not two: RetinaFace looks at the bounded copy only ("retinaface-coarse"), and
+CenterFace's finer, tiled look finds the small faces for both. Large photos (bench/precision.py,
+detection CPU ms per megapixel / recall of faces >= 24 px): the bench corpus at 2-12 MP 66 / 0.985
+with both networks tiling -> 35 / 0.985 (RetinaFace alone: 34 / 1.000), at 24 MP 48 / 1.000 -> 15
+/ 1.000, wider-dev mosaics 55 / 0.908 -> 23 / 0.917, masks-dev mosaics 65 / 0.962 -> 35 / 0.972,
+wider-dev upscaled to 24 MP 53 / 0.675 -> 18 / 0.735. Photos up to RetinaFace's tile (1,536 px)
+get the same finds either way (bench/privacy.py's three sets: identical, so identical privacy).
+Dropping CenterFace's finer look too lost recall (2-12 MP 0.838, wider-dev mosaics 0.649).
+
 Pure: pixels in, faces out; the members are built once, like any detector (once per worker).
 """
 
@@ -37,7 +46,7 @@ from dataproc_faces.detectors.base import (
     make_detector,
 )
 
-MEMBERS = ("retinaface", "centerface")
+MEMBERS = ("retinaface-coarse", "centerface")
 # A member is a network and how it looks: "NET" its default looks; "-coarse" the bounded copy
 # only (no finer, tiled look for small faces); "-flip" the photo mirrored left to right;
 # "-sideN" the photo shrunk to at most N px first (a cheaper look, for larger faces). Finds of
