@@ -132,9 +132,12 @@ def test_a_face_only_retinaface_finds_is_still_hidden_by_the_ensemble():
         make_detector(DetectOptions(detector="centerface", score_threshold=0.95)).detect(image)
         == []
     )
-    found = EnsembleDetector(options).detect(image)
+    # no faint finds: by default CenterFace's 0.93 would count as agreeing (above half of 0.95)
+    found = EnsembleDetector(options, agree=0.95).detect(image)
     assert len(found) == 1 and found[0].weak
     assert _covers(found[0], (177, 66, 95, 95))
+    agreed = EnsembleDetector(options).detect(image)
+    assert len(agreed) == 1 and not agreed[0].weak and _covers(agreed[0], (177, 66, 95, 95))
 
 
 def test_both_members_finding_the_astronaut_give_one_sure_face():
@@ -253,8 +256,13 @@ def test_a_mirrored_member_returns_boxes_in_the_photos_own_pixels():
         found = make_member(look, options).detect(image)
         assert len(found) == 1 and _covers(found[0], (177, 66, 95, 95)), look
     # the agreeing route's members look down to its lower threshold
-    ensemble = EnsembleDetector(DetectOptions(detector="ensemble", score_threshold=0.2), agree=0.05)
+    options = DetectOptions(detector="ensemble", score_threshold=0.2)
+    ensemble = EnsembleDetector(options, agree=0.05)
     assert [d._threshold for _, d in ensemble._members] == [0.05, 0.05]
+    # by default down to half the threshold, and merged with that agreement
+    default = EnsembleDetector(options)
+    assert [d._threshold for _, d in default._members] == [0.1, 0.1]
+    assert default._agree == 0.1
 
 
 def test_a_member_on_a_shrunk_copy_misses_small_faces_and_maps_its_boxes_back(small_face_photo):
