@@ -48,13 +48,18 @@ MEMBERS = (
     "retinaface-coarse",
     "centerface-coarse",
     "centerface-fine1.5",
+    "retinaface-coarse@0.05",  # "@S": at score S (the agreeing route's members)
+    "centerface@0.05",
 )
 ROUTES = {  # ensemble routes: name -> members merged
     "ensemble": ENSEMBLE_MEMBERS,  # the default: RetinaFace's bounded copy, CenterFace's two looks
     "ensemble, both tiled": ("retinaface", "centerface"),  # the default before
     "ensemble, both coarse": ("retinaface-coarse", "centerface-coarse"),
     "ensemble, centerface fine 1.5": ("retinaface-coarse", "centerface-fine1.5"),
+    # the default's rule: finds down to half the threshold kept where both networks agree
+    "ensemble, agreeing down to 0.05": ("retinaface-coarse@0.05", "centerface@0.05"),
 }
+AGREE = {"ensemble, agreeing down to 0.05": 0.05}
 UPSCALED = 6  # wider-dev photos upscaled to 24 MP
 TINY = (0.0, 0.005, 0.0075, 0.01, 0.015, 0.02)
 
@@ -147,7 +152,9 @@ def route_faces(found: dict[str, Any], route: str, threshold: float, tiny: float
         finds.setdefault(network(m), []).extend(
             Face(*map(int, r[:4]), r[4]) for r in found["faces"][m]
         )
-    return merge(finds, *found["size"], threshold=threshold, tiny_share=tiny)
+    return merge(
+        finds, *found["size"], threshold=threshold, tiny_share=tiny, agree=AGREE.get(route)
+    )
 
 
 def score(
@@ -189,8 +196,13 @@ def main(argv: list[str] | None = None) -> int:
     cv2.setNumThreads(1)
     options = DetectOptions(score_threshold=LOWEST)
     detectors: dict[str, Any] = {
-        m: make_member(m, options) for m in MEMBERS if m != "centerface-fine1.5"
+        m: make_member(m.partition("@")[0], options)
+        for m in MEMBERS
+        if m != "centerface-fine1.5" and "@" not in m
     }
+    for m in (m for m in MEMBERS if "@" in m):
+        look, _, at = m.partition("@")
+        detectors[m] = make_member(look, DetectOptions(score_threshold=float(at)))
     detectors["centerface-fine1.5"] = CenterFaceDetector(
         DetectOptions(detector="centerface", score_threshold=LOWEST), fine_factor=1.5
     )
