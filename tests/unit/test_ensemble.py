@@ -218,6 +218,11 @@ def test_faint_finds_are_kept_only_where_both_members_agree_when_asked():
     kept = merge(finds, 640, 480, threshold=0.1, agree=0.05)
     # the face both found is kept (weak: neither scored at its own); the lone faint find is not
     assert [(f.x, f.y, f.score, f.weak) for f in kept] == [(10, 10, 0.07, True)]
+    # a faint find agreeing with a sure one vouches for it (not weak) but does not widen its box
+    wide = {"retinaface": [Face(10, 10, 40, 40, 0.9)], "centerface": [Face(0, 0, 56, 56, 0.06)]}
+    assert [(f.x, f.w, f.weak) for f in merge(wide, 640, 480, threshold=0.1, agree=0.05)] == [
+        (10, 40, False)
+    ]
     # a find at the threshold needs no agreement
     lone = {"retinaface": [Face(300, 10, 40, 40, 0.2)], "centerface": []}
     assert [f.x for f in merge(lone, 640, 480, threshold=0.1, agree=0.05)] == [300]

@@ -115,10 +115,13 @@ def merge(
     tiny = tiny_share * max(width, height)
     faces = []
     for group in groups:
-        x0 = min(f.x for _, _, f in group)
-        y0 = min(f.y for _, _, f in group)
-        x1 = max(f.x + f.w for _, _, f in group)
-        y1 = max(f.y + f.h for _, _, f in group)
+        # the box covers the finds at the threshold; faint ones only when none is
+        # (a faint find vouches for a face, it does not widen its mask)
+        box = [f for score, _, f in group if score >= threshold] or [f for _, _, f in group]
+        x0 = min(f.x for f in box)
+        y0 = min(f.y for f in box)
+        x1 = max(f.x + f.w for f in box)
+        y1 = max(f.y + f.h for f in box)
         members = {name for _, name, _ in group}
         if group[0][0] < threshold and len(members) < len(finds):
             continue  # a faint find only one member made
