@@ -15,8 +15,9 @@ Each row: the share of faces >= 40 px and >= 24 px still identified, and the sha
 inside a mask (what the photo loses). Rows also for the lab's outline (nothing hidden) and for a
 deface-like reference on the true boxes (ellipse 1.3x, box filter of half the mask side).
 
-Each detector (a member of the ensemble: retinaface, centerface, retinaface-flip for a mirrored
-look) runs once per photo, timed (CPU seconds, one thread); an ensemble row merges the members'
+Each look (an ensemble member as detectors/ensemble.py make_member names it: retinaface,
+centerface, "-coarse" without its tiled look, "-flip" mirrored, "-sideN" on a copy of at most N
+px; "@S" found down to score S) runs once per photo, timed (CPU seconds, one thread); an ensemble row merges the members'
 cached finds with the job's own rule (detectors/ensemble.py merge), so its row is exactly what the
 job hides, and its cost is the sum of its members'. With `--deface PATH` the real `deface` CLI (its
 own venv: `python3.11 -m venv /tmp/deface-venv && /tmp/deface-venv/bin/pip install deface==1.5.0`)
