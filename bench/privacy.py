@@ -17,8 +17,8 @@ deface-like reference on the true boxes (ellipse 1.3x, box filter of half the ma
 
 Each look (an ensemble member as detectors/ensemble.py make_member names it: retinaface,
 centerface, "-coarse" without its tiled look, "-flip" mirrored, "-sideN" on a copy of at most N
-px; "@S" found down to score S) runs once per photo, timed (CPU seconds, one thread); an ensemble row merges the members'
-cached finds with the job's own rule (detectors/ensemble.py merge), so its row is exactly what the
+px; "@S" found down to score S) runs once per photo, timed (CPU seconds, one thread); an
+ensemble row merges the members' cached finds with the job's own rule (detectors/ensemble.py merge), so its row is exactly what the
 job hides, and its cost is the sum of its members'. With `--deface PATH` the real `deface` CLI (its
 own venv: `python3.11 -m venv /tmp/deface-venv && /tmp/deface-venv/bin/pip install deface==1.5.0`)
 runs with its defaults over the same photos, and its outputs are measured the same way; its wall
