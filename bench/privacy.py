@@ -16,14 +16,15 @@ inside a mask (what the photo loses). Rows also for the lab's outline (nothing h
 deface-like reference on the true boxes (ellipse 1.3x, box filter of half the mask side).
 
 Each look (an ensemble member as detectors/ensemble.py make_member names it: retinaface,
-centerface, "-coarse" without its tiled look, "-flip" mirrored, "-sideN" on a copy of at most N
-px; "@S" found down to score S) runs once per photo, timed (CPU seconds, one thread); an
-ensemble row merges the members' cached finds with the job's own rule (detectors/ensemble.py merge), so its row is exactly what the
-job hides, and its cost is the sum of its members'. With `--deface PATH` the real `deface` CLI (its
-own venv: `python3.11 -m venv /tmp/deface-venv && /tmp/deface-venv/bin/pip install deface==1.5.0`)
-runs with its defaults over the same photos, and its outputs are measured the same way; its wall
-time is set beside ours (the job's per-image code with the default detector, in --jobs processes)
-over the same photos on the same cores. Without it, the row is skipped with a note.
+centerface, "-coarse" without its tiled look, "-flip" mirrored, "-sideN" on a copy of at most N px;
+"@S" found down to score S) runs once per photo, timed (CPU seconds, one thread); an ensemble row
+merges the members' cached finds with the job's own rule (detectors/ensemble.py merge), so its row
+is exactly what the job hides, and its cost is the sum of its members'. With `--deface PATH` the
+real `deface` CLI (its own venv: `python3.11 -m venv /tmp/deface-venv && /tmp/deface-venv/bin/pip
+install deface==1.5.0`) runs with its defaults over the same photos, and its outputs are measured
+the same way; its wall time is set beside ours (the job's per-image code with the default detector,
+in --jobs processes) over the same photos on the same cores. Without it, the row is skipped with a
+note.
 
     python -m bench.privacy                 # the sweep below
     python -m bench.privacy --quick         # faces-dev only, three settings (a smoke run)
