@@ -29,8 +29,10 @@ import cv2
 import numpy as np
 
 from bench import corpus
-from dataproc_faces.detectors.base import PRIVACY_SCORES, DetectOptions, Face, make_detector
-from dataproc_faces.detectors.ensemble import TINY_SHARE, merge
+from dataproc_faces.detectors.base import PRIVACY_SCORES, DetectOptions, Face
+from dataproc_faces.detectors.centerface import CenterFaceDetector
+from dataproc_faces.detectors.ensemble import MEMBERS as ENSEMBLE_MEMBERS
+from dataproc_faces.detectors.ensemble import TINY_SHARE, make_member, merge, network
 from dataproc_faces.evaluate import match, read_truth
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +40,26 @@ CACHE = ROOT / "bench" / "precision-cache"
 LOWEST = 0.1
 IOU = 0.3
 MIN_FACE = 24
-MEMBERS = ("retinaface", "centerface")
+# looks cached per photo (detectors/ensemble.py make_member); "centerface-fine1.5" is CenterFace
+# with its finer look at 1.5x the bounded copy instead of 2x
+MEMBERS = (
+    "retinaface",
+    "centerface",
+    "retinaface-coarse",
+    "centerface-coarse",
+    "centerface-fine1.5",
+    "retinaface-coarse@0.05",  # "@S": at score S (the agreeing route's members)
+    "centerface@0.05",
+)
+ROUTES = {  # ensemble routes: name -> members merged
+    "ensemble": ENSEMBLE_MEMBERS,  # the default: RetinaFace's bounded copy, CenterFace's two looks
+    "ensemble, both tiled": ("retinaface", "centerface"),  # the default before
+    "ensemble, both coarse": ("retinaface-coarse", "centerface-coarse"),
+    "ensemble, centerface fine 1.5": ("retinaface-coarse", "centerface-fine1.5"),
+    # the default's rule: finds down to half the threshold kept where both networks agree
+    "ensemble, agreeing down to 0.05": ("retinaface-coarse@0.05", "centerface@0.05"),
+}
+AGREE = {"ensemble, agreeing down to 0.05": 0.05}
 UPSCALED = 6  # wider-dev photos upscaled to 24 MP
 TINY = (0.0, 0.005, 0.0075, 0.01, 0.015, 0.02)
 
@@ -106,11 +127,13 @@ def photos(data: Path) -> list[tuple[str, Path | np.ndarray, list[tuple[float, .
 def finds(photo: list, detectors: dict[str, Any]) -> dict[str, Any]:
     name, source, _ = photo
     key = CACHE / (name.replace("/", "_") + ".json")
-    if key.exists():
-        return json.loads(key.read_text())
+    out: dict[str, Any] = json.loads(key.read_text()) if key.exists() else {"cpu": {}, "faces": {}}
+    missing = {m: d for m, d in detectors.items() if m not in out["faces"]}
+    if not missing:
+        return out
     image = cv2.imread(str(source), cv2.IMREAD_COLOR) if isinstance(source, Path) else source
-    out: dict[str, Any] = {"size": [image.shape[1], image.shape[0]], "cpu": {}, "faces": {}}
-    for m, d in detectors.items():
+    out["size"] = [image.shape[1], image.shape[0]]
+    for m, d in missing.items():
         t = time.process_time()
         faces = d.detect(image)
         out["cpu"][m] = time.process_time() - t
@@ -121,10 +144,17 @@ def finds(photo: list, detectors: dict[str, Any]) -> dict[str, Any]:
 
 
 def route_faces(found: dict[str, Any], route: str, threshold: float, tiny: float) -> list[Face]:
-    faces = {m: [Face(*map(int, r[:4]), r[4]) for r in found["faces"][m]] for m in MEMBERS}
     if route in MEMBERS:
-        return [f for f in faces[route] if f.score >= threshold]
-    return merge(faces, *found["size"], threshold=threshold, tiny_share=tiny)
+        faces = [Face(*map(int, r[:4]), r[4]) for r in found["faces"][route]]
+        return [f for f in faces if f.score >= threshold]
+    finds: dict[str, list[Face]] = {}
+    for m in ROUTES[route]:
+        finds.setdefault(network(m), []).extend(
+            Face(*map(int, r[:4]), r[4]) for r in found["faces"][m]
+        )
+    return merge(
+        finds, *found["size"], threshold=threshold, tiny_share=tiny, agree=AGREE.get(route)
+    )
 
 
 def score(
@@ -145,7 +175,7 @@ def score(
         n += 1
         w, h = found["size"]
         mp += w * h / 1e6
-        members = MEMBERS if route == "ensemble" else (route,)
+        members = ROUTES.get(route, (route,))
         cpu += sum(found["cpu"][k] for k in members)
     return {
         "photos": n,
@@ -164,9 +194,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "precision.json")
     args = p.parse_args(argv)
     cv2.setNumThreads(1)
-    detectors = {
-        m: make_detector(DetectOptions(detector=m, score_threshold=LOWEST)) for m in MEMBERS
+    options = DetectOptions(score_threshold=LOWEST)
+    detectors: dict[str, Any] = {
+        m: make_member(m.partition("@")[0], options)
+        for m in MEMBERS
+        if m != "centerface-fine1.5" and "@" not in m
     }
+    for m in (m for m in MEMBERS if "@" in m):
+        look, _, at = m.partition("@")
+        detectors[m] = make_member(look, DetectOptions(score_threshold=float(at)))
+    detectors["centerface-fine1.5"] = CenterFaceDetector(
+        DetectOptions(detector="centerface", score_threshold=LOWEST), fine_factor=1.5
+    )
     rows = []
     for photo in photos(args.data):
         rows.append((photo, finds(photo, detectors)))
@@ -185,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         ("centerface @0.1", "centerface", 0.1, 0.0),
         ("ensemble @0.2", "ensemble", 0.2, 0.0),
         ("ensemble @0.3", "ensemble", 0.3, 0.0),
+        *((f"{r} @{default}", r, default, 0.0) for r in ROUTES if r != "ensemble"),
     ]
     routes += [(f"ensemble @{default}, tiny {t}", "ensemble", default, t) for t in TINY]
     result = {

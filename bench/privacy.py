@@ -15,14 +15,16 @@ Each row: the share of faces >= 40 px and >= 24 px still identified, and the sha
 inside a mask (what the photo loses). Rows also for the lab's outline (nothing hidden) and for a
 deface-like reference on the true boxes (ellipse 1.3x, box filter of half the mask side).
 
-Each detector (a member of the ensemble: retinaface, centerface, retinaface-flip for a mirrored
-look) runs once per photo, timed (CPU seconds, one thread); an ensemble row merges the members'
-cached finds with the job's own rule (detectors/ensemble.py merge), so its row is exactly what the
-job hides, and its cost is the sum of its members'. With `--deface PATH` the real `deface` CLI (its
-own venv: `python3.11 -m venv /tmp/deface-venv && /tmp/deface-venv/bin/pip install deface==1.5.0`)
-runs with its defaults over the same photos, and its outputs are measured the same way; its wall
-time is set beside ours (the job's per-image code with the default detector, in --jobs processes)
-over the same photos on the same cores. Without it, the row is skipped with a note.
+Each look (an ensemble member as detectors/ensemble.py make_member names it: retinaface,
+centerface, "-coarse" without its tiled look, "-flip" mirrored, "-sideN" on a copy of at most N px;
+"@S" found down to score S) runs once per photo, timed (CPU seconds, one thread); an ensemble row
+merges the members' cached finds with the job's own rule (detectors/ensemble.py merge), so its row
+is exactly what the job hides, and its cost is the sum of its members'. With `--deface PATH` the
+real `deface` CLI (its own venv: `python3.11 -m venv /tmp/deface-venv && /tmp/deface-venv/bin/pip
+install deface==1.5.0`) runs with its defaults over the same photos, and its outputs are measured
+the same way; its wall time is set beside ours (the job's per-image code with the default detector,
+in --jobs processes) over the same photos on the same cores. Without it, the row is skipped with a
+note.
 
     python -m bench.privacy                 # the sweep below
     python -m bench.privacy --quick         # faces-dev only, three settings (a smoke run)
@@ -51,7 +53,7 @@ import cv2
 import numpy as np
 
 from dataproc_faces.detectors.base import DetectOptions, Face, make_detector
-from dataproc_faces.detectors.ensemble import merge
+from dataproc_faces.detectors.ensemble import make_member, merge, network
 from dataproc_faces.evaluate import match, read_truth
 from dataproc_faces.imaging.anonymise import mask_for
 from dataproc_faces.imaging.codec import decode
@@ -69,11 +71,37 @@ SETS = {  # name -> (truth file, image folder), under --data
 SAME_PERSON = 0.6
 MIN_FACE, BIG_FACE = 24, 40
 DETECTOR = "retinaface"  # today's single detector (outline's default)
-MEMBERS = ("retinaface", "centerface", "retinaface-flip")  # looks cached, timed, per photo
+# looks cached, timed, per photo: ensemble members (detectors/ensemble.py make_member), "@S" at
+# score S instead of LOWEST_SCORE (for a route whose members agree below it)
+MEMBERS = (
+    "retinaface",
+    "centerface",
+    "retinaface-flip",
+    "retinaface-coarse",
+    "centerface-coarse",
+    "centerface-flip",
+    "centerface-flip-coarse",
+    "retinaface-flip-coarse-side640",
+    "retinaface@0.05",
+    "centerface@0.05",
+)
 ENSEMBLES = {  # ensemble routes measured: name -> members merged
     "ensemble": ("retinaface", "centerface"),
     "ensemble+flip": ("retinaface", "centerface", "retinaface-flip"),
+    # the tiled looks for small faces left out: RetinaFace's, then both networks'
+    "ensemble-rcoarse": ("retinaface-coarse", "centerface"),
+    "ensemble-coarse": ("retinaface-coarse", "centerface-coarse"),
+    # a mirrored look on a 640-px copy only (larger faces, a third of the pixels of 1024 px)
+    "ensemble+flip640": ("retinaface", "centerface", "retinaface-flip-coarse-side640"),
+    # CenterFace mirrored: all its looks; its coarse look only
+    "ensemble+cflip": ("retinaface", "centerface", "centerface-flip"),
+    "ensemble+cflip-coarse": ("retinaface", "centerface", "centerface-flip-coarse"),
+    # finds down to 0.05 kept where both networks found the face: the job's default at 0.1
+    # (detectors/ensemble.py MEMBERS, AGREE_SHARE; RetinaFace's coarse look alone gives the same
+    # finds as its default looks here: no photo of these sets is above its tile, checked)
+    "ensemble-agree0.05": ("retinaface@0.05", "centerface@0.05"),
 }
+AGREE = {"ensemble-agree0.05": 0.05}
 DEFACE = "deface"
 LOWEST_SCORE = 0.1
 RECALL_IOU = 0.3  # faces-dev's boxes are tight (eyes to mouth): see its README
@@ -116,6 +144,13 @@ def sweep(quick: bool) -> list[Setting]:
         s("blur", 0.3, "ensemble", **blur),
         s("blur", 0.2, "ensemble+flip", **blur),
         s("blur", 0.1, "ensemble+flip", **blur),
+        # cheaper looks, other mirrored looks, agreeing faint finds (all @0.1, the default's)
+        s("blur", 0.1, "ensemble+flip640", **blur),
+        s("blur", 0.1, "ensemble+cflip-coarse", **blur),
+        s("blur", 0.1, "ensemble-coarse", **blur),
+        s("blur", 0.1, "ensemble-agree0.05", **blur),
+        s("blur", 0.1, "ensemble+cflip", **blur),
+        s("blur", 0.1, "ensemble-rcoarse", **blur),
         s("solid", 0.2, "ensemble", mask_scale=1.3),
         s("pixelate", 0.2, "ensemble", mask_scale=1.3, pixelate_blocks=6),
     ]
@@ -209,10 +244,10 @@ class DataSet:
         """What the route hides in image i at `score`: a member's finds, or an ensemble's merge."""
         if detector in ENSEMBLES:
             finds: dict[str, list[Face]] = {}
-            for m in ENSEMBLES[detector]:  # a mirrored look counts as its network's find
-                net = m.removesuffix("-flip")
+            for m in ENSEMBLES[detector]:  # each look counts as its network's find
+                net = network(m)
                 finds[net] = finds.get(net, []) + self.found[m][i]
-            return merge(finds, *self.sizes[i], threshold=score)
+            return merge(finds, *self.sizes[i], threshold=score, agree=AGREE.get(detector))
         return [f for f in self.found[detector][i] if (f.score or 0.0) >= score]
 
     def cost(self, detector: str) -> float:
@@ -242,25 +277,11 @@ def _digest(paths: list[Path]) -> str:
     return h.hexdigest()[:12]
 
 
-class Flipped:
-    """A mirrored look: the detector on the photo flipped left to right, boxes flipped back."""
-
-    def __init__(self, detector: Any) -> None:
-        self._detector = detector
-
-    def detect(self, image: np.ndarray) -> list[Face]:
-        width = image.shape[1]
-        return [
-            Face(width - f.x - f.w, f.y, f.w, f.h, f.score)
-            for f in self._detector.detect(np.ascontiguousarray(image[:, ::-1]))
-        ]
-
-
 def member(name: str) -> Any:
-    """One look, at the lowest threshold swept."""
-    base = name.removesuffix("-flip")
-    detector = make_detector(DetectOptions(detector=base, score_threshold=LOWEST_SCORE))
-    return Flipped(detector) if name.endswith("-flip") else detector
+    """One look (an ensemble member, see make_member), at the lowest threshold swept."""
+    look, _, score = name.partition("@")
+    options = DetectOptions(score_threshold=float(score or LOWEST_SCORE))
+    return make_member(look, options)
 
 
 def load(name: str, data: Path, rec: Recogniser, members: tuple[str, ...] | None = None) -> DataSet:
@@ -290,7 +311,7 @@ def load(name: str, data: Path, rec: Recogniser, members: tuple[str, ...] | None
     found: dict[str, list[list[Face]]] = {}
     cpu: dict[str, list[float]] = {}
     for m in MEMBERS if members is None else members:
-        cache = CACHE / f"{key}-{m}-{LOWEST_SCORE}.npz"
+        cache = CACHE / (f"{key}-{m}.npz" if "@" in m else f"{key}-{m}-{LOWEST_SCORE}.npz")
         if not cache.exists():
             detector, arrays, seconds = member(m), {}, []
             detector.detect(images[0])  # warm up: the first run compiles kernels

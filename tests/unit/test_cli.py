@@ -422,10 +422,11 @@ def test_moving_to_the_ensemble_keeps_every_face_its_member_found(
     as much (no --force needed); back from it to one network is refused."""
     import json
 
-    from dataproc_faces.detectors.ensemble import MEMBERS
+    from dataproc_faces.detectors.ensemble import MEMBERS, network
     from dataproc_faces.results.ownership import COVERS
 
-    assert set(COVERS["ensemble"]) == set(MEMBERS)  # the results layer's copy of the members
+    # the results layer's copy of the members' networks
+    assert set(COVERS["ensemble"]) == {network(m) for m in MEMBERS}
     out = _marked(tmp_path, "--mode", "blur", "--detector", "retinaface")
     _marked(tmp_path, "--mode", "blur")  # the default when hiding: the ensemble
     marker = json.loads(out.joinpath("_dataproc_faces.json").read_text())

@@ -13,10 +13,11 @@ from dataproc_faces.detectors.base import (
     DETECTORS,
     PRIVACY_SCORES,
     DetectOptions,
+    DetectorError,
     Face,
     make_detector,
 )
-from dataproc_faces.detectors.ensemble import TINY_SHARE, EnsembleDetector, merge
+from dataproc_faces.detectors.ensemble import TINY_SHARE, EnsembleDetector, make_member, merge
 from dataproc_faces.imaging.render import RenderOptions, outline
 from tests.images import encode
 from tests.unit.facegen import astronaut_source, background, paste_face, read_sample
@@ -131,9 +132,12 @@ def test_a_face_only_retinaface_finds_is_still_hidden_by_the_ensemble():
         make_detector(DetectOptions(detector="centerface", score_threshold=0.95)).detect(image)
         == []
     )
-    found = EnsembleDetector(options).detect(image)
+    # no faint finds: by default CenterFace's 0.93 would count as agreeing (above half of 0.95)
+    found = EnsembleDetector(options, agree=0.95).detect(image)
     assert len(found) == 1 and found[0].weak
     assert _covers(found[0], (177, 66, 95, 95))
+    agreed = EnsembleDetector(options).detect(image)
+    assert len(agreed) == 1 and not agreed[0].weak and _covers(agreed[0], (177, 66, 95, 95))
 
 
 def test_both_members_finding_the_astronaut_give_one_sure_face():
@@ -203,3 +207,85 @@ def test_the_page_and_the_job_spec_default_to_the_ensemble_when_hiding():
     assert args[args.index("--score-threshold") + 1] == str(PRIVACY_SCORES["ensemble"])
     args = jobspec.job_args(output="gs://r/x", input="gs://in/i")
     assert args[args.index("--detector") + 1] == "retinaface"
+
+
+def test_faint_finds_are_kept_only_where_both_members_agree_when_asked():
+    finds = {
+        "retinaface": [Face(10, 10, 40, 40, 0.07), Face(300, 10, 40, 40, 0.08)],
+        "centerface": [Face(12, 12, 38, 38, 0.06)],
+    }
+    assert merge(finds, 640, 480, threshold=0.1) == []  # no agreement asked: all below 0.1
+    kept = merge(finds, 640, 480, threshold=0.1, agree=0.05)
+    # the face both found is kept (weak: neither scored at its own); the lone faint find is not
+    assert [(f.x, f.y, f.score, f.weak) for f in kept] == [(10, 10, 0.07, True)]
+    # a faint find agreeing with a sure one vouches for it (not weak) but does not widen its box
+    wide = {"retinaface": [Face(10, 10, 40, 40, 0.9)], "centerface": [Face(0, 0, 56, 56, 0.06)]}
+    assert [(f.x, f.w, f.weak) for f in merge(wide, 640, 480, threshold=0.1, agree=0.05)] == [
+        (10, 40, False)
+    ]
+    # a find at the threshold needs no agreement
+    lone = {"retinaface": [Face(300, 10, 40, 40, 0.2)], "centerface": []}
+    assert [f.x for f in merge(lone, 640, 480, threshold=0.1, agree=0.05)] == [300]
+
+
+@pytest.fixture(scope="module")
+def large_photo() -> np.ndarray:
+    """2400 x 1800: above RetinaFace's tile and CenterFace's bounded copy, so both would tile."""
+    return background(2400, 1800, np.random.default_rng(2))
+
+
+def test_a_coarse_member_looks_once_where_its_default_also_tiles(large_photo):
+    options = DetectOptions(score_threshold=0.2)
+    for net in ("retinaface", "centerface"):
+        full, coarse = make_member(net, options), make_member(f"{net}-coarse", options)
+        full.detect(large_photo)
+        coarse.detect(large_photo)
+        assert full.runs > 1, net  # the bounded copy, then tiles of a finer copy
+        assert coarse.runs == 1, net  # the bounded copy only
+
+
+def test_the_ensemble_builds_the_looks_it_is_given(large_photo):
+    options = DetectOptions(detector="ensemble", score_threshold=0.2)
+    ensemble = EnsembleDetector(options, members=("retinaface-coarse", "centerface-coarse"))
+    ensemble.detect(large_photo)
+    assert [d.runs for _, d in ensemble._members] == [1, 1]
+    assert ensemble.runtime.startswith("retinaface-coarse (")
+    with pytest.raises(DetectorError, match="'sharp' in 'retinaface-sharp'"):
+        EnsembleDetector(options, members=("retinaface-sharp",))
+
+
+def test_a_mirrored_member_returns_boxes_in_the_photos_own_pixels():
+    image = read_sample("astronaut.png")  # the face is left of the middle
+    options = DetectOptions(score_threshold=0.2)
+    for look in ("retinaface-flip", "retinaface-flip-side640"):
+        found = make_member(look, options).detect(image)
+        assert len(found) == 1 and _covers(found[0], (177, 66, 95, 95)), look
+    # the agreeing route's members look down to its lower threshold
+    options = DetectOptions(detector="ensemble", score_threshold=0.2)
+    ensemble = EnsembleDetector(options, agree=0.05)
+    assert [d._threshold for _, d in ensemble._members] == [0.05, 0.05]
+    # by default down to half the threshold, and merged with that agreement
+    default = EnsembleDetector(options)
+    assert [d._threshold for _, d in default._members] == [0.1, 0.1]
+    assert default._agree == 0.1
+
+
+def test_a_member_on_a_shrunk_copy_misses_small_faces_and_maps_its_boxes_back(small_face_photo):
+    options = DetectOptions(score_threshold=0.2)
+    image = read_sample("astronaut.png")  # 512 px: a 256-px copy still shows the 95-px face
+    found = make_member("retinaface-side256", options).detect(image)
+    assert len(found) == 1 and _covers(found[0], (177, 66, 95, 95))
+    assert 70 <= found[0].w <= 130  # in the photo's pixels, not the copy's
+    photo, box = small_face_photo  # the 19-px face is 10 px in a 160-px copy: below CenterFace
+    assert any(_covers(f, box) for f in make_member("centerface", options).detect(photo))
+    assert not any(
+        _covers(f, box) for f in make_member("centerface-side160", options).detect(photo)
+    )
+
+
+def test_the_default_ensemble_tiles_a_large_photo_once_with_centerface_only(large_photo):
+    ensemble = make_detector(DetectOptions(detector="ensemble", score_threshold=0.2))
+    ensemble.detect(large_photo)
+    runs = {member: d.runs for member, d in ensemble._members}
+    assert runs["retinaface-coarse"] == 1  # the bounded copy only
+    assert runs["centerface"] > 1  # the bounded copy, then the finer copy's tiles

@@ -71,7 +71,12 @@ class CenterFaceDetector:
 
     name = "centerface"
 
-    def __init__(self, options: DetectOptions, model_path: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        options: DetectOptions,
+        model_path: str | Path | None = None,
+        fine_factor: float = FINE_FACTOR,
+    ) -> None:
         model = weights.load(weights.CENTERFACE, model_path)
         # The file fixes batch 10 and a 32 x 32 input: one image, any size (multiples of 32).
         self._compiled, self.runtime = compile_on_cpu(model, "CenterFace", [1, 3, -1, -1])
@@ -86,6 +91,7 @@ class CenterFaceDetector:
             raise DetectorError(f"unexpected CenterFace outputs {[o.shape for o in outs]}")
         self._options = options
         self._threshold = options.score()
+        self._fine_factor = fine_factor  # 1: the bounded copy's look only (no tiles)
         self.runs = 0  # network runs so far: the cost metric for benchmarks
 
     def _forward(self, canvas: np.ndarray) -> list[np.ndarray]:
@@ -119,7 +125,7 @@ class CenterFaceDetector:
         small, scale = bounded_copy(image, o.detect_max_side)
         boxes, scores = self._look(small)
         boxes /= scale
-        fine_scale = min(1.0, scale * FINE_FACTOR)
+        fine_scale = min(1.0, scale * self._fine_factor)
         # The finer look only when it sees more and someone asked for faces that small.
         # Both looks' boxes go to one NMS: a face both report is kept once, at its best score.
         if fine_scale > scale and o.min_size < OWN_PX / scale:

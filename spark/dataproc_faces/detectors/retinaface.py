@@ -144,6 +144,7 @@ class RetinaFaceDetector:
         model_path: str | Path | None = None,
         precision: str | None = None,
         min_size_plan: bool = True,
+        tiles: bool = True,
     ) -> None:
         self._compiled, self.runtime = load_network(model_path, precision)
         self._request = self._compiled.create_infer_request()
@@ -158,6 +159,7 @@ class RetinaFaceDetector:
         self._threshold = options.score()
         self._priors: dict[tuple[int, int], np.ndarray] = {}
         self._min_size_plan = min_size_plan  # False: the full-resolution tiles always (measuring)
+        self._tiles = tiles  # False: the bounded copy's look only, for photos above TILE
         self.runs = 0  # network runs so far: the cost metric for benchmarks
 
     def _forward(self, canvas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -195,7 +197,7 @@ class RetinaFaceDetector:
             boxes, scores = self._look(small)
             boxes /= scale
             fine = fine_scale(o.min_size) if self._min_size_plan else 1.0
-            if fine > scale and o.min_size < OWN_PX / scale:  # the copy cannot promise them
+            if self._tiles and fine > scale and o.min_size < OWN_PX / scale:  # copy: no promise
                 own = OWN_PX / scale * fine  # in the finer look's pixels
                 source = image if fine >= 1 else shrink(image, _size(width, height, fine))
                 tile_boxes, tile_scores = look_in_tiles(source, own, TILE, self._look)

@@ -76,8 +76,9 @@ def weaker(was: dict[str, Any], now: dict[str, Any] | None) -> list[str]:
     return found
 
 
-# The detectors that look with others' networks too (detectors/ensemble.py's MEMBERS; the results
-# layer does not import detectors): moving to one of them keeps every face the old one found.
+# The detectors that look with others' networks too (the networks of detectors/ensemble.py's
+# MEMBERS; the results layer does not import detectors): moving to one of them keeps every face
+# the old one found.
 COVERS = {"ensemble": ("retinaface", "centerface")}
 
 
