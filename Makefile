@@ -89,6 +89,7 @@ bench-privacy: setup
 bench-video: setup
 	$(PY) -m bench.video_stride
 	$(PY) -m bench.video_hd
+	$(PY) -m bench.video_vs_deface
 
 # Detection ms per megapixel and recall by network precision (this CPU, then an n2-like fp32 one:
 # AVX-512 with VNNI, no bf16) and by tile plan; DATA holds wider-dev, masks-dev and faces-dev.
