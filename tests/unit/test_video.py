@@ -100,6 +100,15 @@ def test_gap_filler_interpolates_a_missed_frame_and_holds_only_its_memory() -> N
     assert filler.track_count == 1  # one face, one track through the gap
 
 
+def test_frames_stamped_with_one_time_are_filled_halfway_not_divided_by_zero() -> None:
+    filler = GapFiller(memory=2)  # a file whose frames all carry one timestamp: one index
+    out = list(filler.push(5, [Face(0, 0, 20, 20)]))
+    out += filler.push(5, [])
+    out += filler.push(5, [Face(8, 4, 20, 20)])
+    out += filler.finish()
+    assert [o.faces for o in out][1] == [Face(4, 2, 20, 20, by="track")]
+
+
 def test_gap_filler_does_not_bridge_a_gap_longer_than_its_memory() -> None:
     filler = GapFiller(memory=1)
     out = list(filler.push(0, [Face(0, 0, 20, 20)]))

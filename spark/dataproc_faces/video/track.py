@@ -94,7 +94,8 @@ class GapFiller:
             for q in self._ahead:
                 if not p.found or not q.found or q.index - p.index > self.memory + 1:
                     continue
-                t = (slot.index - p.index) / (q.index - p.index)
+                span = q.index - p.index  # 0: frames stamped with one time (damaged timing)
+                t = (slot.index - p.index) / span if span else 0.5
                 for a in p.found:
                     for b in q.found:
                         if not same_face(a, b):
