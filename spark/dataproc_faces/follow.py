@@ -334,6 +334,8 @@ def _check_cluster(args: argparse.Namespace) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from dataproc_faces import remote
+
     p = subparsers.add_parser(
         "follow",
         help="run the photos the input bucket's change feed names (new, overwritten, deleted)",
@@ -349,10 +351,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--input", help="gs:// prefix the feed covers (default: upload_images_to)")
     p.add_argument("--output", help="results folder (default: <results_uri>/feed)")
     p.add_argument("--lists", help="gs:// folder for the input lists (default: beside --output)")
-    p.add_argument("--project", help="GCP project (default: stack outputs, $GOOGLE_CLOUD_PROJECT)")
-    p.add_argument("--region", help="Dataproc region (default: stack outputs)")
+    remote.add_location(p)
     p.add_argument("--cluster", help="Dataproc cluster name (default: stack outputs)")
-    p.add_argument("--stack-outputs", metavar="FILE", help="`pulumi stack output --json` saved")
     p.add_argument(
         "--max-messages",
         type=int,

@@ -289,7 +289,8 @@ def console_url(project: str, region: str, work_id: str, batch: bool = False) ->
     return jobspec.console_url(project, region, work_id)
 
 
-def _add_location(p: argparse.ArgumentParser) -> None:
+def add_location(p: argparse.ArgumentParser) -> None:
+    """Where the stack lives: project, region, and the saved stack outputs (follow shares them)."""
     p.add_argument("--project", help="GCP project (default: stack outputs, $GOOGLE_CLOUD_PROJECT)")
     p.add_argument("--region", help="Dataproc region (default: stack outputs)")
     p.add_argument(
@@ -348,7 +349,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "project, input, results and the uploaded code come from options, else from "
         "--stack-outputs, else from the DATAPROC_FACES_* variables set on the devhost.",
     )
-    _add_location(p)
+    add_location(p)
     p.add_argument("--cluster", help="Dataproc cluster name")
     p.add_argument("--input", help="gs:// prefix of images (default: upload_images_to)")
     p.add_argument("--input-list", metavar="URI", help="gs:// text file of image URIs")
@@ -384,7 +385,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("status", help="print a job's (or a batch's) state")
     p.add_argument("job_id")
-    _add_location(p)
+    add_location(p)
     _add_serverless(p, "JOB_ID names")
     p.set_defaults(func=_one_line(cmd_status))
 
@@ -396,7 +397,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(a batch: SUCCEEDED), 1 for ERROR, FAILED or CANCELLED, 3 when --timeout passes first.",
     )
     p.add_argument("job_id")
-    _add_location(p)
+    add_location(p)
     _add_serverless(p, "JOB_ID names")
     _add_wait_options(p)
     p.set_defaults(func=_one_line(cmd_wait))
