@@ -25,7 +25,12 @@ from dataproc_faces.imaging.options import (
     check_render,
     color,
 )
-from dataproc_faces.imaging.render import FILL_OF_MODE, MODES, RenderOptions, detector_for
+from dataproc_faces.imaging.render import (
+    MODES,
+    RenderOptions,
+    detector_for,
+    privacy_detect,
+)
 from dataproc_faces.results.review import REASONS as REVIEW_REASONS
 from dataproc_faces.sparkenv import EnvironmentProblem
 
@@ -110,30 +115,21 @@ def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def detect_options_from_args(args: argparse.Namespace) -> DetectOptions:
+    """The options given; unnamed, the mode's detector (the ensemble when hiding) at, for a mode
+    that hides faces, its privacy threshold (render.detector_for, privacy_detect)."""
     if args.max_size is not None and args.max_size < args.min_size:
         raise UsageError("--max-size must not be smaller than --min-size")
-    return DetectOptions(
-        detector=_detector(args),
+    mode = getattr(args, "mode", "outline")
+    given = DetectOptions(
+        detector=detector_for(mode, args.detector),
         scale_factor=args.scale_factor,
         min_neighbors=args.min_neighbors,
         min_size=args.min_size,
         max_size=args.max_size,
         detect_max_side=args.detect_max_side,
-        score_threshold=_score_threshold(args),
+        score_threshold=args.score_threshold,
     )
-
-
-def _score_threshold(args: argparse.Namespace) -> float | None:
-    """The one given, else the privacy threshold for anonymising modes, else None (the
-    detector's own)."""
-    if args.score_threshold is None and getattr(args, "mode", "outline") in FILL_OF_MODE:
-        return PRIVACY_SCORES.get(_detector(args))
-    return args.score_threshold
-
-
-def _detector(args: argparse.Namespace) -> str:
-    """The one named, else the mode's default (render.detector_for)."""
-    return detector_for(getattr(args, "mode", "outline"), args.detector)
+    return privacy_detect(given, mode)
 
 
 def _add_run(subparsers: argparse._SubParsersAction) -> None:
