@@ -316,7 +316,9 @@ CONTROLS = (
     '<option value="faces-desc">most faces</option><option value="status">errors first</option>'
     "</select></label>"
     '<label class="grow">Name <input id="f-q" type="search" placeholder="filter this page by name"'
-    ' autocomplete="off"></label><output id="shown" aria-live="polite"></output></form>'
+    ' autocomplete="off"></label><span id="folder-chosen" hidden>Folder <strong></strong> '
+    '<button type="button" id="f-all">all folders</button></span>'
+    '<output id="shown" aria-live="polite"></output></form>'
 )
 
 
@@ -360,7 +362,10 @@ def test_the_whole_index_page_exactly() -> None:
         '<li><code class="path">b.jpg</code><span class="msg"></span></li>'
         '</ul><p class="more">and 2 more: choose Status "error" below</p></section>'
     )
-    data = '{"pageSize":7,"fileRows":9,"counts":{"name":1234,"error":4},"dir":"gallery"}'
+    data = (
+        '{"pageSize":7,"fileRows":9,"counts":{"name":1234,"error":4},"dir":"gallery",'
+        '"listRows":500,"listed":50,"folders":0,"starts":[],"top":0}'
+    )
     assert page == (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n'

@@ -18,6 +18,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from dataproc_faces.results.gallery import note_forgotten
 from dataproc_faces.results.layout import Results
 from dataproc_faces.results.ledger import part_ids, read_rows, read_states
 
@@ -42,6 +43,8 @@ def forget(results: Results, sources: Iterable[str]) -> int:
                     if uri:
                         store.delete(uri)
         kept_rows = [r for r in rows if r["path"] not in hit]
+        # the gallery drops them from their folders' pages (before the part loses them)
+        note_forgotten(results, (r["path"] for r in rows if r["path"] in hit))
         kept_states = [s for s in _state_lines(results, pid) if s["path"] not in hit]
         removed += len(rows) - len(kept_rows)
         if kept_rows:

@@ -20,10 +20,13 @@ hash) and script files from the page's own origin.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
+import heapq
 import html
 import json
 import os
+import re
 import string
 from collections.abc import Callable, Iterable, Iterator
 from importlib import resources
@@ -31,9 +34,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from dataproc_faces.results.folders import folder_of
 from dataproc_faces.results.layout import Results
 from dataproc_faces.results.manifest import Summary
-from dataproc_faces.storage.base import is_remote
+from dataproc_faces.storage.base import is_remote, join
 
 
 def _asset(name: str) -> str:
@@ -310,7 +314,31 @@ def _controls_html() -> str:
         f'<form id="controls" role="search">{selects}<label class="grow">Name '
         '<input id="f-q" type="search" placeholder="filter this page by name" '
         'autocomplete="off"></label>'
+        '<span id="folder-chosen" hidden>Folder <strong></strong> '
+        '<button type="button" id="f-all">all folders</button></span>'
         '<output id="shown" aria-live="polite"></output></form>'
+    )
+
+
+def _folders_html(folders: list[dict[str, Any]], total: int) -> str:
+    """The first folders with their counts, readable without JavaScript: a link chooses one
+    (its rows alone, in every view); the script pages through the rest from the list files.
+    Folder names are data: escaped here, `textContent` in the script."""
+    if not total:
+        return ""
+    rows = "".join(
+        f'<tr data-folder="{_e(e["d"])}"><td><a href="#folder={_e(e["d"])}&amp;fi={i}">'
+        f"{_e(e['k'])}</a></td>"
+        + "".join(f"<td>{_e(e['c'].get(v, 0))}</td>" for v in ("name", "found", "error", "review"))
+        + "</tr>"
+        for i, e in enumerate(folders)
+    )
+    return (
+        f'<section id="folders" aria-labelledby="folders-title"><h2 id="folders-title">'
+        f"{total} folder{'s' if total != 1 else ''}</h2>"
+        '<table class="folders"><thead><tr><th>folder</th><th>photos</th><th>faces</th>'
+        f"<th>errors</th><th>needs a look</th></tr></thead><tbody>{rows}</tbody></table>"
+        '<nav class="pager" id="folder-pager" aria-label="folder pages"></nav></section>'
     )
 
 
@@ -320,10 +348,27 @@ def render(
     errors: list[dict[str, Any]],
     page_size: int = PAGE_SIZE,
     file_rows: int = FILE_ROWS,
+    folders: list[dict[str, Any]] | None = None,
+    folder_count: int | None = None,
+    starts: list[dict[str, int]] | None = None,
+    top: int = 0,
 ) -> str:
-    """index.html as text: the same size whatever the number of rows; pure, for tests."""
+    """index.html as text: the same size whatever the number of rows (one entry per list file
+    of LIST_ROWS folders, and FOLDERS_LISTED folders); pure, for tests."""
+    folders = folders or []
+    total_folders = len(folders) if folder_count is None else folder_count
     data = script_json(
-        {"pageSize": page_size, "fileRows": file_rows, "counts": counts, "dir": Results.PAGES}
+        {
+            "pageSize": page_size,
+            "fileRows": file_rows,
+            "counts": counts,
+            "dir": Results.PAGES,
+            "listRows": LIST_ROWS,
+            "listed": FOLDERS_LISTED,
+            "folders": total_folders,
+            "starts": starts or [],
+            "top": top,
+        }
     )
     csp = (
         "default-src 'none'; img-src 'self' file: data: https: http:; "
@@ -338,6 +383,7 @@ def render(
         style=STYLE,
         summary=_summary_html(summary),
         errors=_errors_html(errors, counts.get("error", 0)),
+        folders=_folders_html(folders, total_folders),
         controls=_controls_html(),
         noscript=NOSCRIPT,
         data=data,
@@ -373,6 +419,191 @@ def _write_page(results: Results, key: tuple[str, int], rows: Iterable[tuple[int
     return 1
 
 
+# -- per-folder pages -------------------------------------------------------------------------
+FOLDERS_DIR, TOP_DIR, LIST_DIR, FORGOTTEN_DIR = "folders", "top", "list", "forgotten"
+CATALOGUE, MERGED, FOLDED = "folders.json", "top.json", "folded.json"
+ROWS_FILE, FOLDER_FILE = "rows.jsonl", "folder.json"
+ALL_VIEWS = [*VIEWS, "faces"]
+TOP_ROWS = 5_000  # the merged "most faces" view: the collection's first TOP_ROWS rows by faces
+LIST_ROWS = 500  # folders per folder-list file
+FOLDERS_LISTED = 50  # folders in index.html's table; the script pages through the rest
+LAYOUT = 2  # the gallery's state format: another value (or none) rebuilds every folder
+Tops = dict[str, list[list[Any]]]  # list name -> [folder key, card] pairs, best first
+
+
+def folder_dir(key: str) -> str:
+    """A folder key as one safe path segment: letters, digits, `_` and `-` only (no `.`, `/`,
+    `%` or markup; never a leading `_` or `.`, which listings skip), readable, and made unique by
+    a hash of the whole key, so a hostile or 10,000-character name is a short plain segment."""
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "_", key).strip("_-")[:40] or "f"
+    return f"{slug}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+def _tops_order(top_rows: int) -> dict[str, tuple[int, Callable[[list[Any]], Any]]]:
+    """The merged lists: how many rows each keeps and in what order (folder, then name for
+    the index's errors, as the all-rows views list them)."""
+    return {
+        "faces": (top_rows, lambda kc: faces_key(kc[1])),
+        "error": (ERRORS_LISTED, lambda kc: (kc[0], kc[1]["n"])),
+    }
+
+
+def _no_tops() -> Tops:
+    return {"faces": [], "error": []}
+
+
+def merge_tops(a: Tops, b: Tops, top_rows: int = TOP_ROWS) -> Tops:
+    """Two top lists as one, each list cut to its length: the global views' whole merge."""
+    return {
+        name: heapq.nsmallest(limit, [*a[name], *b[name]], key=order)
+        for name, (limit, order) in _tops_order(top_rows).items()
+    }
+
+
+def folder_counts(cards: list[dict[str, Any]]) -> dict[str, int]:
+    """Rows per view, and `found`: the faces found in the folder (the folder list shows it)."""
+    counts = next(_view_counts(cards))
+    return {**counts, "faces": counts["name"], "found": sum(c["f"] for c in cards)}
+
+
+def _files(count: int, file_rows: int) -> int:
+    return -(-count // file_rows)
+
+
+def _folder_pages(
+    d: str, cards: list[dict[str, Any]], file_rows: int
+) -> dict[tuple[str, int], str]:
+    """Every view's page files of one folder (its rows sorted by name)."""
+    views = {view: [c for c in cards if keep(c)] for view, keep in VIEWS.items()}
+    views["faces"] = sorted(cards, key=faces_key)
+    return {
+        (view, i // file_rows + 1): page_file(
+            f"{FOLDERS_DIR}/{d}/{view}", i // file_rows + 1, held[i : i + file_rows]
+        )
+        for view, held in views.items()
+        for i in range(0, len(held), file_rows)
+    }
+
+
+def _read_json(results: Results, *parts: str) -> Any:
+    uri = results.in_gallery(*parts)
+    store = results.store()
+    if store.version(uri) is None:
+        return None
+    try:
+        return json.loads(store.read(uri))
+    except ValueError:  # damaged: rebuilt from the manifest as if absent
+        return None
+
+
+def _write_json(results: Results, value: Any, *parts: str) -> None:
+    data = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+    results.store().write(results.in_gallery(*parts), data, "application/json")
+
+
+def update_folder(
+    results: Results,
+    key: str,
+    new: Iterable[dict[str, Any]],
+    drops: Iterable[str],
+    full: bool,
+    file_rows: int,
+    top_rows: int = TOP_ROWS,
+) -> tuple[dict[str, Any], Tops]:
+    """One folder's rows file, page files and top lists after adding `new` cards (replacing rows
+    of the same name) and dropping `drops` (names forgotten); `full`: `new` is the whole folder.
+    Returns its list entry ({"k", "d", "c"}, "c" None once empty) and its top lists. Order for a
+    kill: pages and rows first, folder.json (its counts and tops) last; doing it again is safe."""
+    store, d = results.store(), folder_dir(key)
+    old = _read_json(results, FOLDERS_DIR, d, FOLDER_FILE) or {}
+    rows: dict[str, dict[str, Any]] = {}
+    stored = results.in_gallery(FOLDERS_DIR, d, ROWS_FILE)
+    if not full and store.version(stored) is not None:
+        text = store.read(stored).decode("utf-8")
+        rows = {r["n"]: r for r in map(json.loads, text.splitlines()) if r}
+    for name in drops:
+        rows.pop(name, None)
+    for card in new:
+        rows[card["n"]] = card
+    cards = [rows[n] for n in sorted(rows)]
+    if not cards:
+        folder = results.in_gallery(FOLDERS_DIR, d)
+        for name in store.list_files(folder) if store.exists(folder) else []:
+            store.delete(join(folder, name))
+        return {"k": key, "d": d, "c": None}, _no_tops()
+    counts = folder_counts(cards)
+    for (view, number), text in _folder_pages(d, cards, file_rows).items():
+        uri = results.in_gallery(FOLDERS_DIR, d, view, f"{number}.js")
+        store.write(uri, text.encode(), "text/javascript")
+    for view in ALL_VIEWS:  # page files a shrunken view no longer has
+        had = _files(old.get("c", {}).get(view, 0), old.get("fileRows", file_rows))
+        for number in range(_files(counts[view], file_rows) + 1, had + 1):
+            store.delete(results.in_gallery(FOLDERS_DIR, d, view, f"{number}.js"))
+    body = "".join(json.dumps(c, sort_keys=True) + "\n" for c in cards)
+    store.write(stored, body.encode(), "application/x-ndjson")
+    tops = merge_tops(
+        {"faces": [[key, c] for c in cards], "error": [[key, c] for c in cards if c["s"] != "ok"]},
+        _no_tops(),
+        top_rows,
+    )
+    info = {"k": key, "d": d, "c": counts}
+    _write_json(results, {**info, "fileRows": file_rows, "top": tops}, FOLDERS_DIR, d, FOLDER_FILE)
+    return info, tops
+
+
+def _combine(a: tuple[list, Tops], b: tuple[list, Tops], top_rows: int) -> tuple[list, Tops]:
+    return a[0] + b[0], merge_tops(a[1], b[1], top_rows)
+
+
+def _folders_in_task(
+    results: Results,
+    groups: Iterable[tuple[str, Iterable[Any]]],
+    drops: dict[str, list[str]],
+    full: bool,
+    file_rows: int,
+    top_rows: int,
+) -> Iterator[tuple[list, Tops]]:
+    """A Spark task's folders, each updated whole; one (entries, merged tops) per task."""
+    done: tuple[list, Tops] = ([], _no_tops())
+    for key, cards in groups:
+        info, tops = update_folder(
+            results, key, (c for c in cards if c), drops.get(key, []), full, file_rows, top_rows
+        )
+        done = _combine(done, ([info], tops), top_rows)
+    yield done
+
+
+def note_forgotten(results: Results, paths: Iterable[str]) -> None:
+    """Rows forget.py removes (their stored `path`s): the next gallery drops them from their
+    folders' pages. A file per call, named by its content, so a repeated forget is one file."""
+    names = sorted(set(paths))
+    if not names:
+        return
+    data = json.dumps(names).encode()
+    digest = hashlib.sha256(data).hexdigest()[:20]
+    results.store().write(
+        results.in_gallery(FORGOTTEN_DIR, f"{digest}.json"), data, "application/json"
+    )
+
+
+def _forgotten(results: Results) -> tuple[list[str], list[str]]:
+    """(the stored paths forgotten since the last gallery, the note files naming them)."""
+    store, folder = results.store(), results.in_gallery(FORGOTTEN_DIR)
+    notes = [join(folder, n) for n in store.list_files(folder)] if store.exists(folder) else []
+    paths = [p for uri in notes for p in json.loads(store.read(uri))]
+    return paths, notes
+
+
+def _exact(old: list[list[Any]], new: list[list[Any]], limit: int, order: Callable) -> bool:
+    """Whether a merge of the old list (changed folders taken out) with the changed folders'
+    tops is the true top: yes when the old list held every row there was, or when the new list
+    is full and ends no later than the old one did (a row the old list left out ranks after its
+    end). A forgotten row can break this; then every folder's tops are read again."""
+    if len(old) < limit:
+        return True
+    return len(new) == limit and order(new[-1]) <= order(old[-1])
+
+
 def write_gallery(
     spark: Any,
     results: Results,
@@ -381,74 +612,191 @@ def write_gallery(
     page_size: int = PAGE_SIZE,
     file_rows: int = FILE_ROWS,
     rows: list[dict[str, Any]] | None = None,
+    top_rows: int = TOP_ROWS,
 ) -> str:
-    """Page files from the manifest parts on the executors, then DST/index.html from counts.
+    """The gallery, updating only the folders that changed: those holding rows of manifest
+    parts not yet in the gallery (this run's, or a killed run's) and those of forgotten rows.
 
-    The driver holds one count per view and partition and at most ERRORS_LISTED error rows;
-    given a small collection's `rows` (pipeline.SMALL_RUN), it writes the pages itself.
+    A first run (or a gallery of another layout or file size) builds every folder. Given a small
+    collection's `rows` (pipeline.SMALL_RUN) the driver does it all; past it each changed folder
+    is one group of one shuffle, its pages numbered in its task, and the driver holds one list
+    entry per folder and the merged top lists (TOP_ROWS + ERRORS_LISTED rows).
     """
     from dataproc_faces.results.ledger import read_rows
 
-    if rows is not None:
-        counts, errors = _pages_on_driver(results, rows, summary, file_rows)
-        return _write_index(results, summary, counts, errors, page_size, file_rows)
-    sc = spark.sparkContext
+    catalogue = _read_json(results, CATALOGUE)
+    full = catalogue is None or (catalogue.get("layout"), catalogue.get("fileRows")) != (
+        LAYOUT,
+        file_rows,
+    )
+    full = full or catalogue.get("topRows") != top_rows
+    folded = set() if full else set(_read_json(results, FOLDED) or [])
+    source = sorted(pids) if full else sorted(set(pids) - folded)
+    forgotten, notes = _forgotten(results)
     root, output = summary.input, results.root
-    slices = max(1, min(len(pids), sc.defaultParallelism * 4))
-    rows = (
-        sc.parallelize(sorted(pids), slices)
-        .mapPartitions(lambda p: read_rows(results, p))
-        .map(lambda r: page_row(r, root, output))
-    )
-    by_name = rows.sortBy(lambda r: r["n"]).persist()
-    per_part = by_name.mapPartitions(_view_counts).collect()
-    offsets, running = [], dict.fromkeys(VIEWS, 0)
-    for counts in per_part:
-        offsets.append(dict(running))
-        running = {v: running[v] + counts[v] for v in VIEWS}
-    counts = {**running, "faces": running["name"]}
-    placed = by_name.mapPartitionsWithIndex(lambda i, p: _placed(i, p, offsets, file_rows))
-    by_faces = (
-        rows.sortBy(faces_key)
-        .zipWithIndex()
-        .map(lambda x: (("faces", x[1] // file_rows + 1), (x[1], x[0])))
-    )
-    files = max(1, sum(counts.values()) // file_rows + len(counts))
-    placed.union(by_faces).groupByKey(min(files, slices * 4)).map(
-        lambda kv: _write_page(results, kv[0], kv[1])
-    ).sum()
-    errors = by_name.filter(lambda r: r["s"] != "ok").take(ERRORS_LISTED)
-    by_name.unpersist()
-    return _write_index(results, summary, counts, errors, page_size, file_rows)
+    drops: dict[str, list[str]] = {}
+    for path in [] if full else forgotten:
+        name = display_name(path, root)
+        drops.setdefault(folder_of(name), []).append(name)
+    combine = functools.partial(_combine, top_rows=top_rows)
+    done: tuple[list, Tops] = ([], _no_tops())
+    if rows is not None:  # a small collection: the driver alone
+        picked = rows if full else list(read_rows(results, source))
+        groups: dict[str, list[dict[str, Any]]] = {k: [] for k in drops}
+        for r in picked:
+            card = page_row(r, root, output)
+            groups.setdefault(folder_of(card["n"]), []).append(card)
+        done = next(
+            _folders_in_task(results, sorted(groups.items()), drops, full, file_rows, top_rows)
+        )
+    elif source or drops:
+        sc = spark.sparkContext
+        slices = max(1, min(len(source), sc.defaultParallelism * 4))
+        cards = (
+            sc.parallelize(source, slices)
+            .mapPartitions(lambda p: read_rows(results, p))
+            .map(lambda r: page_row(r, root, output))
+            .map(lambda c: (folder_of(c["n"]), c))
+        )
+        if drops:
+            cards = cards.union(sc.parallelize([(k, None) for k in sorted(drops)], 1))
+        done = (
+            cards.groupByKey(slices)
+            .mapPartitions(lambda g: _folders_in_task(results, g, drops, full, file_rows, top_rows))
+            .treeReduce(combine)
+        )
+    infos, tops = done
+    old = {} if full else catalogue["folders"]
+    folders = dict(old)
+    for info in infos:
+        if info["c"] is None:
+            folders.pop(info["k"], None)
+        else:
+            folders[info["k"]] = {"d": info["d"], "c": info["c"]}
+    if full:
+        _clear_stale(results, folders, catalogue)
+    merged = _merged(results, folders, tops, {i["k"] for i in infos}, full, top_rows)
+    return _finish(
+        results, summary, catalogue, folders, merged, page_size, file_rows, top_rows,
+        sorted(pids), notes,
+    )  # fmt: skip
 
 
-def _pages_on_driver(
-    results: Results, rows: list[dict[str, Any]], summary: Summary, file_rows: int
-) -> tuple[dict[str, int], list[dict[str, Any]]]:
-    """`write_gallery`'s page files for a small collection, without Spark jobs."""
-    cards = page_rows(rows, summary, results.root)
-    running = next(_view_counts(cards))
-    pages: dict[tuple[str, int], list[tuple[int, dict[str, Any]]]] = {}
-    for key, item in _placed(0, cards, [dict.fromkeys(VIEWS, 0)], file_rows):
-        pages.setdefault(key, []).append(item)
-    for i, card in enumerate(sorted(cards, key=faces_key)):
-        pages.setdefault(("faces", i // file_rows + 1), []).append((i, card))
-    for key, items in pages.items():
-        _write_page(results, key, items)
-    errors = [c for c in cards if c["s"] != "ok"][:ERRORS_LISTED]
-    return {**running, "faces": running["name"]}, errors
+def _merged(
+    results: Results,
+    folders: dict[str, dict[str, Any]],
+    tops: Tops,
+    changed: set[str],
+    full: bool,
+    top_rows: int,
+) -> Tops:
+    """The global top lists: the changed folders' tops merged into the kept rest of the old
+    lists; read again from every folder's folder.json when that cannot be exact (_exact)."""
+    old = None if full else _read_json(results, MERGED)
+    if old is None or full:
+        if full:
+            return tops
+        old = {"faces": [], "error": [], "complete": False}
+    kept = {name: [kc for kc in old.get(name, []) if kc[0] not in changed] for name in tops}
+    merged = merge_tops(kept, tops, top_rows)
+    orders = _tops_order(top_rows)
+    if old.get("complete", True) and all(
+        _exact(old.get(name, []), merged[name], *orders[name]) for name in merged
+    ):
+        return merged
+    merged = _no_tops()
+    for _, entry in sorted(folders.items()):
+        mine = _read_json(results, FOLDERS_DIR, entry["d"], FOLDER_FILE)
+        if mine is not None:
+            merged = merge_tops(merged, mine["top"], top_rows)
+    return merged
 
 
-def _write_index(
+def _clear_stale(
+    results: Results, folders: dict[str, dict[str, Any]], catalogue: dict[str, Any] | None
+) -> None:
+    """A full build: the folders no longer there, and an older layout's gallery/<view>/ files."""
+    store = results.store()
+    gone = [e["d"] for k, e in (catalogue or {}).get("folders", {}).items() if k not in folders]
+    dirs = [results.in_gallery(FOLDERS_DIR, d) for d in gone]
+    dirs += [results.in_gallery(view) for view in ALL_VIEWS]
+    for folder in dirs:
+        if store.exists(folder):
+            for name in store.list_files(folder):
+                store.delete(join(folder, name))
+
+
+def _write_changed(results: Results, texts: list[str], had: list[str], *where: str) -> list[str]:
+    """Page files `<where>/<n>.js` whose text changed since (digests `had`); the extra removed.
+    Returns the new digests: an unchanged file is not written again."""
+    store = results.store()
+    digests = [hashlib.sha256(t.encode()).hexdigest()[:20] for t in texts]
+    for number, (text, digest) in enumerate(zip(texts, digests, strict=True), 1):
+        if number > len(had) or had[number - 1] != digest:
+            uri = results.in_gallery(*where, f"{number}.js")
+            store.write(uri, text.encode(), "text/javascript")
+    for number in range(len(texts) + 1, len(had) + 1):
+        store.delete(results.in_gallery(*where, f"{number}.js"))
+    return digests
+
+
+def _finish(
     results: Results,
     summary: Summary,
-    counts: dict[str, int],
-    errors: list[dict[str, Any]],
+    catalogue: dict[str, Any] | None,
+    folders: dict[str, dict[str, Any]],
+    merged: Tops,
     page_size: int,
     file_rows: int,
+    top_rows: int,
+    pids: list[str],
+    notes: list[str],
 ) -> str:
-    page = render(summary, counts, errors, page_size, file_rows)
-    results.store().write(results.index, page.encode(), "text/html; charset=utf-8")
+    """The folder list, the merged view, the index, then the state that says what is done."""
+    old = catalogue or {}
+    store = results.store()
+    keys = sorted(folders)
+    entries = [{"k": k, "d": folders[k]["d"], "c": folders[k]["c"]} for k in keys]
+    chunks = [entries[i : i + LIST_ROWS] for i in range(0, len(entries), LIST_ROWS)]
+    lists = _write_changed(
+        results,
+        [page_file(LIST_DIR, n, chunk) for n, chunk in enumerate(chunks, 1)],
+        old.get("lists", []),
+        LIST_DIR,
+    )
+    faces = [c for _, c in merged["faces"]]
+    top_files = [faces[i : i + file_rows] for i in range(0, len(faces), file_rows)]
+    old_merged = (_read_json(results, MERGED) or {}) if catalogue is not None else {}
+    top_digests = _write_changed(
+        results,
+        [page_file(f"{TOP_DIR}/faces", n, rows) for n, rows in enumerate(top_files, 1)],
+        old_merged.get("digests", []),
+        TOP_DIR,
+        "faces",
+    )
+    counts = dict.fromkeys([*ALL_VIEWS, "found"], 0)
+    starts = []
+    for chunk in chunks:
+        starts.append(dict(counts))
+        for e in chunk:
+            counts = {v: counts[v] + e["c"].get(v, 0) for v in counts}
+    errors = [c for _, c in merged["error"]]
+    page = render(
+        summary, counts, errors, page_size, file_rows,
+        folders=entries[:FOLDERS_LISTED], folder_count=len(entries), starts=starts,
+        top=len(faces),
+    )  # fmt: skip
+    _write_json(results, {**merged, "digests": top_digests, "complete": True}, MERGED)
+    _write_json(
+        results,
+        {"layout": LAYOUT, "fileRows": file_rows, "topRows": top_rows, "folders": folders,
+         "lists": lists},
+        CATALOGUE,
+    )  # fmt: skip
+    store.write(results.index, page.encode(), "text/html; charset=utf-8")
+    _write_json(results, pids, FOLDED)
+    for uri in notes:
+        store.delete(uri)
     return results.index
 
 

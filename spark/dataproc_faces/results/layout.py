@@ -10,7 +10,8 @@
     _corrections/current.json         a person's boxes, merged (corrections.py)
     _corrections/history/<t>-<h>.json each corrections file applied, as given
     summary.json, index.html          the collection's totals and the gallery's page
-    gallery/<view>/<n>.js             the gallery's page files
+    gallery/folders/<dir>/<view>/<n>.js  a folder's page files; rows.jsonl, folder.json beside
+    gallery/top/faces/<n>.js, gallery/list/<n>.js, gallery/*.json  merged views, folder list, state
     _dataproc_faces.json, _lock.json  the marker and the lock (ownership.py)
 
 `Results` is plain data, so Spark ships it to executors; `store()` opens the output with the run's
@@ -160,6 +161,10 @@ class Results:
 
     def page(self, view: str, number: int) -> str:
         return self._at(self.PAGES, view, f"{number}.js")
+
+    def in_gallery(self, *parts: str) -> str:
+        """A file of the gallery's (gallery.py names them: folder pages, lists, their state)."""
+        return self._at(self.PAGES, *parts)
 
     @property
     def index(self) -> str:
