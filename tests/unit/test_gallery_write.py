@@ -17,10 +17,15 @@ import pytest
 
 from dataproc_faces import storage
 from dataproc_faces.results import layout
+from dataproc_faces.results.folders import folder_of
 from dataproc_faces.results.gallery import (
+    LIST_ROWS,
+    TOP_ROWS,
     VIEWS,
     _write_page,
     faces_key,
+    folder_counts,
+    folder_dir,
     page_row,
     write_gallery,
 )
@@ -50,12 +55,13 @@ def row(name: str, faces: int) -> dict[str, Any]:
 
 
 # Parts deliberately not in name order: the gallery sorts, the parts do not.
+# Three folders and two photos at the top (a flat bucket's shards).
 PARTS = [
-    [row("z.jpg", 6), row("m.jpg", 0), error_row(f"{SRC}/y.jpg", "broken y", 1.0)],
-    [row("a.jpg", 1), row("q.jpg", 2)],
-    [error_row(f"{SRC}/c.jpg", "broken c", 1.0), row("k.jpg", 5)],
-    [row("b.jpg", 0), row("r.jpg", 3)],
-    [row("d.jpg", 2), error_row(f"{SRC}/e.jpg", "broken e", 1.0), row("f.jpg", 1)],
+    [row("p/z.jpg", 6), row("m.jpg", 0), error_row(f"{SRC}/p/y.jpg", "broken y", 1.0)],
+    [row("a/a.jpg", 1), row("p/q.jpg", 2)],
+    [error_row(f"{SRC}/a/c.jpg", "broken c", 1.0), row("k.jpg", 5)],
+    [row("a/b.jpg", 0), row("p/r.jpg", 3)],
+    [row("d/d.jpg", 2), error_row(f"{SRC}/d/e.jpg", "broken e", 1.0), row("d/f.jpg", 1)],
 ]
 ALL = [r for part in PARTS for r in part]
 
@@ -98,27 +104,42 @@ def summary(dst: Path, rows: list[dict[str, Any]]) -> Summary:
 
 
 def page_files(dst: Path) -> dict[tuple[str, int], list[dict[str, Any]]]:
+    """Every page file under gallery/, by (its key as the script loads it, number)."""
     found = {}
-    for path in sorted((dst / "gallery").glob("*/*.js")):
+    for path in sorted((dst / "gallery").rglob("*.js")):
         text = path.read_text()
-        view, number = path.parent.name, int(path.stem)
-        prefix = f'galleryPage("{view}",{number},'
+        key, number = path.parent.relative_to(dst / "gallery").as_posix(), int(path.stem)
+        prefix = f'galleryPage("{key}",{number},'
         assert text.startswith(prefix) and text.endswith(");\n"), path
-        found[view, number] = json.loads(text[len(prefix) : -3])
+        found[key, number] = json.loads(text[len(prefix) : -3])
     return found
 
 
 def expected_files(
     rows: list[dict[str, Any]], dst: Path, file_rows: int
 ) -> dict[tuple[str, int], list[dict[str, Any]]]:
+    """Each folder's views by name (and `faces` by most faces), the merged most-faces list and
+    the folder list: what a build from scratch must write."""
     cards = sorted((page_row(r, SRC, str(dst)) for r in rows), key=lambda r: r["n"])
-    views = {view: [r for r in cards if keep(r)] for view, keep in VIEWS.items()}
-    views["faces"] = sorted(cards, key=faces_key)
-    return {
-        (view, i // file_rows + 1): held[i : i + file_rows]
-        for view, held in views.items()
-        for i in range(0, len(held), file_rows)
-    }
+    out: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    keys = sorted({folder_of(c["n"]) for c in cards})
+    for key in keys:
+        mine = [c for c in cards if folder_of(c["n"]) == key]
+        views = {view: [r for r in mine if keep(r)] for view, keep in VIEWS.items()}
+        views["faces"] = sorted(mine, key=faces_key)
+        for view, held in views.items():
+            for i in range(0, len(held), file_rows):
+                out[f"folders/{folder_dir(key)}/{view}", i // file_rows + 1] = held[i : i + file_rows]
+    top = sorted(cards, key=faces_key)[:TOP_ROWS]
+    for i in range(0, len(top), file_rows):
+        out["top/faces", i // file_rows + 1] = top[i : i + file_rows]
+    entries = [
+        {"k": k, "d": folder_dir(k), "c": folder_counts([c for c in cards if folder_of(c["n"]) == k])}
+        for k in keys
+    ]
+    for i in range(0, len(entries), LIST_ROWS):
+        out["list", i // LIST_ROWS + 1] = entries[i : i + LIST_ROWS]
+    return out
 
 
 def index_data(dst: Path) -> tuple[str, dict[str, Any]]:
@@ -136,7 +157,7 @@ def linked(r: dict[str, Any], dst: Path) -> dict[str, Any]:
     return {**r, "output": f"{dst}/images/{rel}", "thumbnail": f"{dst}/thumbs/{rel}.jpg"}
 
 
-def test_every_view_is_written_in_page_files_of_file_rows_rows(
+def test_every_folder_gets_every_view_in_page_files_of_file_rows_rows(
     tmp_path: Path, writes: list[tuple[str, str | None]]
 ) -> None:
     dst = tmp_path / "out"
@@ -152,86 +173,53 @@ def test_every_view_is_written_in_page_files_of_file_rows_rows(
     files = page_files(dst)
     assert files == expected_files(rows, dst, 2)
     # spot checks of the expectation itself
-    assert files["name", 1][0] == {
-        "n": "a.jpg", "s": "ok", "f": 1, "t": "thumbs/a.jpg.jpg", "o": "images/a.jpg",
+    a = f"folders/{folder_dir('a')}"
+    assert files[f"{a}/name", 1][0] == {
+        "n": "a/a.jpg", "s": "ok", "f": 1, "t": "thumbs/a/a.jpg.jpg", "o": "images/a/a.jpg",
         "e": None, "w": 64, "h": 48, "ms": 3.0,
     }  # fmt: skip
-    assert [r["n"] for r in files["name", 1]] == ["a.jpg", "b.jpg"]
-    assert [r["n"] for r in files["faces", 1]] == ["z.jpg", "k.jpg"]
-    assert [r["n"] for r in files["error", 2]] == ["y.jpg"]
-    assert ("five", 2) not in files and [r["n"] for r in files["five", 1]] == ["k.jpg", "z.jpg"]
+    assert [r["n"] for r in files[f"{a}/name", 1]] == ["a/a.jpg", "a/b.jpg"]
+    assert [r["n"] for r in files[f"{a}/name", 2]] == ["a/c.jpg"]
+    p = f"folders/{folder_dir('p')}"
+    assert [r["n"] for r in files[f"{p}/faces", 1]] == ["p/z.jpg", "p/r.jpg"]
+    assert [r["n"] for r in files["top/faces", 1]] == ["p/z.jpg", "k.jpg"]
+    assert [e["k"] for e in files["list", 1]] == sorted(
+        ["a", "d", "p", folder_of("m.jpg"), folder_of("k.jpg")]
+    )
 
     page, data = index_data(dst)
-    assert data == {
-        "pageSize": 3,
-        "fileRows": 2,
-        "counts": {
-            "name": 12, "ok": 9, "error": 3, "none": 2, "some": 7,
-            "two": 5, "five": 2, "review": 3, "faces": 12,
-        },
-        "dir": "gallery",
+    counts = {
+        "name": 12, "ok": 9, "error": 3, "none": 2, "some": 7,
+        "two": 5, "five": 2, "review": 3, "faces": 12, "found": 20,
     }  # fmt: skip
+    assert data["counts"] == counts
+    assert (data["pageSize"], data["fileRows"], data["dir"]) == (3, 2, "gallery")
+    assert (data["folders"], data["top"], data["starts"]) == (5, 12, [dict.fromkeys(counts, 0)])
     assert (
         '<ul class="errors">'
-        '<li><code class="path">c.jpg</code><span class="msg">broken c</span></li>'
-        '<li><code class="path">e.jpg</code><span class="msg">broken e</span></li>'
-        '<li><code class="path">y.jpg</code><span class="msg">broken y</span></li></ul>'
+        '<li><code class="path">a/c.jpg</code><span class="msg">broken c</span></li>'
+        '<li><code class="path">d/e.jpg</code><span class="msg">broken e</span></li>'
+        '<li><code class="path">p/y.jpg</code><span class="msg">broken y</span></li></ul>'
     ) in page
     assert "<title>Faces: 20 in 12 images</title>" in page
+    assert (
+        f'<tr data-folder="{folder_dir("a")}"><td><a href="#folder={folder_dir("a")}&amp;fi=2">'
+        "a</a></td><td>3</td><td>1</td><td>1</td><td>1</td></tr>"
+    ) in page
 
     js = [(u, t) for u, t in writes if u.endswith(".js")]
     assert sorted(u for u, _ in js) == sorted(
-        str(dst / "gallery" / view / f"{n}.js") for view, n in files
+        str(dst / "gallery" / key / f"{n}.js") for key, n in files
     )
     assert {t for _, t in js} == {"text/javascript"}
-    assert writes[-1] == (uri, "text/html; charset=utf-8")
+    assert (uri, "text/html; charset=utf-8") in writes
+    assert writes[-1][0] == str(dst / "gallery" / "folded.json")  # last: what is done
 
     ctx = spark.sparkContext
-    # the part ids in name order, over min(parts, 4 x cores) tasks
+    # the part ids in name order, over min(parts, 4 x cores) tasks; one shuffle by folder
     assert ctx.parallelized == [(sorted(pids), 4)]
-    # page files grouped into at most 4 tasks per slice (52 rows // 2 + 8 views = 34 files > 16)
-    assert [s for s in ctx.shuffles if s[0] == "groupByKey"] == [("groupByKey", 16)]
-
-
-def test_few_page_files_are_written_by_as_many_tasks(
-    tmp_path: Path, writes: list[tuple[str, str | None]]
-) -> None:
-    dst = tmp_path / "out"
-    pids = manifest(dst, PARTS)
-    spark = FakeSession(parallelism=1)
-    write_gallery(spark, Results(str(dst)), pids, summary(dst, ALL))
-    files = page_files(dst)
-    assert files == expected_files(ALL, dst, 500)
-    assert sorted(files) == [(v, 1) for v in sorted([*VIEWS, "faces"])]
-    _, data = index_data(dst)
-    assert (data["pageSize"], data["fileRows"]) == (100, 500)
-    # 52 rows over the 8 views fill no file of 500: one file per view, 8 tasks
-    groups = [s for s in spark.sparkContext.shuffles if s[0] == "groupByKey"]
-    assert groups == [("groupByKey", 9)]
-
-
-def test_one_part_is_one_slice(tmp_path: Path, writes: list[tuple[str, str | None]]) -> None:
-    dst = tmp_path / "out"
-    pids = manifest(dst, PARTS[:1])
-    spark = FakeSession(parallelism=2)
-    write_gallery(spark, Results(str(dst)), pids, summary(dst, PARTS[0]), file_rows=2)
-    assert page_files(dst) == expected_files(PARTS[0], dst, 2)
-    assert spark.sparkContext.parallelized == [(pids, 1)]
-    groups = [s for s in spark.sparkContext.shuffles if s[0] == "groupByKey"]
-    assert groups == [("groupByKey", 4)]
-
-
-def test_more_parts_than_four_per_core_share_the_slices(
-    tmp_path: Path, writes: list[tuple[str, str | None]]
-) -> None:
-    dst = tmp_path / "out"
-    parts = [[row(f"{i:02d}.jpg", i % 3)] for i in range(9)]
-    pids = manifest(dst, parts)
-    spark = FakeSession(parallelism=2)
-    rows = [r for p in parts for r in p]
-    write_gallery(spark, Results(str(dst)), pids, summary(dst, rows), file_rows=2)
-    assert page_files(dst) == expected_files(rows, dst, 2)
-    assert spark.sparkContext.parallelized == [(pids, 8)]
+    assert [s for s in ctx.shuffles if s[0] == "groupByKey"] == [("groupByKey", 4)]
+    assert not [s for s in ctx.shuffles if s[0].startswith("sort")]
 
 
 def test_an_empty_run_writes_the_index_and_no_page_file(
@@ -242,10 +230,10 @@ def test_an_empty_run_writes_the_index_and_no_page_file(
     spark = FakeSession(parallelism=2)
     write_gallery(spark, Results(str(dst)), [], summary(dst, []))
     assert page_files(dst) == {}
-    assert spark.sparkContext.parallelized == [([], 1)]
+    assert spark.sparkContext.parallelized == []
     _, data = index_data(dst)
-    assert data["counts"] == dict.fromkeys([*VIEWS, "faces"], 0)
-    assert writes == [(str(dst / Results.INDEX), "text/html; charset=utf-8")]
+    assert data["counts"] == dict.fromkeys([*VIEWS, "faces", "found"], 0)
+    assert [u for u, _ in writes if not u.endswith(".json")] == [str(dst / Results.INDEX)]
 
 
 def test_a_page_file_holds_its_rows_in_position_order_whatever_order_they_arrive_in(
