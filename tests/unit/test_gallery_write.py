@@ -129,12 +129,18 @@ def expected_files(
         views["faces"] = sorted(mine, key=faces_key)
         for view, held in views.items():
             for i in range(0, len(held), file_rows):
-                out[f"folders/{folder_dir(key)}/{view}", i // file_rows + 1] = held[i : i + file_rows]
+                out[f"folders/{folder_dir(key)}/{view}", i // file_rows + 1] = held[
+                    i : i + file_rows
+                ]
     top = sorted(cards, key=faces_key)[:TOP_ROWS]
     for i in range(0, len(top), file_rows):
         out["top/faces", i // file_rows + 1] = top[i : i + file_rows]
     entries = [
-        {"k": k, "d": folder_dir(k), "c": folder_counts([c for c in cards if folder_of(c["n"]) == k])}
+        {
+            "k": k,
+            "d": folder_dir(k),
+            "c": folder_counts([c for c in cards if folder_of(c["n"]) == k]),
+        }
         for k in keys
     ]
     for i in range(0, len(entries), LIST_ROWS):
