@@ -31,8 +31,8 @@ from tests.unit.test_gallery_write import (
     page_files,
     row,
     summary,
-    writes,  # noqa: F401 (fixture)
 )
+from tests.unit.test_gallery_write import writes as writes  # noqa: F401 (a fixture)
 
 
 def add_part(dst: Path, pid: str, rows: list[dict[str, Any]]) -> None:
@@ -106,6 +106,9 @@ def test_adding_photos_to_one_folder_rewrites_only_its_pages_and_the_index(
         assert any(k.startswith(mine) for k in before)
     # and what an incremental run wrote is what a build from scratch writes
     assert page_files(dst) == expected_files(all_rows(dst, pids), dst, 2)
+    writes.clear()
+    gallery(dst, pids, driver)  # nothing new: no page file is written again
+    assert [u for u, _ in writes if u.endswith(".js")] == []
 
 
 @pytest.mark.parametrize("driver", [True, False])
