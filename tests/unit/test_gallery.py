@@ -545,7 +545,7 @@ def test_script_json_exactly() -> None:
 
 def test_a_page_file_exactly() -> None:
     rows = [{"n": "é>.jpg", "f": 1}]
-    assert page_file("two", 4, rows) == 'galleryPage("two",4,[{"n":"é\\u003e.jpg","f":1}]);\n'
+    assert page_file("two", 4, rows) == 'galleryPage("two",4,[{"f":1,"n":"é\\u003e.jpg"}]);\n'
 
 
 def test_a_run_that_hides_faces_shows_its_privacy_report() -> None:

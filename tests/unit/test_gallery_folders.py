@@ -32,7 +32,7 @@ from tests.unit.test_gallery_write import (
     row,
     summary,
 )
-from tests.unit.test_gallery_write import writes as writes  # noqa: F401 (a fixture)
+from tests.unit.test_gallery_write import writes as writes  # a fixture
 
 
 def add_part(dst: Path, pid: str, rows: list[dict[str, Any]]) -> None:

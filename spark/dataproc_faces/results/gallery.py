@@ -131,7 +131,8 @@ def page_rows(rows: list[dict[str, Any]], summary: Summary, output: str) -> list
 
 def page_file(view: str, number: int, rows: list[dict[str, Any]]) -> str:
     """One page file: a call the index page's script answers; JSON escaped as in the page."""
-    return f"galleryPage({script_json(view)},{number},{script_json(rows)});\n"
+    # keys sorted: a row read back from the gallery's state gives the same bytes as a new one
+    return f"galleryPage({script_json(view)},{number},{script_json(rows, sort_keys=True)});\n"
 
 
 def faces_key(r: dict[str, Any]) -> tuple[int, int, str]:
@@ -139,9 +140,9 @@ def faces_key(r: dict[str, Any]) -> tuple[int, int, str]:
     return (-r["f"], r["s"] != "ok", r["n"])
 
 
-def script_json(value: Any) -> str:
+def script_json(value: Any, sort_keys: bool = False) -> str:
     """JSON that cannot end or confuse the <script> block holding it (`</`, `<!--`, `]]>`)."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=sort_keys)
     return (
         text.replace("<", "\\u003c")
         .replace(">", "\\u003e")
