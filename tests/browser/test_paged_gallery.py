@@ -1,5 +1,6 @@
 """A 20,000-row gallery in real headless Chromium, opened from disk: pages load on demand, and
-filters and sorts work across every page from precomputed views.
+filters and sorts work across every page and every folder from precomputed views; a folder
+chosen in the folder list shows its own rows in every view.
 
 The rows are generated (no thumbnails), written as manifest parts the way tasks write them, and
 the page files are built by `write_gallery` on real local Spark.
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from dataproc_faces.results.gallery import FILE_ROWS, PAGE_SIZE, write_gallery
+from dataproc_faces.results.gallery import FILE_ROWS, PAGE_SIZE, TOP_ROWS, folder_dir, write_gallery
 from dataproc_faces.results.layout import Results
 from dataproc_faces.results.ledger import part_ids, write_part
 from dataproc_faces.results.manifest import Summary, error_row
@@ -113,7 +114,11 @@ def show(page: Browser, status: str = "all", faces: str = "any", sort: str = "na
 
 
 def go_to(page: Browser, n: int) -> None:
-    page.evaluate(f"location.hash = 'page={n}'")
+    """The hash of page `n` with every other choice kept (filters, sort, folder)."""
+    page.evaluate(
+        "(() => { const p = new URLSearchParams(location.hash.slice(1)); "
+        f"p.set('page', '{n}'); location.hash = p.toString(); }})()"
+    )
     page.wait_for(f"document.body.dataset.ready === '1' && document.body.dataset.page === '{n}'")
 
 
@@ -123,21 +128,28 @@ def scripts(page: Browser) -> list[str]:
     )
 
 
-def test_the_first_view_loads_the_small_index_and_one_page_file(gallery: Path, page: Browser):
+D0 = f"folders/{folder_dir('d0')}"
+
+
+def test_the_first_view_loads_the_small_index_the_folder_list_and_one_page_file(
+    gallery: Path, page: Browser
+) -> None:
     assert (gallery / Results.INDEX).stat().st_size < 40_000  # no rows in it
-    assert scripts(page) == ["name/1.js"]
+    assert scripts(page) == ["list/1.js", f"{D0}/name/1.js"]
     assert names(page) == NAMES[:PAGE_SIZE]
     assert f"page 1 of {ROWS // PAGE_SIZE}" in page.evaluate(
-        "document.querySelector('.pager').innerText"
+        "document.querySelector('#gallery .pager').innerText"
     )
     assert page.evaluate("document.getElementById('shown').textContent") == "20000 images"
     assert page.problems() == []
 
 
 def test_any_page_loads_only_the_file_that_holds_it(page: Browser) -> None:
-    go_to(page, 137)  # rows 13,600-13,699 live in page file 28 (500 rows a file)
+    go_to(page, 137)  # rows 13,600-13,699: folder d6's rows 1,600-1,699, in its page file 4
     assert names(page) == NAMES[13_600:13_700]
-    assert scripts(page)[-1] == f"name/{13_600 // FILE_ROWS + 1}.js"
+    assert scripts(page)[-1] == f"folders/{folder_dir('d6')}/name/{1_600 // FILE_ROWS + 1}.js"
+    go_to(page, 21)  # rows 2,000-2,099: the first of folder d1
+    assert names(page) == NAMES[2_000:2_100]
     go_to(page, ROWS // PAGE_SIZE)
     assert names(page) == NAMES[-PAGE_SIZE:]
     assert page.problems() == []
@@ -157,13 +169,19 @@ def test_most_faces_first_across_pages_and_face_filters(page: Browser) -> None:
     counts = sorted((len(r["faces"]) for r in ALL), reverse=True)
     show(page, sort="faces-desc")
     assert faces(page) == counts[:PAGE_SIZE] == [6] * PAGE_SIZE
-    last = ROWS // PAGE_SIZE
+    # over every folder, the merged list of the TOP_ROWS rows with most faces
+    last = TOP_ROWS // PAGE_SIZE
+    assert page.evaluate("document.body.dataset.pages") == str(last)
+    assert page.evaluate("document.getElementById('shown').textContent") == (
+        f"{TOP_ROWS} of 20000 images (the {TOP_ROWS} with most faces of 20000)"
+    )
     go_to(page, last)
-    assert faces(page) == counts[-PAGE_SIZE:] == [0] * PAGE_SIZE
+    assert faces(page) == counts[TOP_ROWS - PAGE_SIZE : TOP_ROWS]
     show(page, faces="five", sort="faces-desc")
     five = sum(c >= 5 for c in counts)
+    assert five > TOP_ROWS
     assert page.evaluate("document.getElementById('shown').textContent") == (
-        f"{five} of 20000 images"
+        f"{TOP_ROWS} of 20000 images (the {TOP_ROWS} with most faces of {five})"
     )
     assert all(f >= 5 for f in faces(page))
     show(page, faces="none")
@@ -222,3 +240,60 @@ def test_needs_a_look_spans_every_page_and_says_why(page: Browser) -> None:
     assert page.evaluate("document.title") != "run" and page.problems() == []
     show(page)
     assert page.evaluate("document.getElementById('f-faces').disabled") is False
+
+
+def choose_folder(page: Browser, key: str) -> None:
+    """Click the folder's link in the folder list, as a person would."""
+    page.evaluate(
+        "[...document.querySelectorAll('#folders tbody a')]"
+        f".find(a => a.textContent === '{key}').click()"
+    )
+    page.wait_for(
+        f"document.body.dataset.ready === '1' && document.body.dataset.folder === '{key}'"
+    )
+
+
+def test_the_folder_list_shows_each_folders_counts(page: Browser) -> None:
+    table = page.evaluate(
+        "[...document.querySelectorAll('#folders tbody tr')].map(tr => "
+        "[...tr.children].map(td => td.textContent))"
+    )
+    expected = []
+    for d in range(10):
+        mine = [r for r in ALL if r["path"].startswith(f"{SRC}/d{d}/")]
+        expected.append([
+            f"d{d}", str(len(mine)), str(sum(len(r["faces"]) for r in mine)),
+            str(sum(r["status"] != "ok" for r in mine)), str(sum(bool(r["review"]) for r in mine)),
+        ])  # fmt: skip
+    assert table == expected
+    assert sum(int(row[1]) for row in table) == ROWS
+
+
+def test_a_chosen_folder_shows_its_own_rows_in_every_view(page: Browser) -> None:
+    show(page)
+    choose_folder(page, "d3")
+    mine = [r for r in ALL if r["path"].startswith(f"{SRC}/d3/")]
+    mine_names = sorted(r["path"][len(SRC) + 1 :] for r in mine)
+    assert names(page) == mine_names[:PAGE_SIZE]
+    assert page.evaluate("document.getElementById('shown').textContent") == (
+        f"{len(mine)} images in this folder"
+    )
+    assert page.evaluate("location.hash").startswith(f"#folder={folder_dir('d3')}&fi=3")
+    # most faces in one folder: all of its rows, not a merged top
+    show(page, sort="faces-desc")
+    pages = int(page.evaluate("document.body.dataset.pages"))
+    assert pages == -(-len(mine) // PAGE_SIZE)
+    go_to(page, pages)
+    want = sorted((len(r["faces"]) for r in mine), reverse=True)
+    assert faces(page) == want[(pages - 1) * PAGE_SIZE :]
+    show(page, status="error")
+    assert names(page) == sorted(r["path"][len(SRC) + 1 :] for r in mine if r["status"] == "error")
+    # a bookmark with a stale position still finds the folder by its directory
+    page.evaluate(f"location.hash = 'folder={folder_dir('d7')}&fi=0'")
+    page.wait_for("document.body.dataset.ready === '1' && document.body.dataset.folder === 'd7'")
+    assert names(page)[0].startswith("d7/")
+    page.evaluate("document.getElementById('f-all').click()")
+    page.wait_for("document.body.dataset.ready === '1' && document.body.dataset.folder === ''")
+    assert names(page) == NAMES[:PAGE_SIZE] or names(page)[0] == ERRORS[0]
+    show(page)
+    assert names(page) == NAMES[:PAGE_SIZE] and page.problems() == []
