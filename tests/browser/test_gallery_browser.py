@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from dataproc_faces.results.folders import folder_of
 from dataproc_faces.results.gallery import write_gallery
 from dataproc_faces.results.layout import Results
 from dataproc_faces.results.ledger import part_ids
@@ -174,9 +176,11 @@ def test_hostile_file_names_are_shown_not_run(page: Browser) -> None:
     # only the page's own two inline scripts plus page files, and no markup from a file name
     assert page.evaluate("[...document.scripts].filter(s => !s.src).length") == 2
     sources = page.evaluate("[...document.scripts].filter(s => s.src).map(s => s.src)")
-    assert sources == [
-        page.evaluate("location.href.split('#')[0]").rsplit("/", 1)[0] + "/gallery/name/1.js"
-    ]
+    base = page.evaluate("location.href.split('#')[0]").rsplit("/", 1)[0] + "/gallery/"
+    assert sources[0] == base + "list/1.js" and len(sources) > 1
+    assert all(  # the folder list, then the first page file of each folder the page shows
+        re.fullmatch(re.escape(base) + r"folders/[A-Za-z0-9_-]+/name/1\.js", s) for s in sources[1:]
+    )
     assert page.evaluate("document.querySelectorAll('#cards script, [onerror]').length") == 0
     text = page.evaluate("document.body.innerText")
     assert SCRIPT_NAME in text and IMG_NAME in text
@@ -264,16 +268,16 @@ def test_pages_of_cards(
     for n in range(1, pages + 1):
         assert browser.evaluate("document.body.dataset.page") == str(n)
         assert f"page {n} of {pages}" in browser.evaluate(
-            "document.querySelector('.pager').innerText"
+            "document.querySelector('#gallery .pager').innerText"
         )
         seen += [c["name"] for c in cards(browser)]
         if n < pages:
-            browser.evaluate("document.querySelectorAll('.pager button')[1].click()")
+            browser.evaluate("document.querySelectorAll('#gallery .pager button')[1].click()")
             browser.wait_for(
                 f"document.body.dataset.ready === '1' && document.body.dataset.page === '{n + 1}'"
             )
     assert len(seen) == len(manifest) == len(set(seen))
-    assert seen == sorted(seen)
+    assert seen == sorted(seen, key=lambda n: (folder_of(n), n))  # by folder, then by name
     assert browser.problems() == []
 
 

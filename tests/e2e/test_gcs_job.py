@@ -154,6 +154,11 @@ def test_a_rerun_skips_what_is_done_and_new_uploads_are_the_only_work(job, bucke
     assert len(rows) == 4 and rows[f"gs://{bucket}/in/later/new.png"]["status"] == "ok"
     summary = json.loads(gcs.GcsStore().read(f"gs://{bucket}/out/summary.json"))
     assert (summary["inputs"], summary["ok"], summary["processed"]) == (4, 3, 2)
-    page = gcs.GcsStore().read(f"gs://{bucket}/out/gallery/name/1.js").decode()
-    assert page.startswith('galleryPage("name",1,') and page.count('"s":"ok"') == 3
+    pages = [  # each folder's "all rows" view (a flat bucket's photos in hashed shards)
+        gcs.GcsStore().read(f"gs://{bucket}/{n}").decode()
+        for n in names(bucket, "out/gallery/folders/")
+        if "/name/" in n
+    ]
+    assert all(p.startswith('galleryPage("folders/') for p in pages)
+    assert sum(p.count('"s":"ok"') for p in pages) == 3
     assert "out/index.html" in names(bucket, "out/")
