@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -37,6 +39,7 @@ DEFAULT_MAX_MESSAGES = 20_000
 DEFAULT_LEASE = 600  # seconds: the subscription's ack deadline (infra/feed.py)
 FEED_FOLDER = "feed"  # the feed's results folder below results_uri
 LISTS_FOLDER = "_feed-lists"  # its input lists, beside it ('_': never a run of its own)
+STATUS_FILE = "status.json"  # in the lists folder: the last drain, for the web page
 
 # runner(input list URI, input root, output) -> exit status; 0 once the run recorded every entry
 Runner = Callable[[str, str, str], int]
@@ -203,6 +206,88 @@ class Drained:
     forgotten: int = 0
     ignored: int = 0
     status: int = 0
+    oldest: float | None = None  # seconds the oldest message pulled had waited, when known
+
+
+def _waited(received: list[Any], now: float) -> float | None:
+    """How long the oldest pulled message had waited since Pub/Sub took it (publish time)."""
+    times = []
+    for m in received:
+        published = getattr(m.message, "publish_time", None)
+        stamp = published.timestamp() if published is not None else 0.0
+        if stamp > 86_400:  # an unset time reads as the epoch
+            times.append(stamp)
+    return round(max(0.0, now - min(times)), 1) if times else None
+
+
+def write_status(lists: str, protect: str, done: Drained, limit: int, now: float) -> None:
+    """The last drain, where the web page reads it (`feed_status`): when, what it pulled, and
+    whether it stopped at its limit with more waiting. Pub/Sub's count of undelivered messages
+    is a Cloud Monitoring metric, not an API field, and a peek by Pull would lease the messages
+    and count a delivery attempt towards the dead letters: so the page shows what the last
+    drain saw, and its time, honestly."""
+    from dataproc_faces.storage import store_for
+    from dataproc_faces.storage.base import join
+
+    status = {
+        "time": now,
+        "messages": done.messages,
+        "photos": len(done.ran),
+        "forgotten": done.forgotten,
+        "ignored": done.ignored,
+        "status": done.status,
+        "more": done.messages >= limit,  # stopped at --max-messages: more were waiting
+        "oldest_seconds": done.oldest,
+    }
+    data = json.dumps(status, sort_keys=True).encode()
+    store_for(lists, protect=[protect]).write(join(lists, STATUS_FILE), data, "application/json")
+
+
+def _ago(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def describe_status(status: dict[str, Any], now: float) -> str:
+    """The feed's backlog as the last drain saw it, in one sentence for the page."""
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(status["time"])))
+    n = int(status.get("messages") or 0)
+    text = (
+        f"Last drained {_ago(now - float(status['time']))} ago ({when}): {n} message"
+        f"{'s' if n != 1 else ''}, {int(status.get('photos') or 0)} photos run, "
+        f"{int(status.get('forgotten') or 0)} forgotten. "
+    )
+    if int(status.get("status") or 0):
+        text += "Its run failed: the messages went back to the subscription. "
+    elif status.get("more"):
+        text += "More were waiting: the drain stopped at its limit and goes on next time. "
+    else:
+        text += "Nothing else was waiting then. "
+    if status.get("oldest_seconds") is not None:
+        text += f"The oldest message had waited {_ago(float(status['oldest_seconds']))}."
+    return text.strip()
+
+
+def feed_status(results_root: str) -> dict[str, Any] | None:
+    """The last drain `follow` recorded under a results root (None: no feed, or unreadable)."""
+    from dataproc_faces.storage import store_for
+    from dataproc_faces.storage.base import join
+
+    uri = join(join(results_root, LISTS_FOLDER), STATUS_FILE)
+    try:
+        store = store_for(uri)
+        if store.version(uri) is None:
+            return None
+        found = json.loads(store.read(uri))
+    except Exception:  # the page still works without it
+        return None
+    if not isinstance(found, dict) or not isinstance(found.get("time"), int | float):
+        return None
+    return found
 
 
 def drain_once(
@@ -220,13 +305,16 @@ def drain_once(
     the acknowledgement, the messages come back and the next round redoes only what the ledger
     has not recorded."""
     from dataproc_faces.results.forget import forget
+    from dataproc_faces.results.gallery import refresh
     from dataproc_faces.results.layout import Results
     from dataproc_faces.storage import store_for
     from dataproc_faces.storage.base import join
 
     received = pull(client, subscription, max_messages)
-    done = Drained(messages=len(received))
+    now = time.time()
+    done = Drained(messages=len(received), oldest=_waited(received, now))
     if not received:
+        write_status(lists, root, done, max_messages, now)
         return done
     ack_ids = [m.ack_id for m in received]
     with Lease(client, subscription, ack_ids, lease):
@@ -241,6 +329,8 @@ def drain_once(
             if todo.forget:
                 # Before the run, so the run's summary and gallery no longer count them.
                 done.forgotten = forget(Results(output, protect=root), todo.forget)
+                if not todo.run:  # no run to update the gallery: its pages drop them now
+                    refresh(Results(output, protect=root))
             if todo.run:
                 listing = join(lists, list_name(todo.run))
                 store_for(lists, protect=[root]).write(
@@ -251,6 +341,7 @@ def drain_once(
         except BaseException:
             modify(client, subscription, ack_ids, 0)  # back at once; killed: after the deadline
             raise
+    write_status(lists, root, done, max_messages, now)
     if done.status != 0:
         modify(client, subscription, ack_ids, 0)
         return done

@@ -266,3 +266,27 @@ def test_the_flat_top_of_a_bucket_spreads_over_shards(tmp_path: Path) -> None:
     keys = [e["k"] for e in page_files(dst)["list", 1]]
     assert len(keys) > 20 and all(k.startswith("_top/") for k in keys)
     assert json.loads((dst / "gallery" / "folders.json").read_text())["folders"].keys() == set(keys)
+
+
+def test_a_forget_without_a_run_refreshes_the_gallery_and_its_totals(tmp_path: Path) -> None:
+    from dataproc_faces.results.gallery import refresh
+
+    dst = tmp_path / "out"
+    pids = collection(dst)
+    rows = all_rows(dst, pids)
+    results = Results(str(dst), SRC)
+    assert refresh(results) is False  # no gallery yet: nothing to refresh, nothing written
+    assert not (dst / "index.html").exists()
+    summary(dst, rows).write(results)
+    gallery(dst, pids, True)
+    a_before = {k: v for k, v in snapshot(dst).items() if folder_dir("A") in k}
+    forget(results, [f"{SRC}/B/0.jpg", f"{SRC}/B/broken.jpg"])
+    assert refresh(results) is True
+    shown = {r["n"] for rows in page_files(dst).values() for r in rows if "n" in r}
+    assert "B/0.jpg" not in shown and "B/broken.jpg" not in shown and "B/1.jpg" in shown
+    page, data = index_data(dst)
+    left = all_rows(dst, pids)
+    assert data["counts"]["name"] == len(left) == len(rows) - 2
+    faces = sum(len(r["faces"]) for r in left)
+    assert f"<title>Faces: {faces} in {len(left)} images</title>" in page
+    assert {k: v for k, v in snapshot(dst).items() if folder_dir("A") in k} == a_before

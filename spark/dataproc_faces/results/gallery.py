@@ -20,6 +20,7 @@ hash) and script files from the page's own origin.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import hashlib
 import heapq
@@ -614,6 +615,7 @@ def write_gallery(
     file_rows: int = FILE_ROWS,
     rows: list[dict[str, Any]] | None = None,
     top_rows: int = TOP_ROWS,
+    recount: bool = False,
 ) -> str:
     """The gallery, updating only the folders that changed: those holding rows of manifest
     parts not yet in the gallery (this run's, or a killed run's) and those of forgotten rows.
@@ -679,8 +681,28 @@ def write_gallery(
     merged = _merged(results, folders, tops, {i["k"] for i in infos}, full, top_rows)
     return _finish(
         results, summary, catalogue, folders, merged, page_size, file_rows, top_rows,
-        sorted(pids), notes,
+        sorted(pids), notes, recount,
     )  # fmt: skip
+
+
+def refresh(results: Results) -> bool:
+    """The gallery after forget.py without a run (the feed named only deletes): on the driver,
+    the forgotten rows' folders and the index; the totals shown are the folders' (summary.json
+    is the last run's). False, and nothing written, when there is no gallery of this layout."""
+    catalogue = _read_json(results, CATALOGUE)
+    store = results.store()
+    if catalogue is None or catalogue.get("layout") != LAYOUT or not store.version(results.summary):
+        return False
+    from dataproc_faces.results.ledger import part_ids
+
+    fields = json.loads(store.read(results.summary))
+    summary = Summary(**{k: v for k, v in fields.items() if k in Summary.__dataclass_fields__})
+    pids = sorted(part_ids(store, results.manifest))
+    write_gallery(
+        None, results, pids, summary, file_rows=catalogue["fileRows"],
+        top_rows=catalogue["topRows"], rows=[], recount=True,
+    )  # fmt: skip
+    return True
 
 
 def _merged(
@@ -752,8 +774,10 @@ def _finish(
     top_rows: int,
     pids: list[str],
     notes: list[str],
+    recount: bool = False,
 ) -> str:
-    """The folder list, the merged view, the index, then the state that says what is done."""
+    """The folder list, the merged view, the index, then the state that says what is done.
+    `recount`: the index's totals from the folders (no run has counted them)."""
     old = catalogue or {}
     store = results.store()
     keys = sorted(folders)
@@ -782,6 +806,11 @@ def _finish(
         for e in chunk:
             counts = {v: counts[v] + e["c"].get(v, 0) for v in counts}
     errors = [c for _, c in merged["error"]]
+    if recount:
+        n, bad = counts["name"], counts["error"]
+        summary = dataclasses.replace(
+            summary, inputs=n, errors=bad, ok=n - bad, faces=counts["found"]
+        )
     page = render(
         summary, counts, errors, page_size, file_rows,
         folders=entries[:FOLDERS_LISTED], folder_count=len(entries), starts=starts,

@@ -121,8 +121,17 @@ def index() -> str:
         batch_pattern=BATCH_PATTERN,
         accept=ACCEPT,
         sidecars=",".join([*SIDECARS, *SIDECAR_NAMES]),
+        feed=_feed_line(s.results_root),
         **_page_choices(),
     )
+
+
+def _feed_line(results_root: str) -> str | None:
+    """The change feed's backlog as `follow` last saw it (follow.py), when the stack has one."""
+    from dataproc_faces.follow import describe_status, feed_status
+
+    status = feed_status(results_root)
+    return describe_status(status, time.time()) if status else None
 
 
 @web.post("/upload")
