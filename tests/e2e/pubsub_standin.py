@@ -16,6 +16,7 @@ import itertools
 import threading
 from concurrent import futures
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -31,6 +32,7 @@ class Stored:
     deliveries: int = 0
     ack_id: str | None = None  # the current lease's id, None when not leased
     acked: bool = False
+    published: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 @dataclass
@@ -116,7 +118,10 @@ class PubSubStandIn:
                         ack_id=m.ack_id,
                         delivery_attempt=m.deliveries,
                         message=pubsub.PubsubMessage(
-                            message_id=m.message_id, data=m.data, attributes=m.attributes
+                            message_id=m.message_id,
+                            data=m.data,
+                            attributes=m.attributes,
+                            publish_time=m.published,
                         ),
                     )
                 )

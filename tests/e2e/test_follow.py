@@ -296,3 +296,38 @@ def test_real_runs_record_each_photo_once_through_a_kill_an_overwrite_and_a_dele
         assert uri is None or gcs.GcsStore().version(uri) is None
     assert set(rows(out)) == {f"{root}/a.png", f"{root}/b.png"}
     assert standin.outstanding(subscription) == 0
+    # the gallery's pages: the deleted photo gone from its folder's pages and the merged lists
+    store = gcs.GcsStore()
+    pages = [
+        store.read(f"gs://{b}/{n}").decode()
+        for n in names_under(b, out.split("/", 3)[3] + "/gallery/")
+        if n.endswith(".js")
+    ]
+    assert pages and not any("c.png" in text for text in pages)
+    assert any('"n":"a.png"' in text for text in pages)
+    assert any('"n":"b.png"' in text for text in pages)
+
+
+def names_under(bucket: str, prefix: str) -> list[str]:
+    return [blob.name for blob in gcs.client().list_blobs(bucket, prefix=prefix)]
+
+
+def test_each_drain_leaves_its_status_for_the_page(
+    standin: PubSubStandIn, subscription: str, folder: dict[str, str]
+) -> None:
+    b, p = folder["bucket"], folder["prefix"]
+    for i in range(5):
+        notify(standin, b, f"{p}/x{i}.png", 1)
+    recorder = Recorder()
+    done = drain(subscription, folder, recorder, max_messages=3)
+    assert done.messages == 3
+    status = follow.feed_status(folder["output"].rsplit("/", 1)[0])
+    assert status is not None
+    assert (status["messages"], status["photos"], status["more"]) == (3, 3, True)
+    assert status["oldest_seconds"] is not None and 0 <= status["oldest_seconds"] < 600
+    drain(subscription, folder, recorder, max_messages=3)
+    status = follow.feed_status(folder["output"].rsplit("/", 1)[0])
+    assert (status["messages"], status["more"]) == (2, False)
+    drain(subscription, folder, recorder)  # an empty subscription: says so, with its time
+    status = follow.feed_status(folder["output"].rsplit("/", 1)[0])
+    assert (status["messages"], status["more"], status["oldest_seconds"]) == (0, False, None)
