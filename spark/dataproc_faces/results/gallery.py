@@ -462,6 +462,24 @@ def merge_tops(a: Tops, b: Tops, top_rows: int = TOP_ROWS) -> Tops:
     }
 
 
+class _Merging:
+    """Top lists merged as they come, cut only when four times too long: each row's sort key
+    is computed about once, not once per folder merged."""
+
+    def __init__(self, top_rows: int) -> None:
+        self.top_rows = top_rows
+        self.held: Tops = _no_tops()
+
+    def add(self, tops: Tops) -> None:
+        for name, (limit, order) in _tops_order(self.top_rows).items():
+            self.held[name].extend(tops[name])
+            if len(self.held[name]) > 4 * limit:
+                self.held[name] = heapq.nsmallest(limit, self.held[name], key=order)
+
+    def result(self) -> Tops:
+        return merge_tops(self.held, _no_tops(), self.top_rows)
+
+
 def folder_counts(cards: list[dict[str, Any]]) -> dict[str, int]:
     """Rows per view, and `found`: the faces found in the folder (the folder list shows it)."""
     counts = next(_view_counts(cards))
@@ -472,12 +490,17 @@ def _files(count: int, file_rows: int) -> int:
     return -(-count // file_rows)
 
 
-def _folder_pages(
-    d: str, cards: list[dict[str, Any]], file_rows: int
-) -> dict[tuple[str, int], str]:
-    """Every view's page files of one folder (its rows sorted by name)."""
+def _folder_views(cards: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """One folder's rows (sorted by name) in each view."""
     views = {view: [c for c in cards if keep(c)] for view, keep in VIEWS.items()}
     views["faces"] = sorted(cards, key=faces_key)
+    return views
+
+
+def _folder_pages(
+    d: str, views: dict[str, list[dict[str, Any]]], file_rows: int
+) -> dict[tuple[str, int], str]:
+    """Every view's page files of one folder."""
     return {
         (view, i // file_rows + 1): page_file(
             f"{FOLDERS_DIR}/{d}/{view}", i // file_rows + 1, held[i : i + file_rows]
@@ -534,7 +557,8 @@ def update_folder(
             store.delete(join(folder, name))
         return {"k": key, "d": d, "c": None}, _no_tops()
     counts = folder_counts(cards)
-    for (view, number), text in _folder_pages(d, cards, file_rows).items():
+    views = _folder_views(cards)
+    for (view, number), text in _folder_pages(d, views, file_rows).items():
         uri = results.in_gallery(FOLDERS_DIR, d, view, f"{number}.js")
         store.write(uri, text.encode(), "text/javascript")
     for view in ALL_VIEWS:  # page files a shrunken view no longer has
@@ -543,11 +567,10 @@ def update_folder(
             store.delete(results.in_gallery(FOLDERS_DIR, d, view, f"{number}.js"))
     body = "".join(json.dumps(c, sort_keys=True) + "\n" for c in cards)
     store.write(stored, body.encode(), "application/x-ndjson")
-    tops = merge_tops(
-        {"faces": [[key, c] for c in cards], "error": [[key, c] for c in cards if c["s"] != "ok"]},
-        _no_tops(),
-        top_rows,
-    )
+    tops = {  # the views are sorted already: their heads are the folder's top lists
+        "faces": [[key, c] for c in views["faces"][:top_rows]],
+        "error": [[key, c] for c in views["error"][:ERRORS_LISTED]],
+    }
     info = {"k": key, "d": d, "c": counts}
     _write_json(results, {**info, "fileRows": file_rows, "top": tops}, FOLDERS_DIR, d, FOLDER_FILE)
     return info, tops
@@ -566,13 +589,14 @@ def _folders_in_task(
     top_rows: int,
 ) -> Iterator[tuple[list, Tops]]:
     """A Spark task's folders, each updated whole; one (entries, merged tops) per task."""
-    done: tuple[list, Tops] = ([], _no_tops())
+    infos, merging = [], _Merging(top_rows)
     for key, cards in groups:
         info, tops = update_folder(
             results, key, (c for c in cards if c), drops.get(key, []), full, file_rows, top_rows
         )
-        done = _combine(done, ([info], tops), top_rows)
-    yield done
+        infos.append(info)
+        merging.add(tops)
+    yield infos, merging.result()
 
 
 def note_forgotten(results: Results, paths: Iterable[str]) -> None:
@@ -727,12 +751,12 @@ def _merged(
         _exact(old.get(name, []), merged[name], *orders[name]) for name in merged
     ):
         return merged
-    merged = _no_tops()
+    merging = _Merging(top_rows)
     for _, entry in sorted(folders.items()):
         mine = _read_json(results, FOLDERS_DIR, entry["d"], FOLDER_FILE)
         if mine is not None:
-            merged = merge_tops(merged, mine["top"], top_rows)
-    return merged
+            merging.add(mine["top"])
+    return merging.result()
 
 
 def _clear_stale(
