@@ -1,20 +1,31 @@
 """DST/index.html plus page files: look at a run's outlined faces, from disk or from a bucket.
 
 Why pages: one page embedding every row grows with the collection (300,000 rows made a 50 MB
-page). Here index.html holds only the summary, the number of rows in each view and at most
-ERRORS_LISTED error lines, so the first view costs the same for 100 or 10 million photos. The rows
-live in `gallery/<view>/<n>.js` files of FILE_ROWS rows each, written by Spark executors and
+page). Here index.html holds only the summary, the view counts, at most ERRORS_LISTED error lines,
+the first FOLDERS_LISTED folders and one entry per folder-list file, so the first view costs
+about the same for 100 or 10 million photos. The rows live in page files of FILE_ROWS rows each,
 loaded on demand with `<script src>` (browsers refuse `fetch()` next to a page opened from
-`file://` but load scripts). Filters and sorts work across pages because every combination the
-page offers reads from a precomputed, sorted view: all rows, `ok`, `error`, `none`, `some`,
-`two`, `five` by name, and `faces` (most faces first, errors last), whose prefixes are the
-face-count filters sorted by faces. The name filter applies to the page shown.
+`file://` but load scripts).
+
+Why per folder: each folder (results/folders.py: the top-level folder below the input, or a
+flat bucket's hashed shard) keeps its own page files `gallery/folders/<dir>/<view>/<n>.js`, its
+rows (`rows.jsonl`, the cards' fields only) and its counts and top lists (`folder.json`), so a run
+rewrites only the folders it changed (its new manifest parts' rows, and rows forget.py removed),
+the folder list files `gallery/list/<n>.js`, the merged top lists and index.html. Views: all rows,
+`ok`, `error`, `none`, `some`, `two`, `five`, `review` by name, and `faces` (most faces first,
+errors last), whose prefixes are the face-count filters sorted by faces. Across folders a view is
+the folders' views one after the other (folders by key): the script finds a position's folder
+from the list files' running counts. "Most faces" across folders is the merged top list
+(`gallery/top/faces/<n>.js`, TOP_ROWS rows), in one folder its own `faces` view; the index's
+errors are the merged first errors. The name filter applies to the page shown.
 
 Safety: file names are data, never markup. Server-side text goes through `html.escape`, JSON in
 the page and in page files has every `<`, `>` and `&` written as a \\u escape, the script builds
 cards with `textContent` and `setAttribute` only, links are relative URLs percent-encoded segment
 by segment, and a Content-Security-Policy admits only this page's own inline script and style (by
-hash) and script files from the page's own origin.
+hash) and script files from the page's own origin. Folder names are data too: a folder's
+directory is `folder_dir` (letters, digits, `_`, `-` and a hash; the script refuses any other
+before building a URL from it), and its name reaches the page only escaped or as `textContent`.
 """
 
 from __future__ import annotations
