@@ -16,7 +16,6 @@ from dataproc_faces.results.gallery import (
     SCRIPT,
     STYLE,
     VIEWS,
-    _placed,
     _view_counts,
     describe,
     display_name,
@@ -141,22 +140,6 @@ def test_a_page_file_is_one_call_whose_json_cannot_end_a_script() -> None:
     assert text.startswith('galleryPage("name",3,[') and text.endswith("]);\n")
     assert not set("<>&") & set(text)
     assert json.loads(text[len('galleryPage("name",3,') : -3]) == rows
-
-
-def test_rows_are_placed_in_every_view_they_belong_to_at_running_offsets() -> None:
-    rows = sorted(page_rows(ROWS, summary_of(ROWS), DST), key=lambda r: r["n"])
-    first, second = rows[:3], rows[3:]
-    offsets = [dict.fromkeys(VIEWS, 0), next(_view_counts(first))]
-    placed = list(_placed(0, first, offsets, 2)) + list(_placed(1, second, offsets, 2))
-    by_view: dict[str, list[tuple[int, int, str]]] = {}
-    for (view, number), (at, row) in placed:
-        by_view.setdefault(view, []).append((number, at, row["n"]))
-    for view, keep in VIEWS.items():
-        expected = [r["n"] for r in rows if keep(r)]
-        got = sorted(by_view.get(view, []), key=lambda x: x[1])
-        assert [n for _, _, n in got] == expected, view
-        assert [at for _, at, _ in got] == list(range(len(expected)))
-        assert [number for number, _, _ in got] == [at // 2 + 1 for at in range(len(expected))]
 
 
 def test_the_faces_order_puts_errors_after_every_ok_row() -> None:

@@ -22,7 +22,6 @@ from dataproc_faces.results.gallery import (
     LIST_ROWS,
     TOP_ROWS,
     VIEWS,
-    _write_page,
     faces_key,
     folder_counts,
     folder_dir,
@@ -240,16 +239,6 @@ def test_an_empty_run_writes_the_index_and_no_page_file(
     _, data = index_data(dst)
     assert data["counts"] == dict.fromkeys([*VIEWS, "faces", "found"], 0)
     assert [u for u, _ in writes if not u.endswith(".json")] == [str(dst / Results.INDEX)]
-
-
-def test_a_page_file_holds_its_rows_in_position_order_whatever_order_they_arrive_in(
-    tmp_path: Path, writes: list[tuple[str, str | None]]
-) -> None:
-    rows = [(7, {"n": "c"}), (5, {"n": "a"}), (6, {"n": "b"})]
-    assert _write_page(Results(str(tmp_path), SRC), ("two", 3), rows) == 1
-    path = tmp_path / "gallery" / "two" / "3.js"
-    assert path.read_text() == 'galleryPage("two",3,[{"n":"a"},{"n":"b"},{"n":"c"}]);\n'
-    assert writes == [(str(path), "text/javascript")]
 
 
 @pytest.mark.parametrize("file_rows", [2, 500])

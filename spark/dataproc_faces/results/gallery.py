@@ -412,26 +412,6 @@ def _view_counts(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, int]]:
     yield counts
 
 
-def _placed(
-    index: int, rows: Iterable[dict[str, Any]], offsets: list[dict[str, int]], file_rows: int
-) -> Iterator[tuple[tuple[str, int], tuple[int, dict[str, Any]]]]:
-    """((view, page file), (position, row)) for each view a name-sorted row belongs to."""
-    at = dict(offsets[index])
-    for r in rows:
-        for view, keep in VIEWS.items():
-            if keep(r):
-                yield (view, at[view] // file_rows + 1), (at[view], r)
-                at[view] += 1
-
-
-def _write_page(results: Results, key: tuple[str, int], rows: Iterable[tuple[int, dict]]) -> int:
-    body = [r for _, r in sorted(rows, key=lambda x: x[0])]
-    view, number = key
-    data = page_file(view, number, body).encode()
-    results.store().write(results.page(view, number), data, "text/javascript")
-    return 1
-
-
 # -- per-folder pages -------------------------------------------------------------------------
 FOLDERS_DIR, TOP_DIR, LIST_DIR, FORGOTTEN_DIR = "folders", "top", "list", "forgotten"
 CATALOGUE, MERGED, FOLDED = "folders.json", "top.json", "folded.json"
