@@ -290,3 +290,19 @@ def test_a_forget_without_a_run_refreshes_the_gallery_and_its_totals(tmp_path: P
     faces = sum(len(r["faces"]) for r in left)
     assert f"<title>Faces: {faces} in {len(left)} images</title>" in page
     assert {k: v for k, v in snapshot(dst).items() if folder_dir("A") in k} == a_before
+
+
+def test_an_older_layouts_pages_are_replaced_and_a_damaged_state_rebuilds(tmp_path: Path) -> None:
+    dst = tmp_path / "out"
+    pids = collection(dst)
+    for view, n in (("name", 1), ("name", 7), ("faces", 1), ("error", 2)):
+        path = dst / "gallery" / view / f"{n}.js"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f'galleryPage("{view}",{n},[]);\n')
+    gallery(dst, pids, False)
+    want = expected_files(all_rows(dst, pids), dst, 2)
+    assert page_files(dst) == want  # the old gallery/<view>/ files are gone
+    (dst / "gallery" / "folders.json").write_text("{not json")
+    (dst / "gallery" / "folders" / folder_dir("B") / "name" / "1.js").write_text("damaged")
+    gallery(dst, pids, True)
+    assert page_files(dst) == want
