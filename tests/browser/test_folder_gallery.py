@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 
 from dataproc_faces.results.folders import folder_of
-from dataproc_faces.results.gallery import FOLDERS_LISTED, PAGE_SIZE, folder_dir, write_gallery
+from dataproc_faces.results.gallery import (
+    FOLDERS_LISTED,
+    PAGE_SIZE,
+    folder_dir,
+    folder_label,
+    write_gallery,
+)
 from dataproc_faces.results.layout import Results
 from dataproc_faces.results.ledger import part_ids, write_part
 from dataproc_faces.results.manifest import Summary
@@ -29,6 +35,7 @@ HOSTILE = [
     "long-" + "x" * 400,
 ]
 FOLDERS = [f"g{i:03d}" for i in range(115)] + HOSTILE
+TOP = ["top-a.jpg", "top-b.jpg"]  # photos at the top: hashed shards, labelled as such
 
 
 def row(folder: str, i: int) -> dict[str, Any]:
@@ -40,6 +47,7 @@ def row(folder: str, i: int) -> dict[str, Any]:
 
 
 ALL = [row(f, i) for n, f in enumerate(FOLDERS) for i in range(1 + n % 4)]
+ALL += [{**row("x", 0), "path": f"{SRC}/{name}"} for name in TOP]
 ORDER = [  # folder by folder (by key), by name within each: the all-rows view's order
     r["path"][len(SRC) + 1 :]
     for r in sorted(ALL, key=lambda r: (folder_of(r["path"][9:]), r["path"][9:]))
@@ -79,20 +87,28 @@ def names(page: Browser) -> list[str]:
 
 
 def test_the_folder_table_pages_through_every_folder_names_as_text(page: Browser) -> None:
-    keys = sorted(FOLDERS)
-    count = {f: sum(r["path"].startswith(f"{SRC}/{f}/") for r in ALL) for f in FOLDERS}
-    assert [r[:2] for r in table(page)] == [[k, str(count[k])] for k in keys[:FOLDERS_LISTED]]
+    keys = sorted([*FOLDERS, *{folder_of(n) for n in TOP}])
+    count = {f: sum(folder_of(r["path"][len(SRC) + 1 :]) == f for r in ALL) for f in keys}
+    assert all(folder_label(k).startswith("top level, part ") for k in keys if "/" in k)
+    first = [[folder_label(k), str(count[k])] for k in keys[:FOLDERS_LISTED]]
+    assert [r[:2] for r in table(page)] == first
     seen = [r[0] for r in table(page)]
     for n in (2, 3):
         page.evaluate("document.querySelectorAll('#folder-pager button')[1].click()")
         page.wait_for(f"document.body.dataset.folderPage === '{n}'")
         page.wait_for(f"document.querySelector('#folders tbody tr').textContent !== '{seen[-1]}'")
         seen += [r[0] for r in table(page)]
-    assert seen == keys  # hostile names among them, as text
+    assert seen == [folder_label(k) for k in keys]  # hostile names among them, as text
     assert page.evaluate("document.title") != "run" and page.problems() == []
     assert page.evaluate("document.querySelectorAll('#folders img, #folders script').length") == 0
     page.evaluate("document.querySelectorAll('#folder-pager button')[0].click()")
     page.wait_for("document.body.dataset.folderPage === '2'")
+    shown = table(page)
+    assert [r[0] for r in shown] == keys[FOLDERS_LISTED : 2 * FOLDERS_LISTED]  # no shards here
+    # choosing cards (a new hash) leaves the folder table where the person put it
+    page.evaluate("location.hash = 'page=3'")
+    page.wait_for("document.body.dataset.ready === '1' && document.body.dataset.page === '3'")
+    assert table(page) == shown and page.evaluate("document.body.dataset.folderPage") == "2"
 
 
 @pytest.mark.parametrize("folder", HOSTILE)

@@ -333,6 +333,12 @@ def _controls_html() -> str:
     )
 
 
+def folder_label(key: str) -> str:
+    """How the folder list names a folder: a flat bucket's hashed shard (`_top/3a`: a real
+    folder's key has no '/') as what it is."""
+    return f"top level, part {key.split('/', 1)[1]}" if "/" in key else key
+
+
 def _folders_html(folders: list[dict[str, Any]], total: int) -> str:
     """The first folders with their counts, readable without JavaScript: a link chooses one
     (its rows alone, in every view); the script pages through the rest from the list files.
@@ -341,7 +347,7 @@ def _folders_html(folders: list[dict[str, Any]], total: int) -> str:
         return ""
     rows = "".join(
         f'<tr data-folder="{_e(e["d"])}"><td><a href="#folder={_e(e["d"])}&amp;fi={i}">'
-        f"{_e(e['k'])}</a></td>"
+        f"{_e(folder_label(e['k']))}</a></td>"
         + "".join(f"<td>{_e(e['c'].get(v, 0))}</td>" for v in ("name", "found", "error", "review"))
         + "</tr>"
         for i, e in enumerate(folders)

@@ -15,6 +15,8 @@
   };
   const total = data.counts.name;
   const SAFE = /^[A-Za-z0-9_-]+$/;  // a folder's directory (gallery.folder_dir); else refused
+  // a flat bucket's hashed shard (a real folder's key has no "/"), as gallery.folder_label says
+  const label = k => k.includes("/") ? "top level, part " + k.slice(k.indexOf("/") + 1) : k;
   // Page files call galleryPage(key, n, rows); a script element loads them, from disk too.
   const files = new Map(), waiting = new Map();
   window.galleryPage = (view, n, rows) => {
@@ -192,47 +194,7 @@
 
   function readHash() {
     const p = new URLSearchParams(location.hash.slice(1));
-    // The folder table: the index holds the first data.listed folders; the rest from list files.
-  let folderPage = 1;
-  async function drawFolders() {
-    if (!ui.folderRows) return;
-    const pages = Math.ceil(data.folders / data.listed);
-    const first = (folderPage - 1) * data.listed;
-    const last = Math.min(data.folders, first + data.listed);
-    if (folderPage > 1 || ui.folderRows.dataset.drawn) {
-      const rows = [];
-      for (let i = first; i < last; i++) {
-        const e = (await load("list", Math.floor(i / listRows) + 1))[i % listRows];
-        if (!e || !SAFE.test(e.d)) continue;
-        const tr = el("tr"), td = el("td"), a = el("a", "", e.k);
-        tr.dataset.folder = e.d;
-        a.setAttribute("href", "#folder=" + e.d + "&fi=" + i);
-        td.appendChild(a);
-        tr.appendChild(td);
-        for (const v of ["name", "found", "error", "review"]) {
-          tr.appendChild(el("td", "", String(e.c[v] || 0)));
-        }
-        rows.push(tr);
-      }
-      ui.folderRows.replaceChildren(...rows);
-      ui.folderRows.dataset.drawn = "1";
-    }
-    ui.folderPager.replaceChildren();
-    document.body.dataset.folderPage = String(folderPage);
-    if (pages <= 1) return;
-    const prev = el("button", "", "\u2190 folders"), next = el("button", "", "folders \u2192");
-    prev.type = next.type = "button";
-    prev.disabled = folderPage <= 1;
-    next.disabled = folderPage >= pages;
-    prev.addEventListener("click", () => { folderPage--; drawFolders(); });
-    next.addEventListener("click", () => { folderPage++; drawFolders(); });
-    ui.folderPager.append(
-      prev, el("span", "", (first + 1) + "\u2013" + last + " of " + data.folders), next);
-  }
-  if (ui.all) ui.all.addEventListener("click", () => { wanted = null; page = 1; render(); });
-  drawFolders();
-
-  for (const key of ["status", "faces", "sort"]) {
+    for (const key of ["status", "faces", "sort"]) {
       const v = p.get(key), select = ui[key];
       if (v && [...select.options].some(o => o.value === v)) select.value = v;
     }
@@ -285,7 +247,7 @@
       if (!folder) wanted = null;
     }
     ui.chosen.hidden = !folder;
-    ui.chosen.querySelector("strong").textContent = folder ? folder.k : "";
+    ui.chosen.querySelector("strong").textContent = folder ? label(folder.k) : "";
     document.body.dataset.folder = folder ? folder.k : "";
     const segs = segments();
     const matched = segs.reduce((n, s) => n + s[2], 0);
@@ -330,7 +292,7 @@
       for (let i = first; i < last; i++) {
         const e = (await load("list", Math.floor(i / listRows) + 1))[i % listRows];
         if (!e || !SAFE.test(e.d)) continue;
-        const tr = el("tr"), td = el("td"), a = el("a", "", e.k);
+        const tr = el("tr"), td = el("td"), a = el("a", "", label(e.k));
         tr.dataset.folder = e.d;
         a.setAttribute("href", "#folder=" + e.d + "&fi=" + i);
         td.appendChild(a);
