@@ -600,13 +600,11 @@ def _plan_with_spark(
                 .filter(lambda kv: kv[1][0] != kv[1][1])
                 .mapValues(lambda v: v[0])
             )
+        digests = digests.persist(StorageLevel.MEMORY_AND_DISK)
         folders = digests.keys()
     folders = folders.persist(StorageLevel.MEMORY_AND_DISK)
     changed = folders.count()
-    held = [folders]
-    if digests is not None:
-        digests = digests.persist(StorageLevel.MEMORY_AND_DISK)
-        held.append(digests)
+    held = [folders] if digests is None else [folders, digests]
     if changed <= SMALL_RUN:  # the changed folders' keys fit on the driver: no shuffle
         keys = sc.broadcast(set(folders.collect()))
         entries = entries.filter(lambda e: folder_of(e[1][0]) in keys.value)

@@ -18,8 +18,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from dataproc_faces.results.layout import Results
 from dataproc_faces.results.folders import folder_of
+from dataproc_faces.results.layout import Results
 from dataproc_faces.results.ledger import folder_part_ids, part_ids, read_rows, read_states
 
 
