@@ -639,8 +639,8 @@ STOP_AT_ENV = "DATAPROC_FACES_STOP_AT"
 
 
 def _stop_at(step: str) -> None:
-    """Fault injection for tests: the driver stops here, as a killed run would
-    ("compaction": after the tasks; "digests": after compaction, before the digests)."""
+    """Fault injection for tests: the driver stops here, as a killed run would ("tasks":
+    after planning; "compaction": after the tasks; "digests": before recording digests)."""
     if os.environ.get(STOP_AT_ENV) == step:
         raise SystemExit(f"stopped before {step} ({STOP_AT_ENV})")
 
@@ -724,6 +724,7 @@ def run(
         videos = []  # a large run's videos are each processed whole in one task
     per_task: list[dict[str, Any]] = []
     planned = time.perf_counter()
+    _stop_at("tasks")
     if total:
         done = sc.accumulator(0)
         chunks = work.mapPartitions(

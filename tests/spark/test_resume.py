@@ -105,7 +105,7 @@ def test_a_run_killed_midway_finishes_when_started_again(tmp_path: Path) -> None
         start_new_session=True,
     )
     try:
-        while not list((dst / "_state").glob("*.json")) if (dst / "_state").exists() else True:
+        while not list((dst / "_state").rglob("part-*.json")) if (dst / "_state").exists() else True:
             assert proc.poll() is None, "the run ended before any part was written"
             time.sleep(0.05)
     finally:
