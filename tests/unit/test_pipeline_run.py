@@ -620,6 +620,7 @@ def test_corrections_redo_exactly_the_photos_named_and_stay_with_the_results(
     spec = JobSpec(str(src), str(dst), FIXED, RenderOptions(mode="blur"))
     first = run(FakeSession(), spec)
     assert first.processed == 3 and first.summary.corrected == 0
+    assert (dst / "_state" / "_digests").is_dir()  # unchanged folders from here on
     before = {n: (dst / "images" / n).read_bytes() for n in ("a.png", "b/c.png", "d.png")}
     rows_before = manifest(spec.output)
     assert rows_before["a.png"]["review"] == ["small"]  # FACE is 20x16 px
