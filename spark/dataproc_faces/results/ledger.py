@@ -1,22 +1,32 @@
-"""What a results folder already holds: per-task manifest parts, their state, resume and compaction.
+"""What a results folder already holds: per-task manifest parts, their state, resume and compaction,
+kept per input folder with a digest of each folder's listing.
 
-Layout under DST:
-- `manifest/part-<id>.json`: the rows one Spark task produced (JSON Lines). `<id>` is the run's
-  id (nanoseconds since the epoch, zero-padded, so ids sort by age) and a hash of the sources the
-  task processed: a retried or speculative attempt writes the same name and replaces the file.
-- `_state/part-<id>.json`: one line per row of that part: the input, its version when processed
-  (Cloud Storage generation, or size and mtime locally) and a hash of the detector and render
-  options. Written after the part, so a state line always has its row. A local input is named
-  by its path below the input folder (layout.py's `shown`), as in the rows: the folder names no
-  local folder; reading turns it back into the input's path (`source_of`), so resume and
-  compaction work on the same keys as before, and an older folder's absolute names still match.
+Layout under DST (the folder key is `folders.folder_of`: the top-level folder below the input, or
+one of 256 `_top/xx` shards for photos at the top; `<folder>` is its encoding, `folder_name`):
+- `manifest/part-<folder>~<id>.json`: the rows one Spark task produced for one input folder (JSON
+  Lines; the manifest stays one flat folder, so `spark.read.json(DST/manifest)` still reads it).
+  `<id>` is the run's id (nanoseconds since the epoch, zero-padded, so ids sort by age) and a hash
+  of the sources the task processed: a retried or speculative attempt writes the same names.
+- `_state/<folder>/part-<id>.json`: one line per row of that part: the input, its version when
+  processed (Cloud Storage generation, or size and mtime locally) and a hash of the options (with
+  the photo's corrections). Written after the part, so a state line always has its row. A local
+  input is named by its path below the input folder (layout.py's `shown`), as in the rows.
+- `_state/_digests/<xx>.json`: 256 shard files mapping a folder key to the digest of its listing
+  (every input's name, version and the options it is expected to be done with, summed as
+  hashes, `line_hash`/`seal`), written only after that folder's work is recorded and compacted,
+  and only by a run that listed the whole input (never by an `--input-list` run).
+- `manifest/part-<id>.json` with `_state/part-<id>.json`: the flat layout of earlier versions,
+  still read; `compact` splits such parts into per-folder parts (`migrate`).
 
-A later run skips every input whose newest state has the same version and options. After the
-tasks end, `compact` removes rows that a newer part supersedes (rewriting the part first and its
-state second, so a kill between the two leaves a state that the next compaction cleans) and
-deletes parts that have no state (a task killed between its two writes; its inputs had no state,
-so this run processed them again). Each step is idempotent: a run killed anywhere finishes when
-started again. Inputs deleted from the source keep their rows.
+A run compares each listed folder's digest with the recorded one: a folder that matches has
+nothing pending and its states are not read; only the others' states are read and joined, and
+only they are compacted. A run stopped anywhere before the digests are written leaves the old
+digest, so the next run reads those folders again (never skips one wrongly). Compaction removes
+rows that a newer part supersedes (rewriting the part first and its state second, so a kill
+between the two leaves a state that the next compaction cleans) and deletes parts that have no
+state (a task killed between its two writes; its inputs had no state, so a run processed them
+again). Each step is idempotent: a run killed anywhere finishes when started again. Inputs
+deleted from the source keep their rows (the folder's digest changes; it is read once).
 """
 
 from __future__ import annotations
