@@ -392,6 +392,7 @@ class DriverPlan:
     listed: int
     ignored: dict[str, int]
     changed: dict[str, str] = field(default_factory=dict)  # folder key -> its listing's digest
+    shards: list[str] = field(default_factory=list)  # listing shards to delete after the run
 
 
 def plan_on_driver(
@@ -431,16 +432,30 @@ def plan_on_driver(
     if states is None and not force:
         return None
 
+    pending = _stale(listed, changed, states, options, corrections, force)
+    kept = {w: ignored[w] for w in SKIP_REASONS if w in ignored}
+    return DriverPlan(pending, len(listed), kept, changed)
+
+
+def _stale(
+    listed: Iterable[tuple[str, tuple[str, str]]],
+    changed: Any,
+    states: dict[str, tuple[str, str, str]] | None,
+    options: str,
+    corrections: fixes.Corrections | None,
+    force: bool,
+) -> list[tuple[str, tuple[str, str]]]:
+    """The entries of changed folders never processed, changed since, or processed with other
+    options, in folder order (on the driver)."""
+
     def stale(entry: tuple[str, tuple[str, str]]) -> bool:
         state = (states or {}).get(entry[0])
         expected = _photo_options(options, corrections, entry[1][0])
         return force or state is None or state[1] != entry[1][1] or state[2] != expected
 
-    pending = sorted(
+    return sorted(
         (e for e in listed if folder_of(e[1][0]) in changed and stale(e)), key=_folder_order
     )
-    kept = {w: ignored[w] for w in SKIP_REASONS if w in ignored}
-    return DriverPlan(pending, len(listed), kept, changed)
 
 
 def _folder_order(entry: tuple[str, tuple[str, str]]) -> tuple[str, str]:
@@ -563,11 +578,21 @@ class SparkPlan:
 
 
 def _plan_with_spark(
-    sc: Any, spec: JobSpec, run_id: str, options: str, force: bool, shared: Any = None
-) -> SparkPlan:
+    sc: Any,
+    spec: JobSpec,
+    run_id: str,
+    options: str,
+    force: bool,
+    shared: Any = None,
+    bound: int = 0,
+) -> SparkPlan | DriverPlan:
     """Listing, digests, skipping and numbering on the executors. Only input folders whose
     listing digest differs from the recorded one are joined with their states; with an input
-    list (not a full listing) every listed folder is, and no digest is recorded."""
+    list (not a full listing) every listed folder is, and no digest is recorded.
+
+    When the changed folders hold at most `bound` inputs and state lines (a few new photos in a
+    large collection), their entries come to the driver and it plans them (a DriverPlan): one
+    Spark job lists and digests, no join or sort of the collection."""
     from pyspark import StorageLevel
 
     everything, shards, ignored = listing(sc, spec, run_id)
@@ -591,20 +616,34 @@ def _plan_with_spark(
             fixed = shared.value if shared else None
             return folder_of(rel), line_hash(rel, version, _photo_options(options, fixed, rel))
 
-        sums = entries.map(share).reduceByKey(add_hashes, slices).mapValues(seal)
+        # (folder key, (digest, inputs listed there))
+        sums = (
+            entries.map(share).reduceByKey(add_hashes, slices).mapValues(lambda v: (seal(v), v[0]))
+        )
         if force:
-            digests = sums
+            counted = sums
         else:
-            digests = (
+            counted = (
                 sums.leftOuterJoin(digests_rdd(sc, results), slices)
-                .filter(lambda kv: kv[1][0] != kv[1][1])
+                .filter(lambda kv: kv[1][0][0] != kv[1][1])
                 .mapValues(lambda v: v[0])
             )
-        digests = digests.persist(StorageLevel.MEMORY_AND_DISK)
-        folders = digests.keys()
+        counted = counted.persist(StorageLevel.MEMORY_AND_DISK)
+        digests = counted.mapValues(lambda v: v[0])
+        folders = counted.keys()
+        changed = counted.count()
+        if changed <= bound:
+            found = dict(counted.collect())
+            narrow = None
+            if sum(n for _, n in found.values()) <= bound:
+                narrow = _narrow(sc, spec, entries, found, options, force, shared, bound)
+            if narrow is not None:
+                everything.unpersist()
+                counted.unpersist()
+                return replace(narrow, listed=listed, ignored=ignored, shards=shards)
     folders = folders.persist(StorageLevel.MEMORY_AND_DISK)
     changed = folders.count()
-    held = [folders] if digests is None else [folders, digests]
+    held = [folders] if digests is None else [folders, counted]
     if changed <= SMALL_RUN:  # the changed folders' keys fit on the driver: no shuffle
         keys = sc.broadcast(set(folders.collect()))
         entries = entries.filter(lambda e: folder_of(e[1][0]) in keys.value)
@@ -633,6 +672,30 @@ def _plan_with_spark(
     bounds = _chunk_bounds(total, sc.defaultParallelism, spec.partitions)
     work = indexed.partitionBy(len(bounds) - 1, lambda i: bisect_right(bounds, i) - 1)
     return SparkPlan(listed, ignored, shards, total, work, held, folders, digests)
+
+
+def _narrow(
+    sc: Any,
+    spec: JobSpec,
+    entries: Any,
+    found: dict[str, tuple[str, int]],
+    options: str,
+    force: bool,
+    shared: Any,
+    bound: int,
+) -> DriverPlan | None:
+    """The driver's plan for a few changed folders of a large listing (None: their states
+    are more than `bound` lines): their entries and states only come to the driver."""
+    keys = sc.broadcast(frozenset(found))
+    picked = entries.filter(lambda e: folder_of(e[1][0]) in keys.value).collect()
+    keys.unpersist()
+    states = None if force else newest_states(spec.results, bound, found)
+    if states is None and not force:
+        return None
+    fixed = shared.value if shared else None
+    changed = {k: d for k, (d, _) in found.items()}
+    pending = _stale(picked, changed, states, options, fixed, force)
+    return DriverPlan(pending, 0, {}, changed)
 
 
 STOP_AT_ENV = "DATAPROC_FACES_STOP_AT"
@@ -712,12 +775,19 @@ def run(
     bound = int(os.environ.get(SMALL_RUN_ENV, SMALL_RUN))
     small = plan_on_driver(spec, options, force, bound, corrections)
     large: SparkPlan | None = None
+    limit = bound
+    if small is None:
+        planned_by_spark = _plan_with_spark(sc, spec, run_id, options, force, shared, bound)
+        if isinstance(planned_by_spark, DriverPlan):  # a few changed folders of a large one
+            small, limit = planned_by_spark, 0  # finished by Spark: the collection is large
+        else:
+            large, limit = planned_by_spark, 0
     if small is not None:
-        listed, ignored, shards = small.listed, dict(small.ignored), []
+        listed, ignored, shards = small.listed, dict(small.ignored), small.shards
         photos, videos = video_jobs.split_named(small.pending)  # a video's segments: tasks
         total, work = len(small.pending), _work_from_plan(sc, spec, photos)
     else:
-        large = _plan_with_spark(sc, spec, run_id, options, force, shared)
+        assert large is not None
         listed, ignored, shards, total, work = (
             large.listed, large.ignored, large.shards, large.total, large.work
         )  # fmt: skip
@@ -739,7 +809,6 @@ def run(
     store_out = results.store()
     for uri in shards:
         store_out.delete(uri)
-    limit = bound if small is not None else 0
     _stop_at("compaction")
     if large is None:
         compaction = compact(sc, results, small.changed if small else ())

@@ -583,6 +583,29 @@ def test_a_run_past_the_small_limit_goes_to_spark_by_input_or_by_results(
     assert spark.sparkContext.shuffles == [] and third.rows is None
 
 
+def test_a_few_changed_folders_of_a_large_listing_are_planned_on_the_driver(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Past the bound the executors list and digest; when the changed folders hold few inputs
+    and states, only those come to the driver, which plans them: no join or sort job."""
+    monkeypatch.setattr(pipeline, "SMALL_RUN", 3)  # four inputs: listed by Spark
+    src = tree(tmp_path / "in", INPUTS)
+    spec = spec_for(tmp_path)
+    assert run(FakeSession(), spec).processed == 4
+    (src / "n").mkdir()
+    (src / "n" / "x.png").write_bytes(INPUTS["a.png"])
+    spark = FakeSession()
+    result = run(spark, spec)
+    assert (result.processed, result.skipped, result.summary.inputs) == (1, 4, 5)
+    sc = spark.sparkContext
+    assert not [x for x in sc.shuffles if x[0] in ("leftOuterJoin", "sortByKey", "partitionBy")][1:]
+    assert ("sortByKey", 1) not in sc.shuffles and result.rows is None  # totals: Spark's
+    assert [r.storage_level for r in sc.rdds if r.storage_level is not None] == []
+    assert set(manifest(spec.output)) == {"a.png", "c.png", "e.png", "f.jpg", "x.png"}
+    again = FakeSession()
+    assert run(again, spec).processed == 0
+
+
 # -- corrections: a person's boxes, kept with the results
 
 
