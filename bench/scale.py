@@ -191,14 +191,19 @@ def resume_demo(work: Path, n: int, master: str) -> dict[str, Any]:
     return result
 
 
-def incremental_point(work: Path, n: int, added: int, master: str) -> dict[str, Any]:
+def incremental_point(
+    work: Path, n: int, added: int, master: str, reuse: bool = False
+) -> dict[str, Any]:
     """What adding `added` inputs (one new folder) to a done collection of `n` costs, against a
-    run over the same `added` inputs into a fresh results folder; run side by side."""
+    run over the same `added` inputs into a fresh results folder; run side by side. `reuse`:
+    keep a collection an earlier call left done in `work` (its first run is not repeated)."""
     src, dst = work / f"incr-in-{n}", work / f"incr-out-{n}"
-    subprocess.run(["rm", "-rf", str(src), str(dst)], check=True)
-    make_inputs(src, n)
-    first = measured_run(src, dst, master)
-    new_folder = src / "new"
+    first: dict[str, Any] | None = None
+    if not (reuse and (dst / "summary.json").exists()):
+        subprocess.run(["rm", "-rf", str(src), str(dst)], check=True)
+        make_inputs(src, n)
+        first = measured_run(src, dst, master)
+    new_folder = src / f"new-{time.strftime('%Y%m%d-%H%M%S')}"
     fresh_src, fresh_dst = work / f"incr-fresh-in-{n}", work / f"incr-fresh-out-{n}"
     subprocess.run(["rm", "-rf", str(fresh_src), str(fresh_dst)], check=True)
     blobs = [tiny_png(n + i) for i in range(16)]
@@ -253,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated N: add 100 inputs to a done collection of N (empty: skip)",
     )
     p.add_argument("--added", type=int, default=100)
+    p.add_argument(
+        "--reuse", action="store_true", help="incremental: keep a done collection found in --work"
+    )
     p.add_argument("--work", type=Path, default=ROOT / "bench" / "scale-work")
     p.add_argument("--results", type=Path, default=RESULTS)
     args = p.parse_args(argv)
@@ -271,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         save(args.results, record)  # a long run keeps what it measured if a later step fails
     record["incremental"] = []
     for n in filter(None, args.incremental.split(",")):
-        point = incremental_point(args.work, int(n), args.added, args.master)
+        point = incremental_point(args.work, int(n), args.added, args.master, args.reuse)
         record["incremental"].append(point)
         save(args.results, record)
     if args.resume_n:
