@@ -17,7 +17,9 @@ from tests.spark.test_resume import command, env, image, paths, run_job
 
 pytestmark = pytest.mark.spark
 
-PLANNERS = {"driver": {}, "spark": {SMALL_RUN_ENV: "0"}}  # 0: every run planned by Spark
+# 0: every run planned by Spark; 4: listed by Spark (5 and more inputs), and a few changed
+# folders (at most 4 inputs and state lines) planned on the driver
+PLANNERS = {"driver": {}, "spark": {SMALL_RUN_ENV: "0"}, "narrow": {SMALL_RUN_ENV: "4"}}
 
 
 def put(src: Path, relative: str, seed: int) -> None:
