@@ -27,7 +27,7 @@ from dataproc_faces.pipeline import (
     run,
 )
 from dataproc_faces.results.folders import folder_of
-from dataproc_faces.results.ledger import folder_pid, options_key, part_id
+from dataproc_faces.results.ledger import folder_name, folder_pid, options_key, part_id
 from dataproc_faces.results.manifest import read_manifest
 from dataproc_faces.storage.local import LocalStore
 from tests.images import encode
@@ -604,6 +604,23 @@ def test_a_few_changed_folders_of_a_large_listing_are_planned_on_the_driver(
     assert set(manifest(spec.output)) == {"a.png", "c.png", "e.png", "f.jpg", "x.png"}
     again = FakeSession()
     assert run(again, spec).processed == 0
+
+
+def test_folders_with_odd_names_keep_their_own_states(tmp_path: Path) -> None:
+    odd = ["a b/1.png", "x~y/2.png", "%41/3.png", "_top/4.png", "été/5.png", "_digests/7.png"]
+    odd.append("top.png")
+    src = tree(tmp_path / "in", {n: INPUTS["a.png"] for n in odd})
+    spec = spec_for(tmp_path)
+    assert run(FakeSession(), spec).processed == 7
+    (src / "x~y" / "6.png").write_bytes(INPUTS["a.png"])
+    again = run(FakeSession(), spec)
+    assert (again.processed, again.skipped, again.summary.inputs) == (1, 7, 8)
+    dst = Path(spec.output)
+    assert sorted(p.name for p in (dst / "_state").iterdir() if p.name != "_digests") == sorted(
+        {folder_name(folder_of(n)) for n in odd}
+    )
+    assert len(list((dst / "_state" / "x%7Ey").iterdir())) == 2  # one part per run there
+    assert run(FakeSession(), spec).processed == 0
 
 
 # -- corrections: a person's boxes, kept with the results
