@@ -10,7 +10,8 @@ folders and the detector is Haar: per-image work is tiny, so what is left is the
 Then a resume run: kill the job (driver, JVM and workers) once about half the inputs have rows,
 start it again and record what the second run processed and skipped; then a no-change rerun and a
 rerun after adding 1% new inputs. And incremental runs (`--incremental`): what adding 100 inputs
-to a done collection of N costs against a run over those 100 alone into a fresh results folder.
+(one new folder) to a done collection of N costs against a run over those 100 alone into a fresh
+results folder, and then what changing 100 inputs spread over 100 existing folders costs.
 
 Results go to bench/results.json under "scale" (other keys are left as they are).
 """
@@ -152,7 +153,7 @@ def rows_done(dst: Path) -> int:
     state = dst / "_state"
     if not state.exists():
         return 0
-    return sum(p.read_text().count("\n") for p in state.glob("*.json"))
+    return sum(p.read_text().count("\n") for p in state.rglob("part-*.json"))
 
 
 def resume_demo(work: Path, n: int, master: str) -> dict[str, Any]:
@@ -190,14 +191,19 @@ def resume_demo(work: Path, n: int, master: str) -> dict[str, Any]:
     return result
 
 
-def incremental_point(work: Path, n: int, added: int, master: str) -> dict[str, Any]:
+def incremental_point(
+    work: Path, n: int, added: int, master: str, reuse: bool = False
+) -> dict[str, Any]:
     """What adding `added` inputs (one new folder) to a done collection of `n` costs, against a
-    run over the same `added` inputs into a fresh results folder; run side by side."""
+    run over the same `added` inputs into a fresh results folder; run side by side. `reuse`:
+    keep a collection an earlier call left done in `work` (its first run is not repeated)."""
     src, dst = work / f"incr-in-{n}", work / f"incr-out-{n}"
-    subprocess.run(["rm", "-rf", str(src), str(dst)], check=True)
-    make_inputs(src, n)
-    first = measured_run(src, dst, master)
-    new_folder = src / "new"
+    first: dict[str, Any] | None = None
+    if not (reuse and (dst / "summary.json").exists()):
+        subprocess.run(["rm", "-rf", str(src), str(dst)], check=True)
+        make_inputs(src, n)
+        first = measured_run(src, dst, master)
+    new_folder = src / f"new-{time.strftime('%Y%m%d-%H%M%S')}"
     fresh_src, fresh_dst = work / f"incr-fresh-in-{n}", work / f"incr-fresh-out-{n}"
     subprocess.run(["rm", "-rf", str(fresh_src), str(fresh_dst)], check=True)
     blobs = [tiny_png(n + i) for i in range(16)]
@@ -207,6 +213,8 @@ def incremental_point(work: Path, n: int, added: int, master: str) -> dict[str, 
             (folder / f"add-{i:05d}.png").write_bytes(blobs[i % 16])
     fresh = measured_run(fresh_src, fresh_dst, master)
     incremental = measured_run(src, dst, master)
+    changed = change_spread(src, added, n)
+    spread = measured_run(src, dst, master)
     result = {
         "n": n,
         "added": added,
@@ -214,9 +222,23 @@ def incremental_point(work: Path, n: int, added: int, master: str) -> dict[str, 
         "fresh_run_of_the_added": fresh,
         "incremental_run": incremental,
         "ratio": round(incremental["wall_seconds"] / fresh["wall_seconds"], 2),
+        "changed_spread": {"changed": changed, "folders": min(changed, FOLDERS), **spread},
+        "ratio_changed_spread": round(spread["wall_seconds"] / fresh["wall_seconds"], 2),
     }
     print(json.dumps(result), flush=True)
     return result
+
+
+def change_spread(src: Path, count: int, n: int) -> int:
+    """New bytes for `count` existing inputs, one per folder round the FOLDERS folders (input i
+    lives in folder i % FOLDERS), so each changed input sits in a different folder."""
+    blobs = [tiny_png(10 * n + i) for i in range(16)]
+    changed = 0
+    for i in range(min(count, n)):
+        path = src / f"f{i % FOLDERS:03d}" / f"img-{i:07d}.png"
+        path.write_bytes(blobs[i % 16])  # other bytes, a new mtime: a new version
+        changed += 1
+    return changed
 
 
 def save(path: Path, record: dict[str, Any]) -> None:
@@ -236,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated N: add 100 inputs to a done collection of N (empty: skip)",
     )
     p.add_argument("--added", type=int, default=100)
+    p.add_argument(
+        "--reuse", action="store_true", help="incremental: keep a done collection found in --work"
+    )
     p.add_argument("--work", type=Path, default=ROOT / "bench" / "scale-work")
     p.add_argument("--results", type=Path, default=RESULTS)
     args = p.parse_args(argv)
@@ -254,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         save(args.results, record)  # a long run keeps what it measured if a later step fails
     record["incremental"] = []
     for n in filter(None, args.incremental.split(",")):
-        point = incremental_point(args.work, int(n), args.added, args.master)
+        point = incremental_point(args.work, int(n), args.added, args.master, args.reuse)
         record["incremental"].append(point)
         save(args.results, record)
     if args.resume_n:

@@ -24,19 +24,27 @@ from dataproc_faces.detectors.base import (
 from dataproc_faces.imaging.render import RenderOptions, outline
 from dataproc_faces.results import corrections as fixes
 from dataproc_faces.results import review
+from dataproc_faces.results.folders import folder_of
 from dataproc_faces.results.layout import Results
 from dataproc_faces.results.ledger import (
+    add_hashes,
     capped,
     compact,
+    digests_rdd,
+    line_hash,
     new_run_id,
     newest_states,
     options_key,
     part_id,
     part_ids,
     photo_options,
+    read_digests,
     read_rows,
+    seal,
     states_rdd,
-    write_part,
+    write_digests,
+    write_digests_rdd,
+    write_folder_parts,
 )
 from dataproc_faces.results.manifest import Summary, error_row, ok_row
 from dataproc_faces.scheduling import equal_sizes, guided_sizes
@@ -383,6 +391,8 @@ class DriverPlan:
     pending: list[tuple[str, tuple[str, str]]]  # (source, (relative, version)), sorted
     listed: int
     ignored: dict[str, int]
+    changed: dict[str, str] = field(default_factory=dict)  # folder key -> its listing's digest
+    shards: list[str] = field(default_factory=list)  # listing shards to delete after the run
 
 
 def plan_on_driver(
@@ -408,17 +418,49 @@ def plan_on_driver(
                 yield join(spec.input, r), (r, v)
 
     listed = capped(entries(), limit)
-    states = None if listed is None or force else newest_states(spec.results, limit)
-    if listed is None or (states is None and not force):
+    if listed is None:
         return None
+    sums: dict[str, tuple[int, int]] = {}
+    for _, (rel, version) in listed:
+        key = folder_of(rel)
+        share = line_hash(rel, version, _photo_options(options, corrections, rel))
+        sums[key] = add_hashes(sums[key], share) if key in sums else share
+    digests = {k: seal(v) for k, v in sums.items()}
+    recorded = {} if force else read_digests(spec.results, digests)
+    changed = {k: d for k, d in digests.items() if recorded.get(k) != d}
+    states = None if force else newest_states(spec.results, limit, changed)
+    if states is None and not force:
+        return None
+
+    pending = _stale(listed, changed, states, options, corrections, force)
+    kept = {w: ignored[w] for w in SKIP_REASONS if w in ignored}
+    return DriverPlan(pending, len(listed), kept, changed)
+
+
+def _stale(
+    listed: Iterable[tuple[str, tuple[str, str]]],
+    changed: Any,
+    states: dict[str, tuple[str, str, str]] | None,
+    options: str,
+    corrections: fixes.Corrections | None,
+    force: bool,
+) -> list[tuple[str, tuple[str, str]]]:
+    """The entries of changed folders never processed, changed since, or processed with other
+    options, in folder order (on the driver)."""
 
     def stale(entry: tuple[str, tuple[str, str]]) -> bool:
         state = (states or {}).get(entry[0])
         expected = _photo_options(options, corrections, entry[1][0])
         return force or state is None or state[1] != entry[1][1] or state[2] != expected
 
-    pending = sorted(e for e in listed if stale(e))
-    return DriverPlan(pending, len(listed), {w: ignored[w] for w in SKIP_REASONS if w in ignored})
+    return sorted(
+        (e for e in listed if folder_of(e[1][0]) in changed and stale(e)), key=_folder_order
+    )
+
+
+def _folder_order(entry: tuple[str, tuple[str, str]]) -> tuple[str, str]:
+    """Work in folder order: a task's inputs then span few folders, so it writes few parts."""
+    return folder_of(entry[1][0]), entry[0]
 
 
 def _photo_options(options: str, corrections: fixes.Corrections | None, relative: str) -> str:
@@ -501,7 +543,8 @@ def process_chunk(
         {"path": shown(s), "version": v, "options": _photo_options(options, corrections, r)}
         for s, r, v in entries
     ]
-    write_part(spec.results.store(), spec.results, pid, rows, states)
+    done_rows = zip((r for _, r, _ in entries), rows, states, strict=True)
+    write_folder_parts(spec.results.store(), spec.results, pid, done_rows)
     _crash_once()
     yield {
         "inputs": len(rows),
@@ -520,11 +563,36 @@ def _work_from_plan(sc: Any, spec: JobSpec, pending: list[Any]) -> Any:
     return sc.parallelize(chunks, max(1, len(chunks))).flatMap(lambda chunk: chunk)
 
 
+@dataclass
+class SparkPlan:
+    """What `_plan_with_spark` finds: counts on the driver, the rest as RDDs."""
+
+    listed: int
+    ignored: dict[str, int]
+    shards: list[str]
+    total: int
+    work: Any
+    held: list[Any]  # persisted RDDs to release once the run is over
+    folders: Any  # RDD of the input folders whose states this run read (to compact)
+    digests: Any  # RDD of (folder key, digest) to record after the work, or None (an input list)
+
+
 def _plan_with_spark(
-    sc: Any, spec: JobSpec, run_id: str, options: str, force: bool, shared: Any = None
-) -> tuple[int, dict[str, int], list[str], int, Any, Any]:
-    """Listing, skipping and numbering on the executors: (listed, ignored, shards, total, work,
-    the persisted RDD to release after the tasks)."""
+    sc: Any,
+    spec: JobSpec,
+    run_id: str,
+    options: str,
+    force: bool,
+    shared: Any = None,
+    bound: int = 0,
+) -> SparkPlan | DriverPlan:
+    """Listing, digests, skipping and numbering on the executors. Only input folders whose
+    listing digest differs from the recorded one are joined with their states; with an input
+    list (not a full listing) every listed folder is, and no digest is recorded.
+
+    When the changed folders hold at most `bound` inputs and state lines (a few new photos in a
+    large collection), their entries come to the driver and it plans them (a DriverPlan): one
+    Spark job lists and digests, no join or sort of the collection."""
     from pyspark import StorageLevel
 
     everything, shards, ignored = listing(sc, spec, run_id)
@@ -538,17 +606,106 @@ def _plan_with_spark(
     # no extra job to number the inputs.
     slices = max(1, min(listed // PLAN_ENTRIES + 1, sc.defaultParallelism * 4))
     results = spec.results
-    known = part_ids(results.store(), results.state)
-    pending = _pending(entries, states_rdd(sc, results, known), options, force, slices, shared)
-    indexed = pending.sortByKey(numPartitions=slices).zipWithIndex().map(lambda kv: (kv[1], kv[0]))
+    digests = None
+    if spec.input_list:
+        folders = entries.map(lambda e: folder_of(e[1][0])).distinct(slices)
+    else:
+
+        def share(e: Any) -> tuple[str, tuple[int, int]]:
+            rel, version = e[1]
+            fixed = shared.value if shared else None
+            return folder_of(rel), line_hash(rel, version, _photo_options(options, fixed, rel))
+
+        # (folder key, (digest, inputs listed there))
+        sums = (
+            entries.map(share).reduceByKey(add_hashes, slices).mapValues(lambda v: (seal(v), v[0]))
+        )
+        if force:
+            counted = sums
+        else:
+            counted = (
+                sums.leftOuterJoin(digests_rdd(sc, results), slices)
+                .filter(lambda kv: kv[1][0][0] != kv[1][1])
+                .mapValues(lambda v: v[0])
+            )
+        counted = counted.persist(StorageLevel.MEMORY_AND_DISK)
+        digests = counted.mapValues(lambda v: v[0])
+        folders = counted.keys()
+        changed = counted.count()
+        if changed <= bound:
+            found = dict(counted.collect())
+            narrow = None
+            if sum(n for _, n in found.values()) <= bound:
+                narrow = _narrow(sc, spec, entries, found, options, force, shared, bound)
+            if narrow is not None:
+                everything.unpersist()
+                counted.unpersist()
+                return replace(narrow, listed=listed, ignored=ignored, shards=shards)
+    folders = folders.persist(StorageLevel.MEMORY_AND_DISK)
+    changed = folders.count()
+    held = [folders] if digests is None else [folders, counted]
+    if changed <= SMALL_RUN:  # the changed folders' keys fit on the driver: no shuffle
+        keys = sc.broadcast(set(folders.collect()))
+        entries = entries.filter(lambda e: folder_of(e[1][0]) in keys.value)
+    else:
+        entries = (
+            entries.map(lambda e: (folder_of(e[1][0]), e))
+            .join(folders.map(lambda k: (k, None)), slices)
+            .map(lambda kv: kv[1][0])
+        )
+    legacy = part_ids(results.store(), results.state)
+    known = states_rdd(sc, results, legacy, folders)
+    pending = _pending(entries, known, options, force, slices, shared)
+    indexed = (
+        pending.map(lambda e: ((folder_of(e[1][0]), e[0]), e[1]))
+        .sortByKey(numPartitions=slices)
+        .map(lambda kv: (kv[0][1], kv[1]))
+        .zipWithIndex()
+        .map(lambda kv: (kv[1], kv[0]))
+    )
     indexed = indexed.persist(StorageLevel.MEMORY_AND_DISK)
+    held.append(indexed)
     total = indexed.count()
     everything.unpersist()
     if not total:
-        return listed, ignored, shards, 0, indexed, indexed
+        return SparkPlan(listed, ignored, shards, 0, indexed, held, folders, digests)
     bounds = _chunk_bounds(total, sc.defaultParallelism, spec.partitions)
     work = indexed.partitionBy(len(bounds) - 1, lambda i: bisect_right(bounds, i) - 1)
-    return listed, ignored, shards, total, work, indexed
+    return SparkPlan(listed, ignored, shards, total, work, held, folders, digests)
+
+
+def _narrow(
+    sc: Any,
+    spec: JobSpec,
+    entries: Any,
+    found: dict[str, tuple[str, int]],
+    options: str,
+    force: bool,
+    shared: Any,
+    bound: int,
+) -> DriverPlan | None:
+    """The driver's plan for a few changed folders of a large listing (None: their states
+    are more than `bound` lines): their entries and states only come to the driver."""
+    keys = sc.broadcast(frozenset(found))
+    picked = entries.filter(lambda e: folder_of(e[1][0]) in keys.value).collect()
+    keys.unpersist()
+    states = None if force else newest_states(spec.results, bound, found)
+    if states is None and not force:
+        return None
+    fixed = shared.value if shared else None
+    changed = {k: d for k, (d, _) in found.items()}
+    pending = _stale(picked, changed, states, options, fixed, force)
+    return DriverPlan(pending, 0, {}, changed)
+
+
+STOP_AT_ENV = "DATAPROC_FACES_STOP_AT"
+
+
+def _stop_at(step: str) -> None:
+    """Fault injection for tests: the driver stops here, as a killed run would ("tasks":
+    after planning; "compaction": after the tasks; "digests": before recording digests)."""
+    if os.environ.get(STOP_AT_ENV) == step:
+        raise SystemExit(f"stopped before {step} ({STOP_AT_ENV})")
 
 
 def _corrections(spec: JobSpec) -> fixes.Corrections:
@@ -617,17 +774,27 @@ def run(
     shared = sc.broadcast(corrections) if corrections else None  # bound: fixes.MAX_PHOTOS
     bound = int(os.environ.get(SMALL_RUN_ENV, SMALL_RUN))
     small = plan_on_driver(spec, options, force, bound, corrections)
+    large: SparkPlan | None = None
+    limit = bound
+    if small is None:
+        planned_by_spark = _plan_with_spark(sc, spec, run_id, options, force, shared, bound)
+        if isinstance(planned_by_spark, DriverPlan):  # a few changed folders of a large one
+            small, limit = planned_by_spark, 0  # finished by Spark: the collection is large
+        else:
+            large, limit = planned_by_spark, 0
     if small is not None:
-        listed, ignored, shards = small.listed, dict(small.ignored), []
+        listed, ignored, shards = small.listed, dict(small.ignored), small.shards
         photos, videos = video_jobs.split_named(small.pending)  # a video's segments: tasks
-        total, work, held = len(small.pending), _work_from_plan(sc, spec, photos), None
+        total, work = len(small.pending), _work_from_plan(sc, spec, photos)
     else:
-        listed, ignored, shards, total, work, held = _plan_with_spark(
-            sc, spec, run_id, options, force, shared
-        )
+        assert large is not None
+        listed, ignored, shards, total, work = (
+            large.listed, large.ignored, large.shards, large.total, large.work
+        )  # fmt: skip
         videos = []  # a large run's videos are each processed whole in one task
     per_task: list[dict[str, Any]] = []
     planned = time.perf_counter()
+    _stop_at("tasks")
     if total:
         done = sc.accumulator(0)
         chunks = work.mapPartitions(
@@ -637,15 +804,23 @@ def run(
             per_task = chunks.collect()
             per_task += video_jobs.run_segmented(sc, spec, run_id, options, videos, done)
     ran = time.perf_counter()
-    if held is not None:
-        held.unpersist()
     if shared is not None:
         shared.unpersist()
     store_out = results.store()
     for uri in shards:
         store_out.delete(uri)
-    limit = bound if small is not None else 0
-    compaction = compact(sc, results, limit)
+    _stop_at("compaction")
+    if large is None:
+        compaction = compact(sc, results, small.changed if small else ())
+        _stop_at("digests")
+        write_digests(results, sorted(small.changed.items()) if small else ())
+    else:
+        compaction = compact(sc, results, large.folders, on_driver=False)
+        _stop_at("digests")
+        if large.digests is not None:  # only a full listing: an input list is not a folder's
+            write_digests_rdd(results, large.digests)
+        for rdd in large.held:
+            rdd.unpersist()
     pids = sorted(part_ids(store_out, results.manifest))
     rows = capped(read_rows(results, pids), limit) if limit else None
     if rows is not None:

@@ -20,7 +20,8 @@ from typing import Any
 
 from dataproc_faces.detectors.base import DetectOptions, Detector, Face, make_detector
 from dataproc_faces.imaging.metadata import KEPT
-from dataproc_faces.results.ledger import part_id, write_part
+from dataproc_faces.results.folders import folder_of
+from dataproc_faces.results.ledger import folder_pid, part_id, write_part
 from dataproc_faces.results.manifest import error_row, ok_row
 from dataproc_faces.storage import store_for
 from dataproc_faces.storage.base import is_remote
@@ -132,7 +133,7 @@ def join_video(
     are deleted. Returns the task summary pipeline.process_chunk returns for photos."""
     started = time.perf_counter()
     results, store = spec.results, spec.results.store()
-    pid = part_id(run_id, [planned.source])
+    pid = folder_pid(folder_of(planned.relative), part_id(run_id, [planned.source]))
     written = results.part(pid)
     if store_for(written).version(written) is not None:  # a retried join: done, segments gone
         row = json.loads(store.read(written).decode().splitlines()[0])

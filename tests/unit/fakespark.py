@@ -181,6 +181,19 @@ class FakeRDD:
 
         return self._derive(compute)
 
+    def join(self, other: FakeRDD, numPartitions: int | None = None) -> FakeRDD:
+        def compute() -> list[list[Any]]:
+            right: dict[Any, list[Any]] = {}
+            for k, w in other._items():
+                right.setdefault(k, []).append(w)
+            pairs = [(k, (v, w)) for k, v in self._items() for w in right.get(k, [])]
+            return self._shuffle("join", pairs, self._slices(numPartitions))
+
+        return self._derive(compute)
+
+    def keys(self) -> FakeRDD:
+        return self.map(lambda kv: kv[0])
+
     def sortByKey(
         self,
         ascending: bool = True,
@@ -252,6 +265,17 @@ class FakeRDD:
         acc = results[0]
         for x in results[1:]:
             acc = f(acc, x)
+        return acc
+
+    def fold(self, zero: Any, f: Callable[[Any, Any], Any]) -> Any:
+        """As PySpark: each partition folded from `zero`, then the results from `zero` again."""
+        self.ctx.actions.append("fold")
+        acc = zero
+        for part in self.partitions():
+            inner = zero
+            for x in part:
+                inner = f(inner, x)
+            acc = f(acc, inner)
         return acc
 
     def treeReduce(self, f: Callable[[Any, Any], Any], depth: int = 2) -> Any:

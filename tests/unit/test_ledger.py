@@ -109,3 +109,18 @@ def test_state_names_inputs_below_the_input_and_reads_old_absolute_names_too(tmp
     assert _drop(results, "0001-x", [f"{src}/a/b.jpg"]) == 1  # the old row loses to the new
     assert not Path(results.part("0001-x")).exists()
     assert json.loads(Path(results.part("0002-y")).read_text())["path"] == "a/b.jpg"
+
+
+def test_folder_names_are_safe_distinct_path_segments() -> None:
+    from dataproc_faces.results.ledger import folder_name, folder_pid
+
+    assert folder_name("trip") == "trip"
+    assert folder_name("_top/3f") == "%5Ftop%2F3f"  # one segment; never a Spark or hidden name
+    assert folder_name(".x") == "%2Ex" and folder_name("_temporary") == "%5Ftemporary"
+    assert folder_name("été 2024") == "%C3%A9t%C3%A9%202024"
+    keys = ["a b", "a%20b", "a~b", "a/b", "_top", "_top/00", "..", "%%x", "é" * 200, "é" * 201]
+    names = [folder_name(k) for k in keys]
+    assert len(set(names)) == len(keys)  # distinct keys, distinct folders
+    assert all("~" not in n and "/" not in n and len(n) <= 120 for n in names)
+    assert names[-1].startswith("%%") and names[-2].startswith("%%")  # long: by hash
+    assert folder_pid("a~b", "0001-x") == "a%7Eb~0001-x"

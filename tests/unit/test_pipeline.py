@@ -568,29 +568,40 @@ def test_process_chunk_writes_its_part_and_state_and_returns_a_summary(
     tmp_path: Path, fixed: FixedDetector, clock: Clock
 ) -> None:
     src, dst = folders(tmp_path)
-    for name in ("a.png", "c.png"):
+    (src / "trip").mkdir()
+    (src / "zoo").mkdir()
+    for name in ("trip/a.png", "trip/c.png", "zoo/d.png"):
         (src / name).write_bytes(encode(noise(64, 48), ".png"))
-    (src / "b.png").write_bytes(b"broken")
+    (src / "trip/b.png").write_bytes(b"broken")
     spec, done = spec_for(src, dst), Done()
     items = [  # (index, (source, (relative, version))), not in order
-        (7, (str(src / "c.png"), ("c.png", "3:3"))),
-        (5, (str(src / "a.png"), ("a.png", "1:1"))),
-        (6, (str(src / "b.png"), ("b.png", "2:2"))),
+        (7, (str(src / "trip/c.png"), ("trip/c.png", "3:3"))),
+        (5, (str(src / "trip/a.png"), ("trip/a.png", "1:1"))),
+        (8, (str(src / "zoo/d.png"), ("zoo/d.png", "4:4"))),
+        (6, (str(src / "trip/b.png"), ("trip/b.png", "2:2"))),
     ]
     (summary,) = process_chunk(spec, "0099", "opts", iter(items), done)
-    assert summary == {"inputs": 3, "ok": 2, "faces": 2, "runtime": ["fixed 1.0"], "review": 1}
-    assert done.value == 3
-    pid = part_id("0099", [str(src / n) for n in ("a.png", "b.png", "c.png")])
-    part = dst / "manifest" / f"part-{pid}.json"
-    rows = [json.loads(line) for line in part.read_text().splitlines()]
-    assert [r["path"] for r in rows] == ["a.png", "b.png", "c.png"]  # below the input
-    assert [r["status"] for r in rows] == ["ok", "error", "ok"]
-    states = (dst / "_state" / f"part-{pid}.json").read_text().splitlines()
-    assert [json.loads(s) for s in states] == [
-        {"path": "a.png", "version": "1:1", "options": "opts"},
-        {"path": "b.png", "version": "2:2", "options": "opts"},
-        {"path": "c.png", "version": "3:3", "options": "opts"},
+    assert summary == {"inputs": 4, "ok": 3, "faces": 3, "runtime": ["fixed 1.0"], "review": 1}
+    assert done.value == 4
+    names = ("trip/a.png", "trip/b.png", "trip/c.png", "zoo/d.png")
+    pid = part_id("0099", [str(src / n) for n in names])
+    # one part per input folder, named by it; its state in that folder's own `_state` folder
+    assert sorted(p.name for p in (dst / "manifest").iterdir()) == [
+        f"part-trip~{pid}.json",
+        f"part-zoo~{pid}.json",
     ]
+    part = dst / "manifest" / f"part-trip~{pid}.json"
+    rows = [json.loads(line) for line in part.read_text().splitlines()]
+    assert [r["path"] for r in rows] == ["trip/a.png", "trip/b.png", "trip/c.png"]  # below input
+    assert [r["status"] for r in rows] == ["ok", "error", "ok"]
+    states = (dst / "_state" / "trip" / f"part-{pid}.json").read_text().splitlines()
+    assert [json.loads(s) for s in states] == [
+        {"path": "trip/a.png", "version": "1:1", "options": "opts"},
+        {"path": "trip/b.png", "version": "2:2", "options": "opts"},
+        {"path": "trip/c.png", "version": "3:3", "options": "opts"},
+    ]
+    zoo = (dst / "_state" / "zoo" / f"part-{pid}.json").read_text().splitlines()
+    assert [json.loads(s)["path"] for s in zoo] == ["zoo/d.png"]
 
 
 def test_an_empty_chunk_writes_nothing(tmp_path: Path, fixed: FixedDetector) -> None:

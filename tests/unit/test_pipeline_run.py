@@ -26,7 +26,8 @@ from dataproc_faces.pipeline import (
     outside_root,
     run,
 )
-from dataproc_faces.results.ledger import options_key, part_id
+from dataproc_faces.results.folders import folder_of
+from dataproc_faces.results.ledger import folder_name, folder_pid, options_key, part_id
 from dataproc_faces.results.manifest import read_manifest
 from dataproc_faces.storage.local import LocalStore
 from tests.images import encode
@@ -304,7 +305,7 @@ def manifest(dst: str) -> dict[str, dict]:
 def states(dst: Path) -> list[dict]:
     return [
         json.loads(line)
-        for part in sorted((dst / "_state").glob("*.json"))
+        for part in sorted((dst / "_state").glob("**/part-*.json"))  # flat and per folder
         for line in part.read_text().splitlines()
     ]
 
@@ -342,16 +343,20 @@ def test_a_first_run_processes_everything_and_reports_exact_totals(
     assert s.compaction == {"orphans": 0, "superseded": 0}
     assert (result.processed, result.skipped, result.listed) == (4, 0, 4)
     assert result.compaction == {"orphans": 0, "superseded": 0}
-    # four inputs on two cores: guided chunks of one, in sorted order
+    # four inputs on two cores: guided chunks of one, in order of folder, then name
     task = {"inputs": 1, "ok": 1, "faces": 1, "runtime": ["fixed 2.0"], "review": 0}
     error = {"inputs": 1, "ok": 0, "faces": 0, "runtime": [], "review": 1}
-    assert result.tasks == [task, task, task, error]  # a.png, b/c.png, b/d/e.png, f.jpg
+    names = ("a.png", "b/c.png", "b/d/e.png", "f.jpg")
+    order = sorted(names, key=lambda r: (folder_of(r), r))
+    assert result.tasks == [error if r == "f.jpg" else task for r in order]
     dst = Path(spec.output)
     parts = sorted(p.name[len("part-") : -len(".json")] for p in (dst / "manifest").iterdir())
     assert result.pids == parts and len(parts) == 4
-    run_id = parts[0].split("-")[0]
-    sources = [str(Path(spec.input) / r) for r in ("a.png", "b/c.png", "b/d/e.png", "f.jpg")]
-    assert parts == sorted(part_id(run_id, [s]) for s in sources)
+    run_id = parts[0].rpartition("~")[2].split("-")[0]
+    sources = [str(Path(spec.input) / r) for r in names]
+    assert parts == sorted(
+        folder_pid(folder_of(r), part_id(run_id, [s])) for r, s in zip(names, sources, strict=True)
+    )
     assert json.loads((dst / "summary.json").read_text()) == json.loads(s.to_json())
     rows = manifest(spec.output)
     assert set(rows) == {"a.png", "c.png", "e.png", "f.jpg"}
@@ -366,7 +371,13 @@ def test_a_first_run_processes_everything_and_reports_exact_totals(
         (str(Path(s).relative_to(src)), version(Path(s)), expected_options()) for s in sources
     )  # the state names inputs below the input folder, as the rows do
     plan = [x for x in sc.shuffles if x[0] in ("leftOuterJoin", "sortByKey", "partitionBy")]
-    assert plan == [("leftOuterJoin", 1), ("sortByKey", 1), ("partitionBy", 4)]
+    assert plan == [
+        ("leftOuterJoin", 1),  # each folder's listing digest against the recorded one
+        ("leftOuterJoin", 1),  # the changed folders' inputs against their states
+        ("sortByKey", 1),
+        ("partitionBy", 4),
+        ("leftOuterJoin", 2),  # compaction: the changed folders with their parts' names
+    ]
     assert sc.parallelized[-1] == (parts, 4)  # the totals read every part, one per slice
     assert [r for r in sc.rdds if r.storage_level is not None] == []  # nothing left cached
     assert [p.name for p in dst.rglob(".*")] == [] and not (dst / "_work").exists()
@@ -432,9 +443,15 @@ def test_explicit_partitions_cut_the_sorted_inputs_into_equal_chunks(tmp_path: P
     tree(tmp_path / "in", INPUTS)
     spark = FakeSession(parallelism=2)
     result = run(spark, spec_for(tmp_path, partitions=3))
-    # equal sizes 1, 2, 1 over a.png | b/c.png, b/d/e.png | f.jpg
+    # equal sizes 1, 2, 1 in folder order: top-level photos fall in `_top/xx` shards, which
+    # sort before `b`: f.jpg | a.png, b/c.png | b/d/e.png
+    assert sorted([folder_of("f.jpg"), folder_of("a.png"), "b"]) == [
+        folder_of("f.jpg"),
+        folder_of("a.png"),
+        "b",
+    ]
     assert [t["inputs"] for t in result.tasks] == [1, 2, 1]
-    assert [t["ok"] for t in result.tasks] == [1, 2, 0]
+    assert [t["ok"] for t in result.tasks] == [0, 2, 1]
     assert ("partitionBy", 3) in spark.sparkContext.shuffles
 
 
@@ -444,7 +461,7 @@ def test_planning_slices_grow_with_the_listing(tmp_path: Path, monkeypatch) -> N
     spark = FakeSession(parallelism=1)
     run(spark, spec_for(tmp_path))  # 4 listed: 4 // 2 + 1 = 3 slices (at most 4 per core)
     plan = [x for x in spark.sparkContext.shuffles if x[0] in ("leftOuterJoin", "sortByKey")]
-    assert plan == [("leftOuterJoin", 3), ("sortByKey", 3)]
+    assert plan[:3] == [("leftOuterJoin", 3), ("leftOuterJoin", 3), ("sortByKey", 3)]
     monkeypatch.setattr(pipeline, "PLAN_ENTRIES", 1)
     spark = FakeSession(parallelism=1)
     run(spark, spec_for(tmp_path), force=True)  # 4 // 1 + 1 = 5, capped at 4
@@ -474,7 +491,10 @@ def test_a_run_from_an_input_list(tmp_path: Path, monkeypatch) -> None:
     assert result.tasks == [
         {"inputs": 3, "ok": 2, "faces": 2, "runtime": ["fixed 2.0"], "review": 1}
     ]
-    assert spark.sparkContext.parallelized[-1] == (result.pids, 1)
+    assert len(result.pids) == 3  # one task, one part per input folder it touched
+    assert spark.sparkContext.parallelized[-1] == (result.pids, 3)
+    # a list is not a folder's whole listing: no folder's digest is recorded from it
+    assert not (Path(spec.output) / "_state" / "_digests").exists()
     rows = manifest(spec.output)
     assert rows["gone.png"]["status"] == "error"
     assert rows["c.png"]["output"] == "images/b/c.png"
@@ -513,15 +533,15 @@ def test_a_small_run_is_planned_and_finished_without_spark_jobs(
     assert (s.inputs, s.ok, s.errors, s.faces, s.processed, s.skipped) == (4, 3, 1, 3, 4, 0)
     assert s.ignored == {"hidden": 2}  # .x/ and .z.png, counted on the driver
     assert sc.shuffles == []  # no join, sort, numbering, compaction or totals job
-    # one Spark job: four chunks of one input each (guided sizes on two cores), in name order
+    # one Spark job: four chunks of one input each (guided sizes on two cores), in folder order
     ((chunks, slices),) = sc.parallelized
     src = spec.input
-    names = ["a.png", "b/c.png", "b/d/e.png", "f.jpg"]
+    names = sorted(["a.png", "b/c.png", "b/d/e.png", "f.jpg"], key=lambda r: (folder_of(r), r))
     assert slices == 4
     assert [[(i, e[0]) for i, e in chunk] for chunk in chunks] == [
         [(i, f"{src}/{n}")] for i, n in enumerate(names)
     ]
-    assert sorted(r["path"] for r in result.rows or []) == names
+    assert sorted(r["path"] for r in result.rows or []) == sorted(names)
     assert [r.storage_level for r in sc.rdds if r.storage_level is not None] == []
     again = run(FakeSession(), spec)
     assert (again.processed, again.skipped, again.summary.inputs) == (0, 4, 4)
@@ -539,15 +559,68 @@ def test_a_run_past_the_small_limit_goes_to_spark_by_input_or_by_results(
     assert first.rows is None and ("sortByKey", 1) in spark.sparkContext.shuffles
     (Path(spec.input) / "a.png").unlink()
     (Path(spec.input) / "b" / "d" / "e.png").unlink()
-    spark = FakeSession()  # two inputs now, but the results hold four state lines
+    spark = FakeSession()  # two inputs now, but the results hold four rows
     second = run(spark, spec)
     assert (second.processed, second.skipped, second.summary.inputs) == (0, 2, 4)
-    assert second.rows is None and ("leftOuterJoin", 1) in spark.sparkContext.shuffles
+    # planned on the driver: only the two changed folders' three state lines are read; the
+    # totals over four rows are Spark's
+    assert second.rows is None and spark.sparkContext.actions == ["reduce"]
+    (Path(spec.input) / "b" / "c.png").unlink()
+    (Path(spec.input) / "b" / "x").mkdir()
+    for name in ("1.png", "2.png", "3.png"):
+        (Path(spec.input) / "b" / "x" / name).write_bytes(INPUTS["a.png"])
+    spark = FakeSession()  # b's four state lines (three new) with f.jpg's: past the bound
+    assert run(spark, spec).processed == 3
+    spark = FakeSession()
+    (Path(spec.input) / "b" / "x" / "1.png").unlink()
+    again = run(spark, spec)  # b changed again: its 4 state lines are more than 3
+    assert (again.processed, again.rows) == (0, None)
+    assert ("leftOuterJoin", 1) in spark.sparkContext.shuffles
     monkeypatch.setattr(pipeline, "SMALL_RUN", 4)
     spark = FakeSession()
     third = run(spark, spec)
-    assert (third.processed, third.skipped, third.summary.inputs) == (0, 2, 4)
-    assert spark.sparkContext.shuffles == [] and len(third.rows or []) == 4
+    assert (third.processed, third.skipped, third.summary.inputs) == (0, 3, 7)
+    assert spark.sparkContext.shuffles == [] and third.rows is None
+
+
+def test_a_few_changed_folders_of_a_large_listing_are_planned_on_the_driver(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Past the bound the executors list and digest; when the changed folders hold few inputs
+    and states, only those come to the driver, which plans them: no join or sort job."""
+    monkeypatch.setattr(pipeline, "SMALL_RUN", 3)  # four inputs: listed by Spark
+    src = tree(tmp_path / "in", INPUTS)
+    spec = spec_for(tmp_path)
+    assert run(FakeSession(), spec).processed == 4
+    (src / "n").mkdir()
+    (src / "n" / "x.png").write_bytes(INPUTS["a.png"])
+    spark = FakeSession()
+    result = run(spark, spec)
+    assert (result.processed, result.skipped, result.summary.inputs) == (1, 4, 5)
+    sc = spark.sparkContext
+    assert not [x for x in sc.shuffles if x[0] in ("leftOuterJoin", "sortByKey", "partitionBy")][1:]
+    assert ("sortByKey", 1) not in sc.shuffles and result.rows is None  # totals: Spark's
+    assert [r.storage_level for r in sc.rdds if r.storage_level is not None] == []
+    assert set(manifest(spec.output)) == {"a.png", "c.png", "e.png", "f.jpg", "x.png"}
+    again = FakeSession()
+    assert run(again, spec).processed == 0
+
+
+def test_folders_with_odd_names_keep_their_own_states(tmp_path: Path) -> None:
+    odd = ["a b/1.png", "x~y/2.png", "%41/3.png", "_top/4.png", "été/5.png", "_digests/7.png"]
+    odd.append("top.png")
+    src = tree(tmp_path / "in", {n: INPUTS["a.png"] for n in odd})
+    spec = spec_for(tmp_path)
+    assert run(FakeSession(), spec).processed == 7
+    (src / "x~y" / "6.png").write_bytes(INPUTS["a.png"])
+    again = run(FakeSession(), spec)
+    assert (again.processed, again.skipped, again.summary.inputs) == (1, 7, 8)
+    dst = Path(spec.output)
+    assert sorted(p.name for p in (dst / "_state").iterdir() if p.name != "_digests") == sorted(
+        {folder_name(folder_of(n)) for n in odd}
+    )
+    assert len(list((dst / "_state" / "x%7Ey").iterdir())) == 2  # one part per run there
+    assert run(FakeSession(), spec).processed == 0
 
 
 # -- corrections: a person's boxes, kept with the results
@@ -587,6 +660,7 @@ def test_corrections_redo_exactly_the_photos_named_and_stay_with_the_results(
     spec = JobSpec(str(src), str(dst), FIXED, RenderOptions(mode="blur"))
     first = run(FakeSession(), spec)
     assert first.processed == 3 and first.summary.corrected == 0
+    assert (dst / "_state" / "_digests").is_dir()  # unchanged folders from here on
     before = {n: (dst / "images" / n).read_bytes() for n in ("a.png", "b/c.png", "d.png")}
     rows_before = manifest(spec.output)
     assert rows_before["a.png"]["review"] == ["small"]  # FACE is 20x16 px

@@ -51,10 +51,10 @@ def test_segments_run_apart_a_rerun_skips_finished_ones_and_the_join_writes_the_
     assert not list(work.iterdir())  # the segments are gone once joined
     # Spark retries a join that finished (its worker died before saying so): the row stands.
     assert video_jobs.join_video(spec, "run1", "opts", planned, done, 0.5) == summary
-    (part,) = (dst / "manifest").glob("part-run1-*.json")
+    (part,) = (dst / "manifest").glob("part-*~run1-*.json")  # the video's folder's part
     row = json.loads(part.read_text())
     assert row["status"] == "ok" and row["video"]["frames"] == 24 and row["video"]["tracks"] == 1
-    state = json.loads(next((dst / "_state").glob("part-run1-*.json")).read_text())
+    state = json.loads(next((dst / "_state").glob("*/part-run1-*.json")).read_text())
     assert state == {"path": "walk.mp4", "version": "v1", "options": "opts"}  # below the input
     lines = (dst / "frames" / "walk.mp4.jsonl").read_text().splitlines()
     assert [json.loads(line)["frame"] for line in lines] == list(range(24))

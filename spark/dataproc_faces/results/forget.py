@@ -8,8 +8,8 @@ them, a row names an output already deleted, never the reverse (an output no row
 would be found by nothing); running it again (the feed redelivers an unacknowledged delete)
 finishes the job.
 
-It reads every state part once: the cost grows with the number of parts, not with the photos
-deleted. Deletes are rare beside uploads; a folder digest would bound this later.
+It reads the states of the deleted photos' input folders only (ledger.py keeps them per
+folder), and every legacy flat state part an earlier version left.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from dataproc_faces.results.folders import folder_of
 from dataproc_faces.results.gallery import note_forgotten
 from dataproc_faces.results.layout import Results
-from dataproc_faces.results.ledger import part_ids, read_rows, read_states
+from dataproc_faces.results.ledger import folder_part_ids, part_ids, read_rows, read_states
 
 
 def forget(results: Results, sources: Iterable[str]) -> int:
@@ -31,7 +32,10 @@ def forget(results: Results, sources: Iterable[str]) -> int:
         return 0
     store = results.store()
     removed = 0
-    for pid in sorted(part_ids(store, results.state)):
+    keys = {folder_of(results.relative(results.shown(s))) for s in gone}
+    pids = sorted(part_ids(store, results.state))
+    pids += [p for k in sorted(keys) for p in sorted(folder_part_ids(store, results, k))]
+    for pid in pids:
         hit = {path for path, _ in read_states(results, [pid]) if path in gone}
         if not hit:
             continue

@@ -4,7 +4,9 @@
     thumbs/<relative path>.jpg        the gallery's thumbnails (a video's poster frame)
     frames/<relative path>.jsonl      a video's boxes, one line per frame with faces
     manifest/part-<id>.json           one JSON Lines part per Spark task (ledger.py)
-    _state/part-<id>.json             what each part's inputs were when processed (ledger.py)
+    _state/part-<id>.json             what each part's inputs were when processed (ledger.py),
+    _state/<folder>/part-<id>.json    ... for the parts `manifest/part-<folder>~<id>.json`
+    _state/_digests/<xx>.json         each input folder's listing digest, 256 shards (ledger.py)
     _work/<run id>/list-<n>.txt       a run's listing shards, deleted when it ends
     _work/videos/<key>/<n>.*          a video's encoded segments, deleted once joined
     _corrections/current.json         a person's boxes, merged (corrections.py)
@@ -34,6 +36,8 @@ from dataproc_faces.storage.base import Store, is_remote, is_within, join
 from dataproc_faces.storage.skips import RESULTS_MARKER, RESULTS_STATE_DIR
 
 PART_PREFIX, PART_SUFFIX = "part-", ".json"
+FOLDER_SEP = "~"  # between a folder part's folder and its own id: never in an encoded folder
+DIGESTS = "_digests"  # below _state: never an encoded folder (those never start with "_")
 
 
 @dataclass(frozen=True)
@@ -134,7 +138,32 @@ class Results:
         return self._at(self.MANIFEST, f"{PART_PREFIX}{pid}{PART_SUFFIX}")
 
     def state_part(self, pid: str) -> str:
+        """A folder's part (`<folder>~<id>`, ledger.folder_pid) keeps its state in the folder's
+        own sub-folder, so a run reads the states of changed folders only."""
+        folder, sep, own = pid.rpartition(FOLDER_SEP)
+        if sep:
+            return self._at(self.STATE, folder, f"{PART_PREFIX}{own}{PART_SUFFIX}")
         return self._at(self.STATE, f"{PART_PREFIX}{pid}{PART_SUFFIX}")
+
+    def folder_state(self, folder: str) -> str:
+        """The sub-folder of `_state` holding one input folder's states (its encoded name)."""
+        return self._at(self.STATE, folder)
+
+    def digests(self, shard: str) -> str:
+        """One of the shard files that keep each input folder's listing digest (ledger.py)."""
+        return self._at(self.STATE, DIGESTS, f"{shard}.json")
+
+    @property
+    def digest_folder(self) -> str:
+        return self._at(self.STATE, DIGESTS)
+
+    def relative(self, stored: str) -> str:
+        """A stored name's path below the run's input (its folder key's source); a name outside
+        the input stays whole."""
+        source = self.source_of(stored)
+        if self.protect and source != self.protect and is_within(source, self.protect):
+            return source[len(self.protect.rstrip("/")) + 1 :]
+        return stored
 
     def shard(self, run_id: str, n: int) -> str:
         return self._at(self.WORK, run_id, f"list-{n:05d}.txt")

@@ -1,22 +1,32 @@
-"""What a results folder already holds: per-task manifest parts, their state, resume and compaction.
+"""What a results folder already holds: per-task manifest parts, their state, resume and compaction,
+kept per input folder with a digest of each folder's listing.
 
-Layout under DST:
-- `manifest/part-<id>.json`: the rows one Spark task produced (JSON Lines). `<id>` is the run's
-  id (nanoseconds since the epoch, zero-padded, so ids sort by age) and a hash of the sources the
-  task processed: a retried or speculative attempt writes the same name and replaces the file.
-- `_state/part-<id>.json`: one line per row of that part: the input, its version when processed
-  (Cloud Storage generation, or size and mtime locally) and a hash of the detector and render
-  options. Written after the part, so a state line always has its row. A local input is named
-  by its path below the input folder (layout.py's `shown`), as in the rows: the folder names no
-  local folder; reading turns it back into the input's path (`source_of`), so resume and
-  compaction work on the same keys as before, and an older folder's absolute names still match.
+Layout under DST (the folder key is `folders.folder_of`: the top-level folder below the input, or
+one of 256 `_top/xx` shards for photos at the top; `<folder>` is its encoding, `folder_name`):
+- `manifest/part-<folder>~<id>.json`: the rows one Spark task produced for one input folder (JSON
+  Lines; the manifest stays one flat folder, so `spark.read.json(DST/manifest)` still reads it).
+  `<id>` is the run's id (nanoseconds since the epoch, zero-padded, so ids sort by age) and a hash
+  of the sources the task processed: a retried or speculative attempt writes the same names.
+- `_state/<folder>/part-<id>.json`: one line per row of that part: the input, its version when
+  processed (Cloud Storage generation, or size and mtime locally) and a hash of the options (with
+  the photo's corrections). Written after the part, so a state line always has its row. A local
+  input is named by its path below the input folder (layout.py's `shown`), as in the rows.
+- `_state/_digests/<xx>.json`: 256 shard files mapping a folder key to the digest of its listing
+  (every input's name, version and the options it is expected to be done with, summed as
+  hashes, `line_hash`/`seal`), written only after that folder's work is recorded and compacted,
+  and only by a run that listed the whole input (never by an `--input-list` run).
+- `manifest/part-<id>.json` with `_state/part-<id>.json`: the flat layout of earlier versions,
+  still read; `compact` splits such parts into per-folder parts (`migrate`).
 
-A later run skips every input whose newest state has the same version and options. After the
-tasks end, `compact` removes rows that a newer part supersedes (rewriting the part first and its
-state second, so a kill between the two leaves a state that the next compaction cleans) and
-deletes parts that have no state (a task killed between its two writes; its inputs had no state,
-so this run processed them again). Each step is idempotent: a run killed anywhere finishes when
-started again. Inputs deleted from the source keep their rows.
+A run compares each listed folder's digest with the recorded one: a folder that matches has
+nothing pending and its states are not read; only the others' states are read and joined, and
+only they are compacted. A run stopped anywhere before the digests are written leaves the old
+digest, so the next run reads those folders again (never skips one wrongly). Compaction removes
+rows that a newer part supersedes (rewriting the part first and its state second, so a kill
+between the two leaves a state that the next compaction cleans) and deletes parts that have no
+state (a task killed between its two writes; its inputs had no state, so a run processed them
+again). Each step is idempotent: a run killed anywhere finishes when started again. Inputs
+deleted from the source keep their rows (the folder's digest changes; it is read once).
 """
 
 from __future__ import annotations
@@ -24,11 +34,15 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
+import string
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
+from dataproc_faces.results.folders import folder_of
+from dataproc_faces.results.layout import FOLDER_SEP as SEP
 from dataproc_faces.results.layout import PART_PREFIX as PREFIX
 from dataproc_faces.results.layout import PART_SUFFIX as SUFFIX
 from dataproc_faces.results.layout import Results
@@ -75,15 +89,72 @@ def write_part(
     store.write(results.state_part(pid), body.encode(), "application/x-ndjson")
 
 
+def write_folder_parts(
+    store: Store,
+    results: Results,
+    pid: str,
+    done: Iterable[tuple[str, dict[str, Any], dict[str, Any]]],
+) -> list[str]:
+    """A task's (relative, row, state) triples as one part per input folder (`folder_pid`),
+    each part before its state; returns the part ids written."""
+    by_folder: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
+    for relative, row, state in done:
+        rows, states = by_folder.setdefault(folder_of(relative), ([], []))
+        rows.append(row)
+        states.append(state)
+    written = []
+    for key, (rows, states) in sorted(by_folder.items()):
+        written.append(folder_pid(key, pid))
+        write_part(store, results, written[-1], rows, states)
+    return written
+
+
 def part_ids(store: Store, folder: str) -> set[str]:
-    """Ids of the part files in one folder: one name per Spark task ever run, not per input."""
+    """Ids of the part files directly in one folder: one name per Spark task (and input folder)
+    ever run, not per input. One level only: `_state`'s per-folder sub-folders are not walked."""
     if not store.exists(folder):
         return set()
     return {
         n[len(PREFIX) : -len(SUFFIX)]
-        for n in store.list_files(folder)
-        if n.startswith(PREFIX) and n.endswith(SUFFIX) and "/" not in n
+        for n, version in store.top_level(folder)
+        if version is not None and n.startswith(PREFIX) and n.endswith(SUFFIX)
     }
+
+
+_SAFE = frozenset(string.ascii_letters + string.digits + "-._")
+_LONGEST = 120  # encoded names longer than this are hashed: a path segment has 255 bytes
+
+
+def folder_name(key: str) -> str:
+    """An input folder's key (folders.folder_of) as one safe path segment and part-name prefix:
+    bytes outside [A-Za-z0-9._-] as %XX, a leading '.' or '_' too (hidden and Spark's names are
+    left out of listings), so '_top/3f' is '%5Ftop%2F3f'; a long name by its hash ('%%...',
+    which no encoding produces). Never holds SEP."""
+    raw = key.encode("utf-8")
+    out = "".join(
+        chr(b) if chr(b) in _SAFE and not (i == 0 and chr(b) in "._") else f"%{b:02X}"
+        for i, b in enumerate(raw)
+    )
+    if len(out) > _LONGEST or not out:
+        return "%%" + hashlib.sha256(raw).hexdigest()[:40]
+    return out
+
+
+def folder_pid(key: str, pid: str) -> str:
+    """The id of a task's part for one input folder: `<folder name>~<run id>-<hash>`."""
+    return f"{folder_name(key)}{SEP}{pid}"
+
+
+def age(pid: str) -> tuple[str, bool]:
+    """What orders parts: the run id first; at a tie, a folder's copy of a legacy part (made by
+    `migrate`) wins over the part it was copied from."""
+    return pid.rpartition(SEP)[2], SEP in pid
+
+
+def folder_part_ids(store: Store, results: Results, key: str) -> set[str]:
+    """The ids of one input folder's state parts (`folder_pid`), from its `_state` sub-folder."""
+    name = folder_name(key)
+    return {f"{name}{SEP}{own}" for own in part_ids(store, results.folder_state(name))}
 
 
 def _lines(uri: str) -> Iterator[dict[str, Any]]:
@@ -91,11 +162,22 @@ def _lines(uri: str) -> Iterator[dict[str, Any]]:
     return (json.loads(line) for line in text.splitlines() if line.strip())
 
 
+STATE_READS_ENV = "DATAPROC_FACES_STATE_READS"  # tests: a file that records each state read
+
+
+def _record_read(uri: str) -> None:
+    log = os.environ.get(STATE_READS_ENV)
+    if log:
+        with open(log, "a", encoding="utf-8") as f:  # one short append: whole lines, any process
+            f.write(uri + "\n")
+
+
 def read_states(
     results: Results, pids: Iterable[str]
 ) -> Iterator[tuple[str, tuple[str, str, str]]]:
     """(path, (part id, version, options)) for every state line of the given parts."""
     for pid in pids:
+        _record_read(results.state_part(pid))
         for s in _lines(results.state_part(pid)):
             yield results.source_of(s["path"]), (pid, s["version"], s["options"])
 
@@ -115,14 +197,20 @@ def capped(items: Iterable[T], limit: int) -> list[T] | None:
     return head if len(head) <= limit else None
 
 
-def newest_states(results: Results, limit: int) -> dict[str, tuple[str, str, str]] | None:
-    """`states_rdd` on the driver, for at most `limit` state lines (None beyond)."""
-    lines = capped(read_states(results, sorted(part_ids(results.store(), results.state))), limit)
+def newest_states(
+    results: Results, limit: int, folders: Iterable[str] = ()
+) -> dict[str, tuple[str, str, str]] | None:
+    """`states_rdd` on the driver, for at most `limit` state lines (None beyond): the legacy
+    flat parts and the parts of the given input folders, no others."""
+    store = results.store()
+    pids = sorted(part_ids(store, results.state))
+    pids += [p for k in sorted(folders) for p in sorted(folder_part_ids(store, results, k))]
+    lines = capped(read_states(results, pids), limit)
     if lines is None:
         return None
     newest: dict[str, tuple[str, str, str]] = {}
     for path, state in lines:
-        if path not in newest or state[0] >= newest[path][0]:
+        if path not in newest or age(state[0]) >= age(newest[path][0]):
             newest[path] = state
     return newest
 
@@ -131,16 +219,24 @@ def _slices(sc: Any, count: int) -> int:
     return max(1, min(count, sc.defaultParallelism * 4))
 
 
-def states_rdd(sc: Any, results: Results, pids: set[str]) -> Any:
-    """RDD of (path, (part id, version, options)), the newest state of each processed input."""
+def states_rdd(sc: Any, results: Results, pids: set[str], folders: Any = None) -> Any:
+    """RDD of (path, (part id, version, options)), the newest state of each processed input:
+    of the parts `pids` (the legacy flat ones) and of every input folder in the RDD `folders`,
+    whose states the executors find and read themselves."""
     ordered = sorted(pids)
-    if not ordered:
+    parts = []
+    if ordered:
+        listed = sc.parallelize(ordered, _slices(sc, len(ordered)))
+        parts.append(listed.mapPartitions(lambda part: read_states(results, part)))
+    if folders is not None:
+        parts.append(folders.flatMap(lambda key: _folder_states(results, key)))
+    if not parts:
         return sc.emptyRDD()
-    return (
-        sc.parallelize(ordered, _slices(sc, len(ordered)))
-        .mapPartitions(lambda part: read_states(results, part))
-        .reduceByKey(lambda a, b: a if a[0] >= b[0] else b)
-    )
+    return sc.union(parts).reduceByKey(lambda a, b: a if age(a[0]) >= age(b[0]) else b)
+
+
+def _folder_states(results: Results, key: str) -> Iterator[tuple[str, tuple[str, str, str]]]:
+    return read_states(results, sorted(folder_part_ids(results.store(), results, key)))
 
 
 def _drop(results: Results, pid: str, paths: Iterable[str]) -> int:
@@ -158,41 +254,189 @@ def _drop(results: Results, pid: str, paths: Iterable[str]) -> int:
     return len(gone)
 
 
-def compact(sc: Any, results: Results, limit: int = 0) -> dict[str, int]:
-    """Leave every input in exactly one part: drop superseded rows and parts without state.
-    Up to `limit` state lines (0: none) are compacted on the driver, without a Spark job."""
+def migrate(results: Results, pid: str) -> list[str]:
+    """Split one legacy flat part (and its state) into per-folder parts keeping its id, then
+    delete it, state first. Killed midway, the copies tie with the original and win (`age`);
+    running it again rewrites the same copies. Returns the input folders written."""
     store = results.store()
-    parts = part_ids(store, results.manifest)
-    states = part_ids(store, results.state)
-    for pid in sorted(parts - states):  # killed between its two writes, or an older layout
+    rows = list(read_rows(results, [pid]))
+    states = list(_lines(results.state_part(pid)))
+    grouped: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
+    for row in rows:
+        grouped.setdefault(folder_of(results.relative(row["path"])), ([], []))[0].append(row)
+    for state in states:
+        grouped.setdefault(folder_of(results.relative(state["path"])), ([], []))[1].append(state)
+    for key, (kept_rows, kept_states) in sorted(grouped.items()):
+        if kept_rows:
+            write_part(store, results, folder_pid(key, pid), kept_rows, kept_states)
+    store.delete(results.state_part(pid))
+    store.delete(results.part(pid))
+    return sorted(k for k, (r, _) in grouped.items() if r)
+
+
+def compact_folder(results: Results, key: str, parts: Iterable[str]) -> tuple[int, int]:
+    """`compact` for one input folder, given the ids of its manifest parts: reads that folder's
+    states only. Returns (orphans, superseded)."""
+    store = results.store()
+    parts, states = set(parts), folder_part_ids(store, results, key)
+    for pid in sorted(parts - states):  # killed between its two writes
         store.delete(results.part(pid))
     for pid in sorted(states - parts):  # emptied by a compaction killed before this delete
         store.delete(results.state_part(pid))
-    live = sorted(parts & states)
-    dropped = 0
-    small = capped(read_states(results, live), limit) if live and limit else None
-    if small is not None:  # a small collection: no Spark job
-        by_path: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
-        for path, state in small:
-            by_path[path].append(state)
-        losers: dict[str, list[str]] = defaultdict(list)
-        for path, entries in by_path.items():
-            for pid, lost in _losers(path, entries):
-                losers[pid].append(lost)
-        dropped = sum(_drop(results, pid, paths) for pid, paths in sorted(losers.items()))
-    elif live:
-        dropped = (
-            sc.parallelize(live, _slices(sc, len(live)))
-            .mapPartitions(lambda part: read_states(results, part))
-            .groupByKey()
-            .flatMap(lambda kv: _losers(kv[0], list(kv[1])))
-            .groupByKey()
-            .map(lambda kv: _drop(results, kv[0], kv[1]))
-            .sum()
-        )
-    return {"orphans": len(parts - states), "superseded": int(dropped)}
+    by_path: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    for path, state in read_states(results, sorted(parts & states)):
+        by_path[path].append(state)
+    losers: dict[str, list[str]] = defaultdict(list)
+    for path, entries in by_path.items():
+        for pid, lost in _losers(path, entries):
+            losers[pid].append(lost)
+    dropped = sum(_drop(results, pid, paths) for pid, paths in sorted(losers.items()))
+    return len(parts - states), dropped
+
+
+def _by_folder(parts: Iterable[str]) -> dict[str, list[str]]:
+    """Manifest part ids of input folders, by folder name (the part names say it)."""
+    found: dict[str, list[str]] = defaultdict(list)
+    for pid in parts:
+        name, sep, _ = pid.rpartition(SEP)
+        if sep:
+            found[name].append(pid)
+    return found
+
+
+def compact(sc: Any, results: Results, folders: Any = (), on_driver: bool = True) -> dict[str, int]:
+    """Leave every input in exactly one part: drop superseded rows and parts without state.
+
+    Legacy flat parts (an earlier version's) are split into per-folder parts first; then only
+    the input folders in `folders` (this run's changed ones, plus those a migration wrote)
+    are compacted, each reading its own states. On the driver `folders` is a collection,
+    otherwise an RDD and the work is Spark's. The driver holds the manifest's part names, as
+    before (one per task and folder)."""
+    store = results.store()
+    parts = part_ids(store, results.manifest)
+    flat, states = {p for p in parts if SEP not in p}, part_ids(store, results.state)
+    for pid in sorted(flat - states):  # killed between its two writes, or an older layout
+        store.delete(results.part(pid))
+    for pid in sorted(states - flat):  # emptied by a compaction killed before this delete
+        store.delete(results.state_part(pid))
+    live = sorted(flat & states)
+    named = _by_folder(parts - flat)
+    orphans = len(flat - states)
+    if on_driver:
+        keys = set(folders) | {k for pid in live for k in migrate(results, pid)}
+        if live:
+            named = _by_folder(part_ids(store, results.manifest))
+        done = [compact_folder(results, k, named.get(folder_name(k), ())) for k in sorted(keys)]
+        orphans += sum(d[0] for d in done)
+        dropped = sum(d[1] for d in done)
+        return {"orphans": orphans, "superseded": dropped}
+    keys = folders if folders is not None else sc.emptyRDD()
+    if live:
+        moved = sc.parallelize(live, _slices(sc, len(live))).flatMap(lambda p: migrate(results, p))
+        keys = keys.union(moved).distinct()
+        named = _by_folder(part_ids(store, results.manifest))
+    names = sc.parallelize(sorted(named.items()), _slices(sc, max(1, len(named))))
+    done = (
+        keys.map(lambda k: (folder_name(k), k))
+        .leftOuterJoin(names)
+        .map(lambda kv: compact_folder(results, kv[1][0], kv[1][1] or ()))
+        .fold((0, 0), lambda a, b: (a[0] + b[0], a[1] + b[1]))
+    )
+    return {"orphans": orphans + done[0], "superseded": int(done[1])}
 
 
 def _losers(path: str, entries: list[tuple[str, str, str]]) -> list[tuple[str, str]]:
-    newest = max(e[0] for e in entries)
+    newest = max((e[0] for e in entries), key=age)
     return [(e[0], path) for e in entries if e[0] != newest]
+
+
+# Listing digests: a folder whose listing (names, versions and the options each photo is
+# expected to have been done with) matches the digest recorded after its last complete run
+# has nothing pending, and its states are not read. The digest is a sum of per-line hashes
+# (order-free), so Spark combines it per partition without sorting a folder's names.
+_MOD = 1 << 256
+DIGEST_SHARDS = 256
+
+
+def line_hash(relative: str, version: str, expected: str) -> tuple[int, int]:
+    """One listed input's share of its folder's digest: (1, its hash)."""
+    text = f"{relative}\t{version}\t{expected}".encode()
+    return 1, int.from_bytes(hashlib.sha256(text).digest(), "big")
+
+
+def add_hashes(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+    return a[0] + b[0], (a[1] + b[1]) % _MOD
+
+
+def seal(summed: tuple[int, int]) -> str:
+    """A folder's digest from its summed line hashes."""
+    return hashlib.sha256(f"{summed[0]}:{summed[1]:064x}".encode()).hexdigest()[:32]
+
+
+def digest_shard(key: str) -> str:
+    """Which of DIGEST_SHARDS files keeps an input folder's digest."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:2]
+
+
+def _read_shard(results: Results, shard: str) -> dict[str, str]:
+    uri = results.digests(shard)
+    data = store_for(uri).version(uri) and store_for(uri).read(uri)
+    return json.loads(data) if data else {}
+
+
+def read_digests(results: Results, keys: Iterable[str]) -> dict[str, str]:
+    """The recorded digests of the given input folders (the driver, for a small run)."""
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for key in keys:
+        wanted[digest_shard(key)].add(key)
+    found: dict[str, str] = {}
+    for shard, some in sorted(wanted.items()):
+        found.update((k, d) for k, d in _read_shard(results, shard).items() if k in some)
+    return found
+
+
+def digests_rdd(sc: Any, results: Results) -> Any:
+    """RDD of (folder key, digest) of every recorded folder: one executor read per shard."""
+    store = results.store()
+    shards = sorted(n[: -len(".json")] for n in part_names(store, results.digest_folder))
+    if not shards:
+        return sc.emptyRDD()
+    return sc.parallelize(shards, _slices(sc, len(shards))).flatMap(
+        lambda shard: list(_read_shard(results, shard).items())
+    )
+
+
+def part_names(store: Store, folder: str) -> list[str]:
+    """The file names directly in `folder` (none when it does not exist)."""
+    if not store.exists(folder):
+        return []
+    return sorted(n for n, version in store.top_level(folder) if version is not None)
+
+
+def write_digests(results: Results, digests: Iterable[tuple[str, str]]) -> int:
+    """Record digests of input folders whose work is all recorded (call only then: a digest
+    written early would skip a folder with work left). One rewrite per shard touched."""
+    grouped: dict[str, dict[str, str]] = defaultdict(dict)
+    for key, digest in digests:
+        grouped[digest_shard(key)][key] = digest
+    for shard, some in sorted(grouped.items()):
+        _update_shard(results, shard, some.items())
+    return sum(len(v) for v in grouped.values())
+
+
+def _update_shard(results: Results, shard: str, items: Iterable[tuple[str, str]]) -> int:
+    recorded = _read_shard(results, shard)
+    recorded.update(items)
+    body = json.dumps(recorded, sort_keys=True, separators=(",", ":")).encode()
+    results.store().write(results.digests(shard), body, "application/json")
+    return 1
+
+
+def write_digests_rdd(results: Results, digests: Any) -> int:
+    """`write_digests` on the executors, for an RDD of (folder key, digest)."""
+    return (
+        digests.map(lambda kv: (digest_shard(kv[0]), kv))
+        .groupByKey()
+        .map(lambda kv: _update_shard(results, kv[0], kv[1]))
+        .sum()
+    )
