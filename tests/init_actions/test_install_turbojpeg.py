@@ -15,7 +15,6 @@ import pytest
 from tests.init_actions.test_install_opencv import METADATA_STANDIN, SCRIPT, _pin
 
 
-
 def _loaded(name: str) -> str | None:
     """The file this process maps for library `name` once ctypes has loaded it, or None."""
     try:
