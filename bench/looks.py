@@ -90,9 +90,9 @@ def decode_times(data: bytes, faces: list[Face], repeat: int) -> dict[str, float
     """ms of each way of getting the pixels a look or the writer needs."""
     full_ms, (_, image) = best_ms(lambda: decode(data), repeat)
     height, width = image.shape[:2]
-    scale, tiles, _ = tile_plan(width, height, DetectOptions())
-    size = (round(width * min(1.0, 1024 / max(width, height))),) * 1
-    size = (*size, round(height * min(1.0, 1024 / max(width, height))))
+    _, tiles, _ = tile_plan(width, height, DetectOptions())
+    k_look = min(1.0, 1024 / max(width, height))
+    size = (round(width * k_look), round(height * k_look))
     k = reduction(width, height)
     resize_ms, _ = best_ms(lambda: shrink(image, size), repeat)
     reduced_ms, _ = best_ms(lambda: shrink(jpegdecode.decode(data, k), size), repeat)
@@ -179,6 +179,11 @@ def merged(seen: dict[str, Any], settle: float | None, options: DetectOptions, w
     return to_faces(boxes[keep], scores[keep], 1.0, w, h, options), looked, ms
 
 
+def _width(kv: tuple[str, Any]) -> float:
+    """A width bucket's lower edge, to sort "16-24" before "256+"."""
+    return float(kv[0].split("-")[0].rstrip("+"))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--corpus", type=Path, required=True)
@@ -245,8 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             tp, fp = e["found"][str(iou)]
             row[f"recall@{iou}"] = round(tp / faces_total, 4) if faces_total else 1.0
             row[f"precision@{iou}"] = round(tp / (tp + fp), 4) if tp + fp else 1.0
-            row[f"by_width@{iou}"] = dict(sorted(e["matches"][str(iou)].items(),
-                                                key=lambda kv: float(kv[0].split("-")[0].rstrip("+"))))  # fmt: skip
+            row[f"by_width@{iou}"] = dict(sorted(e["matches"][str(iou)].items(), key=_width))
         table["every tile" if r is None else f"settle {r}"] = row
     report["routes"] = table
     print(json.dumps({k: v for k, v in report.items() if k != "routes"}))
