@@ -226,3 +226,13 @@ def test_the_default_threshold_is_a_sharp_edge(weights, score: float, kept: bool
     assert DetectOptions().score() == 0.4
     faces = det.detect(np.zeros((*shape, 3), np.uint8))
     assert [(f.x, f.y, f.w, f.h) for f in faces] == ([(84, 84, 32, 32)] if kept else [])
+
+
+def test_a_hint_counts_for_the_tiles_it_lies_in_edges_half_open() -> None:
+    edge = np.float32([[100, 50]])
+    assert not tiles.hinted(edge, 0, 0, 100, 100)  # x = 100 is past [0, 100)
+    assert tiles.hinted(edge, 100, 0, 100, 100)  # it is the next tile's
+    assert tiles.hinted(edge, 100, 50, 100, 100) and not tiles.hinted(edge, 100, 51, 100, 100)
+    assert not tiles.hinted(edge, 1, 0, 99, 100) and not tiles.hinted(edge, 101, 0, 100, 100)
+    assert tiles.hinted(np.float32([[7, 7], [99.5, 99.5]]), 50, 50, 50, 50)
+    assert not tiles.hinted(np.zeros((0, 2), np.float32), 0, 0, 100, 100)
