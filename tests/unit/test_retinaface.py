@@ -235,4 +235,5 @@ def test_a_hint_counts_for_the_tiles_it_lies_in_edges_half_open() -> None:
     assert tiles.hinted(edge, 100, 50, 100, 100) and not tiles.hinted(edge, 100, 51, 100, 100)
     assert not tiles.hinted(edge, 1, 0, 99, 100) and not tiles.hinted(edge, 101, 0, 100, 100)
     assert tiles.hinted(np.float32([[7, 7], [99.5, 99.5]]), 50, 50, 50, 50)
+    assert not tiles.hinted(edge, 100, 0, 100, 40) and tiles.hinted(edge, 100, 0, 40, 100)
     assert not tiles.hinted(np.zeros((0, 2), np.float32), 0, 0, 100, 100)
