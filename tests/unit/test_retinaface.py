@@ -182,16 +182,17 @@ def test_a_face_cut_by_an_edge_shared_with_a_neighbour_is_left_to_it(weights) ->
     grid = anchors(th, tw)
     cut = int(np.flatnonzero((grid[:, 2] == 16) & (grid[:, 0] == tw - 4) & (grid[:, 1] == 100))[0])
     outputs = {(th, tw): _outputs((th, tw), {cut: (0.9, [0] * 4)})}
-    det = HandMade(DetectOptions(min_size=8), outputs, settle=None)  # the copy finds nothing
+    det = HandMade(DetectOptions(min_size=8), outputs)  # the copy finds nothing
     faces = det.detect(np.zeros((height, width, 3), np.uint8))
     # the last column's box is clipped to the photo: x0 = start + tw - 12, right edge at 3000
     assert sorted((f.x, f.y) for f in faces) == [(xs[-1] + tw - 12, y + 92) for y in ys]
 
 
 @pytest.mark.parametrize(("hint", "looked"), [(0.06, True), (0.04, False), (None, False)])
-def test_a_tile_without_a_candidate_in_the_copys_look_is_settled(weights, hint, looked) -> None:
-    """3000 x 2000: every tile would find a 16-px face at its (100, 100); the bounded copy's look
-    has only a candidate far below the threshold, centred in the first tile alone. At SETTLE or
+def test_settling_skips_a_tile_without_a_candidate_in_the_copys_look(weights, hint, looked) -> None:
+    """The measured route (off by default). 3000 x 2000: every tile would find a 16-px face at
+    its (100, 100); the bounded copy's look has only a candidate far below the threshold, centred
+    in the first tile alone. At SETTLE or
     above it sends that tile (and no other) to be looked at; below SETTLE, or without it, every
     tile is settled by the copy and nothing is found. The candidate itself is never a face."""
     width, height = 3000, 2000
@@ -210,7 +211,7 @@ def test_a_tile_without_a_candidate_in_the_copys_look_is_settled(weights, hint, 
     if hint is not None:
         outputs[copy_shape] = _outputs(copy_shape, {candidate: (hint, [0] * 4)})
     assert retinaface.SETTLE == 0.05
-    det = HandMade(DetectOptions(min_size=8), outputs)
+    det = HandMade(DetectOptions(min_size=8), outputs, settle=retinaface.SETTLE)
     faces = det.detect(np.zeros((height, width, 3), np.uint8))
     assert [(f.x, f.y, f.w, f.h) for f in faces] == ([(92, 92, 16, 16)] if looked else [])
     assert (det.tiles_seen, det.tiles_settled) == (int(looked), len(xs) * len(ys) - looked)
@@ -237,3 +238,10 @@ def test_a_hint_counts_for_the_tiles_it_lies_in_edges_half_open() -> None:
     assert tiles.hinted(np.float32([[7, 7], [99.5, 99.5]]), 50, 50, 50, 50)
     assert not tiles.hinted(edge, 100, 0, 100, 40) and tiles.hinted(edge, 100, 0, 40, 100)
     assert not tiles.hinted(np.zeros((0, 2), np.float32), 0, 0, 100, 100)
+
+
+def test_by_default_every_tile_is_looked_at(weights) -> None:
+    """The copy's look finds nothing in a 3000 x 2000 photo: still every tile is looked at."""
+    det = HandMade(DetectOptions(min_size=8), {})
+    det.detect(np.zeros((2000, 3000, 3), np.uint8))
+    assert det.tiles_settled == 0 and det.tiles_seen == det.runs - 1 >= 4

@@ -10,10 +10,9 @@ A photo whose long side is at most TILE is seen whole at full resolution. A larg
 twice, so memory stays bounded (one look costs about 30 bytes per input pixel): its bounded copy
 (`detect_max_side`, at most TILE) whole, for the large faces, and a finer copy in overlapping
 tiles, for the faces too small for the first (below OWN_PX there); a face cut by a tile edge is
-left to the neighbour that sees it whole. A tile in which the copy's look has no candidate at all
-(no box scoring SETTLE or more centred in it) is settled by the copy: it is not looked at. The
-finer copy is full resolution unless the minimum face size lets it be smaller (fine_scale). One
-NMS over both looks.
+left to the neighbour that sees it whole. The finer copy is full resolution unless the minimum
+face size lets it be smaller (fine_scale). One NMS over both looks. (Skipping the tiles where the
+copy's look has no candidate, `settle`, was measured and lost small sharp faces: see SETTLE.)
 Pure numpy + OpenVINO: no Spark, no storage.
 """
 
@@ -70,12 +69,14 @@ BIG_SCORE = 0.95
 # FINE_PX px there, where the network is reliable (wider-dev recall 0.80 at 24-32 px, 0.89 from
 # 32 px), so faces below the minimum are not paid for: at --min-size 64 it looks at half size.
 FINE_PX = 32.0
-# A finer tile is looked at only where the bounded copy's look has a candidate scoring at least
-# this (any size, centred in the tile): elsewhere the copy settles it. Measured (bench/looks.py,
-# RetinaFace's default plan, every route from the same looks): the WIDER crowds scaled to 4-10 MP
-# (100 photos, 575 tiles, 1,751 faces) look at 82% of the tiles, detection 34.0 -> 29.1 CPU ms
-# per MP, recall identical in every face-width bucket at IoU 0.5 and 0.3 (0.578 / 0.641),
-# precision 0.581 -> 0.587; at 0.1, 74% of the tiles and 3 faces of 48-256 px lost (-0.002).
+# Measured and not taken (off by default; `settle=SETTLE` turns it on): a finer tile looked at
+# only where the bounded copy's look has a candidate scoring at least SETTLE (any size, centred in
+# the tile). bench/looks.py, RetinaFace's default plan, every route from the same looks: on WIDER
+# crowds scaled to 4-10 MP (soft: no detail beyond the 1-MP originals) 82% of the tiles looked
+# at, detection 34.0 -> 29.1 CPU ms per MP, recall identical in every width bucket; but on the
+# sharp bench corpus (160 photos, 1-12 MP) recall at IoU 0.5 fell 0.989 -> 0.944 (faces of
+# 32-48 px: 117 -> 100 found; at 0.02: 0.975), for 36.2 -> 30.3 ms per MP: the copy does not see
+# the small sharp faces the tiles are there for.
 SETTLE = 0.05
 PRECISIONS = ("int8", "bf16", "fp32")
 SHAPES_KEPT = 8  # anchor grids cached per input shape (a collection has few photo sizes)
@@ -161,7 +162,7 @@ class RetinaFaceDetector:
         precision: str | None = None,
         min_size_plan: bool = True,
         tiles: bool = True,
-        settle: float | None = SETTLE,
+        settle: float | None = None,
     ) -> None:
         self._compiled, self.runtime = load_network(model_path, precision)
         self._request = self._compiled.create_infer_request()
@@ -177,7 +178,7 @@ class RetinaFaceDetector:
         self._priors: dict[tuple[int, int], np.ndarray] = {}
         self._min_size_plan = min_size_plan  # False: the full-resolution tiles always (measuring)
         self._tiles = tiles  # False: the bounded copy's look only, for photos above TILE
-        self._settle = settle  # None: every finer tile is looked at (measuring)
+        self._settle = settle  # None (default): every finer tile is looked at
         self.tiles_seen = self.tiles_settled = 0  # finer tiles looked at and skipped so far
         self.runs = 0  # network runs so far: the cost metric for benchmarks
 
