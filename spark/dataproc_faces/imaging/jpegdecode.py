@@ -145,3 +145,45 @@ def decode_region(data: bytes, x0: int, y0: int, x1: int, y1: int) -> np.ndarray
     part, ox, oy = crop(data, x0 - mw, y0 - mh, x1 + mw, y1 + mh)
     pixels = decode(part)
     return pixels[y0 - oy : y1 - oy, x0 - ox : x1 - ox]
+
+
+def decode_regions(data: bytes, rects: list[tuple[int, int, int, int]]) -> list[np.ndarray]:
+    """Stored pixels of each rectangle (x0, y0, x1, y1), as decode_region gives them, from one
+    lossless transform that reads the coefficients once and writes one crop per rectangle."""
+    if not rects:
+        return []
+    lib = _library()
+    if lib is None:
+        raise OSError("libturbojpeg is not installed")
+    head = info(data)
+    mh, mw = head.mcu
+    n = len(rects)
+    transforms = (jpegblocks._Transform * n)()
+    clipped, origins = [], []
+    for t, (x0, y0, x1, y1) in zip(transforms, rects, strict=True):
+        x0, y0 = max(0, x0), max(0, y0)
+        x1, y1 = min(head.width, x1), min(head.height, y1)
+        ax, ay = max(0, x0 - mw) // mw * mw, max(0, y0 - mh) // mh * mh
+        bx, by = min(head.width, x1 + mw), min(head.height, y1 + mh)
+        t.r = jpegblocks._Region(ax, ay, bx - ax, by - ay)
+        t.op = _TJXOP_NONE
+        t.options = _TJXOPT_CROP | jpegblocks._TJXOPT_COPYNONE
+        clipped.append((x0, y0, x1, y1))
+        origins.append((ax, ay))
+    bufs = (ctypes.POINTER(ctypes.c_ubyte) * n)()
+    sizes = (ctypes.c_ulong * n)()
+    handle = lib.tjInitTransform()
+    try:
+        rc = lib.tjTransform(handle, data, len(data), n, bufs, sizes, transforms, 0)
+        if rc != 0:
+            raise ValueError(_error(lib, handle))
+        crops = [ctypes.string_at(bufs[i], sizes[i]) for i in range(n)]
+    finally:
+        for i in range(n):
+            if bufs[i]:
+                lib.tjFree(bufs[i])
+        lib.tjDestroy(handle)
+    out = []
+    for part, (ox, oy), (x0, y0, x1, y1) in zip(crops, origins, clipped, strict=True):
+        out.append(decode(part)[y0 - oy : y1 - oy, x0 - ox : x1 - ox])
+    return out
