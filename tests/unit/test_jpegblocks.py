@@ -359,3 +359,31 @@ def test_a_progressive_photo_without_faces_keeps_every_scan_and_no_comment_betwe
 def test_a_structure_the_copy_cannot_walk_is_refused(cut, reason):
     with pytest.raises(jpegblocks.HeaderError, match=reason):
         jpegblocks.stripped(cut(jpeg(photo())))
+
+
+def test_jfifs_own_thumbnail_is_not_copied():
+    plain = jpeg(photo())
+    length = int.from_bytes(plain[4:6], "big")
+    assert length == 16 and plain[18:20] == b"\x00\x00"  # OpenCV's JFIF header: no thumbnail
+    thumb = bytes([7, 8, 9]) * 4  # a 2 x 2 RGB thumbnail
+    header = plain[6:18] + b"\x02\x02" + thumb
+    data = plain[:2] + _segment(0xE0, header) + plain[4 + length :]
+    assert np.array_equal(decode(data)[1], decode(plain)[1])
+    result = render(data, "outline", [])
+    assert result.data == plain and thumb not in result.data
+
+
+def test_a_faceless_exif_rotated_photo_is_copied_with_its_orientation_tag_alone():
+    image = photo()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned: viewers turn it 90 degrees clockwise
+    exif[0x010F] = "Canon"
+    pil = Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+    out = io.BytesIO()
+    pil.save(out, "JPEG", quality=90, exif=exif.tobytes())
+    data = out.getvalue()
+    result = render(data, "blur", [])
+    assert result.written == jpegblocks.BLOCKS and b"Canon" not in result.data
+    with Image.open(io.BytesIO(result.data)) as im:
+        assert dict(im.getexif()) == {0x0112: 6}
+    assert np.array_equal(decode(result.data)[1], decode(data)[1])  # upright, the same pixels

@@ -566,8 +566,11 @@ def stripped(data: bytes) -> bytes:
         if length < 2 or end > n:
             raise HeaderError(f"segment length {length} at byte {at}")
         metadata = 0xE0 <= marker <= 0xEF or marker == 0xFE
-        if not metadata or (marker == 0xE0 and data[at + 4 : at + 9] == _KEPT_APP0):
+        if not metadata:
             out.append(data[at:end])
+        elif marker == 0xE0 and data[at + 4 : at + 9] == _KEPT_APP0 and length >= 16:
+            # JFIF's header without the thumbnail it may carry: version, units and density
+            out.append(b"\xff\xe0\x00\x10" + data[at + 4 : at + 16] + b"\x00\x00")
         if marker == 0xDA:  # the scan's entropy-coded data runs to the next marker
             found = _MARKER_IN_SCAN.search(data, end)
             if found is None:
