@@ -76,7 +76,8 @@ FINE_PX = 32.0
 # at, detection 34.0 -> 29.1 CPU ms per MP, recall identical in every width bucket; but on the
 # sharp bench corpus (160 photos, 1-12 MP) recall at IoU 0.5 fell 0.989 -> 0.944 (faces of
 # 32-48 px: 117 -> 100 found; at 0.02: 0.975), for 36.2 -> 30.3 ms per MP: the copy does not see
-# the small sharp faces the tiles are there for.
+# the small sharp faces the tiles are there for; real crowds at their own resolution (mosaics of
+# wider-dev and masks-dev, 15-33 MP) put a candidate in every tile, so nothing is saved there.
 SETTLE = 0.05
 PRECISIONS = ("int8", "bf16", "fp32")
 SHAPES_KEPT = 8  # anchor grids cached per input shape (a collection has few photo sizes)
