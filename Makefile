@@ -71,7 +71,7 @@ REAL_CORPUS := bench/corpus/real-$(notdir $(REAL_SET))
 bench-real: setup
 	$(PY) -m bench.real --from $(REAL_SET) --out $(REAL_CORPUS)
 	$(PY) -m bench.run --corpus $(REAL_CORPUS) --methods lab,local2 --p4-count 0 \
-		--profile 0 --repeat 1 --p3-goal 10 --p3-floor lab --results bench/results-real.json \
+		--profile 24 --repeat 1 --p3-goal 10 --p3-floor lab --results bench/results-real.json \
 		--work bench/results/real
 	$(PY) -m bench.codec --corpus $(REAL_CORPUS) --count 24 --out bench/results-codec.json
 

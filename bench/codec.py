@@ -12,6 +12,8 @@ megapixel of the photo:
 - mask: hiding (or outlining) the annotated faces, so every photo has its real faces to hide;
 - encode: `before` the full re-encode at quality 92, `after` the block-local write (the full
   encode where it refuses), with output size against the input's and the share of MCUs rewritten;
+  encode_faceless: the same photo had it no face, `before` the lossless transform of every block,
+  `after` the copy of its own scans without metadata (jpegblocks.stripped);
 - thumbnail: `before` resizing the full image, `after` a reduced-scale decode of the output;
 - write: the output bytes to a local file.
 Both routes run on the same photo in the same process, one after the other, so load affects
@@ -129,6 +131,13 @@ def measure_photo(
     before_ms, (before, _) = best_ms(lambda: encode(hidden, header.format), repeat)
     after_ms, written = best_ms(lambda: jpegblocks.write(data, hidden, regions), repeat)
     after = written.data or before
+    # the same photo had it no face: the lossless transform of every block (before) against
+    # the copy of its own scans without metadata (after)
+    frame = jpegblocks.parse(data)
+    faceless_before_ms, _ = best_ms(
+        lambda: jpegblocks.transcode(data, {}, frame.progressive), repeat
+    )
+    faceless_after_ms, _ = best_ms(lambda: jpegblocks.stripped(data), repeat)
     thumb_before_ms, _ = best_ms(lambda: thumbnail(hidden), repeat)
     thumb_after_ms, _ = best_ms(lambda: thumbnail_from_jpeg(after, width, height), repeat)
     target = out_dir / "out.jpg"
@@ -142,6 +151,8 @@ def measure_photo(
         "mask": mask_ms / mp,
         "encode_before": before_ms / mp,
         "encode_after": after_ms / mp,
+        "encode_faceless_before": faceless_before_ms / mp,
+        "encode_faceless_after": faceless_after_ms / mp,
         "thumbnail_before": thumb_before_ms / mp,
         "thumbnail_after": thumb_after_ms / mp,
         "write": write_ms / mp,

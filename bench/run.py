@@ -222,52 +222,71 @@ def bare_loop(
     boxes_file.write_text(json.dumps(found), encoding="utf-8")
 
 
-def profile_loop(images: Path, output: Path, limit: int, detector: str | None) -> dict[str, Any]:
-    """Per-stage milliseconds of the job's per-image work, one thread, on up to `limit` inputs."""
+def profile_loop(
+    images: Path, output: Path, limit: int, detector: str | None, mode: str = "outline"
+) -> dict[str, Any]:
+    """Where one photo's time goes in the job's own per-image code (`process_partition`'s read,
+    `render.outline` with its stage timings, the store's writes of output and thumbnail), one
+    thread, on up to `limit` inputs: ms per image and per megapixel of each stage."""
     import cv2
 
-    from dataproc_faces.detectors.base import DetectOptions, bounded_copy, make_detector
-    from dataproc_faces.imaging import codec as imaging
+    from dataproc_faces.detectors.base import DetectOptions
+    from dataproc_faces.imaging.render import STAGES, RenderOptions, detector_for, outline
+    from dataproc_faces.pipeline import _detector
+    from dataproc_faces.results.layout import Results
 
     cv2.setNumThreads(1)
-    options = DetectOptions(detector=detector) if detector else DetectOptions()
-    det = make_detector(options)
+    options = DetectOptions(detector=detector_for(mode, detector))
+    det = _detector(options)
+    render = RenderOptions(mode=mode)
+    results = Results(str(output.resolve()), protect=str(images.resolve()))
+    store = results.store()
     stages: dict[str, float] = {}
-    output.mkdir(parents=True, exist_ok=True)
     files = sorted(images.iterdir())[:limit]
-    megapixels = 0.0
-
-    def timed(name: str, fn: Any, *args: Any) -> Any:
-        t = time.perf_counter()
-        value = fn(*args)
-        stages[name] = stages.get(name, 0.0) + (time.perf_counter() - t) * 1000
-        return value
-
+    megapixels, written = 0.0, {}
     for path in files:
-        data = timed("read", path.read_bytes)
-        header, image = timed("decode", imaging.decode, data)
-        megapixels += image.shape[0] * image.shape[1] / 1e6
-        timed("resize (detection copy)", bounded_copy, image, options.detect_max_side)
-        faces = timed("detect (incl. its resize)", det.detect, image)
-        timed("draw", imaging.draw_outlines, image, faces, (0, 255, 0))
-        encoded, ext = timed("encode", imaging.encode, image, header.format)
-        thumb = timed("thumbnail", imaging.thumbnail, image)
-        timed("write", (output / (path.name + ext)).write_bytes, encoded)
-        timed("write", (output / (path.name + ".thumb.jpg")).write_bytes, thumb)
+        started = time.perf_counter()
+        data = path.read_bytes()
+        stages["read"] = stages.get("read", 0.0) + (time.perf_counter() - started) * 1000
+        result = outline(data, det, render, timings=stages)
+        started = time.perf_counter()
+        store.write(results.image(path.name, result.new_suffix), result.data)
+        if result.thumbnail:
+            store.write(results.thumbnail(path.name), result.thumbnail, "image/jpeg")
+        stages["write"] = stages.get("write", 0.0) + (time.perf_counter() - started) * 1000
+        megapixels += result.width * result.height / 1e6
+        how = result.written.split(":")[0] or result.format
+        written[how] = written.get(how, 0) + 1
     n = max(1, len(files))
-    per_image = {k: round(v / n, 1) for k, v in stages.items()}
-    detect_only = per_image.get("detect (incl. its resize)", 0) - per_image.get(
-        "resize (detection copy)", 0
-    )
-    per_image["detect (network/cascade only)"] = round(detect_only, 1)
-    total = sum(v for k, v in per_image.items() if k not in ("resize (detection copy)",))
-    per_image["total"] = round(total - per_image["detect (network/cascade only)"], 1)
+    order = ["read", *STAGES, "write"]
+    per_image = {k: round(stages.get(k, 0.0) / n, 1) for k in order}
+    per_image["total"] = round(sum(stages.values()) / n, 1)
+    per_mp = {k: round(stages.get(k, 0.0) / max(megapixels, 1e-9), 2) for k in order}
+    per_mp["total"] = round(sum(stages.values()) / max(megapixels, 1e-9), 2)
     return {
         "images": len(files),
         "mean_megapixels": round(megapixels / n, 2),
-        "ms_per_image": per_image,
+        "mode": mode,
         "detector": options.detector,
+        "written": written,
+        "ms_per_image": per_image,
+        "ms_per_megapixel": per_mp,
     }
+
+
+def profile_table(profile: dict[str, Any]) -> str:
+    """The stage breakdown as a Markdown table: ms per image and per megapixel."""
+    lines = [
+        f"Where the time goes ({profile['images']} photos, mean {profile['mean_megapixels']} MP, "
+        f"{profile['detector']}, --mode {profile['mode']}, one thread; written: "
+        f"{', '.join(f'{k} {v}' for k, v in sorted(profile['written'].items()))})",
+        "",
+        "| stage | ms / photo | ms / MP |",
+        "|---|---:|---:|",
+    ]
+    for stage, ms in profile["ms_per_image"].items():
+        lines.append(f"| {stage} | {ms} | {profile['ms_per_megapixel'][stage]} |")
+    return "\n".join(lines)
 
 
 def _xywh(face: dict[str, Any]) -> list[int]:
@@ -656,6 +675,8 @@ def main_bench(args: argparse.Namespace) -> int:
     results["lab_opencv_threads"] = args.lab_threads or "OpenCV default"
     results["methods"] = list(methods.values())
     text = table(results)
+    if "profile" in results:
+        text += "\n\n" + profile_table(results["profile"])
     results["table_markdown"] = text
     print()
     print(text)

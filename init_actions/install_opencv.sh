@@ -16,8 +16,16 @@
 # exponential backoff. Idempotent: a node that already has the OpenCV version (and a working
 # cascade), the OpenVINO version (with its CPU device) and an importable PIL is left alone. Exits non-zero with one clear line on any failure.
 #
+# libturbojpeg (libjpeg-turbo's TurboJPEG library, a system package, not a wheel): the job writes a
+# JPEG's output block-locally through it (imaging/jpegblocks.py) and, without it, encodes every JPEG
+# whole. Installed with apt-get (`libturbojpeg0`, Debian and Ubuntu images) or dnf (`turbojpeg`,
+# Rocky images) only when the node's python cannot load it already; checked by loading it the way
+# the job does (ctypes) and finding its lossless transform. The package index is reached through
+# the stack's Cloud NAT (infra/network.py), like pip's; retried with the same backoff.
+#
 # Overridable for tests: GET_METADATA_VALUE (metadata command), DATAPROC_PYTHON (the python),
-# PIP_MAX_ATTEMPTS and PIP_BACKOFF_SECONDS (retry policy).
+# PIP_MAX_ATTEMPTS and PIP_BACKOFF_SECONDS (retry policy, pip and the system package), APT_GET and
+# DNF (the package managers), TURBOJPEG_LIBRARY (the library's file name, as ctypes loads it).
 set -euo pipefail
 
 readonly METADATA_KEY="opencv-version"
@@ -30,6 +38,9 @@ readonly DATAPROC_PYTHON="${DATAPROC_PYTHON:-/opt/conda/default/bin/python}"
 readonly PIP_MAX_ATTEMPTS="${PIP_MAX_ATTEMPTS:-5}"
 readonly PIP_BACKOFF_SECONDS="${PIP_BACKOFF_SECONDS:-5}"
 readonly CASCADE="haarcascade_frontalface_default.xml"
+readonly APT_GET="${APT_GET:-apt-get}"
+readonly DNF="${DNF:-dnf}"
+readonly TURBOJPEG_LIBRARY="${TURBOJPEG_LIBRARY:-libturbojpeg.so.0}"
 readonly VERSION_RE='^[0-9]+\.[0-9]+\.[0-9]+(\.[0-9]+)?$'
 
 log() { echo "install_opencv: $*" >&2; }
@@ -120,6 +131,47 @@ verify_av() {
     'import av; [av.codec.Codec(c, "w") for c in ("libx264", "aac")]; print(av.__version__)'
 }
 
+# Loads libturbojpeg as the job does and finds the calls it makes; prints the library's name.
+verify_turbojpeg() {
+  "${DATAPROC_PYTHON}" - "${TURBOJPEG_LIBRARY}" <<'PY'
+import ctypes
+import sys
+
+lib = ctypes.CDLL(sys.argv[1])
+for name in ("tjInitTransform", "tjTransform", "tjInitDecompress", "tjDecompress2", "tjFree"):
+    getattr(lib, name)
+print(sys.argv[1])
+PY
+}
+
+# Installs the system package that carries libturbojpeg with apt-get or dnf, retrying with
+# exponential backoff; dies after PIP_MAX_ATTEMPTS failures or without either package manager.
+system_install_turbojpeg() {
+  local attempt=1 delay="${PIP_BACKOFF_SECONDS}" package tool
+  local -a update=() install=()
+  if command -v "${APT_GET}" >/dev/null 2>&1; then
+    package=libturbojpeg0 tool=apt-get
+    update=("${APT_GET}" update -qq)
+    install=("${APT_GET}" install -y -qq --no-install-recommends "${package}")
+  elif command -v "${DNF}" >/dev/null 2>&1; then
+    package=turbojpeg tool=dnf
+    update=(true)
+    install=("${DNF}" install -y -q "${package}")
+  else
+    die "libturbojpeg does not load and this image has neither ${APT_GET} nor ${DNF} to install it"
+  fi
+  log "installing ${package} (libturbojpeg, block-local JPEG outputs) with ${tool} on ${role}"
+  until "${update[@]}" && DEBIAN_FRONTEND=noninteractive "${install[@]}"; do
+    if ((attempt >= PIP_MAX_ATTEMPTS)); then
+      die "${tool} install ${package} failed ${attempt} times (can the node reach the package mirror through Cloud NAT?)"
+    fi
+    log "${tool} install failed (attempt ${attempt}/${PIP_MAX_ATTEMPTS}); retrying in ${delay}s"
+    sleep "${delay}"
+    attempt=$((attempt + 1))
+    delay=$((delay * 2))
+  done
+}
+
 # pip_install <requirement> <constraints file> <numpy version>: installs under the numpy
 # constraint, retrying with exponential backoff; dies after PIP_MAX_ATTEMPTS failures.
 pip_install() {
@@ -141,7 +193,7 @@ main() {
   local openvino_version openvino_ok=false ov_info=""
   local heif_version heif_ok=false heif_info=""
   local av_version av_ok=false av_info=""
-  local numpy_version constraints cv_version
+  local numpy_version constraints cv_version tj_info
   role="$("${GET_METADATA_VALUE}" attributes/dataproc-role 2>/dev/null || echo unknown)"
 
   version="$(metadata_version "${METADATA_KEY}" 4.11.0.86)" || exit 1
@@ -149,6 +201,16 @@ main() {
   heif_version="$(metadata_version "${HEIF_METADATA_KEY}" 1.8.1)" || exit 1
   av_version="$(metadata_version "${AV_METADATA_KEY}" 18.1.0)" || exit 1
   [[ -x "${DATAPROC_PYTHON}" ]] || die "no python at ${DATAPROC_PYTHON} (set DATAPROC_PYTHON)"
+
+  # libturbojpeg first: a system package, whatever the Python packages' state
+  if tj_info="$(verify_turbojpeg 2>/dev/null)"; then
+    log "libturbojpeg (${tj_info}) already loads on ${role}"
+  else
+    system_install_turbojpeg
+    tj_info="$(verify_turbojpeg)" \
+      || die "libturbojpeg installed but ${TURBOJPEG_LIBRARY} does not load from ${DATAPROC_PYTHON}"
+    log "libturbojpeg (${tj_info}) installed on ${role}"
+  fi
 
   # Pillow: the image's own is kept if it imports; otherwise the pinned one is installed below.
   if pil_version="$("${DATAPROC_PYTHON}" -c 'import PIL; print(PIL.__version__)' 2>/dev/null)"; then

@@ -294,3 +294,96 @@ def test_a_change_past_its_snapshot_takes_the_full_encode_so_nothing_stays_unhid
     )
     hidden = np.all(expected == 0, axis=2)
     assert hidden.sum() > 3000 and out[hidden].mean() < 12  # every masked pixel is dark
+
+
+def _segment(marker: int, body: bytes) -> bytes:
+    return bytes([0xFF, marker]) + (len(body) + 2).to_bytes(2, "big") + body
+
+
+def _with_metadata(data: bytes) -> bytes:
+    """`data` with EXIF (a GPS block), an ICC profile, XMP and a comment after its JFIF header,
+    a comment between its tables, and an MPO-like second frame after its EOI."""
+    app0_end = 4 + int.from_bytes(data[4:6], "big")
+    assert data[6:11] == b"JFIF\x00"
+    exif = Image.Exif()
+    exif.get_ifd(0x8825)[1] = "N"
+    extra = (
+        _segment(0xE1, b"Exif\x00\x00" + exif.tobytes())
+        + _segment(0xE2, b"ICC_PROFILE\x00\x01\x01" + b"\x00" * 64)
+        + _segment(0xE1, b"http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta>home</x:xmpmeta>")
+        + _segment(0xFE, b"taken at home")
+    )
+    sof = data.index(b"\xff\xc0")
+    body = data[:app0_end] + extra + data[app0_end:sof] + _segment(0xFE, b"between") + data[sof:]
+    return body + jpeg(photo(64, 48))  # a second frame, as an MPO carries
+
+
+@pytest.mark.parametrize("sampling", list(SAMPLING))
+@pytest.mark.parametrize("restart", [0, 2])
+def test_a_photo_without_faces_is_its_own_scans_without_metadata(sampling, restart):
+    plain = jpeg(photo(), sampling, restart)
+    data = _with_metadata(plain)
+    result = render(data, "outline", [])
+    assert result.written == jpegblocks.BLOCKS
+    # byte for byte the input without what was added: the same tables, scans and restart markers
+    assert result.data == plain
+    assert np.array_equal(decode(result.data)[1], decode(data)[1])
+
+
+def test_a_progressive_photo_without_faces_keeps_every_scan_and_no_comment_between_them():
+    pil = Image.fromarray(cv2.cvtColor(photo(), cv2.COLOR_BGR2RGB))
+    out = io.BytesIO()
+    pil.save(out, "JPEG", quality=90, progressive=True)
+    data = out.getvalue()
+    scans = data.count(b"\xff\xda")
+    assert scans > 3
+    second = data.index(b"\xff\xda", data.index(b"\xff\xda") + 2)  # a comment between scans
+    marked = data[:second] + _segment(0xFE, b"taken at home") + data[second:]
+    assert np.array_equal(decode(marked)[1], decode(data)[1])
+    result = render(marked, "blur", [])
+    assert result.written == jpegblocks.BLOCKS
+    assert result.data.count(b"\xff\xda") == scans and b"taken at home" not in result.data
+    assert result.data == data[: data.rindex(b"\xff\xd9") + 2]
+    assert np.array_equal(decode(result.data)[1], decode(data)[1])
+
+
+@pytest.mark.parametrize(
+    ("cut", "reason"),
+    [
+        (lambda d: d[: d.rindex(b"\xff\xd9")], "no marker after the scan"),
+        (lambda d: b"\x00" + d, "no SOI"),
+        (lambda d: d[:20], "no marker at byte 20"),
+        (lambda d: d[:30], "segment length"),
+    ],
+)
+def test_a_structure_the_copy_cannot_walk_is_refused(cut, reason):
+    with pytest.raises(jpegblocks.HeaderError, match=reason):
+        jpegblocks.stripped(cut(jpeg(photo())))
+
+
+def test_jfifs_own_thumbnail_is_not_copied():
+    plain = jpeg(photo())
+    length = int.from_bytes(plain[4:6], "big")
+    assert length == 16 and plain[18:20] == b"\x00\x00"  # OpenCV's JFIF header: no thumbnail
+    thumb = bytes([7, 8, 9]) * 4  # a 2 x 2 RGB thumbnail
+    header = plain[6:18] + b"\x02\x02" + thumb
+    data = plain[:2] + _segment(0xE0, header) + plain[4 + length :]
+    assert np.array_equal(decode(data)[1], decode(plain)[1])
+    result = render(data, "outline", [])
+    assert result.data == plain and thumb not in result.data
+
+
+def test_a_faceless_exif_rotated_photo_is_copied_with_its_orientation_tag_alone():
+    image = photo()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned: viewers turn it 90 degrees clockwise
+    exif[0x010F] = "Canon"
+    pil = Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+    out = io.BytesIO()
+    pil.save(out, "JPEG", quality=90, exif=exif.tobytes())
+    data = out.getvalue()
+    result = render(data, "blur", [])
+    assert result.written == jpegblocks.BLOCKS and b"Canon" not in result.data
+    with Image.open(io.BytesIO(result.data)) as im:
+        assert dict(im.getexif()) == {0x0112: 6}
+    assert np.array_equal(decode(result.data)[1], decode(data)[1])  # upright, the same pixels

@@ -81,9 +81,11 @@ def test_decode_applies_the_variances_and_the_threshold() -> None:
 class HandMade(RetinaFaceDetector):
     """The real detector's post-processing over network outputs written by hand."""
 
-    def __init__(self, options: DetectOptions, outputs: dict[tuple[int, int], tuple]) -> None:
+    def __init__(
+        self, options: DetectOptions, outputs: dict[tuple[int, int], tuple], **kwargs
+    ) -> None:
         self.outputs = outputs
-        super().__init__(options)  # its start-up check runs a 32 x 32 canvas through _forward
+        super().__init__(options, **kwargs)  # its start-up check runs a 32 x 32 canvas
 
     def _forward(self, canvas: np.ndarray):
         return self.outputs.get(canvas.shape[:2]) or _outputs(canvas.shape[:2], {})
@@ -179,10 +181,41 @@ def test_a_face_cut_by_an_edge_shared_with_a_neighbour_is_left_to_it(weights) ->
     assert len(xs) >= 2 and tw % 8 == 0
     grid = anchors(th, tw)
     cut = int(np.flatnonzero((grid[:, 2] == 16) & (grid[:, 0] == tw - 4) & (grid[:, 1] == 100))[0])
-    det = HandMade(DetectOptions(min_size=8), {(th, tw): _outputs((th, tw), {cut: (0.9, [0] * 4)})})
+    outputs = {(th, tw): _outputs((th, tw), {cut: (0.9, [0] * 4)})}
+    det = HandMade(DetectOptions(min_size=8), outputs)  # the copy finds nothing
     faces = det.detect(np.zeros((height, width, 3), np.uint8))
     # the last column's box is clipped to the photo: x0 = start + tw - 12, right edge at 3000
     assert sorted((f.x, f.y) for f in faces) == [(xs[-1] + tw - 12, y + 92) for y in ys]
+
+
+@pytest.mark.parametrize(("hint", "looked"), [(0.06, True), (0.04, False), (None, False)])
+def test_settling_skips_a_tile_without_a_candidate_in_the_copys_look(weights, hint, looked) -> None:
+    """The measured route (off by default). 3000 x 2000: every tile would find a 16-px face at
+    its (100, 100); the bounded copy's look has only a candidate far below the threshold, centred
+    in the first tile alone. At SETTLE or
+    above it sends that tile (and no other) to be looked at; below SETTLE, or without it, every
+    tile is settled by the copy and nothing is found. The candidate itself is never a face."""
+    width, height = 3000, 2000
+    scale = 1024 / width
+    own = retinaface.OWN_PX / scale
+    overlap = int(np.ceil(own * 1.25 + 2 * tiles.EDGE_MARGIN))
+    tw, th, xs, ys = tiles.plan_tiles(width, height, overlap, TILE)
+    assert len(xs) * len(ys) >= 4 and min(xs[1], ys[1]) > 40 / scale
+    grid = anchors(th, tw)
+    face = int(np.flatnonzero((grid[:, 2] == 16) & (grid[:, 0] == 100) & (grid[:, 1] == 100))[0])
+    copy_shape = (704, 1024)  # the bounded copy (1024 x 683) padded to multiples of 32
+    copy_grid = anchors(*copy_shape)
+    point = (copy_grid[:, 2] == 16) & (copy_grid[:, 0] == 44) & (copy_grid[:, 1] == 44)
+    candidate = int(np.flatnonzero(point)[0])
+    outputs = {(th, tw): _outputs((th, tw), {face: (0.9, [0] * 4)})}
+    if hint is not None:
+        outputs[copy_shape] = _outputs(copy_shape, {candidate: (hint, [0] * 4)})
+    assert retinaface.SETTLE == 0.05
+    det = HandMade(DetectOptions(min_size=8), outputs, settle=retinaface.SETTLE)
+    faces = det.detect(np.zeros((height, width, 3), np.uint8))
+    assert [(f.x, f.y, f.w, f.h) for f in faces] == ([(92, 92, 16, 16)] if looked else [])
+    assert (det.tiles_seen, det.tiles_settled) == (int(looked), len(xs) * len(ys) - looked)
+    assert det.runs == 1 + looked  # the copy's look, and the tile's
 
 
 @pytest.mark.parametrize(("score", "kept"), [(0.39, False), (0.41, True)])
@@ -194,3 +227,21 @@ def test_the_default_threshold_is_a_sharp_edge(weights, score: float, kept: bool
     assert DetectOptions().score() == 0.4
     faces = det.detect(np.zeros((*shape, 3), np.uint8))
     assert [(f.x, f.y, f.w, f.h) for f in faces] == ([(84, 84, 32, 32)] if kept else [])
+
+
+def test_a_hint_counts_for_the_tiles_it_lies_in_edges_half_open() -> None:
+    edge = np.float32([[100, 50]])
+    assert not tiles.hinted(edge, 0, 0, 100, 100)  # x = 100 is past [0, 100)
+    assert tiles.hinted(edge, 100, 0, 100, 100)  # it is the next tile's
+    assert tiles.hinted(edge, 100, 50, 100, 100) and not tiles.hinted(edge, 100, 51, 100, 100)
+    assert not tiles.hinted(edge, 1, 0, 99, 100) and not tiles.hinted(edge, 101, 0, 100, 100)
+    assert tiles.hinted(np.float32([[7, 7], [99.5, 99.5]]), 50, 50, 50, 50)
+    assert not tiles.hinted(edge, 100, 0, 100, 40) and tiles.hinted(edge, 100, 0, 40, 100)
+    assert not tiles.hinted(np.zeros((0, 2), np.float32), 0, 0, 100, 100)
+
+
+def test_by_default_every_tile_is_looked_at(weights) -> None:
+    """The copy's look finds nothing in a 3000 x 2000 photo: still every tile is looked at."""
+    det = HandMade(DetectOptions(min_size=8), {})
+    det.detect(np.zeros((2000, 3000, 3), np.uint8))
+    assert det.tiles_settled == 0 and det.tiles_seen == det.runs - 1 >= 4

@@ -74,17 +74,26 @@ def on_canvas(
 Look = Callable[[np.ndarray, tuple[int, int]], tuple[np.ndarray, np.ndarray]]
 
 
+def hinted(points: np.ndarray, x: int, y: int, tw: int, th: int) -> bool:
+    """Whether any of the (N, 2) points (x, y) lies in the tile at x, y of tw x th px."""
+    px, py = points[:, 0], points[:, 1]
+    return bool(np.any((px >= x) & (px < x + tw) & (py >= y) & (py < y + th)))
+
+
 def look_in_tiles(
-    image: np.ndarray, own: float, tile: int, look: Look
+    image: np.ndarray, own: float, tile: int, look: Look, hints: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Faces below `own` px that `look` finds in overlapping tiles of about `tile` px (one shape,
-    edge tiles padded), in the image's own pixels; each face once, from a tile seeing it whole."""
+    edge tiles padded), in the image's own pixels; each face once, from a tile seeing it whole.
+    `hints`: (N, 2) points in the image's pixels; given, a tile holding none is not looked at."""
     height, width = image.shape[:2]
     overlap = math.ceil(own * 1.25 + 2 * EDGE_MARGIN)
     tw, th, xs, ys = plan_tiles(width, height, overlap, tile)
-    found_boxes, found_scores = [], []
+    found_boxes, found_scores = [np.zeros((0, 4), np.float32)], [np.zeros(0, np.float32)]
     for y in ys:
         for x in xs:
+            if hints is not None and not hinted(hints, x, y, tw, th):
+                continue
             boxes, scores = look(image[y : y + th, x : x + tw], (th, tw))
             keep = owned(boxes, x, y, tw, th, width, height, own)
             found_boxes.append(boxes[keep] + np.float32([x, y, x, y]))

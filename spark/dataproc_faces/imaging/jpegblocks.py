@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import re
 import struct
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -520,12 +521,63 @@ def write(data: bytes, image: np.ndarray, regions: list[Region]) -> Written:
                 return Written(b"", f"{FULL}: colour marks on a grey photo")
     if len(mcus) > MAX_CHANGED_SHARE * total:
         return Written(b"", f"{FULL}: {len(mcus)} of {total} MCUs changed")
-    updates = block_coefficients(image, frame, mcus) if len(mcus) else {}
+    if not len(mcus):  # nothing changed: the input's own scans, without its metadata
+        try:
+            return Written(stripped(data), BLOCKS, 0, total, orientation)
+        except HeaderError as exc:
+            return Written(b"", f"{FULL}: {exc}")
+    updates = block_coefficients(image, frame, mcus)
     try:
         out = transcode(data, updates, frame.progressive)
     except ValueError as exc:
         return Written(b"", f"{FULL}: {exc}")
     return Written(out, BLOCKS, len(mcus), total, orientation)
+
+
+# A marker inside or after a scan: 0xFF followed by neither a stuffed zero, a restart marker
+# (RST0-7, part of the scan) nor a fill byte.
+_MARKER_IN_SCAN = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+_KEPT_APP0 = b"JFIF\x00"
+
+
+def stripped(data: bytes) -> bytes:
+    """The JPEG's own segments and scans up to its first image's EOI, without metadata (APPn and
+    COM segments other than JFIF's APP0) or anything after the EOI (an MPO's other frames):
+    what the lossless transform writes when no block changes, at the cost of a copy (the
+    transform decodes and encodes every block's entropy coding again). HeaderError on a
+    structure it cannot walk."""
+    if data[:2] != b"\xff\xd8":
+        raise HeaderError("no SOI")
+    out, at, n = [b"\xff\xd8"], 2, len(data)
+    while True:
+        if at + 2 > n or data[at] != 0xFF:
+            raise HeaderError(f"no marker at byte {at}")
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if marker == 0xD9:
+            out.append(b"\xff\xd9")
+            return b"".join(out)
+        if at + 4 > n:
+            raise HeaderError(f"segment cut short at byte {at}")
+        (length,) = struct.unpack(">H", data[at + 2 : at + 4])
+        end = at + 2 + length
+        if length < 2 or end > n:
+            raise HeaderError(f"segment length {length} at byte {at}")
+        metadata = 0xE0 <= marker <= 0xEF or marker == 0xFE
+        if not metadata:
+            out.append(data[at:end])
+        elif marker == 0xE0 and data[at + 4 : at + 9] == _KEPT_APP0 and length >= 16:
+            # JFIF's header without the thumbnail it may carry: version, units and density
+            out.append(b"\xff\xe0\x00\x10" + data[at + 4 : at + 16] + b"\x00\x00")
+        if marker == 0xDA:  # the scan's entropy-coded data runs to the next marker
+            found = _MARKER_IN_SCAN.search(data, end)
+            if found is None:
+                raise HeaderError("no marker after the scan (truncated)")
+            out.append(data[end : found.start()])
+            end = found.start()
+        at = end
 
 
 def orientation_exif(orientation: int) -> bytes:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -185,22 +186,45 @@ def corrected(
     return kept
 
 
+# The stages of one photo's work, in order, as `outline` times them (the bench's breakdown).
+STAGES = ("decode", "detect", "mask", "encode", "thumbnail")
+
+
+class _Laps:
+    """Adds the time since the last lap to a stage's total in `into` (nothing when None)."""
+
+    def __init__(self, into: MutableMapping[str, float] | None) -> None:
+        self.into, self.last = into, time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        if self.into is not None:
+            self.into[stage] = self.into.get(stage, 0.0) + (now - self.last) * 1000
+        self.last = now
+
+
 def outline(
     data: bytes,
     detector: Detector,
     render: RenderOptions,
     add: Sequence[Rect] = (),
     remove: Sequence[Rect] = (),
+    timings: MutableMapping[str, float] | None = None,
 ) -> Outlined:
     """Raises imaging.ImageError for inputs that cannot be processed. `add`/`remove`: a person's
-    corrections (`corrected`); hiding is then the same function of pixels, boxes and options."""
+    corrections (`corrected`); hiding is then the same function of pixels, boxes and options.
+    `timings`: each of STAGES' milliseconds is added to it (where the time goes, for benches)."""
+    laps = _Laps(timings)
     header, image = decode(data, render.max_pixels)
+    laps.lap("decode")
     faces = detector.detect(image)
+    laps.lap("detect")
     height, width = image.shape[:2]
     if add or remove:
         faces = corrected(faces, add, remove, width, height)
     if not faces and render.faceless == "link":
         thumb = thumbnail(image) if render.thumbnails else b""
+        laps.lap("thumbnail")
         return Outlined(
             header.format, width, height, thumbnail=thumb, metadata=ORIGINAL, linked=True
         )
@@ -212,6 +236,7 @@ def outline(
         anonymise_faces(image, faces, hide)
     if render.mode in ("outline", "both"):
         draw_outlines(image, faces, render.color)
+    laps.lap("mask")
     encoded, ext, written, orientation = _encode(data, header.format, image, regions)
     metadata = STRIPPED
     if render.keep_metadata:
@@ -219,7 +244,9 @@ def outline(
     elif orientation != 1:  # a block-local output stored sideways: only its orientation tag
         encoded, _ = attach(encoded, ext, image, Metadata(jpegblocks.orientation_exif(orientation)))
     new_suffix = "" if native_extension(header.format) == ext else ext
+    laps.lap("encode")
     thumb = thumbnail(image) if render.thumbnails else b""
+    laps.lap("thumbnail")
     return Outlined(
         header.format, width, height, faces, encoded, new_suffix, thumb, metadata, written=written
     )
