@@ -10,16 +10,16 @@ import time
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from dataproc_faces import video_jobs, video_task
 from dataproc_faces.detectors.base import (
-    DEFAULT_SCORES,
     DetectOptions,
     Detector,
     Face,
     make_detector,
+    mark_weak,
 )
 from dataproc_faces.imaging.render import RenderOptions, outline
 from dataproc_faces.results import corrections as fixes
@@ -106,7 +106,7 @@ def process_partition(
                     store_out, started,
                 )  # fmt: skip
                 continue
-            add, remove = _boxes(entry)
+            add, remove = fixes.photo_boxes(entry)
             result = outline(data, detector, spec.render, add, remove)
             target = task.source  # a linked photo's output is its original
             if not result.linked:
@@ -144,23 +144,9 @@ def process_partition(
         )
 
 
-def _boxes(entry: fixes.Entry | None) -> tuple[list[tuple[int, int, int, int]], list[Any]]:
-    if entry is None:
-        return [], []
-    return [b.rect() for b in entry.add], [b.rect() for b in entry.remove]
-
-
 def _weak(faces: list[Face], spec: JobSpec) -> list[Face]:
-    """Hiding with a threshold below the detector's own (the privacy threshold): a find scored
-    between the two was hidden on weak evidence, and the row says so. A detector that marks its
-    own (an ensemble) keeps its marks; a person's boxes are never weak."""
-    own = DEFAULT_SCORES.get(spec.detect.detector)
-    if spec.render.anonymiser() is None or own is None or spec.detect.score() >= own:
-        return faces
-    return [
-        replace(f, weak=True) if f.by == "detector" and f.score is not None and f.score < own else f
-        for f in faces
-    ]
+    """Finds scored under the detector's own threshold marked weak (detectors.base.mark_weak)."""
+    return mark_weak(faces, spec.detect, spec.render.anonymiser() is not None)
 
 
 def _ms(started: float) -> float:
@@ -171,7 +157,7 @@ def _message(exc: Exception) -> str:
     from dataproc_faces.imaging.codec import ImageError
     from dataproc_faces.video.probe import VideoError
 
-    if isinstance(exc, (ImageError, UnsafeName, VideoError)):
+    if isinstance(exc, (ImageError, UnsafeName, VideoError, fixes.CorrectionsError)):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
 

@@ -94,7 +94,7 @@ WHOLE = "must be a whole number of pixels, got"
         (photo({"add": [{**BOX, "w": 0}]}), A + "add[0].w: must be at least 1, got 0"),
         (
             photo({"add": [{**BOX, "colour": 1}]}),
-            A + "add[0]: unknown field 'colour' (known: x, y, w, h, note)",
+            A + "add[0]: unknown field 'colour' (known: x, y, w, h, note, from_frame, to_frame)",
         ),
         (photo({"add": [{**BOX, "note": 7}]}), A + "add[0].note: must be a string, got 7"),
         (photo({"by": ""}), A + "by: must be a non-empty string, got ''"),
