@@ -103,7 +103,7 @@ def process_partition(
             if kind:
                 yield video_task.video_row(
                     task.source, relative, kind, data, detector, spec.render, results,
-                    store_out, started,
+                    store_out, started, fix=entry, detect_options=spec.detect,
                 )  # fmt: skip
                 continue
             add, remove = fixes.photo_boxes(entry)
@@ -611,7 +611,10 @@ def run(
         listed, ignored, shards, total, work, held = _plan_with_spark(
             sc, spec, run_id, options, force, shared
         )
-        videos = []  # a large run's videos are each processed whole in one task
+        # Videos by name leave the photos' tasks: their segments are tasks of their own, found
+        # and counted on the executors (the driver learns how many, never which).
+        videos = held.filter(lambda kv: video_jobs.is_named_video(kv[1])).values()
+        work = work.filter(lambda kv: not video_jobs.is_named_video(kv[1]))
     per_task: list[dict[str, Any]] = []
     planned = time.perf_counter()
     if total:
@@ -621,7 +624,7 @@ def run(
         )
         with progress(total, lambda: done.value) if progress else nullcontext():
             per_task = chunks.collect()
-            per_task += video_jobs.run_segmented(sc, spec, run_id, options, videos, done)
+            per_task += video_jobs.run_segmented(sc, spec, run_id, options, videos, done, shared)
     ran = time.perf_counter()
     if held is not None:
         held.unpersist()

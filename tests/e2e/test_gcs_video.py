@@ -39,7 +39,7 @@ def test_a_video_in_a_bucket_is_segmented_joined_and_written_back(
     assert planned.error is None and len(planned.segments) == 2
     done = [(s, run_segment(spec, planned, s, DEFAULT_VIDEO)) for s in planned.segments]
     assert any(n.startswith("out/_work/videos/") for n in names(bucket, "out/"))
-    summary = join_video(spec, "run1", "o", planned, done, 0.5)
+    summary = join_video(spec, "run1", planned, 0.5)
     assert summary["ok"] == 1
     got = client().bucket(bucket).blob("out/images/walk.mkv").download_as_bytes()
     assert _frames(got, tmp_path) == 12

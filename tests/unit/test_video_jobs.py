@@ -43,14 +43,14 @@ def test_segments_run_apart_a_rerun_skips_finished_ones_and_the_join_writes_the_
     monkeypatch.setattr(video_jobs, "process_segment", killed)
     again = video_jobs.run_segment(spec, planned, planned.segments[2], DEFAULT_VIDEO)
     assert again.frames == 6 and again.faces == done[2][1].faces
-    summary = video_jobs.join_video(spec, "run1", "opts", planned, done[::-1], 0.5)
+    summary = video_jobs.join_video(spec, "run1", planned, 0.5)
     assert summary["inputs"] == 1 and summary["ok"] == 1 and summary["video_segments"] == 4
     out = dst / "images" / "walk.mp4"
     assert decoded_times(out) == pytest.approx(decoded_times(clip.path), abs=1e-3)
     assert audio_packets(out) == audio_packets(clip.path)
     assert not list(work.iterdir())  # the segments are gone once joined
     # Spark retries a join that finished (its worker died before saying so): the row stands.
-    assert video_jobs.join_video(spec, "run1", "opts", planned, done, 0.5) == summary
+    assert video_jobs.join_video(spec, "run1", planned, 0.5) == summary
     (part,) = (dst / "manifest").glob("part-run1-*.json")
     row = json.loads(part.read_text())
     assert row["status"] == "ok" and row["video"]["frames"] == 24 and row["video"]["tracks"] == 1
@@ -69,7 +69,7 @@ def test_an_unreadable_video_becomes_an_error_row_with_its_state(tmp_path: Path)
         (str(src / "bad.avi"), ("bad.avi", "v")), "o", 10, DEFAULT_VIDEO
     )
     assert planned.segments == [] and planned.error
-    summary = video_jobs.join_video(spec, "r", "o", planned, [], 10)
+    summary = video_jobs.join_video(spec, "r", planned, 10)
     assert summary["ok"] == 0
     row = json.loads(next((dst / "manifest").glob("*.json")).read_text())
     assert row["status"] == "error" and row["error"].startswith("unreadable avi: ")

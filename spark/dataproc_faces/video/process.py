@@ -137,6 +137,7 @@ class SegmentResult:
     poster_faces: int = -1
     representative: dict[int, Face] = field(default_factory=dict)  # the largest box per track
     stopped: str | None = None  # where decoding stopped early, for a truncated input
+    failed: str | None = None  # why the segment could not be processed (its video's error)
     review: dict[str, int] = field(default_factory=dict)  # frames per reason to look
     review_at: dict[str, list[int]] = field(default_factory=dict)  # the first REVIEW_FRAMES
 
