@@ -154,3 +154,23 @@ def test_a_failing_segment_is_its_videos_error_row_not_a_failed_job(
     video_jobs.join_video(spec, "r", planned, 0.5)
     row = _video_row(dst)
     assert row["status"] == "error" and row["error"] == "segment 1: MemoryError: out of memory"
+
+
+def test_a_video_under_another_name_is_corrected_and_reviewed_in_its_task(tmp_path: Path) -> None:
+    from dataproc_faces.pipeline import Task, process_partition
+
+    src, dst = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    clip = make_clip(src / "clip.bin", size=(320, 240), side=96, audio=False)
+    spec = JobSpec(str(src), str(dst), render=RenderOptions(mode="solid", mask="box"))
+    box = {"x": 250, "y": 0, "w": 60, "h": 40, "to_frame": 5}
+    corrections = fixes_file.parse(
+        json.dumps({"version": 1, "photos": {"clip.bin": {"add": [box]}}})
+    )
+    (row,) = process_partition(spec, [Task(str(clip.path), "clip.bin")], corrections)
+    assert row["status"] == "ok" and row["format"] == "mp4", row
+    assert row["review"] == ["corrected"] and row["video"]["review_frames"] == {}
+    assert [f["by"] for f in row["faces"]].count("person") == 1
+    with av.open(str(dst / "images" / "clip.bin.mp4")) as c:
+        frames = [f.to_ndarray(format="bgr24") for f in c.decode(c.streams.video[0])]
+    assert [i for i, f in enumerate(frames) if f[4:36, 254:306].mean() < 30] == list(range(6))
