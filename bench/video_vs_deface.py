@@ -206,6 +206,10 @@ def executors(seconds: int = 60, segment: int = 10) -> None:
             )
         one, two = times["local[1]"][0], times["local[2]"][0]
         print(f"speed-up local[1] -> local[2], wall: {one / two:.2f}x", flush=True)
+        for phase in ("tasks", "video_probe", "video_segments", "video_join"):
+            a, b = (times[m][1].get(phase) for m in ("local[1]", "local[2]"))
+            if a and b:
+                print(f"  {phase}: {a:.2f} s -> {b:.2f} s = {a / b:.2f}x", flush=True)
 
 
 def memory(minutes: tuple[int, ...] = (1, 10)) -> None:

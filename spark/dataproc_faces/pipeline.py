@@ -616,6 +616,7 @@ def run(
         videos = held.filter(lambda kv: video_jobs.is_named_video(kv[1])).values()
         work = work.filter(lambda kv: not video_jobs.is_named_video(kv[1]))
     per_task: list[dict[str, Any]] = []
+    video_phases: dict[str, float] = {}  # seconds of the video jobs, when there are videos
     planned = time.perf_counter()
     if total:
         done = sc.accumulator(0)
@@ -624,7 +625,9 @@ def run(
         )
         with progress(total, lambda: done.value) if progress else nullcontext():
             per_task = chunks.collect()
-            per_task += video_jobs.run_segmented(sc, spec, run_id, options, videos, done, shared)
+            per_task += video_jobs.run_segmented(
+                sc, spec, run_id, options, videos, done, shared, video_phases
+            )
     ran = time.perf_counter()
     if held is not None:
         held.unpersist()
@@ -670,6 +673,7 @@ def run(
             "plan": round(planned - started, 3),
             "tasks": round(ran - planned, 3),
             "finish": round(time.perf_counter() - ran, 3),
+            **video_phases,
         },
     )
     summary.write(results)

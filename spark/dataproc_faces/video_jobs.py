@@ -422,11 +422,22 @@ def run_segmented(
     videos: list[Entry] | Any,
     done: Any,
     shared: Any = None,
+    phases: dict[str, float] | None = None,
 ) -> list[dict[str, Any]]:
     """The three Spark jobs for `videos`: a list the driver planned (a task per video) or an
     RDD of entries from a run planned on the executors. `shared`: the broadcast of the results'
-    corrections, or None. One task summary per join task."""
+    corrections, or None. One task summary per join task. `phases` gets each job's seconds
+    (`video_probe`, `video_segments`, `video_join`): where a video's serial time is."""
     from pyspark import StorageLevel
+
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        if phases is not None:
+            phases[name] = round(now - clock, 3)
+        clock = now
 
     if isinstance(videos, list):
         if not videos:
@@ -441,6 +452,7 @@ def run_segmented(
 
     tickets = videos.map(planned).persist(StorageLevel.MEMORY_AND_DISK)
     total = tickets.map(lambda t: t[1]).sum()  # the probe job: counts reach the driver
+    lap("video_probe")
     if total:
         n = min(total, MAX_SEGMENT_TASKS)
         items = tickets.flatMap(lambda t: ((t[0], k) for k in range(t[1])))
@@ -448,10 +460,12 @@ def run_segmented(
         spread.partitionBy(n, lambda i: i % n).foreach(
             lambda x: segment_task(spec, x[1][0], x[1][1], video)
         )
+    lap("video_segments")
     summaries = (
         tickets.map(lambda t: join_task(spec, run_id, t[0], seconds, done))
         .mapPartitions(_summed)
         .collect()
     )
+    lap("video_join")
     tickets.unpersist()
     return summaries

@@ -95,6 +95,8 @@ def test_a_run_planned_on_the_executors_runs_a_videos_segments_as_tasks_with_cor
     assert video["review"] == ["corrected"]
     assert rows["astronaut.png"]["status"] == "ok"
     assert not [p for p in (dst / "_work").rglob("*") if p.is_file()]  # segments and plan gone
+    phases = json.loads((dst / "summary.json").read_text())["phases"]
+    assert {"video_probe", "video_segments", "video_join"} <= set(phases)
     out = dst / video["output"]
     assert decoded_times(out) == pytest.approx(decoded_times(clip.path), abs=1e-3)
     with av.open(str(out)) as c:
