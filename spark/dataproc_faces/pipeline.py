@@ -624,7 +624,8 @@ def run(
             lambda part: process_chunk(spec, run_id, options, part, done, shared)
         )
         with progress(total, lambda: done.value) if progress else nullcontext():
-            per_task = chunks.collect()
+            if small is None or photos:  # a planned run of videos only: no empty photos' job
+                per_task = chunks.collect()
             per_task += video_jobs.run_segmented(
                 sc, spec, run_id, options, videos, done, shared, video_phases
             )
