@@ -613,7 +613,7 @@ def run(
         )
         # Videos by name leave the photos' tasks: their segments are tasks of their own, found
         # and counted on the executors (the driver learns how many, never which).
-        videos = held.filter(lambda kv: video_jobs.is_named_video(kv[1])).values()
+        videos = held.filter(lambda kv: video_jobs.is_named_video(kv[1])).map(lambda kv: kv[1])
         work = work.filter(lambda kv: not video_jobs.is_named_video(kv[1]))
     per_task: list[dict[str, Any]] = []
     video_phases: dict[str, float] = {}  # seconds of the video jobs, when there are videos

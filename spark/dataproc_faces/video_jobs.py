@@ -457,9 +457,9 @@ def run_segmented(
         n = min(total, MAX_SEGMENT_TASKS)
         items = tickets.flatMap(lambda t: ((t[0], k) for k in range(t[1])))
         spread = items.zipWithIndex().map(lambda x: (x[1], x[0]))
-        spread.partitionBy(n, lambda i: i % n).foreach(
+        spread.partitionBy(n, lambda i: i % n).map(
             lambda x: segment_task(spec, x[1][0], x[1][1], video)
-        )
+        ).count()
     lap("video_segments")
     summaries = (
         tickets.map(lambda t: join_task(spec, run_id, t[0], seconds, done))
