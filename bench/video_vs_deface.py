@@ -1,7 +1,7 @@
 """The video targets of `make bench-video`, side by side in one run on this machine's cores:
 
 - `deface`: frames per second of the job's per-video code (`video.process.process_video`, blur,
-  the default hiding detector) against the `deface` CLI (its own venv, `DEFACE`, default
+  the default hiding detector, FFmpeg on one thread as in a Spark task) against the `deface` CLI (its own venv, `DEFACE`, default
   /tmp/deface-venv/bin/deface) on the same generated 1080p clip where the astronaut's face moves
   across a background, every 11th frame blurred hard so a detector misses it; per frame, whether
   each output hides the face (the truth box's fine detail, the Laplacian's mean absolute value,
@@ -87,7 +87,7 @@ def vs_deface(frames: int = 50) -> None:
         t, cpu = time.perf_counter(), time.process_time()
         r = process_video(
             str(src), str(ours), str(w / "b.jsonl"), detector.detect,
-            drawer(RenderOptions(mode="blur")), VideoOptions(),
+            drawer(RenderOptions(mode="blur")), VideoOptions(codec_threads=1),
         )  # fmt: skip
         wall, cpu = time.perf_counter() - t, time.process_time() - cpu
         ok, n, missed, med = hidden_per_frame(w / "c.mp4", ours, clip.boxes)
@@ -150,7 +150,7 @@ HALF = (
     "cv2.setNumThreads(1)\n"
     "d = make_detector(DetectOptions(detector=HIDING_DETECTOR))\n"
     "process_video(sys.argv[1], sys.argv[2], sys.argv[3], d.detect,"
-    " drawer(RenderOptions(mode='blur')), VideoOptions())\n"
+    " drawer(RenderOptions(mode='blur')), VideoOptions(codec_threads=1))\n"
 )
 
 
@@ -226,7 +226,7 @@ def memory(minutes: tuple[int, ...] = (1, 10)) -> None:
                 "d = make_detector(DetectOptions())\n"
                 "t = time.perf_counter()\n"
                 "r = process_video(sys.argv[1], sys.argv[2], sys.argv[3], d.detect,"
-                " drawer(RenderOptions(mode='blur')), VideoOptions())\n"
+                " drawer(RenderOptions(mode='blur')), VideoOptions(codec_threads=1))\n"
                 "hwm = [ln for ln in open('/proc/self/status') if ln.startswith('VmHWM')]\n"
                 "mb = int(hwm[0].split()[1]) // 1024\n"
                 "print(r.frames, round(time.perf_counter() - t, 1), mb)\n"

@@ -22,7 +22,9 @@ from dataproc_faces.video.process import Fixes, FrameBox, VideoOptions, drawer, 
 # Detect on every frame: measured on a generated clip (README, "Video"), a stride of 2 or 3
 # saves a third to a half of the detector's time but leaves faces that enter the frame or
 # turn between two looks unhidden for a frame; the memory of boxes covers two missed frames.
-DEFAULT_VIDEO = VideoOptions(stride=1, memory=2, segment_seconds=10.0)
+# A task is one core: FFmpeg's decoder and encoder on one thread each (measured: with FFmpeg's
+# own threads, `local[1]` borrowed the second core and 1 -> 2 executors gained less).
+DEFAULT_VIDEO = VideoOptions(stride=1, memory=2, segment_seconds=10.0, codec_threads=1)
 
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".qt", ".mkv", ".webm", ".avi"})

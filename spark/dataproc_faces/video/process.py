@@ -125,6 +125,10 @@ class VideoOptions:
     memory: int = 2  # frames a face may be missed and still be hidden (>= stride - 1)
     segment_seconds: float = 10.0
     keep_metadata: bool = False
+    # Threads of FFmpeg's decoder and encoder: 0 lets FFmpeg use every core (a process alone on
+    # a machine); a Spark task is one core (video_task.DEFAULT_VIDEO: 1), as OpenCV's and the
+    # detectors' one thread: more would take the next task's core.
+    codec_threads: int = 0
 
 
 @dataclass
@@ -165,13 +169,17 @@ def encoder_for(info: VideoInfo) -> tuple[str, dict[str, str]]:
     return ENCODERS[codec]
 
 
-def _frames(path: Source, info: VideoInfo, seg: Segment, result: SegmentResult) -> Iterator[Any]:
+def _frames(
+    path: Source, info: VideoInfo, seg: Segment, result: SegmentResult, threads: int = 0
+) -> Iterator[Any]:
     """(index, frame) from the segment's seek keyframe to its tail; a decode error mid-stream
     ends the segment early and is told in `result.stopped`."""
     end, index = seg.last + seg.tail, seg.first - seg.lead - 1
     with opened(path) as c:
         vs = c.streams.video[0]
         vs.thread_type = "AUTO"
+        if threads:
+            vs.codec_context.thread_count = threads
         if seg.seek > 0:
             c.seek(info.pts[seg.seek], stream=vs, backward=True, any_frame=False)
         try:
@@ -215,6 +223,8 @@ def process_segment(
         stream.pix_fmt = "yuvj420p" if name == "mjpeg" else "yuv420p"
         stream.time_base = info.time_base
         stream.codec_context.time_base = info.time_base
+        if options.codec_threads:
+            stream.codec_context.thread_count = options.codec_threads
 
         continuing: set[int] = set()  # tracks seen in the lead: the previous segment's
         lengths: dict[int, list[int]] = {}  # a track of this segment: [first frame, frames]
@@ -256,7 +266,7 @@ def process_segment(
                 result.flag("filled", filled.index)
 
         turns = info.rotation // 90  # detect and hide upright; store as the source stores
-        for index, frame in _frames(source, info, seg, result):
+        for index, frame in _frames(source, info, seg, result, options.codec_threads):
             image = frame.to_ndarray(format="bgr24")
             if turns:
                 image = np.ascontiguousarray(np.rot90(image, turns))
