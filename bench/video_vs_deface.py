@@ -1,13 +1,14 @@
 """The video targets of `make bench-video`, side by side in one run on this machine's cores:
 
 - `deface`: frames per second of the job's per-video code (`video.process.process_video`, blur,
-  the default hiding detector, FFmpeg on one thread as in a Spark task) against the `deface` CLI (its own venv, `DEFACE`, default
-  /tmp/deface-venv/bin/deface) on the same generated 1080p clip where the astronaut's face moves
-  across a background, every 11th frame blurred hard so a detector misses it; per frame, whether
-  each output hides the face (the truth box's fine detail, the Laplacian's mean absolute value,
-  falls below 30% of the undegraded clip's; a plain re-encode keeps about 95%, and the degraded
-  frames themselves keep about 45%). Ours runs twice: one process over the whole clip, and two
-  processes side by side on its two halves (what `local[2]` does with a video's segments).
+  the default hiding detector, FFmpeg on one thread as in a Spark task) against the `deface`
+  CLI (its own venv, `DEFACE`, default /tmp/deface-venv/bin/deface) on the same generated
+  1080p clip where the astronaut's face moves across a background, every 11th frame blurred
+  hard so a detector misses it; per frame, whether each output hides the face (the truth box's
+  fine detail, the Laplacian's mean absolute value, falls below 30% of the undegraded clip's; a
+  plain re-encode keeps about 95%, and the degraded frames themselves keep about 45%). Ours
+  runs twice: one process over the whole clip, and two processes side by side on its two
+  halves (what `local[2]` does with a video's segments).
 - `executors`: one long 640x360 clip through the real job (`dataproc-faces run`) with `local[1]`
   then `local[2]`, segments as tasks (`DATAPROC_FACES_SEGMENT_SECONDS`).
 - `memory`: peak resident memory of a process running `process_video` on 1 and 10 minutes.

@@ -414,6 +414,15 @@ def _summed(summaries: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         yield total
 
 
+def _counted(tickets: Iterator[tuple[str, int]]) -> Iterator[tuple[int, int]]:
+    """(videos, segments) of one partition of the probe job."""
+    videos = segments = 0
+    for _, n in tickets:
+        videos += 1
+        segments += n
+    yield videos, segments
+
+
 def run_segmented(
     sc: Any,
     spec: Any,
@@ -451,7 +460,11 @@ def run_segmented(
         return plan_video(spec, entry, options, seconds, video, corrections)
 
     tickets = videos.map(planned).persist(StorageLevel.MEMORY_AND_DISK)
-    total = tickets.map(lambda t: t[1]).sum()  # the probe job: counts reach the driver
+    counts = tickets.mapPartitions(_counted).collect()  # the probe job: counts reach the driver
+    if not sum(n for n, _ in counts):  # a run planned on the executors found no video
+        tickets.unpersist()
+        return []
+    total = sum(s for _, s in counts)
     lap("video_probe")
     if total:
         n = min(total, MAX_SEGMENT_TASKS)
