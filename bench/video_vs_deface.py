@@ -11,10 +11,11 @@
   halves (what `local[2]` does with a video's segments).
 - `executors`: one long 640x360 clip through the real job (`dataproc-faces run`) with `local[1]`
   then `local[2]`, segments as tasks (`DATAPROC_FACES_SEGMENT_SECONDS`).
+- `threads`: CPU seconds off the main thread with FFmpeg's threads and with one (load-proof).
 - `memory`: peak resident memory of a process running `process_video` on 1 and 10 minutes.
 
-`python -m bench.video_vs_deface [deface[:FRAMES]|executors[:SECONDS]|memory ...]` (all three
-by default).
+`python -m bench.video_vs_deface [deface[:FRAMES]|executors[:SECONDS]|threads[:SECONDS]|memory
+...]` (all by default).
 """
 
 from __future__ import annotations
@@ -213,6 +214,33 @@ def executors(seconds: int = 60, segment: int = 10) -> None:
                 print(f"  {phase}: {a:.2f} s -> {b:.2f} s = {a / b:.2f}x", flush=True)
 
 
+def threads(seconds: int = 30) -> None:
+    """CPU seconds spent off the process's main thread by `process_video` on the executors'
+    640x360 clip (blur, the default hiding detector), with FFmpeg's own threads and with one
+    each (a Spark task's setting): what a `local[1]` run can take from a second core, whatever
+    else the machine runs (CPU time, not wall time)."""
+    cv2.setNumThreads(1)
+    detector = make_detector(DetectOptions(detector=HIDING_DETECTOR))
+    detector.detect(np.zeros((64, 64, 3), np.uint8))
+    with tempfile.TemporaryDirectory() as work:
+        w = Path(work)
+        make_clip(w / "c.mp4", size=(640, 360), frames=seconds * 25, fps=25, side=90, audio=False)
+        for n in (0, 1):
+            cpu, main, t = time.process_time(), time.thread_time(), time.perf_counter()
+            r = process_video(
+                str(w / "c.mp4"), str(w / "o.mp4"), str(w / "b.jsonl"), detector.detect,
+                drawer(RenderOptions(mode="blur")), VideoOptions(codec_threads=n),
+            )  # fmt: skip
+            wall = time.perf_counter() - t
+            cpu, main = time.process_time() - cpu, time.thread_time() - main
+            print(
+                f"codec_threads={n} ({'FFmpeg decides' if n == 0 else 'one thread'}): "
+                f"{r.frames} frames, wall {wall:.1f} s, CPU {cpu:.1f} s of which off the main "
+                f"thread {cpu - main:.1f} s ({(cpu - main) / cpu:.0%})",
+                flush=True,
+            )
+
+
 def memory(minutes: tuple[int, ...] = (1, 10)) -> None:
     for m in minutes:
         with tempfile.TemporaryDirectory() as work:
@@ -248,7 +276,7 @@ def memory(minutes: tuple[int, ...] = (1, 10)) -> None:
 
 
 if __name__ == "__main__":
-    parts = {"deface": vs_deface, "executors": executors, "memory": memory}
+    parts = {"deface": vs_deface, "executors": executors, "threads": threads, "memory": memory}
     for arg in sys.argv[1:] or list(parts):  # NAME or NAME:N (frames; seconds for executors)
         name, _, n = arg.partition(":")
         parts[name](*(int(n),) if n else ())
