@@ -160,6 +160,7 @@ def _segment_name(seg: Segment, what: str) -> str:
 
 
 PLAN = "plan"
+Ticket = tuple[str, int, str]  # (key, segments, source): what Spark carries of a video
 _PLANS: dict[str, Planned] = {}  # the last plans this worker process read (a few)
 
 
@@ -170,12 +171,12 @@ def plan_video(
     seconds: float,
     video: VideoOptions,
     corrections: fixes_file.Corrections | None = None,
-) -> tuple[str, int]:
-    """The probe task: the video's plan stored with its segments' files; (key, segments)."""
+) -> Ticket:
+    """The probe task: the video's plan stored with its segments' files; its ticket."""
     planned = probe_entry(entry, options, seconds, video, corrections)
     results = spec.results
     results.store().write(results.video_work(planned.key, PLAN), pickle.dumps(planned))
-    return planned.key, len(planned.segments)
+    return planned.key, len(planned.segments), planned.source
 
 
 def load_plan(spec: Any, key: str) -> Planned:
@@ -257,8 +258,7 @@ def join_video(spec: Any, run_id: str, planned: Planned, seconds: float) -> dict
     pid = part_id(run_id, [planned.source])
     written = results.part(pid)
     if store_for(written).version(written) is not None:  # a retried join: done, segments gone
-        row = json.loads(store.read(written).decode().splitlines()[0])
-        return _summary(row, planned)
+        return _summary(_first_row(store, written), len(planned.segments))
     try:
         if planned.error:
             raise VideoError(planned.error)
@@ -284,18 +284,22 @@ def join_video(spec: Any, run_id: str, planned: Planned, seconds: float) -> dict
             uri = results.video_work(planned.key, _segment_name(seg, what))
             if store_for(uri).version(uri) is not None:
                 store.delete(uri)
-    store.delete(results.video_work(planned.key, PLAN))
-    return _summary(row, planned)
+    store.delete(results.video_work(planned.key, PLAN))  # last: a retried join reads its part
+    return _summary(row, len(planned.segments))
 
 
-def _summary(row: dict[str, Any], planned: Planned) -> dict[str, Any]:
+def _first_row(store: Any, uri: str) -> dict[str, Any]:
+    return json.loads(store.read(uri).decode().splitlines()[0])
+
+
+def _summary(row: dict[str, Any], segments: int) -> dict[str, Any]:
     return {
         "inputs": 1,
         "ok": int(row["status"] == "ok"),
         "faces": len(row["faces"]),
         "runtime": [row["runtime"]] if row.get("runtime") else [],
         "review": int(review.needs_look(row)),
-        "video_segments": len(planned.segments),
+        "video_segments": segments,
     }
 
 
@@ -393,8 +397,17 @@ def _joined_row(
     return row
 
 
-def join_task(spec: Any, run_id: str, key: str, seconds: float, done: Any) -> dict[str, Any]:
-    summary = join_video(spec, run_id, load_plan(spec, key), seconds)
+def join_task(spec: Any, run_id: str, ticket: Ticket, seconds: float, done: Any) -> dict[str, Any]:
+    """One join task; retried after it finished (its worker lost before Spark heard), it finds
+    the plan gone and its row written, and returns that row's summary."""
+    key, segments, source = ticket
+    results = spec.results
+    plan_uri = results.video_work(key, PLAN)
+    if store_for(plan_uri).version(plan_uri) is None:
+        written = results.part(part_id(run_id, [source]))
+        summary = _summary(_first_row(results.store(), written), segments)
+    else:
+        summary = join_video(spec, run_id, load_plan(spec, key), seconds)
     _PLANS.pop(key, None)
     done.add(1)
     return summary
@@ -414,10 +427,10 @@ def _summed(summaries: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         yield total
 
 
-def _counted(tickets: Iterator[tuple[str, int]]) -> Iterator[tuple[int, int]]:
+def _counted(tickets: Iterator[Ticket]) -> Iterator[tuple[int, int]]:
     """(videos, segments) of one partition of the probe job."""
     videos = segments = 0
-    for _, n in tickets:
+    for _, n, _ in tickets:
         videos += 1
         segments += n
     yield videos, segments
@@ -455,7 +468,7 @@ def run_segmented(
     seconds = float(os.environ.get(SEGMENT_SECONDS_ENV, DEFAULT_VIDEO.segment_seconds))
     video = replace(DEFAULT_VIDEO, segment_seconds=seconds)
 
-    def planned(entry: Entry) -> tuple[str, int]:
+    def planned(entry: Entry) -> Ticket:
         corrections = shared.value if shared is not None else None
         return plan_video(spec, entry, options, seconds, video, corrections)
 
@@ -475,7 +488,7 @@ def run_segmented(
         ).count()
     lap("video_segments")
     summaries = (
-        tickets.map(lambda t: join_task(spec, run_id, t[0], seconds, done))
+        tickets.map(lambda t: join_task(spec, run_id, t, seconds, done))
         .mapPartitions(_summed)
         .collect()
     )

@@ -174,3 +174,35 @@ def test_a_video_under_another_name_is_corrected_and_reviewed_in_its_task(tmp_pa
     with av.open(str(dst / "images" / "clip.bin.mp4")) as c:
         frames = [f.to_ndarray(format="bgr24") for f in c.decode(c.streams.video[0])]
     assert [i for i, f in enumerate(frames) if f[4:36, 254:306].mean() < 30] == list(range(6))
+
+
+def test_the_tasks_find_the_plan_in_the_store_and_a_retried_join_finds_its_row(
+    tmp_path: Path,
+) -> None:
+    class Count:
+        value = 0
+
+        def add(self, n: int) -> None:
+            self.value += n
+
+    src, dst = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    clip = make_clip(src / "walk.mp4", audio=False)
+    spec = JobSpec(str(src), str(dst), render=RenderOptions(mode="blur"))
+    entry = (str(clip.path), ("walk.mp4", "v"))
+    ticket = video_jobs.plan_video(spec, entry, "o", 0.5, DEFAULT_VIDEO)
+    key, segments, source = ticket
+    assert (segments, source) == (4, str(clip.path))
+    assert (dst / "_work" / "videos" / key / "plan").is_file()
+    video_jobs._PLANS.clear()  # a fresh worker: the segments read the plan from the store
+    for n in range(segments):
+        video_jobs.segment_task(spec, key, n, DEFAULT_VIDEO)
+    done = Count()
+    first = video_jobs.join_task(spec, "r1", ticket, 0.5, done)
+    assert first["ok"] == 1 and first["video_segments"] == 4
+    assert not (dst / "_work" / "videos" / key).exists() or not any(
+        (dst / "_work" / "videos" / key).iterdir()
+    )
+    again = video_jobs.join_task(spec, "r1", ticket, 0.5, done)  # Spark retried it
+    assert again == first and done.value == 2
+    assert len(list((dst / "manifest").glob("part-*.json"))) == 1
