@@ -1,19 +1,21 @@
 """The video targets of `make bench-video`, side by side in one run on this machine's cores:
 
 - `deface`: frames per second of the job's per-video code (`video.process.process_video`, blur,
-  the default hiding detector) against the `deface` CLI (its own venv, `DEFACE`, default
-  /tmp/deface-venv/bin/deface) on the same generated 1080p clip where the astronaut's face moves
-  across a background, every 11th frame blurred hard so a detector misses it; per frame, whether
-  each output hides the face (the truth box's fine detail, the Laplacian's mean absolute value,
-  falls below 30% of the undegraded clip's; a plain re-encode keeps about 95%, and the degraded
-  frames themselves keep about 45%). Ours runs twice: one process over the whole clip, and two
-  processes side by side on its two halves (what `local[2]` does with a video's segments).
+  the default hiding detector, FFmpeg on one thread as in a Spark task) against the `deface`
+  CLI (its own venv, `DEFACE`, default /tmp/deface-venv/bin/deface) on the same generated
+  1080p clip where the astronaut's face moves across a background, every 11th frame blurred
+  hard so a detector misses it; per frame, whether each output hides the face (the truth box's
+  fine detail, the Laplacian's mean absolute value, falls below 30% of the undegraded clip's; a
+  plain re-encode keeps about 95%, and the degraded frames themselves keep about 45%). Ours
+  runs twice: one process over the whole clip, and two processes side by side on its two
+  halves (what `local[2]` does with a video's segments).
 - `executors`: one long 640x360 clip through the real job (`dataproc-faces run`) with `local[1]`
   then `local[2]`, segments as tasks (`DATAPROC_FACES_SEGMENT_SECONDS`).
+- `threads`: CPU seconds off the main thread with FFmpeg's threads and with one (load-proof).
 - `memory`: peak resident memory of a process running `process_video` on 1 and 10 minutes.
 
-`python -m bench.video_vs_deface [deface[:FRAMES]|executors[:SECONDS]|memory ...]` (all three
-by default).
+`python -m bench.video_vs_deface [deface[:FRAMES]|executors[:SECONDS]|threads[:SECONDS]|memory
+...]` (all by default).
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def vs_deface(frames: int = 50) -> None:
         t, cpu = time.perf_counter(), time.process_time()
         r = process_video(
             str(src), str(ours), str(w / "b.jsonl"), detector.detect,
-            drawer(RenderOptions(mode="blur")), VideoOptions(),
+            drawer(RenderOptions(mode="blur")), VideoOptions(codec_threads=1),
         )  # fmt: skip
         wall, cpu = time.perf_counter() - t, time.process_time() - cpu
         ok, n, missed, med = hidden_per_frame(w / "c.mp4", ours, clip.boxes)
@@ -150,7 +152,7 @@ HALF = (
     "cv2.setNumThreads(1)\n"
     "d = make_detector(DetectOptions(detector=HIDING_DETECTOR))\n"
     "process_video(sys.argv[1], sys.argv[2], sys.argv[3], d.detect,"
-    " drawer(RenderOptions(mode='blur')), VideoOptions())\n"
+    " drawer(RenderOptions(mode='blur')), VideoOptions(codec_threads=1))\n"
 )
 
 
@@ -206,6 +208,37 @@ def executors(seconds: int = 60, segment: int = 10) -> None:
             )
         one, two = times["local[1]"][0], times["local[2]"][0]
         print(f"speed-up local[1] -> local[2], wall: {one / two:.2f}x", flush=True)
+        for phase in ("tasks", "video_probe", "video_segments", "video_join"):
+            a, b = (times[m][1].get(phase) for m in ("local[1]", "local[2]"))
+            if a and b:
+                print(f"  {phase}: {a:.2f} s -> {b:.2f} s = {a / b:.2f}x", flush=True)
+
+
+def threads(seconds: int = 30) -> None:
+    """CPU seconds spent off the process's main thread by `process_video` on the executors'
+    640x360 clip (blur, the default hiding detector), with FFmpeg's own threads and with one
+    each (a Spark task's setting): what a `local[1]` run can take from a second core, whatever
+    else the machine runs (CPU time, not wall time)."""
+    cv2.setNumThreads(1)
+    detector = make_detector(DetectOptions(detector=HIDING_DETECTOR))
+    detector.detect(np.zeros((64, 64, 3), np.uint8))
+    with tempfile.TemporaryDirectory() as work:
+        w = Path(work)
+        make_clip(w / "c.mp4", size=(640, 360), frames=seconds * 25, fps=25, side=90, audio=False)
+        for n in (0, 1):
+            cpu, main, t = time.process_time(), time.thread_time(), time.perf_counter()
+            r = process_video(
+                str(w / "c.mp4"), str(w / "o.mp4"), str(w / "b.jsonl"), detector.detect,
+                drawer(RenderOptions(mode="blur")), VideoOptions(codec_threads=n),
+            )  # fmt: skip
+            wall = time.perf_counter() - t
+            cpu, main = time.process_time() - cpu, time.thread_time() - main
+            print(
+                f"codec_threads={n} ({'FFmpeg decides' if n == 0 else 'one thread'}): "
+                f"{r.frames} frames, wall {wall:.1f} s, CPU {cpu:.1f} s of which off the main "
+                f"thread {cpu - main:.1f} s ({(cpu - main) / cpu:.0%})",
+                flush=True,
+            )
 
 
 def memory(minutes: tuple[int, ...] = (1, 10)) -> None:
@@ -222,7 +255,7 @@ def memory(minutes: tuple[int, ...] = (1, 10)) -> None:
                 "d = make_detector(DetectOptions())\n"
                 "t = time.perf_counter()\n"
                 "r = process_video(sys.argv[1], sys.argv[2], sys.argv[3], d.detect,"
-                " drawer(RenderOptions(mode='blur')), VideoOptions())\n"
+                " drawer(RenderOptions(mode='blur')), VideoOptions(codec_threads=1))\n"
                 "hwm = [ln for ln in open('/proc/self/status') if ln.startswith('VmHWM')]\n"
                 "mb = int(hwm[0].split()[1]) // 1024\n"
                 "print(r.frames, round(time.perf_counter() - t, 1), mb)\n"
@@ -243,7 +276,7 @@ def memory(minutes: tuple[int, ...] = (1, 10)) -> None:
 
 
 if __name__ == "__main__":
-    parts = {"deface": vs_deface, "executors": executors, "memory": memory}
+    parts = {"deface": vs_deface, "executors": executors, "threads": threads, "memory": memory}
     for arg in sys.argv[1:] or list(parts):  # NAME or NAME:N (frames; seconds for executors)
         name, _, n = arg.partition(":")
         parts[name](*(int(n),) if n else ())

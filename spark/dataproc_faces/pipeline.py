@@ -15,11 +15,11 @@ from typing import Any
 
 from dataproc_faces import video_jobs, video_task
 from dataproc_faces.detectors.base import (
-    DEFAULT_SCORES,
     DetectOptions,
     Detector,
     Face,
     make_detector,
+    mark_weak,
 )
 from dataproc_faces.imaging.render import RenderOptions, outline
 from dataproc_faces.results import corrections as fixes
@@ -111,10 +111,10 @@ def process_partition(
             if kind:
                 yield video_task.video_row(
                     task.source, relative, kind, data, detector, spec.render, results,
-                    store_out, started,
+                    store_out, started, fix=entry, detect_options=spec.detect,
                 )  # fmt: skip
                 continue
-            add, remove = _boxes(entry)
+            add, remove = fixes.photo_boxes(entry)
             result = outline(data, detector, spec.render, add, remove)
             target = task.source  # a linked photo's output is its original
             if not result.linked:
@@ -152,23 +152,9 @@ def process_partition(
         )
 
 
-def _boxes(entry: fixes.Entry | None) -> tuple[list[tuple[int, int, int, int]], list[Any]]:
-    if entry is None:
-        return [], []
-    return [b.rect() for b in entry.add], [b.rect() for b in entry.remove]
-
-
 def _weak(faces: list[Face], spec: JobSpec) -> list[Face]:
-    """Hiding with a threshold below the detector's own (the privacy threshold): a find scored
-    between the two was hidden on weak evidence, and the row says so. A detector that marks its
-    own (an ensemble) keeps its marks; a person's boxes are never weak."""
-    own = DEFAULT_SCORES.get(spec.detect.detector)
-    if spec.render.anonymiser() is None or own is None or spec.detect.score() >= own:
-        return faces
-    return [
-        replace(f, weak=True) if f.by == "detector" and f.score is not None and f.score < own else f
-        for f in faces
-    ]
+    """Finds scored under the detector's own threshold marked weak (detectors.base.mark_weak)."""
+    return mark_weak(faces, spec.detect, spec.render.anonymiser() is not None)
 
 
 def _ms(started: float) -> float:
@@ -179,7 +165,7 @@ def _message(exc: Exception) -> str:
     from dataproc_faces.imaging.codec import ImageError
     from dataproc_faces.video.probe import VideoError
 
-    if isinstance(exc, (ImageError, UnsafeName, VideoError)):
+    if isinstance(exc, (ImageError, UnsafeName, VideoError, fixes.CorrectionsError)):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
 
@@ -791,8 +777,12 @@ def run(
         listed, ignored, shards, total, work = (
             large.listed, large.ignored, large.shards, large.total, large.work
         )  # fmt: skip
-        videos = []  # a large run's videos are each processed whole in one task
+        # Videos by name leave the photos' tasks: their segments are tasks of their own, found
+        # and counted on the executors (the driver learns how many, never which).
+        videos = work.filter(lambda kv: video_jobs.is_named_video(kv[1])).map(lambda kv: kv[1])
+        work = work.filter(lambda kv: not video_jobs.is_named_video(kv[1]))
     per_task: list[dict[str, Any]] = []
+    video_phases: dict[str, float] = {}  # seconds of the video jobs, when there are videos
     planned = time.perf_counter()
     _stop_at("tasks")
     if total:
@@ -801,8 +791,11 @@ def run(
             lambda part: process_chunk(spec, run_id, options, part, done, shared)
         )
         with progress(total, lambda: done.value) if progress else nullcontext():
-            per_task = chunks.collect()
-            per_task += video_jobs.run_segmented(sc, spec, run_id, options, videos, done)
+            if small is None or photos:  # a planned run of videos only: no empty photos' job
+                per_task = chunks.collect()
+            per_task += video_jobs.run_segmented(
+                sc, spec, run_id, options, videos, done, shared, video_phases
+            )
     ran = time.perf_counter()
     if shared is not None:
         shared.unpersist()
@@ -856,6 +849,7 @@ def run(
             "plan": round(planned - started, 3),
             "tasks": round(ran - planned, 3),
             "finish": round(time.perf_counter() - ran, 3),
+            **video_phases,
         },
     )
     summary.write(results)

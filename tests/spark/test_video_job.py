@@ -69,3 +69,39 @@ def test_a_video_is_processed_by_the_job_and_resumed_as_done(tmp_path: Path) -> 
     assert second.returncode == 0, second.stderr[-3000:]
     assert "3 inputs: 2 ok, 1 errors" in second.stdout
     assert "nothing new to process" in second.stdout  # a video is done, as a photo is
+
+
+def test_a_run_planned_on_the_executors_runs_a_videos_segments_as_tasks_with_corrections(
+    tmp_path: Path,
+) -> None:
+    from dataproc_faces.pipeline import SMALL_RUN_ENV
+
+    src, dst = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    clip = make_clip(src / "walk.mp4", size=(320, 240), side=96)
+    (src / "astronaut.png").write_bytes(encode(astronaut(), ".png"))
+    fix = tmp_path / "fix.json"
+    box = {"x": 250, "y": 0, "w": 60, "h": 40, "from_frame": 3, "to_frame": 14}
+    fix.write_text(json.dumps({"version": 1, "photos": {"walk.mp4": {"add": [box]}}}))
+    env = {SEGMENT_SECONDS_ENV: "0.5", SMALL_RUN_ENV: "0"}  # planned and counted by Spark
+    first = run_job(src, dst, "--mode", "solid", "--corrections", str(fix), env=env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    rows = _rows(dst)
+    video = rows["walk.mp4"]
+    assert video["status"] == "ok", video
+    # joined from segment tasks (a video processed whole in one task has no segment_seconds)
+    assert video["video"]["segment_seconds"] == 0.5 and video["video"]["segments"] == 4
+    assert video["video"]["frames"] == 24 and video["video"]["tracks"] == 1
+    assert video["review"] == ["corrected"]
+    assert rows["astronaut.png"]["status"] == "ok"
+    assert not [p for p in (dst / "_work").rglob("*") if p.is_file()]  # segments and plan gone
+    phases = json.loads((dst / "summary.json").read_text())["phases"]
+    assert {"video_probe", "video_segments", "video_join"} <= set(phases)
+    out = dst / video["output"]
+    assert decoded_times(out) == pytest.approx(decoded_times(clip.path), abs=1e-3)
+    with av.open(str(out)) as c:
+        frames = [f.to_ndarray(format="bgr24") for f in c.decode(c.streams.video[0])]
+    assert [i for i, f in enumerate(frames) if f[4:36, 254:306].mean() < 30] == list(range(3, 15))
+    second = run_job(src, dst, "--mode", "solid", env=env)  # the corrections are kept
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "nothing new to process" in second.stdout

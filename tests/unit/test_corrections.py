@@ -94,9 +94,21 @@ WHOLE = "must be a whole number of pixels, got"
         (photo({"add": [{**BOX, "w": 0}]}), A + "add[0].w: must be at least 1, got 0"),
         (
             photo({"add": [{**BOX, "colour": 1}]}),
-            A + "add[0]: unknown field 'colour' (known: x, y, w, h, note)",
+            A + "add[0]: unknown field 'colour' (known: x, y, w, h, note, from_frame, to_frame)",
         ),
         (photo({"add": [{**BOX, "note": 7}]}), A + "add[0].note: must be a string, got 7"),
+        (
+            photo({"add": [{**BOX, "from_frame": -1}]}),
+            A + "add[0].from_frame: must be a frame number (0 or more), got -1",
+        ),
+        (
+            photo({"remove": [{**BOX, "to_frame": 2.0}]}),
+            A + "remove[0].to_frame: must be a frame number (0 or more), got 2.0",
+        ),
+        (
+            photo({"add": [{**BOX, "from_frame": 9, "to_frame": 3}]}),
+            A + "add[0].to_frame: must be at least from_frame (9), got 3",
+        ),
         (photo({"by": ""}), A + "by: must be a non-empty string, got ''"),
         (photo({"at": "yesterday"}), A + "at: must be a UTC time like 2026-12-06T18:00:00Z"),
         (photo({"reviewed": "yes"}), A + "reviewed: must be true or false, got 'yes'"),
@@ -143,6 +155,25 @@ def test_the_digest_follows_boxes_and_reviewed_not_notes_people_or_times() -> No
         Entry(add=(Box(5, 6, 7, 8),), remove=(Box(1, 2, 3, 4),)).digest(),
     }) == 5  # fmt: skip
     assert fixes.digests({"a": base}) == {"a": base.digest()}
+
+
+def test_a_videos_frames_are_read_kept_and_digested_and_a_photo_refuses_them() -> None:
+    framed = {"x": 1, "y": 2, "w": 3, "h": 4, "from_frame": 5, "to_frame": 9}
+    (entry,) = parse(photo({"add": [framed, {**framed, "to_frame": None}]}, "v.mp4")).values()
+    assert entry.add == (Box(1, 2, 3, 4, from_frame=5, to_frame=9), Box(1, 2, 3, 4, from_frame=5))
+    assert parse(fixes.to_json({"v.mp4": entry})) == {"v.mp4": entry}  # kept as given
+    plain = Entry(add=(Box(1, 2, 3, 4),))
+    assert plain.digest() == "5dc4052c1f6d54b3"  # as before videos: no photo is redone
+    assert len({
+        plain.digest(),
+        Entry(add=(Box(1, 2, 3, 4, from_frame=0),)).digest(),
+        Entry(add=(Box(1, 2, 3, 4, from_frame=0, to_frame=3),)).digest(),
+        Entry(add=(Box(1, 2, 3, 4, to_frame=3),)).digest(),
+    }) == 4  # fmt: skip
+    assert fixes.photo_boxes(plain) == ([(1, 2, 3, 4)], [])
+    with pytest.raises(CorrectionsError, match=r"^corrections: add\[0\]: from_frame/to_frame "
+                       "apply to videos only$"):  # fmt: skip
+        fixes.photo_boxes(entry)
 
 
 def test_kept_with_the_results_once_per_file_and_merged(tmp_path: Path, monkeypatch) -> None:

@@ -567,3 +567,18 @@ def test_the_review_view_holds_rows_with_reasons_by_name() -> None:
     cards = page_rows(rows, summary_of(rows), DST)
     assert [c["n"] for c in cards if VIEWS["review"](c)] == ["b.jpg", "c.jpg"]
     assert next(_view_counts(cards))["review"] == 2
+
+
+def test_every_review_reason_has_its_words_in_the_report_videos_too() -> None:
+    from dataproc_faces.results import review
+    from dataproc_faces.results.gallery import REVIEW_WORDS
+
+    assert set(REVIEW_WORDS) == set(review.REASONS)
+    s = summary_of(ROWS)
+    s.render = {"mode": "blur", "fill": "blur", "mask": "ellipse"}
+    s.privacy = {"photos_to_review": 2, "review_filled": 2, "review_short": 1}
+    html = render(s, views_of(ROWS), [])
+    assert (
+        '<li data-reason="filled">2 with frames where a missed face was filled in (videos)</li>'
+        '<li data-reason="short">1 with a track of one or two frames (videos)</li>'
+    ) in html

@@ -391,3 +391,22 @@ def test_is_empty_counts_hidden_names_and_absent_folders_are_empty(tmp_path: Pat
     assert store.is_empty(str(tmp_path / "missing")) and store.is_empty(str(tmp_path))
     (tmp_path / ".DS_Store").write_bytes(b"")
     assert not store.is_empty(str(tmp_path))
+
+
+def test_write_file_copies_atomically_and_is_guarded_as_write(tmp_path: Path) -> None:
+    out, src = tmp_path / "out", tmp_path / "out" / "images"
+    src.mkdir(parents=True)
+    (src / "a.mp4").write_bytes(b"original")
+    local = tmp_path / "made.mp4"
+    local.write_bytes(b"x" * (3 << 20))  # copied in pieces
+    store = store_for(str(out), protect=[str(src)])
+    with pytest.raises(ProtectedInput, match="lies in the input"):
+        store.write_file(str(src / "a.mp4"), str(local))
+    assert (src / "a.mp4").read_bytes() == b"original"
+    target = out / "v" / "a.mp4"
+    store.write_file(str(target), str(local))
+    assert target.read_bytes() == local.read_bytes()
+    assert sorted(p.name for p in target.parent.iterdir()) == ["a.mp4"]
+    with store.open_read(str(target)) as f:
+        f.seek(-3, os.SEEK_END)
+        assert f.read() == b"xxx"

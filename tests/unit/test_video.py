@@ -13,8 +13,9 @@ import pytest
 from dataproc_faces.detectors.base import Face
 from dataproc_faces.imaging.metadata import KEPT
 from dataproc_faces.imaging.render import RenderOptions
+from dataproc_faces.results import review
 from dataproc_faces.video.probe import VideoError, probe, sniff
-from dataproc_faces.video.process import VideoOptions, drawer, process_video
+from dataproc_faces.video.process import Fixes, FrameBox, VideoOptions, drawer, process_video
 from dataproc_faces.video.segments import plan
 from dataproc_faces.video.track import GapFiller
 from tests.unit.videogen import audio_packets, decoded_times, make_clip
@@ -297,3 +298,91 @@ def test_a_portrait_phone_video_is_detected_upright_and_keeps_its_rotation(tmp_p
     assert {f.rotation for f in decoded} == {90}
     upright = [np.rot90(f.to_ndarray(format="bgr24"), 1) for f in decoded]
     assert all(_dark(f, b) < 30 for f, b in zip(upright, clip.boxes, strict=True))
+
+
+def _by_pixels(clip_path: Path, frames: int = 24):
+    """Which frame an image is (segments decode from their own keyframes, so frames arrive
+    out of call order): the nearest original by pixels."""
+    originals = _frames(clip_path)
+
+    def index(image: np.ndarray) -> int:
+        return min(
+            range(frames), key=lambda k: float(np.abs(originals[k].astype(int) - image).mean())
+        )
+
+    return index
+
+
+def test_a_persons_boxes_hide_their_frames_and_a_removed_find_is_neither_hidden_nor_tracked(
+    tmp_path: Path,
+) -> None:
+    clip = make_clip(tmp_path / "c.mp4", audio=False)
+    which = _by_pixels(clip.path)
+    fixes = Fixes(
+        add=(FrameBox(100, 0, 40, 30, 5, 9),),  # a face the detector never finds, frames 5-9
+        remove=(FrameBox(*clip.boxes[15], 14, 16),),  # "not a face" in frames 14-16
+    )
+    out, boxes = tmp_path / "o.mp4", tmp_path / "b.jsonl"
+    result = process_video(
+        str(clip.path), str(out), str(boxes), lambda im: [Face(*clip.boxes[which(im)])],
+        drawer(BLACK), VideoOptions(segment_seconds=0.5), fixes=fixes,
+    )  # fmt: skip
+    frames = _frames(out)
+    added = (100, 0, 40, 30)
+    assert [i for i in range(24) if _dark(frames[i], added) < 30] == [5, 6, 7, 8, 9]
+    shown = [i for i in range(24) if _dark(frames[i], clip.boxes[i]) > 60]
+    assert shown == [14, 15, 16]  # removed there, and the memory does not bridge 3 frames
+    lines = {json.loads(ln)["frame"]: json.loads(ln) for ln in boxes.read_text().splitlines()}
+    person = [f for f in lines[7]["faces"] if f["by"] == "person"]
+    assert person == [{"x": 100, "y": 0, "w": 40, "h": 30, "by": "person", "track": None}]
+    assert (
+        15 not in lines and 4 in lines and not any(f["by"] == "person" for f in lines[4]["faces"])
+    )
+    # the person's box is listed once (across two segments), and is not a track
+    assert [f.by for f in result.faces].count("person") == 1
+    assert result.tracks == 2  # the face before and after the removed frames
+
+
+def test_fixes_that_do_not_fit_the_video_are_refused_in_one_line(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "c.mp4", audio=False)
+    info = probe(str(clip.path))
+    with pytest.raises(VideoError, match=r"^corrections: add\[0\] \(170, 0, 10x10\) lies outside "
+                       r"the 160x120 video$"):  # fmt: skip
+        Fixes(add=(FrameBox(170, 0, 10, 10),)).check(info)
+    with pytest.raises(VideoError, match=r"^corrections: remove\[1\].from_frame 24 is past the "
+                       r"video's last frame 23$"):  # fmt: skip
+        Fixes(remove=(FrameBox(0, 0, 9, 9), FrameBox(0, 0, 9, 9, 24))).check(info)
+    Fixes(add=(FrameBox(150, 110, 30, 30, 0, 99),)).check(info)  # partly inside: clipped
+
+
+def test_review_counts_frames_per_reason_across_segments_and_flags_short_tracks_once(
+    tmp_path: Path,
+) -> None:
+    clip = make_clip(tmp_path / "c.mp4", audio=False)
+    which = _by_pixels(clip.path)
+    flicker = Face(0, 0, 30, 30)  # frames 17-18: a two-frame track across a segment boundary
+
+    def detect(image: np.ndarray) -> list[Face]:
+        i = which(image)
+        found = [] if i == 7 else [Face(*clip.boxes[i], weak=i == 3)]
+        if i == 2:
+            found.append(Face(120, 90, 30, 30))  # one frame: a short track
+        if i == 9:
+            found.append(Face(140, 100, 10, 10))  # one frame, and small
+        if i in (17, 18):
+            found.append(flicker)
+        return found
+
+    def look(faces: list[Face]) -> list[str]:
+        return review.reasons([f.to_dict() for f in faces], 160, 120, False, False)
+
+    result = process_video(
+        str(clip.path), str(tmp_path / "o.mp4"), str(tmp_path / "b.jsonl"), detect,
+        drawer(BLACK), VideoOptions(segment_seconds=0.5), look=look,
+    )  # fmt: skip
+    assert result.segments == 4
+    assert result.review_at == {"filled": [7], "short": [2, 9, 17], "small": [9], "weak": [3]}
+    assert result.review == {"filled": 1, "short": 3, "small": 1, "weak": 1}
+    assert review.video_reasons(result.review, False, False) == ["weak", "small", "filled", "short"]
+    assert review.video_reasons(result.review, True, False)[-1] == "corrected"
+    assert review.video_reasons(result.review, True, True) == []

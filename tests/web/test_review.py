@@ -342,3 +342,20 @@ def test_deleting_a_corrections_run_deletes_the_shared_results_and_every_record_
     assert r.status_code == 200, r.get_data(as_text=True)
     assert not Path(base.output).exists()
     assert [x.id for x in book.all()] == [other.id]  # no record left pointing at nothing
+
+
+def test_a_video_row_is_not_offered_as_a_photo_to_review(app: Flask, client: FlaskClient) -> None:
+    face = {"x": 10, "y": 10, "w": 40, "h": 40, "by": "track"}
+    video = {
+        "path": "walk.mp4",
+        "status": "ok",
+        "output": "images/walk.mp4",
+        "width": 320,
+        "height": 240,
+        "faces": [face],
+        "review": ["filled"],
+        "video": {"frames": 24},
+    }
+    finished(app, extra_rows=[video])
+    data = client.get(f"/runs/{RUN}/review.json").get_json()
+    assert [p["path"] for p in data["photos"]] == ["trip/busy.png", "calm.png"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
 import cv2
@@ -78,6 +78,19 @@ class DetectOptions:
     def to_dict(self) -> dict[str, Any]:
         """The options in force (a manifest or gallery shows what was used, not "default")."""
         return {**asdict(self), "score_threshold": self.score()}
+
+
+def mark_weak(faces: list[Face], options: DetectOptions, hiding: bool) -> list[Face]:
+    """Hiding with a threshold below the detector's own (the privacy threshold): a find scored
+    between the two was hidden on weak evidence, and the row says so. A detector that marks its
+    own (an ensemble) keeps its marks; a person's boxes are never weak."""
+    own = DEFAULT_SCORES.get(options.detector)
+    if not hiding or own is None or options.score() >= own:
+        return faces
+    return [
+        replace(f, weak=True) if f.by == "detector" and f.score is not None and f.score < own else f
+        for f in faces
+    ]
 
 
 class Detector(Protocol):

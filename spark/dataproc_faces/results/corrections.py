@@ -37,7 +37,8 @@ VERSION = 1
 MAX_PHOTOS = 100_000
 MAX_BOXES = 1_000  # per photo and list: more is not a person's work
 _ENTRY_FIELDS = ("add", "remove", "by", "at", "reviewed")
-_BOX_FIELDS = ("x", "y", "w", "h", "note")
+_BOX_FIELDS = ("x", "y", "w", "h", "note", "from_frame", "to_frame")
+FRAME_FIELDS = ("from_frame", "to_frame")  # a video's frames a box applies to (inclusive)
 
 
 class CorrectionsError(ValueError):
@@ -46,22 +47,41 @@ class CorrectionsError(ValueError):
 
 @dataclass(frozen=True)
 class Box:
-    """One box in the original's upright pixels; `note` is the person's own words, if any."""
+    """One box in the original's upright pixels; `note` is the person's own words, if any.
+    In a video, `from_frame`..`to_frame` (inclusive, the sidecar's frame numbers) are the frames
+    it applies to; either left out: from the first, or to the last frame."""
 
     x: int
     y: int
     w: int
     h: int
     note: str = ""
+    from_frame: int | None = None
+    to_frame: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"x": self.x, "y": self.y, "w": self.w, "h": self.h}
         if self.note:
             d["note"] = self.note
+        for name in FRAME_FIELDS:
+            if getattr(self, name) is not None:
+                d[name] = getattr(self, name)
         return d
 
     def rect(self) -> tuple[int, int, int, int]:
         return self.x, self.y, self.w, self.h
+
+    def framed(self) -> bool:
+        """Whether the box names frames (only a video's boxes may)."""
+        return self.from_frame is not None or self.to_frame is not None
+
+    def key(self) -> tuple[int, ...]:
+        """What the digest holds: the rectangle, and the frames only when named (so a photo's
+        digest is what it was before videos could be corrected)."""
+        if not self.framed():
+            return self.rect()
+        return (*self.rect(), -1 if self.from_frame is None else self.from_frame,
+                -1 if self.to_frame is None else self.to_frame)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -89,8 +109,8 @@ class Entry:
         """What changes the photo's output or row: the boxes and `reviewed`; not the notes, who
         or when (the same boxes sent again with a new time redo nothing)."""
         what = {
-            "add": [b.rect() for b in self.add],
-            "remove": [b.rect() for b in self.remove],
+            "add": [b.key() for b in self.add],
+            "remove": [b.key() for b in self.remove],
             "reviewed": self.reviewed,
         }
         return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
@@ -171,7 +191,9 @@ def _box(where: str, value: Any) -> Box:
         raise CorrectionsError(f"{where}: must be an object with x, y, w, h")
     unknown = sorted(set(value) - set(_BOX_FIELDS))
     if unknown:
-        raise CorrectionsError(f"{where}: unknown field {unknown[0]!r} (known: x, y, w, h, note)")
+        raise CorrectionsError(
+            f"{where}: unknown field {unknown[0]!r} (known: {', '.join(_BOX_FIELDS)})"
+        )
     numbers = []
     for field in ("x", "y", "w", "h"):
         v = value.get(field)
@@ -186,7 +208,33 @@ def _box(where: str, value: Any) -> Box:
     note = value.get("note", "")
     if not isinstance(note, str):
         raise CorrectionsError(f"{where}.note: must be a string, got {note!r}")
-    return Box(*numbers, note=note)
+    frames: list[int | None] = []
+    for field in FRAME_FIELDS:
+        v = value.get(field)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            raise CorrectionsError(
+                f"{where}.{field}: must be a frame number (0 or more), got {v!r}"
+            )
+        frames.append(v)
+    if frames[0] is not None and frames[1] is not None and frames[1] < frames[0]:
+        raise CorrectionsError(
+            f"{where}.to_frame: must be at least from_frame ({frames[0]}), got {frames[1]}"
+        )
+    return Box(*numbers, note=note, from_frame=frames[0], to_frame=frames[1])
+
+
+def photo_boxes(entry: Entry | None) -> tuple[list[tuple[int, int, int, int]], list[Any]]:
+    """(add, remove) rectangles of a photo's entry; a box naming frames is refused (one line):
+    frames belong to videos."""
+    if entry is None:
+        return [], []
+    for name, boxes in (("add", entry.add), ("remove", entry.remove)):
+        for i, b in enumerate(boxes):
+            if b.framed():
+                raise CorrectionsError(
+                    f"corrections: {name}[{i}]: from_frame/to_frame apply to videos only"
+                )
+    return [b.rect() for b in entry.add], [b.rect() for b in entry.remove]
 
 
 def merge(older: Corrections, newer: Corrections) -> Corrections:

@@ -230,6 +230,8 @@ REVIEW_WORDS = {  # review.py's reasons, as the report lists photos by reason
     "small": "with a face under 24 px",
     "many": "with many finds for their size",
     "large": "with a find covering a large share of the photo",
+    "filled": "with frames where a missed face was filled in (videos)",
+    "short": "with a track of one or two frames (videos)",
     "corrected": "corrected by a person, not marked reviewed",
     "error": "failed",
 }

@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-REASONS = ("weak", "small", "many", "large", "corrected", "error")
+REASONS = ("weak", "small", "many", "large", "filled", "short", "corrected", "error")
+# Videos only: "filled" (frames where the memory of boxes hid a face the detector missed there)
+# and "short" (a track seen in fewer than 3 frames: video/process.py's SHORT_TRACK).
 SMALL_FACE = 24  # px: a find whose longer side is under this is where detectors guess
 # "many": more finds than MANY_BASE plus MANY_PER_MP a megapixel; a crowd on a phone photo or a
 # poster-sized photo whose texture became dozens of "faces" passes it, a family photo does not.
@@ -42,6 +44,18 @@ def reasons(
         found.add("many")
     if any(f["w"] * f["h"] >= LARGE_SHARE * area for f in detected):
         found.add("large")
+    return [r for r in REASONS if r in found]
+
+
+def video_reasons(frames: dict[str, int], corrected: bool, reviewed: bool) -> list[str]:
+    """A video row's reasons: any frame's (`reasons` per frame, and the video's own "filled"
+    and "short"), counted over frames by the video room; as for a photo, a video a person
+    marked reviewed needs no look."""
+    if reviewed:
+        return []
+    found = {r for r, n in frames.items() if n}
+    if corrected:
+        found.add("corrected")
     return [r for r in REASONS if r in found]
 
 

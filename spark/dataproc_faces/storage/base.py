@@ -3,9 +3,11 @@ the path rules shared by local paths and URIs, and the errors a guarded store ra
 
 from __future__ import annotations
 
+import io
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 # (relative name, version): the version changes whenever the content may have (a Cloud Storage
 # generation; size and modification time locally), so a run can skip what it has already done.
@@ -71,6 +73,18 @@ class Store(ABC):
 
     @abstractmethod
     def delete(self, uri: str) -> None: ...
+
+    def open_read(self, uri: str) -> IO[bytes]:
+        """A seekable reader of `uri` that does not hold the whole object (a stored video is
+        read in ranges by the task that needs a part of it). Stores that cannot stream read
+        it whole."""
+        return io.BytesIO(self.read(uri))
+
+    def write_file(self, uri: str, path: str, content_type: str | None = None) -> None:
+        """Replace `uri` with a local file's content, atomically, without reading the whole
+        file into memory where the store can (a video's output, its segments)."""
+        with open(path, "rb") as f:
+            self.write(uri, f.read(), content_type)
 
     def top_level(
         self, root: str, skipped: Skipped | None = None

@@ -28,7 +28,7 @@ import mimetypes
 import os
 import threading
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import IO, Any
 
 from dataproc_faces.storage.base import (
     Entry,
@@ -50,6 +50,9 @@ EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
 DEFAULT_LOCAL_PROJECT = "local"
 PAGE_SIZE = 1000
 TIMEOUT = (10.0, 120.0)  # connect, read: a stalled connection is retried, not waited on forever
+# A streamed read holds one chunk: a video's segment task reads its own range of the object, a
+# few ranged requests, never the whole video. Larger chunks mean fewer requests, more memory.
+READ_CHUNK = 8 * 1024 * 1024
 
 
 RETRY_SECONDS_ENV = "DATAPROC_FACES_GCS_RETRY_SECONDS"
@@ -249,6 +252,25 @@ class GcsStore(Store):
         bucket, name = split(uri)
         blob = client().bucket(bucket).blob(name)
         return blob.download_as_bytes(retry=_retry(), timeout=TIMEOUT)
+
+    def open_read(self, uri: str) -> IO[bytes]:
+        """The object's current generation as a seekable reader: ranged requests of READ_CHUNK
+        (the generation is pinned, so a replaced object is never read half old, half new)."""
+        from google.api_core.exceptions import NotFound
+
+        bucket, name = split(uri)
+        blob = client().bucket(bucket).get_blob(name, retry=_retry(), timeout=TIMEOUT)
+        if blob is None:
+            raise NotFound(f"{uri} not found")
+        return blob.open("rb", chunk_size=READ_CHUNK, retry=_retry(), timeout=TIMEOUT)
+
+    def write_file(self, uri: str, path: str, content_type: str | None = None) -> None:
+        """From a local file: a resumable upload above 8 MB (the library's threshold), sent in
+        chunks; atomic and safely retried as `write` (module docstring)."""
+        bucket, name = split(self._confined(uri))
+        blob = client().bucket(bucket).blob(name)
+        kind = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        blob.upload_from_filename(path, content_type=kind, retry=_retry(), timeout=TIMEOUT)
 
     def read_tail(self, uri: str, nbytes: int) -> bytes:
         """The last `nbytes` of an object (driver output tails) without downloading it all."""

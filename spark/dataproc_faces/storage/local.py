@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import IO
 
 from dataproc_faces.storage.base import Entry, OutsideRoot, ProtectedInput, Skipped, Store, _tell
 from dataproc_faces.storage.skips import RESULTS, is_results_folder, skip_reason
@@ -102,6 +104,23 @@ class LocalStore(Store):
 
     def read(self, uri: str) -> bytes:
         return Path(uri).read_bytes()
+
+    def open_read(self, uri: str) -> IO[bytes]:
+        return open(uri, "rb")
+
+    def write_file(self, uri: str, path: str, content_type: str | None = None) -> None:
+        """Copied beside the target, then renamed over it: whole or absent."""
+        target = self._confined(uri)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        try:
+            os.fchmod(fd, _file_mode())
+            with os.fdopen(fd, "wb") as out, open(path, "rb") as f:
+                shutil.copyfileobj(f, out, 1 << 20)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     def _staged(self, target: Path, data: bytes) -> str:
         """A temporary file beside `target` holding `data`, with the umask's mode."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import IO, Any
 
 # Containers we recognise by their first bytes, and the FFmpeg muxer that writes each back.
 MUXERS = {"mp4": "mp4", "mov": "mov", "matroska": "matroska", "webm": "webm", "avi": "avi"}
@@ -13,6 +16,25 @@ HEAD_BYTES = 64  # enough for every signature below
 
 class VideoError(Exception):
     """This input cannot become a processed video; the message goes into its manifest row."""
+
+
+# A video to read: a local path, or a function opening a fresh seekable reader of it (a stored
+# object read in ranges: storage.Store.open_read). Each opening gets its own reader, since the
+# join reads the source's audio while another demuxer holds its first segment.
+Source = str | Callable[[], IO[bytes]]
+
+
+@contextmanager
+def opened(source: Source) -> Iterator[Any]:
+    """An FFmpeg input container on `source`, closed with its reader."""
+    import av
+
+    if isinstance(source, str):
+        with av.open(source) as c:
+            yield c
+        return
+    with source() as f, av.open(f) as c:
+        yield c
 
 
 def sniff(head: bytes) -> str | None:
@@ -35,8 +57,8 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
-def sniff_file(path: str) -> str | None:
-    with open(path, "rb") as f:
+def sniff_file(source: Source) -> str | None:
+    with open(source, "rb") if isinstance(source, str) else source() as f:
         return sniff(f.read(HEAD_BYTES))
 
 
@@ -70,15 +92,13 @@ class VideoInfo:
         )
 
 
-def probe(path: str, container: str | None = None) -> VideoInfo:
+def probe(path: Source, container: str | None = None) -> VideoInfo:
     """Demux once (no decoding): a frame count and keyframe list that do not trust headers."""
-    import av
-
     container = container or sniff_file(path)
     if container is None:
         raise VideoError("not a video (unrecognised content)")
     try:
-        with av.open(path) as c:
+        with opened(path) as c:
             if not c.streams.video:
                 raise VideoError(f"{container} file without a video stream")
             vs = c.streams.video[0]

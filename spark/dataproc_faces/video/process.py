@@ -9,7 +9,7 @@ import os
 import tempfile
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -18,7 +18,8 @@ import numpy as np
 from dataproc_faces.detectors.base import Face
 from dataproc_faces.imaging.codec import thumbnail
 from dataproc_faces.imaging.metadata import KEPT
-from dataproc_faces.video.probe import VideoError, VideoInfo, probe
+from dataproc_faces.imaging.render import REMOVE_IOU, iou
+from dataproc_faces.video.probe import Source, VideoError, VideoInfo, opened, probe
 from dataproc_faces.video.segments import Segment, join, kept_metadata, plan
 from dataproc_faces.video.track import GapFiller
 
@@ -43,6 +44,79 @@ SEGMENT_FORMAT = "nut"  # keeps the stream's own time base: no rounding of frame
 
 Detect = Callable[[np.ndarray], list[Face]]
 Draw = Callable[[np.ndarray, list[Face]], None]
+# A frame's reasons for a person to look (results/review.py's, from the frame's detected faces);
+# the video adds its own: "filled" (the memory hid a face the detector missed there) and "short"
+# (a track seen in fewer than SHORT_TRACK frames: a find its neighbours do not confirm).
+Look = Callable[[list[Face]], Iterable[str]]
+SHORT_TRACK = 3
+REVIEW_FRAMES = 20  # frame numbers kept per reason: where to start looking, not a full list
+
+
+@dataclass(frozen=True)
+class FrameBox:
+    """A person's box (upright pixels) over frames `first`..`last` inclusive (None: to the end)."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+    first: int = 0
+    last: int | None = None
+
+    def covers(self, index: int) -> bool:
+        return self.first <= index and (self.last is None or index <= self.last)
+
+    def rect(self) -> tuple[int, int, int, int]:
+        return self.x, self.y, self.w, self.h
+
+
+@dataclass(frozen=True)
+class Fixes:
+    """A person's corrections of one video: boxes always hidden, and boxes whose detector finds
+    (IoU >= REMOVE_IOU, in the frames named) are neither hidden nor tracked."""
+
+    add: tuple[FrameBox, ...] = ()
+    remove: tuple[FrameBox, ...] = ()
+
+    def check(self, info: VideoInfo) -> None:
+        """VideoError for a box outside the upright frame or frames past the video's end: a
+        person's box is never dropped silently."""
+        width, height = (info.height, info.width) if info.rotation in (90, 270) else (
+            info.width, info.height)  # fmt: skip
+        for name, boxes in (("add", self.add), ("remove", self.remove)):
+            for i, b in enumerate(boxes):
+                if b.first >= info.frames:
+                    raise VideoError(
+                        f"corrections: {name}[{i}].from_frame {b.first} is past the video's "
+                        f"last frame {info.frames - 1}"
+                    )
+                if name == "add" and (
+                    min(width, b.x + b.w) <= max(0, b.x) or min(height, b.y + b.h) <= max(0, b.y)
+                ):
+                    raise VideoError(
+                        f"corrections: add[{i}] ({b.x}, {b.y}, {b.w}x{b.h}) lies outside the "
+                        f"{width}x{height} video"
+                    )
+
+    def kept(self, index: int, found: list[Face]) -> list[Face]:
+        """A frame's finds less those a remove box covering the frame takes out."""
+        boxes = [b.rect() for b in self.remove if b.covers(index)]
+        if not boxes:
+            return found
+        return [
+            f for f in found if not any(iou((f.x, f.y, f.w, f.h), r) >= REMOVE_IOU for r in boxes)
+        ]
+
+    def added(self, index: int, width: int, height: int) -> list[tuple[int, Face]]:
+        """(key, box) of the person's boxes in this frame, clipped; a key per box (negative, so
+        never a track's), the same in every segment."""
+        out = []
+        for i, b in enumerate(self.add):
+            if b.covers(index):
+                x0, y0 = max(0, b.x), max(0, b.y)
+                x1, y1 = min(width, b.x + b.w), min(height, b.y + b.h)
+                out.append((-(i + 1), Face(x0, y0, x1 - x0, y1 - y0, by="person")))
+        return out
 
 
 @dataclass(frozen=True)
@@ -51,6 +125,10 @@ class VideoOptions:
     memory: int = 2  # frames a face may be missed and still be hidden (>= stride - 1)
     segment_seconds: float = 10.0
     keep_metadata: bool = False
+    # Threads of FFmpeg's decoder and encoder: 0 lets FFmpeg use every core (a process alone on
+    # a machine); a Spark task is one core (video_task.DEFAULT_VIDEO: 1), as OpenCV's and the
+    # detectors' one thread: more would take the next task's core.
+    codec_threads: int = 0
 
 
 @dataclass
@@ -63,6 +141,27 @@ class SegmentResult:
     poster_faces: int = -1
     representative: dict[int, Face] = field(default_factory=dict)  # the largest box per track
     stopped: str | None = None  # where decoding stopped early, for a truncated input
+    failed: str | None = None  # why the segment could not be processed (its video's error)
+    review: dict[str, int] = field(default_factory=dict)  # frames per reason to look
+    review_at: dict[str, list[int]] = field(default_factory=dict)  # the first REVIEW_FRAMES
+
+    def flag(self, reason: str, index: int) -> None:
+        self.review[reason] = self.review.get(reason, 0) + 1
+        at = self.review_at.setdefault(reason, [])
+        if len(at) < REVIEW_FRAMES:
+            at.append(index)
+
+
+def merged_review(results: Iterable[SegmentResult]) -> tuple[dict[str, int], dict[str, list[int]]]:
+    """Frames per reason over a video's segments, and the first frames of each."""
+    counts: dict[str, int] = {}
+    at: dict[str, list[int]] = {}
+    for r in results:
+        for reason, n in r.review.items():
+            counts[reason] = counts.get(reason, 0) + n
+        for reason, frames in r.review_at.items():
+            at[reason] = sorted(at.get(reason, []) + frames)[:REVIEW_FRAMES]
+    return dict(sorted(counts.items())), dict(sorted(at.items()))
 
 
 def encoder_for(info: VideoInfo) -> tuple[str, dict[str, str]]:
@@ -70,15 +169,17 @@ def encoder_for(info: VideoInfo) -> tuple[str, dict[str, str]]:
     return ENCODERS[codec]
 
 
-def _frames(path: str, info: VideoInfo, seg: Segment, result: SegmentResult) -> Iterator[Any]:
+def _frames(
+    path: Source, info: VideoInfo, seg: Segment, result: SegmentResult, threads: int = 0
+) -> Iterator[Any]:
     """(index, frame) from the segment's seek keyframe to its tail; a decode error mid-stream
     ends the segment early and is told in `result.stopped`."""
-    import av
-
     end, index = seg.last + seg.tail, seg.first - seg.lead - 1
-    with av.open(path) as c:
+    with opened(path) as c:
         vs = c.streams.video[0]
         vs.thread_type = "AUTO"
+        if threads:
+            vs.codec_context.thread_count = threads
         if seg.seek > 0:
             c.seek(info.pts[seg.seek], stream=vs, backward=True, any_frame=False)
         try:
@@ -98,7 +199,7 @@ def _frames(path: str, info: VideoInfo, seg: Segment, result: SegmentResult) -> 
 
 
 def process_segment(
-    source: str,
+    source: Source,
     target: str,
     info: VideoInfo,
     seg: Segment,
@@ -106,8 +207,11 @@ def process_segment(
     draw: Draw,
     options: VideoOptions,
     boxes: IO[str] | None = None,
+    fixes: Fixes = Fixes(),
+    look: Look | None = None,
 ) -> SegmentResult:
-    """Frames [seg.first, seg.last) hidden or outlined into `target` (a video-only file)."""
+    """Frames [seg.first, seg.last) hidden or outlined into `target` (a video-only file).
+    `fixes`: a person's corrections; `look`: a frame's reasons to review (none when None)."""
     import av
 
     result = SegmentResult()
@@ -119,67 +223,99 @@ def process_segment(
         stream.pix_fmt = "yuvj420p" if name == "mjpeg" else "yuv420p"
         stream.time_base = info.time_base
         stream.codec_context.time_base = info.time_base
+        if options.codec_threads:
+            stream.codec_context.thread_count = options.codec_threads
 
         continuing: set[int] = set()  # tracks seen in the lead: the previous segment's
+        lengths: dict[int, list[int]] = {}  # a track of this segment: [first frame, frames]
+        still: set[int] = set()  # tracks in the last frame looked at, when the video goes on
+        end = seg.last + seg.tail
 
         def emit(filled: Any) -> None:
+            image = filled.payload
+            faces, tracks = list(filled.faces), list(filled.tracks)
+            for key, face in fixes.added(filled.index, image.shape[1], image.shape[0]):
+                faces.append(face)
+                tracks.append(key)
             if filled.index < seg.first:
-                continuing.update(filled.tracks)
+                continuing.update(tracks)
+            if filled.index >= seg.last:  # the tail: how long this segment's tracks last
+                for t in tracks:
+                    if t in lengths:
+                        lengths[t][1] += 1
+                if filled.index == end - 1 and end < info.frames:
+                    still.update(tracks)
             if not seg.first <= filled.index < seg.last:
                 return  # the overlap: looked at for the memory, written by the neighbour
-            image = filled.payload
-            faces = filled.faces
+            for t in tracks:
+                if t >= 0 and t not in continuing:
+                    lengths.setdefault(t, [filled.index, 0])[1] += 1
+            if seg.last == end and filled.index == seg.last - 1 and end < info.frames:
+                still.update(tracks)  # no tail (no memory): a track may go on
             draw(image, faces)  # upright, as detected
             stored = np.ascontiguousarray(np.rot90(image, -turns)) if turns else image
             frame = av.VideoFrame.from_ndarray(stored, format="bgr24")
             frame.pts, frame.time_base = info.pts[filled.index], info.time_base
             for packet in stream.encode(frame.reformat(format=stream.pix_fmt)):
                 out.mux(packet)
-            _count(result, filled, image, boxes, info, continuing)
+            _count(result, filled, faces, tracks, image, boxes, info, continuing)
+            if look is not None:
+                for reason in look([f for f in faces if f.by != "person"]):
+                    result.flag(reason, filled.index)
+            if filled.added:
+                result.flag("filled", filled.index)
 
         turns = info.rotation // 90  # detect and hide upright; store as the source stores
-        for index, frame in _frames(source, info, seg, result):
+        for index, frame in _frames(source, info, seg, result, options.codec_threads):
             image = frame.to_ndarray(format="bgr24")
             if turns:
                 image = np.ascontiguousarray(np.rot90(image, turns))
-            look = index % options.stride == 0
-            found = detect(image) if look else None
+            found = detect(image) if index % options.stride == 0 else None
+            if found:
+                found = fixes.kept(index, found)
             for filled in filler.push(index, found, image):
                 emit(filled)
         for filled in filler.finish():
             emit(filled)
         for packet in stream.encode(None):
             out.mux(packet)
+    if look is not None:
+        for t, (first, n) in sorted(lengths.items(), key=lambda kv: kv[1][0]):
+            if n < SHORT_TRACK and t not in still:
+                result.flag("short", first)
     return result
 
 
 def _count(
     result: SegmentResult,
     filled: Any,
+    faces: list[Face],
+    tracks: list[int],
     image: np.ndarray,
     boxes: IO[str] | None,
     info: VideoInfo,
     continuing: set[int],
 ) -> None:
     result.frames += 1
-    result.faces += len(filled.faces)
+    result.faces += len(faces)
     result.filled += filled.added > 0
-    for track, face in zip(filled.tracks, filled.faces, strict=True):
+    for track, face in zip(tracks, faces, strict=True):
         if track in continuing:
             continue  # counted, and its largest box kept, by the segment before
-        result.tracks.add(track)
+        if track >= 0:  # a person's box (negative key) is listed, not a track
+            result.tracks.add(track)
         best = result.representative.get(track)
         if best is None or face.w * face.h > best.w * best.h:
             result.representative[track] = face
-    if len(filled.faces) > result.poster_faces:  # the first frame showing the most faces
-        result.poster, result.poster_faces = thumbnail(image), len(filled.faces)
-    if boxes is not None and filled.faces:
+    if len(faces) > result.poster_faces:  # the first frame showing the most faces
+        result.poster, result.poster_faces = thumbnail(image), len(faces)
+    if boxes is not None and faces:
         line = {
             "frame": filled.index,
             "time": round(info.seconds(info.pts[filled.index] - info.pts[0]), 6),
             "faces": [
-                {**f.to_dict(), "track": t}
-                for f, t in zip(filled.faces, filled.tracks, strict=True)
+                {**f.to_dict(), "track": t if t >= 0 else None}
+                for f, t in zip(faces, tracks, strict=True)
             ],
         }
         boxes.write(json.dumps(line, separators=(",", ":")) + "\n")
@@ -199,21 +335,27 @@ class VideoResult:
     poster: bytes
     seconds: float
     warning: str | None = None
+    review: dict[str, int] = field(default_factory=dict)  # frames per reason to look
+    review_at: dict[str, list[int]] = field(default_factory=dict)
 
 
 def process_video(
-    source: str,
+    source: Source,
     target: str,
     boxes_path: str,
     detect: Detect,
     draw: Draw,
     options: VideoOptions = VideoOptions(),
     container: str | None = None,
+    fixes: Fixes = Fixes(),
+    look: Look | None = None,
 ) -> VideoResult:
     """The whole video in this process, segment after segment (each a stream), then joined.
-    Raises VideoError for an input that cannot be read at all."""
+    Raises VideoError for an input that cannot be read at all (or corrections that do not fit
+    it)."""
     started = time.perf_counter()
     info = probe(source, container)
+    fixes.check(info)
     if info.width <= 0 or info.height <= 0:
         raise VideoError(f"{info.container} with a {info.width}x{info.height} video stream")
     memory = max(options.memory, options.stride - 1)
@@ -221,12 +363,15 @@ def process_video(
     total = SegmentResult()
     track_offset = 0
     faces: list[Face] = []
+    done: list[SegmentResult] = []
     with tempfile.TemporaryDirectory(prefix="video-") as work, open(boxes_path, "w") as boxes:
         parts = []
         for seg in segments:
             part = os.path.join(work, f"{seg.number:06d}.nut")
             try:
-                r = process_segment(source, part, info, seg, detect, draw, options, boxes)
+                r = process_segment(
+                    source, part, info, seg, detect, draw, options, boxes, fixes, look
+                )
             except VideoError:
                 raise
             except Exception as exc:
@@ -240,6 +385,7 @@ def process_video(
             total.filled += r.filled
             track_offset += len(r.tracks)
             faces.extend(r.representative.values())
+            done.append(r)
             if r.poster_faces > total.poster_faces:
                 total.poster, total.poster_faces = r.poster, r.poster_faces
             if r.stopped:
@@ -262,6 +408,7 @@ def process_video(
         total.poster,
         time.perf_counter() - started,
         total.stopped or info.truncated(),
+        *merged_review(done),
     )
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dataproc_faces.video.probe import MUXERS, VideoError, VideoInfo
+from dataproc_faces.video.probe import MUXERS, Source, VideoError, VideoInfo, opened
 
 # The container tags `--keep-metadata` keeps: what describes the recording (when, with what
 # camera, at which capture rate), as for photos (imaging/metadata.py). Every other tag is dropped,
@@ -63,10 +63,8 @@ def plan(info: VideoInfo, seconds: float, overlap: int, at_keyframes: bool = Tru
     return segments
 
 
-def _packets(path: str, kind: str) -> Iterator[Any]:
-    import av
-
-    with av.open(path) as c:
+def _packets(path: Source, kind: str) -> Iterator[Any]:
+    with opened(path) as c:
         streams = c.streams.video if kind == "video" else c.streams.audio
         if not streams:
             return
@@ -80,8 +78,8 @@ def _seconds(packet: Any) -> float:
 
 
 def join(
-    parts: Sequence[str],
-    source: str,
+    parts: Sequence[Source],
+    source: Source,
     target: str,
     container: str,
     metadata: dict[str, str] | None = None,
@@ -96,7 +94,7 @@ def join(
     if not parts:
         raise VideoError("no segment to join")
     audio = "none"
-    with av.open(parts[0]) as first, av.open(source) as src:
+    with opened(parts[0]) as first, opened(source) as src:
         template_v = first.streams.video[0]
         template_a = src.streams.audio[0] if src.streams.audio else None
         with av.open(target, "w", format=MUXERS[container]) as out:
@@ -126,11 +124,9 @@ def join(
     return audio
 
 
-def kept_metadata(source: str) -> dict[str, str]:
+def kept_metadata(source: Source) -> dict[str, str]:
     """The source's describing container tags (KEPT_TAGS); none that names a person, a place
     or a note."""
-    import av
-
-    with av.open(source) as c:
+    with opened(source) as c:
         tags = dict(c.metadata)
     return {k: v for k, v in tags.items() if k.lower() in KEPT_TAGS}

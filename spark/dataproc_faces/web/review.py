@@ -114,6 +114,8 @@ def photos(output: str, source: str) -> tuple[list[Photo], list[dict[str, str]]]
         if row.get("status") != "ok":
             failed.append({"path": path, "error": str(row.get("error") or "")})
             continue
+        if row.get("video"):  # boxes over frames: corrected with a file (README, Corrections)
+            continue
         out = _relative(str(row.get("output") or ""), output)
         if not out or not row.get("width") or not row.get("height"):
             continue
