@@ -161,7 +161,8 @@ def _segment_name(seg: Segment, what: str) -> str:
 
 
 PLAN = "plan"
-Ticket = tuple[str, int, str]  # (key, segments, source): what Spark carries of a video
+# (key, segments, source, its input folder's key): what Spark carries of a video
+Ticket = tuple[str, int, str, str]
 _PLANS: dict[str, Planned] = {}  # the last plans this worker process read (a few)
 
 
@@ -177,7 +178,12 @@ def plan_video(
     planned = probe_entry(entry, options, seconds, video, corrections)
     results = spec.results
     results.store().write(results.video_work(planned.key, PLAN), pickle.dumps(planned))
-    return planned.key, len(planned.segments), planned.source
+    return planned.key, len(planned.segments), planned.source, folder_of(planned.relative)
+
+
+def video_pid(run_id: str, source: str, folder: str) -> str:
+    """The joined video's manifest part: in its input folder, named by the run and the video."""
+    return folder_pid(folder, part_id(run_id, [source]))
 
 
 def load_plan(spec: Any, key: str) -> Planned:
@@ -256,7 +262,7 @@ def join_video(spec: Any, run_id: str, planned: Planned, seconds: float) -> dict
     pipeline.process_chunk returns for photos."""
     started = time.perf_counter()
     results, store = spec.results, spec.results.store()
-    pid = folder_pid(folder_of(planned.relative), part_id(run_id, [planned.source]))
+    pid = video_pid(run_id, planned.source, folder_of(planned.relative))
     written = results.part(pid)
     if store_for(written).version(written) is not None:  # a retried join: done, segments gone
         return _summary(_first_row(store, written), len(planned.segments))
@@ -401,11 +407,11 @@ def _joined_row(
 def join_task(spec: Any, run_id: str, ticket: Ticket, seconds: float, done: Any) -> dict[str, Any]:
     """One join task; retried after it finished (its worker lost before Spark heard), it finds
     the plan gone and its row written, and returns that row's summary."""
-    key, segments, source = ticket
+    key, segments, source, folder = ticket
     results = spec.results
     plan_uri = results.video_work(key, PLAN)
     if store_for(plan_uri).version(plan_uri) is None:
-        written = results.part(part_id(run_id, [source]))
+        written = results.part(video_pid(run_id, source, folder))
         summary = _summary(_first_row(results.store(), written), segments)
     else:
         summary = join_video(spec, run_id, load_plan(spec, key), seconds)
@@ -431,7 +437,7 @@ def _summed(summaries: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 def _counted(tickets: Iterator[Ticket]) -> Iterator[tuple[int, int]]:
     """(videos, segments) of one partition of the probe job."""
     videos = segments = 0
-    for _, n, _ in tickets:
+    for _, n, _, _ in tickets:
         videos += 1
         segments += n
     yield videos, segments

@@ -13,6 +13,7 @@ from dataproc_faces import video_jobs
 from dataproc_faces.imaging.render import RenderOptions
 from dataproc_faces.pipeline import JobSpec
 from dataproc_faces.results import corrections as fixes_file
+from dataproc_faces.results.folders import folder_of
 from dataproc_faces.results.ledger import photo_options
 from dataproc_faces.video_task import DEFAULT_VIDEO
 from tests.unit.videogen import audio_packets, decoded_times, make_clip
@@ -105,7 +106,7 @@ def test_a_corrected_video_gets_its_boxes_its_reasons_and_a_resume_key_of_its_ow
     assert row["review"] == ["corrected"], row
     assert [f["by"] for f in row["faces"]].count("person") == 1
     assert row["video"]["tracks"] == 1 and row["video"]["review_frames"] == {}
-    state = json.loads(next((dst / "_state").glob("part-*.json")).read_text())
+    state = json.loads(next((dst / "_state").glob("*/part-*.json")).read_text())
     assert state["options"] == planned.state  # the driver's resume check expects this key
     frames = []
     with av.open(str(dst / "images" / "walk.mp4")) as c:
@@ -191,8 +192,8 @@ def test_the_tasks_find_the_plan_in_the_store_and_a_retried_join_finds_its_row(
     spec = JobSpec(str(src), str(dst), render=RenderOptions(mode="blur"))
     entry = (str(clip.path), ("walk.mp4", "v"))
     ticket = video_jobs.plan_video(spec, entry, "o", 0.5, DEFAULT_VIDEO)
-    key, segments, source = ticket
-    assert (segments, source) == (4, str(clip.path))
+    key, segments, source, folder = ticket
+    assert (segments, source, folder) == (4, str(clip.path), folder_of("walk.mp4"))
     assert (dst / "_work" / "videos" / key / "plan").is_file()
     video_jobs._PLANS.clear()  # a fresh worker: the segments read the plan from the store
     for n in range(segments):
@@ -205,4 +206,4 @@ def test_the_tasks_find_the_plan_in_the_store_and_a_retried_join_finds_its_row(
     )
     again = video_jobs.join_task(spec, "r1", ticket, 0.5, done)  # Spark retried it
     assert again == first and done.value == 2
-    assert len(list((dst / "manifest").glob("part-*.json"))) == 1
+    assert len(list((dst / "manifest").glob("part-*~r1-*.json"))) == 1
