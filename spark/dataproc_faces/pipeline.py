@@ -291,15 +291,16 @@ def listing(sc: Any, spec: JobSpec, run_id: str) -> tuple[Any, list[str], dict[s
         root = spec.input
         walk = sc.parallelize(folders, min(len(folders), sc.defaultParallelism * 4))
         parts.append(walk.mapPartitions(lambda f: _walk(root, f)))
+    parts += _shard_reads(sc, spec.input, shards)
     return (sc.union(parts) if parts else sc.emptyRDD()), shards, top_skipped
 
 
 def _top_listing(
     sc: Any, spec: JobSpec, run_id: str
 ) -> tuple[list[Any], list[str], list[str], dict[str, int]]:
-    """The top level of the input: RDDs of its files (loose, or read from shard files), the
-    names of its folders (one level: their files are the executors' to walk), the shard files
-    and the names left out there, by reason."""
+    """The top level of the input: an RDD of its loose files if they are few, the names of its
+    folders (one level: their files are the executors' to walk), the shard files holding its
+    files when they are many (`_shard_reads`) and the names left out there, by reason."""
     store, out = store_for(spec.input), spec.results.store()
     top_skipped: dict[str, int] = {}
 
@@ -322,12 +323,15 @@ def _top_listing(
         shards.append(_write_shard(out, spec.results, run_id, len(shards), buffer))
     elif buffer:
         loose = [(join(spec.input, r), (r, v)) for r, _, v in (b.rpartition("\t") for b in buffer)]
-    root, slices = spec.input, sc.defaultParallelism * 4
+    slices = sc.defaultParallelism * 4
     parts = [sc.parallelize(loose, max(1, min(len(loose) // 1000, slices)))] if loose else []
-    if shards:
-        read = sc.parallelize(shards, len(shards))
-        parts.append(read.mapPartitions(lambda u: _read_shards(root, u)))
     return parts, folders, shards, top_skipped
+
+
+def _shard_reads(sc: Any, root: str, shards: list[str]) -> list[Any]:
+    if not shards:
+        return []
+    return [sc.parallelize(shards, len(shards)).mapPartitions(lambda u: _read_shards(root, u))]
 
 
 LISTING_READS_ENV = "DATAPROC_FACES_LISTING_READS"  # tests: a file that records each shard read
@@ -393,6 +397,7 @@ def _listed_by_folder(
 
     results = spec.results
     parts, folders, shards, ignored = _top_listing(sc, spec, run_id)
+    parts += _shard_reads(sc, spec.input, shards)
     named = {f: folder_of(f.rstrip("/") + "/x") for f in folders}  # a folder's own key
     keys = list(named.values()) + ([f"{TOP}/{i:02x}" for i in range(SHARDS)] if parts else [])
     recorded = {} if force else read_digests(results, keys)
@@ -431,10 +436,23 @@ def _listed_by_folder(
             listed += summed[0]
             if force or seal(summed) != recorded.get(key):
                 changed[key] = (seal(summed), summed[0])
-        wanted = sc.broadcast(frozenset(k for k in changed if k.startswith(TOP + "/")))
-        entries.append(top.filter(lambda e: folder_of(e[1][0]) in wanted.value))
+        wanted = frozenset(k for k in changed if k.startswith(TOP + "/"))  # at most SHARDS
+        entries.append(top.filter(lambda e: folder_of(e[1][0]) in wanted))
     rdd = sc.union(entries) if entries else sc.emptyRDD()
     return _Listed(listed, ignored, shards, changed, rdd, top)
+
+
+def _prune(folders: Iterable[str]) -> None:
+    """Remove a run's emptied local `_work/<run id>` folders, and `_work` if that empties it
+    (an object store has no folders to remove)."""
+    for folder in sorted(folders):
+        for empty in (folder, folder.rpartition("/")[0]):
+            if is_remote(empty):
+                break
+            try:
+                os.rmdir(empty)
+            except OSError:  # not empty (another run's, or a video's segments), or gone
+                break
 
 
 def _write_shard(store: Any, results: Results, run_id: str, n: int, lines: list[str]) -> str:
@@ -921,6 +939,7 @@ def run(
     store_out = results.store()
     for uri in shards:
         store_out.delete(uri)
+    _prune({uri.rpartition("/")[0] for uri in shards})
     _stop_at("compaction")
     if large is None:
         compaction = compact(sc, results, small.changed if small else ())
