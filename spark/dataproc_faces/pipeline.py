@@ -24,13 +24,14 @@ from dataproc_faces.detectors.base import (
 from dataproc_faces.imaging.render import RenderOptions, outline
 from dataproc_faces.results import corrections as fixes
 from dataproc_faces.results import review
-from dataproc_faces.results.folders import folder_of
+from dataproc_faces.results.folders import SHARDS, TOP, folder_of
 from dataproc_faces.results.layout import Results
 from dataproc_faces.results.ledger import (
+    _record_read,
     add_hashes,
     capped,
     compact,
-    digests_rdd,
+    folder_name,
     line_hash,
     new_run_id,
     newest_states,
@@ -250,8 +251,12 @@ def _kind(entry: tuple[str, tuple[str, str]]) -> str:
     return version[len(SKIPPED) :] if version.startswith(SKIPPED) else ""
 
 
-def _read_shards(root: str, uris: Iterable[str]) -> Iterator[tuple[str, tuple[str, str]]]:
+def _read_shards(
+    root: str, uris: Iterable[str], logged: str = ""
+) -> Iterator[tuple[str, tuple[str, str]]]:
     for uri in uris:
+        if logged:
+            _record_read(uri, logged)
         for line in store_for(uri).read(uri).decode("utf-8").splitlines():
             rel, _, version = line.rpartition("\t")
             yield join(root, rel), (rel, version)
@@ -267,6 +272,21 @@ def listing(sc: Any, spec: JobSpec, run_id: str) -> tuple[Any, list[str], dict[s
     """
     if spec.input_list:
         return _listed_inputs(sc, spec), [], {}
+    parts, folders, shards, top_skipped = _top_listing(sc, spec, run_id)
+    if folders:
+        root = spec.input
+        walk = sc.parallelize(folders, min(len(folders), sc.defaultParallelism * 4))
+        parts.append(walk.mapPartitions(lambda f: _walk(root, f)))
+    parts += _shard_reads(sc, spec.input, shards)
+    return (sc.union(parts) if parts else sc.emptyRDD()), shards, top_skipped
+
+
+def _top_listing(
+    sc: Any, spec: JobSpec, run_id: str
+) -> tuple[list[Any], list[str], list[str], dict[str, int]]:
+    """The top level of the input: an RDD of its loose files if they are few, the names of its
+    folders (one level: their files are the executors' to walk), the shard files holding its
+    files when they are many (`_shard_reads`) and the names left out there, by reason."""
     store, out = store_for(spec.input), spec.results.store()
     top_skipped: dict[str, int] = {}
 
@@ -289,15 +309,136 @@ def listing(sc: Any, spec: JobSpec, run_id: str) -> tuple[Any, list[str], dict[s
         shards.append(_write_shard(out, spec.results, run_id, len(shards), buffer))
     elif buffer:
         loose = [(join(spec.input, r), (r, v)) for r, _, v in (b.rpartition("\t") for b in buffer)]
-    root, slices = spec.input, sc.defaultParallelism * 4
+    slices = sc.defaultParallelism * 4
     parts = [sc.parallelize(loose, max(1, min(len(loose) // 1000, slices)))] if loose else []
+    return parts, folders, shards, top_skipped
+
+
+def _shard_reads(sc: Any, root: str, shards: list[str]) -> list[Any]:
+    if not shards:
+        return []
+    return [sc.parallelize(shards, len(shards)).mapPartitions(lambda u: _read_shards(root, u))]
+
+
+LISTING_READS_ENV = "DATAPROC_FACES_LISTING_READS"  # tests: a file that records each shard read
+
+
+def _digest_folders(
+    spec: JobSpec,
+    run_id: str,
+    options: str,
+    force: bool,
+    shared: Any,
+    items: Iterable[tuple[str, str | None]],
+) -> Iterator[tuple[str, str, str, int, str]]:
+    """One Spark task of the listing: walk each (folder, recorded digest), sum its digest there
+    and write its listing to a file only when the digest differs (or `force`), so an unchanged
+    folder sends nothing but ("folder", key, digest, count, "") and is never read again. Names
+    left out come as ("skipped", reason, "", count, "")."""
+    root, results = spec.input, spec.results
+    store, out = store_for(root), results.store()
+    fixed = shared.value if shared else None
+    left_out: dict[str, int] = {}
+
+    def skipped(_: str, why: str) -> None:
+        left_out[why] = left_out.get(why, 0) + 1
+
+    for folder, recorded in items:
+        lines: dict[str, list[str]] = {}
+        sums: dict[str, tuple[int, int]] = {}
+        for rel, version in store.walk(root, folder, skipped):
+            key = folder_of(rel)
+            share = line_hash(rel, version, _photo_options(options, fixed, rel))
+            sums[key] = add_hashes(sums[key], share) if key in sums else share
+            lines.setdefault(key, []).append(f"{rel}\t{version}")
+        for key, summed in sorted(sums.items()):
+            digest, uri = seal(summed), ""
+            if force or digest != recorded:
+                uri = results.folder_listing(run_id, folder_name(key))
+                out.write(uri, ("\n".join(lines[key]) + "\n").encode(), "text/plain")
+            yield "folder", key, digest, summed[0], uri
+    for why, n in sorted(left_out.items()):
+        yield "skipped", why, "", n, ""
+
+
+@dataclass
+class _Listed:
+    """A full listing, digested: counts and the changed folders on the driver (one small
+    record per folder), the entries of the changed folders only as an RDD."""
+
+    listed: int
+    ignored: dict[str, int]
+    shards: list[str]  # files under _work to delete after the run
+    changed: dict[str, tuple[str, int]]  # folder key -> (digest, inputs listed there)
+    entries: Any  # RDD of (source, (relative, version)) of the changed folders
+    held: Any  # the persisted top-level entries, or None
+
+
+def _listed_by_folder(
+    sc: Any, spec: JobSpec, run_id: str, options: str, force: bool, shared: Any
+) -> _Listed:
+    """One Spark job walks and digests every folder (`_digest_folders`); top-level files are
+    summed per `_top` shard. Only changed folders' listings are read back, by the executors."""
+    from pyspark import StorageLevel
+
+    results = spec.results
+    parts, folders, shards, ignored = _top_listing(sc, spec, run_id)
+    parts += _shard_reads(sc, spec.input, shards)
+    named = {f: folder_of(f.rstrip("/") + "/x") for f in folders}  # a folder's own key
+    keys = list(named.values()) + ([f"{TOP}/{i:02x}" for i in range(SHARDS)] if parts else [])
+    recorded = {} if force else read_digests(results, keys)
+    changed: dict[str, tuple[str, int]] = {}
+    read: list[str] = []  # the changed folders' listings
+    listed = 0
     if folders:
-        walk = sc.parallelize(folders, min(len(folders), slices))
-        parts.append(walk.mapPartitions(lambda f: _walk(root, f)))
-    if shards:
-        read = sc.parallelize(shards, len(shards))
-        parts.append(read.mapPartitions(lambda u: _read_shards(root, u)))
-    return (sc.union(parts) if parts else sc.emptyRDD()), shards, top_skipped
+        slices = min(len(folders), sc.defaultParallelism * 4)
+        walk = sc.parallelize([(f, recorded.get(named[f])) for f in folders], slices)
+        for kind, key, digest, n, uri in walk.mapPartitions(
+            lambda items: _digest_folders(spec, run_id, options, force, shared, items)
+        ).collect():
+            if kind == "skipped":
+                ignored[key] = ignored.get(key, 0) + n
+                continue
+            listed += n
+            if uri:
+                changed[key] = (digest, n)
+                read.append(uri)
+    shards += read
+    root = spec.input
+    entries = []
+    if read:
+        back = sc.parallelize(read, min(len(read), sc.defaultParallelism * 4))
+        entries.append(back.mapPartitions(lambda u: _read_shards(root, u, LISTING_READS_ENV)))
+    top = None
+    if parts:
+        top = sc.union(parts).persist(StorageLevel.MEMORY_AND_DISK)
+
+        def share(e: Any) -> tuple[str, tuple[int, int]]:
+            rel, version = e[1]
+            fixed = shared.value if shared else None
+            return folder_of(rel), line_hash(rel, version, _photo_options(options, fixed, rel))
+
+        for key, summed in top.map(share).reduceByKey(add_hashes).collect():
+            listed += summed[0]
+            if force or seal(summed) != recorded.get(key):
+                changed[key] = (seal(summed), summed[0])
+        wanted = frozenset(k for k in changed if k.startswith(TOP + "/"))  # at most SHARDS
+        entries.append(top.filter(lambda e: folder_of(e[1][0]) in wanted))
+    rdd = sc.union(entries) if entries else sc.emptyRDD()
+    return _Listed(listed, ignored, shards, changed, rdd, top)
+
+
+def _prune(folders: Iterable[str]) -> None:
+    """Remove a run's emptied local `_work/<run id>` folders, and `_work` if that empties it
+    (an object store has no folders to remove)."""
+    for folder in sorted(folders):
+        for empty in (folder, folder.rpartition("/")[0]):
+            if is_remote(empty):
+                break
+            try:
+                os.rmdir(empty)
+            except OSError:  # not empty (another run's, or a video's segments), or gone
+                break
 
 
 def _write_shard(store: Any, results: Results, run_id: str, n: int, lines: list[str]) -> str:
@@ -581,55 +722,43 @@ def _plan_with_spark(
     Spark job lists and digests, no join or sort of the collection."""
     from pyspark import StorageLevel
 
-    everything, shards, ignored = listing(sc, spec, run_id)
-    everything = everything.persist(StorageLevel.MEMORY_AND_DISK)
-    kinds = dict(everything.map(_kind).countByValue())  # one job: inputs and names left out
-    listed = kinds.pop("", 0)
-    for why, n in kinds.items():
-        ignored[why] = ignored.get(why, 0) + n
-    entries = everything.filter(lambda e: not _kind(e))
-    # A collection of a few thousand plans in one partition: no sampling job for the sort and
-    # no extra job to number the inputs.
-    slices = max(1, min(listed // PLAN_ENTRIES + 1, sc.defaultParallelism * 4))
     results = spec.results
     digests = None
+    everything = None
     if spec.input_list:
+        everything, shards, ignored = listing(sc, spec, run_id)
+        everything = everything.persist(StorageLevel.MEMORY_AND_DISK)
+        kinds = dict(everything.map(_kind).countByValue())  # one job: inputs and names left out
+        listed = kinds.pop("", 0)
+        for why, n in kinds.items():
+            ignored[why] = ignored.get(why, 0) + n
+        entries = everything.filter(lambda e: not _kind(e))
+        slices = max(1, min(listed // PLAN_ENTRIES + 1, sc.defaultParallelism * 4))
         folders = entries.map(lambda e: folder_of(e[1][0])).distinct(slices)
     else:
-
-        def share(e: Any) -> tuple[str, tuple[int, int]]:
-            rel, version = e[1]
-            fixed = shared.value if shared else None
-            return folder_of(rel), line_hash(rel, version, _photo_options(options, fixed, rel))
-
-        # (folder key, (digest, inputs listed there))
-        sums = (
-            entries.map(share).reduceByKey(add_hashes, slices).mapValues(lambda v: (seal(v), v[0]))
+        found = _listed_by_folder(sc, spec, run_id, options, force, shared)
+        listed, ignored, shards = found.listed, found.ignored, found.shards
+        everything, entries = found.held, found.entries
+        # A collection of a few thousand plans in one partition: no sampling job for the sort
+        # and no extra job to number the inputs.
+        slices = max(1, min(listed // PLAN_ENTRIES + 1, sc.defaultParallelism * 4))
+        # (folder key, (digest, inputs listed there)) of the changed folders: one per folder
+        counted = sc.parallelize(
+            sorted(found.changed.items()), max(1, min(len(found.changed), slices))
         )
-        if force:
-            counted = sums
-        else:
-            counted = (
-                sums.leftOuterJoin(digests_rdd(sc, results), slices)
-                .filter(lambda kv: kv[1][0][0] != kv[1][1])
-                .mapValues(lambda v: v[0])
-            )
-        counted = counted.persist(StorageLevel.MEMORY_AND_DISK)
         digests = counted.mapValues(lambda v: v[0])
         folders = counted.keys()
-        changed = counted.count()
-        if changed <= bound:
-            found = dict(counted.collect())
+        if len(found.changed) <= bound:
             narrow = None
-            if sum(n for _, n in found.values()) <= bound:
-                narrow = _narrow(sc, spec, entries, found, options, force, shared, bound)
+            if sum(n for _, n in found.changed.values()) <= bound:
+                narrow = _narrow(sc, spec, entries, found.changed, options, force, shared, bound)
             if narrow is not None:
-                everything.unpersist()
-                counted.unpersist()
+                if everything is not None:
+                    everything.unpersist()
                 return replace(narrow, listed=listed, ignored=ignored, shards=shards)
     folders = folders.persist(StorageLevel.MEMORY_AND_DISK)
     changed = folders.count()
-    held = [folders] if digests is None else [folders, counted]
+    held = [folders]
     if changed <= SMALL_RUN:  # the changed folders' keys fit on the driver: no shuffle
         keys = sc.broadcast(set(folders.collect()))
         entries = entries.filter(lambda e: folder_of(e[1][0]) in keys.value)
@@ -652,7 +781,8 @@ def _plan_with_spark(
     indexed = indexed.persist(StorageLevel.MEMORY_AND_DISK)
     held.append(indexed)
     total = indexed.count()
-    everything.unpersist()
+    if everything is not None:
+        everything.unpersist()
     if not total:
         return SparkPlan(listed, ignored, shards, 0, indexed, held, folders, digests)
     bounds = _chunk_bounds(total, sc.defaultParallelism, spec.partitions)
@@ -802,6 +932,7 @@ def run(
     store_out = results.store()
     for uri in shards:
         store_out.delete(uri)
+    _prune({uri.rpartition("/")[0] for uri in shards})
     _stop_at("compaction")
     if large is None:
         compaction = compact(sc, results, small.changed if small else ())

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dataproc_faces.pipeline import SMALL_RUN_ENV, STOP_AT_ENV
+from dataproc_faces.pipeline import LISTING_READS_ENV, SMALL_RUN_ENV, STOP_AT_ENV
 from dataproc_faces.results.layout import Results
 from dataproc_faces.results.ledger import STATE_READS_ENV, folder_name, migrate
 from tests.spark.test_resume import command, env, image, paths, run_job
@@ -39,8 +39,17 @@ def reads(log: Path, dst: Path) -> Counter[str]:
     return found
 
 
+def listings(log: Path) -> list[str]:
+    """The folders' listing files (`_work/<run>/folder-<name>.txt`) a run's executors read
+    back, by folder name, from the pipeline's record of each one opened."""
+    names = log.read_text().splitlines() if log.exists() else []
+    log.unlink(missing_ok=True)
+    return sorted(Path(n).name[len("folder-") : -len(".txt")] for n in names)
+
+
 def counted(src: Path, dst: Path, log: Path, planner: str, **extra: str) -> dict:
-    return run_job(src, dst, **PLANNERS[planner], **{STATE_READS_ENV: str(log)}, **extra)
+    listed = {LISTING_READS_ENV: str(log.with_suffix(".listings"))}
+    return run_job(src, dst, **PLANNERS[planner], **{STATE_READS_ENV: str(log)}, **listed, **extra)
 
 
 def stopped(src: Path, dst: Path, planner: str, step: str) -> None:
@@ -72,6 +81,7 @@ def story(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     def step(name: str) -> None:
         found[name] = counted(src, dst, log, planner)
         found[name + "_reads"] = reads(log, dst)
+        found[name + "_listings"] = listings(log.with_suffix(".listings"))
         found[name + "_paths"] = paths(dst)
 
     step("first")
@@ -107,6 +117,17 @@ def test_a_new_photo_reads_only_its_folders_states(story: dict) -> None:
     assert (story["added"]["processed"], story["added"]["skipped"]) == (1, 5)
     assert set(story["added_reads"]) == {C}
     assert story["added_paths"]["c1.png"] == 1 and story["added"]["inputs"] == 6
+
+
+def test_only_changed_folders_listings_are_read_back(story: dict) -> None:
+    """Past the bound each folder's digest is summed where it is walked; the listing of an
+    unchanged folder is never written or read again (the driver lists a small run itself)."""
+    spark = story["planner"] != "driver"
+    assert story["first_listings"] == ([A, B, C] if spark else [])
+    assert story["nothing_listings"] == []
+    assert story["added_listings"] == ([C] if spark else [])
+    assert story["changed_listings"] == ([B] if spark else [])
+    assert story["settled_listings"] == []
 
 
 def test_a_changed_photo_is_redone_reading_only_its_folder(story: dict) -> None:

@@ -168,6 +168,11 @@ class Results:
     def shard(self, run_id: str, n: int) -> str:
         return self._at(self.WORK, run_id, f"list-{n:05d}.txt")
 
+    def folder_listing(self, run_id: str, name: str) -> str:
+        """A changed input folder's listing, written by the task that walked it (`name`:
+        ledger.folder_name), read back to plan that folder only."""
+        return self._at(self.WORK, run_id, f"folder-{name}.txt")
+
     def video_work(self, key: str, name: str) -> str:
         """A video's segment files; `key` names the video's version and the run's options, so
         a killed run's finished segments are found again by the next."""

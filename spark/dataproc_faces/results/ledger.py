@@ -165,8 +165,8 @@ def _lines(uri: str) -> Iterator[dict[str, Any]]:
 STATE_READS_ENV = "DATAPROC_FACES_STATE_READS"  # tests: a file that records each state read
 
 
-def _record_read(uri: str) -> None:
-    log = os.environ.get(STATE_READS_ENV)
+def _record_read(uri: str, env: str = STATE_READS_ENV) -> None:
+    log = os.environ.get(env)
     if log:
         with open(log, "a", encoding="utf-8") as f:  # one short append: whole lines, any process
             f.write(uri + "\n")
