@@ -702,6 +702,7 @@ class SparkPlan:
     held: list[Any]  # persisted RDDs to release once the run is over
     folders: Any  # RDD of the input folders whose states this run read (to compact)
     digests: Any  # RDD of (folder key, digest) to record after the work, or None (an input list)
+    videos: Any = None  # RDD of the entries named like videos (their segments: tasks of their own)
 
 
 def _plan_with_spark(
@@ -784,10 +785,14 @@ def _plan_with_spark(
     if everything is not None:
         everything.unpersist()
     if not total:
-        return SparkPlan(listed, ignored, shards, 0, indexed, held, folders, digests)
+        return SparkPlan(listed, ignored, shards, 0, indexed, held, folders, digests, indexed)
     bounds = _chunk_bounds(total, sc.defaultParallelism, spec.partitions)
-    work = indexed.partitionBy(len(bounds) - 1, lambda i: bisect_right(bounds, i) - 1)
-    return SparkPlan(listed, ignored, shards, total, work, held, folders, digests)
+    # Videos by name leave the photos' tasks: their segments are tasks of their own, found and
+    # counted on the executors (the driver learns how many, never which).
+    photos = indexed.filter(lambda kv: not video_jobs.is_named_video(kv[1]))
+    videos = indexed.filter(lambda kv: video_jobs.is_named_video(kv[1])).map(lambda kv: kv[1])
+    work = photos.partitionBy(len(bounds) - 1, lambda i: bisect_right(bounds, i) - 1)
+    return SparkPlan(listed, ignored, shards, total, work, held, folders, digests, videos)
 
 
 def _narrow(
@@ -907,10 +912,7 @@ def run(
         listed, ignored, shards, total, work = (
             large.listed, large.ignored, large.shards, large.total, large.work
         )  # fmt: skip
-        # Videos by name leave the photos' tasks: their segments are tasks of their own, found
-        # and counted on the executors (the driver learns how many, never which).
-        videos = work.filter(lambda kv: video_jobs.is_named_video(kv[1])).map(lambda kv: kv[1])
-        work = work.filter(lambda kv: not video_jobs.is_named_video(kv[1]))
+        videos = large.videos
     per_task: list[dict[str, Any]] = []
     video_phases: dict[str, float] = {}  # seconds of the video jobs, when there are videos
     planned = time.perf_counter()
