@@ -242,7 +242,7 @@ def test_upload_blur_watch_download_and_delete_through_the_page(
         "[...document.querySelectorAll('#cards a.save[download]')].map(a => a.href)"
     )
     assert sorted(saves) == [f"{server.url}/runs/{run_id}/files/{n}" for n in images]
-    with urllib.request.urlopen(saves[0]) as r:
+    with urllib.request.urlopen(f"{server.url}/runs/{run_id}/files/{images[0]}") as r:
         assert r.read() == archive.read(f"{run_id}/{images[0]}")
     assert browser.problems() == []
     browser.screenshot(ARTIFACTS / "web-gallery.png", full_page=False)

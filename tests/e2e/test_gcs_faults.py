@@ -75,5 +75,9 @@ def test_no_duplicate_or_stray_outputs(faulty_run, bucket):
     images = names(bucket, "out/images/")
     assert images == sorted(f"out/images/{n.removeprefix('in/')}" for n in GOOD)
     parts = [n.removeprefix("out/manifest/") for n in names(bucket, "out/manifest/")]
-    assert parts and all(re.fullmatch(r"part-\d{20}-[0-9a-f]{16}\.json", p) for p in parts)
-    assert [n.removeprefix("out/_state/") for n in names(bucket, "out/_state/")] == parts
+    # one part per task and input folder: part-<folder>~<run>-<hash>, its state under the folder
+    found = [re.fullmatch(r"part-([A-Za-z0-9._%-]+)~(\d{20}-[0-9a-f]{16})\.json", p) for p in parts]
+    assert parts and all(found), parts
+    states = [n.removeprefix("out/_state/") for n in names(bucket, "out/_state/")]
+    states = [n for n in states if not n.startswith("_digests/")]  # the listings' digests
+    assert sorted(states) == sorted(f"{m[1]}/part-{m[2]}.json" for m in found if m)
