@@ -20,8 +20,7 @@ from typing import Any
 
 import pytest
 
-from dataproc_faces.results.folders import folder_of
-from dataproc_faces.results.gallery import write_gallery
+from dataproc_faces.results.gallery import gallery_folder, write_gallery
 from dataproc_faces.results.layout import Results
 from dataproc_faces.results.ledger import part_ids
 from dataproc_faces.results.manifest import Summary, read_manifest
@@ -277,7 +276,7 @@ def test_pages_of_cards(
                 f"document.body.dataset.ready === '1' && document.body.dataset.page === '{n + 1}'"
             )
     assert len(seen) == len(manifest) == len(set(seen))
-    assert seen == sorted(seen, key=lambda n: (folder_of(n), n))  # by folder, then by name
+    assert seen == sorted(seen, key=lambda n: (gallery_folder(n, False), n))  # folder, then name
     assert browser.problems() == []
 
 

@@ -15,9 +15,15 @@ from typing import Any
 
 import pytest
 
-from dataproc_faces.results.folders import folder_of
 from dataproc_faces.results.forget import forget
-from dataproc_faces.results.gallery import ERRORS_LISTED, faces_key, folder_dir, page_row
+from dataproc_faces.results.gallery import (
+    ERRORS_LISTED,
+    faces_key,
+    folder_dir,
+    folder_label,
+    gallery_folder,
+    page_row,
+)
 from dataproc_faces.results.gallery import write_gallery as build
 from dataproc_faces.results.layout import Results
 from dataproc_faces.results.ledger import read_rows, write_part
@@ -202,7 +208,8 @@ def test_merged_lists_equal_a_full_sorts_first_rows_through_adds_and_forgets(
         merged = [r for n in range(1, 99) for r in files.get(("top/faces", n), [])]
         assert merged == sorted(cards, key=faces_key)[:top], (seed, step)
         errors = sorted(
-            (c for c in cards if c["s"] != "ok"), key=lambda c: (folder_of(c["n"]), c["n"])
+            (c for c in cards if c["s"] != "ok"),
+            key=lambda c: (gallery_folder(c["n"], False), c["n"]),
         )[:ERRORS_LISTED]
         page, data = index_data(dst)
         listed = re.findall(r'<code class="path">([^<]*)</code>', page)
@@ -258,14 +265,42 @@ def test_hostile_folder_names_are_plain_segments_and_escaped_text(tmp_path: Path
         assert [r["n"] for r in files[f"folders/{e['d']}/name", 1]] == [e["k"] + "/p.jpg"]
 
 
-def test_the_flat_top_of_a_bucket_spreads_over_shards(tmp_path: Path) -> None:
+def test_the_flat_top_of_a_large_bucket_spreads_over_shards(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr("dataproc_faces.results.gallery.TOP_LEVEL_ROWS", 30)
     dst = tmp_path / "out"
     rows = [row(f"img-{i}.jpg", 0) for i in range(40)]
     add_part(dst, f"{1:020d}-f", rows)
     gallery(dst, [f"{1:020d}-f"], True)
     keys = [e["k"] for e in page_files(dst)["list", 1]]
-    assert len(keys) > 20 and all(k.startswith("_top/") for k in keys)
+    assert len(keys) > 20 and all(k.startswith("_top/") and k != "_top/all" for k in keys)
     assert json.loads((dst / "gallery" / "folders.json").read_text())["folders"].keys() == set(keys)
+
+
+@pytest.mark.parametrize("driver", [True, False])
+def test_a_small_top_level_is_one_folder_in_name_order_until_the_collection_grows(
+    tmp_path: Path, monkeypatch, driver: bool
+) -> None:
+    monkeypatch.setattr("dataproc_faces.results.gallery.TOP_LEVEL_ROWS", 30)
+    dst = tmp_path / "out"
+    names = [f"img-{i:02d}.jpg" for i in range(25)]
+    add_part(dst, f"{1:020d}-f", [row(n, 0) for n in reversed(names)])
+    add_part(dst, f"{2:020d}-g", [row("A/a.jpg", 1)])
+    gallery(dst, [f"{1:020d}-f", f"{2:020d}-g"], driver)
+    (top,) = [e for e in page_files(dst)["list", 1] if e["k"] != "A"]
+    assert (top["k"], folder_label(top["k"])) == ("_top/all", "top level")
+    shown = [
+        r["n"]
+        for n in range(1, 14)
+        for r in page_files(dst).get((f"folders/{top['d']}/name", n), [])
+    ]
+    assert shown == names  # the newcomer's flat folder: one folder, by name
+    # past the bound the same photos move to the listing's shards: one full build, nothing left
+    add_part(dst, f"{3:020d}-h", [row(f"more-{i}.jpg", 0) for i in range(10)])
+    gallery(dst, [f"{1:020d}-f", f"{2:020d}-g", f"{3:020d}-h"], driver)
+    keys = set(json.loads((dst / "gallery" / "folders.json").read_text())["folders"])
+    assert "_top/all" not in keys and "A" in keys and len(keys) > 20
+    left = dst / "gallery" / "folders" / top["d"]
+    assert not [p for p in left.rglob("*") if p.is_file()]
 
 
 def test_a_forget_without_a_run_refreshes_the_gallery_and_its_totals(tmp_path: Path) -> None:

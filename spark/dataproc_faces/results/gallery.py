@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from dataproc_faces.results.folders import folder_of
+from dataproc_faces.results.folders import TOP, folder_of
 from dataproc_faces.results.layout import Results
 from dataproc_faces.results.manifest import Summary
 from dataproc_faces.storage.base import is_remote, join
@@ -335,9 +335,23 @@ def _controls_html() -> str:
     )
 
 
+TOP_LEVEL_ROWS = 20_000  # up to this many rows, a collection's top-level photos are one folder
+TOP_LEVEL = f"{TOP}/all"
+
+
+def gallery_folder(name: str, sharded: bool) -> str:
+    """The gallery folder of a row's name: its input folder (results/folders.py); photos at the
+    top of the input are one folder, "top level", in name order, unless the collection is past
+    TOP_LEVEL_ROWS, when they keep the listing's hashed shards (each shard rewritten alone)."""
+    key = folder_of(name)
+    return key if sharded or not key.startswith(f"{TOP}/") else TOP_LEVEL
+
+
 def folder_label(key: str) -> str:
-    """How the folder list names a folder: a flat bucket's hashed shard (`_top/3a`: a real
-    folder's key has no '/') as what it is."""
+    """How the folder list names a folder: the top level, or a flat bucket's hashed shard
+    (`_top/3a`: a real folder's key has no '/'), as what it is."""
+    if key == TOP_LEVEL:
+        return "top level"
     return f"top level, part {key.split('/', 1)[1]}" if "/" in key else key
 
 
@@ -428,7 +442,7 @@ ALL_VIEWS = [*VIEWS, "faces"]
 TOP_ROWS = 5_000  # the merged "most faces" view: the collection's first TOP_ROWS rows by faces
 LIST_ROWS = 500  # folders per folder-list file
 FOLDERS_LISTED = 50  # folders in index.html's table; the script pages through the rest
-LAYOUT = 2  # the gallery's state format: another value (or none) rebuilds every folder
+LAYOUT = 3  # the gallery's state format: another value (or none) rebuilds every folder
 Tops = dict[str, list[list[Any]]]  # list name -> [folder key, card] pairs, best first
 
 
@@ -655,7 +669,8 @@ def write_gallery(
         LAYOUT,
         file_rows,
     )
-    full = full or catalogue.get("topRows") != top_rows
+    sharded = summary.inputs > TOP_LEVEL_ROWS
+    full = full or catalogue.get("topRows") != top_rows or catalogue.get("sharded") != sharded
     folded = set() if full else set(_read_json(results, FOLDED) or [])
     source = sorted(pids) if full else sorted(set(pids) - folded)
     forgotten, notes = _forgotten(results)
@@ -663,7 +678,7 @@ def write_gallery(
     drops: dict[str, list[str]] = {}
     for path in [] if full else forgotten:
         name = display_name(path, root)
-        drops.setdefault(folder_of(name), []).append(name)
+        drops.setdefault(gallery_folder(name, sharded), []).append(name)
     combine = functools.partial(_combine, top_rows=top_rows)
     done: tuple[list, Tops] = ([], _no_tops())
     if rows is not None:  # a small collection: the driver alone
@@ -671,7 +686,7 @@ def write_gallery(
         groups: dict[str, list[dict[str, Any]]] = {k: [] for k in drops}
         for r in picked:
             card = page_row(r, root, output)
-            groups.setdefault(folder_of(card["n"]), []).append(card)
+            groups.setdefault(gallery_folder(card["n"], sharded), []).append(card)
         done = next(
             _folders_in_task(results, sorted(groups.items()), drops, full, file_rows, top_rows)
         )
@@ -682,7 +697,7 @@ def write_gallery(
             sc.parallelize(source, slices)
             .mapPartitions(lambda p: read_rows(results, p))
             .map(lambda r: page_row(r, root, output))
-            .map(lambda c: (folder_of(c["n"]), c))
+            .map(lambda c: (gallery_folder(c["n"], sharded), c))
         )
         if drops:
             cards = cards.union(sc.parallelize([(k, None) for k in sorted(drops)], 1))
@@ -720,6 +735,8 @@ def refresh(results: Results) -> bool:
 
     fields = json.loads(store.read(results.summary))
     summary = Summary(**{k: v for k, v in fields.items() if k in Summary.__dataclass_fields__})
+    if catalogue.get("sharded") != (summary.inputs > TOP_LEVEL_ROWS):
+        return False  # a full build needs the rows: the next run does it
     pids = sorted(part_ids(store, results.manifest))
     write_gallery(
         None, results, pids, summary, file_rows=catalogue["fileRows"],
@@ -843,7 +860,7 @@ def _finish(
     _write_json(
         results,
         {"layout": LAYOUT, "fileRows": file_rows, "topRows": top_rows, "folders": folders,
-         "lists": lists},
+         "lists": lists, "sharded": summary.inputs > TOP_LEVEL_ROWS},
         CATALOGUE,
     )  # fmt: skip
     store.write(results.index, page.encode(), "text/html; charset=utf-8")

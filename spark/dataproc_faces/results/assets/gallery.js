@@ -16,7 +16,8 @@
   const total = data.counts.name;
   const SAFE = /^[A-Za-z0-9_-]+$/;  // a folder's directory (gallery.folder_dir); else refused
   // a flat bucket's hashed shard (a real folder's key has no "/"), as gallery.folder_label says
-  const label = k => k.includes("/") ? "top level, part " + k.slice(k.indexOf("/") + 1) : k;
+  const label = k => k === "_top/all" ? "top level"
+    : k.includes("/") ? "top level, part " + k.slice(k.indexOf("/") + 1) : k;
   // Page files call galleryPage(key, n, rows); a script element loads them, from disk too.
   const files = new Map(), waiting = new Map();
   window.galleryPage = (view, n, rows) => {
