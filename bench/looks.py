@@ -36,6 +36,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "spark"))
 
+from bench.codec import best_ms  # noqa: E402
 from dataproc_faces.detectors import retinaface as rf  # noqa: E402
 from dataproc_faces.detectors.base import (  # noqa: E402
     DetectOptions,
@@ -53,15 +54,6 @@ from dataproc_faces.imaging.render import RenderOptions, reach  # noqa: E402
 
 HINT_FLOOR = 0.01  # the coarse look's candidates kept as hints down to this score
 IOUS = (0.5, 0.3)
-
-
-def best_ms(step: Any, repeat: int) -> tuple[float, Any]:
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = step()
-        best = min(best, time.perf_counter() - started)
-    return best * 1000, result
 
 
 def reduction(width: int, height: int, side: int = 1024) -> int:
