@@ -36,6 +36,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "spark"))
 
+from bench import jpegdecode  # noqa: E402
 from bench.codec import best_ms  # noqa: E402
 from dataproc_faces.detectors import retinaface as rf  # noqa: E402
 from dataproc_faces.detectors.base import (  # noqa: E402
@@ -48,7 +49,6 @@ from dataproc_faces.detectors.base import (  # noqa: E402
 )
 from dataproc_faces.detectors.tiles import EDGE_MARGIN, owned, plan_tiles  # noqa: E402
 from dataproc_faces.evaluate import match, read_truth, size_bucket  # noqa: E402
-from dataproc_faces.imaging import jpegdecode  # noqa: E402
 from dataproc_faces.imaging.codec import decode  # noqa: E402
 from dataproc_faces.imaging.render import RenderOptions, reach  # noqa: E402
 

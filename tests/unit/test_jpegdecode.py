@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from dataproc_faces.imaging import jpegdecode
+from bench import jpegdecode
 from tests.unit.test_jpegblocks import SAMPLING, jpeg, photo
 
 pytestmark = pytest.mark.skipif(not jpegdecode.available(), reason="libturbojpeg is not installed")
