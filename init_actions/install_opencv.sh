@@ -147,7 +147,7 @@ PY
 # Installs the system package that carries libturbojpeg with apt-get or dnf, retrying with
 # exponential backoff; dies after PIP_MAX_ATTEMPTS failures or without either package manager.
 system_install_turbojpeg() {
-  local attempt=1 delay="${PIP_BACKOFF_SECONDS}" package tool
+  local package tool
   local -a update=() install=()
   if command -v "${APT_GET}" >/dev/null 2>&1; then
     package=libturbojpeg0 tool=apt-get
@@ -161,11 +161,34 @@ system_install_turbojpeg() {
     die "libturbojpeg does not load and this image has neither ${APT_GET} nor ${DNF} to install it"
   fi
   log "installing ${package} (libturbojpeg, block-local JPEG outputs) with ${tool} on ${role}"
-  until "${update[@]}" && DEBIAN_FRONTEND=noninteractive "${install[@]}"; do
+  with_backoff "${tool} install" "${package}" \
+    "can the node reach the package mirror through Cloud NAT?" \
+    update_then_install "${update[@]}" -- "${install[@]}"
+}
+
+# update_then_install <update command...> -- <install command...>: one attempt of a system
+# package install (the package lists refreshed first, no prompts).
+update_then_install() {
+  local -a update=()
+  while [[ "$1" != "--" ]]; do
+    update+=("$1")
+    shift
+  done
+  shift
+  "${update[@]}" && DEBIAN_FRONTEND=noninteractive "$@"
+}
+
+# with_backoff <what> <item> <hint> <command...>: runs the command until it succeeds, waiting
+# PIP_BACKOFF_SECONDS and then twice as long after each failure; dies after PIP_MAX_ATTEMPTS
+# failures with one line naming the item and what to check.
+with_backoff() {
+  local what="$1" item="$2" hint="$3" attempt=1 delay="${PIP_BACKOFF_SECONDS}"
+  shift 3
+  until "$@"; do
     if ((attempt >= PIP_MAX_ATTEMPTS)); then
-      die "${tool} install ${package} failed ${attempt} times (can the node reach the package mirror through Cloud NAT?)"
+      die "${what} ${item} failed ${attempt} times (${hint})"
     fi
-    log "${tool} install failed (attempt ${attempt}/${PIP_MAX_ATTEMPTS}); retrying in ${delay}s"
+    log "${what} failed (attempt ${attempt}/${PIP_MAX_ATTEMPTS}); retrying in ${delay}s"
     sleep "${delay}"
     attempt=$((attempt + 1))
     delay=$((delay * 2))
@@ -175,17 +198,11 @@ system_install_turbojpeg() {
 # pip_install <requirement> <constraints file> <numpy version>: installs under the numpy
 # constraint, retrying with exponential backoff; dies after PIP_MAX_ATTEMPTS failures.
 pip_install() {
-  local requirement="$1" constraints="$2" numpy_version="$3" attempt=1 delay="${PIP_BACKOFF_SECONDS}"
-  until "${DATAPROC_PYTHON}" -m pip install --quiet --no-input --disable-pip-version-check \
-    --constraint "${constraints}" "${requirement}"; do
-    if ((attempt >= PIP_MAX_ATTEMPTS)); then
-      die "pip install ${requirement} failed ${attempt} times (is the version published and compatible with numpy ${numpy_version}? can the node reach the package index through Cloud NAT?)"
-    fi
-    log "pip install failed (attempt ${attempt}/${PIP_MAX_ATTEMPTS}); retrying in ${delay}s"
-    sleep "${delay}"
-    attempt=$((attempt + 1))
-    delay=$((delay * 2))
-  done
+  local requirement="$1" constraints="$2" numpy_version="$3"
+  with_backoff "pip install" "${requirement}" \
+    "is the version published and compatible with numpy ${numpy_version}? can the node reach the package index through Cloud NAT?" \
+    "${DATAPROC_PYTHON}" -m pip install --quiet --no-input --disable-pip-version-check \
+    --constraint "${constraints}" "${requirement}"
 }
 
 main() {
