@@ -32,8 +32,10 @@ from dataproc_faces.results.ledger import (
     capped,
     compact,
     folder_name,
+    folder_part_ids,
     line_hash,
     new_run_id,
+    newest,
     newest_states,
     options_key,
     part_id,
@@ -41,6 +43,7 @@ from dataproc_faces.results.ledger import (
     photo_options,
     read_digests,
     read_rows,
+    read_states,
     seal,
     states_rdd,
     write_digests,
@@ -372,6 +375,8 @@ class _Listed:
     changed: dict[str, tuple[str, int]]  # folder key -> (digest, inputs listed there)
     entries: Any  # RDD of (source, (relative, version)) of the changed folders
     held: Any  # the persisted top-level entries, or None
+    listings: dict[str, str] = field(default_factory=dict)  # changed folder key -> its listing
+    top: Any = None  # RDD of the entries of changed `_top/xx` shards, or None
 
 
 def _listed_by_folder(
@@ -389,6 +394,7 @@ def _listed_by_folder(
     recorded = {} if force else read_digests(results, keys)
     changed: dict[str, tuple[str, int]] = {}
     read: list[str] = []  # the changed folders' listings
+    listings: dict[str, str] = {}
     listed = 0
     if folders:
         slices = min(len(folders), sc.defaultParallelism * 4)
@@ -403,13 +409,14 @@ def _listed_by_folder(
             if uri:
                 changed[key] = (digest, n)
                 read.append(uri)
+                listings[key] = uri
     shards += read
     root = spec.input
     entries = []
     if read:
         back = sc.parallelize(read, min(len(read), sc.defaultParallelism * 4))
         entries.append(back.mapPartitions(lambda u: _read_shards(root, u, LISTING_READS_ENV)))
-    top = None
+    top = loose = None
     if parts:
         top = sc.union(parts).persist(StorageLevel.MEMORY_AND_DISK)
 
@@ -424,8 +431,9 @@ def _listed_by_folder(
                 changed[key] = (seal(summed), summed[0])
         wanted = frozenset(k for k in changed if k.startswith(TOP + "/"))  # at most SHARDS
         entries.append(top.filter(lambda e: folder_of(e[1][0]) in wanted))
+        loose = entries[-1] if wanted else None
     rdd = sc.union(entries) if entries else sc.emptyRDD()
-    return _Listed(listed, ignored, shards, changed, rdd, top)
+    return _Listed(listed, ignored, shards, changed, rdd, top, listings, loose)
 
 
 def _prune(folders: Iterable[str]) -> None:
@@ -757,6 +765,11 @@ def _plan_with_spark(
                 if everything is not None:
                     everything.unpersist()
                 return replace(narrow, listed=listed, ignored=ignored, shards=shards)
+        legacy = part_ids(results.store(), results.state)
+        if not legacy and all(n <= FOLDER_PLAN_MAX for _, n in found.changed.values()):
+            pending = _pending_by_folder(sc, spec, found, options, force, shared)
+            counts = (listed, ignored, shards)
+            return _numbered(sc, spec, counts, pending, everything, folders, digests)
     folders = folders.persist(StorageLevel.MEMORY_AND_DISK)
     changed = folders.count()
     held = [folders]
@@ -769,7 +782,7 @@ def _plan_with_spark(
             .join(folders.map(lambda k: (k, None)), slices)
             .map(lambda kv: kv[1][0])
         )
-    legacy = part_ids(results.store(), results.state)
+    legacy = part_ids(results.store(), results.state)  # an older layout's states: joined
     known = states_rdd(sc, results, legacy, folders)
     pending = _pending(entries, known, options, force, slices, shared)
     indexed = (
@@ -784,6 +797,22 @@ def _plan_with_spark(
     total = indexed.count()
     if everything is not None:
         everything.unpersist()
+    return _chunked(sc, spec, (listed, ignored, shards), total, indexed, held, folders, digests)
+
+
+def _chunked(
+    sc: Any,
+    spec: JobSpec,
+    counts: tuple[int, dict[str, int], list[str]],
+    total: int,
+    indexed: Any,
+    held: list[Any],
+    folders: Any,
+    digests: Any,
+) -> SparkPlan:
+    """The plan from the numbered pending entries, (index, entry) in folder order: photos in
+    tasks of `_chunk_bounds`, videos apart. `counts`: (listed, ignored, shards)."""
+    listed, ignored, shards = counts
     if not total:
         return SparkPlan(listed, ignored, shards, 0, indexed, held, folders, digests, indexed)
     bounds = _chunk_bounds(total, sc.defaultParallelism, spec.partitions)
@@ -793,6 +822,107 @@ def _plan_with_spark(
     videos = indexed.filter(lambda kv: video_jobs.is_named_video(kv[1])).map(lambda kv: kv[1])
     work = photos.partitionBy(len(bounds) - 1, lambda i: bisect_right(bounds, i) - 1)
     return SparkPlan(listed, ignored, shards, total, work, held, folders, digests, videos)
+
+
+# A changed folder holding more inputs than this is planned by joining with its states (Spark
+# spills a shuffle); at most this many, in one task that holds its listing and newest states.
+FOLDER_PLAN_MAX = 200_000
+
+
+def _plan_groups(changed: dict[str, tuple[str, int]], slices: int) -> list[list[str]]:
+    """The changed folders' keys, sorted, cut into runs of about equal inputs: one planning
+    task each (at most `slices` of them, unless a run would pass FOLDER_PLAN_MAX inputs)."""
+    total = sum(n for _, n in changed.values())
+    target = min(FOLDER_PLAN_MAX, max(PLAN_ENTRIES, -(-total // max(1, slices))))
+    groups: list[list[str]] = [[]]
+    size = 0
+    for key in sorted(changed):
+        n = changed[key][1]
+        if groups[-1] and size + n > target:
+            groups.append([])
+            size = 0
+        groups[-1].append(key)
+        size += n
+    return groups
+
+
+def _pending_by_folder(
+    sc: Any, spec: JobSpec, found: _Listed, options: str, force: bool, shared: Any
+) -> Any:
+    """RDD of the changed folders' pending entries in folder order (`_folder_order`), each
+    folder planned in one task from its listing file and its own states: no join, no shuffle
+    of states. Top-level entries (`_top/xx` shards) come from an RDD, so when some changed,
+    they and the folders' listing names are placed by key (`partitionBy`: only they move)."""
+    groups = _plan_groups(found.changed, sc.defaultParallelism * 4)
+    named = [[(k, found.listings[k]) for k in g if k in found.listings] for g in groups]
+
+    def plan(units: Iterable[tuple[str, Any]]) -> Iterator[tuple[str, tuple[str, str]]]:
+        return _plan_folders(spec, options, force, shared, units)
+
+    if found.top is None:  # one partition per group, in order: numbered as they come
+        slices = sc.parallelize(named, len(named))
+        return slices.flatMap(lambda group: group).mapPartitions(plan)
+    starts = [g[0] for g in groups]
+    units = sc.union(
+        [
+            sc.parallelize([u for g in named for u in g], len(groups)),
+            found.top.map(lambda e: (folder_of(e[1][0]), e)),
+        ]
+    )
+    return units.partitionBy(len(groups), lambda k: bisect_right(starts, k) - 1).mapPartitions(plan)
+
+
+def _plan_folders(
+    spec: JobSpec, options: str, force: bool, shared: Any, units: Iterable[tuple[str, Any]]
+) -> Iterator[tuple[str, tuple[str, str]]]:
+    """One planning task: its folders' pending entries, folder by folder in key order. A unit
+    is (key, listing file URI) for a folder, or (key, entry) for a top-level input."""
+    results, root = spec.results, spec.input
+    fixed = shared.value if shared else None
+    listings: dict[str, str] = {}
+    loose: dict[str, list[tuple[str, tuple[str, str]]]] = {}
+    for key, value in units:
+        if isinstance(value, str):
+            listings[key] = value
+        else:
+            loose.setdefault(key, []).append(value)
+    store = results.store()
+    for key in sorted({*listings, *loose}):
+        if key in listings:
+            entries = list(_read_shards(root, [listings[key]], LISTING_READS_ENV))
+        else:
+            entries = loose.pop(key)
+        states = None
+        if not force:
+            states = newest(read_states(results, sorted(folder_part_ids(store, results, key))))
+        yield from _stale(entries, {key}, states, options, fixed, force)
+
+
+def _numbered(
+    sc: Any,
+    spec: JobSpec,
+    counts: tuple[int, dict[str, int], list[str]],
+    pending: Any,
+    release: Any,
+    folders: Any,
+    digests: Any,
+) -> SparkPlan:
+    """`pending` (in folder order, partition after partition) numbered without a sort: one
+    job counts each partition (and keeps the entries), the offsets number them. `release`: a
+    persisted RDD the count makes useless (the top-level entries), or None."""
+    from pyspark import StorageLevel
+
+    pending = pending.persist(StorageLevel.MEMORY_AND_DISK)
+    sizes = pending.mapPartitions(lambda part: [sum(1 for _ in part)]).collect()
+    if release is not None:
+        release.unpersist()
+    starts = list(itertools.accumulate(sizes, initial=0))
+
+    def number(i: int, part: Iterable[Any]) -> Iterator[tuple[int, Any]]:
+        return enumerate(part, starts[i])
+
+    indexed = pending.mapPartitionsWithIndex(number)
+    return _chunked(sc, spec, counts, starts[-1], indexed, [pending], folders, digests)
 
 
 def _narrow(

@@ -372,8 +372,7 @@ def test_a_first_run_processes_everything_and_reports_exact_totals(
     )  # the state names inputs below the input folder, as the rows do
     plan = [x for x in sc.shuffles if x[0] in ("leftOuterJoin", "sortByKey", "partitionBy")]
     assert plan == [  # each folder's digest is compared on the driver: one record per folder
-        ("leftOuterJoin", 1),  # the changed folders' inputs against their states
-        ("sortByKey", 1),
+        ("partitionBy", 1),  # top-level inputs to their folders' planning task: no join, no sort
         ("partitionBy", 4),
         ("leftOuterJoin", 2),  # compaction: the changed folders with their parts' names
     ]
@@ -454,18 +453,35 @@ def test_explicit_partitions_cut_the_sorted_inputs_into_equal_chunks(tmp_path: P
     assert ("partitionBy", 3) in spark.sparkContext.shuffles
 
 
+def planned(sc: FakeContext) -> list[list[str]]:
+    """The folder keys of each planning task of a run whose changed folders are all below the
+    top level (`_pending_by_folder`: one slice of (key, listing) pairs per task)."""
+    groups = [g for g, _ in sc.parallelized if g and isinstance(g[0], list)]
+    assert len(groups) == 1
+    return [[k for k, _ in g] for g in groups[0]]
+
+
 def test_planning_slices_grow_with_the_listing(tmp_path: Path, monkeypatch) -> None:
+    """Changed folders are planned in runs of about PLAN_ENTRIES inputs (by the digests'
+    counts), at most four runs a core; a folder is never cut."""
     monkeypatch.setattr(pipeline, "PLAN_ENTRIES", 2)
-    tree(tmp_path / "in", INPUTS)
+    tree(tmp_path / "in", {f"d{i}/{j}.png": png(i) for i in range(5) for j in range(i + 1)})
     spark = FakeSession(parallelism=1)
-    run(spark, spec_for(tmp_path))  # 4 listed: 4 // 2 + 1 = 3 slices (at most 4 per core)
-    plan = [x for x in spark.sparkContext.shuffles if x[0] in ("leftOuterJoin", "sortByKey")]
-    assert plan[:2] == [("leftOuterJoin", 3), ("sortByKey", 3)]
-    monkeypatch.setattr(pipeline, "PLAN_ENTRIES", 1)
-    spark = FakeSession(parallelism=1)
-    run(spark, spec_for(tmp_path), force=True)  # 4 // 1 + 1 = 5, capped at 4
-    plan = [x for x in spark.sparkContext.shuffles if x[0] in ("sortByKey",)]
-    assert plan == [("sortByKey", 4)]
+    run(spark, spec_for(tmp_path))  # 1+2+3+4+5 inputs: runs of 15 // 4 -> 4 inputs
+    sc = spark.sparkContext
+    assert planned(sc) == [["d0", "d1"], ["d2"], ["d3"], ["d4"]]
+    assert [x for x, _ in sc.shuffles if x in ("leftOuterJoin", "sortByKey", "reduceByKey")] == [
+        "leftOuterJoin"  # compaction's; the plan has none
+    ]
+    assert pipeline._plan_groups({"a": ("", 3), "b": ("", 3), "c": ("", 1)}, 2) == [
+        ["a"],
+        ["b", "c"],
+    ]
+    monkeypatch.setattr(pipeline, "FOLDER_PLAN_MAX", 2)  # a run holds at most this many
+    assert pipeline._plan_groups({"a": ("", 1), "b": ("", 1), "c": ("", 1)}, 1) == [
+        ["a", "b"],
+        ["c"],
+    ]
 
 
 def test_shards_are_deleted_after_the_run(tmp_path: Path, monkeypatch) -> None:
@@ -555,7 +571,7 @@ def test_a_run_past_the_small_limit_goes_to_spark_by_input_or_by_results(
     monkeypatch.setattr(pipeline, "SMALL_RUN", 3)  # four inputs: too many
     spark = FakeSession()
     first = run(spark, spec)
-    assert first.rows is None and ("sortByKey", 1) in spark.sparkContext.shuffles
+    assert first.rows is None and ("partitionBy", 1) in spark.sparkContext.shuffles
     (Path(spec.input) / "a.png").unlink()
     (Path(spec.input) / "b" / "d" / "e.png").unlink()
     spark = FakeSession()  # two inputs now, but the results hold four rows
@@ -574,7 +590,7 @@ def test_a_run_past_the_small_limit_goes_to_spark_by_input_or_by_results(
     (Path(spec.input) / "b" / "x" / "1.png").unlink()
     again = run(spark, spec)  # b changed again: its 4 state lines are more than 3
     assert (again.processed, again.rows) == (0, None)
-    assert ("leftOuterJoin", 1) in spark.sparkContext.shuffles
+    assert planned(spark.sparkContext) == [["b"]]  # by Spark, in one task, no join
     monkeypatch.setattr(pipeline, "SMALL_RUN", 4)
     spark = FakeSession()
     third = run(spark, spec)

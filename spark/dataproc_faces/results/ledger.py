@@ -206,13 +206,16 @@ def newest_states(
     pids = sorted(part_ids(store, results.state))
     pids += [p for k in sorted(folders) for p in sorted(folder_part_ids(store, results, k))]
     lines = capped(read_states(results, pids), limit)
-    if lines is None:
-        return None
-    newest: dict[str, tuple[str, str, str]] = {}
+    return None if lines is None else newest(lines)
+
+
+def newest(lines: Iterable[tuple[str, tuple[str, str, str]]]) -> dict[str, tuple[str, str, str]]:
+    """The newest state of each path among `read_states` lines (`age`; at a tie, the later)."""
+    found: dict[str, tuple[str, str, str]] = {}
     for path, state in lines:
-        if path not in newest or age(state[0]) >= age(newest[path][0]):
-            newest[path] = state
-    return newest
+        if path not in found or age(state[0]) >= age(found[path][0]):
+            found[path] = state
+    return found
 
 
 def _slices(sc: Any, count: int) -> int:
