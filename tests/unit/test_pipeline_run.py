@@ -27,7 +27,13 @@ from dataproc_faces.pipeline import (
     run,
 )
 from dataproc_faces.results.folders import folder_of
-from dataproc_faces.results.ledger import folder_name, folder_pid, options_key, part_id
+from dataproc_faces.results.ledger import (
+    folder_name,
+    folder_pid,
+    options_key,
+    part_id,
+    read_rows,
+)
 from dataproc_faces.results.manifest import read_manifest
 from dataproc_faces.storage.local import LocalStore
 from tests.images import encode
@@ -636,6 +642,114 @@ def test_folders_with_odd_names_keep_their_own_states(tmp_path: Path) -> None:
     )
     assert len(list((dst / "_state" / "x%7Ey").iterdir())) == 2  # one part per run there
     assert run(FakeSession(), spec).processed == 0
+
+
+# -- changed folders planned one task each (`_pending_by_folder`): no join, no sort
+
+SPREAD = {f"{d}/{i}.png": png(10 * n + i) for n, d in enumerate("ABCD") for i in range(3)}
+SPREAD |= {"t0.png": png(50), "t1.png": png(51)}  # top level: `_top/xx` shards
+
+
+def state_reads(log: Path, dst: Path) -> set[str]:
+    """The `_state` sub-folders whose parts a run read ("flat" for legacy parts)."""
+    found = set()
+    for line in log.read_text().splitlines() if log.exists() else []:
+        rel = Path(line).relative_to(dst / "_state")
+        found.add(rel.parts[0] if len(rel.parts) > 1 else "flat")
+    log.unlink(missing_ok=True)
+    return found
+
+
+def by_path(dst: str) -> dict[str, dict]:
+    """Every row by its stored path; a photo with two rows fails here."""
+    rows: dict[str, dict] = {}
+    for r in read_manifest(LocalStore(dst), dst):
+        assert r["path"] not in rows, r["path"]
+        rows[r["path"]] = r
+    return rows
+
+
+def test_one_changed_photo_in_each_of_several_folders_is_redone_once_and_alone(
+    tmp_path: Path, monkeypatch
+) -> None:
+    src, log = tree(tmp_path / "in", SPREAD), tmp_path / "reads.log"
+    spec, dst = spec_for(tmp_path), tmp_path / "out"
+    first = run(FakeSession(), spec)
+    assert first.processed == 14
+    before = by_path(spec.output)
+    changed = ["A/1.png", "B/2.png", "C/0.png", "t1.png"]
+    for n, rel in enumerate(changed):
+        (src / rel).write_bytes(png(90 + n))
+    monkeypatch.setenv("DATAPROC_FACES_STATE_READS", str(log))
+    spark = FakeSession(parallelism=2)
+    result = run(spark, spec)
+    assert (result.processed, result.skipped, result.summary.inputs) == (4, 10, 14)
+    assert result.compaction == {"orphans": 0, "superseded": 4}
+    # the changed folders' states only, each read by its own planning task and by compaction
+    assert state_reads(log, dst) == {"A", "B", "C", folder_name(folder_of("t1.png"))}
+    rows = by_path(spec.output)
+    assert sorted(rows) == sorted(SPREAD)  # each photo exactly once
+    new = sorted(set(result.pids) - set(first.pids))  # the parts this run wrote
+    assert sorted(r["path"] for r in read_rows(spec.results, new)) == sorted(changed)
+    assert all(rows[p] == before[p] for p in SPREAD if p not in changed)  # kept as they were
+    for rel in SPREAD:
+        mine = [st for st in states(dst) if st["path"] == rel]
+        assert len(mine) == 1 and mine[0]["version"] == version(src / rel)
+    assert [op for op, _ in spark.sparkContext.shuffles] == [
+        "reduceByKey",  # the listing: top-level photos' hashes summed per `_top/xx` shard
+        "partitionBy",  # the changed shards' entries to their planning task: no state moves
+        "partitionBy",  # the work, in chunks
+        "leftOuterJoin",  # compaction: the changed folders with their parts' names
+        "groupByKey",  # the digests, by shard file
+    ]
+    # the work in folder order, as the tasks want it (2 cores: chunks of one)
+    assert [t["inputs"] for t in result.tasks] == [1, 1, 1, 1]
+    again = run(FakeSession(), spec)
+    assert (again.processed, again.skipped) == (0, 14)
+
+
+def test_the_newest_of_two_states_of_a_photo_decides(tmp_path: Path, monkeypatch) -> None:
+    """A run stopped before compaction leaves two parts (and states) for a changed photo: the
+    next run plans with the newer one (nothing to do), and compaction keeps only it."""
+    src = tree(tmp_path / "in", SPREAD)
+    spec, dst = spec_for(tmp_path), tmp_path / "out"
+    run(FakeSession(), spec)
+    (src / "B/1.png").write_bytes(png(77))
+    monkeypatch.setenv(pipeline.STOP_AT_ENV, "compaction")
+    with pytest.raises(SystemExit, match="stopped before compaction"):
+        run(FakeSession(), spec)
+    monkeypatch.delenv(pipeline.STOP_AT_ENV)
+    held = [st for st in states(dst) if st["path"] == "B/1.png"]
+    assert len(held) == 2 and held[0]["version"] != held[1]["version"]
+    again = run(FakeSession(), spec)
+    assert (again.processed, again.skipped) == (0, 14)
+    assert again.compaction == {"orphans": 0, "superseded": 1}
+    (only,) = [st for st in states(dst) if st["path"] == "B/1.png"]
+    assert only["version"] == version(src / "B/1.png")
+
+
+def test_legacy_flat_states_and_a_huge_folder_are_planned_by_the_join(
+    tmp_path: Path, monkeypatch
+) -> None:
+    from tests.spark.test_digests import to_legacy
+
+    src = tree(tmp_path / "in", SPREAD)
+    spec, dst = spec_for(tmp_path), tmp_path / "out"
+    run(FakeSession(), spec)
+    to_legacy(dst)
+    (src / "A/0.png").write_bytes(png(60))
+    spark = FakeSession()
+    result = run(spark, spec)  # every folder changed (no digests): joined with flat states
+    assert (result.processed, result.skipped) == (1, 13)
+    assert ("reduceByKey", 2) in spark.sparkContext.shuffles  # the states, by path
+    assert not list((dst / "_state").glob("part-*.json"))  # moved to folders
+    assert sorted(by_path(spec.output)) == sorted(SPREAD)
+    monkeypatch.setattr(pipeline, "FOLDER_PLAN_MAX", 2)  # C's 3 inputs: too many for a task
+    (src / "C/2.png").write_bytes(png(61))
+    spark = FakeSession()
+    assert run(spark, spec).processed == 1
+    assert {("leftOuterJoin", 1), ("sortByKey", 1)} <= set(spark.sparkContext.shuffles)
+    assert sorted(by_path(spec.output)) == sorted(SPREAD)
 
 
 # -- corrections: a person's boxes, kept with the results

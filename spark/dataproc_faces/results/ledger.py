@@ -242,19 +242,62 @@ def _folder_states(results: Results, key: str) -> Iterator[tuple[str, tuple[str,
     return read_states(results, sorted(folder_part_ids(results.store(), results, key)))
 
 
+DROP_STOP_ENV = "DATAPROC_FACES_STOP_AT"  # tests: "drop-state" stops `_drop` between its writes
+
+
 def _drop(results: Results, pid: str, paths: Iterable[str]) -> int:
-    """Rewrite one part and its state without `paths`: the part first (see the module doc)."""
+    """Rewrite one part and its state without `paths`: the part first (see the module doc).
+    The rows are not parsed and dumped again when the part and its state agree line by line
+    (`_kept_lines`): only the lines to drop are parsed, the rest are copied byte for byte."""
     store, gone = results.store(), set(paths)
-    rows = [r for r in read_rows(results, [pid]) if results.source_of(r["path"]) not in gone]
-    states = [
-        s for s in _lines(results.state_part(pid)) if results.source_of(s["path"]) not in gone
-    ]
-    if rows:
-        write_part(store, results, pid, rows, states)
+    kept = _kept_lines(results, pid, gone)
+    if kept is None:  # the part and its state disagree (a rewrite killed midway): parse all
+        rows = [r for r in read_rows(results, [pid]) if results.source_of(r["path"]) not in gone]
+        states = [
+            s for s in _lines(results.state_part(pid)) if results.source_of(s["path"]) not in gone
+        ]
+        kept = _body(rows), _body(states)
+    if kept[0]:
+        store.write(results.part(pid), kept[0], "application/x-ndjson")
+        if os.environ.get(DROP_STOP_ENV) == "drop-state":
+            raise SystemExit(f"stopped before drop-state ({DROP_STOP_ENV})")
+        store.write(results.state_part(pid), kept[1], "application/x-ndjson")
     else:
         store.delete(results.part(pid))
         store.delete(results.state_part(pid))
     return len(gone)
+
+
+def _body(items: list[dict[str, Any]]) -> bytes:
+    return "".join(json.dumps(i, sort_keys=True) + "\n" for i in items).encode()
+
+
+def _kept_lines(results: Results, pid: str, gone: set[str]) -> tuple[bytes, bytes] | None:
+    """The part's and its state's lines without those of `gone`, or None when the two files
+    do not agree line by line. Every writer (`write_part`, `_drop`, `migrate`, forget.py)
+    writes line i of a state for line i of its part; a rewrite killed between its two writes
+    leaves fewer rows than states, and any doubt (a dropped row that names another path, a
+    kept row that does not hold its state's path) is None too: the caller parses every row."""
+    store = results.store()
+    rows = [r for r in store.read(results.part(pid)).decode("utf-8").split("\n") if r.strip()]
+    text = store.read(results.state_part(pid)).decode("utf-8")
+    states = [s for s in text.split("\n") if s.strip()]
+    if len(rows) != len(states):
+        return None
+    kept_rows, kept_states = [], []
+    for row, line in zip(rows, states, strict=True):
+        stored = json.loads(line)["path"]
+        if results.source_of(stored) in gone:
+            if json.loads(row).get("path") != stored:  # a row to drop is parsed: it must match
+                return None
+        elif f'"path": {json.dumps(stored)}' in row:  # as json.dumps wrote it: its own row
+            kept_rows.append(row)
+            kept_states.append(line)
+        else:
+            return None
+    return "".join(r + "\n" for r in kept_rows).encode(), "".join(
+        s + "\n" for s in kept_states
+    ).encode()
 
 
 def migrate(results: Results, pid: str) -> list[str]:
@@ -334,9 +377,10 @@ def compact(sc: Any, results: Results, folders: Any = (), on_driver: bool = True
         dropped = sum(d[1] for d in done)
         return {"orphans": orphans, "superseded": dropped}
     keys = folders if folders is not None else sc.emptyRDD()
-    if live:
+    if live:  # migrated now, not lazily: the part names listed next must hold the copies
         moved = sc.parallelize(live, _slices(sc, len(live))).flatMap(lambda p: migrate(results, p))
-        keys = keys.union(moved).distinct()
+        written = sorted(set(moved.collect()))  # input folder keys: one per folder
+        keys = keys.union(sc.parallelize(written, _slices(sc, max(1, len(written))))).distinct()
         named = _by_folder(part_ids(store, results.manifest))
     names = sc.parallelize(sorted(named.items()), _slices(sc, max(1, len(named))))
     done = (
