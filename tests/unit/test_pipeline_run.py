@@ -708,6 +708,37 @@ def test_one_changed_photo_in_each_of_several_folders_is_redone_once_and_alone(
     assert (again.processed, again.skipped) == (0, 14)
 
 
+@pytest.mark.parametrize("top", [True, False])
+def test_the_plan_numbers_pending_entries_in_folder_order(
+    tmp_path: Path, monkeypatch, top: bool
+) -> None:
+    """Each planning task yields its folders in key order, each folder by source; partition
+    after partition that is the whole order, numbered 0.. without a sort."""
+    monkeypatch.setattr(pipeline, "PLAN_ENTRIES", 3)
+    files = {f"{d}/{n}.png": png(1) for d in ("m", "b", "x", "c") for n in ("z", "a", "k")}
+    if top:
+        files |= {f"t{n}.png": png(2) for n in range(6)}
+    src = tree(tmp_path / "in", files)
+    spec = spec_for(tmp_path, partitions=3)
+    sc = FakeContext(parallelism=2)
+    plan = pipeline._plan_with_spark(sc, spec, "r1", expected_options(), False)
+    numbered = sorted(plan.work.collect())
+    assert [i for i, _ in numbered] == list(range(len(files)))
+    order = sorted(files, key=lambda r: (folder_of(r), r))
+    assert [e[1][0] for _, e in numbered] == order
+    assert all(e[0] == str(src / e[1][0]) for _, e in numbered)
+    chunks = [sorted(i for i, _ in part) for part in plan.work.partitions()]
+    assert [len(c) for c in chunks] == [
+        len(c) for c in (range(a, b) for a, b in _bounds(len(files)))
+    ]
+    assert all(c == list(range(c[0], c[-1] + 1)) for c in chunks)  # each task: a run of indices
+
+
+def _bounds(total: int) -> list[tuple[int, int]]:
+    b = pipeline._chunk_bounds(total, 2, 3)
+    return [(b[i], b[i + 1]) for i in range(len(b) - 1)]
+
+
 def test_the_newest_of_two_states_of_a_photo_decides(tmp_path: Path, monkeypatch) -> None:
     """A run stopped before compaction leaves two parts (and states) for a changed photo: the
     next run plans with the newer one (nothing to do), and compaction keeps only it."""
