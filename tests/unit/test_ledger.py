@@ -163,17 +163,23 @@ def test_a_superseded_row_is_dropped_and_the_other_lines_are_copied_byte_for_byt
     assert [json.loads(x)["path"] for x in lines(results.part("A~0002-y"))] == ["A/b.png"]
 
 
-@pytest.mark.parametrize("order", ["swapped", "short"])
+@pytest.mark.parametrize("order", ["swapped", "short", "long"])
 def test_a_part_that_disagrees_with_its_state_is_parsed_whole(tmp_path: Path, order) -> None:
-    """Rows out of their states' order, or one row fewer (a rewrite killed between its two
-    writes): the lines are not trusted, every row is parsed, and the result is exact."""
+    """Rows out of their states' order, one row fewer (a rewrite killed between its two
+    writes) or one more: the lines are not trusted, every row is parsed, the result exact."""
     results = two_runs(tmp_path)
     part = results.part("A~0001-x")
     rows = lines(part)
-    rows = [rows[1], rows[0], rows[2]] if order == "swapped" else [rows[0], rows[2]]
+    extra = json.dumps({"path": "A/x.png", "status": "ok"}, sort_keys=True)
+    rows = {
+        "swapped": [rows[1], rows[0], rows[2]],
+        "short": [rows[0], rows[2]],
+        "long": [*rows, extra],
+    }[order]
     Path(part).write_text("".join(r + "\n" for r in rows))
     _drop(results, "A~0001-x", [results.source_of("A/b.png")])
-    assert [json.loads(x)["path"] for x in lines(part)] == ["A/a.png", "A/c.png"]
+    kept = ["A/a.png", "A/c.png"] + (["A/x.png"] if order == "long" else [])
+    assert [json.loads(x)["path"] for x in lines(part)] == kept
     assert [json.loads(x)["path"] for x in lines(results.state_part("A~0001-x"))] == [
         "A/a.png",
         "A/c.png",
