@@ -245,12 +245,15 @@ def _folder_states(results: Results, key: str) -> Iterator[tuple[str, tuple[str,
 DROP_STOP_ENV = "DATAPROC_FACES_STOP_AT"  # tests: "drop-state" stops `_drop` between its writes
 
 
-def _drop(results: Results, pid: str, paths: Iterable[str]) -> int:
+def _drop(
+    results: Results, pid: str, paths: Iterable[str], sources: list[str] | None = None
+) -> int:
     """Rewrite one part and its state without `paths`: the part first (see the module doc).
     The rows are not parsed and dumped again when the part and its state agree line by line
-    (`_kept_lines`): only the lines to drop are parsed, the rest are copied byte for byte."""
+    (`_kept_lines`): only the lines to drop are parsed, the rest are copied as they are.
+    `sources`: the input each state line names, in order, when the caller has read them."""
     store, gone = results.store(), set(paths)
-    kept = _kept_lines(results, pid, gone)
+    kept = _kept_lines(results, pid, gone, sources)
     if kept is None:  # the part and its state disagree (a rewrite killed midway): parse all
         rows = [r for r in read_rows(results, [pid]) if results.source_of(r["path"]) not in gone]
         states = [
@@ -272,25 +275,28 @@ def _body(items: list[dict[str, Any]]) -> bytes:
     return "".join(json.dumps(i, sort_keys=True) + "\n" for i in items).encode()
 
 
-def _kept_lines(results: Results, pid: str, gone: set[str]) -> tuple[bytes, bytes] | None:
+def _kept_lines(
+    results: Results, pid: str, gone: set[str], sources: list[str] | None
+) -> tuple[bytes, bytes] | None:
     """The part's and its state's lines without those of `gone`, or None when the two files
     do not agree line by line. Every writer (`write_part`, `_drop`, `migrate`, forget.py)
     writes line i of a state for line i of its part; a rewrite killed between its two writes
     leaves fewer rows than states, and any doubt (a dropped row that names another path, a
     kept row that does not hold its state's path) is None too: the caller parses every row."""
     store = results.store()
-    rows = [r for r in store.read(results.part(pid)).decode("utf-8").split("\n") if r.strip()]
+    rows = [r for r in store.read(results.part(pid)).decode("utf-8").splitlines() if r.strip()]
     text = store.read(results.state_part(pid)).decode("utf-8")
-    states = [s for s in text.split("\n") if s.strip()]
-    if len(rows) != len(states):
+    states = [s for s in text.splitlines() if s.strip()]  # as `_lines` reads them
+    if len(rows) != len(states) or (sources is not None and len(sources) != len(states)):
         return None
     kept_rows, kept_states = [], []
-    for row, line in zip(rows, states, strict=True):
+    for i, (row, line) in enumerate(zip(rows, states, strict=True)):
         stored = json.loads(line)["path"]
-        if results.source_of(stored) in gone:
+        source = results.source_of(stored) if sources is None else sources[i]
+        if source in gone:
             if json.loads(row).get("path") != stored:  # a row to drop is parsed: it must match
                 return None
-        elif f'"path": {json.dumps(stored)}' in row:  # as json.dumps wrote it: its own row
+        elif _names(row, stored):  # its own row
             kept_rows.append(row)
             kept_states.append(line)
         else:
@@ -298,6 +304,13 @@ def _kept_lines(results: Results, pid: str, gone: set[str]) -> tuple[bytes, byte
     return "".join(r + "\n" for r in kept_rows).encode(), "".join(
         s + "\n" for s in kept_states
     ).encode()
+
+
+def _names(row: str, stored: str) -> bool:
+    """Whether a row line, as `write_part` dumps it, holds `"path": <stored>`."""
+    if stored.isascii() and stored.isprintable() and '"' not in stored and "\\" not in stored:
+        return f'"path": "{stored}"' in row  # json.dumps writes such a name as it is
+    return f'"path": {json.dumps(stored)}' in row
 
 
 def migrate(results: Results, pid: str) -> list[str]:
@@ -330,13 +343,15 @@ def compact_folder(results: Results, key: str, parts: Iterable[str]) -> tuple[in
     for pid in sorted(states - parts):  # emptied by a compaction killed before this delete
         store.delete(results.state_part(pid))
     by_path: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    order: dict[str, list[str]] = defaultdict(list)  # each part's inputs, line by line
     for path, state in read_states(results, sorted(parts & states)):
         by_path[path].append(state)
+        order[state[0]].append(path)
     losers: dict[str, list[str]] = defaultdict(list)
     for path, entries in by_path.items():
         for pid, lost in _losers(path, entries):
             losers[pid].append(lost)
-    dropped = sum(_drop(results, pid, paths) for pid, paths in sorted(losers.items()))
+    dropped = sum(_drop(results, pid, paths, order[pid]) for pid, paths in sorted(losers.items()))
     return len(parts - states), dropped
 
 

@@ -3,6 +3,7 @@ the path rules shared by local paths and URIs, and the errors a guarded store ra
 
 from __future__ import annotations
 
+import functools
 import io
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -28,7 +29,29 @@ def join(root: str, relative: str) -> str:
     """
     if is_remote(root):
         return root.rstrip("/") + "/" + relative
+    if _plain(relative) and _plain_root(root):  # what pathlib gives, without its parsing
+        return root + "/" + relative
     return str(Path(root) / relative)
+
+
+def _plain(relative: str) -> bool:
+    """A relative local name pathlib leaves as it is: no empty or `.` segment."""
+    return not (
+        not relative
+        or relative == "."
+        or relative[0] == "/"
+        or relative[-1] == "/"
+        or "//" in relative
+        or relative.startswith("./")
+        or relative.endswith("/.")
+        or "/./" in relative
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _plain_root(root: str) -> bool:
+    """A local folder pathlib leaves as it is and joins with a single `/` (few: cached)."""
+    return root not in ("", ".") and not root.endswith("/") and str(Path(root)) == root
 
 
 def normalise(uri: str) -> str:
