@@ -48,6 +48,7 @@ from dataproc_faces.results.ledger import (
     states_rdd,
     write_digests,
     write_digests_rdd,
+    write_digests_spread,
     write_folder_parts,
 )
 from dataproc_faces.results.manifest import Summary, error_row, ok_row
@@ -711,6 +712,9 @@ class SparkPlan:
     folders: Any  # RDD of the input folders whose states this run read (to compact)
     digests: Any  # RDD of (folder key, digest) to record after the work, or None (an input list)
     videos: Any = None  # RDD of the entries named like videos (their segments: tasks of their own)
+    # a full listing's changed folders, key -> digest (one per folder, as the listing sent
+    # them): compacted and recorded by tasks the driver hands out, no join or shuffle
+    changed: dict[str, str] | None = None
 
 
 def _plan_with_spark(
@@ -733,7 +737,7 @@ def _plan_with_spark(
 
     results = spec.results
     digests = None
-    everything = None
+    everything = found = None
     if spec.input_list:
         everything, shards, ignored = listing(sc, spec, run_id)
         everything = everything.persist(StorageLevel.MEMORY_AND_DISK)
@@ -769,7 +773,8 @@ def _plan_with_spark(
         if not legacy and all(n <= FOLDER_PLAN_MAX for _, n in found.changed.values()):
             pending = _pending_by_folder(sc, spec, found, options, force, shared)
             counts = (listed, ignored, shards)
-            return _numbered(sc, spec, counts, pending, everything, folders, digests)
+            plan = _numbered(sc, spec, counts, pending, everything, folders, digests)
+            return replace(plan, changed={k: d for k, (d, _) in found.changed.items()})
     folders = folders.persist(StorageLevel.MEMORY_AND_DISK)
     changed = folders.count()
     held = [folders]
@@ -797,7 +802,10 @@ def _plan_with_spark(
     total = indexed.count()
     if everything is not None:
         everything.unpersist()
-    return _chunked(sc, spec, (listed, ignored, shards), total, indexed, held, folders, digests)
+    plan = _chunked(sc, spec, (listed, ignored, shards), total, indexed, held, folders, digests)
+    if found is not None:
+        return replace(plan, changed={k: d for k, (d, _) in found.changed.items()})
+    return plan
 
 
 def _chunked(
@@ -1070,6 +1078,12 @@ def run(
         compaction = compact(sc, results, small.changed if small else ())
         _stop_at("digests")
         write_digests(results, sorted(small.changed.items()) if small else ())
+    elif large.changed is not None:  # a full listing: its changed folders are on the driver
+        compaction = compact(sc, results, sorted(large.changed), on_driver=False)
+        _stop_at("digests")
+        write_digests_spread(sc, results, large.changed)
+        for rdd in large.held:
+            rdd.unpersist()
     else:
         compaction = compact(sc, results, large.folders, on_driver=False)
         _stop_at("digests")

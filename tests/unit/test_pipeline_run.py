@@ -379,8 +379,7 @@ def test_a_first_run_processes_everything_and_reports_exact_totals(
     plan = [x for x in sc.shuffles if x[0] in ("leftOuterJoin", "sortByKey", "partitionBy")]
     assert plan == [  # each folder's digest is compared on the driver: one record per folder
         ("partitionBy", 1),  # top-level inputs to their folders' planning task: no join, no sort
-        ("partitionBy", 4),
-        ("leftOuterJoin", 2),  # compaction: the changed folders with their parts' names
+        ("partitionBy", 4),  # compaction: each task handed its folders and their parts' names
     ]
     assert sc.parallelized[-1] == (parts, 4)  # the totals read every part, one per slice
     assert [r for r in sc.rdds if r.storage_level is not None] == []  # nothing left cached
@@ -476,9 +475,7 @@ def test_planning_slices_grow_with_the_listing(tmp_path: Path, monkeypatch) -> N
     run(spark, spec_for(tmp_path))  # 1+2+3+4+5 inputs: runs of 15 // 4 -> 4 inputs
     sc = spark.sparkContext
     assert planned(sc) == [["d0", "d1"], ["d2"], ["d3"], ["d4"]]
-    assert [x for x, _ in sc.shuffles if x in ("leftOuterJoin", "sortByKey", "reduceByKey")] == [
-        "leftOuterJoin"  # compaction's; the plan has none
-    ]
+    assert [x for x, _ in sc.shuffles if x in ("leftOuterJoin", "sortByKey", "reduceByKey")] == []
     assert pipeline._plan_groups({"a": ("", 3), "b": ("", 3), "c": ("", 1)}, 2) == [
         ["a"],
         ["b", "c"],
@@ -698,9 +695,7 @@ def test_one_changed_photo_in_each_of_several_folders_is_redone_once_and_alone(
     assert [op for op, _ in spark.sparkContext.shuffles] == [
         "reduceByKey",  # the listing: top-level photos' hashes summed per `_top/xx` shard
         "partitionBy",  # the changed shards' entries to their planning task: no state moves
-        "partitionBy",  # the work, in chunks
-        "leftOuterJoin",  # compaction: the changed folders with their parts' names
-        "groupByKey",  # the digests, by shard file
+        "partitionBy",  # the work, in chunks; compaction and digests: no shuffle
     ]
     # the work in folder order, as the tasks want it (2 cores: chunks of one)
     assert [t["inputs"] for t in result.tasks] == [1, 1, 1, 1]

@@ -370,9 +370,10 @@ def compact(sc: Any, results: Results, folders: Any = (), on_driver: bool = True
 
     Legacy flat parts (an earlier version's) are split into per-folder parts first; then only
     the input folders in `folders` (this run's changed ones, plus those a migration wrote)
-    are compacted, each reading its own states. On the driver `folders` is a collection,
-    otherwise an RDD and the work is Spark's. The driver holds the manifest's part names, as
-    before (one per task and folder)."""
+    are compacted, each reading its own states. On the driver `folders` is a collection;
+    else the work is Spark's, and `folders` a list (each task is handed its folders with their
+    part names: no shuffle) or an RDD (joined with the part names). The driver holds the
+    manifest's part names, as before (one per task and folder)."""
     store = results.store()
     parts = part_ids(store, results.manifest)
     flat, states = {p for p in parts if SEP not in p}, part_ids(store, results.state)
@@ -395,8 +396,20 @@ def compact(sc: Any, results: Results, folders: Any = (), on_driver: bool = True
     if live:  # migrated now, not lazily: the part names listed next must hold the copies
         moved = sc.parallelize(live, _slices(sc, len(live))).flatMap(lambda p: migrate(results, p))
         written = sorted(set(moved.collect()))  # input folder keys: one per folder
-        keys = keys.union(sc.parallelize(written, _slices(sc, max(1, len(written))))).distinct()
+        if isinstance(keys, list):
+            keys = sorted({*keys, *written})
+        else:
+            keys = keys.union(sc.parallelize(written, _slices(sc, max(1, len(written)))))
+            keys = keys.distinct()
         named = _by_folder(part_ids(store, results.manifest))
+    if isinstance(keys, list):  # the keys are on the driver: each task gets its part names
+        pairs = [(k, named.get(folder_name(k), [])) for k in keys]
+        done = (
+            sc.parallelize(pairs, _slices(sc, max(1, len(pairs))))
+            .map(lambda kv: compact_folder(results, kv[0], kv[1]))
+            .fold((0, 0), lambda a, b: (a[0] + b[0], a[1] + b[1]))
+        )
+        return {"orphans": orphans + done[0], "superseded": int(done[1])}
     names = sc.parallelize(sorted(named.items()), _slices(sc, max(1, len(named))))
     done = (
         keys.map(lambda k: (folder_name(k), k))
@@ -492,6 +505,22 @@ def _update_shard(results: Results, shard: str, items: Iterable[tuple[str, str]]
     body = json.dumps(recorded, sort_keys=True, separators=(",", ":")).encode()
     results.store().write(results.digests(shard), body, "application/json")
     return 1
+
+
+def write_digests_spread(sc: Any, results: Results, digests: dict[str, str]) -> int:
+    """`write_digests` for digests the driver holds (one per folder), one task per few shard
+    files: grouped on the driver, so no shuffle."""
+    grouped: dict[str, dict[str, str]] = defaultdict(dict)
+    for key, digest in digests.items():
+        grouped[digest_shard(key)][key] = digest
+    if not grouped:
+        return 0
+    shards = sorted(grouped.items())
+    return (
+        sc.parallelize(shards, _slices(sc, len(shards)))
+        .map(lambda kv: _update_shard(results, kv[0], kv[1].items()))
+        .sum()
+    )
 
 
 def write_digests_rdd(results: Results, digests: Any) -> int:
