@@ -715,6 +715,9 @@ class SparkPlan:
     # a full listing's changed folders, key -> digest (one per folder, as the listing sent
     # them): compacted and recorded by tasks the driver hands out, no join or shuffle
     changed: dict[str, str] | None = None
+    # at most FEW_PENDING inputs to process, in order: the driver cuts their tasks (`work` and
+    # `videos` unused), as for a small run; None: the executors' `work` and `videos`
+    pending: list[tuple[str, tuple[str, str]]] | None = None
 
 
 def _plan_with_spark(
@@ -832,6 +835,10 @@ def _chunked(
     return SparkPlan(listed, ignored, shards, total, work, held, folders, digests, videos)
 
 
+# Inputs to process, found by the executors' plan, that the driver takes to cut their tasks
+# itself (as it does for a small run): a few new or changed photos in a large collection.
+FEW_PENDING = 2_000
+
 # A changed folder holding more inputs than this is planned by joining with its states (Spark
 # spills a shuffle); at most this many, in one task that holds its listing and newest states.
 FOLDER_PLAN_MAX = 200_000
@@ -925,6 +932,12 @@ def _numbered(
     if release is not None:
         release.unpersist()
     starts = list(itertools.accumulate(sizes, initial=0))
+    if starts[-1] <= FEW_PENDING:  # a few changed photos: their tasks need no shuffle
+        few = pending.collect()
+        pending.unpersist()
+        listed, ignored, shards = counts
+        return SparkPlan(listed, ignored, shards, len(few), None, [], folders, digests, None,
+                         pending=few)  # fmt: skip
 
     def number(i: int, part: Iterable[Any]) -> Iterator[tuple[int, Any]]:
         return enumerate(part, starts[i])
@@ -1050,7 +1063,10 @@ def run(
         listed, ignored, shards, total, work = (
             large.listed, large.ignored, large.shards, large.total, large.work
         )  # fmt: skip
-        videos = large.videos
+        videos, photos = large.videos, None
+        if large.pending is not None:  # few: the driver hands out the tasks, no shuffle
+            photos, videos = video_jobs.split_named(large.pending)
+            work = _work_from_plan(sc, spec, photos)
     per_task: list[dict[str, Any]] = []
     video_phases: dict[str, float] = {}  # seconds of the video jobs, when there are videos
     planned = time.perf_counter()
@@ -1061,7 +1077,7 @@ def run(
             lambda part: process_chunk(spec, run_id, options, part, done, shared)
         )
         with progress(total, lambda: done.value) if progress else nullcontext():
-            if small is None or photos:  # a planned run of videos only: no empty photos' job
+            if photos is None or photos:  # a planned run of videos only: no empty photos' job
                 per_task = chunks.collect()
             per_task += video_jobs.run_segmented(
                 sc, spec, run_id, options, videos, done, shared, video_phases

@@ -52,8 +52,10 @@ def fixed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 def planned_by_spark(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These runs are small: without this, the driver would plan them (the `driver_` tests)."""
+    """These runs are small: without this, the driver would plan them (the `driver_` tests),
+    or take the few inputs the executors planned to cut their tasks (`few_` tests)."""
     monkeypatch.setattr(pipeline, "SMALL_RUN", 0)
+    monkeypatch.setattr(pipeline, "FEW_PENDING", 0)
 
 
 def use_clock(monkeypatch: pytest.MonkeyPatch, step: float) -> None:
@@ -732,6 +734,43 @@ def test_the_plan_numbers_pending_entries_in_folder_order(
 def _bounds(total: int) -> list[tuple[int, int]]:
     b = pipeline._chunk_bounds(total, 2, 3)
     return [(b[i], b[i + 1]) for i in range(len(b) - 1)]
+
+
+def test_few_inputs_planned_by_the_executors_are_cut_into_tasks_by_the_driver(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """At most FEW_PENDING inputs to process: the executors' plan comes to the driver in
+    order, and the driver cuts the tasks as for a small run (no shuffle of the work); the
+    compaction and digests stay the executors'."""
+    src, spec = tree(tmp_path / "in", SPREAD), spec_for(tmp_path)
+    first = run(FakeSession(), spec)
+    changed = ["A/1.png", "B/2.png", "C/0.png", "t1.png"]
+    for n, rel in enumerate(changed):
+        (src / rel).write_bytes(png(90 + n))
+    monkeypatch.setattr(pipeline, "FEW_PENDING", 4)
+    spark = FakeSession(parallelism=2)
+    result = run(spark, spec)
+    sc = spark.sparkContext
+    assert (result.processed, result.skipped, result.compaction["superseded"]) == (4, 10, 4)
+    assert [op for op, _ in sc.shuffles] == ["reduceByKey", "partitionBy"]  # listing, plan
+    ((chunks, slices),) = [(d, n) for d, n in sc.parallelized if d and isinstance(d[0], list)
+                           and d[0] and isinstance(d[0][0][0], int)]  # fmt: skip
+    order = sorted(changed, key=lambda r: (folder_of(r), r))
+    assert [[(i, e[1][0]) for i, e in chunk] for chunk in chunks] == [
+        [(i, r)] for i, r in enumerate(order)
+    ]
+    assert slices == 4 and result.rows is None  # the totals: still the executors'
+    new = sorted(set(result.pids) - set(first.pids))
+    assert sorted(r["path"] for r in read_rows(spec.results, new)) == sorted(changed)
+    assert sorted(by_path(spec.output)) == sorted(SPREAD)
+    assert [r.storage_level for r in sc.rdds if r.storage_level is not None] == []
+    again = run(FakeSession(), spec)
+    assert (again.processed, again.skipped) == (0, 14)
+    (src / "D/0.png").write_bytes(png(99))
+    spark = FakeSession()
+    monkeypatch.setattr(pipeline, "FEW_PENDING", 0)  # one more than that: the executors' work
+    assert run(spark, spec).processed == 1
+    assert ("partitionBy", 1) in spark.sparkContext.shuffles[1:]
 
 
 def test_the_newest_of_two_states_of_a_photo_decides(tmp_path: Path, monkeypatch) -> None:
