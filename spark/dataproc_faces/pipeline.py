@@ -730,8 +730,10 @@ def _plan_with_spark(
     bound: int = 0,
 ) -> SparkPlan | DriverPlan:
     """Listing, digests, skipping and numbering on the executors. Only input folders whose
-    listing digest differs from the recorded one are joined with their states; with an input
-    list (not a full listing) every listed folder is, and no digest is recorded.
+    listing digest differs from the recorded one are planned: each in one task that reads its
+    listing and its own states (`_pending_by_folder`: no join, no sort), or, while legacy flat
+    states remain or a folder is huge, joined with their states. With an input list (not a
+    full listing) every listed folder is joined, and no digest is recorded.
 
     When the changed folders hold at most `bound` inputs and state lines (a few new photos in a
     large collection), their entries come to the driver and it plans them (a DriverPlan): one

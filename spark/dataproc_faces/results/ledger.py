@@ -23,7 +23,9 @@ nothing pending and its states are not read; only the others' states are read an
 only they are compacted. A run stopped anywhere before the digests are written leaves the old
 digest, so the next run reads those folders again (never skips one wrongly). Compaction removes
 rows that a newer part supersedes (rewriting the part first and its state second, so a kill
-between the two leaves a state that the next compaction cleans) and deletes parts that have no
+between the two leaves a state that the next compaction cleans; line i of a state is for line i
+of its part, so the rewrite finds the lines to drop by their states and copies the others
+without parsing them, and parses every row only when the two files disagree) and deletes parts that have no
 state (a task killed between its two writes; its inputs had no state, so a run processed them
 again). Each step is idempotent: a run killed anywhere finishes when started again. Inputs
 deleted from the source keep their rows (the folder's digest changes; it is read once).
