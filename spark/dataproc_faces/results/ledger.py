@@ -18,17 +18,17 @@ one of 256 `_top/xx` shards for photos at the top; `<folder>` is its encoding, `
 - `manifest/part-<id>.json` with `_state/part-<id>.json`: the flat layout of earlier versions,
   still read; `compact` splits such parts into per-folder parts (`migrate`).
 
-A run compares each listed folder's digest with the recorded one: a folder that matches has
-nothing pending and its states are not read; only the others' states are read and joined, and
-only they are compacted. A run stopped anywhere before the digests are written leaves the old
-digest, so the next run reads those folders again (never skips one wrongly). Compaction removes
-rows that a newer part supersedes (rewriting the part first and its state second, so a kill
-between the two leaves a state that the next compaction cleans; line i of a state is for line i
-of its part, so the rewrite finds the lines to drop by their states and copies the others
-without parsing them, and parses every row only when the two files disagree) and deletes parts that have no
-state (a task killed between its two writes; its inputs had no state, so a run processed them
-again). Each step is idempotent: a run killed anywhere finishes when started again. Inputs
-deleted from the source keep their rows (the folder's digest changes; it is read once).
+A run compares each listed folder's digest with the recorded one: a folder that matches has nothing
+pending and its states are not read; only the others' states are read (each folder's in one task,
+with its listing) and only they are compacted. A run stopped anywhere before the digests are
+written leaves the old digest, so the next run reads those folders again (never skips one wrongly).
+Compaction removes rows that a newer part supersedes (rewriting the part first and its state
+second, so a kill between the two leaves a state that the next compaction cleans; line i of a state
+is for line i of its part, so the rewrite finds the lines to drop by their states and copies the
+others without parsing them, and parses every row only when the two files disagree) and deletes
+parts that have no state (a task killed between its two writes; its inputs had no state, so a run
+processed them again). Each step is idempotent: a run killed anywhere finishes when started again.
+Inputs deleted from the source keep their rows (the folder's digest changes; it is read once).
 """
 
 from __future__ import annotations
