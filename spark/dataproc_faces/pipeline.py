@@ -778,7 +778,8 @@ def _plan_with_spark(
         if not legacy and all(n <= FOLDER_PLAN_MAX for _, n in found.changed.values()):
             pending = _pending_by_folder(sc, spec, found, options, force, shared)
             counts = (listed, ignored, shards)
-            plan = _numbered(sc, spec, counts, pending, everything, folders, digests)
+            few = min(FEW_PENDING, bound)  # SMALL_RUN 0: every step the executors'
+            plan = _numbered(sc, spec, counts, pending, everything, folders, digests, few)
             return replace(plan, changed={k: d for k, (d, _) in found.changed.items()})
     folders = folders.persist(StorageLevel.MEMORY_AND_DISK)
     changed = folders.count()
@@ -923,10 +924,12 @@ def _numbered(
     release: Any,
     folders: Any,
     digests: Any,
+    few: int = 0,
 ) -> SparkPlan:
     """`pending` (in folder order, partition after partition) numbered without a sort: one
-    job counts each partition (and keeps the entries), the offsets number them. `release`: a
-    persisted RDD the count makes useless (the top-level entries), or None."""
+    job counts each partition (and keeps the entries), the offsets number them; at most `few`
+    of them come to the driver instead (`SparkPlan.pending`). `release`: a persisted RDD the
+    count makes useless (the top-level entries), or None."""
     from pyspark import StorageLevel
 
     pending = pending.persist(StorageLevel.MEMORY_AND_DISK)
@@ -934,7 +937,7 @@ def _numbered(
     if release is not None:
         release.unpersist()
     starts = list(itertools.accumulate(sizes, initial=0))
-    if starts[-1] <= FEW_PENDING:  # a few changed photos: their tasks need no shuffle
+    if starts[-1] <= few:  # a few changed photos: their tasks need no shuffle
         few = pending.collect()
         pending.unpersist()
         listed, ignored, shards = counts

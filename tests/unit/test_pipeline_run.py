@@ -53,9 +53,8 @@ def fixed(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(autouse=True)
 def planned_by_spark(monkeypatch: pytest.MonkeyPatch) -> None:
     """These runs are small: without this, the driver would plan them (the `driver_` tests),
-    or take the few inputs the executors planned to cut their tasks (`few_` tests)."""
+    or take the few inputs the executors planned to cut their tasks (the `few_` test)."""
     monkeypatch.setattr(pipeline, "SMALL_RUN", 0)
-    monkeypatch.setattr(pipeline, "FEW_PENDING", 0)
 
 
 def use_clock(monkeypatch: pytest.MonkeyPatch, step: float) -> None:
@@ -748,6 +747,7 @@ def test_few_inputs_planned_by_the_executors_are_cut_into_tasks_by_the_driver(
     for n, rel in enumerate(changed):
         (src / rel).write_bytes(png(90 + n))
     monkeypatch.setattr(pipeline, "FEW_PENDING", 4)
+    monkeypatch.setattr(pipeline, "SMALL_RUN", 4)  # 0 would leave every step to the executors
     spark = FakeSession(parallelism=2)
     result = run(spark, spec)
     sc = spark.sparkContext
@@ -769,6 +769,7 @@ def test_few_inputs_planned_by_the_executors_are_cut_into_tasks_by_the_driver(
     (src / "D/0.png").write_bytes(png(99))
     spark = FakeSession()
     monkeypatch.setattr(pipeline, "FEW_PENDING", 0)  # one more than that: the executors' work
+    monkeypatch.setattr(pipeline, "SMALL_RUN", 0)
     assert run(spark, spec).processed == 1
     assert ("partitionBy", 1) in spark.sparkContext.shuffles[1:]
 
