@@ -5,6 +5,7 @@ run small enough (SMALL_RUN) that planning and finishing it on the driver beats 
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import time
 from bisect import bisect_right
@@ -531,7 +532,7 @@ def plan_on_driver(
 ) -> DriverPlan | None:
     """`listing` + `_pending` without Spark, or None when the input or the results hold more
     than `limit` entries (an input list is always left to Spark, which reads it)."""
-    if spec.input_list or limit <= 0:
+    if spec.input_list or limit <= 0 or _last_listed(spec.results) > limit:
         return None
     store, ignored = store_for(spec.input), {}
 
@@ -562,6 +563,21 @@ def plan_on_driver(
     pending = _stale(listed, changed, states, options, corrections, force)
     kept = {w: ignored[w] for w in SKIP_REASONS if w in ignored}
     return DriverPlan(pending, len(listed), kept, changed)
+
+
+def _last_listed(results: Results) -> int:
+    """How many inputs the results' last run listed (0 when no summary says): an input known
+    to be past the driver's bound is not walked here only to find that out again (at 200,000
+    photos that walk cost seconds before Spark's own listing began). An input that shrank
+    since is planned by Spark once: slower, never wrong."""
+    store = results.store()
+    try:
+        data = store.version(results.summary) and json.loads(store.read(results.summary))
+        if not isinstance(data, dict):
+            return 0
+        return int(data.get("processed", 0)) + int(data.get("skipped", 0))
+    except (ValueError, TypeError):  # a damaged summary: walk, as without one
+        return 0
 
 
 def _stale(

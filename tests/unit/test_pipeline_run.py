@@ -558,12 +558,14 @@ def test_a_run_past_the_small_limit_goes_to_spark_by_input_or_by_results(
     assert first.rows is None and ("sortByKey", 1) in spark.sparkContext.shuffles
     (Path(spec.input) / "a.png").unlink()
     (Path(spec.input) / "b" / "d" / "e.png").unlink()
-    spark = FakeSession()  # two inputs now, but the results hold four rows
+    spark = FakeSession()  # two inputs now, but the last run listed four
     second = run(spark, spec)
     assert (second.processed, second.skipped, second.summary.inputs) == (0, 2, 4)
-    # planned on the driver: only the two changed folders' three state lines are read; the
-    # totals over four rows are Spark's
-    assert second.rows is None and spark.sparkContext.actions == ["reduce"]
+    # Spark lists and digests the folders, then the top level's shards (the driver does not
+    # walk an input last seen past its bound); the two changed folders' entries come to the
+    # driver, which plans them (no join or sort); the totals over four rows are Spark's
+    assert second.rows is None
+    assert spark.sparkContext.actions == ["collect", "collect", "collect", "reduce"]
     (Path(spec.input) / "b" / "c.png").unlink()
     (Path(spec.input) / "b" / "x").mkdir()
     for name in ("1.png", "2.png", "3.png"):
