@@ -409,7 +409,7 @@ def _run(
     starting: Future[Any],
 ) -> int:
     from dataproc_faces.detectors.base import DetectorError, make_detector
-    from dataproc_faces.pipeline import run
+    from dataproc_faces.pipeline import driver_bound, run
     from dataproc_faces.progress import format_phase
     from dataproc_faces.results.corrections import CorrectionsError
     from dataproc_faces.results.gallery import describe, write_gallery
@@ -433,7 +433,10 @@ def _run(
         except CorrectionsError as exc:  # the results' own kept corrections, damaged
             raise UsageError(f"corrections: {exc}") from None
         print(format_phase("gallery"), file=sys.stderr, flush=True)
-        gallery = write_gallery(spark, spec.results, result.pids, result.summary, rows=result.rows)
+        gallery = write_gallery(
+            spark, spec.results, result.pids, result.summary, rows=result.rows,
+            bound=driver_bound(),
+        )  # fmt: skip
     finally:
         if spark is None:  # stopped before the session was handed over: it may still come up
             with contextlib.suppress(BaseException):

@@ -523,6 +523,11 @@ class DriverPlan:
     shards: list[str] = field(default_factory=list)  # listing shards to delete after the run
 
 
+def driver_bound() -> int:
+    """How many entries (inputs, state lines, rows) the driver may hold at once."""
+    return int(os.environ.get(SMALL_RUN_ENV, SMALL_RUN))
+
+
 def plan_on_driver(
     spec: JobSpec,
     options: str,
@@ -909,7 +914,7 @@ def run(
     results = spec.results
     corrections = _corrections(spec)
     shared = sc.broadcast(corrections) if corrections else None  # bound: fixes.MAX_PHOTOS
-    bound = int(os.environ.get(SMALL_RUN_ENV, SMALL_RUN))
+    bound = driver_bound()
     small = plan_on_driver(spec, options, force, bound, corrections)
     large: SparkPlan | None = None
     limit = bound
