@@ -3,6 +3,7 @@ the path rules shared by local paths and URIs, and the errors a guarded store ra
 
 from __future__ import annotations
 
+import functools
 import io
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -28,7 +29,30 @@ def join(root: str, relative: str) -> str:
     """
     if is_remote(root):
         return root.rstrip("/") + "/" + relative
-    return str(Path(root) / relative)
+    base = _local_base(root)
+    # What pathlib would make of it, without parsing it: a listing joins one per file.
+    if base != "." and _plain(relative):
+        return base + relative if base.endswith("/") else base + "/" + relative
+    return str(Path(base) / relative)
+
+
+@functools.lru_cache(maxsize=64)
+def _local_base(root: str) -> str:
+    return str(Path(root))
+
+
+def _plain(relative: str) -> bool:
+    """A relative name pathlib leaves as it is: no empty or `.` segment, no leading `/`."""
+    return (
+        bool(relative)
+        and relative[0] != "/"
+        and relative[-1] != "/"
+        and "//" not in relative
+        and relative != "."
+        and not relative.startswith("./")
+        and not relative.endswith("/.")
+        and "/./" not in relative
+    )
 
 
 def normalise(uri: str) -> str:
