@@ -11,7 +11,8 @@ Then a resume run: kill the job (driver, JVM and workers) once about half the in
 start it again and record what the second run processed and skipped; then a no-change rerun and a
 rerun after adding 1% new inputs. And incremental runs (`--incremental`): what adding 100 inputs
 (one new folder) to a done collection of N costs against a run over those 100 alone into a fresh
-results folder, and then what changing 100 inputs spread over 100 existing folders costs.
+results folder, then what changing 100 inputs spread over 100 existing folders costs, and what a
+run of the change feed (an --input-list naming 100 new photos) costs there against a fresh folder.
 
 Results go to bench/results.json under "scale" (other keys are left as they are).
 """
@@ -215,6 +216,7 @@ def incremental_point(
     incremental = measured_run(src, dst, master)
     changed = change_spread(src, added, n)
     spread = measured_run(src, dst, master)
+    fresh_feed, feed = feed_runs(work, src, dst, fresh_src, added, n, master)
     result = {
         "n": n,
         "added": added,
@@ -224,9 +226,38 @@ def incremental_point(
         "ratio": round(incremental["wall_seconds"] / fresh["wall_seconds"], 2),
         "changed_spread": {"changed": changed, "folders": min(changed, FOLDERS), **spread},
         "ratio_changed_spread": round(spread["wall_seconds"] / fresh["wall_seconds"], 2),
+        "fresh_feed_run": fresh_feed,
+        "feed_run": feed,
+        "ratio_feed": round(feed["wall_seconds"] / fresh_feed["wall_seconds"], 2),
     }
     print(json.dumps(result), flush=True)
     return result
+
+
+def feed_runs(
+    work: Path, src: Path, dst: Path, fresh_src: Path, added: int, n: int, master: str = "local[2]"
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What `follow` starts for `added` new photos: a run over an --input-list naming exactly
+    them, into a fresh results folder and into the done collection, side by side."""
+    blobs = [tiny_png(20 * n + i) for i in range(16)]
+    runs = []
+    for root, out, name in (
+        (fresh_src, work / f"incr-fresh-feed-out-{n}", "feed"),
+        (src, dst, f"feed-{time.strftime('%Y%m%d-%H%M%S')}"),
+    ):
+        subprocess.run(["rm", "-rf", str(root / name)], check=True)
+        if out != dst:
+            subprocess.run(["rm", "-rf", str(out)], check=True)
+        (root / name).mkdir(parents=True)
+        listed = []
+        for i in range(added):
+            photo = root / name / f"feed-{i:05d}.png"
+            photo.write_bytes(blobs[i % 16])
+            listed.append(f"{photo}\n")
+        listing = work / f"feed-list-{n}-{len(runs)}.txt"
+        listing.write_text("".join(listed))
+        runs.append(measured_run(root, out, master, "--input-list", str(listing)))
+    return runs[0], runs[1]
 
 
 def change_spread(src: Path, count: int, n: int) -> int:

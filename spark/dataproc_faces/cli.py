@@ -409,7 +409,7 @@ def _run(
     starting: Future[Any],
 ) -> int:
     from dataproc_faces.detectors.base import DetectorError, make_detector
-    from dataproc_faces.pipeline import run
+    from dataproc_faces.pipeline import driver_bound, run
     from dataproc_faces.progress import format_phase
     from dataproc_faces.results.corrections import CorrectionsError
     from dataproc_faces.results.gallery import describe, write_gallery
@@ -433,7 +433,10 @@ def _run(
         except CorrectionsError as exc:  # the results' own kept corrections, damaged
             raise UsageError(f"corrections: {exc}") from None
         print(format_phase("gallery"), file=sys.stderr, flush=True)
-        gallery = write_gallery(spark, spec.results, result.pids, result.summary, rows=result.rows)
+        gallery = write_gallery(
+            spark, spec.results, result.pids, result.summary, rows=result.rows,
+            bound=driver_bound(),
+        )  # fmt: skip
     finally:
         if spark is None:  # stopped before the session was handed over: it may still come up
             with contextlib.suppress(BaseException):
@@ -539,19 +542,33 @@ def privacy_lines(summary: Any, results: Any) -> list[str]:
 
 
 def _checked_list(sc: Any, spec: Any, args: argparse.Namespace) -> Any:
-    """An input list's root (given, or the deepest common folder), checked by Spark, which reads
-    the list: the driver never holds its entries."""
+    """An input list's root (given, or the deepest common folder), checked on the driver for a
+    list within its bound, else by Spark, which reads it: the driver never holds more."""
     from dataclasses import replace
 
-    from dataproc_faces.pipeline import list_root, outside_root
+    from dataproc_faces.pipeline import (
+        common_root,
+        driver_bound,
+        list_root,
+        outside_root,
+        small_list,
+    )
+    from dataproc_faces.storage.base import is_within
 
     try:
-        root = spec.input or list_root(sc, spec.input_list)
+        listed = small_list(spec.input_list, driver_bound())  # a short list: the driver reads it
+        if listed is None:
+            root = spec.input or list_root(sc, spec.input_list)
+        else:
+            root = spec.input or common_root(listed)
     except (OSError, ValueError) as exc:
         raise UsageError(f"--input-list {args.input_list}: {exc}") from None
     except Exception as exc:  # the list could not be read on an executor
         raise UsageError(f"--input-list {args.input_list}: cannot read it ({exc})") from None
-    bad = outside_root(sc, spec.input_list, root)
+    if listed is None:
+        bad = outside_root(sc, spec.input_list, root)
+    else:
+        bad = next((s for s in listed if not is_within(s, root) or s == root), None)
     if bad is not None:
         raise UsageError(f"--input-list {args.input_list}: {bad} is not inside {root}")
     check_apart(root, spec.output, root, args.output)

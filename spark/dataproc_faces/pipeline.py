@@ -4,11 +4,14 @@ run small enough (SMALL_RUN) that planning and finishing it on the driver beats 
 
 from __future__ import annotations
 
+import io
 import itertools
+import json
 import os
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -457,11 +460,27 @@ def _write_shard(store: Any, results: Results, run_id: str, n: int, lines: list[
 
 
 def _list_entries(uri: str) -> Iterator[str]:
-    """The list file's entries; blank lines and `#` comments skipped."""
-    for line in store_for(uri).read(uri).decode("utf-8").splitlines():
-        entry = line.strip()  # `#` only starts a comment at the start: URIs may contain it
-        if entry and not entry.startswith("#"):
-            yield normalise(entry)
+    """The list file's entries; blank lines and `#` comments skipped. Streamed: a reader that
+    stops early (`small_list`) reads no further than it needs."""
+    with store_for(uri).open_read(uri) as f:
+        for line in io.TextIOWrapper(f, encoding="utf-8", newline=None):
+            entry = line.strip()  # `#` only starts a comment at the start: URIs may contain it
+            if entry and not entry.startswith("#"):
+                yield normalise(entry)
+
+
+def small_list(uri: str, limit: int) -> list[str] | None:
+    """An input list's distinct entries in their order, read by the driver when there are at
+    most `limit` (a drain of the change feed); None past that: Spark reads it."""
+
+    def distinct() -> Iterator[str]:
+        seen: set[str] = set()
+        for entry in _list_entries(uri):
+            if entry not in seen:
+                seen.add(entry)
+                yield entry
+
+    return capped(distinct(), limit) if limit > 0 else None
 
 
 def list_sources(sc: Any, uri: str) -> Any:
@@ -529,6 +548,12 @@ class DriverPlan:
     ignored: dict[str, int]
     changed: dict[str, str] = field(default_factory=dict)  # folder key -> its listing's digest
     shards: list[str] = field(default_factory=list)  # listing shards to delete after the run
+    listed_only: bool = False  # an input list's plan: its folders' digests are not recorded
+
+
+def driver_bound() -> int:
+    """How many entries (inputs, state lines, rows) the driver may hold at once."""
+    return int(os.environ.get(SMALL_RUN_ENV, SMALL_RUN))
 
 
 def plan_on_driver(
@@ -540,7 +565,11 @@ def plan_on_driver(
 ) -> DriverPlan | None:
     """`listing` + `_pending` without Spark, or None when the input or the results hold more
     than `limit` entries (an input list is always left to Spark, which reads it)."""
-    if spec.input_list or limit <= 0:
+    if limit <= 0:
+        return None
+    if spec.input_list:
+        return _plan_list_on_driver(spec, options, force, limit, corrections)
+    if _last_listed(spec.results) > limit:
         return None
     store, ignored = store_for(spec.input), {}
 
@@ -571,6 +600,65 @@ def plan_on_driver(
     pending = _stale(listed, changed, states, options, corrections, force)
     kept = {w: ignored[w] for w in SKIP_REASONS if w in ignored}
     return DriverPlan(pending, len(listed), kept, changed)
+
+
+def _plan_list_on_driver(
+    spec: JobSpec,
+    options: str,
+    force: bool,
+    limit: int,
+    corrections: fixes.Corrections | None,
+) -> DriverPlan | None:
+    """An input list of at most `limit` entries whose folders hold at most `limit` state lines
+    (what `follow` starts): planned here, every listed folder's states read and none of its
+    digests recorded (a list is not a folder's whole listing). None: Spark plans it."""
+    sources = small_list(spec.input_list or "", limit)
+    if sources is None:
+        return None
+    listed = list(_versions_here(spec.input, sources))
+    folders = {folder_of(rel): "" for _, (rel, _) in listed}
+    states = None if force else newest_states(spec.results, limit, folders)
+    if states is None and not force:
+        return None
+    pending = _stale(listed, folders, states, options, corrections, force)
+    return DriverPlan(pending, len(listed), {}, folders, listed_only=True)
+
+
+def _versions_here(root: str, sources: list[str]) -> Iterator[tuple[str, tuple[str, str]]]:
+    """`_versions` on the driver; a bucket's objects are asked for a few at a time."""
+    if not is_remote(root) or len(sources) < 2:
+        return _versions(root, sources)
+    store = store_for(root)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        versions = list(pool.map(store.version, sources))
+    return iter(
+        [(s, (relative_to(s, root), v or "")) for s, v in zip(sources, versions, strict=True)]
+    )
+
+
+def _last_summary(results: Results) -> dict[str, Any]:
+    """The results' last summary, or {} when there is none (or it is damaged: as if none)."""
+    store = results.store()
+    try:
+        data = store.version(results.summary) and json.loads(store.read(results.summary))
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _counted_in(summary: dict[str, Any], *keys: str) -> int:
+    try:
+        return sum(int(summary.get(k, 0)) for k in keys)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _last_listed(results: Results) -> int:
+    """How many inputs the results' last run listed (0 when no summary says): an input known
+    to be past the driver's bound is not walked here only to find that out again (at 200,000
+    photos that walk cost seconds before Spark's own listing began). An input that shrank
+    since is planned by Spark once: slower, never wrong."""
+    return _counted_in(_last_summary(results), "processed", "skipped")
 
 
 def _stale(
@@ -1049,7 +1137,7 @@ def run(
     results = spec.results
     corrections = _corrections(spec)
     shared = sc.broadcast(corrections) if corrections else None  # bound: fixes.MAX_PHOTOS
-    bound = int(os.environ.get(SMALL_RUN_ENV, SMALL_RUN))
+    bound = driver_bound()
     small = plan_on_driver(spec, options, force, bound, corrections)
     large: SparkPlan | None = None
     limit = bound
@@ -1060,6 +1148,8 @@ def run(
         else:
             large, limit = planned_by_spark, 0
     if small is not None:
+        if limit and _counted_in(_last_summary(results), "inputs") + len(small.pending) > limit:
+            limit = 0  # a few photos into a large collection: its rows are not the driver's
         listed, ignored, shards = small.listed, dict(small.ignored), small.shards
         photos, videos = video_jobs.split_named(small.pending)  # a video's segments: tasks
         total, work = len(small.pending), _work_from_plan(sc, spec, photos)
@@ -1098,7 +1188,8 @@ def run(
     if large is None:
         compaction = compact(sc, results, small.changed if small else ())
         _stop_at("digests")
-        write_digests(results, sorted(small.changed.items()) if small else ())
+        recorded = small is not None and not small.listed_only
+        write_digests(results, sorted(small.changed.items()) if recorded else ())
     elif large.changed is not None:  # a full listing: its changed folders are on the driver
         compaction = compact(sc, results, sorted(large.changed), on_driver=False)
         _stop_at("digests")

@@ -341,3 +341,29 @@ def test_an_older_layouts_pages_are_replaced_and_a_damaged_state_rebuilds(tmp_pa
     (dst / "gallery" / "folders" / folder_dir("B") / "name" / "1.js").write_text("damaged")
     gallery(dst, pids, True)
     assert page_files(dst) == want
+
+
+@pytest.mark.parametrize(("bound", "by_driver"), [(6, True), (5, False), (1, False), (0, False)])
+def test_new_rows_whose_folders_fit_the_drivers_bound_are_placed_by_the_driver(
+    tmp_path: Path, bound: int, by_driver: bool
+) -> None:
+    """Past the small-collection path (no rows given), two new rows into folder C (4 rows):
+    the driver reads 6 rows, so it does the work itself from a bound of 6, and the files are
+    exactly the Spark path's."""
+    built: dict[str, Path] = {}
+    for how, limit in (("spark", 0), ("bounded", bound)):
+        dst = built.setdefault(how, tmp_path / how)
+        pids = collection(dst)
+        gallery(dst, pids, driver=False)
+        add_part(dst, f"{9:020d}-new", [row("C/new-1.jpg", 9), row("C/new-2.jpg", 0)])
+        pids = [*pids, f"{9:020d}-new"]
+        spark = FakeSession(parallelism=2)
+        rows = all_rows(dst, pids)
+        build(spark, Results(str(dst), SRC), pids, summary(dst, rows), file_rows=2, bound=limit)
+        if how == "bounded":
+            assert (spark.sparkContext.parallelized == []) == by_driver
+        assert page_files(dst) == expected_files(rows, dst, 2)
+    spark_index = (built["spark"] / Results.INDEX).read_text().replace(str(built["spark"]), "D")
+    index = (built["bounded"] / Results.INDEX).read_text().replace(str(built["bounded"]), "D")
+    assert index == spark_index
+    assert page_files(built["bounded"]) == page_files(built["spark"])

@@ -40,6 +40,7 @@ from dataproc_faces.pipeline import (
     process_partition,
     read_input_list,
     relative_to,
+    small_list,
     tasks_from_list,
 )
 from dataproc_faces.results import layout
@@ -195,6 +196,23 @@ def test_read_input_list_drops_duplicates_keeping_the_first_order(tmp_path: Path
     listing = tmp_path / "list.txt"
     listing.write_text("gs://b/z.jpg\ngs://b/a.jpg\ngs://b/z.jpg/\ngs://b/m.jpg\n")
     assert read_input_list(str(listing)) == ["gs://b/z.jpg", "gs://b/a.jpg", "gs://b/m.jpg"]
+
+
+def test_a_short_list_is_read_by_the_driver_up_to_its_bound_and_no_further(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    listing = tmp_path / "list.txt"
+    listing.write_text("# feed\ngs://b/z.jpg\r\ngs://b/a.jpg\ngs://b/z.jpg/\n\ngs://b/m.jpg\n")
+    assert small_list(str(listing), 3) == ["gs://b/z.jpg", "gs://b/a.jpg", "gs://b/m.jpg"]
+    assert small_list(str(listing), 2) is None  # three distinct entries: Spark reads it
+    assert small_list(str(listing), 0) is None  # every list to Spark
+    # streamed: a list past the bound is read no further than the bound
+    big = tmp_path / "big.txt"
+    big.write_text("".join(f"gs://b/{i}.jpg\n" for i in range(200_000)))
+    seen: list[str] = []
+    real = pipeline.normalise
+    monkeypatch.setattr(pipeline, "normalise", lambda e: seen.append(e) or real(e))
+    assert small_list(str(big), 10) is None and len(seen) == 11
 
 
 def test_list_tasks_lists_the_folder_or_reads_the_list(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from dataproc_faces.pipeline import (
     outside_root,
     run,
 )
+from dataproc_faces.results import ledger
 from dataproc_faces.results.folders import folder_of
 from dataproc_faces.results.ledger import (
     folder_name,
@@ -519,6 +520,57 @@ def test_a_run_from_an_input_list(tmp_path: Path, monkeypatch) -> None:
     assert rows["c.png"]["output"] == "images/b/c.png"
 
 
+@pytest.mark.parametrize("bound", [3, 2])
+def test_a_short_input_list_is_planned_by_the_driver(
+    tmp_path: Path, monkeypatch, bound: int
+) -> None:
+    """What `follow` starts: a list of a few photos into a results folder. Within the driver's
+    bound (3 entries, 3 state lines) the driver reads the list, the listed folders' states and
+    plans: the only Spark job is the tasks'; no digest is recorded. Past it (2) Spark plans."""
+    src = tree(tmp_path / "in", INPUTS)
+    monkeypatch.setattr(pipeline, "SMALL_RUN", 3)
+    spec = spec_for(tmp_path)
+    assert run(FakeSession(), spec).processed == 4  # b/ holds two state lines, a.png one
+    digests = sorted((Path(spec.output) / "_state" / "_digests").glob("*.json"))
+    recorded = {p.name: p.read_bytes() for p in digests}
+    tree(src, {"b/new.png": png(7)})
+    (src / "a.png").write_bytes(png(8))  # changed since
+    listed = [str(src / "b/new.png"), str(src / "a.png"), str(src / "b/c.png")]
+    spec = spec_for(tmp_path, input_list=list_file(tmp_path, [*listed, listed[0]]))
+    monkeypatch.setattr(pipeline, "SMALL_RUN", bound)
+    rows_read: list[str] = []
+
+    def counted(results, pids):  # type: ignore[no-untyped-def]
+        for r in ledger.read_rows(results, pids):
+            rows_read.append(r["path"])
+            yield r
+
+    monkeypatch.setattr(pipeline, "read_rows", counted)
+    spark = FakeSession()
+    result = run(spark, spec)
+    assert (result.processed, result.listed, result.summary.inputs) == (2, 3, 5)
+    # each row read once, by the totals: the driver does not try to hold 5 rows past 3 first
+    assert len(rows_read) == 5
+    assert names_of_last_run(spec.output) == ["a.png", "new.png"]
+    actions = spark.sparkContext.actions
+    if bound == 3:
+        # the tasks' collect, then (5 rows > 3) the totals over every part are Spark's
+        assert (actions, result.rows) == (["collect", "reduce"], None)
+    else:  # the list itself is past the bound: Spark reads, checks and plans it
+        assert "count" in actions and result.rows is None
+    after = sorted((Path(spec.output) / "_state" / "_digests").glob("*.json"))
+    assert {p.name: p.read_bytes() for p in after} == recorded  # a list records no digest
+    assert run(FakeSession(), spec).processed == 0  # done: nothing pending from the list again
+
+
+def names_of_last_run(dst: str) -> list[str]:
+    """The photos whose rows the newest run wrote (part names carry the run id)."""
+    parts = {p: p.stem.rpartition("~")[2].split("-")[0] for p in Path(dst, "manifest").glob("*")}
+    newest = max(parts.values())
+    lines = [line for p, r in parts.items() if r == newest for line in p.read_text().splitlines()]
+    return sorted(Path(json.loads(line)["path"]).name for line in lines)
+
+
 @pytest.mark.parametrize("planner", ["spark", "driver"])
 def test_a_run_over_nothing_writes_an_empty_summary(
     tmp_path: Path, monkeypatch, planner: str
@@ -578,12 +630,14 @@ def test_a_run_past_the_small_limit_goes_to_spark_by_input_or_by_results(
     assert first.rows is None and ("partitionBy", 1) in spark.sparkContext.shuffles
     (Path(spec.input) / "a.png").unlink()
     (Path(spec.input) / "b" / "d" / "e.png").unlink()
-    spark = FakeSession()  # two inputs now, but the results hold four rows
+    spark = FakeSession()  # two inputs now, but the last run listed four
     second = run(spark, spec)
     assert (second.processed, second.skipped, second.summary.inputs) == (0, 2, 4)
-    # planned on the driver: only the two changed folders' three state lines are read; the
-    # totals over four rows are Spark's
-    assert second.rows is None and spark.sparkContext.actions == ["reduce"]
+    # Spark lists and digests the folders, then the top level's shards (the driver does not
+    # walk an input last seen past its bound); the two changed folders' entries come to the
+    # driver, which plans them (no join or sort); the totals over four rows are Spark's
+    assert second.rows is None
+    assert spark.sparkContext.actions == ["collect", "collect", "collect", "reduce"]
     (Path(spec.input) / "b" / "c.png").unlink()
     (Path(spec.input) / "b" / "x").mkdir()
     for name in ("1.png", "2.png", "3.png"):

@@ -423,3 +423,13 @@ def test_write_file_copies_atomically_and_is_guarded_as_write(tmp_path: Path) ->
     with store.open_read(str(target)) as f:
         f.seek(-3, os.SEEK_END)
         assert f.read() == b"xxx"
+
+
+@pytest.mark.parametrize("root", ["/a/b", "/a/b/", "/", "a", "./a", "a/./b", "/a//b", ".", ".."])
+def test_local_join_is_what_pathlib_makes(root: str) -> None:
+    """join's fast path for plain names must spell every path exactly as pathlib does: the
+    ledger compares these strings with the ones it stored."""
+    names = ["x", "x/y", "x//y", "./x", "x/.", "x/./y", "/abs", "x/", "..", "../x", "x/.."]
+    names += [".x", "a b", "é/ü", "", ".", "...", "x\\y", "x/y/"]
+    for name in names:
+        assert join(root, name) == str(Path(root) / name), (root, name)

@@ -659,16 +659,19 @@ def write_gallery(
     rows: list[dict[str, Any]] | None = None,
     top_rows: int = TOP_ROWS,
     recount: bool = False,
+    bound: int = 0,
 ) -> str:
     """The gallery, updating only the folders that changed: those holding rows of manifest
     parts not yet in the gallery (this run's, or a killed run's) and those of forgotten rows.
 
     A first run (or a gallery of another layout or file size) builds every folder. Given a small
-    collection's `rows` (pipeline.SMALL_RUN) the driver does it all; past it each changed folder
-    is one group of one shuffle, its pages numbered in its task, and the driver holds one list
-    entry per folder and the merged top lists (TOP_ROWS + ERRORS_LISTED rows).
+    collection's `rows` (pipeline.SMALL_RUN) the driver does it all; so it does, in a larger
+    one, when the new rows and the changed folders' rows are at most `bound` (the driver's
+    bound: a few photos added). Otherwise each changed folder is one group of one shuffle, its
+    pages numbered in its task, and the driver holds one list entry per folder and the merged
+    top lists (TOP_ROWS + ERRORS_LISTED rows).
     """
-    from dataproc_faces.results.ledger import read_rows
+    from dataproc_faces.results.ledger import capped, read_rows
 
     catalogue = _read_json(results, CATALOGUE)
     full = catalogue is None or (catalogue.get("layout"), catalogue.get("fileRows")) != (
@@ -687,12 +690,20 @@ def write_gallery(
         drops.setdefault(gallery_folder(name, sharded), []).append(name)
     combine = functools.partial(_combine, top_rows=top_rows)
     done: tuple[list, Tops] = ([], _no_tops())
+    groups = None
     if rows is not None:  # a small collection: the driver alone
         picked = rows if full else list(read_rows(results, source))
-        groups: dict[str, list[dict[str, Any]]] = {k: [] for k in drops}
-        for r in picked:
-            card = page_row(r, root, output)
-            groups.setdefault(gallery_folder(card["n"], sharded), []).append(card)
+        groups = _grouped(picked, drops, root, output, sharded)
+    elif not full and bound:  # a few rows into a large collection: the driver, if they are few
+        picked = capped(read_rows(results, source), bound)
+        groups = None if picked is None else _grouped(picked, drops, root, output, sharded)
+        kept = catalogue["folders"]
+        if (
+            groups is not None
+            and len(picked or ()) + sum(kept[k]["c"]["name"] for k in groups if k in kept) > bound
+        ):  # the changed folders' own rows are read too
+            groups = None
+    if groups is not None:
         done = next(
             _folders_in_task(results, sorted(groups.items()), drops, full, file_rows, top_rows)
         )
@@ -727,6 +738,21 @@ def write_gallery(
         results, summary, catalogue, folders, merged, page_size, file_rows, top_rows,
         sorted(pids), notes, recount,
     )  # fmt: skip
+
+
+def _grouped(
+    picked: Iterable[dict[str, Any]],
+    drops: dict[str, list[str]],
+    root: str,
+    output: str,
+    sharded: bool,
+) -> dict[str, list[dict[str, Any]]]:
+    """Rows as page cards by gallery folder, with the folders that only lose rows."""
+    groups: dict[str, list[dict[str, Any]]] = {k: [] for k in drops}
+    for r in picked:
+        card = page_row(r, root, output)
+        groups.setdefault(gallery_folder(card["n"], sharded), []).append(card)
+    return groups
 
 
 def refresh(results: Results) -> bool:

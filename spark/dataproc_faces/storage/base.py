@@ -29,29 +29,30 @@ def join(root: str, relative: str) -> str:
     """
     if is_remote(root):
         return root.rstrip("/") + "/" + relative
-    if _plain(relative) and _plain_root(root):  # what pathlib gives, without its parsing
-        return root + "/" + relative
-    return str(Path(root) / relative)
-
-
-def _plain(relative: str) -> bool:
-    """A relative local name pathlib leaves as it is: no empty or `.` segment."""
-    return not (
-        not relative
-        or relative == "."
-        or relative[0] == "/"
-        or relative[-1] == "/"
-        or "//" in relative
-        or relative.startswith("./")
-        or relative.endswith("/.")
-        or "/./" in relative
-    )
+    base = _local_base(root)
+    # What pathlib would make of it, without parsing it: a listing joins one per file.
+    if base != "." and _plain(relative):
+        return base + relative if base.endswith("/") else base + "/" + relative
+    return str(Path(base) / relative)
 
 
 @functools.lru_cache(maxsize=64)
-def _plain_root(root: str) -> bool:
-    """A local folder pathlib leaves as it is and joins with a single `/` (few: cached)."""
-    return root not in ("", ".") and not root.endswith("/") and str(Path(root)) == root
+def _local_base(root: str) -> str:
+    return str(Path(root))
+
+
+def _plain(relative: str) -> bool:
+    """A relative name pathlib leaves as it is: no empty or `.` segment, no leading `/`."""
+    return (
+        bool(relative)
+        and relative[0] != "/"
+        and relative[-1] != "/"
+        and "//" not in relative
+        and relative != "."
+        and not relative.startswith("./")
+        and not relative.endswith("/.")
+        and "/./" not in relative
+    )
 
 
 def normalise(uri: str) -> str:

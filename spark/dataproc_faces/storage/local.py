@@ -57,29 +57,31 @@ class LocalStore(Store):
         return sorted(rel for rel, _ in self._files(Path(root), Path(root), None))
 
     def _files(self, base: Path, start: Path, skipped: Skipped | None) -> Iterator[Entry]:
+        # Plain strings, not Path objects: a listing makes a name per file, millions of them.
+        base_text = os.fspath(base)
+        cut = len(base_text) if base_text.endswith("/") else len(base_text) + 1
         for dirpath, dirnames, filenames in os.walk(start, followlinks=False):
-            rel_dir = Path(dirpath).relative_to(base)
-            if Path(dirpath) != base and is_results_folder([*filenames, *dirnames]):
-                _tell(skipped, rel_dir.as_posix(), RESULTS)
+            prefix = dirpath[cut:] + "/" if dirpath != base_text else ""
+            if prefix and is_results_folder([*filenames, *dirnames]):
+                _tell(skipped, prefix[:-1], RESULTS)
                 dirnames[:] = []
                 continue
             kept = []
             for d in sorted(dirnames):
                 reason = skip_reason(d)
                 if reason:
-                    _tell(skipped, (rel_dir / d).as_posix(), reason)
+                    _tell(skipped, prefix + d, reason)
                 else:
                     kept.append(d)
             dirnames[:] = kept
             for name in sorted(filenames):
-                rel = (rel_dir / name).as_posix()
                 reason = skip_reason(name)
                 if reason:
-                    _tell(skipped, rel, reason)
+                    _tell(skipped, prefix + name, reason)
                     continue
                 version = _version(os.path.join(dirpath, name))
                 if version is not None:
-                    yield rel, version
+                    yield prefix + name, version
 
     def top_level(
         self, root: str, skipped: Skipped | None = None
