@@ -690,7 +690,7 @@ def write_gallery(
         drops.setdefault(gallery_folder(name, sharded), []).append(name)
     combine = functools.partial(_combine, top_rows=top_rows)
     done: tuple[list, Tops] = ([], _no_tops())
-    groups = None
+    groups = spread = None
     if rows is not None:  # a small collection: the driver alone
         picked = rows if full else list(read_rows(results, source))
         groups = _grouped(picked, drops, root, output, sharded)
@@ -701,11 +701,19 @@ def write_gallery(
         if (
             groups is not None
             and len(picked or ()) + sum(kept[k]["c"]["name"] for k in groups if k in kept) > bound
-        ):  # the changed folders' own rows are read too
-            groups = None
+        ):  # the changed folders' own rows are read too: their tasks read them, no shuffle
+            groups, spread = None, groups
     if groups is not None:
         done = next(
             _folders_in_task(results, sorted(groups.items()), drops, full, file_rows, top_rows)
+        )
+    elif spread is not None:
+        sc = spark.sparkContext
+        slices = max(1, min(len(spread), sc.defaultParallelism * 4))
+        done = (
+            sc.parallelize(sorted(spread.items()), slices)
+            .mapPartitions(lambda g: _folders_in_task(results, g, drops, full, file_rows, top_rows))
+            .treeReduce(combine)
         )
     elif source or drops:
         sc = spark.sparkContext
