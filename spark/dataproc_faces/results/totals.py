@@ -24,7 +24,13 @@ from typing import Any
 
 from dataproc_faces.results import review
 from dataproc_faces.results.layout import FOLDER_SEP, Results
-from dataproc_faces.results.ledger import _record_read, digest_shard, read_rows, read_shard_json
+from dataproc_faces.results.ledger import (
+    _record_read,
+    digest_shard,
+    part_versions,
+    read_rows,
+    read_shard_json,
+)
 from dataproc_faces.storage.base import Store
 
 TOTALS_READS_ENV = "DATAPROC_FACES_TOTALS_READS"  # tests: a file that records each part counted
@@ -179,3 +185,27 @@ def _write_changed(
 
     with ThreadPoolExecutor(THREADS) as pool:
         list(pool.map(write, changed))
+
+
+DRIVER_ROWS = 100_000  # rows `refresh_summary` counts itself at most (pipeline.SMALL_RUN's bound)
+
+
+def refresh_summary(results: Results, budget: int = DRIVER_ROWS) -> bool:
+    """summary.json's totals recounted after `forget` removed rows without a run (follow.py):
+    the cache makes that cost the rewritten parts. The run's own fields (wall time, processed,
+    phases) stay the last run's. False, with the summary left as it was, when there is none or
+    more than `budget` rows would need counting here (the next run counts them with Spark)."""
+    store = results.store()
+    if store.version(results.summary) is None:
+        return False
+    counted = collection_totals(results, part_versions(store, results.manifest), budget)
+    if counted is None:
+        return False
+    n, ok, faces, runtimes, privacy = counted
+    summary = json.loads(store.read(results.summary))
+    summary.update(
+        inputs=n, ok=ok, errors=n - ok, faces=faces, runtime=sorted(runtimes), privacy=privacy
+    )
+    body = json.dumps(summary, indent=2, sort_keys=True) + "\n"  # as manifest.Summary writes it
+    store.write(results.summary, body.encode(), "application/json")
+    return True
