@@ -242,7 +242,7 @@ def states(output: str) -> dict[str, tuple[str, str]]:
     store = gcs.GcsStore()
     found = {}
     for name in store.list_files(f"{output}/_state"):
-        if name.startswith("_digests/"):  # the folders' listing digests, not states
+        if name.startswith(("_digests/", "_totals/")):  # the folders' digests, parts' totals
             continue
         for line in store.read(f"{output}/_state/{name}").decode().splitlines():
             s = json.loads(line)

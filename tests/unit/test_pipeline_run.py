@@ -410,8 +410,11 @@ def test_runs_into_the_same_folder_skip_what_is_done_and_redo_what_changed(
     spark = FakeSession(parallelism=1)
     changed = run(spark, spec)
     assert (changed.processed, changed.skipped, changed.listed) == (2, 3, 5)
-    if planner == "spark":  # 5 parts, 4 slices a core
-        assert spark.sparkContext.parallelized[-1] == (changed.pids, 4)
+    if planner == "spark":  # the totals count only the run's 2 new parts (totals.py)
+        assert spark.sparkContext.parallelized[-1] == (
+            sorted(set(changed.pids) - set(again.pids)),
+            2,
+        )
     else:  # only the two inputs to process went to Spark
         assert [len(data) for data, _ in spark.sparkContext.parallelized] == [2]
     assert changed.summary.inputs == 5 and changed.compaction == {"orphans": 0, "superseded": 1}
@@ -562,8 +565,8 @@ def test_a_run_past_the_small_limit_goes_to_spark_by_input_or_by_results(
     second = run(spark, spec)
     assert (second.processed, second.skipped, second.summary.inputs) == (0, 2, 4)
     # planned on the driver: only the two changed folders' three state lines are read; the
-    # totals over four rows are Spark's
-    assert second.rows is None and spark.sparkContext.actions == ["reduce"]
+    # totals over four rows are the cache's (totals.py): no part changed, no Spark job
+    assert second.rows is None and spark.sparkContext.actions == []
     (Path(spec.input) / "b" / "c.png").unlink()
     (Path(spec.input) / "b" / "x").mkdir()
     for name in ("1.png", "2.png", "3.png"):
@@ -615,9 +618,8 @@ def test_folders_with_odd_names_keep_their_own_states(tmp_path: Path) -> None:
     again = run(FakeSession(), spec)
     assert (again.processed, again.skipped, again.summary.inputs) == (1, 7, 8)
     dst = Path(spec.output)
-    assert sorted(p.name for p in (dst / "_state").iterdir() if p.name != "_digests") == sorted(
-        {folder_name(folder_of(n)) for n in odd}
-    )
+    kept = [p.name for p in (dst / "_state").iterdir() if p.name not in ("_digests", "_totals")]
+    assert sorted(kept) == sorted({folder_name(folder_of(n)) for n in odd})
     assert len(list((dst / "_state" / "x%7Ey").iterdir())) == 2  # one part per run there
     assert run(FakeSession(), spec).processed == 0
 
