@@ -191,9 +191,12 @@ def test_a_damaged_shard_of_no_part_is_deleted(tmp_path: Path) -> None:
     assert not Path(f.results.totals_folder, "zz.json").exists()
 
 
-def test_the_budget_leaves_the_rest_to_the_counter_elsewhere(tmp_path: Path, reads) -> None:
+def test_the_budget_leaves_the_rest_to_the_counter_elsewhere(
+    tmp_path: Path, reads, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Past `budget` rows counted here, the other parts go to `elsewhere` (Spark's tasks in
     the pipeline); without one the totals are not known here."""
+    monkeypatch.setattr(totals, "THREADS", 1)  # one part at a time: the budget checked after each
     f = Folder(tmp_path)
     parts = [f.part(k, row(f"{k}/x.png", 1), row(f"{k}/y.png", 2)) for k in "ABCD"]
     assert f.totals(budget=3) is None
@@ -213,3 +216,18 @@ def test_the_budget_leaves_the_rest_to_the_counter_elsewhere(tmp_path: Path, rea
 def test_an_empty_collection_has_zero_totals(tmp_path: Path) -> None:
     f = Folder(tmp_path)
     assert f.totals() == totals.NONE == f.recount()
+
+
+def test_parts_are_counted_a_batch_at_a_time_up_to_the_budget(tmp_path: Path, reads) -> None:
+    """THREADS parts are read at once; the budget is checked after each batch."""
+    f = Folder(tmp_path)
+    parts = [f.part(f"F{i:02d}", row(f"F{i:02d}/x.png", i % 3)) for i in range(totals.THREADS + 3)]
+    asked: list[list[str]] = []
+
+    def elsewhere(pids: list[str]) -> dict[str, tuple]:
+        asked.append(pids)
+        return dict(totals.count_parts(f.results, pids))
+
+    assert f.totals(budget=1, elsewhere=elsewhere) == f.recount()
+    assert asked == [sorted(parts)[totals.THREADS :]]
+    assert len(reads()) == len(parts)

@@ -139,10 +139,10 @@ def collection_totals(
     kept = {pid: e for pid, e in cached.items() if versions.get(pid) == e[0]}
     missing = sorted(pid for pid in versions if pid not in kept)
     counted: dict[str, Totals] = {}
-    used, parts = 0, count_parts(results, missing)
-    while used < budget and len(counted) < len(missing):
-        pid, counted[pid] = next(parts)
-        used += counted[pid][0]
+    with ThreadPoolExecutor(THREADS) as pool:  # THREADS parts at a time: each at most a task's
+        while len(counted) < len(missing) and sum(t[0] for t in counted.values()) < budget:
+            batch = missing[len(counted) : len(counted) + THREADS]
+            counted.update(pool.map(lambda p: next(count_parts(results, [p])), batch))
     left = missing[len(counted) :]
     if left:
         if elsewhere is None:
