@@ -139,10 +139,12 @@ def collection_totals(
     kept = {pid: e for pid, e in cached.items() if versions.get(pid) == e[0]}
     missing = sorted(pid for pid in versions if pid not in kept)
     counted: dict[str, Totals] = {}
+    used = 0  # rows counted here
     with ThreadPoolExecutor(THREADS) as pool:  # THREADS parts at a time: each at most a task's
-        while len(counted) < len(missing) and sum(t[0] for t in counted.values()) < budget:
+        while len(counted) < len(missing) and used < budget:
             batch = missing[len(counted) : len(counted) + THREADS]
-            counted.update(pool.map(lambda p: next(count_parts(results, [p])), batch))
+            for pid, t in pool.map(lambda p: next(count_parts(results, [p])), batch):
+                counted[pid], used = t, used + t[0]
     left = missing[len(counted) :]
     if left:
         if elsewhere is None:
