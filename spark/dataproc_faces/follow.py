@@ -307,6 +307,7 @@ def drain_once(
     from dataproc_faces.results.forget import forget
     from dataproc_faces.results.gallery import refresh
     from dataproc_faces.results.layout import Results
+    from dataproc_faces.results.totals import refresh_summary
     from dataproc_faces.storage import store_for
     from dataproc_faces.storage.base import join
 
@@ -329,7 +330,8 @@ def drain_once(
             if todo.forget:
                 # Before the run, so the run's summary and gallery no longer count them.
                 done.forgotten = forget(Results(output, protect=root), todo.forget)
-                if not todo.run:  # no run to update the gallery: its pages drop them now
+                if not todo.run:  # no run: the summary's totals and the gallery's pages now
+                    refresh_summary(Results(output, protect=root))
                     refresh(Results(output, protect=root))
             if todo.run:
                 listing = join(lists, list_name(todo.run))

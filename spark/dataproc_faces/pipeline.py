@@ -27,6 +27,7 @@ from dataproc_faces.detectors.base import (
 from dataproc_faces.imaging.render import RenderOptions, outline
 from dataproc_faces.results import corrections as fixes
 from dataproc_faces.results import review
+from dataproc_faces.results import totals as totals_cache
 from dataproc_faces.results.folders import SHARDS, TOP, folder_of
 from dataproc_faces.results.layout import Results
 from dataproc_faces.results.ledger import (
@@ -43,6 +44,7 @@ from dataproc_faces.results.ledger import (
     options_key,
     part_id,
     part_ids,
+    part_versions,
     photo_options,
     read_digests,
     read_rows,
@@ -55,6 +57,8 @@ from dataproc_faces.results.ledger import (
     write_folder_parts,
 )
 from dataproc_faces.results.manifest import Summary, error_row, ok_row
+from dataproc_faces.results.totals import add as _add  # noqa: F401 - tests, older callers
+from dataproc_faces.results.totals import count_rows as _totals
 from dataproc_faces.scheduling import equal_sizes, guided_sizes
 from dataproc_faces.storage import store_for
 from dataproc_faces.storage.base import is_remote, is_within, join, normalise
@@ -1083,27 +1087,14 @@ def _corrections(spec: JobSpec) -> fixes.Corrections:
     return fixes.keep(results, data, fixes.parse(data))
 
 
-def _totals(rows: Iterable[dict[str, Any]]) -> Iterator[tuple]:
-    """(inputs, ok, faces, runtimes, privacy counts) of some rows; one tuple per partition."""
-    n = ok = faces = 0
-    runtimes: set[str] = set()
-    held: list[dict[str, Any]] = []
-    privacy: dict[str, int] = {}
-    for r in rows:
-        n += 1
-        ok += r["status"] == "ok"
-        faces += len(r["faces"])
-        if r.get("runtime"):
-            runtimes.add(r["runtime"])
-        held.append(r)
-        if len(held) >= 1000:  # counted a thousand rows at a time: a partition is not held
-            privacy = review.add(privacy, review.counts(held))
-            held = []
-    yield n, ok, faces, frozenset(runtimes), review.add(privacy, review.counts(held))
+def _count_with_spark(sc: Any, results: Results) -> totals_cache.Counter:
+    """Counts manifest parts in Spark's tasks, one (part id, totals) back per part."""
 
+    def count(pids: list[str]) -> dict[str, tuple]:
+        read = sc.parallelize(pids, max(1, min(len(pids), sc.defaultParallelism * 4)))
+        return dict(read.mapPartitions(lambda p: totals_cache.count_parts(results, p)).collect())
 
-def _add(a: tuple, b: tuple) -> tuple:
-    return a[0] + b[0], a[1] + b[1], a[2] + b[2], a[3] | b[3], review.add(a[4], b[4])
+    return count
 
 
 @dataclass
@@ -1203,17 +1194,17 @@ def run(
             write_digests_rdd(results, large.digests)
         for rdd in large.held:
             rdd.unpersist()
-    pids = sorted(part_ids(store_out, results.manifest))
+    versions = part_versions(store_out, results.manifest)
+    pids = sorted(versions)
     rows = capped(read_rows(results, pids), limit) if limit else None
-    if rows is not None:
+    if rows is not None:  # read anyway (the gallery's): counted as they are
         n, ok, faces, runtimes, privacy = next(_totals(rows))
-    elif pids:
-        read = sc.parallelize(pids, max(1, min(len(pids), sc.defaultParallelism * 4)))
-        n, ok, faces, runtimes, privacy = read.mapPartitions(
-            lambda p: _totals(read_rows(results, p))
-        ).treeReduce(_add)
-    else:
-        n, ok, faces, runtimes, privacy = next(_totals([]))
+    else:  # the cached totals of parts this run left alone; the others counted
+        counted = totals_cache.collection_totals(
+            results, versions, bound, _count_with_spark(sc, results)
+        )
+        assert counted is not None  # Spark counts what the driver's bound leaves
+        n, ok, faces, runtimes, privacy = counted
     wall = time.perf_counter() - started
     summary = Summary(
         inputs=n,

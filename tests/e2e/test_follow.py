@@ -226,6 +226,34 @@ def test_a_delete_is_forgotten_only_while_the_photo_is_gone(
     assert done.forgotten == 0  # gone.jpg had no results; nothing else was removed
 
 
+def test_a_delete_only_drain_recounts_the_summary_totals(
+    standin: PubSubStandIn, subscription: str, folder: dict[str, str]
+) -> None:
+    """No run follows the forget: summary.json's totals are recounted (results/totals.py), the
+    last run's own fields kept."""
+    from dataproc_faces.results.folders import folder_of
+    from dataproc_faces.results.layout import Results
+    from dataproc_faces.results.ledger import folder_pid, write_part
+
+    b, p, root, out = folder["bucket"], folder["prefix"], folder["root"], folder["output"]
+    results = Results(out, protect=root)
+    store = results.store()
+    done = [
+        {"path": f"{root}/{x}.png", "status": "ok", "faces": [{}] * n, "runtime": "cv2"}
+        for x, n in (("a", 2), ("b", 1))
+    ]
+    states = [{"path": r["path"], "version": "1", "options": "k"} for r in done]
+    write_part(store, results, folder_pid(folder_of("a.png"), "0001-aa"), done, states)
+    before = {"inputs": 2, "ok": 2, "errors": 0, "faces": 3, "processed": 2, "runtime": ["cv2"]}
+    store.write(results.summary, json.dumps(before).encode())
+    notify(standin, b, f"{p}/a.png", 1, "DELETE")  # never uploaded: gone
+    runner = Recorder()
+    drained = drain(subscription, folder, runner)
+    assert drained.forgotten == 1 and runner.lists == []
+    after = json.loads(store.read(results.summary))
+    assert (after["inputs"], after["ok"], after["faces"], after["processed"]) == (1, 1, 1, 2)
+
+
 def rows(output: str) -> dict[str, dict[str, Any]]:
     store = gcs.GcsStore()
     found = {}
@@ -242,7 +270,7 @@ def states(output: str) -> dict[str, tuple[str, str]]:
     store = gcs.GcsStore()
     found = {}
     for name in store.list_files(f"{output}/_state"):
-        if name.startswith("_digests/"):  # the folders' listing digests, not states
+        if name.startswith(("_digests/", "_totals/")):  # the folders' digests, parts' totals
             continue
         for line in store.read(f"{output}/_state/{name}").decode().splitlines():
             s = json.loads(line)

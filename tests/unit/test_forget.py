@@ -51,3 +51,24 @@ def test_forgetting_a_parts_only_photo_deletes_the_part_and_its_state(tmp_path: 
     assert part_ids(store, results.manifest) == {"0001-x"}
     assert part_ids(store, results.state) == {"0001-x"}
     assert Path(results.image("b.jpg")).exists()
+
+
+def test_rows_named_below_the_input_and_results_folders_are_forgotten(tmp_path: Path) -> None:
+    """A local run's rows name the input below the input folder and the outputs below the
+    results folder (layout.py's `shown`): forget matches and deletes them by those names."""
+    from dataproc_faces.results.ledger import folder_pid, read_rows
+
+    out, src = str(tmp_path / "out"), tmp_path / "in"
+    results, store = Results(out, protect=str(src)), LocalStore(root=out)
+    pid = folder_pid("A", "0001-x")
+    rows, states = [], []
+    for n in ("a", "b"):
+        store.write(results.image(f"A/{n}.jpg"), b"jpeg")
+        output = results.shown_output(results.image(f"A/{n}.jpg"))
+        rows.append({"path": f"A/{n}.jpg", "status": "ok", "output": output, "thumbnail": None})
+        states.append({"path": f"A/{n}.jpg", "version": "1", "options": "k"})
+    write_part(store, results, pid, rows, states)
+    assert forget(results, [str(src / "A" / "a.jpg")]) == 1
+    assert [r["path"] for r in read_rows(results, [pid])] == ["A/b.jpg"]
+    assert [p for p, _ in read_states(results, [pid])] == [str(src / "A" / "b.jpg")]
+    assert not Path(results.image("A/a.jpg")).exists() and Path(results.image("A/b.jpg")).exists()

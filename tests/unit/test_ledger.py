@@ -208,3 +208,24 @@ def test_a_compaction_stopped_between_its_two_writes_finishes_exactly(
     ]
     assert [json.loads(x) for x in lines(state)] == [st("A/a.png"), st("A/c.png")]
     assert compact(None, results, ["A"]) == {"orphans": 0, "superseded": 0}  # settled
+
+
+def test_part_versions_change_when_a_part_is_rewritten_under_its_id(tmp_path: Path) -> None:
+    """The local store's version is size and mtime: a part compaction rewrote is a new one."""
+    from dataproc_faces.results.ledger import part_versions, write_part
+
+    results = Results(str(tmp_path / "out"))
+    store = LocalStore(root=results.root)
+    rows = [{"path": f"{i}.png", "status": "ok"} for i in range(2)]
+    write_part(store, results, "0001-x", rows, rows)
+    write_part(store, results, "0002-y", rows, rows)
+    (Path(results.manifest) / "notes.txt").write_text("not a part")
+    (Path(results.manifest) / "part-folder.json").mkdir()
+    first = part_versions(store, results.manifest)
+    assert sorted(first) == ["0001-x", "0002-y"]
+    write_part(store, results, "0001-x", rows[:1], rows[:1])
+    again = part_versions(store, results.manifest)
+    assert again["0001-x"] != first["0001-x"] and again["0002-y"] == first["0002-y"]
+    size = (Path(results.manifest) / "part-0001-x.json").stat().st_size
+    assert again["0001-x"].split(":")[0] == str(size)
+    assert part_ids(store, results.manifest) == set(again)

@@ -416,8 +416,11 @@ def test_runs_into_the_same_folder_skip_what_is_done_and_redo_what_changed(
     spark = FakeSession(parallelism=1)
     changed = run(spark, spec)
     assert (changed.processed, changed.skipped, changed.listed) == (2, 3, 5)
-    if planner == "spark":  # 5 parts, 4 slices a core
-        assert spark.sparkContext.parallelized[-1] == (changed.pids, 4)
+    if planner == "spark":  # the totals count only the run's 2 new parts (totals.py)
+        assert spark.sparkContext.parallelized[-1] == (
+            sorted(set(changed.pids) - set(again.pids)),
+            2,
+        )
     else:  # only the two inputs to process went to Spark
         assert [len(data) for data, _ in spark.sparkContext.parallelized] == [2]
     assert changed.summary.inputs == 5 and changed.compaction == {"orphans": 0, "superseded": 1}
@@ -549,13 +552,13 @@ def test_a_short_input_list_is_planned_by_the_driver(
     spark = FakeSession()
     result = run(spark, spec)
     assert (result.processed, result.listed, result.summary.inputs) == (2, 3, 5)
-    # each row read once, by the totals: the driver does not try to hold 5 rows past 3 first
-    assert len(rows_read) == 5
+    # the driver does not try to hold the collection's 5 rows (past 3): totals from the cache
+    assert rows_read == []
     assert names_of_last_run(spec.output) == ["a.png", "new.png"]
     actions = spark.sparkContext.actions
     if bound == 3:
-        # the tasks' collect, then (5 rows > 3) the totals over every part are Spark's
-        assert (actions, result.rows) == (["collect", "reduce"], None)
+        # the tasks' collect only; the totals are the cache's and the new parts' rows
+        assert (actions, result.rows) == (["collect"], None)
     else:  # the list itself is past the bound: Spark reads, checks and plans it
         assert "count" in actions and result.rows is None
     after = sorted((Path(spec.output) / "_state" / "_digests").glob("*.json"))
@@ -635,9 +638,10 @@ def test_a_run_past_the_small_limit_goes_to_spark_by_input_or_by_results(
     assert (second.processed, second.skipped, second.summary.inputs) == (0, 2, 4)
     # Spark lists and digests the folders, then the top level's shards (the driver does not
     # walk an input last seen past its bound); the two changed folders' entries come to the
-    # driver, which plans them (no join or sort); the totals over four rows are Spark's
+    # driver, which plans them (no join or sort); the totals over four rows are the cache's
+    # (totals.py): no part changed, no Spark job for them
     assert second.rows is None
-    assert spark.sparkContext.actions == ["collect", "collect", "collect", "reduce"]
+    assert spark.sparkContext.actions == ["collect", "collect", "collect"]
     (Path(spec.input) / "b" / "c.png").unlink()
     (Path(spec.input) / "b" / "x").mkdir()
     for name in ("1.png", "2.png", "3.png"):
@@ -689,9 +693,8 @@ def test_folders_with_odd_names_keep_their_own_states(tmp_path: Path) -> None:
     again = run(FakeSession(), spec)
     assert (again.processed, again.skipped, again.summary.inputs) == (1, 7, 8)
     dst = Path(spec.output)
-    assert sorted(p.name for p in (dst / "_state").iterdir() if p.name != "_digests") == sorted(
-        {folder_name(folder_of(n)) for n in odd}
-    )
+    kept = [p.name for p in (dst / "_state").iterdir() if p.name not in ("_digests", "_totals")]
+    assert sorted(kept) == sorted({folder_name(folder_of(n)) for n in odd})
     assert len(list((dst / "_state" / "x%7Ey").iterdir())) == 2  # one part per run there
     assert run(FakeSession(), spec).processed == 0
 

@@ -41,15 +41,18 @@ def forget(results: Results, sources: Iterable[str]) -> int:
             continue
         # A state without its part: a compaction killed before deleting it; compact cleans it.
         rows = list(read_rows(results, [pid])) if store.version(results.part(pid)) else []
-        for row in rows:
-            if row["path"] in hit:
-                for uri in (row.get("output"), row.get("thumbnail")):
+        named = [results.source_of(r["path"]) in hit for r in rows]  # stored names: shown()
+        for row, gone_row in zip(rows, named, strict=True):
+            if gone_row:
+                for stored in (row.get("output"), row.get("thumbnail")):
+                    uri = results.output_of(stored)  # a local row names it below the results
                     if uri:
                         store.delete(uri)
-        kept_rows = [r for r in rows if r["path"] not in hit]
+        kept_rows = [r for r, g in zip(rows, named, strict=True) if not g]
         # the gallery drops them from their folders' pages (before the part loses them)
-        note_forgotten(results, (r["path"] for r in rows if r["path"] in hit))
-        kept_states = [s for s in _state_lines(results, pid) if s["path"] not in hit]
+        note_forgotten(results, (r["path"] for r, g in zip(rows, named, strict=True) if g))
+        states = _state_lines(results, pid)
+        kept_states = [s for s in states if results.source_of(s["path"]) not in hit]
         removed += len(rows) - len(kept_rows)
         if kept_rows:
             store.write(results.part(pid), _lines(kept_rows), "application/x-ndjson")

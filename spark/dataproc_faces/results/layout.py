@@ -7,6 +7,7 @@
     _state/part-<id>.json             what each part's inputs were when processed (ledger.py),
     _state/<folder>/part-<id>.json    ... for the parts `manifest/part-<folder>~<id>.json`
     _state/_digests/<xx>.json         each input folder's listing digest, 256 shards (ledger.py)
+    _state/_totals/<xx>.json          each manifest part's totals, by its version (totals.py)
     _work/<run id>/list-<n>.txt       a run's listing shards, deleted when it ends
     _work/videos/<key>/<n>.*          a video's encoded segments, deleted once joined
     _corrections/current.json         a person's boxes, merged (corrections.py)
@@ -38,6 +39,7 @@ from dataproc_faces.storage.skips import RESULTS_MARKER, RESULTS_STATE_DIR
 PART_PREFIX, PART_SUFFIX = "part-", ".json"
 FOLDER_SEP = "~"  # between a folder part's folder and its own id: never in an encoded folder
 DIGESTS = "_digests"  # below _state: never an encoded folder (those never start with "_")
+TOTALS = "_totals"  # below _state too: the manifest parts' counted totals (totals.py)
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,14 @@ class Results:
     @property
     def digest_folder(self) -> str:
         return self._at(self.STATE, DIGESTS)
+
+    def totals(self, shard: str) -> str:
+        """One of the shard files that keep each manifest part's totals (totals.py)."""
+        return self._at(self.STATE, TOTALS, f"{shard}.json")
+
+    @property
+    def totals_folder(self) -> str:
+        return self._at(self.STATE, TOTALS)
 
     def relative(self, stored: str) -> str:
         """A stored name's path below the run's input (its folder key's source); a name outside

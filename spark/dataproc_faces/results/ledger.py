@@ -15,6 +15,8 @@ one of 256 `_top/xx` shards for photos at the top; `<folder>` is its encoding, `
   (every input's name, version and the options it is expected to be done with, summed as
   hashes, `line_hash`/`seal`), written only after that folder's work is recorded and compacted,
   and only by a run that listed the whole input (never by an `--input-list` run).
+- `_state/_totals/<xx>.json`: 256 shard files of each manifest part's totals, keyed by the part's
+  id and version (totals.py), so a run counts only the parts it wrote or rewrote.
 - `manifest/part-<id>.json` with `_state/part-<id>.json`: the flat layout of earlier versions,
   still read; `compact` splits such parts into per-folder parts (`migrate`).
 
@@ -114,10 +116,16 @@ def write_folder_parts(
 def part_ids(store: Store, folder: str) -> set[str]:
     """Ids of the part files directly in one folder: one name per Spark task (and input folder)
     ever run, not per input. One level only: `_state`'s per-folder sub-folders are not walked."""
+    return set(part_versions(store, folder))
+
+
+def part_versions(store: Store, folder: str) -> dict[str, str]:
+    """`part_ids` with each part file's version (from the same listing): a part rewritten under
+    its id (compaction, `migrate`, forget.py) has a new one."""
     if not store.exists(folder):
-        return set()
+        return {}
     return {
-        n[len(PREFIX) : -len(SUFFIX)]
+        n[len(PREFIX) : -len(SUFFIX)]: version
         for n, version in store.top_level(folder)
         if version is not None and n.startswith(PREFIX) and n.endswith(SUFFIX)
     }
@@ -455,10 +463,14 @@ def digest_shard(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:2]
 
 
-def _read_shard(results: Results, shard: str) -> dict[str, str]:
-    uri = results.digests(shard)
+def read_shard_json(uri: str) -> Any:
+    """One shard file's JSON (the digests', totals.py's); {} when there is none."""
     data = store_for(uri).version(uri) and store_for(uri).read(uri)
     return json.loads(data) if data else {}
+
+
+def _read_shard(results: Results, shard: str) -> dict[str, str]:
+    return read_shard_json(results.digests(shard))
 
 
 def read_digests(results: Results, keys: Iterable[str]) -> dict[str, str]:
