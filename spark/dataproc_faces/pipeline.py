@@ -36,8 +36,10 @@ from dataproc_faces.results.ledger import (
     capped,
     compact,
     folder_name,
+    folder_part_ids,
     line_hash,
     new_run_id,
+    newest,
     newest_states,
     options_key,
     part_id,
@@ -46,10 +48,12 @@ from dataproc_faces.results.ledger import (
     photo_options,
     read_digests,
     read_rows,
+    read_states,
     seal,
     states_rdd,
     write_digests,
     write_digests_rdd,
+    write_digests_spread,
     write_folder_parts,
 )
 from dataproc_faces.results.manifest import Summary, error_row, ok_row
@@ -379,6 +383,8 @@ class _Listed:
     changed: dict[str, tuple[str, int]]  # folder key -> (digest, inputs listed there)
     entries: Any  # RDD of (source, (relative, version)) of the changed folders
     held: Any  # the persisted top-level entries, or None
+    listings: dict[str, str] = field(default_factory=dict)  # changed folder key -> its listing
+    top: Any = None  # RDD of the entries of changed `_top/xx` shards, or None
 
 
 def _listed_by_folder(
@@ -396,6 +402,7 @@ def _listed_by_folder(
     recorded = {} if force else read_digests(results, keys)
     changed: dict[str, tuple[str, int]] = {}
     read: list[str] = []  # the changed folders' listings
+    listings: dict[str, str] = {}
     listed = 0
     if folders:
         slices = min(len(folders), sc.defaultParallelism * 4)
@@ -410,13 +417,14 @@ def _listed_by_folder(
             if uri:
                 changed[key] = (digest, n)
                 read.append(uri)
+                listings[key] = uri
     shards += read
     root = spec.input
     entries = []
     if read:
         back = sc.parallelize(read, min(len(read), sc.defaultParallelism * 4))
         entries.append(back.mapPartitions(lambda u: _read_shards(root, u, LISTING_READS_ENV)))
-    top = None
+    top = loose = None
     if parts:
         top = sc.union(parts).persist(StorageLevel.MEMORY_AND_DISK)
 
@@ -431,8 +439,9 @@ def _listed_by_folder(
                 changed[key] = (seal(summed), summed[0])
         wanted = frozenset(k for k in changed if k.startswith(TOP + "/"))  # at most SHARDS
         entries.append(top.filter(lambda e: folder_of(e[1][0]) in wanted))
+        loose = entries[-1] if wanted else None
     rdd = sc.union(entries) if entries else sc.emptyRDD()
-    return _Listed(listed, ignored, shards, changed, rdd, top)
+    return _Listed(listed, ignored, shards, changed, rdd, top, listings, loose)
 
 
 def _prune(folders: Iterable[str]) -> None:
@@ -795,6 +804,12 @@ class SparkPlan:
     folders: Any  # RDD of the input folders whose states this run read (to compact)
     digests: Any  # RDD of (folder key, digest) to record after the work, or None (an input list)
     videos: Any = None  # RDD of the entries named like videos (their segments: tasks of their own)
+    # a full listing's changed folders, key -> digest (one per folder, as the listing sent
+    # them): compacted and recorded by tasks the driver hands out, no join or shuffle
+    changed: dict[str, str] | None = None
+    # at most FEW_PENDING inputs to process, in order: the driver cuts their tasks (`work` and
+    # `videos` unused), as for a small run; None: the executors' `work` and `videos`
+    pending: list[tuple[str, tuple[str, str]]] | None = None
 
 
 def _plan_with_spark(
@@ -807,8 +822,10 @@ def _plan_with_spark(
     bound: int = 0,
 ) -> SparkPlan | DriverPlan:
     """Listing, digests, skipping and numbering on the executors. Only input folders whose
-    listing digest differs from the recorded one are joined with their states; with an input
-    list (not a full listing) every listed folder is, and no digest is recorded.
+    listing digest differs from the recorded one are planned: each in one task that reads its
+    listing and its own states (`_pending_by_folder`: no join, no sort), or, while legacy flat
+    states remain or a folder is huge, joined with their states. With an input list (not a
+    full listing) every listed folder is joined, and no digest is recorded.
 
     When the changed folders hold at most `bound` inputs and state lines (a few new photos in a
     large collection), their entries come to the driver and it plans them (a DriverPlan): one
@@ -817,7 +834,7 @@ def _plan_with_spark(
 
     results = spec.results
     digests = None
-    everything = None
+    everything = found = None
     if spec.input_list:
         everything, shards, ignored = listing(sc, spec, run_id)
         everything = everything.persist(StorageLevel.MEMORY_AND_DISK)
@@ -849,6 +866,13 @@ def _plan_with_spark(
                 if everything is not None:
                     everything.unpersist()
                 return replace(narrow, listed=listed, ignored=ignored, shards=shards)
+        legacy = part_ids(results.store(), results.state)
+        if not legacy and all(n <= FOLDER_PLAN_MAX for _, n in found.changed.values()):
+            pending = _pending_by_folder(sc, spec, found, options, force, shared)
+            counts = (listed, ignored, shards)
+            few = min(FEW_PENDING, bound)  # SMALL_RUN 0: every step the executors'
+            plan = _numbered(sc, spec, counts, pending, everything, folders, digests, few)
+            return replace(plan, changed={k: d for k, (d, _) in found.changed.items()})
     folders = folders.persist(StorageLevel.MEMORY_AND_DISK)
     changed = folders.count()
     held = [folders]
@@ -861,7 +885,7 @@ def _plan_with_spark(
             .join(folders.map(lambda k: (k, None)), slices)
             .map(lambda kv: kv[1][0])
         )
-    legacy = part_ids(results.store(), results.state)
+    legacy = part_ids(results.store(), results.state)  # an older layout's states: joined
     known = states_rdd(sc, results, legacy, folders)
     pending = _pending(entries, known, options, force, slices, shared)
     indexed = (
@@ -876,6 +900,25 @@ def _plan_with_spark(
     total = indexed.count()
     if everything is not None:
         everything.unpersist()
+    plan = _chunked(sc, spec, (listed, ignored, shards), total, indexed, held, folders, digests)
+    if found is not None:
+        return replace(plan, changed={k: d for k, (d, _) in found.changed.items()})
+    return plan
+
+
+def _chunked(
+    sc: Any,
+    spec: JobSpec,
+    counts: tuple[int, dict[str, int], list[str]],
+    total: int,
+    indexed: Any,
+    held: list[Any],
+    folders: Any,
+    digests: Any,
+) -> SparkPlan:
+    """The plan from the numbered pending entries, (index, entry) in folder order: photos in
+    tasks of `_chunk_bounds`, videos apart. `counts`: (listed, ignored, shards)."""
+    listed, ignored, shards = counts
     if not total:
         return SparkPlan(listed, ignored, shards, 0, indexed, held, folders, digests, indexed)
     bounds = _chunk_bounds(total, sc.defaultParallelism, spec.partitions)
@@ -885,6 +928,119 @@ def _plan_with_spark(
     videos = indexed.filter(lambda kv: video_jobs.is_named_video(kv[1])).map(lambda kv: kv[1])
     work = photos.partitionBy(len(bounds) - 1, lambda i: bisect_right(bounds, i) - 1)
     return SparkPlan(listed, ignored, shards, total, work, held, folders, digests, videos)
+
+
+# Inputs to process, found by the executors' plan, that the driver takes to cut their tasks
+# itself (as it does for a small run): a few new or changed photos in a large collection.
+FEW_PENDING = 2_000
+
+# A changed folder holding more inputs than this is planned by joining with its states (Spark
+# spills a shuffle); at most this many, in one task that holds its listing and newest states.
+FOLDER_PLAN_MAX = 200_000
+
+
+def _plan_groups(changed: dict[str, tuple[str, int]], slices: int) -> list[list[str]]:
+    """The changed folders' keys, sorted, cut into runs of about equal inputs: one planning
+    task each (at most `slices` of them, unless a run would pass FOLDER_PLAN_MAX inputs)."""
+    total = sum(n for _, n in changed.values())
+    target = min(FOLDER_PLAN_MAX, max(PLAN_ENTRIES, -(-total // max(1, slices))))
+    groups: list[list[str]] = [[]]
+    size = 0
+    for key in sorted(changed):
+        n = changed[key][1]
+        if groups[-1] and size + n > target:
+            groups.append([])
+            size = 0
+        groups[-1].append(key)
+        size += n
+    return groups
+
+
+def _pending_by_folder(
+    sc: Any, spec: JobSpec, found: _Listed, options: str, force: bool, shared: Any
+) -> Any:
+    """RDD of the changed folders' pending entries in folder order (`_folder_order`), each
+    folder planned in one task from its listing file and its own states: no join, no shuffle
+    of states. Top-level entries (`_top/xx` shards) come from an RDD, so when some changed,
+    they and the folders' listing names are placed by key (`partitionBy`: only they move)."""
+    groups = _plan_groups(found.changed, sc.defaultParallelism * 4)
+    named = [[(k, found.listings[k]) for k in g if k in found.listings] for g in groups]
+
+    def plan(units: Iterable[tuple[str, Any]]) -> Iterator[tuple[str, tuple[str, str]]]:
+        return _plan_folders(spec, options, force, shared, units)
+
+    if found.top is None:  # one partition per group, in order: numbered as they come
+        slices = sc.parallelize(named, len(named))
+        return slices.flatMap(lambda group: group).mapPartitions(plan)
+    starts = [g[0] for g in groups]
+    units = sc.union(
+        [
+            sc.parallelize([u for g in named for u in g], len(groups)),
+            found.top.map(lambda e: (folder_of(e[1][0]), e)),
+        ]
+    )
+    return units.partitionBy(len(groups), lambda k: bisect_right(starts, k) - 1).mapPartitions(plan)
+
+
+def _plan_folders(
+    spec: JobSpec, options: str, force: bool, shared: Any, units: Iterable[tuple[str, Any]]
+) -> Iterator[tuple[str, tuple[str, str]]]:
+    """One planning task: its folders' pending entries, folder by folder in key order. A unit
+    is (key, listing file URI) for a folder, or (key, entry) for a top-level input."""
+    results, root = spec.results, spec.input
+    fixed = shared.value if shared else None
+    listings: dict[str, str] = {}
+    loose: dict[str, list[tuple[str, tuple[str, str]]]] = {}
+    for key, value in units:
+        if isinstance(value, str):
+            listings[key] = value
+        else:
+            loose.setdefault(key, []).append(value)
+    store = results.store()
+    for key in sorted({*listings, *loose}):
+        if key in listings:
+            entries = list(_read_shards(root, [listings[key]], LISTING_READS_ENV))
+        else:
+            entries = loose.pop(key)
+        states = None
+        if not force:
+            states = newest(read_states(results, sorted(folder_part_ids(store, results, key))))
+        yield from _stale(entries, {key}, states, options, fixed, force)
+
+
+def _numbered(
+    sc: Any,
+    spec: JobSpec,
+    counts: tuple[int, dict[str, int], list[str]],
+    pending: Any,
+    release: Any,
+    folders: Any,
+    digests: Any,
+    few: int = 0,
+) -> SparkPlan:
+    """`pending` (in folder order, partition after partition) numbered without a sort: one
+    job counts each partition (and keeps the entries), the offsets number them; at most `few`
+    of them come to the driver instead (`SparkPlan.pending`). `release`: a persisted RDD the
+    count makes useless (the top-level entries), or None."""
+    from pyspark import StorageLevel
+
+    pending = pending.persist(StorageLevel.MEMORY_AND_DISK)
+    sizes = pending.mapPartitions(lambda part: [sum(1 for _ in part)]).collect()
+    if release is not None:
+        release.unpersist()
+    starts = list(itertools.accumulate(sizes, initial=0))
+    if starts[-1] <= few:  # a few changed photos: their tasks need no shuffle
+        few = pending.collect()
+        pending.unpersist()
+        listed, ignored, shards = counts
+        return SparkPlan(listed, ignored, shards, len(few), None, [], folders, digests, None,
+                         pending=few)  # fmt: skip
+
+    def number(i: int, part: Iterable[Any]) -> Iterator[tuple[int, Any]]:
+        return enumerate(part, starts[i])
+
+    indexed = pending.mapPartitionsWithIndex(number)
+    return _chunked(sc, spec, counts, starts[-1], indexed, [pending], folders, digests)
 
 
 def _narrow(
@@ -993,7 +1149,10 @@ def run(
         listed, ignored, shards, total, work = (
             large.listed, large.ignored, large.shards, large.total, large.work
         )  # fmt: skip
-        videos = large.videos
+        videos, photos = large.videos, None
+        if large.pending is not None:  # few: the driver hands out the tasks, no shuffle
+            photos, videos = video_jobs.split_named(large.pending)
+            work = _work_from_plan(sc, spec, photos)
     per_task: list[dict[str, Any]] = []
     video_phases: dict[str, float] = {}  # seconds of the video jobs, when there are videos
     planned = time.perf_counter()
@@ -1004,7 +1163,7 @@ def run(
             lambda part: process_chunk(spec, run_id, options, part, done, shared)
         )
         with progress(total, lambda: done.value) if progress else nullcontext():
-            if small is None or photos:  # a planned run of videos only: no empty photos' job
+            if photos is None or photos:  # a planned run of videos only: no empty photos' job
                 per_task = chunks.collect()
             per_task += video_jobs.run_segmented(
                 sc, spec, run_id, options, videos, done, shared, video_phases
@@ -1022,6 +1181,12 @@ def run(
         _stop_at("digests")
         recorded = small is not None and not small.listed_only
         write_digests(results, sorted(small.changed.items()) if recorded else ())
+    elif large.changed is not None:  # a full listing: its changed folders are on the driver
+        compaction = compact(sc, results, sorted(large.changed), on_driver=False)
+        _stop_at("digests")
+        write_digests_spread(sc, results, large.changed)
+        for rdd in large.held:
+            rdd.unpersist()
     else:
         compaction = compact(sc, results, large.folders, on_driver=False)
         _stop_at("digests")

@@ -11,6 +11,7 @@ import pytest
 
 from dataproc_faces.detectors.base import DetectOptions
 from dataproc_faces.pipeline import JobSpec, _counted, run
+from dataproc_faces.results.folders import folder_of
 from dataproc_faces.results.manifest import read_manifest
 from dataproc_faces.storage.local import LocalStore
 from tests.images import astronaut, encode
@@ -147,6 +148,35 @@ def test_an_accumulator_counts_rows_as_tasks_yield_them(spark) -> None:
         done = sc.accumulator(0)
         rows = sc.parallelize(range(5), 2).mapPartitions(lambda p, d=done: _counted(iter(p), d))
         assert (rows.collect(), done.value) == ([0, 1, 2, 3, 4], 5)
+
+
+@pytest.mark.parametrize("top", [True, False])
+def test_the_folder_plan_places_and_numbers_the_same_on_both(
+    spark, tmp_path: Path, monkeypatch, top: bool
+) -> None:
+    """`_pending_by_folder`: slices of folder groups, or top-level entries placed by key with
+    `partitionBy`, then numbered partition by partition (`mapPartitionsWithIndex`)."""
+    from dataproc_faces import pipeline
+    from dataproc_faces.results.ledger import options_key
+
+    monkeypatch.setattr(pipeline, "PLAN_ENTRIES", 2)
+    src = tmp_path / "in"
+    names = [f"{d}/{n}.png" for d in ("m", "b", "x") for n in ("z", "a")]
+    names += [f"t{n}.png" for n in range(5)] if top else []
+    for name in names:
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_bytes(b"x")
+    found = []
+    for sc, name in ((spark.sparkContext, "real"), (FakeContext(parallelism=2), "fake")):
+        spec = JobSpec(str(src), str(tmp_path / name), DetectOptions(detector="haar"))
+        plan = pipeline._plan_with_spark(sc, spec, "r1", options_key({}, {}), False)
+        found.append([sorted(p) for p in glom(plan.work)])
+        for rdd in plan.held:
+            rdd.unpersist()
+    assert found[0] == found[1]
+    numbered = sorted(e for part in found[0] for e in part)
+    assert [i for i, _ in numbered] == list(range(len(names)))
+    assert [e[1][0] for _, e in numbered] == sorted(names, key=lambda r: (folder_of(r), r))
 
 
 def test_a_whole_run_gives_the_same_results_on_both(spark, tmp_path: Path) -> None:

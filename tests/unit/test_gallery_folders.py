@@ -362,6 +362,15 @@ def test_new_rows_whose_folders_fit_the_drivers_bound_are_placed_by_the_driver(
         build(spark, Results(str(dst), SRC), pids, summary(dst, rows), file_rows=2, bound=limit)
         if how == "bounded":
             assert (spark.sparkContext.parallelized == []) == by_driver
+            # past the bound, the new rows the driver read are handed to the folders' tasks:
+            # no second read of the parts, no shuffle
+            shuffled = [op for op, _ in spark.sparkContext.shuffles]
+            assert shuffled == ([] if by_driver or bound >= 2 else ["groupByKey"])
+            if not by_driver and bound >= 2:
+                ((groups, _),) = spark.sparkContext.parallelized
+                assert [(k, [c["n"] for c in cards]) for k, cards in groups] == [
+                    ("C", ["C/new-1.jpg", "C/new-2.jpg"])
+                ]
         assert page_files(dst) == expected_files(rows, dst, 2)
     spark_index = (built["spark"] / Results.INDEX).read_text().replace(str(built["spark"]), "D")
     index = (built["bounded"] / Results.INDEX).read_text().replace(str(built["bounded"]), "D")

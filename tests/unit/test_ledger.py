@@ -10,8 +10,10 @@ import pytest
 
 from dataproc_faces.results.layout import Results
 from dataproc_faces.results.ledger import (
+    DROP_STOP_ENV,
     _drop,
     _losers,
+    compact,
     new_run_id,
     options_key,
     part_id,
@@ -124,6 +126,88 @@ def test_folder_names_are_safe_distinct_path_segments() -> None:
     assert all("~" not in n and "/" not in n and len(n) <= 120 for n in names)
     assert names[-1].startswith("%%") and names[-2].startswith("%%")  # long: by hash
     assert folder_pid("a~b", "0001-x") == "a%7Eb~0001-x"
+
+
+def lines(path: str) -> list[str]:
+    return Path(path).read_text().splitlines()
+
+
+def two_runs(tmp_path: Path) -> Results:
+    """Folder A's parts of two runs: the first did a, b and c; the second redid b."""
+    results = Results(str(tmp_path / "out"), protect=str(tmp_path / "in"))
+    store = results.store()
+    old = [{"path": f"A/{n}.png", "status": "ok", "faces": [], "millis": 1.5} for n in "abc"]
+    write_part(store, results, "A~0001-x", old, [st("A/a.png"), st("A/b.png"), st("A/c.png")])
+    new = [{"path": "A/b.png", "status": "ok", "faces": [{"x": 1}], "millis": 2.0}]
+    write_part(store, results, "A~0002-y", new, [st("A/b.png", "2")])
+    return results
+
+
+def st(path: str, version: str = "1") -> dict:
+    return {"path": path, "version": version, "options": "k"}
+
+
+def test_a_superseded_row_is_dropped_and_the_other_lines_are_copied_byte_for_byte(
+    tmp_path: Path,
+) -> None:
+    """Only the dropped line is parsed: a kept line in another spelling (an earlier writer's)
+    stays exactly as it was, where a parse-and-dump would respell it."""
+    results = two_runs(tmp_path)
+    part, state = results.part("A~0001-x"), results.state_part("A~0001-x")
+    odd = '{"faces":[],"millis":1.50, "path": "A/c.png", "status":"ok"}'  # the same row
+    Path(part).write_text("\n".join([*lines(part)[:2], odd]) + "\n")
+    kept_state = lines(state)[0]
+    assert compact(None, results, ["A"]) == {"orphans": 0, "superseded": 1}
+    assert lines(part) == [lines(part)[0], odd] and json.loads(lines(part)[0])["path"] == "A/a.png"
+    assert lines(state) == [kept_state, json.dumps(st("A/c.png"), sort_keys=True)]
+    assert [json.loads(x)["path"] for x in lines(results.part("A~0002-y"))] == ["A/b.png"]
+
+
+@pytest.mark.parametrize("order", ["swapped", "short", "long"])
+def test_a_part_that_disagrees_with_its_state_is_parsed_whole(tmp_path: Path, order) -> None:
+    """Rows out of their states' order, one row fewer (a rewrite killed between its two
+    writes) or one more: the lines are not trusted, every row is parsed, the result exact."""
+    results = two_runs(tmp_path)
+    part = results.part("A~0001-x")
+    rows = lines(part)
+    extra = json.dumps({"path": "A/x.png", "status": "ok"}, sort_keys=True)
+    rows = {
+        "swapped": [rows[1], rows[0], rows[2]],
+        "short": [rows[0], rows[2]],
+        "long": [*rows, extra],
+    }[order]
+    Path(part).write_text("".join(r + "\n" for r in rows))
+    _drop(results, "A~0001-x", [results.source_of("A/b.png")])
+    kept = ["A/a.png", "A/c.png"] + (["A/x.png"] if order == "long" else [])
+    assert [json.loads(x)["path"] for x in lines(part)] == kept
+    assert [json.loads(x)["path"] for x in lines(results.state_part("A~0001-x"))] == [
+        "A/a.png",
+        "A/c.png",
+    ]
+
+
+def test_a_compaction_stopped_between_its_two_writes_finishes_exactly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    results = two_runs(tmp_path)
+    part, state = results.part("A~0001-x"), results.state_part("A~0001-x")
+    monkeypatch.setenv(DROP_STOP_ENV, "drop-state")
+    with pytest.raises(SystemExit, match="drop-state"):
+        compact(None, results, ["A"])
+    monkeypatch.delenv(DROP_STOP_ENV)
+    assert [json.loads(x)["path"] for x in lines(part)] == ["A/a.png", "A/c.png"]  # written
+    assert len(lines(state)) == 3  # not yet: b's old state outlives its row
+    newest = {p: s[0] for p, s in read_states(results, ["A~0001-x", "A~0002-y"])}
+    assert newest[results.source_of("A/b.png")] == "A~0002-y"  # still the new part's
+    assert compact(None, results, ["A"]) == {"orphans": 0, "superseded": 1}
+    rows = [json.loads(x) for p in ("A~0001-x", "A~0002-y") for x in lines(results.part(p))]
+    assert [(r["path"], r["millis"]) for r in rows] == [
+        ("A/a.png", 1.5),
+        ("A/c.png", 1.5),
+        ("A/b.png", 2.0),
+    ]
+    assert [json.loads(x) for x in lines(state)] == [st("A/a.png"), st("A/c.png")]
+    assert compact(None, results, ["A"]) == {"orphans": 0, "superseded": 0}  # settled
 
 
 def test_part_versions_change_when_a_part_is_rewritten_under_its_id(tmp_path: Path) -> None:

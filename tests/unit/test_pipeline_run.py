@@ -28,7 +28,13 @@ from dataproc_faces.pipeline import (
 )
 from dataproc_faces.results import ledger
 from dataproc_faces.results.folders import folder_of
-from dataproc_faces.results.ledger import folder_name, folder_pid, options_key, part_id
+from dataproc_faces.results.ledger import (
+    folder_name,
+    folder_pid,
+    options_key,
+    part_id,
+    read_rows,
+)
 from dataproc_faces.results.manifest import read_manifest
 from dataproc_faces.storage.local import LocalStore
 from tests.images import encode
@@ -47,7 +53,8 @@ def fixed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 def planned_by_spark(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These runs are small: without this, the driver would plan them (the `driver_` tests)."""
+    """These runs are small: without this, the driver would plan them (the `driver_` tests),
+    or take the few inputs the executors planned to cut their tasks (the `few_` test)."""
     monkeypatch.setattr(pipeline, "SMALL_RUN", 0)
 
 
@@ -373,10 +380,8 @@ def test_a_first_run_processes_everything_and_reports_exact_totals(
     )  # the state names inputs below the input folder, as the rows do
     plan = [x for x in sc.shuffles if x[0] in ("leftOuterJoin", "sortByKey", "partitionBy")]
     assert plan == [  # each folder's digest is compared on the driver: one record per folder
-        ("leftOuterJoin", 1),  # the changed folders' inputs against their states
-        ("sortByKey", 1),
-        ("partitionBy", 4),
-        ("leftOuterJoin", 2),  # compaction: the changed folders with their parts' names
+        ("partitionBy", 1),  # top-level inputs to their folders' planning task: no join, no sort
+        ("partitionBy", 4),  # compaction: each task handed its folders and their parts' names
     ]
     assert sc.parallelized[-1] == (parts, 4)  # the totals read every part, one per slice
     assert [r for r in sc.rdds if r.storage_level is not None] == []  # nothing left cached
@@ -458,18 +463,33 @@ def test_explicit_partitions_cut_the_sorted_inputs_into_equal_chunks(tmp_path: P
     assert ("partitionBy", 3) in spark.sparkContext.shuffles
 
 
+def planned(sc: FakeContext) -> list[list[str]]:
+    """The folder keys of each planning task of a run whose changed folders are all below the
+    top level (`_pending_by_folder`: one slice of (key, listing) pairs per task)."""
+    groups = [g for g, _ in sc.parallelized if g and isinstance(g[0], list)]
+    assert len(groups) == 1
+    return [[k for k, _ in g] for g in groups[0]]
+
+
 def test_planning_slices_grow_with_the_listing(tmp_path: Path, monkeypatch) -> None:
+    """Changed folders are planned in runs of about PLAN_ENTRIES inputs (by the digests'
+    counts), at most four runs a core; a folder is never cut."""
     monkeypatch.setattr(pipeline, "PLAN_ENTRIES", 2)
-    tree(tmp_path / "in", INPUTS)
+    tree(tmp_path / "in", {f"d{i}/{j}.png": png(i) for i in range(5) for j in range(i + 1)})
     spark = FakeSession(parallelism=1)
-    run(spark, spec_for(tmp_path))  # 4 listed: 4 // 2 + 1 = 3 slices (at most 4 per core)
-    plan = [x for x in spark.sparkContext.shuffles if x[0] in ("leftOuterJoin", "sortByKey")]
-    assert plan[:2] == [("leftOuterJoin", 3), ("sortByKey", 3)]
-    monkeypatch.setattr(pipeline, "PLAN_ENTRIES", 1)
-    spark = FakeSession(parallelism=1)
-    run(spark, spec_for(tmp_path), force=True)  # 4 // 1 + 1 = 5, capped at 4
-    plan = [x for x in spark.sparkContext.shuffles if x[0] in ("sortByKey",)]
-    assert plan == [("sortByKey", 4)]
+    run(spark, spec_for(tmp_path))  # 1+2+3+4+5 inputs: runs of 15 // 4 -> 4 inputs
+    sc = spark.sparkContext
+    assert planned(sc) == [["d0", "d1"], ["d2"], ["d3"], ["d4"]]
+    assert [x for x, _ in sc.shuffles if x in ("leftOuterJoin", "sortByKey", "reduceByKey")] == []
+    assert pipeline._plan_groups({"a": ("", 3), "b": ("", 3), "c": ("", 1)}, 2) == [
+        ["a"],
+        ["b", "c"],
+    ]
+    monkeypatch.setattr(pipeline, "FOLDER_PLAN_MAX", 2)  # a run holds at most this many
+    assert pipeline._plan_groups({"a": ("", 1), "b": ("", 1), "c": ("", 1)}, 1) == [
+        ["a", "b"],
+        ["c"],
+    ]
 
 
 def test_shards_are_deleted_after_the_run(tmp_path: Path, monkeypatch) -> None:
@@ -610,7 +630,7 @@ def test_a_run_past_the_small_limit_goes_to_spark_by_input_or_by_results(
     monkeypatch.setattr(pipeline, "SMALL_RUN", 3)  # four inputs: too many
     spark = FakeSession()
     first = run(spark, spec)
-    assert first.rows is None and ("sortByKey", 1) in spark.sparkContext.shuffles
+    assert first.rows is None and ("partitionBy", 1) in spark.sparkContext.shuffles
     (Path(spec.input) / "a.png").unlink()
     (Path(spec.input) / "b" / "d" / "e.png").unlink()
     spark = FakeSession()  # two inputs now, but the last run listed four
@@ -632,7 +652,7 @@ def test_a_run_past_the_small_limit_goes_to_spark_by_input_or_by_results(
     (Path(spec.input) / "b" / "x" / "1.png").unlink()
     again = run(spark, spec)  # b changed again: its 4 state lines are more than 3
     assert (again.processed, again.rows) == (0, None)
-    assert ("leftOuterJoin", 1) in spark.sparkContext.shuffles
+    assert planned(spark.sparkContext) == [["b"]]  # by Spark, in one task, no join
     monkeypatch.setattr(pipeline, "SMALL_RUN", 4)
     spark = FakeSession()
     third = run(spark, spec)
@@ -677,6 +697,182 @@ def test_folders_with_odd_names_keep_their_own_states(tmp_path: Path) -> None:
     assert sorted(kept) == sorted({folder_name(folder_of(n)) for n in odd})
     assert len(list((dst / "_state" / "x%7Ey").iterdir())) == 2  # one part per run there
     assert run(FakeSession(), spec).processed == 0
+
+
+# -- changed folders planned one task each (`_pending_by_folder`): no join, no sort
+
+SPREAD = {f"{d}/{i}.png": png(10 * n + i) for n, d in enumerate("ABCD") for i in range(3)}
+SPREAD |= {"t0.png": png(50), "t1.png": png(51)}  # top level: `_top/xx` shards
+
+
+def state_reads(log: Path, dst: Path) -> set[str]:
+    """The `_state` sub-folders whose parts a run read ("flat" for legacy parts)."""
+    found = set()
+    for line in log.read_text().splitlines() if log.exists() else []:
+        rel = Path(line).relative_to(dst / "_state")
+        found.add(rel.parts[0] if len(rel.parts) > 1 else "flat")
+    log.unlink(missing_ok=True)
+    return found
+
+
+def by_path(dst: str) -> dict[str, dict]:
+    """Every row by its stored path; a photo with two rows fails here."""
+    rows: dict[str, dict] = {}
+    for r in read_manifest(LocalStore(dst), dst):
+        assert r["path"] not in rows, r["path"]
+        rows[r["path"]] = r
+    return rows
+
+
+def test_one_changed_photo_in_each_of_several_folders_is_redone_once_and_alone(
+    tmp_path: Path, monkeypatch
+) -> None:
+    src, log = tree(tmp_path / "in", SPREAD), tmp_path / "reads.log"
+    spec, dst = spec_for(tmp_path), tmp_path / "out"
+    first = run(FakeSession(), spec)
+    assert first.processed == 14
+    before = by_path(spec.output)
+    changed = ["A/1.png", "B/2.png", "C/0.png", "t1.png"]
+    for n, rel in enumerate(changed):
+        (src / rel).write_bytes(png(90 + n))
+    monkeypatch.setenv("DATAPROC_FACES_STATE_READS", str(log))
+    spark = FakeSession(parallelism=2)
+    result = run(spark, spec)
+    assert (result.processed, result.skipped, result.summary.inputs) == (4, 10, 14)
+    assert result.compaction == {"orphans": 0, "superseded": 4}
+    # the changed folders' states only, each read by its own planning task and by compaction
+    assert state_reads(log, dst) == {"A", "B", "C", folder_name(folder_of("t1.png"))}
+    rows = by_path(spec.output)
+    assert sorted(rows) == sorted(SPREAD)  # each photo exactly once
+    new = sorted(set(result.pids) - set(first.pids))  # the parts this run wrote
+    assert sorted(r["path"] for r in read_rows(spec.results, new)) == sorted(changed)
+    assert all(rows[p] == before[p] for p in SPREAD if p not in changed)  # kept as they were
+    for rel in SPREAD:
+        mine = [st for st in states(dst) if st["path"] == rel]
+        assert len(mine) == 1 and mine[0]["version"] == version(src / rel)
+    assert [op for op, _ in spark.sparkContext.shuffles] == [
+        "reduceByKey",  # the listing: top-level photos' hashes summed per `_top/xx` shard
+        "partitionBy",  # the changed shards' entries to their planning task: no state moves
+        "partitionBy",  # the work, in chunks; compaction and digests: no shuffle
+    ]
+    # the work in folder order, as the tasks want it (2 cores: chunks of one)
+    assert [t["inputs"] for t in result.tasks] == [1, 1, 1, 1]
+    again = run(FakeSession(), spec)
+    assert (again.processed, again.skipped) == (0, 14)
+
+
+@pytest.mark.parametrize("top", [True, False])
+def test_the_plan_numbers_pending_entries_in_folder_order(
+    tmp_path: Path, monkeypatch, top: bool
+) -> None:
+    """Each planning task yields its folders in key order, each folder by source; partition
+    after partition that is the whole order, numbered 0.. without a sort."""
+    monkeypatch.setattr(pipeline, "PLAN_ENTRIES", 3)
+    files = {f"{d}/{n}.png": png(1) for d in ("m", "b", "x", "c") for n in ("z", "a", "k")}
+    if top:
+        files |= {f"t{n}.png": png(2) for n in range(6)}
+    src = tree(tmp_path / "in", files)
+    spec = spec_for(tmp_path, partitions=3)
+    sc = FakeContext(parallelism=2)
+    plan = pipeline._plan_with_spark(sc, spec, "r1", expected_options(), False)
+    numbered = sorted(plan.work.collect())
+    assert [i for i, _ in numbered] == list(range(len(files)))
+    order = sorted(files, key=lambda r: (folder_of(r), r))
+    assert [e[1][0] for _, e in numbered] == order
+    assert all(e[0] == str(src / e[1][0]) for _, e in numbered)
+    chunks = [sorted(i for i, _ in part) for part in plan.work.partitions()]
+    assert [len(c) for c in chunks] == [
+        len(c) for c in (range(a, b) for a, b in _bounds(len(files)))
+    ]
+    assert all(c == list(range(c[0], c[-1] + 1)) for c in chunks)  # each task: a run of indices
+
+
+def _bounds(total: int) -> list[tuple[int, int]]:
+    b = pipeline._chunk_bounds(total, 2, 3)
+    return [(b[i], b[i + 1]) for i in range(len(b) - 1)]
+
+
+def test_few_inputs_planned_by_the_executors_are_cut_into_tasks_by_the_driver(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """At most FEW_PENDING inputs to process: the executors' plan comes to the driver in
+    order, and the driver cuts the tasks as for a small run (no shuffle of the work); the
+    compaction and digests stay the executors'."""
+    src, spec = tree(tmp_path / "in", SPREAD), spec_for(tmp_path)
+    first = run(FakeSession(), spec)
+    changed = ["A/1.png", "B/2.png", "C/0.png", "t1.png"]
+    for n, rel in enumerate(changed):
+        (src / rel).write_bytes(png(90 + n))
+    monkeypatch.setattr(pipeline, "FEW_PENDING", 4)
+    monkeypatch.setattr(pipeline, "SMALL_RUN", 4)  # 0 would leave every step to the executors
+    spark = FakeSession(parallelism=2)
+    result = run(spark, spec)
+    sc = spark.sparkContext
+    assert (result.processed, result.skipped, result.compaction["superseded"]) == (4, 10, 4)
+    assert [op for op, _ in sc.shuffles] == ["reduceByKey", "partitionBy"]  # listing, plan
+    ((chunks, slices),) = [(d, n) for d, n in sc.parallelized if d and isinstance(d[0], list)
+                           and d[0] and isinstance(d[0][0][0], int)]  # fmt: skip
+    order = sorted(changed, key=lambda r: (folder_of(r), r))
+    assert [[(i, e[1][0]) for i, e in chunk] for chunk in chunks] == [
+        [(i, r)] for i, r in enumerate(order)
+    ]
+    assert slices == 4 and result.rows is None  # the totals: still the executors'
+    new = sorted(set(result.pids) - set(first.pids))
+    assert sorted(r["path"] for r in read_rows(spec.results, new)) == sorted(changed)
+    assert sorted(by_path(spec.output)) == sorted(SPREAD)
+    assert [r.storage_level for r in sc.rdds if r.storage_level is not None] == []
+    again = run(FakeSession(), spec)
+    assert (again.processed, again.skipped) == (0, 14)
+    (src / "D/0.png").write_bytes(png(99))
+    spark = FakeSession()
+    monkeypatch.setattr(pipeline, "FEW_PENDING", 0)  # one more than that: the executors' work
+    monkeypatch.setattr(pipeline, "SMALL_RUN", 0)
+    assert run(spark, spec).processed == 1
+    assert ("partitionBy", 1) in spark.sparkContext.shuffles[1:]
+
+
+def test_the_newest_of_two_states_of_a_photo_decides(tmp_path: Path, monkeypatch) -> None:
+    """A run stopped before compaction leaves two parts (and states) for a changed photo: the
+    next run plans with the newer one (nothing to do), and compaction keeps only it."""
+    src = tree(tmp_path / "in", SPREAD)
+    spec, dst = spec_for(tmp_path), tmp_path / "out"
+    run(FakeSession(), spec)
+    (src / "B/1.png").write_bytes(png(77))
+    monkeypatch.setenv(pipeline.STOP_AT_ENV, "compaction")
+    with pytest.raises(SystemExit, match="stopped before compaction"):
+        run(FakeSession(), spec)
+    monkeypatch.delenv(pipeline.STOP_AT_ENV)
+    held = [st for st in states(dst) if st["path"] == "B/1.png"]
+    assert len(held) == 2 and held[0]["version"] != held[1]["version"]
+    again = run(FakeSession(), spec)
+    assert (again.processed, again.skipped) == (0, 14)
+    assert again.compaction == {"orphans": 0, "superseded": 1}
+    (only,) = [st for st in states(dst) if st["path"] == "B/1.png"]
+    assert only["version"] == version(src / "B/1.png")
+
+
+def test_legacy_flat_states_and_a_huge_folder_are_planned_by_the_join(
+    tmp_path: Path, monkeypatch
+) -> None:
+    from tests.spark.test_digests import to_legacy
+
+    src = tree(tmp_path / "in", SPREAD)
+    spec, dst = spec_for(tmp_path), tmp_path / "out"
+    run(FakeSession(), spec)
+    to_legacy(dst)
+    (src / "A/0.png").write_bytes(png(60))
+    spark = FakeSession()
+    result = run(spark, spec)  # every folder changed (no digests): joined with flat states
+    assert (result.processed, result.skipped) == (1, 13)
+    assert ("reduceByKey", 2) in spark.sparkContext.shuffles  # the states, by path
+    assert not list((dst / "_state").glob("part-*.json"))  # moved to folders
+    assert sorted(by_path(spec.output)) == sorted(SPREAD)
+    monkeypatch.setattr(pipeline, "FOLDER_PLAN_MAX", 2)  # C's 3 inputs: too many for a task
+    (src / "C/2.png").write_bytes(png(61))
+    spark = FakeSession()
+    assert run(spark, spec).processed == 1
+    assert {("leftOuterJoin", 1), ("sortByKey", 1)} <= set(spark.sparkContext.shuffles)
+    assert sorted(by_path(spec.output)) == sorted(SPREAD)
 
 
 # -- corrections: a person's boxes, kept with the results

@@ -555,22 +555,28 @@ def update_folder(
     store, d = results.store(), folder_dir(key)
     old = _read_json(results, FOLDERS_DIR, d, FOLDER_FILE) or {}
     rows: dict[str, dict[str, Any]] = {}
+    lines: dict[str, str] = {}  # a kept card's stored line: `json.dumps` of it, written as is
     stored = results.in_gallery(FOLDERS_DIR, d, ROWS_FILE)
     if not full and store.version(stored) is not None:
         text = store.read(stored).decode("utf-8")
-        rows = {r["n"]: r for r in map(json.loads, text.splitlines()) if r}
+        for line in text.splitlines():
+            r = json.loads(line)
+            if r:
+                rows[r["n"]], lines[r["n"]] = r, line
     for name in drops:
         rows.pop(name, None)
     for card in new:
         rows[card["n"]] = card
+        lines.pop(card["n"], None)
     cards = [rows[n] for n in sorted(rows)]
     if not cards:
         folder = results.in_gallery(FOLDERS_DIR, d)
         for name in store.list_files(folder) if store.exists(folder) else []:
             store.delete(join(folder, name))
         return {"k": key, "d": d, "c": None}, _no_tops()
-    counts = folder_counts(cards)
     views = _folder_views(cards)
+    counts = {v: len(views[v]) for v in VIEWS}  # folder_counts(cards), from the views
+    counts.update(faces=len(cards), found=sum(c["f"] for c in cards))
     for (view, number), text in _folder_pages(d, views, file_rows).items():
         uri = results.in_gallery(FOLDERS_DIR, d, view, f"{number}.js")
         store.write(uri, text.encode(), "text/javascript")
@@ -578,7 +584,7 @@ def update_folder(
         had = _files(old.get("c", {}).get(view, 0), old.get("fileRows", file_rows))
         for number in range(_files(counts[view], file_rows) + 1, had + 1):
             store.delete(results.in_gallery(FOLDERS_DIR, d, view, f"{number}.js"))
-    body = "".join(json.dumps(c, sort_keys=True) + "\n" for c in cards)
+    body = "".join((lines.get(c["n"]) or json.dumps(c, sort_keys=True)) + "\n" for c in cards)
     store.write(stored, body.encode(), "application/x-ndjson")
     tops = {  # the views are sorted already: their heads are the folder's top lists
         "faces": [[key, c] for c in views["faces"][:top_rows]],
@@ -684,7 +690,7 @@ def write_gallery(
         drops.setdefault(gallery_folder(name, sharded), []).append(name)
     combine = functools.partial(_combine, top_rows=top_rows)
     done: tuple[list, Tops] = ([], _no_tops())
-    groups = None
+    groups = spread = None
     if rows is not None:  # a small collection: the driver alone
         picked = rows if full else list(read_rows(results, source))
         groups = _grouped(picked, drops, root, output, sharded)
@@ -695,11 +701,19 @@ def write_gallery(
         if (
             groups is not None
             and len(picked or ()) + sum(kept[k]["c"]["name"] for k in groups if k in kept) > bound
-        ):  # the changed folders' own rows are read too
-            groups = None
+        ):  # the changed folders' own rows are read too: their tasks read them, no shuffle
+            groups, spread = None, groups
     if groups is not None:
         done = next(
             _folders_in_task(results, sorted(groups.items()), drops, full, file_rows, top_rows)
+        )
+    elif spread is not None:
+        sc = spark.sparkContext
+        slices = max(1, min(len(spread), sc.defaultParallelism * 4))
+        done = (
+            sc.parallelize(sorted(spread.items()), slices)
+            .mapPartitions(lambda g: _folders_in_task(results, g, drops, full, file_rows, top_rows))
+            .treeReduce(combine)
         )
     elif source or drops:
         sc = spark.sparkContext

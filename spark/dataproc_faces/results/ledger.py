@@ -20,15 +20,17 @@ one of 256 `_top/xx` shards for photos at the top; `<folder>` is its encoding, `
 - `manifest/part-<id>.json` with `_state/part-<id>.json`: the flat layout of earlier versions,
   still read; `compact` splits such parts into per-folder parts (`migrate`).
 
-A run compares each listed folder's digest with the recorded one: a folder that matches has
-nothing pending and its states are not read; only the others' states are read and joined, and
-only they are compacted. A run stopped anywhere before the digests are written leaves the old
-digest, so the next run reads those folders again (never skips one wrongly). Compaction removes
-rows that a newer part supersedes (rewriting the part first and its state second, so a kill
-between the two leaves a state that the next compaction cleans) and deletes parts that have no
-state (a task killed between its two writes; its inputs had no state, so a run processed them
-again). Each step is idempotent: a run killed anywhere finishes when started again. Inputs
-deleted from the source keep their rows (the folder's digest changes; it is read once).
+A run compares each listed folder's digest with the recorded one: a folder that matches has nothing
+pending and its states are not read; only the others' states are read (each folder's in one task,
+with its listing) and only they are compacted. A run stopped anywhere before the digests are
+written leaves the old digest, so the next run reads those folders again (never skips one wrongly).
+Compaction removes rows that a newer part supersedes (rewriting the part first and its state
+second, so a kill between the two leaves a state that the next compaction cleans; line i of a state
+is for line i of its part, so the rewrite finds the lines to drop by their states and copies the
+others without parsing them, and parses every row only when the two files disagree) and deletes
+parts that have no state (a task killed between its two writes; its inputs had no state, so a run
+processed them again). Each step is idempotent: a run killed anywhere finishes when started again.
+Inputs deleted from the source keep their rows (the folder's digest changes; it is read once).
 """
 
 from __future__ import annotations
@@ -214,13 +216,16 @@ def newest_states(
     pids = sorted(part_ids(store, results.state))
     pids += [p for k in sorted(folders) for p in sorted(folder_part_ids(store, results, k))]
     lines = capped(read_states(results, pids), limit)
-    if lines is None:
-        return None
-    newest: dict[str, tuple[str, str, str]] = {}
+    return None if lines is None else newest(lines)
+
+
+def newest(lines: Iterable[tuple[str, tuple[str, str, str]]]) -> dict[str, tuple[str, str, str]]:
+    """The newest state of each path among `read_states` lines (`age`; at a tie, the later)."""
+    found: dict[str, tuple[str, str, str]] = {}
     for path, state in lines:
-        if path not in newest or age(state[0]) >= age(newest[path][0]):
-            newest[path] = state
-    return newest
+        if path not in found or age(state[0]) >= age(found[path][0]):
+            found[path] = state
+    return found
 
 
 def _slices(sc: Any, count: int) -> int:
@@ -247,19 +252,75 @@ def _folder_states(results: Results, key: str) -> Iterator[tuple[str, tuple[str,
     return read_states(results, sorted(folder_part_ids(results.store(), results, key)))
 
 
-def _drop(results: Results, pid: str, paths: Iterable[str]) -> int:
-    """Rewrite one part and its state without `paths`: the part first (see the module doc)."""
+DROP_STOP_ENV = "DATAPROC_FACES_STOP_AT"  # tests: "drop-state" stops `_drop` between its writes
+
+
+def _drop(
+    results: Results, pid: str, paths: Iterable[str], sources: list[str] | None = None
+) -> int:
+    """Rewrite one part and its state without `paths`: the part first (see the module doc).
+    The rows are not parsed and dumped again when the part and its state agree line by line
+    (`_kept_lines`): only the lines to drop are parsed, the rest are copied as they are.
+    `sources`: the input each state line names, in order, when the caller has read them."""
     store, gone = results.store(), set(paths)
-    rows = [r for r in read_rows(results, [pid]) if results.source_of(r["path"]) not in gone]
-    states = [
-        s for s in _lines(results.state_part(pid)) if results.source_of(s["path"]) not in gone
-    ]
-    if rows:
-        write_part(store, results, pid, rows, states)
+    kept = _kept_lines(results, pid, gone, sources)
+    if kept is None:  # the part and its state disagree (a rewrite killed midway): parse all
+        rows = [r for r in read_rows(results, [pid]) if results.source_of(r["path"]) not in gone]
+        states = [
+            s for s in _lines(results.state_part(pid)) if results.source_of(s["path"]) not in gone
+        ]
+        kept = _body(rows), _body(states)
+    if kept[0]:
+        store.write(results.part(pid), kept[0], "application/x-ndjson")
+        if os.environ.get(DROP_STOP_ENV) == "drop-state":
+            raise SystemExit(f"stopped before drop-state ({DROP_STOP_ENV})")
+        store.write(results.state_part(pid), kept[1], "application/x-ndjson")
     else:
         store.delete(results.part(pid))
         store.delete(results.state_part(pid))
     return len(gone)
+
+
+def _body(items: list[dict[str, Any]]) -> bytes:
+    return "".join(json.dumps(i, sort_keys=True) + "\n" for i in items).encode()
+
+
+def _kept_lines(
+    results: Results, pid: str, gone: set[str], sources: list[str] | None
+) -> tuple[bytes, bytes] | None:
+    """The part's and its state's lines without those of `gone`, or None when the two files
+    do not agree line by line. Every writer (`write_part`, `_drop`, `migrate`, forget.py)
+    writes line i of a state for line i of its part; a rewrite killed between its two writes
+    leaves fewer rows than states, and any doubt (a dropped row that names another path, a
+    kept row that does not hold its state's path) is None too: the caller parses every row."""
+    store = results.store()
+    rows = [r for r in store.read(results.part(pid)).decode("utf-8").splitlines() if r.strip()]
+    text = store.read(results.state_part(pid)).decode("utf-8")
+    states = [s for s in text.splitlines() if s.strip()]  # as `_lines` reads them
+    if len(rows) != len(states) or (sources is not None and len(sources) != len(states)):
+        return None
+    kept_rows, kept_states = [], []
+    for i, (row, line) in enumerate(zip(rows, states, strict=True)):
+        stored = json.loads(line)["path"]
+        source = results.source_of(stored) if sources is None else sources[i]
+        if source in gone:
+            if json.loads(row).get("path") != stored:  # a row to drop is parsed: it must match
+                return None
+        elif _names(row, stored):  # its own row
+            kept_rows.append(row)
+            kept_states.append(line)
+        else:
+            return None
+    return "".join(r + "\n" for r in kept_rows).encode(), "".join(
+        s + "\n" for s in kept_states
+    ).encode()
+
+
+def _names(row: str, stored: str) -> bool:
+    """Whether a row line, as `write_part` dumps it, holds `"path": <stored>`."""
+    if stored.isascii() and stored.isprintable() and '"' not in stored and "\\" not in stored:
+        return f'"path": "{stored}"' in row  # json.dumps writes such a name as it is
+    return f'"path": {json.dumps(stored)}' in row
 
 
 def migrate(results: Results, pid: str) -> list[str]:
@@ -292,13 +353,15 @@ def compact_folder(results: Results, key: str, parts: Iterable[str]) -> tuple[in
     for pid in sorted(states - parts):  # emptied by a compaction killed before this delete
         store.delete(results.state_part(pid))
     by_path: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    order: dict[str, list[str]] = defaultdict(list)  # each part's inputs, line by line
     for path, state in read_states(results, sorted(parts & states)):
         by_path[path].append(state)
+        order[state[0]].append(path)
     losers: dict[str, list[str]] = defaultdict(list)
     for path, entries in by_path.items():
         for pid, lost in _losers(path, entries):
             losers[pid].append(lost)
-    dropped = sum(_drop(results, pid, paths) for pid, paths in sorted(losers.items()))
+    dropped = sum(_drop(results, pid, paths, order[pid]) for pid, paths in sorted(losers.items()))
     return len(parts - states), dropped
 
 
@@ -317,9 +380,10 @@ def compact(sc: Any, results: Results, folders: Any = (), on_driver: bool = True
 
     Legacy flat parts (an earlier version's) are split into per-folder parts first; then only
     the input folders in `folders` (this run's changed ones, plus those a migration wrote)
-    are compacted, each reading its own states. On the driver `folders` is a collection,
-    otherwise an RDD and the work is Spark's. The driver holds the manifest's part names, as
-    before (one per task and folder)."""
+    are compacted, each reading its own states. On the driver `folders` is a collection;
+    else the work is Spark's, and `folders` a list (each task is handed its folders with their
+    part names: no shuffle) or an RDD (joined with the part names). The driver holds the
+    manifest's part names, as before (one per task and folder)."""
     store = results.store()
     parts = part_ids(store, results.manifest)
     flat, states = {p for p in parts if SEP not in p}, part_ids(store, results.state)
@@ -339,10 +403,23 @@ def compact(sc: Any, results: Results, folders: Any = (), on_driver: bool = True
         dropped = sum(d[1] for d in done)
         return {"orphans": orphans, "superseded": dropped}
     keys = folders if folders is not None else sc.emptyRDD()
-    if live:
+    if live:  # migrated now, not lazily: the part names listed next must hold the copies
         moved = sc.parallelize(live, _slices(sc, len(live))).flatMap(lambda p: migrate(results, p))
-        keys = keys.union(moved).distinct()
+        written = sorted(set(moved.collect()))  # input folder keys: one per folder
+        if isinstance(keys, list):
+            keys = sorted({*keys, *written})
+        else:
+            keys = keys.union(sc.parallelize(written, _slices(sc, max(1, len(written)))))
+            keys = keys.distinct()
         named = _by_folder(part_ids(store, results.manifest))
+    if isinstance(keys, list):  # the keys are on the driver: each task gets its part names
+        pairs = [(k, named.get(folder_name(k), [])) for k in keys]
+        done = (
+            sc.parallelize(pairs, _slices(sc, max(1, len(pairs))))
+            .map(lambda kv: compact_folder(results, kv[0], kv[1]))
+            .fold((0, 0), lambda a, b: (a[0] + b[0], a[1] + b[1]))
+        )
+        return {"orphans": orphans + done[0], "superseded": int(done[1])}
     names = sc.parallelize(sorted(named.items()), _slices(sc, max(1, len(named))))
     done = (
         keys.map(lambda k: (folder_name(k), k))
@@ -442,6 +519,22 @@ def _update_shard(results: Results, shard: str, items: Iterable[tuple[str, str]]
     body = json.dumps(recorded, sort_keys=True, separators=(",", ":")).encode()
     results.store().write(results.digests(shard), body, "application/json")
     return 1
+
+
+def write_digests_spread(sc: Any, results: Results, digests: dict[str, str]) -> int:
+    """`write_digests` for digests the driver holds (one per folder), one task per few shard
+    files: grouped on the driver, so no shuffle."""
+    grouped: dict[str, dict[str, str]] = defaultdict(dict)
+    for key, digest in digests.items():
+        grouped[digest_shard(key)][key] = digest
+    if not grouped:
+        return 0
+    shards = sorted(grouped.items())
+    return (
+        sc.parallelize(shards, _slices(sc, len(shards)))
+        .map(lambda kv: _update_shard(results, kv[0], kv[1].items()))
+        .sum()
+    )
 
 
 def write_digests_rdd(results: Results, digests: Any) -> int:
