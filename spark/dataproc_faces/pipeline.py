@@ -357,11 +357,22 @@ def _digest_folders(
     for folder, recorded in items:
         lines: dict[str, list[str]] = {}
         sums: dict[str, tuple[int, int]] = {}
+        head = folder.rstrip("/")
+        one = head and not head.startswith("/")  # every file below is one key: this folder's
+        count, total = 0, 0
         for rel, version in store.walk(root, folder, skipped):
+            expected = _photo_options(options, fixed, rel) if fixed else options
+            share = line_hash(rel, version, expected)
+            if one:  # the plain case, once per file of the collection: no key, no tuple
+                total += share[1]
+                count += 1
+                lines.setdefault(head, []).append(f"{rel}\t{version}")
+                continue
             key = folder_of(rel)
-            share = line_hash(rel, version, _photo_options(options, fixed, rel))
             sums[key] = add_hashes(sums[key], share) if key in sums else share
             lines.setdefault(key, []).append(f"{rel}\t{version}")
+        if count:
+            sums[head] = add_hashes((0, 0), (count, total))
         for key, summed in sorted(sums.items()):
             digest, uri = seal(summed), ""
             if force or digest != recorded:

@@ -74,12 +74,14 @@ class LocalStore(Store):
                 else:
                     kept.append(d)
             dirnames[:] = kept
+            here = dirpath if dirpath.endswith("/") else dirpath + "/"
             for name in sorted(filenames):
-                reason = skip_reason(name)
+                # every skipped name starts with `.` or `_` (skips.py): the rest are not asked
+                reason = skip_reason(name) if name[:1] in "._" else None
                 if reason:
                     _tell(skipped, prefix + name, reason)
                     continue
-                version = _version(os.path.join(dirpath, name))
+                version = _version(here + name)
                 if version is not None:
                     yield prefix + name, version
 
