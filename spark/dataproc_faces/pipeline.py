@@ -584,7 +584,7 @@ def plan_on_driver(
         return None
     if spec.input_list:
         return _plan_list_on_driver(spec, options, force, limit, corrections)
-    if _last_listed(spec.results) > limit:
+    if _known_size(spec.results) > limit:
         return None
     store, ignored = store_for(spec.input), {}
 
@@ -668,12 +668,14 @@ def _counted_in(summary: dict[str, Any], *keys: str) -> int:
         return 0
 
 
-def _last_listed(results: Results) -> int:
-    """How many inputs the results' last run listed (0 when no summary says): an input known
-    to be past the driver's bound is not walked here only to find that out again (at 200,000
-    photos that walk cost seconds before Spark's own listing began). An input that shrank
-    since is planned by Spark once: slower, never wrong."""
-    return _counted_in(_last_summary(results), "processed", "skipped")
+def _known_size(results: Results) -> int:
+    """How large the results' last summary says the collection is (0 when none says): the
+    inputs its run listed, or its rows when more (a run of the change feed lists only its
+    photos). An input known to be past the driver's bound is not walked here only to find that
+    out again (at 200,000 photos that walk cost seconds before Spark's own listing began). An
+    input that shrank since is planned by Spark once: slower, never wrong."""
+    summary = _last_summary(results)
+    return max(_counted_in(summary, "processed", "skipped"), _counted_in(summary, "inputs"))
 
 
 def _stale(

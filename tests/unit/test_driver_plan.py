@@ -1,5 +1,5 @@
 """The driver's own plan of a small run: taken for a small collection, and not tried (no walk of
-the input) when the results' last summary already counts more rows than the driver's bound."""
+the input) when the results' last summary already counts more inputs or rows than its bound."""
 
 from __future__ import annotations
 
@@ -38,8 +38,10 @@ def _walks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     ("summary", "planned"),
     [
         (None, True),  # no results yet: walk and plan here
-        ({"processed": 1, "skipped": 3, "inputs": 9}, True),  # listed 4: at the bound
+        ({"processed": 1, "skipped": 3, "inputs": 4}, True),  # listed 4, 4 rows: at the bound
         ({"processed": 0, "skipped": 5, "inputs": 5}, False),  # past it: Spark lists, no walk
+        ({"processed": 2, "skipped": 0, "inputs": 5}, False),  # a feed run's 2 into 5 rows
+        ({"processed": 0, "skipped": 5, "inputs": 3}, False),  # rows forgotten, input still 5
         ({"processed": "x"}, True),
         ("{not json", True),  # a damaged summary proves nothing: walk
         ([5], True),

@@ -657,7 +657,9 @@ def test_a_run_past_the_small_limit_goes_to_spark_by_input_or_by_results(
     spark = FakeSession()
     third = run(spark, spec)
     assert (third.processed, third.skipped, third.summary.inputs) == (0, 3, 7)
-    assert spark.sparkContext.shuffles == [] and third.rows is None
+    # 7 rows, past the bound of 4: Spark lists (the top level's shards summed by one
+    # reduceByKey); nothing changed, so no join or sort, and the rows are not the driver's
+    assert spark.sparkContext.shuffles == [("reduceByKey", 2)] and third.rows is None
 
 
 def test_a_few_changed_folders_of_a_large_listing_are_planned_on_the_driver(
