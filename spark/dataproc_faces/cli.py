@@ -550,10 +550,10 @@ def _checked_list(sc: Any, spec: Any, args: argparse.Namespace) -> Any:
         common_root,
         driver_bound,
         list_root,
+        outside,
         outside_root,
         small_list,
     )
-    from dataproc_faces.storage.base import is_within
 
     try:
         listed = small_list(spec.input_list, driver_bound())  # a short list: the driver reads it
@@ -568,7 +568,7 @@ def _checked_list(sc: Any, spec: Any, args: argparse.Namespace) -> Any:
     if listed is None:
         bad = outside_root(sc, spec.input_list, root)
     else:
-        bad = next((s for s in listed if not is_within(s, root) or s == root), None)
+        bad = next((s for s in listed if outside(s, root)), None)
     if bad is not None:
         raise UsageError(f"--input-list {args.input_list}: {bad} is not inside {root}")
     check_apart(root, spec.output, root, args.output)

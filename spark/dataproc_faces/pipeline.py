@@ -220,9 +220,14 @@ def common_root(sources: list[str]) -> str:
     return root or "/"
 
 
+def outside(source: str, root: str) -> bool:
+    """Whether an input list's entry does not lie below `root` (the root itself included)."""
+    return not is_within(source, root) or source == root
+
+
 def relative_to(source: str, root: str) -> str:
     """Where `source` goes under the output: its path below `root` (which must hold it)."""
-    if not is_within(source, root) or source == root:
+    if outside(source, root):
         raise ValueError(f"{source} is not inside {root}")
     return source[len(root.rstrip("/")) + 1 :]
 
@@ -529,7 +534,7 @@ def list_root(sc: Any, uri: str) -> str:
 
 def outside_root(sc: Any, uri: str, root: str) -> str | None:
     """The first entry of an input list that does not lie below `root`, if any."""
-    bad = list_sources(sc, uri).filter(lambda s: not is_within(s, root) or s == root).take(1)
+    bad = list_sources(sc, uri).filter(lambda s: outside(s, root)).take(1)
     return bad[0] if bad else None
 
 

@@ -76,8 +76,7 @@ class LocalStore(Store):
             dirnames[:] = kept
             here = dirpath if dirpath.endswith("/") else dirpath + "/"
             for name in sorted(filenames):
-                # every skipped name starts with `.` or `_` (skips.py): the rest are not asked
-                reason = skip_reason(name) if name[:1] in "._" else None
+                reason = skip_reason(name)
                 if reason:
                     _tell(skipped, prefix + name, reason)
                     continue

@@ -27,6 +27,8 @@ RESULTS_STATE_DIR = "_state"
 
 def skip_reason(name: str) -> str | None:
     """Why one path segment is not an input, or None when it may be one."""
+    if name[:1] not in "._":  # every rule below needs one of these first: most names stop here
+        return None
     if name.startswith("."):
         return HIDDEN
     if name in _SPARK_NAMES or name.startswith(_SPARK_PREFIXES):
