@@ -51,6 +51,7 @@ from dataproc_faces.results.ledger import (
     read_states,
     seal,
     states_rdd,
+    stop_at,
     write_digests,
     write_digests_rdd,
     write_digests_spread,
@@ -1085,16 +1086,6 @@ def _narrow(
     return DriverPlan(pending, 0, {}, changed)
 
 
-STOP_AT_ENV = "DATAPROC_FACES_STOP_AT"
-
-
-def _stop_at(step: str) -> None:
-    """Fault injection for tests: the driver stops here, as a killed run would ("tasks":
-    after planning; "compaction": after the tasks; "digests": before recording digests)."""
-    if os.environ.get(STOP_AT_ENV) == step:
-        raise SystemExit(f"stopped before {step} ({STOP_AT_ENV})")
-
-
 def _corrections(spec: JobSpec) -> fixes.Corrections:
     """The results' corrections, with the run's file (if any) merged in and kept first: a run
     killed after this still applies them when started again, with or without the file."""
@@ -1174,7 +1165,7 @@ def run(
     per_task: list[dict[str, Any]] = []
     video_phases: dict[str, float] = {}  # seconds of the video jobs, when there are videos
     planned = time.perf_counter()
-    _stop_at("tasks")
+    stop_at("tasks")
     if total:
         done = sc.accumulator(0)
         chunks = work.mapPartitions(
@@ -1193,21 +1184,21 @@ def run(
     for uri in shards:
         store_out.delete(uri)
     _prune({uri.rpartition("/")[0] for uri in shards})
-    _stop_at("compaction")
+    stop_at("compaction")
     if large is None:
         compaction = compact(sc, results, small.changed if small else ())
-        _stop_at("digests")
+        stop_at("digests")
         recorded = small is not None and not small.listed_only
         write_digests(results, sorted(small.changed.items()) if recorded else ())
     elif large.changed is not None:  # a full listing: its changed folders are on the driver
         compaction = compact(sc, results, sorted(large.changed), on_driver=False)
-        _stop_at("digests")
+        stop_at("digests")
         write_digests_spread(sc, results, large.changed)
         for rdd in large.held:
             rdd.unpersist()
     else:
         compaction = compact(sc, results, large.folders, on_driver=False)
-        _stop_at("digests")
+        stop_at("digests")
         if large.digests is not None:  # only a full listing: an input list is not a folder's
             write_digests_rdd(results, large.digests)
         for rdd in large.held:

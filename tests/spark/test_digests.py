@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from dataproc_faces.pipeline import LISTING_READS_ENV, SMALL_RUN_ENV, STOP_AT_ENV
+from dataproc_faces.pipeline import LISTING_READS_ENV, SMALL_RUN_ENV
 from dataproc_faces.results.layout import Results
-from dataproc_faces.results.ledger import STATE_READS_ENV, folder_name, migrate
+from dataproc_faces.results.ledger import STATE_READS_ENV, STOP_AT_ENV, folder_name, migrate
 from tests.spark.test_resume import command, env, image, paths, run_job
 
 pytestmark = pytest.mark.spark

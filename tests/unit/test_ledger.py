@@ -10,7 +10,7 @@ import pytest
 
 from dataproc_faces.results.layout import Results
 from dataproc_faces.results.ledger import (
-    DROP_STOP_ENV,
+    STOP_AT_ENV,
     _drop,
     _losers,
     compact,
@@ -191,10 +191,10 @@ def test_a_compaction_stopped_between_its_two_writes_finishes_exactly(
 ) -> None:
     results = two_runs(tmp_path)
     part, state = results.part("A~0001-x"), results.state_part("A~0001-x")
-    monkeypatch.setenv(DROP_STOP_ENV, "drop-state")
+    monkeypatch.setenv(STOP_AT_ENV, "drop-state")
     with pytest.raises(SystemExit, match="drop-state"):
         compact(None, results, ["A"])
-    monkeypatch.delenv(DROP_STOP_ENV)
+    monkeypatch.delenv(STOP_AT_ENV)
     assert [json.loads(x)["path"] for x in lines(part)] == ["A/a.png", "A/c.png"]  # written
     assert len(lines(state)) == 3  # not yet: b's old state outlives its row
     newest = {p: s[0] for p, s in read_states(results, ["A~0001-x", "A~0002-y"])}

@@ -840,10 +840,10 @@ def test_the_newest_of_two_states_of_a_photo_decides(tmp_path: Path, monkeypatch
     spec, dst = spec_for(tmp_path), tmp_path / "out"
     run(FakeSession(), spec)
     (src / "B/1.png").write_bytes(png(77))
-    monkeypatch.setenv(pipeline.STOP_AT_ENV, "compaction")
+    monkeypatch.setenv(ledger.STOP_AT_ENV, "compaction")
     with pytest.raises(SystemExit, match="stopped before compaction"):
         run(FakeSession(), spec)
-    monkeypatch.delenv(pipeline.STOP_AT_ENV)
+    monkeypatch.delenv(ledger.STOP_AT_ENV)
     held = [st for st in states(dst) if st["path"] == "B/1.png"]
     assert len(held) == 2 and held[0]["version"] != held[1]["version"]
     again = run(FakeSession(), spec)

@@ -21,7 +21,13 @@ from typing import Any
 from dataproc_faces.results.folders import folder_of
 from dataproc_faces.results.gallery import note_forgotten
 from dataproc_faces.results.layout import Results
-from dataproc_faces.results.ledger import folder_part_ids, part_ids, read_rows, read_states
+from dataproc_faces.results.ledger import (
+    folder_part_ids,
+    part_ids,
+    read_rows,
+    read_states,
+    write_part,
+)
 
 
 def forget(results: Results, sources: Iterable[str]) -> int:
@@ -55,8 +61,7 @@ def forget(results: Results, sources: Iterable[str]) -> int:
         kept_states = [s for s in states if results.source_of(s["path"]) not in hit]
         removed += len(rows) - len(kept_rows)
         if kept_rows:
-            store.write(results.part(pid), _lines(kept_rows), "application/x-ndjson")
-            store.write(results.state_part(pid), _lines(kept_states), "application/x-ndjson")
+            write_part(store, results, pid, kept_rows, kept_states)
         else:
             store.delete(results.part(pid))
             store.delete(results.state_part(pid))
@@ -66,7 +71,3 @@ def forget(results: Results, sources: Iterable[str]) -> int:
 def _state_lines(results: Results, pid: str) -> list[dict[str, Any]]:
     text = results.store().read(results.state_part(pid)).decode("utf-8")
     return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
-def _lines(items: list[dict[str, Any]]) -> bytes:
-    return "".join(json.dumps(i, sort_keys=True) + "\n" for i in items).encode()

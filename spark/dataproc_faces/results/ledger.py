@@ -87,10 +87,13 @@ def write_part(
     states: list[dict[str, Any]],
 ) -> None:
     """The rows first, then their state: a state line never points at a missing row."""
-    body = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
-    store.write(results.part(pid), body.encode(), "application/x-ndjson")
-    body = "".join(json.dumps(s, sort_keys=True) + "\n" for s in states)
-    store.write(results.state_part(pid), body.encode(), "application/x-ndjson")
+    store.write(results.part(pid), ndjson(rows), "application/x-ndjson")
+    store.write(results.state_part(pid), ndjson(states), "application/x-ndjson")
+
+
+def ndjson(items: Iterable[dict[str, Any]]) -> bytes:
+    """JSON Lines as every part and state file is written: keys sorted, one object a line."""
+    return "".join(json.dumps(i, sort_keys=True) + "\n" for i in items).encode()
 
 
 def write_folder_parts(
@@ -252,7 +255,15 @@ def _folder_states(results: Results, key: str) -> Iterator[tuple[str, tuple[str,
     return read_states(results, sorted(folder_part_ids(results.store(), results, key)))
 
 
-DROP_STOP_ENV = "DATAPROC_FACES_STOP_AT"  # tests: "drop-state" stops `_drop` between its writes
+STOP_AT_ENV = "DATAPROC_FACES_STOP_AT"
+
+
+def stop_at(step: str) -> None:
+    """Fault injection for tests: the run stops here, as a killed one would ("tasks": after
+    planning; "compaction": after the tasks; "digests": before recording digests; "drop-state":
+    in a compaction's rewrite, between the part and its state)."""
+    if os.environ.get(STOP_AT_ENV) == step:
+        raise SystemExit(f"stopped before {step} ({STOP_AT_ENV})")
 
 
 def _drop(
@@ -269,20 +280,15 @@ def _drop(
         states = [
             s for s in _lines(results.state_part(pid)) if results.source_of(s["path"]) not in gone
         ]
-        kept = _body(rows), _body(states)
+        kept = ndjson(rows), ndjson(states)
     if kept[0]:
         store.write(results.part(pid), kept[0], "application/x-ndjson")
-        if os.environ.get(DROP_STOP_ENV) == "drop-state":
-            raise SystemExit(f"stopped before drop-state ({DROP_STOP_ENV})")
+        stop_at("drop-state")
         store.write(results.state_part(pid), kept[1], "application/x-ndjson")
     else:
         store.delete(results.part(pid))
         store.delete(results.state_part(pid))
     return len(gone)
-
-
-def _body(items: list[dict[str, Any]]) -> bytes:
-    return "".join(json.dumps(i, sort_keys=True) + "\n" for i in items).encode()
 
 
 def _kept_lines(
