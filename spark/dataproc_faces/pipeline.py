@@ -58,8 +58,6 @@ from dataproc_faces.results.ledger import (
     write_folder_parts,
 )
 from dataproc_faces.results.manifest import Summary, error_row, ok_row
-from dataproc_faces.results.totals import add as _add  # noqa: F401 - tests, older callers
-from dataproc_faces.results.totals import count_rows as _totals
 from dataproc_faces.scheduling import equal_sizes, guided_sizes
 from dataproc_faces.storage import store_for
 from dataproc_faces.storage.base import is_remote, is_within, join, normalise
@@ -365,20 +363,20 @@ def _digest_folders(
         sums: dict[str, tuple[int, int]] = {}
         head = folder.rstrip("/")
         one = head and not head.startswith("/")  # every file below is one key: this folder's
-        count, total = 0, 0
+        count, total, mine = 0, 0, []
         for rel, version in store.walk(root, folder, skipped):
             expected = _photo_options(options, fixed, rel) if fixed else options
             share = line_hash(rel, version, expected)
-            if one:  # the plain case, once per file of the collection: no key, no tuple
+            if one:  # the plain case, once per file of the collection: no key lookups
                 total += share[1]
                 count += 1
-                lines.setdefault(head, []).append(f"{rel}\t{version}")
+                mine.append(f"{rel}\t{version}")
                 continue
             key = folder_of(rel)
             sums[key] = add_hashes(sums[key], share) if key in sums else share
             lines.setdefault(key, []).append(f"{rel}\t{version}")
         if count:
-            sums[head] = add_hashes((0, 0), (count, total))
+            sums[head], lines[head] = add_hashes((0, 0), (count, total)), mine
         for key, summed in sorted(sums.items()):
             digest, uri = seal(summed), ""
             if force or digest != recorded:
@@ -1207,7 +1205,7 @@ def run(
     pids = sorted(versions)
     rows = capped(read_rows(results, pids), limit) if limit else None
     if rows is not None:  # read anyway (the gallery's): counted as they are
-        n, ok, faces, runtimes, privacy = next(_totals(rows))
+        n, ok, faces, runtimes, privacy = next(totals_cache.count_rows(rows))
     else:  # the cached totals of parts this run left alone; the others counted
         counted = totals_cache.collection_totals(
             results, versions, bound, _count_with_spark(sc, results)

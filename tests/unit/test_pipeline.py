@@ -24,13 +24,11 @@ from dataproc_faces.pipeline import (
     MAX_CHUNK,
     JobSpec,
     Task,
-    _add,
     _chunk_bounds,
     _counted,
     _crash_once,
     _list_entries,
     _read_shards,
-    _totals,
     _versions,
     _walk,
     _write_shard,
@@ -47,6 +45,8 @@ from dataproc_faces.results import layout
 from dataproc_faces.results.layout import Results
 from dataproc_faces.results.ledger import part_id
 from dataproc_faces.results.manifest import error_row
+from dataproc_faces.results.totals import add as _add
+from dataproc_faces.results.totals import count_rows as _totals
 from dataproc_faces.storage.local import LocalStore
 from tests.conftest import ASTRONAUT_FACE, SAMPLES, iou
 from tests.images import astronaut, encode, exif_rotated_jpeg, gif
