@@ -493,9 +493,13 @@ class _Merging:
         return merge_tops(self.held, _no_tops(), self.top_rows)
 
 
-def folder_counts(cards: list[dict[str, Any]]) -> dict[str, int]:
-    """Rows per view, and `found`: the faces found in the folder (the folder list shows it)."""
-    counts = next(_view_counts(cards))
+def folder_counts(
+    cards: list[dict[str, Any]], views: dict[str, list[dict[str, Any]]] | None = None
+) -> dict[str, int]:
+    """Rows per view, and `found`: the faces found in the folder (the folder list shows it).
+    `views`: the folder's views of `cards` when made already (`_folder_views`): counted, not
+    filtered again."""
+    counts = next(_view_counts(cards)) if views is None else {v: len(views[v]) for v in VIEWS}
     return {**counts, "faces": counts["name"], "found": sum(c["f"] for c in cards)}
 
 
@@ -575,8 +579,7 @@ def update_folder(
             store.delete(join(folder, name))
         return {"k": key, "d": d, "c": None}, _no_tops()
     views = _folder_views(cards)
-    counts = {v: len(views[v]) for v in VIEWS}  # folder_counts(cards), from the views
-    counts.update(faces=len(cards), found=sum(c["f"] for c in cards))
+    counts = folder_counts(cards, views)
     for (view, number), text in _folder_pages(d, views, file_rows).items():
         uri = results.in_gallery(FOLDERS_DIR, d, view, f"{number}.js")
         store.write(uri, text.encode(), "text/javascript")

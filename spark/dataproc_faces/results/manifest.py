@@ -140,8 +140,13 @@ class Summary:
         )
 
     def to_json(self) -> str:
-        return json.dumps(self.__dict__, indent=2, sort_keys=True) + "\n"
+        return summary_json(self.__dict__)
 
     def write(self, results: Results) -> str:
         results.store().write(results.summary, self.to_json().encode(), "application/json")
         return results.summary
+
+
+def summary_json(fields: dict[str, Any]) -> str:
+    """summary.json's text, for a Summary or for fields read back and updated (totals.py)."""
+    return json.dumps(fields, indent=2, sort_keys=True) + "\n"

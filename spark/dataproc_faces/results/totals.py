@@ -31,6 +31,7 @@ from dataproc_faces.results.ledger import (
     read_rows,
     read_shard_json,
 )
+from dataproc_faces.results.manifest import summary_json
 from dataproc_faces.storage.base import Store
 
 TOTALS_READS_ENV = "DATAPROC_FACES_TOTALS_READS"  # tests: a file that records each part counted
@@ -208,6 +209,5 @@ def refresh_summary(results: Results, budget: int = DRIVER_ROWS) -> bool:
     summary.update(
         inputs=n, ok=ok, errors=n - ok, faces=faces, runtime=sorted(runtimes), privacy=privacy
     )
-    body = json.dumps(summary, indent=2, sort_keys=True) + "\n"  # as manifest.Summary writes it
-    store.write(results.summary, body.encode(), "application/json")
+    store.write(results.summary, summary_json(summary).encode(), "application/json")
     return True
