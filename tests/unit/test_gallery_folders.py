@@ -23,6 +23,7 @@ from dataproc_faces.results.gallery import (
     folder_label,
     gallery_folder,
     page_row,
+    update_folder,
 )
 from dataproc_faces.results.gallery import write_gallery as build
 from dataproc_faces.results.layout import Results
@@ -376,3 +377,67 @@ def test_new_rows_whose_folders_fit_the_drivers_bound_are_placed_by_the_driver(
     index = (built["bounded"] / Results.INDEX).read_text().replace(str(built["bounded"]), "D")
     assert index == spark_index
     assert page_files(built["bounded"]) == page_files(built["spark"])
+
+
+def folder_files(dst: Path, key: str) -> dict[str, bytes]:
+    mine = dst / "gallery" / "folders" / folder_dir(key)
+    return {p.relative_to(mine).as_posix(): p.read_bytes() for p in mine.rglob("*") if p.is_file()}
+
+
+def twelve(dst: Path) -> list[dict[str, Any]]:
+    """A/00..A/11, i % 3 faces each, as cards: A/05 has 2 faces."""
+    return [page_row(row(f"A/{i:02d}.jpg", i % 3), SRC, str(dst)) for i in range(12)]
+
+
+def test_a_changed_photo_rewrites_only_the_page_files_that_show_it(
+    tmp_path: Path, writes: list[tuple[str, str | None]]
+) -> None:
+    dst, again = tmp_path / "out", tmp_path / "again"
+    cards = twelve(dst)
+    update_folder(Results(str(dst), SRC), "A", cards, [], True, 2)
+    writes.clear()
+
+    changed = {**cards[5], "ms": 99.0}  # same views, another card
+    update_folder(Results(str(dst), SRC), "A", [changed], [], False, 2)
+
+    mine = dst / "gallery" / "folders" / folder_dir("A")
+    pages = sorted(Path(u).relative_to(mine).as_posix() for u, _ in writes if u.endswith(".js"))
+    # two rows a file: A/05 is 6th by name (all ok), 4th with faces, 2nd with two or more faces
+    # and 2nd by most faces (A/02, A/05, A/08, A/11 have two)
+    assert pages == ["faces/1.js", "name/3.js", "ok/3.js", "some/2.js", "two/1.js"]
+    final = [changed if c["n"] == "A/05.jpg" else c for c in cards]
+    update_folder(Results(str(again), SRC), "A", final, [], True, 2)
+    assert folder_files(dst, "A") == folder_files(again, "A")  # as a build from scratch
+
+    writes.clear()
+    update_folder(Results(str(dst), SRC), "A", [changed], [], False, 2)
+    assert [u for u, _ in writes if u.endswith(".js")] == []
+
+
+def test_after_an_update_killed_among_its_pages_every_page_is_written_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dst, again = tmp_path / "out", tmp_path / "again"
+    cards = twelve(dst)
+    update_folder(Results(str(dst), SRC), "A", cards, [], True, 2)
+    real = LocalStore.write
+    pages: list[str] = []
+
+    def killed(self: LocalStore, uri: str, data: bytes, content_type: str | None = None) -> None:
+        if uri.endswith(".js"):
+            pages.append(uri)
+            if len(pages) == 2:
+                raise KeyboardInterrupt  # the run is killed after one page of five
+        real(self, uri, data, content_type)
+
+    monkeypatch.setattr(LocalStore, "write", killed)
+    with pytest.raises(KeyboardInterrupt):
+        update_folder(Results(str(dst), SRC), "A", [{**cards[5], "ms": 99.0}], [], False, 2)
+    monkeypatch.setattr(LocalStore, "write", real)
+    assert b"99.0" in Path(pages[0]).read_bytes()  # a page shows the change, the rows do not
+
+    # the next run puts the photo back as it was: the rows file is unchanged by that, yet the
+    # page the killed run wrote must be written again
+    update_folder(Results(str(dst), SRC), "A", [cards[5]], [], False, 2)
+    update_folder(Results(str(again), SRC), "A", cards, [], True, 2)
+    assert folder_files(dst, "A") == folder_files(again, "A")

@@ -438,6 +438,7 @@ def _view_counts(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, int]]:
 FOLDERS_DIR, TOP_DIR, LIST_DIR, FORGOTTEN_DIR = "folders", "top", "list", "forgotten"
 CATALOGUE, MERGED, FOLDED = "folders.json", "top.json", "folded.json"
 ROWS_FILE, FOLDER_FILE = "rows.jsonl", "folder.json"
+SHOWN_FILE = "shown.json"  # {"rows": digest}: the page files show the rows file of that digest
 ALL_VIEWS = [*VIEWS, "faces"]
 TOP_ROWS = 5_000  # the merged "most faces" view: the collection's first TOP_ROWS rows by faces
 LIST_ROWS = 500  # folders per folder-list file
@@ -507,6 +508,10 @@ def _files(count: int, file_rows: int) -> int:
     return -(-count // file_rows)
 
 
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:20]
+
+
 def _folder_views(cards: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     """One folder's rows (sorted by name) in each view."""
     views = {view: [c for c in cards if keep(c)] for view, keep in VIEWS.items()}
@@ -515,15 +520,21 @@ def _folder_views(cards: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]
 
 
 def _folder_pages(
-    d: str, views: dict[str, list[dict[str, Any]]], file_rows: int
+    d: str,
+    views: dict[str, list[dict[str, Any]]],
+    file_rows: int,
+    shown: dict[str, list[dict[str, Any]]] | None = None,
 ) -> dict[tuple[str, int], str]:
-    """Every view's page files of one folder."""
+    """One folder's page files; given `shown` (the views its page files hold now), only those
+    whose rows differ: a photo changed in a folder of 10,000 rewrites a file or two per view,
+    not the 160 files of its views (which cost most of a spread change's gallery)."""
     return {
         (view, i // file_rows + 1): page_file(
             f"{FOLDERS_DIR}/{d}/{view}", i // file_rows + 1, held[i : i + file_rows]
         )
         for view, held in views.items()
         for i in range(0, len(held), file_rows)
+        if shown is None or held[i : i + file_rows] != shown[view][i : i + file_rows]
     }
 
 
@@ -555,18 +566,30 @@ def update_folder(
     """One folder's rows file, page files and top lists after adding `new` cards (replacing rows
     of the same name) and dropping `drops` (names forgotten); `full`: `new` is the whole folder.
     Returns its list entry ({"k", "d", "c"}, "c" None once empty) and its top lists. Order for a
-    kill: pages and rows first, folder.json (its counts and tops) last; doing it again is safe."""
+    kill: pages and rows first, folder.json (its counts and tops) last; doing it again is safe.
+
+    Only the page files whose rows changed are written (one photo changed among 10,000 is a file
+    or two per view, not the 160 of its views), and only when shown.json says the page files
+    show the rows file as it is: it is removed before the first page is written and written
+    last, so after a killed update every page is written again."""
     store, d = results.store(), folder_dir(key)
     old = _read_json(results, FOLDERS_DIR, d, FOLDER_FILE) or {}
     rows: dict[str, dict[str, Any]] = {}
     lines: dict[str, str] = {}  # a kept card's stored line: `json.dumps` of it, written as is
     stored = results.in_gallery(FOLDERS_DIR, d, ROWS_FILE)
+    marker = _read_json(results, FOLDERS_DIR, d, SHOWN_FILE)
+    shown = None  # the views the page files hold, when the update that wrote them finished
     if not full and store.version(stored) is not None:
-        text = store.read(stored).decode("utf-8")
-        for line in text.splitlines():
-            r = json.loads(line)
+        data = store.read(stored)
+        texts = [line for line in data.decode("utf-8").splitlines() if line.strip()]
+        parsed = json.loads(f"[{','.join(texts)}]")  # one parse, not one per row
+        for r, line in zip(parsed, texts, strict=True):
             if r:
                 rows[r["n"]], lines[r["n"]] = r, line
+        if (marker or {}).get("rows") == _digest(data) and old.get("fileRows") == file_rows:
+            shown = _folder_views([rows[n] for n in sorted(rows)])
+    if marker is not None:
+        store.delete(results.in_gallery(FOLDERS_DIR, d, SHOWN_FILE))
     for name in drops:
         rows.pop(name, None)
     for card in new:
@@ -580,7 +603,7 @@ def update_folder(
         return {"k": key, "d": d, "c": None}, _no_tops()
     views = _folder_views(cards)
     counts = folder_counts(cards, views)
-    for (view, number), text in _folder_pages(d, views, file_rows).items():
+    for (view, number), text in _folder_pages(d, views, file_rows, shown).items():
         uri = results.in_gallery(FOLDERS_DIR, d, view, f"{number}.js")
         store.write(uri, text.encode(), "text/javascript")
     for view in ALL_VIEWS:  # page files a shrunken view no longer has
@@ -588,13 +611,15 @@ def update_folder(
         for number in range(_files(counts[view], file_rows) + 1, had + 1):
             store.delete(results.in_gallery(FOLDERS_DIR, d, view, f"{number}.js"))
     body = "".join((lines.get(c["n"]) or json.dumps(c, sort_keys=True)) + "\n" for c in cards)
-    store.write(stored, body.encode(), "application/x-ndjson")
+    data = body.encode()
+    store.write(stored, data, "application/x-ndjson")
     tops = {  # the views are sorted already: their heads are the folder's top lists
         "faces": [[key, c] for c in views["faces"][:top_rows]],
         "error": [[key, c] for c in views["error"][:ERRORS_LISTED]],
     }
     info = {"k": key, "d": d, "c": counts}
     _write_json(results, {**info, "fileRows": file_rows, "top": tops}, FOLDERS_DIR, d, FOLDER_FILE)
+    _write_json(results, {"rows": _digest(data)}, FOLDERS_DIR, d, SHOWN_FILE)
     return info, tops
 
 
@@ -628,7 +653,7 @@ def note_forgotten(results: Results, paths: Iterable[str]) -> None:
     if not names:
         return
     data = json.dumps(names).encode()
-    digest = hashlib.sha256(data).hexdigest()[:20]
+    digest = _digest(data)
     results.store().write(
         results.in_gallery(FORGOTTEN_DIR, f"{digest}.json"), data, "application/json"
     )
@@ -836,7 +861,7 @@ def _write_changed(results: Results, texts: list[str], had: list[str], *where: s
     """Page files `<where>/<n>.js` whose text changed since (digests `had`); the extra removed.
     Returns the new digests: an unchanged file is not written again."""
     store = results.store()
-    digests = [hashlib.sha256(t.encode()).hexdigest()[:20] for t in texts]
+    digests = [_digest(t.encode()) for t in texts]
     for number, (text, digest) in enumerate(zip(texts, digests, strict=True), 1):
         if number > len(had) or had[number - 1] != digest:
             uri = results.in_gallery(*where, f"{number}.js")
