@@ -572,6 +572,8 @@ def update_folder(
     or two per view, not the 160 of its views), and only when shown.json says the page files
     show the rows file as it is: it is removed before the first page is written and written
     last, so after a killed update every page is written again."""
+    from dataproc_faces.results.ledger import json_values
+
     store, d = results.store(), folder_dir(key)
     old = _read_json(results, FOLDERS_DIR, d, FOLDER_FILE) or {}
     rows: dict[str, dict[str, Any]] = {}
@@ -582,8 +584,7 @@ def update_folder(
     if not full and store.version(stored) is not None:
         data = store.read(stored)
         texts = [line for line in data.decode("utf-8").splitlines() if line.strip()]
-        parsed = json.loads(f"[{','.join(texts)}]")  # one parse, not one per row
-        for r, line in zip(parsed, texts, strict=True):
+        for r, line in zip(json_values(texts), texts, strict=True):
             if r:
                 rows[r["n"]], lines[r["n"]] = r, line
         if (marker or {}).get("rows") == _digest(data) and old.get("fileRows") == file_rows:
