@@ -60,7 +60,7 @@ from dataproc_faces.results.ledger import (
 from dataproc_faces.results.manifest import Summary, error_row, ok_row
 from dataproc_faces.scheduling import equal_sizes, guided_sizes
 from dataproc_faces.storage import store_for
-from dataproc_faces.storage.base import is_remote, is_within, join, normalise
+from dataproc_faces.storage.base import is_remote, is_within, join, joiner, normalise
 from dataproc_faces.storage.names import UnsafeName, safe_relative
 from dataproc_faces.storage.skips import SKIP_REASONS
 
@@ -269,12 +269,13 @@ def _kind(entry: tuple[str, tuple[str, str]]) -> str:
 def _read_shards(
     root: str, uris: Iterable[str], logged: str = ""
 ) -> Iterator[tuple[str, tuple[str, str]]]:
+    below = joiner(root)
     for uri in uris:
         if logged:
             _record_read(uri, logged)
         for line in store_for(uri).read(uri).decode("utf-8").splitlines():
             rel, _, version = line.rpartition("\t")
-            yield join(root, rel), (rel, version)
+            yield below(rel), (rel, version)
 
 
 def listing(sc: Any, spec: JobSpec, run_id: str) -> tuple[Any, list[str], dict[str, int]]:

@@ -30,10 +30,11 @@ paths and are stored whole: the bucket and prefix stay, so a row still says whic
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from dataproc_faces.storage import store_for
-from dataproc_faces.storage.base import Store, is_remote, is_within, join
+from dataproc_faces.storage.base import Store, is_remote, is_within, join, joiner
 from dataproc_faces.storage.skips import RESULTS_MARKER, RESULTS_STATE_DIR
 
 PART_PREFIX, PART_SUFFIX = "part-", ".json"
@@ -73,6 +74,13 @@ class Results:
         if is_remote(stored) or os.path.isabs(stored) or not self.protect:
             return stored
         return join(self.protect, stored)
+
+    def sources_of(self, stored: Iterable[str]) -> list[str]:
+        """`source_of` of many names (a part's thousands), the input's spelling worked out once."""
+        if not self.protect:
+            return list(stored)
+        below = joiner(self.protect)
+        return [s if is_remote(s) or os.path.isabs(s) else below(s) for s in stored]
 
     def shown_output(self, uri: str | None) -> str | None:
         """How rows name an output: below the results folder when local (`images/a.jpg`); an

@@ -200,8 +200,9 @@ def read_states(
     """(path, (part id, version, options)) for every state line of the given parts."""
     for pid in pids:
         _record_read(results.state_part(pid))
-        for s in _lines(results.state_part(pid)):
-            yield results.source_of(s["path"]), (pid, s["version"], s["options"])
+        states = _lines(results.state_part(pid))
+        for s, source in zip(states, results.sources_of(s["path"] for s in states), strict=True):
+            yield source, (pid, s["version"], s["options"])
 
 
 def read_rows(results: Results, pids: Iterable[str]) -> Iterator[dict[str, Any]]:
@@ -368,13 +369,17 @@ def compact_folder(results: Results, key: str, parts: Iterable[str]) -> tuple[in
         store.delete(results.part(pid))
     for pid in sorted(states - parts):  # emptied by a compaction killed before this delete
         store.delete(results.state_part(pid))
-    by_path: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    first: dict[str, tuple[str, str, str]] = {}  # path -> its first state
+    again: dict[str, list[tuple[str, str, str]]] = {}  # path -> every state, if more than one
     order: dict[str, list[str]] = defaultdict(list)  # each part's inputs, line by line
     for path, state in read_states(results, sorted(parts & states)):
-        by_path[path].append(state)
+        if path in first:
+            again.setdefault(path, [first[path]]).append(state)
+        else:
+            first[path] = state
         order[state[0]].append(path)
     losers: dict[str, list[str]] = defaultdict(list)
-    for path, entries in by_path.items():
+    for path, entries in again.items():
         for pid, lost in _losers(path, entries):
             losers[pid].append(lost)
     dropped = sum(_drop(results, pid, paths, order[pid]) for pid, paths in sorted(losers.items()))

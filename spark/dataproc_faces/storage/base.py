@@ -27,13 +27,21 @@ def join(root: str, relative: str) -> str:
 
     Nothing in `relative` is collapsed: `a//b` stays an exact object name (names.py says why).
     """
+    return joiner(root)(relative)
+
+
+def joiner(root: str) -> Callable[[str], str]:
+    """`join` below one root, its spelling worked out once: a listing or a part joins one name
+    per file, millions of them."""
     if is_remote(root):
-        return root.rstrip("/") + "/" + relative
+        prefix = root.rstrip("/") + "/"
+        return lambda relative: prefix + relative
     base = _local_base(root)
-    # What pathlib would make of it, without parsing it: a listing joins one per file.
-    if base != "." and _plain(relative):
-        return base + relative if base.endswith("/") else base + "/" + relative
-    return str(Path(base) / relative)
+    if base == ".":
+        return lambda relative: str(Path(base) / relative)
+    prefix = base if base.endswith("/") else base + "/"
+    # What pathlib would make of a plain name, without parsing it.
+    return lambda relative: prefix + relative if _plain(relative) else str(Path(base) / relative)
 
 
 @functools.lru_cache(maxsize=64)
