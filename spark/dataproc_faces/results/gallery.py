@@ -513,10 +513,30 @@ def _digest(data: bytes) -> str:
 
 
 def _folder_views(cards: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """One folder's rows (sorted by name) in each view."""
+    """One folder's rows (sorted by name) in each view. `faces` is their `faces_key` order: the
+    rows grouped by faces and status, each group in name order as given (no sort by name)."""
     views = {view: [c for c in cards if keep(c)] for view, keep in VIEWS.items()}
-    views["faces"] = sorted(cards, key=faces_key)
+    ranks: dict[tuple[int, bool], list[dict[str, Any]]] = {}
+    for c in cards:
+        ranks.setdefault((-c["f"], c["s"] != "ok"), []).append(c)
+    views["faces"] = [c for rank in sorted(ranks) for c in ranks[rank]]
     return views
+
+
+def _in_place(
+    shown: dict[str, list[dict[str, Any]]],
+    rows: dict[str, dict[str, Any]],
+    changed: dict[str, dict[str, Any] | None],
+) -> dict[str, list[dict[str, Any]]] | None:
+    """The views after cards replaced (`changed`: name -> the card it had) without leaving or
+    entering any view or moving by faces: `shown` with the new cards in. None when one moved."""
+    for name, had in changed.items():
+        now = rows[name]
+        if had is None or faces_key(had) != faces_key(now):
+            return None
+        if any(bool(keep(had)) != bool(keep(now)) for keep in VIEWS.values()):
+            return None
+    return {view: [rows[c["n"]] for c in held] for view, held in shown.items()}
 
 
 def _folder_pages(
@@ -591,9 +611,11 @@ def update_folder(
             shown = _folder_views([rows[n] for n in sorted(rows)])
     if marker is not None:
         store.delete(results.in_gallery(FOLDERS_DIR, d, SHOWN_FILE))
+    changed: dict[str, dict[str, Any] | None] = {}  # name -> its card before
     for name in drops:
-        rows.pop(name, None)
+        changed.setdefault(name, rows.pop(name, None))
     for card in new:
+        changed.setdefault(card["n"], rows.get(card["n"]))
         rows[card["n"]] = card
         lines.pop(card["n"], None)
     cards = [rows[n] for n in sorted(rows)]
@@ -602,7 +624,8 @@ def update_folder(
         for name in store.list_files(folder) if store.exists(folder) else []:
             store.delete(join(folder, name))
         return {"k": key, "d": d, "c": None}, _no_tops()
-    views = _folder_views(cards)
+    moved = shown is None or any(n not in rows for n in changed)
+    views = (None if moved else _in_place(shown, rows, changed)) or _folder_views(cards)
     counts = folder_counts(cards, views)
     for (view, number), text in _folder_pages(d, views, file_rows, shown).items():
         uri = results.in_gallery(FOLDERS_DIR, d, view, f"{number}.js")
