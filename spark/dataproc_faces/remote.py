@@ -722,11 +722,11 @@ def driver_output_tail(uri: str, nbytes: int = TAIL_BYTES) -> str:
     """The end of the driver's output: Dataproc writes it as URI.000000000, .000000001, ..."""
     if not uri:
         return ""
-    from dataproc_faces.storage.gcs import GcsStore, client, split
+    from dataproc_faces.storage.gcs import NAMES, GcsStore, client, split
 
     try:
         bucket, prefix = split(uri)
-        blobs = sorted(b.name for b in client().list_blobs(bucket, prefix=prefix))
+        blobs = sorted(b.name for b in client().list_blobs(bucket, prefix=prefix, fields=NAMES))
         if not blobs:
             return f"(no driver output at {uri})"
         data = GcsStore().read_tail(f"gs://{bucket}/{blobs[-1]}", nbytes)

@@ -58,3 +58,14 @@ def test_harness_runs_lab_bare_and_job(tmp_path: Path) -> None:
     ):
         assert key in out
     assert out["machine"]["cores"] >= 1 and out["corpus"]["count"] == 3
+
+
+def test_the_listing_bench_pages_through_whole_and_partial_resources(capsys, monkeypatch) -> None:
+    from bench import gcs_listing
+
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+    assert gcs_listing.main(["--objects", "2500"]) == 0  # 3 pages each; equal names checked
+    lines = [line for line in capsys.readouterr().out.splitlines() if "objects:" in line]
+    sizes = [float(line.split(",")[1].split("bytes")[0]) for line in lines]
+    assert len(lines) == 2 and all(" 2500 objects" in line for line in lines)
+    assert sizes[0] > 8 * sizes[1]  # whole resources against name and generation
