@@ -46,7 +46,7 @@ def serve(count: int) -> tuple[ThreadingHTTPServer, list[int]]:
         def log_message(self, *args: object) -> None:
             pass
 
-        def do_GET(self) -> None:  # noqa: N802 (the http.server name)
+        def do_GET(self) -> None:
             query = parse_qs(urlparse(self.path).query)
             start = int(query.get("pageToken", ["0"])[0])
             size = int(query.get("maxResults", ["1000"])[0])

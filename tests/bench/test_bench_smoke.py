@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import json
 from pathlib import Path
 
@@ -66,6 +68,6 @@ def test_the_listing_bench_pages_through_whole_and_partial_resources(capsys, mon
     monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
     assert gcs_listing.main(["--objects", "2500"]) == 0  # 3 pages each; equal names checked
     lines = [line for line in capsys.readouterr().out.splitlines() if "objects:" in line]
-    sizes = [float(line.split(",")[1].split("bytes")[0]) for line in lines]
+    sizes = [float(re.search(r"(\d+) bytes per object", line)[1]) for line in lines]
     assert len(lines) == 2 and all(" 2500 objects" in line for line in lines)
     assert sizes[0] > 8 * sizes[1]  # whole resources against name and generation
