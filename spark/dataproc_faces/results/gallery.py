@@ -586,12 +586,12 @@ def update_folder(
     """One folder's rows file, page files and top lists after adding `new` cards (replacing rows
     of the same name) and dropping `drops` (names forgotten); `full`: `new` is the whole folder.
     Returns its list entry ({"k", "d", "c"}, "c" None once empty) and its top lists. Order for a
-    kill: pages and rows first, folder.json (its counts and tops) last; doing it again is safe.
+    kill: pages and rows first, then folder.json (its counts and tops); doing it again is safe.
 
     Only the page files whose rows changed are written (one photo changed among 10,000 is a file
     or two per view, not the 160 of its views), and only when shown.json says the page files
     show the rows file as it is: it is removed before the first page is written and written
-    last, so after a killed update every page is written again."""
+    after folder.json, so after a killed update every page is written again."""
     from dataproc_faces.results.ledger import json_values
 
     store, d = results.store(), folder_dir(key)

@@ -55,7 +55,7 @@ PAGE_SIZE = 1000
 NAMES = "items(name),nextPageToken"
 WALKED = "items(name,generation),nextPageToken"
 SIZED = "items(name,size),nextPageToken"
-TOP = "items(name,generation),prefixes,nextPageToken"
+TOP_LEVEL = "items(name,generation),prefixes,nextPageToken"
 TIMEOUT = (10.0, 120.0)  # connect, read: a stalled connection is retried, not waited on forever
 # A streamed read holds one chunk: a video's segment task reads its own range of the object, a
 # few ranged requests, never the whole video. Larger chunks mean fewer requests, more memory.
@@ -223,7 +223,7 @@ class GcsStore(Store):
             prefix=start,
             delimiter="/",
             page_size=PAGE_SIZE,
-            fields=TOP,
+            fields=TOP_LEVEL,
             retry=_retry(),
             timeout=TIMEOUT,
         )
