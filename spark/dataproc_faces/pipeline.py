@@ -37,6 +37,8 @@ from dataproc_faces.results.ledger import (
     compact,
     folder_name,
     folder_part_ids,
+    forget_digests,
+    forget_digests_spread,
     line_hash,
     new_run_id,
     newest,
@@ -1085,6 +1087,27 @@ def _narrow(
     return DriverPlan(pending, 0, {}, changed)
 
 
+def _forget_touched(sc: Any, results: Results, plan: DriverPlan | SparkPlan) -> None:
+    """Forget the recorded digests of the folders this run's tasks write into (ledger.py says
+    why): the folders of its pending photos when the driver holds them, else a full listing's
+    changed folders, else (a long input list) the listed folders, found by the executors."""
+    if plan.pending is not None:
+        keys = sorted({folder_of(e[1][0]) for e in plan.pending})
+        if len(keys) <= FORGET_ON_DRIVER:
+            forget_digests(results, keys)
+        else:
+            forget_digests_spread(sc, results, keys)
+    elif isinstance(plan, SparkPlan) and plan.changed is not None:
+        forget_digests_spread(sc, results, sorted(plan.changed))
+    elif isinstance(plan, SparkPlan):
+        forget_digests_spread(sc, results, plan.folders)
+
+
+# At most this many folders' digests are forgotten by the driver itself (a shard file each at
+# most); more by Spark tasks.
+FORGET_ON_DRIVER = 16
+
+
 def _corrections(spec: JobSpec) -> fixes.Corrections:
     """The results' corrections, with the run's file (if any) merged in and kept first: a run
     killed after this still applies them when started again, with or without the file."""
@@ -1166,6 +1189,7 @@ def run(
     planned = time.perf_counter()
     stop_at("tasks")
     if total:
+        _forget_touched(sc, results, small or large)
         done = sc.accumulator(0)
         chunks = work.mapPartitions(
             lambda part: process_chunk(spec, run_id, options, part, done, shared)

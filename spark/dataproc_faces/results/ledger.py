@@ -534,12 +534,52 @@ def write_digests(results: Results, digests: Iterable[tuple[str, str]]) -> int:
     return sum(len(v) for v in grouped.values())
 
 
-def _update_shard(results: Results, shard: str, items: Iterable[tuple[str, str]]) -> int:
+def _update_shard(
+    results: Results, shard: str, items: Iterable[tuple[str, str]], gone: Iterable[str] = ()
+) -> int:
     recorded = _read_shard(results, shard)
+    before = dict(recorded)
+    for key in gone:
+        recorded.pop(key, None)
     recorded.update(items)
+    if recorded == before:  # nothing to add or forget: not written again
+        return 0
     body = json.dumps(recorded, sort_keys=True, separators=(",", ":")).encode()
     results.store().write(results.digests(shard), body, "application/json")
     return 1
+
+
+# Forgetting digests before the work: a recorded digest says "every photo listed so, with these
+# options, is done". A run that writes other work into such a folder and does not record its own
+# digest (killed before it, or a run over an input list, which never records) would leave that
+# promise standing over outputs it no longer describes: a later run with the first options would
+# find the digest matching and skip the folder, keeping the other run's outputs (faces blurred
+# from --min-size 40 where 20 was asked for). So each run forgets the digests of the folders it is
+# about to write into, before its first task; a run that finishes records them again.
+
+
+def forget_digests(results: Results, keys: Iterable[str]) -> int:
+    """Remove the recorded digests of these input folders (the driver: a few shards)."""
+    grouped: dict[str, set[str]] = defaultdict(set)
+    for key in keys:
+        grouped[digest_shard(key)].add(key)
+    return sum(_update_shard(results, shard, (), some) for shard, some in sorted(grouped.items()))
+
+
+def forget_digests_spread(sc: Any, results: Results, keys: Any) -> int:
+    """`forget_digests` on the executors, one task per few shard files, for keys the driver
+    holds (a list) or an RDD of keys (an input list's folders)."""
+    if isinstance(keys, list):
+        grouped: dict[str, set[str]] = defaultdict(set)
+        for key in keys:
+            grouped[digest_shard(key)].add(key)
+        shards = sorted((shard, sorted(some)) for shard, some in grouped.items())
+        if not shards:
+            return 0
+        pairs = sc.parallelize(shards, _slices(sc, len(shards)))
+    else:
+        pairs = keys.map(lambda k: (digest_shard(k), k)).groupByKey()
+    return pairs.map(lambda kv: _update_shard(results, kv[0], (), kv[1])).sum()
 
 
 def write_digests_spread(sc: Any, results: Results, digests: dict[str, str]) -> int:
