@@ -571,6 +571,7 @@ class DriverPlan:
     changed: dict[str, str] = field(default_factory=dict)  # folder key -> its listing's digest
     shards: list[str] = field(default_factory=list)  # listing shards to delete after the run
     listed_only: bool = False  # an input list's plan: its folders' digests are not recorded
+    redone: set[str] = field(default_factory=set)  # `_redone`: digests to forget before tasks
 
 
 def driver_bound() -> int:
@@ -621,7 +622,7 @@ def plan_on_driver(
 
     pending = _stale(listed, changed, states, options, corrections, force)
     kept = {w: ignored[w] for w in SKIP_REASONS if w in ignored}
-    return DriverPlan(pending, len(listed), kept, changed)
+    return DriverPlan(pending, len(listed), kept, changed, redone=_redone(pending, states))
 
 
 def _plan_list_on_driver(
@@ -643,7 +644,8 @@ def _plan_list_on_driver(
     if states is None and not force:
         return None
     pending = _stale(listed, folders, states, options, corrections, force)
-    return DriverPlan(pending, len(listed), {}, folders, listed_only=True)
+    redone = _redone(pending, states)
+    return DriverPlan(pending, len(listed), {}, folders, listed_only=True, redone=redone)
 
 
 def _versions_here(root: str, sources: list[str]) -> Iterator[tuple[str, tuple[str, str]]]:
@@ -706,6 +708,26 @@ def _stale(
     )
 
 
+def _redone(
+    pending: Iterable[tuple[str, tuple[str, str]]], states: dict[str, tuple[str, str, str]] | None
+) -> set[str]:
+    """The folders of pending entries done before at the version they have now (other options,
+    a correction): the only work a recorded digest can still seem to vouch for afterwards."""
+    found = states or {}
+    return {folder_of(e[1][0]) for e in pending if e[0] in found and found[e[0]][1] == e[1][1]}
+
+
+class _Keys:
+    """An accumulator of folder keys (PySpark's AccumulatorParam protocol): lists joined; a
+    retried task's keys may come twice."""
+
+    def zero(self, value: list[str]) -> list[str]:
+        return []
+
+    def addInPlace(self, a: list[str], b: list[str]) -> list[str]:
+        return a + b
+
+
 def _folder_order(entry: tuple[str, tuple[str, str]]) -> tuple[str, str]:
     """Work in folder order: a task's inputs then span few folders, so it writes few parts."""
     return folder_of(entry[1][0]), entry[0]
@@ -718,17 +740,28 @@ def _photo_options(options: str, corrections: fixes.Corrections | None, relative
 
 
 def _pending(
-    entries: Any, states: Any, options: str, force: bool, slices: int, shared: Any = None
+    entries: Any,
+    states: Any,
+    options: str,
+    force: bool,
+    slices: int,
+    shared: Any = None,
+    redone: Any = None,
 ) -> Any:
     """Entries never processed, changed since, or processed with other options (or other
-    corrections: `shared` is the broadcast of the results' corrections, or None)."""
+    corrections: `shared` is the broadcast of the results' corrections, or None). `redone`:
+    an accumulator of the folders of those done before at their version (`_redone`)."""
     if force:
         return entries
 
     def stale(kv: Any) -> bool:
         (relative, version), state = kv[1]
         expected = _photo_options(options, shared.value if shared else None, relative)
-        return state is None or state[1] != version or state[2] != expected
+        if state is None or state[1] != version:
+            return True
+        if state[2] != expected and redone is not None:
+            redone.add([folder_of(relative)])
+        return state[2] != expected
 
     return entries.leftOuterJoin(states, slices).filter(stale).mapValues(lambda v: v[0])
 
@@ -827,6 +860,7 @@ class SparkPlan:
     # a full listing's changed folders, key -> digest (one per folder, as the listing sent
     # them): compacted and recorded by tasks the driver hands out, no join or shuffle
     changed: dict[str, str] | None = None
+    redone: Any = None  # accumulator of `_redone` folders, complete once the plan was counted
     # at most FEW_PENDING inputs to process, in order: the driver cuts their tasks (`work` and
     # `videos` unused), as for a small run; None: the executors' `work` and `videos`
     pending: list[tuple[str, tuple[str, str]]] | None = None
@@ -854,6 +888,7 @@ def _plan_with_spark(
 
     results = spec.results
     digests = None
+    redone = sc.accumulator([], _Keys())
     everything = found = None
     if spec.input_list:
         everything, shards, ignored = listing(sc, spec, run_id)
@@ -888,11 +923,12 @@ def _plan_with_spark(
                 return replace(narrow, listed=listed, ignored=ignored, shards=shards)
         legacy = part_ids(results.store(), results.state)
         if not legacy and all(n <= FOLDER_PLAN_MAX for _, n in found.changed.values()):
-            pending = _pending_by_folder(sc, spec, found, options, force, shared)
+            pending = _pending_by_folder(sc, spec, found, options, force, shared, redone)
             counts = (listed, ignored, shards)
             few = min(FEW_PENDING, bound)  # SMALL_RUN 0: every step the executors'
             plan = _numbered(sc, spec, counts, pending, everything, folders, digests, few)
-            return replace(plan, changed={k: d for k, (d, _) in found.changed.items()})
+            changed = {k: d for k, (d, _) in found.changed.items()}
+            return replace(plan, changed=changed, redone=redone)
     folders = folders.persist(StorageLevel.MEMORY_AND_DISK)
     changed = folders.count()
     held = [folders]
@@ -907,7 +943,7 @@ def _plan_with_spark(
         )
     legacy = part_ids(results.store(), results.state)  # an older layout's states: joined
     known = states_rdd(sc, results, legacy, folders)
-    pending = _pending(entries, known, options, force, slices, shared)
+    pending = _pending(entries, known, options, force, slices, shared, redone)
     indexed = (
         pending.map(lambda e: ((folder_of(e[1][0]), e[0]), e[1]))
         .sortByKey(numPartitions=slices)
@@ -922,8 +958,8 @@ def _plan_with_spark(
         everything.unpersist()
     plan = _chunked(sc, spec, (listed, ignored, shards), total, indexed, held, folders, digests)
     if found is not None:
-        return replace(plan, changed={k: d for k, (d, _) in found.changed.items()})
-    return plan
+        return replace(plan, changed={k: d for k, (d, _) in found.changed.items()}, redone=redone)
+    return replace(plan, redone=redone)
 
 
 def _chunked(
@@ -977,7 +1013,13 @@ def _plan_groups(changed: dict[str, tuple[str, int]], slices: int) -> list[list[
 
 
 def _pending_by_folder(
-    sc: Any, spec: JobSpec, found: _Listed, options: str, force: bool, shared: Any
+    sc: Any,
+    spec: JobSpec,
+    found: _Listed,
+    options: str,
+    force: bool,
+    shared: Any,
+    redone: Any = None,
 ) -> Any:
     """RDD of the changed folders' pending entries in folder order (`_folder_order`), each
     folder planned in one task from its listing file and its own states: no join, no shuffle
@@ -987,7 +1029,7 @@ def _pending_by_folder(
     named = [[(k, found.listings[k]) for k in g if k in found.listings] for g in groups]
 
     def plan(units: Iterable[tuple[str, Any]]) -> Iterator[tuple[str, tuple[str, str]]]:
-        return _plan_folders(spec, options, force, shared, units)
+        return _plan_folders(spec, options, force, shared, units, redone)
 
     if found.top is None:  # one partition per group, in order: numbered as they come
         slices = sc.parallelize(named, len(named))
@@ -1003,10 +1045,16 @@ def _pending_by_folder(
 
 
 def _plan_folders(
-    spec: JobSpec, options: str, force: bool, shared: Any, units: Iterable[tuple[str, Any]]
+    spec: JobSpec,
+    options: str,
+    force: bool,
+    shared: Any,
+    units: Iterable[tuple[str, Any]],
+    redone: Any = None,
 ) -> Iterator[tuple[str, tuple[str, str]]]:
     """One planning task: its folders' pending entries, folder by folder in key order. A unit
-    is (key, listing file URI) for a folder, or (key, entry) for a top-level input."""
+    is (key, listing file URI) for a folder, or (key, entry) for a top-level input. `redone`:
+    an accumulator of the folders `_redone` finds."""
     results, root = spec.results, spec.input
     fixed = shared.value if shared else None
     listings: dict[str, str] = {}
@@ -1025,7 +1073,10 @@ def _plan_folders(
         states = None
         if not force:
             states = newest(read_states(results, sorted(folder_part_ids(store, results, key))))
-        yield from _stale(entries, {key}, states, options, fixed, force)
+        pending = _stale(entries, {key}, states, options, fixed, force)
+        if redone is not None:
+            redone.add(sorted(_redone(pending, states)))
+        yield from pending
 
 
 def _numbered(
@@ -1084,23 +1135,28 @@ def _narrow(
     fixed = shared.value if shared else None
     changed = {k: d for k, (d, _) in found.items()}
     pending = _stale(picked, changed, states, options, fixed, force)
-    return DriverPlan(pending, 0, {}, changed)
+    return DriverPlan(pending, 0, {}, changed, redone=_redone(pending, states))
 
 
-def _forget_touched(sc: Any, results: Results, plan: DriverPlan | SparkPlan) -> None:
-    """Forget the recorded digests of the folders this run's tasks write into (ledger.py says
-    why): the folders of its pending photos when the driver holds them, else a full listing's
-    changed folders, else (a long input list) the listed folders, found by the executors."""
-    if plan.pending is not None:
+def _forget_touched(sc: Any, results: Results, plan: DriverPlan | SparkPlan, force: bool) -> None:
+    """Forget the recorded digests that this run's tasks could leave vouching for work they
+    replace (ledger.py says why): of the folders holding a photo to redo at the version it was
+    done at (`_redone`: other options or corrections), known once the plan is made; with
+    `force` (states unread) of every folder the tasks write into."""
+    keys: Any
+    if not force:
+        keys = sorted(plan.redone if isinstance(plan, DriverPlan) else set(plan.redone.value))
+    elif plan.pending is not None:
         keys = sorted({folder_of(e[1][0]) for e in plan.pending})
-        if len(keys) <= FORGET_ON_DRIVER:
-            forget_digests(results, keys)
-        else:
-            forget_digests_spread(sc, results, keys)
     elif isinstance(plan, SparkPlan) and plan.changed is not None:
-        forget_digests_spread(sc, results, sorted(plan.changed))
-    elif isinstance(plan, SparkPlan):
-        forget_digests_spread(sc, results, plan.folders)
+        keys = sorted(plan.changed)
+    else:  # a long input list: its folders, found by the executors
+        assert isinstance(plan, SparkPlan)
+        keys = plan.folders
+    if isinstance(keys, list) and len(keys) <= FORGET_ON_DRIVER:
+        forget_digests(results, keys)
+    else:
+        forget_digests_spread(sc, results, keys)
 
 
 # At most this many folders' digests are forgotten by the driver itself (a shard file each at
@@ -1189,7 +1245,7 @@ def run(
     planned = time.perf_counter()
     stop_at("tasks")
     if total:
-        _forget_touched(sc, results, small or large)
+        _forget_touched(sc, results, small or large, force)
         done = sc.accumulator(0)
         chunks = work.mapPartitions(
             lambda part: process_chunk(spec, run_id, options, part, done, shared)

@@ -30,11 +30,14 @@ def split(data: list[Any], slices: int) -> list[list[Any]]:
 
 
 class Accumulator:
-    def __init__(self, value: Any) -> None:
-        self.value = value
+    def __init__(self, value: Any, param: Any = None) -> None:
+        self.value, self.param = value, param
 
     def add(self, term: Any) -> None:
-        self.value += term
+        if self.param is None:
+            self.value += term
+        else:  # PySpark's AccumulatorParam protocol
+            self.value = self.param.addInPlace(self.value, term)
 
 
 class FakeRDD:
@@ -311,8 +314,8 @@ class FakeContext:
     def emptyRDD(self) -> FakeRDD:
         return FakeRDD(self, lambda: [])
 
-    def accumulator(self, value: Any) -> Accumulator:
-        return Accumulator(value)
+    def accumulator(self, value: Any, param: Any = None) -> Accumulator:
+        return Accumulator(value, param)
 
     def broadcast(self, value: Any) -> Broadcast:
         self.broadcasts.append(Broadcast(value))

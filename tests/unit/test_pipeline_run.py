@@ -562,14 +562,8 @@ def test_a_short_input_list_is_planned_by_the_driver(
     else:  # the list itself is past the bound: Spark reads, checks and plans it
         assert "count" in actions and result.rows is None
     after = sorted((Path(spec.output) / "_state" / "_digests").glob("*.json"))
-    # a list records no digest, and forgets those of the folders it wrote into (ledger.py):
-    # b's and a.png's shard's; the third folder's digest stays
-    touched = {"b", folder_of("a.png")}
-    kept = {
-        n: {k: v for k, v in json.loads(d).items() if k not in touched} for n, d in recorded.items()
-    }
-    assert {p.name: json.loads(p.read_bytes()) for p in after} == kept
-    assert sum(map(len, kept.values())) == sum(len(json.loads(d)) for d in recorded.values()) - 2
+    # a list records no digest; it forgets none here: it redid no photo at its old version
+    assert {p.name: p.read_bytes() for p in after} == recorded
     assert run(FakeSession(), spec).processed == 0  # done: nothing pending from the list again
 
 
@@ -1022,15 +1016,18 @@ def options_of(dst: Path) -> set[str]:
     return {st["options"] for st in states(dst)}
 
 
-@pytest.mark.parametrize("planner", ["driver", "spark"])
+@pytest.mark.parametrize("planner", ["driver", "spark", "join", "force"])
 def test_work_of_a_run_killed_before_its_digests_is_undone_by_the_next_run(
     tmp_path: Path, monkeypatch, planner: str
 ) -> None:
     """Outlined in red and recorded; then a green run writes every photo again and is killed
     before recording its digests; a red run again must redo every photo: the red digests still
-    match the listing, but the green run forgot them before its first task. (spark: the driver
-    holds only the changed folders' keys, as past its bound.)"""
+    match the listing, but the green run forgot them before its first task. Planned by the
+    driver, by the executors folder by folder, by the join (folders too large for a task), and
+    a green `--force` run (states unread: every folder it writes into is forgotten)."""
     monkeypatch.setattr(pipeline, "SMALL_RUN", 100 if planner == "driver" else 0)
+    if planner == "join":
+        monkeypatch.setattr(pipeline, "FOLDER_PLAN_MAX", 2)
     tree(tmp_path / "in", SPREAD)
     red, dst = spec_for(tmp_path), tmp_path / "out"
     green = JobSpec(red.input, red.output, FIXED, RenderOptions(color=(0, 255, 0)))
@@ -1038,7 +1035,7 @@ def test_work_of_a_run_killed_before_its_digests_is_undone_by_the_next_run(
     first = options_of(dst)
     monkeypatch.setenv(ledger.STOP_AT_ENV, "digests")
     with pytest.raises(SystemExit):
-        run(FakeSession(parallelism=2), green)
+        run(FakeSession(parallelism=2), green, force=planner == "force")
     monkeypatch.delenv(ledger.STOP_AT_ENV)
     assert options_of(dst) != first  # the green run's work is recorded, its digests are not
     again = run(FakeSession(parallelism=2), red)
@@ -1047,12 +1044,14 @@ def test_work_of_a_run_killed_before_its_digests_is_undone_by_the_next_run(
     assert run(FakeSession(parallelism=2), red).processed == 0  # and recorded again
 
 
+@pytest.mark.parametrize("planner", ["driver", "spark"])
 def test_a_list_run_with_other_options_leaves_its_folders_to_be_planned_again(
-    tmp_path: Path, monkeypatch
+    tmp_path: Path, monkeypatch, planner: str
 ) -> None:
     """A run over an input list records no digest: it forgets those of the folders it wrote
     into, so the next full run plans them from their states and redoes what the list changed.
-    (Planned by Spark here: the executors find the listed folders.)"""
+    (spark: the executors read the list, find its folders and join their states.)"""
+    monkeypatch.setattr(pipeline, "SMALL_RUN", 100 if planner == "driver" else 0)
     src = tree(tmp_path / "in", SPREAD)
     red, dst = spec_for(tmp_path), tmp_path / "out"
     assert run(FakeSession(), red).processed == 14

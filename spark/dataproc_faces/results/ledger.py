@@ -554,8 +554,10 @@ def _update_shard(
 # digest (killed before it, or a run over an input list, which never records) would leave that
 # promise standing over outputs it no longer describes: a later run with the first options would
 # find the digest matching and skip the folder, keeping the other run's outputs (faces blurred
-# from --min-size 40 where 20 was asked for). So each run forgets the digests of the folders it is
-# about to write into, before its first task; a run that finishes records them again.
+# from --min-size 40 where 20 was asked for). So before its first task a run forgets the digests
+# of the folders where it redoes a photo at the version it was done at (pipeline._redone; all it
+# writes into under --force); a run that finishes records them again. New and changed photos
+# need nothing forgotten: versions never come back, so the old digest cannot match again.
 
 
 def forget_digests(results: Results, keys: Iterable[str]) -> int:
