@@ -14,7 +14,8 @@ one of 256 `_top/xx` shards for photos at the top; `<folder>` is its encoding, `
 - `_state/_digests/<xx>.json`: 256 shard files mapping a folder key to the digest of its listing
   (every input's name, version and the options it is expected to be done with, summed as
   hashes, `line_hash`/`seal`), written only after that folder's work is recorded and compacted,
-  and only by a run that listed the whole input (never by an `--input-list` run).
+  and only by a run that listed the whole input (never by an `--input-list` run); forgotten before
+  the first task of a run that redoes a photo there at the version it was done at (below).
 - `_state/_totals/<xx>.json`: 256 shard files of each manifest part's totals, keyed by the part's
   id and version (totals.py), so a run counts only the parts it wrote or rewrote.
 - `manifest/part-<id>.json` with `_state/part-<id>.json`: the flat layout of earlier versions,
