@@ -211,3 +211,27 @@ def test_a_legacy_part_moved_midway_keeps_one_row_per_photo(tmp_path: Path) -> N
     assert (again["processed"], again["inputs"], again["ok"]) == (0, 3, 3)
     assert set(paths(dst).values()) == {1}
     assert not list((dst / "_state").glob("part-*.json"))
+
+
+def test_a_killed_run_with_other_options_does_not_leave_the_first_digests_standing(
+    tmp_path: Path,
+) -> None:
+    """Real Spark, planned by the executors (their accumulator brings the folders to forget to
+    the driver): a red outline run, a green one stopped before its digests, red again redoes
+    every photo (it skipped them all while the red digests stood)."""
+    src, dst = tmp_path / "in", tmp_path / "out"
+    for i, rel in enumerate(("A/a0.png", "A/a1.png", "B/b0.png", "top.png")):
+        put(src, rel, i)
+    spark = PLANNERS["spark"]
+    assert run_job(src, dst, "--color", "#ff0000", **spark)["processed"] == 4
+    green = subprocess.run(
+        command(src, dst, "--color", "#00ff00"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env(**spark, **{STOP_AT_ENV: "digests"}),
+    )
+    assert green.returncode != 0 and "stopped before digests" in green.stderr, green.stderr[-2000:]
+    again = run_job(src, dst, "--color", "#ff0000", **spark)
+    assert (again["processed"], again["skipped"]) == (4, 0)
+    assert run_job(src, dst, "--color", "#ff0000", **spark)["processed"] == 0
