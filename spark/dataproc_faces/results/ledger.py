@@ -485,6 +485,14 @@ def digest_shard(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:2]
 
 
+def _by_shard(keys: Iterable[str]) -> list[tuple[str, list[str]]]:
+    """Input folder keys by the digest shard file that keeps them, shards and keys in order."""
+    grouped: dict[str, set[str]] = defaultdict(set)
+    for key in keys:
+        grouped[digest_shard(key)].add(key)
+    return [(shard, sorted(some)) for shard, some in sorted(grouped.items())]
+
+
 def read_shard_json(uri: str) -> Any:
     """One shard file's JSON (the digests', totals.py's); {} when there is none."""
     data = store_for(uri).version(uri) and store_for(uri).read(uri)
@@ -497,12 +505,10 @@ def _read_shard(results: Results, shard: str) -> dict[str, str]:
 
 def read_digests(results: Results, keys: Iterable[str]) -> dict[str, str]:
     """The recorded digests of the given input folders (the driver, for a small run)."""
-    wanted: dict[str, set[str]] = defaultdict(set)
-    for key in keys:
-        wanted[digest_shard(key)].add(key)
     found: dict[str, str] = {}
-    for shard, some in sorted(wanted.items()):
-        found.update((k, d) for k, d in _read_shard(results, shard).items() if k in some)
+    for shard, some in _by_shard(keys):
+        wanted = set(some)
+        found.update((k, d) for k, d in _read_shard(results, shard).items() if k in wanted)
     return found
 
 
@@ -527,12 +533,10 @@ def part_names(store: Store, folder: str) -> list[str]:
 def write_digests(results: Results, digests: Iterable[tuple[str, str]]) -> int:
     """Record digests of input folders whose work is all recorded (call only then: a digest
     written early would skip a folder with work left). One rewrite per shard touched."""
-    grouped: dict[str, dict[str, str]] = defaultdict(dict)
-    for key, digest in digests:
-        grouped[digest_shard(key)][key] = digest
-    for shard, some in sorted(grouped.items()):
-        _update_shard(results, shard, some.items())
-    return sum(len(v) for v in grouped.values())
+    recorded = dict(digests)
+    for shard, keys in _by_shard(recorded):
+        _update_shard(results, shard, [(k, recorded[k]) for k in keys])
+    return len(recorded)
 
 
 def _update_shard(
@@ -563,40 +567,35 @@ def _update_shard(
 
 def forget_digests(results: Results, keys: Iterable[str]) -> int:
     """Remove the recorded digests of these input folders (the driver: a few shards)."""
-    grouped: dict[str, set[str]] = defaultdict(set)
-    for key in keys:
-        grouped[digest_shard(key)].add(key)
-    return sum(_update_shard(results, shard, (), some) for shard, some in sorted(grouped.items()))
+    return sum(_update_shard(results, shard, (), some) for shard, some in _by_shard(keys))
 
 
 def forget_digests_spread(sc: Any, results: Results, keys: Any) -> int:
     """`forget_digests` on the executors, one task per few shard files, for keys the driver
     holds (a list) or an RDD of keys (an input list's folders)."""
     if isinstance(keys, list):
-        grouped: dict[str, set[str]] = defaultdict(set)
-        for key in keys:
-            grouped[digest_shard(key)].add(key)
-        shards = sorted((shard, sorted(some)) for shard, some in grouped.items())
-        if not shards:
-            return 0
-        pairs = sc.parallelize(shards, _slices(sc, len(shards)))
-    else:
-        pairs = keys.map(lambda k: (digest_shard(k), k)).groupByKey()
+        return _update_spread(sc, results, [(s, [], some) for s, some in _by_shard(keys)])
+    pairs = keys.map(lambda k: (digest_shard(k), k)).groupByKey()
     return pairs.map(lambda kv: _update_shard(results, kv[0], (), kv[1])).sum()
 
 
 def write_digests_spread(sc: Any, results: Results, digests: dict[str, str]) -> int:
     """`write_digests` for digests the driver holds (one per folder), one task per few shard
     files: grouped on the driver, so no shuffle."""
-    grouped: dict[str, dict[str, str]] = defaultdict(dict)
-    for key, digest in digests.items():
-        grouped[digest_shard(key)][key] = digest
-    if not grouped:
+    updates = [(s, [(k, digests[k]) for k in some], []) for s, some in _by_shard(digests)]
+    return _update_spread(sc, results, updates)
+
+
+def _update_spread(
+    sc: Any, results: Results, updates: list[tuple[str, list[tuple[str, str]], list[str]]]
+) -> int:
+    """`_update_shard` of each (shard, digests to record, keys to forget), a few shard files a
+    Spark task, grouped on the driver: no shuffle."""
+    if not updates:
         return 0
-    shards = sorted(grouped.items())
     return (
-        sc.parallelize(shards, _slices(sc, len(shards)))
-        .map(lambda kv: _update_shard(results, kv[0], kv[1].items()))
+        sc.parallelize(updates, _slices(sc, len(updates)))
+        .map(lambda u: _update_shard(results, *u))
         .sum()
     )
 
