@@ -229,3 +229,28 @@ def test_part_versions_change_when_a_part_is_rewritten_under_its_id(tmp_path: Pa
     size = (Path(results.manifest) / "part-0001-x.json").stat().st_size
     assert again["0001-x"].split(":")[0] == str(size)
     assert part_ids(store, results.manifest) == set(again)
+
+
+def test_digests_sharing_a_shard_file_are_recorded_read_and_forgotten_each(
+    tmp_path: Path,
+) -> None:
+    """Folders whose keys fall in one of the 256 shard files: each digest is kept, read and
+    forgotten on its own, on the driver and spread over (stand-in) Spark tasks."""
+    from dataproc_faces.results import ledger
+    from tests.unit.fakespark import FakeContext
+
+    keys = [f"folder{i}" for i in range(2000)]
+    by = {}
+    for key in keys:
+        by.setdefault(ledger.digest_shard(key), []).append(key)
+    a, b, c = next(v for v in by.values() if len(v) >= 3)[:3]
+    other = next(v[0] for s, v in by.items() if s != ledger.digest_shard(a))
+    results = Results(str(tmp_path / "out"))
+    assert ledger.write_digests(results, [(a, "da"), (b, "db"), (other, "do")]) == 3
+    ledger.write_digests_spread(FakeContext(parallelism=2), results, {c: "dc"})
+    assert ledger.read_digests(results, [a, b, c, other]) == {
+        a: "da", b: "db", c: "dc", other: "do"
+    }  # fmt: skip
+    ledger.forget_digests(results, [a])
+    ledger.forget_digests_spread(FakeContext(parallelism=2), results, [c, other])
+    assert ledger.read_digests(results, [a, b, c, other]) == {b: "db"}
