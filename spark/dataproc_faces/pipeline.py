@@ -889,7 +889,8 @@ def _plan_with_spark(
     results = spec.results
     digests = None
     redone = sc.accumulator([], _Keys())
-    everything = found = None
+    everything = found = legacy = None
+    changed_digests: dict[str, str] | None = None  # a full listing's: key -> digest, to record
     if spec.input_list:
         everything, shards, ignored = listing(sc, spec, run_id)
         everything = everything.persist(StorageLevel.MEMORY_AND_DISK)
@@ -913,6 +914,7 @@ def _plan_with_spark(
         )
         digests = counted.mapValues(lambda v: v[0])
         folders = counted.keys()
+        changed_digests = {k: d for k, (d, _) in found.changed.items()}
         if len(found.changed) <= bound:
             narrow = None
             if sum(n for _, n in found.changed.values()) <= bound:
@@ -927,8 +929,7 @@ def _plan_with_spark(
             counts = (listed, ignored, shards)
             few = min(FEW_PENDING, bound)  # SMALL_RUN 0: every step the executors'
             plan = _numbered(sc, spec, counts, pending, everything, folders, digests, few)
-            changed = {k: d for k, (d, _) in found.changed.items()}
-            return replace(plan, changed=changed, redone=redone)
+            return replace(plan, changed=changed_digests, redone=redone)
     folders = folders.persist(StorageLevel.MEMORY_AND_DISK)
     changed = folders.count()
     held = [folders]
@@ -941,7 +942,8 @@ def _plan_with_spark(
             .join(folders.map(lambda k: (k, None)), slices)
             .map(lambda kv: kv[1][0])
         )
-    legacy = part_ids(results.store(), results.state)  # an older layout's states: joined
+    if legacy is None:  # an older layout's states: joined
+        legacy = part_ids(results.store(), results.state)
     known = states_rdd(sc, results, legacy, folders)
     pending = _pending(entries, known, options, force, slices, shared, redone)
     indexed = (
@@ -957,9 +959,7 @@ def _plan_with_spark(
     if everything is not None:
         everything.unpersist()
     plan = _chunked(sc, spec, (listed, ignored, shards), total, indexed, held, folders, digests)
-    if found is not None:
-        return replace(plan, changed={k: d for k, (d, _) in found.changed.items()}, redone=redone)
-    return replace(plan, redone=redone)
+    return replace(plan, changed=changed_digests, redone=redone)
 
 
 def _chunked(
