@@ -11,9 +11,9 @@ import pytest
 from dataproc_faces.results.layout import Results
 from dataproc_faces.results.ledger import (
     STOP_AT_ENV,
-    _drop,
     _losers,
     compact,
+    drop_paths,
     new_run_id,
     options_key,
     part_id,
@@ -63,11 +63,11 @@ def test_dropping_rows_rewrites_part_and_state_and_deletes_an_emptied_part(tmp_p
     write_part(store, Results(out), "0001-x", rows, states)
     assert part_ids(store, str(tmp_path / "manifest")) == {"0001-x"}
     results = Results(out)
-    assert _drop(results, "0001-x", ["a"]) == 1
+    assert drop_paths(results, "0001-x", ["a"]) == 1
     lines = Path(results.part("0001-x")).read_text().splitlines()
     assert [json.loads(line)["path"] for line in lines] == ["b"]
     assert list(read_states(results, ["0001-x"])) == [("b", ("0001-x", "1", "k"))]
-    _drop(results, "0001-x", ["b"])
+    drop_paths(results, "0001-x", ["b"])
     assert not Path(results.part("0001-x")).exists()
     assert not Path(results.state_part("0001-x")).exists()
 
@@ -108,7 +108,7 @@ def test_state_names_inputs_below_the_input_and_reads_old_absolute_names_too(tmp
         (f"{src}/a/b.jpg", ("0001-x", "1", "k")),
         (f"{src}/a/b.jpg", ("0002-y", "2", "k")),
     ]
-    assert _drop(results, "0001-x", [f"{src}/a/b.jpg"]) == 1  # the old row loses to the new
+    assert drop_paths(results, "0001-x", [f"{src}/a/b.jpg"]) == 1  # the old row loses to the new
     assert not Path(results.part("0001-x")).exists()
     assert json.loads(Path(results.part("0002-y")).read_text())["path"] == "a/b.jpg"
 
@@ -177,7 +177,7 @@ def test_a_part_that_disagrees_with_its_state_is_parsed_whole(tmp_path: Path, or
         "long": [*rows, extra],
     }[order]
     Path(part).write_text("".join(r + "\n" for r in rows))
-    _drop(results, "A~0001-x", [results.source_of("A/b.png")])
+    drop_paths(results, "A~0001-x", [results.source_of("A/b.png")])
     kept = ["A/a.png", "A/c.png"] + (["A/x.png"] if order == "long" else [])
     assert [json.loads(x)["path"] for x in lines(part)] == kept
     assert [json.loads(x)["path"] for x in lines(results.state_part("A~0001-x"))] == [

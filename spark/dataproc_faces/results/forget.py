@@ -14,19 +14,17 @@ folder), and every legacy flat state part an earlier version left.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
-from typing import Any
 
 from dataproc_faces.results.folders import folder_of
 from dataproc_faces.results.gallery import note_forgotten
 from dataproc_faces.results.layout import Results
 from dataproc_faces.results.ledger import (
+    drop_paths,
     folder_part_ids,
     part_ids,
     read_rows,
     read_states,
-    write_part,
 )
 
 
@@ -54,20 +52,12 @@ def forget(results: Results, sources: Iterable[str]) -> int:
                     uri = results.output_of(stored)  # a local row names it below the results
                     if uri:
                         store.delete(uri)
-        kept_rows = [r for r, g in zip(rows, named, strict=True) if not g]
         # the gallery drops them from their folders' pages (before the part loses them)
         note_forgotten(results, (r["path"] for r, g in zip(rows, named, strict=True) if g))
-        states = _state_lines(results, pid)
-        kept_states = [s for s in states if results.source_of(s["path"]) not in hit]
-        removed += len(rows) - len(kept_rows)
-        if kept_rows:
-            write_part(store, results, pid, kept_rows, kept_states)
+        removed += sum(named)
+        if rows:
+            drop_paths(results, pid, hit)  # as compaction rewrites a part: kept lines copied
         else:
             store.delete(results.part(pid))
             store.delete(results.state_part(pid))
     return removed
-
-
-def _state_lines(results: Results, pid: str) -> list[dict[str, Any]]:
-    text = results.store().read(results.state_part(pid)).decode("utf-8")
-    return [json.loads(line) for line in text.splitlines() if line.strip()]

@@ -277,7 +277,7 @@ def stop_at(step: str) -> None:
         raise SystemExit(f"stopped before {step} ({STOP_AT_ENV})")
 
 
-def _drop(
+def drop_paths(
     results: Results, pid: str, paths: Iterable[str], sources: list[str] | None = None
 ) -> int:
     """Rewrite one part and its state without `paths`: the part first (see the module doc).
@@ -306,7 +306,7 @@ def _kept_lines(
     results: Results, pid: str, gone: set[str], sources: list[str] | None
 ) -> tuple[bytes, bytes] | None:
     """The part's and its state's lines without those of `gone`, or None when the two files
-    do not agree line by line. Every writer (`write_part`, `_drop`, `migrate`, forget.py)
+    do not agree line by line. Every writer (`write_part`, `drop_paths`, `migrate`)
     writes line i of a state for line i of its part; a rewrite killed between its two writes
     leaves fewer rows than states, and any doubt (a dropped row that names another path, a
     kept row that does not hold its state's path) is None too: the caller parses every row."""
@@ -383,7 +383,9 @@ def compact_folder(results: Results, key: str, parts: Iterable[str]) -> tuple[in
     for path, entries in again.items():
         for pid, lost in _losers(path, entries):
             losers[pid].append(lost)
-    dropped = sum(_drop(results, pid, paths, order[pid]) for pid, paths in sorted(losers.items()))
+    dropped = sum(
+        drop_paths(results, pid, paths, order[pid]) for pid, paths in sorted(losers.items())
+    )
     return len(parts - states), dropped
 
 
