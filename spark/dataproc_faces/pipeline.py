@@ -585,14 +585,16 @@ def plan_on_driver(
     force: bool,
     limit: int = SMALL_RUN,
     corrections: fixes.Corrections | None = None,
+    last: dict[str, Any] | None = None,
 ) -> DriverPlan | None:
     """`listing` + `_pending` without Spark, or None when the input or the results hold more
-    than `limit` entries (an input list is always left to Spark, which reads it)."""
+    than `limit` entries (an input list: when it holds more, `_plan_list_on_driver`). `last`:
+    the results' last summary when the caller has read it (`_last_summary`)."""
     if limit <= 0:
         return None
     if spec.input_list:
         return _plan_list_on_driver(spec, options, force, limit, corrections)
-    if _known_size(spec.results) > limit:
+    if _known_size(_last_summary(spec.results) if last is None else last) > limit:
         return None
     store, ignored = store_for(spec.input), {}
 
@@ -677,13 +679,12 @@ def _counted_in(summary: dict[str, Any], *keys: str) -> int:
         return 0
 
 
-def _known_size(results: Results) -> int:
+def _known_size(summary: dict[str, Any]) -> int:
     """How large the results' last summary says the collection is (0 when none says): the
     inputs its run listed, or its rows when more (a run of the change feed lists only its
     photos). An input known to be past the driver's bound is not walked here only to find that
     out again (at 200,000 photos that walk cost seconds before Spark's own listing began). An
     input that shrank since is planned by Spark once: slower, never wrong."""
-    summary = _last_summary(results)
     return max(_counted_in(summary, "processed", "skipped"), _counted_in(summary, "inputs"))
 
 
@@ -1216,7 +1217,8 @@ def run(
     corrections = _corrections(spec)
     shared = sc.broadcast(corrections) if corrections else None  # bound: fixes.MAX_PHOTOS
     bound = driver_bound()
-    small = plan_on_driver(spec, options, force, bound, corrections)
+    last = _last_summary(results)  # read once: the driver's plan and the rows' bound use it
+    small = plan_on_driver(spec, options, force, bound, corrections, last)
     large: SparkPlan | None = None
     limit = bound
     if small is None:
@@ -1226,7 +1228,7 @@ def run(
         else:
             large, limit = planned_by_spark, 0
     if small is not None:
-        if limit and _counted_in(_last_summary(results), "inputs") + len(small.pending) > limit:
+        if limit and _counted_in(last, "inputs") + len(small.pending) > limit:
             limit = 0  # a few photos into a large collection: its rows are not the driver's
         listed, ignored, shards = small.listed, dict(small.ignored), small.shards
         photos, videos = video_jobs.split_named(small.pending)  # a video's segments: tasks
