@@ -18,6 +18,8 @@ import pytest
 from dataproc_faces.results.forget import forget
 from dataproc_faces.results.gallery import (
     ERRORS_LISTED,
+    VIEWS,
+    _folder_views,
     faces_key,
     folder_dir,
     folder_label,
@@ -441,3 +443,23 @@ def test_after_an_update_killed_among_its_pages_every_page_is_written_again(
     update_folder(Results(str(dst), SRC), "A", [cards[5]], [], False, 2)
     update_folder(Results(str(again), SRC), "A", cards, [], True, 2)
     assert folder_files(dst, "A") == folder_files(again, "A")
+
+
+def test_a_folders_views_in_one_pass_equal_a_filter_per_view_and_a_sort_by_faces() -> None:
+    """Cards alike in status and faces but not in the review flag go to different views."""
+    rng = random.Random(7)
+    cards = [
+        {
+            "n": f"p{i:03d}.jpg",
+            "s": rng.choice(["ok", "ok", "error"]),
+            "f": rng.choice([0, 1, 2, 5, 6]),
+        }
+        | ({"r": ["weak"]} if rng.random() < 0.3 else {})
+        for i in range(300)
+    ]
+    views = _folder_views(cards)
+    assert {v: views[v] for v in VIEWS} == {
+        v: [c for c in cards if keep(c)] for v, keep in VIEWS.items()
+    }
+    assert views["faces"] == sorted(cards, key=faces_key)
+    assert 0 < len(views["review"]) < len([c for c in cards if c["s"] == "ok"])
