@@ -273,11 +273,17 @@ def _read_shards(
 ) -> Iterator[tuple[str, tuple[str, str]]]:
     below = joiner(root)
     for uri in uris:
-        if logged:
-            _record_read(uri, logged)
-        for line in store_for(uri).read(uri).decode("utf-8").splitlines():
-            rel, _, version = line.rpartition("\t")
+        for rel, version in _listed_pairs(uri, logged):
             yield below(rel), (rel, version)
+
+
+def _listed_pairs(uri: str, logged: str = "") -> Iterator[tuple[str, str]]:
+    """(relative, version) of each line of a listing file."""
+    if logged:
+        _record_read(uri, logged)
+    for line in store_for(uri).read(uri).decode("utf-8").splitlines():
+        rel, _, version = line.rpartition("\t")
+        yield rel, version
 
 
 def listing(sc: Any, spec: JobSpec, run_id: str) -> tuple[Any, list[str], dict[str, int]]:
@@ -702,11 +708,37 @@ def _stale(
     def stale(entry: tuple[str, tuple[str, str]]) -> bool:
         state = (states or {}).get(entry[0])
         expected = _photo_options(options, corrections, entry[1][0])
-        return force or state is None or state[1] != entry[1][1] or state[2] != expected
+        return force or _is_stale(state, entry[1][1], expected)
 
     return sorted(
         (e for e in listed if folder_of(e[1][0]) in changed and stale(e)), key=_folder_order
     )
+
+
+def _is_stale(state: tuple[str, str, str] | None, version: str, expected: str) -> bool:
+    """Never processed, changed since, or processed with other options."""
+    return state is None or state[1] != version or state[2] != expected
+
+
+def _stale_in_folder(
+    pairs: Iterable[tuple[str, str]],
+    states: dict[str, tuple[str, str, str]],
+    options: str,
+    corrections: fixes.Corrections | None,
+    shown: Callable[[str], str],
+) -> tuple[list[tuple[str, str]], bool]:
+    """`_stale` and `_redone` of one changed folder's (relative, version) pairs, against its
+    states keyed as stored (`shown`: Results.shown_of): its pending pairs, and whether one of
+    them was done before at the version it has now. A folder's 10,000 names are not made into
+    paths, and without corrections the expected options are the run's."""
+    pending, again = [], False
+    for rel, version in pairs:
+        state = states.get(shown(rel))
+        expected = _photo_options(options, corrections, rel) if corrections else options
+        if _is_stale(state, version, expected):
+            pending.append((rel, version))
+            again = again or (state is not None and state[1] == version)
+    return pending, again
 
 
 def _redone(
@@ -1065,19 +1097,21 @@ def _plan_folders(
             listings[key] = value
         else:
             loose.setdefault(key, []).append(value)
-    store = results.store()
+    store, below, shown = results.store(), joiner(root), results.shown_of(root)
     for key in sorted({*listings, *loose}):
         if key in listings:
-            entries = list(_read_shards(root, [listings[key]], LISTING_READS_ENV))
+            pairs = list(_listed_pairs(listings[key], LISTING_READS_ENV))
         else:
-            entries = loose.pop(key)
-        states = None
-        if not force:
-            states = newest(read_states(results, sorted(folder_part_ids(store, results, key))))
-        pending = _stale(entries, {key}, states, options, fixed, force)
-        if redone is not None:
-            redone.add(sorted(_redone(pending, states)))
-        yield from pending
+            pairs = [entry[1] for entry in loose.pop(key)]
+        if force:
+            pending, again = pairs, False
+        else:
+            pids = sorted(folder_part_ids(store, results, key))
+            states = newest(read_states(results, pids, stored=True))
+            pending, again = _stale_in_folder(pairs, states, options, fixed, shown)
+        if redone is not None and again:
+            redone.add([key])
+        yield from sorted(((below(rel), (rel, v)) for rel, v in pending), key=_folder_order)
 
 
 def _numbered(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dataproc_faces.results.layout import Results
-from dataproc_faces.storage.base import ProtectedInput
+from dataproc_faces.storage.base import ProtectedInput, join
 
 
 @pytest.mark.parametrize("root", ["/data/out", "gs://res/run1"])
@@ -44,3 +44,24 @@ def test_its_store_keeps_writes_out_of_the_input(tmp_path: Path) -> None:
     assert list(src.iterdir()) == []
     results.store().write(results.summary, b"{}")
     assert Path(results.summary).read_bytes() == b"{}"
+
+
+@pytest.mark.parametrize(
+    ("root", "protect"),
+    [
+        ("/data/in", "/data/in"),
+        ("/data/in/", "/data/in/"),
+        ("/data/in", "/data/in/"),
+        ("in", "in"),
+        (".", "."),
+        ("/data/in", "/data"),  # a results folder protecting another spelling: no shortcut
+        ("/data/in", ""),
+        ("gs://bucket/in", "gs://bucket/in"),
+        ("gs://bucket/in/", "gs://bucket/in"),
+    ],
+)
+def test_shown_of_names_each_input_as_shown_does_from_its_path(root: str, protect: str) -> None:
+    results = Results("/data/out", protect=protect)
+    names = ["a.jpg", "f/b.jpg", "f//c.jpg", "./d.jpg", "f/./e.jpg", "f/", "g/..", "é ü.jpg"]
+    shown = results.shown_of(root)
+    assert [shown(n) for n in names] == [results.shown(join(root, n)) for n in names]

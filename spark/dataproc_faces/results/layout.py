@@ -30,11 +30,19 @@ paths and are stored whole: the bucket and prefix stay, so a row still says whic
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from dataproc_faces.storage import store_for
-from dataproc_faces.storage.base import Store, is_remote, is_within, join, joiner
+from dataproc_faces.storage.base import (
+    Store,
+    is_plain,
+    is_remote,
+    is_within,
+    join,
+    joiner,
+    local_base,
+)
 from dataproc_faces.storage.skips import RESULTS_MARKER, RESULTS_STATE_DIR
 
 PART_PREFIX, PART_SUFFIX = "part-", ".json"
@@ -68,6 +76,16 @@ class Results:
         if source == self.protect:
             return os.path.basename(source)
         return source[len(self.protect.rstrip("/")) + 1 :]
+
+    def shown_of(self, root: str) -> Callable[[str], str]:
+        """`shown` of the inputs named below `root`, from those names: the name as it is when
+        the two spellings agree, so a changed folder's 10,000 listed names meet its states as
+        they are stored, no path made for each."""
+        below = joiner(root)
+        base = "" if is_remote(root) else local_base(root)
+        if not self.protect or base in ("", ".") or base != self.protect.rstrip("/"):
+            return lambda relative: self.shown(below(relative))
+        return lambda relative: relative if is_plain(relative) else self.shown(below(relative))
 
     def source_of(self, stored: str) -> str:
         """The input a stored name means (`shown`'s inverse); absolute names stay as they are."""

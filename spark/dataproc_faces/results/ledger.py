@@ -196,13 +196,15 @@ def _record_read(uri: str, env: str = STATE_READS_ENV) -> None:
 
 
 def read_states(
-    results: Results, pids: Iterable[str]
+    results: Results, pids: Iterable[str], stored: bool = False
 ) -> Iterator[tuple[str, tuple[str, str, str]]]:
-    """(path, (part id, version, options)) for every state line of the given parts."""
+    """(path, (part id, version, options)) for every state line of the given parts; `stored`:
+    the path as the line has it (`Results.shown`), not the input it means."""
     for pid in pids:
         _record_read(results.state_part(pid))
         states = _lines(results.state_part(pid))
-        for s, source in zip(states, results.sources_of(s["path"] for s in states), strict=True):
+        paths = [s["path"] for s in states]
+        for s, source in zip(states, paths if stored else results.sources_of(paths), strict=True):
             yield source, (pid, s["version"], s["options"])
 
 

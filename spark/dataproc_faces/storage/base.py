@@ -36,20 +36,20 @@ def joiner(root: str) -> Callable[[str], str]:
     if is_remote(root):
         prefix = root.rstrip("/") + "/"
         return lambda relative: prefix + relative
-    base = _local_base(root)
+    base = local_base(root)
     if base == ".":
         return lambda relative: str(Path(base) / relative)
     prefix = base if base.endswith("/") else base + "/"
     # What pathlib would make of a plain name, without parsing it.
-    return lambda relative: prefix + relative if _plain(relative) else str(Path(base) / relative)
+    return lambda relative: prefix + relative if is_plain(relative) else str(Path(base) / relative)
 
 
 @functools.lru_cache(maxsize=64)
-def _local_base(root: str) -> str:
+def local_base(root: str) -> str:
     return str(Path(root))
 
 
-def _plain(relative: str) -> bool:
+def is_plain(relative: str) -> bool:
     """A relative name pathlib leaves as it is: no empty or `.` segment, no leading `/`."""
     return (
         bool(relative)
