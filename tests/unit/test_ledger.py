@@ -18,6 +18,7 @@ from dataproc_faces.results.ledger import (
     options_key,
     part_id,
     part_ids,
+    read_rows,
     read_states,
     write_part,
 )
@@ -108,9 +109,31 @@ def test_state_names_inputs_below_the_input_and_reads_old_absolute_names_too(tmp
         (f"{src}/a/b.jpg", ("0001-x", "1", "k")),
         (f"{src}/a/b.jpg", ("0002-y", "2", "k")),
     ]
+    assert [p for p, _ in read_states(results, ["0001-x", "0002-y"], stored=True)] == [
+        "a/b.jpg",
+        "a/b.jpg",
+    ]  # as a run of this version names the input
     assert drop_paths(results, "0001-x", [f"{src}/a/b.jpg"]) == 1  # the old row loses to the new
     assert not Path(results.part("0001-x")).exists()
     assert json.loads(Path(results.part("0002-y")).read_text())["path"] == "a/b.jpg"
+
+
+def test_a_folders_compaction_drops_the_older_row_whichever_way_it_names_the_input(
+    tmp_path: Path,
+) -> None:
+    from dataproc_faces.results.ledger import compact_folder, folder_pid
+
+    out, src = str(tmp_path / "out"), str(tmp_path / "in")
+    results = Results(out, protect=src)
+    store = results.store()
+    older, newer = folder_pid("a", "0001-x"), folder_pid("a", "0002-y")
+    old = [{"path": f"{src}/a/b.jpg", "version": "1", "options": "k"}]
+    old += [{"path": f"{src}/a/c.jpg", "version": "1", "options": "k"}]
+    write_part(store, results, older, [{"path": s["path"], "status": "ok"} for s in old], old)
+    new = [{"path": "a/b.jpg", "version": "2", "options": "k"}]
+    write_part(store, results, newer, [{"path": "a/b.jpg", "status": "ok"}], new)
+    assert compact_folder(results, "a", [older, newer]) == (0, 1)
+    assert [r["path"] for r in read_rows(results, [older, newer])] == [f"{src}/a/c.jpg", "a/b.jpg"]
 
 
 def test_folder_names_are_safe_distinct_path_segments() -> None:

@@ -5,6 +5,7 @@ folder (first, unchanged, changed, other options, --force), with exact summaries
 from __future__ import annotations
 
 import json
+import shutil
 import types
 from contextlib import contextmanager
 from pathlib import Path
@@ -387,6 +388,32 @@ def test_a_first_run_processes_everything_and_reports_exact_totals(
     assert [r for r in sc.rdds if r.storage_level is not None] == []  # nothing left cached
     assert [p.name for p in dst.rglob(".*")] == [] and not (dst / "_work").exists()
     assert (src / "a.png").read_bytes() == INPUTS["a.png"]
+
+
+@pytest.mark.parametrize("planner", ["spark", "driver"])
+def test_an_older_folders_absolute_state_names_resume_and_compact(
+    tmp_path: Path, monkeypatch, planner: str
+) -> None:
+    """A results folder an earlier version wrote names inputs absolutely and has no digests:
+    nothing is done again, and a changed photo's old row is compacted away."""
+    if planner == "driver":
+        monkeypatch.setattr(pipeline, "SMALL_RUN", 2_000)
+    tree(tmp_path / "in", INPUTS)
+    spec = spec_for(tmp_path)
+    run(FakeSession(), spec)
+    dst, src = Path(spec.output), Path(spec.input)
+    for part in [*(dst / "_state").glob("*/part-*.json"), *(dst / "manifest").glob("**/*.json")]:
+        lines = [json.loads(line) for line in part.read_text().splitlines()]
+        absolute = [{**x, "path": str(src / x["path"])} for x in lines]
+        part.write_text("".join(json.dumps(x) + "\n" for x in absolute))
+    shutil.rmtree(dst / "_state" / "_digests")
+    again = run(FakeSession(), spec)
+    assert (again.processed, again.skipped) == (0, 4)
+    (src / "b/c.png").write_bytes(png(9))
+    changed = run(FakeSession(), spec)
+    assert (changed.processed, changed.compaction["superseded"]) == (1, 1)
+    paths = sorted(r["path"] for r in read_manifest(LocalStore(spec.output), spec.output))
+    assert paths == [str(src / "a.png"), str(src / "b/d/e.png"), str(src / "f.jpg"), "b/c.png"]
 
 
 @pytest.mark.parametrize("planner", ["spark", "driver"])

@@ -199,13 +199,16 @@ def read_states(
     results: Results, pids: Iterable[str], stored: bool = False
 ) -> Iterator[tuple[str, tuple[str, str, str]]]:
     """(path, (part id, version, options)) for every state line of the given parts; `stored`:
-    the path as the line has it (`Results.shown`), not the input it means."""
+    the path as this version stores it (`Results.shown`: as the line has it, but an older
+    folder's absolute name), not the input it means."""
     for pid in pids:
         _record_read(results.state_part(pid))
         states = _lines(results.state_part(pid))
         paths = [s["path"] for s in states]
-        for s, source in zip(states, paths if stored else results.sources_of(paths), strict=True):
-            yield source, (pid, s["version"], s["options"])
+        if stored:
+            paths = [results.shown(p) if p[:1] == "/" else p for p in paths]
+        for s, path in zip(states, paths if stored else results.sources_of(paths), strict=True):
+            yield path, (pid, s["version"], s["options"])
 
 
 def read_rows(results: Results, pids: Iterable[str]) -> Iterator[dict[str, Any]]:
@@ -372,10 +375,10 @@ def compact_folder(results: Results, key: str, parts: Iterable[str]) -> tuple[in
         store.delete(results.part(pid))
     for pid in sorted(states - parts):  # emptied by a compaction killed before this delete
         store.delete(results.state_part(pid))
-    first: dict[str, tuple[str, str, str]] = {}  # path -> its first state
+    first: dict[str, tuple[str, str, str]] = {}  # path as stored -> its first state
     again: dict[str, list[tuple[str, str, str]]] = {}  # path -> every state, if more than one
-    order: dict[str, list[str]] = defaultdict(list)  # each part's inputs, line by line
-    for path, state in read_states(results, sorted(parts & states)):
+    order: dict[str, list[str]] = defaultdict(list)  # each part's paths, line by line
+    for path, state in read_states(results, sorted(parts & states), stored=True):
         if path in first:
             again.setdefault(path, [first[path]]).append(state)
         else:
@@ -385,8 +388,9 @@ def compact_folder(results: Results, key: str, parts: Iterable[str]) -> tuple[in
     for path, entries in again.items():
         for pid, lost in _losers(path, entries):
             losers[pid].append(lost)
-    dropped = sum(
-        drop_paths(results, pid, paths, order[pid]) for pid, paths in sorted(losers.items())
+    dropped = sum(  # inputs named as sources only in the few parts that lose a line
+        drop_paths(results, pid, results.sources_of(paths), results.sources_of(order[pid]))
+        for pid, paths in sorted(losers.items())
     )
     return len(parts - states), dropped
 
