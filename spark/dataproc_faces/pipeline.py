@@ -52,6 +52,7 @@ from dataproc_faces.results.ledger import (
     read_rows,
     read_states,
     seal,
+    seal_listing,
     states_rdd,
     stop_at,
     write_digests,
@@ -367,31 +368,25 @@ def _digest_folders(
     def skipped(_: str, why: str) -> None:
         left_out[why] = left_out.get(why, 0) + 1
 
+    own = _expected(options, fixed)
     for folder, recorded in items:
         lines: dict[str, list[str]] = {}
-        sums: dict[str, tuple[int, int]] = {}
         head = folder.rstrip("/")
         one = head and not head.startswith("/")  # every file below is one key: this folder's
-        count, total, mine = 0, 0, []
+        mine: list[str] = []
         for rel, version in store.walk(root, folder, skipped):
-            expected = _photo_options(options, fixed, rel) if fixed else options
-            share = line_hash(rel, version, expected)
             if one:  # the plain case, once per file of the collection: no key lookups
-                total += share[1]
-                count += 1
                 mine.append(f"{rel}\t{version}")
                 continue
-            key = folder_of(rel)
-            sums[key] = add_hashes(sums[key], share) if key in sums else share
-            lines.setdefault(key, []).append(f"{rel}\t{version}")
-        if count:
-            sums[head], lines[head] = add_hashes((0, 0), (count, total)), mine
-        for key, summed in sorted(sums.items()):
-            digest, uri = seal(summed), ""
+            lines.setdefault(folder_of(rel), []).append(f"{rel}\t{version}")
+        if mine:
+            lines[head] = mine
+        for key, listed in sorted(lines.items()):
+            digest, uri = seal_listing(listed, options, own), ""
             if force or digest != recorded:
                 uri = results.folder_listing(run_id, folder_name(key))
-                out.write(uri, ("\n".join(lines[key]) + "\n").encode(), "text/plain")
-            yield "folder", key, digest, summed[0], uri
+                out.write(uri, ("\n".join(listed) + "\n").encode(), "text/plain")
+            yield "folder", key, digest, len(listed), uri
     for why, n in sorted(left_out.items()):
         yield "skipped", why, "", n, ""
 
@@ -616,12 +611,18 @@ def plan_on_driver(
     listed = capped(entries(), limit)
     if listed is None:
         return None
-    sums: dict[str, tuple[int, int]] = {}
+    sums: dict[str, tuple[int, int]] = {}  # the top level's shards: summed, as Spark does
+    walked: dict[str, list[str]] = {}  # a folder's lines in the walk's order (`seal_listing`)
     for _, (rel, version) in listed:
         key = folder_of(rel)
-        share = line_hash(rel, version, _photo_options(options, corrections, rel))
-        sums[key] = add_hashes(sums[key], share) if key in sums else share
+        if key.startswith(f"{TOP}/"):
+            share = line_hash(rel, version, _photo_options(options, corrections, rel))
+            sums[key] = add_hashes(sums[key], share) if key in sums else share
+        else:
+            walked.setdefault(key, []).append(f"{rel}\t{version}")
+    own = _expected(options, corrections)
     digests = {k: seal(v) for k, v in sums.items()}
+    digests.update({k: seal_listing(v, options, own) for k, v in walked.items()})
     recorded = {} if force else read_digests(spec.results, digests)
     changed = {k: d for k, d in digests.items() if recorded.get(k) != d}
     states = None if force else newest_states(spec.results, limit, changed)
@@ -764,6 +765,13 @@ class _Keys:
 def _folder_order(entry: tuple[str, tuple[str, str]]) -> tuple[str, str]:
     """Work in folder order: a task's inputs then span few folders, so it writes few parts."""
     return folder_of(entry[1][0]), entry[0]
+
+
+def _expected(options: str, corrections: fixes.Corrections | None) -> Callable[[str], str] | None:
+    """Each photo's resume key by its relative name, or None when it is the run's for all."""
+    if not corrections:
+        return None
+    return lambda relative: _photo_options(options, corrections, relative)
 
 
 def _photo_options(options: str, corrections: fixes.Corrections | None, relative: str) -> str:

@@ -791,6 +791,23 @@ def test_one_changed_photo_in_each_of_several_folders_is_redone_once_and_alone(
     assert (again.processed, again.skipped) == (0, 14)
 
 
+def test_the_driver_and_the_executors_digest_a_folder_alike(tmp_path: Path, monkeypatch) -> None:
+    """Digests one planner recorded match what the other finds: a run planned by the executors
+    after one planned by the driver (and back) does nothing and reads no folder's states."""
+    src, log = tree(tmp_path / "in", SPREAD), tmp_path / "reads.log"
+    spec, dst = spec_for(tmp_path), tmp_path / "out"
+    monkeypatch.setattr(pipeline, "SMALL_RUN", 2_000)  # the driver plans the first run
+    assert run(FakeSession(), spec).processed == 14
+    monkeypatch.setenv("DATAPROC_FACES_STATE_READS", str(log))
+    for n, small in enumerate((0, 2_000, 0, 2_000)):  # executors, driver, executors, driver
+        monkeypatch.setattr(pipeline, "SMALL_RUN", small)
+        again = run(FakeSession(parallelism=2), spec)  # the other planner recorded the digests
+        assert (again.processed, again.skipped, state_reads(log, dst)) == (0, 14, set()), n
+        (src / "A/1.png").write_bytes(png(90 + n))
+        assert run(FakeSession(parallelism=2), spec).processed == 1  # this one records A's
+        state_reads(log, dst)
+
+
 @pytest.mark.parametrize("top", [True, False])
 def test_the_plan_numbers_pending_entries_in_folder_order(
     tmp_path: Path, monkeypatch, top: bool

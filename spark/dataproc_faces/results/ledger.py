@@ -12,10 +12,11 @@ one of 256 `_top/xx` shards for photos at the top; `<folder>` is its encoding, `
   the photo's corrections). Written after the part, so a state line always has its row. A local
   input is named by its path below the input folder (layout.py's `shown`), as in the rows.
 - `_state/_digests/<xx>.json`: 256 shard files mapping a folder key to the digest of its listing
-  (every input's name, version and the options it is expected to be done with, summed as
-  hashes, `line_hash`/`seal`), written only after that folder's work is recorded and compacted,
-  and only by a run that listed the whole input (never by an `--input-list` run); forgotten before
-  the first task of a run that redoes a photo there at the version it was done at (below).
+  (every input's name, version and the options it is expected to be done with: `seal_listing`,
+  or summed line hashes for the top level's shards), written only after that folder's work is
+  recorded and compacted, and only by a run that listed the whole input (never by an
+  `--input-list` run); forgotten before the first task of a run that redoes a photo there at the
+  version it was done at (below).
 - `_state/_totals/<xx>.json`: 256 shard files of each manifest part's totals, keyed by the part's
   id and version (totals.py), so a run counts only the parts it wrote or rewrote.
 - `manifest/part-<id>.json` with `_state/part-<id>.json`: the flat layout of earlier versions,
@@ -43,7 +44,7 @@ import os
 import string
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from dataproc_faces.results.folders import folder_of
@@ -467,14 +468,34 @@ def _losers(path: str, entries: list[tuple[str, str, str]]) -> list[tuple[str, s
 
 # Listing digests: a folder whose listing (names, versions and the options each photo is
 # expected to have been done with) matches the digest recorded after its last complete run
-# has nothing pending, and its states are not read. The digest is a sum of per-line hashes
-# (order-free), so Spark combines it per partition without sorting a folder's names.
+# has nothing pending, and its states are not read. A walked folder's digest is one hash of its
+# lines in the walk's order (`seal_listing`); the top level's `_top/xx` shards, whose files Spark
+# spreads over partitions, sum per-line hashes (order-free: `line_hash`, `add_hashes`, `seal`).
 _MOD = 1 << 256
 DIGEST_SHARDS = 256
 
 
+def seal_listing(
+    lines: list[str], options: str, expected: Callable[[str], str] | None = None
+) -> str:
+    """A walked folder's digest: one hash of its listing lines (`relative<TAB>version`, in the
+    order the store walks them, the same for every planner) and of the options each photo is
+    expected to have been done with: the run's, and after a line a photo's own where a correction
+    makes it differ (`expected`: relative name -> its options, given corrections). One hash per
+    folder, not one per line: a fifth of a local walk's time. (Digests of earlier versions summed
+    a hash per line: their folders are planned from their states once, nothing redone.)"""
+    digest = hashlib.sha256(f"{options}\n".encode())
+    if expected is None:
+        digest.update("".join(f"{line}\n" for line in lines).encode())
+    else:
+        for line in lines:
+            own = expected(line.rpartition("\t")[0])
+            digest.update((f"{line}\t{own}\n" if own != options else f"{line}\n").encode())
+    return digest.hexdigest()[:32]
+
+
 def line_hash(relative: str, version: str, expected: str) -> tuple[int, int]:
-    """One listed input's share of its folder's digest: (1, its hash)."""
+    """One listed input's share of its `_top/xx` shard's digest: (1, its hash)."""
     text = f"{relative}\t{version}\t{expected}".encode()
     return 1, int.from_bytes(hashlib.sha256(text).digest(), "big")
 
