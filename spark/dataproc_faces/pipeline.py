@@ -959,7 +959,7 @@ def _plan_with_spark(
         if len(found.changed) <= bound:
             narrow = None
             if sum(n for _, n in found.changed.values()) <= bound:
-                narrow = _narrow(sc, spec, entries, found.changed, options, force, shared, bound)
+                narrow = _narrow(sc, spec, entries, found, options, force, shared, bound)
             if narrow is not None:
                 if everything is not None:
                     everything.unpersist()
@@ -1161,17 +1161,23 @@ def _narrow(
     sc: Any,
     spec: JobSpec,
     entries: Any,
-    found: dict[str, tuple[str, int]],
+    listed: _Listed,
     options: str,
     force: bool,
     shared: Any,
     bound: int,
 ) -> DriverPlan | None:
     """The driver's plan for a few changed folders of a large listing (None: their states
-    are more than `bound` lines): their entries and states only come to the driver."""
-    keys = sc.broadcast(frozenset(found))
-    picked = entries.filter(lambda e: folder_of(e[1][0]) in keys.value).collect()
-    keys.unpersist()
+    are more than `bound` lines): their entries and states only come to the driver. Folders'
+    listing files it reads itself; entries of changed top-level shards come by a Spark job."""
+    found = listed.changed
+    if all(k in listed.listings for k in found):
+        uris = [listed.listings[k] for k in sorted(found)]
+        picked = list(_read_shards(spec.input, uris, LISTING_READS_ENV))
+    else:
+        keys = sc.broadcast(frozenset(found))
+        picked = entries.filter(lambda e: folder_of(e[1][0]) in keys.value).collect()
+        keys.unpersist()
     states = None if force else newest_states(spec.results, bound, found)
     if states is None and not force:
         return None

@@ -665,11 +665,11 @@ def test_a_run_past_the_small_limit_goes_to_spark_by_input_or_by_results(
     second = run(spark, spec)
     assert (second.processed, second.skipped, second.summary.inputs) == (0, 2, 4)
     # Spark lists and digests the folders, then the top level's shards (the driver does not
-    # walk an input last seen past its bound); the two changed folders' entries come to the
-    # driver, which plans them (no join or sort); the totals over four rows are the cache's
+    # walk an input last seen past its bound); the driver reads the changed folder's listing
+    # file and plans it (no Spark job, join or sort); the totals over four rows are the cache's
     # (totals.py): no part changed, no Spark job for them
     assert second.rows is None
-    assert spark.sparkContext.actions == ["collect", "collect", "collect"]
+    assert spark.sparkContext.actions == ["collect", "collect"]
     (Path(spec.input) / "b" / "c.png").unlink()
     (Path(spec.input) / "b" / "x").mkdir()
     for name in ("1.png", "2.png", "3.png"):
@@ -709,8 +709,20 @@ def test_a_few_changed_folders_of_a_large_listing_are_planned_on_the_driver(
     assert ("sortByKey", 1) not in sc.shuffles and result.rows is None  # totals: Spark's
     assert [r.storage_level for r in sc.rdds if r.storage_level is not None] == []
     assert set(manifest(spec.output)) == {"a.png", "c.png", "e.png", "f.jpg", "x.png"}
+    # the walk, the top level's shards, the totals: the new folder's listing file is read by
+    # the driver, no job
+    assert sc.actions == ["collect", "collect", "collect"]
     again = FakeSession()
     assert run(again, spec).processed == 0
+    (src / "t.png").write_bytes(INPUTS["a.png"])  # a top-level shard changed: its entries
+    spark = FakeSession()  # are an RDD's, collected by a job
+    assert run(spark, spec).processed == 1
+    assert spark.sparkContext.actions == ["collect", "collect", "collect", "collect"]
+    assert set(manifest(spec.output)) == {"a.png", "c.png", "e.png", "f.jpg", "x.png", "t.png"}
+    (src / "n" / "y.png").write_bytes(INPUTS["a.png"])  # both at once: by the job
+    (src / "u.png").write_bytes(INPUTS["a.png"])
+    assert run(FakeSession(), spec).processed == 2
+    assert {"y.png", "u.png"} < set(manifest(spec.output))
 
 
 def test_folders_with_odd_names_keep_their_own_states(tmp_path: Path) -> None:
