@@ -408,6 +408,7 @@ def _run(
     tracked: Any,
     starting: Future[Any],
 ) -> int:
+    from dataproc_faces import sparkenv
     from dataproc_faces.detectors.base import DetectorError, make_detector
     from dataproc_faces.pipeline import driver_bound, run
     from dataproc_faces.progress import format_phase
@@ -445,7 +446,7 @@ def _run(
             if stopper.requested:
                 stopper.wind_down()
             try:
-                spark.stop()
+                sparkenv.stop(spark)
             except Exception:
                 if not stopper.requested:
                     raise

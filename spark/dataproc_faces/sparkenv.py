@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,19 @@ def make_class_archive() -> Path | None:
 # environment of the JVM, started once per process: a later change (an emulator, another
 # project) reaches them only as executor settings of the session.
 GOOGLE_ENV = ("STORAGE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT", "GOOGLE_APPLICATION_CREDENTIALS")
+
+
+def stop(spark: Any) -> None:
+    """`spark.stop()` without waiting for PySpark's accumulator server: its handler looks for a
+    shutdown once a second, so stop() sat 0.5-1 s at the end of every run (0.8 s measured). The
+    JVM stops as before; the server shuts down on a daemon thread (a command that exits at once
+    does not wait for it; a process that lives on sees it gone within the second)."""
+    sc = spark.sparkContext
+    server = getattr(sc, "_accumulatorServer", None)
+    if server is not None:
+        sc._accumulatorServer = None  # stop() would shut it down and wait
+        threading.Thread(target=server.shutdown, name="accumulator-stop", daemon=True).start()
+    spark.stop()
 
 
 def session(
