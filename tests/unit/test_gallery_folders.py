@@ -121,6 +121,32 @@ def test_adding_photos_to_one_folder_rewrites_only_its_pages_and_the_index(
 
 
 @pytest.mark.parametrize("driver", [True, False])
+def test_photos_redone_in_place_show_their_new_cards_in_the_merged_lists_and_the_index(
+    tmp_path: Path, writes: list[tuple[str, str | None]], driver: bool
+) -> None:
+    """Cards replaced without moving (same faces, status, review flag) are rewritten from the
+    folder's index; the merged most-faces list and the index's errors take them in place."""
+    dst = tmp_path / "out"
+    pids = collection(dst)
+    gallery(dst, pids, driver)
+    writes.clear()
+    redone = [
+        {**row("B/2.jpg", (2 * 3 + 1) % 7), "millis": 99.0},
+        error_row(f"{SRC}/B/broken.jpg", "still bad B", 1.0),
+    ]
+    add_part(dst, f"{9:020d}-again", redone)
+    pids = [*pids, f"{9:020d}-again"]
+    gallery(dst, pids, driver)
+    b = f"gallery/folders/{folder_dir('B')}/"
+    written = {Path(u).relative_to(dst).as_posix() for u, _ in writes}
+    assert not any(w.startswith(b) and w.endswith("folder.json") for w in written)  # in place
+    live = {r["path"]: r for r in all_rows(dst, pids)}  # the newer part's rows win
+    assert page_files(dst) == expected_files(list(live.values()), dst, 2)
+    page, _ = index_data(dst)
+    assert "still bad B" in page and ">bad B<" not in page and "bad A" in page
+
+
+@pytest.mark.parametrize("driver", [True, False])
 def test_a_forgotten_photo_leaves_its_folder_and_the_merged_lists(
     tmp_path: Path, driver: bool
 ) -> None:

@@ -40,6 +40,7 @@ import json
 import os
 import re
 import string
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from importlib import resources
 from pathlib import Path
@@ -603,6 +604,93 @@ def _write_json(results: Results, value: Any, *parts: str) -> None:
     results.store().write(results.in_gallery(*parts), data, "application/json")
 
 
+def _alike(c: dict[str, Any]) -> int:
+    """All a card's places in its folder's views depend on besides its name (VIEWS and
+    `faces_key` look at its faces, whether it is ok, and whether it needs a look), as a number."""
+    return c["f"] * 4 + (c["s"] == "ok") * 2 + bool(c.get("r"))
+
+
+def _like(alike: int) -> dict[str, Any]:
+    """A card with that `_alike` number, to ask the views about."""
+    return {"n": "", "f": alike // 4, "s": "ok" if alike // 2 % 2 else "error", "r": alike % 2}
+
+
+def _index(cards: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """shown.json's index of the rows file: its names in order and their `_alike` numbers."""
+    return {"n": [c["n"] for c in cards], "a": [_alike(c) for c in cards]}
+
+
+def _replaced_in_place(
+    results: Results,
+    d: str,
+    new: list[dict[str, Any]],
+    old: dict[str, Any],
+    marker: dict[str, Any],
+    file_rows: int,
+) -> dict[str, dict[str, Any]] | None:
+    """Cards replaced without moving (the photos kept their faces, status and review flag): the
+    page files showing them and their rows' lines are rewritten from shown.json's index of the
+    rows file, parsing only those pages' rows, not the folder's 10,000. Returns the replaced
+    cards by name, or None when any card is new or moved, or the index is not the rows file's:
+    then the whole folder is made again."""
+    import numpy as np
+
+    from dataproc_faces.results.ledger import json_values
+
+    store = results.store()
+    stored = results.in_gallery(FOLDERS_DIR, d, ROWS_FILE)
+    names, alike = marker.get("n"), marker.get("a")
+    if names is None or alike is None or old.get("fileRows") != file_rows or "c" not in old:
+        return None
+    if store.version(stored) is None:
+        return None
+    data = store.read(stored)
+    lines = data.decode("utf-8").split("\n")[:-1]  # the file ends with a newline
+    if _digest(data) != marker.get("rows") or len(lines) != len(names):
+        return None
+    changed: dict[int, dict[str, Any]] = {}
+    for card in new:
+        i = bisect_left(names, card["n"])
+        if i == len(names) or names[i] != card["n"] or alike[i] != _alike(card):
+            return None
+        changed[i] = card
+    changed = {i: c for i, c in changed.items() if json.loads(lines[i]) != c}
+    if not changed:
+        return {}
+    numbers = np.asarray(alike)
+    kinds = np.unique(numbers)
+    held = {
+        view: np.flatnonzero(np.isin(numbers, [k for k in kinds if keep(_like(int(k)))]))
+        for view, keep in VIEWS.items()
+    }
+    held["faces"] = np.argsort(-(numbers // 4) * 2 + (numbers // 2 % 2 == 0), kind="stable")
+    texts = {}
+    for view, order in held.items():
+        at = order if view != "faces" else np.argsort(order, kind="stable")
+        for i in changed:
+            spot = int(np.searchsorted(at, i)) if view != "faces" else int(at[i])
+            if view != "faces" and (spot == len(at) or at[spot] != i):
+                continue  # not in this view
+            number = spot // file_rows + 1
+            if (view, number) in texts:
+                continue
+            rows = order[(number - 1) * file_rows : number * file_rows].tolist()
+            cards = json_values([lines[j] for j in rows])
+            cards = [changed.get(j, c) for j, c in zip(rows, cards, strict=True)]
+            texts[view, number] = page_file(f"{FOLDERS_DIR}/{d}/{view}", number, cards)
+    store.delete(results.in_gallery(FOLDERS_DIR, d, SHOWN_FILE))
+    for (view, number), text in sorted(texts.items()):
+        uri = results.in_gallery(FOLDERS_DIR, d, view, f"{number}.js")
+        store.write(uri, text.encode(), "text/javascript")
+    for i, card in changed.items():
+        lines[i] = json.dumps(card, sort_keys=True)
+    data = "".join(f"{line}\n" for line in lines).encode()
+    store.write(stored, data, "application/x-ndjson")
+    marker = {**marker, "rows": _digest(data)}
+    _write_json(results, marker, FOLDERS_DIR, d, SHOWN_FILE)
+    return {c["n"]: c for c in changed.values()}
+
+
 def update_folder(
     results: Results,
     key: str,
@@ -611,11 +699,13 @@ def update_folder(
     full: bool,
     file_rows: int,
     top_rows: int = TOP_ROWS,
-) -> tuple[dict[str, Any], Tops]:
+) -> tuple[dict[str, Any], Tops | None, dict[str, dict[str, Any]]]:
     """One folder's rows file, page files and top lists after adding `new` cards (replacing rows
     of the same name) and dropping `drops` (names forgotten); `full`: `new` is the whole folder.
-    Returns its list entry ({"k", "d", "c"}, "c" None once empty) and its top lists. Order for a
-    kill: pages and rows first, then folder.json (its counts); doing it again is safe.
+    Returns its list entry ({"k", "d", "c"}, "c" None once empty), its top lists, and {}; or,
+    when the cards were replaced in place (`_replaced_in_place`), None for the tops and the
+    replaced cards by name (the merged lists take them where they are). Order for a kill: pages
+    and rows first, then folder.json (its counts); doing it again is safe.
 
     Only the page files whose rows changed are written (one photo changed among 10,000 is a file
     or two per view, not the 160 of its views), and only when shown.json says the page files
@@ -623,10 +713,15 @@ def update_folder(
     after folder.json, so after a killed update every page is written again."""
     store, d = results.store(), folder_dir(key)
     old = _read_json(results, FOLDERS_DIR, d, FOLDER_FILE) or {}
+    marker = _read_json(results, FOLDERS_DIR, d, SHOWN_FILE)
+    new, drops = list(new), list(drops)
+    if not full and not drops and marker is not None:
+        replaced = _replaced_in_place(results, d, new, old, marker, file_rows)
+        if replaced is not None:
+            return {"k": key, "d": d, "c": old["c"]}, None, replaced
     rows: dict[str, dict[str, Any]] = {}
     lines: dict[str, str] = {}  # a kept card's stored line: `json.dumps` of it, written as is
     stored = results.in_gallery(FOLDERS_DIR, d, ROWS_FILE)
-    marker = _read_json(results, FOLDERS_DIR, d, SHOWN_FILE)
     shown = None  # the views the page files hold, when the update that wrote them finished
     if not full:
         data, texts, values = _stored_cards(results, d)
@@ -649,7 +744,7 @@ def update_folder(
         folder = results.in_gallery(FOLDERS_DIR, d)
         for name in store.list_files(folder) if store.exists(folder) else []:
             store.delete(join(folder, name))
-        return {"k": key, "d": d, "c": None}, _no_tops()
+        return {"k": key, "d": d, "c": None}, _no_tops(), {}
     moved = shown is None or any(n not in rows for n in changed)
     views = (None if moved else _in_place(shown, rows, changed)) or _folder_views(cards)
     counts = folder_counts(cards, views)
@@ -665,12 +760,15 @@ def update_folder(
     store.write(stored, data, "application/x-ndjson")
     info = {"k": key, "d": d, "c": counts}
     _write_json(results, {**info, "fileRows": file_rows}, FOLDERS_DIR, d, FOLDER_FILE)
-    _write_json(results, {"rows": _digest(data)}, FOLDERS_DIR, d, SHOWN_FILE)
-    return info, _folder_tops(key, views, top_rows)
+    _write_json(results, {"rows": _digest(data), **_index(cards)}, FOLDERS_DIR, d, SHOWN_FILE)
+    return info, _folder_tops(key, views, top_rows), {}
 
 
-def _combine(a: tuple[list, Tops], b: tuple[list, Tops], top_rows: int) -> tuple[list, Tops]:
-    return a[0] + b[0], merge_tops(a[1], b[1], top_rows)
+Done = tuple[list[dict[str, Any]], Tops, dict[str, dict[str, dict[str, Any]]]]
+
+
+def _combine(a: Done, b: Done, top_rows: int) -> Done:
+    return a[0] + b[0], merge_tops(a[1], b[1], top_rows), {**a[2], **b[2]}
 
 
 def _folders_in_task(
@@ -680,16 +778,20 @@ def _folders_in_task(
     full: bool,
     file_rows: int,
     top_rows: int,
-) -> Iterator[tuple[list, Tops]]:
-    """A Spark task's folders, each updated whole; one (entries, merged tops) per task."""
-    infos, merging = [], _Merging(top_rows)
+) -> Iterator[Done]:
+    """A Spark task's folders, each updated whole; one (entries, merged tops, cards replaced in
+    place by folder) per task."""
+    infos, merging, replaced = [], _Merging(top_rows), {}
     for key, cards in groups:
-        info, tops = update_folder(
+        info, tops, mine = update_folder(
             results, key, (c for c in cards if c), drops.get(key, []), full, file_rows, top_rows
         )
         infos.append(info)
-        merging.add(tops)
-    yield infos, merging.result()
+        if tops is None:
+            replaced[key] = mine
+        else:
+            merging.add(tops)
+    yield infos, merging.result(), replaced
 
 
 def note_forgotten(results: Results, paths: Iterable[str]) -> None:
@@ -763,7 +865,7 @@ def write_gallery(
         name = display_name(path, root)
         drops.setdefault(gallery_folder(name, sharded), []).append(name)
     combine = functools.partial(_combine, top_rows=top_rows)
-    done: tuple[list, Tops] = ([], _no_tops())
+    done: Done = ([], _no_tops(), {})
     groups = spread = None
     if rows is not None:  # a small collection: the driver alone
         picked = rows if full else list(read_rows(results, source))
@@ -805,7 +907,7 @@ def write_gallery(
             .mapPartitions(lambda g: _folders_in_task(results, g, drops, full, file_rows, top_rows))
             .treeReduce(combine)
         )
-    infos, tops = done
+    infos, tops, replaced = done
     old = {} if full else catalogue["folders"]
     folders = dict(old)
     for info in infos:
@@ -815,7 +917,8 @@ def write_gallery(
             folders[info["k"]] = {"d": info["d"], "c": info["c"]}
     if full:
         _clear_stale(results, folders, catalogue)
-    merged = _merged(results, folders, tops, {i["k"] for i in infos}, full, top_rows)
+    changed = {i["k"] for i in infos if i["k"] not in replaced}
+    merged = _merged(results, folders, tops, changed, full, top_rows, replaced)
     return _finish(
         results, summary, catalogue, folders, merged, page_size, file_rows, top_rows,
         sorted(pids), notes, recount,
@@ -866,15 +969,25 @@ def _merged(
     changed: set[str],
     full: bool,
     top_rows: int,
+    replaced: dict[str, dict[str, dict[str, Any]]] | None = None,
 ) -> Tops:
     """The global top lists: the changed folders' tops merged into the kept rest of the old
-    lists; made again from every folder's rows file when that cannot be exact (_exact: rare)."""
+    lists, where cards `replaced` in place (folder key -> name -> card) take their places; made
+    again from every folder's rows file when that cannot be exact (_exact: rare)."""
     old = None if full else _read_json(results, MERGED)
     if old is None or full:
         if full:
             return tops
         old = {"faces": [], "error": [], "complete": False}
-    kept = {name: [kc for kc in old.get(name, []) if kc[0] not in changed] for name in tops}
+    swap = replaced or {}
+    kept = {
+        name: [
+            [kc[0], swap[kc[0]].get(kc[1]["n"], kc[1])] if kc[0] in swap else kc
+            for kc in old.get(name, [])
+            if kc[0] not in changed
+        ]
+        for name in tops
+    }
     merged = merge_tops(kept, tops, top_rows)
     orders = _tops_order(top_rows)
     if old.get("complete", True) and all(
