@@ -41,8 +41,8 @@ from dataproc_faces.results.ledger import (
     forget_digests_spread,
     line_hash,
     new_run_id,
-    newest,
     newest_states,
+    newest_stored,
     options_key,
     part_id,
     part_ids,
@@ -50,7 +50,6 @@ from dataproc_faces.results.ledger import (
     photo_options,
     read_digests,
     read_rows,
-    read_states,
     seal,
     seal_listing,
     states_rdd,
@@ -1114,8 +1113,7 @@ def _plan_folders(
         if force:
             pending, again = pairs, False
         else:
-            pids = sorted(folder_part_ids(store, results, key))
-            states = newest(read_states(results, pids, stored=True))
+            states = newest_stored(results, sorted(folder_part_ids(store, results, key)))
             pending, again = _stale_in_folder(pairs, states, options, fixed, shown)
         if redone is not None and again:
             redone.add([key])

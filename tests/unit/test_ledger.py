@@ -277,3 +277,30 @@ def test_digests_sharing_a_shard_file_are_recorded_read_and_forgotten_each(
     ledger.forget_digests(results, [a])
     ledger.forget_digests_spread(FakeContext(parallelism=2), results, [c, other])
     assert ledger.read_digests(results, [a, b, c, other]) == {b: "db"}
+
+
+def test_a_folders_newest_states_read_in_one_pass_equal_newest_over_every_line(
+    tmp_path: Path,
+) -> None:
+    from dataproc_faces.results.ledger import folder_pid, newest, newest_stored
+
+    out, src = str(tmp_path / "out"), str(tmp_path / "in")
+    results = Results(out, protect=src)
+    store = results.store()
+    parts = {  # written out of age order; b.jpg in three of them, once absolutely named
+        "0003-c": [("a/b.jpg", "3"), ("a/c.jpg", "3")],
+        "0001-a": [("a/b.jpg", "1"), ("a/d.jpg", "1")],
+        "0002-b": [(f"{src}/a/b.jpg", "2"), ("a/d.jpg", "2")],
+    }
+    for own, lines in parts.items():
+        states = [{"path": p, "version": v, "options": "k"} for p, v in lines]
+        rows = [{"path": p, "status": "ok"} for p, _ in lines]
+        write_part(store, results, folder_pid("a", own), rows, states)
+    pids = [folder_pid("a", own) for own in parts]
+    found = newest_stored(results, pids)
+    assert found == newest(read_states(results, sorted(pids), stored=True))
+    assert {p: v for p, (_, v, _) in found.items()} == {
+        "a/b.jpg": "3",
+        "a/c.jpg": "3",
+        "a/d.jpg": "2",
+    }

@@ -87,6 +87,11 @@ class Results:
             return lambda relative: self.shown(below(relative))
         return lambda relative: relative if is_plain(relative) else self.shown(below(relative))
 
+    def as_stored(self, stored: str) -> str:
+        """A stored name as a run now stores it: an older folder's absolute local name as
+        `shown` names it (below the input), every other name as it is."""
+        return self.shown(stored) if stored[:1] == "/" else stored
+
     def source_of(self, stored: str) -> str:
         """The input a stored name means (`shown`'s inverse); absolute names stay as they are."""
         if is_remote(stored) or os.path.isabs(stored) or not self.protect:

@@ -207,7 +207,7 @@ def read_states(
         states = _lines(results.state_part(pid))
         paths = [s["path"] for s in states]
         if stored:
-            paths = [results.shown(p) if p[:1] == "/" else p for p in paths]
+            paths = [results.as_stored(p) for p in paths]
         for s, path in zip(states, paths if stored else results.sources_of(paths), strict=True):
             yield path, (pid, s["version"], s["options"])
 
@@ -237,6 +237,18 @@ def newest_states(
     pids += [p for k in sorted(folders) for p in sorted(folder_part_ids(store, results, k))]
     lines = capped(read_states(results, pids), limit)
     return None if lines is None else newest(lines)
+
+
+def newest_stored(results: Results, pids: Iterable[str]) -> dict[str, tuple[str, str, str]]:
+    """`newest(read_states(results, pids, stored=True))` in one pass, for the thousands of lines
+    of a changed folder: the parts are read in `age` order, so a later line replaces an earlier
+    one, as `newest` keeps the later at a tie."""
+    found: dict[str, tuple[str, str, str]] = {}
+    for pid in sorted(pids, key=age):
+        _record_read(results.state_part(pid))
+        for s in _lines(results.state_part(pid)):
+            found[results.as_stored(s["path"])] = (pid, s["version"], s["options"])
+    return found
 
 
 def newest(lines: Iterable[tuple[str, tuple[str, str, str]]]) -> dict[str, tuple[str, str, str]]:
