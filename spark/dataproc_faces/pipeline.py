@@ -731,11 +731,10 @@ def _stale_in_folder(
     states keyed as stored (`shown`: Results.shown_of): its pending pairs, and whether one of
     them was done before at the version it has now. A folder's 10,000 names are not made into
     paths, and without corrections the expected options are the run's."""
-    pending, again = [], False
+    pending, again, own = [], False, _expected(options, corrections)
     for rel, version in pairs:
         state = states.get(shown(rel))
-        expected = _photo_options(options, corrections, rel) if corrections else options
-        if _is_stale(state, version, expected):
+        if _is_stale(state, version, own(rel) if own else options):
             pending.append((rel, version))
             again = again or (state is not None and state[1] == version)
     return pending, again

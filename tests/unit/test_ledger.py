@@ -118,20 +118,30 @@ def test_state_names_inputs_below_the_input_and_reads_old_absolute_names_too(tmp
     assert json.loads(Path(results.part("0002-y")).read_text())["path"] == "a/b.jpg"
 
 
+def folder_parts(tmp_path: Path, parts: dict[str, list[tuple[str, str]]]) -> tuple[Results, str]:
+    """Results protecting `tmp_path/in`, with folder a's parts {own id: [(path, version)]}."""
+    from dataproc_faces.results.ledger import folder_pid
+
+    src = str(tmp_path / "in")
+    results = Results(str(tmp_path / "out"), protect=src)
+    for own, lines in parts.items():
+        states = [{"path": p.format(src=src), "version": v, "options": "k"} for p, v in lines]
+        rows = [{"path": st["path"], "status": "ok"} for st in states]
+        write_part(results.store(), results, folder_pid("a", own), rows, states)
+    return results, src
+
+
 def test_a_folders_compaction_drops_the_older_row_whichever_way_it_names_the_input(
     tmp_path: Path,
 ) -> None:
     from dataproc_faces.results.ledger import compact_folder, folder_pid
 
-    out, src = str(tmp_path / "out"), str(tmp_path / "in")
-    results = Results(out, protect=src)
-    store = results.store()
+    parts = {
+        "0001-x": [("{src}/a/b.jpg", "1"), ("{src}/a/c.jpg", "1")],
+        "0002-y": [("a/b.jpg", "2")],
+    }
+    results, src = folder_parts(tmp_path, parts)
     older, newer = folder_pid("a", "0001-x"), folder_pid("a", "0002-y")
-    old = [{"path": f"{src}/a/b.jpg", "version": "1", "options": "k"}]
-    old += [{"path": f"{src}/a/c.jpg", "version": "1", "options": "k"}]
-    write_part(store, results, older, [{"path": s["path"], "status": "ok"} for s in old], old)
-    new = [{"path": "a/b.jpg", "version": "2", "options": "k"}]
-    write_part(store, results, newer, [{"path": "a/b.jpg", "status": "ok"}], new)
     assert compact_folder(results, "a", [older, newer]) == (0, 1)
     assert [r["path"] for r in read_rows(results, [older, newer])] == [f"{src}/a/c.jpg", "a/b.jpg"]
 
@@ -284,18 +294,12 @@ def test_a_folders_newest_states_read_in_one_pass_equal_newest_over_every_line(
 ) -> None:
     from dataproc_faces.results.ledger import folder_pid, newest, newest_stored
 
-    out, src = str(tmp_path / "out"), str(tmp_path / "in")
-    results = Results(out, protect=src)
-    store = results.store()
     parts = {  # written out of age order; b.jpg in three of them, once absolutely named
         "0003-c": [("a/b.jpg", "3"), ("a/c.jpg", "3")],
         "0001-a": [("a/b.jpg", "1"), ("a/d.jpg", "1")],
-        "0002-b": [(f"{src}/a/b.jpg", "2"), ("a/d.jpg", "2")],
+        "0002-b": [("{src}/a/b.jpg", "2"), ("a/d.jpg", "2")],
     }
-    for own, lines in parts.items():
-        states = [{"path": p, "version": v, "options": "k"} for p, v in lines]
-        rows = [{"path": p, "status": "ok"} for p, _ in lines]
-        write_part(store, results, folder_pid("a", own), rows, states)
+    results, _ = folder_parts(tmp_path, parts)
     pids = [folder_pid("a", own) for own in parts]
     found = newest_stored(results, pids)
     assert found == newest(read_states(results, sorted(pids), stored=True))

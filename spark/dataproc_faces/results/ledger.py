@@ -200,8 +200,7 @@ def read_states(
     results: Results, pids: Iterable[str], stored: bool = False
 ) -> Iterator[tuple[str, tuple[str, str, str]]]:
     """(path, (part id, version, options)) for every state line of the given parts; `stored`:
-    the path as this version stores it (`Results.shown`: as the line has it, but an older
-    folder's absolute name), not the input it means."""
+    the path as a run now stores it (`Results.as_stored`), not the input it means."""
     for pid in pids:
         _record_read(results.state_part(pid))
         states = _lines(results.state_part(pid))
