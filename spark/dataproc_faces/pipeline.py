@@ -33,6 +33,7 @@ from dataproc_faces.results.layout import Results
 from dataproc_faces.results.ledger import (
     _record_read,
     add_hashes,
+    bookkeeping_slices,
     capped,
     compact,
     folder_name,
@@ -1064,7 +1065,7 @@ def _pending_by_folder(
     folder planned in one task from its listing file and its own states: no join, no shuffle
     of states. Top-level entries (`_top/xx` shards) come from an RDD, so when some changed,
     they and the folders' listing names are placed by key (`partitionBy`: only they move)."""
-    groups = _plan_groups(found.changed, sc.defaultParallelism * 4)
+    groups = _plan_groups(found.changed, bookkeeping_slices(sc, len(found.changed)))
     named = [[(k, found.listings[k]) for k in g if k in found.listings] for g in groups]
 
     def plan(units: Iterable[tuple[str, Any]]) -> Iterator[tuple[str, tuple[str, str]]]:

@@ -500,13 +500,13 @@ def planned(sc: FakeContext) -> list[list[str]]:
 
 def test_planning_slices_grow_with_the_listing(tmp_path: Path, monkeypatch) -> None:
     """Changed folders are planned in runs of about PLAN_ENTRIES inputs (by the digests'
-    counts), at most four runs a core; a folder is never cut."""
+    counts), at most two runs a core (ledger.bookkeeping_slices); a folder is never cut."""
     monkeypatch.setattr(pipeline, "PLAN_ENTRIES", 2)
     tree(tmp_path / "in", {f"d{i}/{j}.png": png(i) for i in range(5) for j in range(i + 1)})
     spark = FakeSession(parallelism=1)
-    run(spark, spec_for(tmp_path))  # 1+2+3+4+5 inputs: runs of 15 // 4 -> 4 inputs
+    run(spark, spec_for(tmp_path))  # 1+2+3+4+5 inputs: runs of 15 / 2 -> 8 inputs
     sc = spark.sparkContext
-    assert planned(sc) == [["d0", "d1"], ["d2"], ["d3"], ["d4"]]
+    assert planned(sc) == [["d0", "d1", "d2"], ["d3"], ["d4"]]
     assert [x for x, _ in sc.shuffles if x in ("leftOuterJoin", "sortByKey", "reduceByKey")] == []
     assert pipeline._plan_groups({"a": ("", 3), "b": ("", 3), "c": ("", 1)}, 2) == [
         ["a"],

@@ -847,7 +847,7 @@ def write_gallery(
     pages numbered in its task, and the driver holds one list entry per folder and the merged
     top lists (TOP_ROWS + ERRORS_LISTED rows).
     """
-    from dataproc_faces.results.ledger import capped, read_rows
+    from dataproc_faces.results.ledger import bookkeeping_slices, capped, read_rows
 
     catalogue = _read_json(results, CATALOGUE)
     full = catalogue is None or (catalogue.get("layout"), catalogue.get("fileRows")) != (
@@ -885,7 +885,7 @@ def write_gallery(
         )
     elif spread is not None:
         sc = spark.sparkContext
-        slices = max(1, min(len(spread), sc.defaultParallelism * 4))
+        slices = bookkeeping_slices(sc, len(spread))
         done = (
             sc.parallelize(sorted(spread.items()), slices)
             .mapPartitions(lambda g: _folders_in_task(results, g, drops, full, file_rows, top_rows))
