@@ -721,6 +721,11 @@ def _is_stale(state: tuple[str, str, str] | None, version: str, expected: str) -
     return state is None or state[1] != version or state[2] != expected
 
 
+def _done_at(state: tuple[str, str, str] | None, version: str) -> bool:
+    """Processed before at the version it has now: redoing it replaces that work (`_redone`)."""
+    return state is not None and state[1] == version
+
+
 def _stale_in_folder(
     pairs: Iterable[tuple[str, str]],
     states: dict[str, tuple[str, str, str]],
@@ -737,7 +742,7 @@ def _stale_in_folder(
         state = states.get(shown(rel))
         if _is_stale(state, version, own(rel) if own else options):
             pending.append((rel, version))
-            again = again or (state is not None and state[1] == version)
+            again = again or _done_at(state, version)
     return pending, again
 
 
@@ -747,7 +752,7 @@ def _redone(
     """The folders of pending entries done before at the version they have now (other options,
     a correction): the only work a recorded digest can still seem to vouch for afterwards."""
     found = states or {}
-    return {folder_of(e[1][0]) for e in pending if e[0] in found and found[e[0]][1] == e[1][1]}
+    return {folder_of(e[1][0]) for e in pending if _done_at(found.get(e[0]), e[1][1])}
 
 
 class _Keys:
@@ -797,11 +802,11 @@ def _pending(
     def stale(kv: Any) -> bool:
         (relative, version), state = kv[1]
         expected = _photo_options(options, shared.value if shared else None, relative)
-        if state is None or state[1] != version:
-            return True
-        if state[2] != expected and redone is not None:
+        if not _is_stale(state, version, expected):
+            return False
+        if redone is not None and _done_at(state, version):
             redone.add([folder_of(relative)])
-        return state[2] != expected
+        return True
 
     return entries.leftOuterJoin(states, slices).filter(stale).mapValues(lambda v: v[0])
 

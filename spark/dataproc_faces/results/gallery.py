@@ -553,22 +553,6 @@ def _stored_cards(results: Results, d: str) -> tuple[bytes, list[str], list[dict
     return data, texts, json_values(texts)
 
 
-def _in_place(
-    shown: dict[str, list[dict[str, Any]]],
-    rows: dict[str, dict[str, Any]],
-    changed: dict[str, dict[str, Any] | None],
-) -> dict[str, list[dict[str, Any]]] | None:
-    """The views after cards replaced (`changed`: name -> the card it had) without leaving or
-    entering any view or moving by faces: `shown` with the new cards in. None when one moved."""
-    for name, had in changed.items():
-        now = rows[name]
-        if had is None or faces_key(had) != faces_key(now):
-            return None
-        if any(bool(keep(had)) != bool(keep(now)) for keep in VIEWS.values()):
-            return None
-    return {view: [rows[c["n"]] for c in held] for view, held in shown.items()}
-
-
 def _folder_pages(
     d: str,
     views: dict[str, list[dict[str, Any]]],
@@ -732,11 +716,9 @@ def update_folder(
             shown = _folder_views([rows[n] for n in sorted(rows)])
     if marker is not None:
         store.delete(results.in_gallery(FOLDERS_DIR, d, SHOWN_FILE))
-    changed: dict[str, dict[str, Any] | None] = {}  # name -> its card before
     for name in drops:
-        changed.setdefault(name, rows.pop(name, None))
+        rows.pop(name, None)
     for card in new:
-        changed.setdefault(card["n"], rows.get(card["n"]))
         rows[card["n"]] = card
         lines.pop(card["n"], None)
     cards = [rows[n] for n in sorted(rows)]
@@ -745,8 +727,7 @@ def update_folder(
         for name in store.list_files(folder) if store.exists(folder) else []:
             store.delete(join(folder, name))
         return {"k": key, "d": d, "c": None}, _no_tops(), {}
-    moved = shown is None or any(n not in rows for n in changed)
-    views = (None if moved else _in_place(shown, rows, changed)) or _folder_views(cards)
+    views = _folder_views(cards)
     counts = folder_counts(cards, views)
     for (view, number), text in _folder_pages(d, views, file_rows, shown).items():
         uri = results.in_gallery(FOLDERS_DIR, d, view, f"{number}.js")

@@ -204,10 +204,9 @@ def read_states(
     for pid in pids:
         _record_read(results.state_part(pid))
         states = _lines(results.state_part(pid))
-        paths = [s["path"] for s in states]
-        if stored:
-            paths = [results.as_stored(p) for p in paths]
-        for s, path in zip(states, paths if stored else results.sources_of(paths), strict=True):
+        named = [s["path"] for s in states]
+        paths = [results.as_stored(p) for p in named] if stored else results.sources_of(named)
+        for s, path in zip(states, paths, strict=True):
             yield path, (pid, s["version"], s["options"])
 
 
