@@ -308,3 +308,30 @@ def test_a_folders_newest_states_read_in_one_pass_equal_newest_over_every_line(
         "a/c.jpg": "3",
         "a/d.jpg": "2",
     }
+
+
+def test_digest_shard_files_are_read_at_once_not_one_after_the_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every run reads its folders' digest shards before listing; on gs:// each read is a
+    round trip, so the driver reads them side by side. Two reads must be in flight together
+    (each waits for the other at a barrier; one after the other, the first times out)."""
+    import threading
+
+    from dataproc_faces.results import ledger
+
+    keys = [f"folder{i}" for i in range(40)]
+    results = Results(str(tmp_path / "out"))
+    ledger.write_digests(results, [(k, f"d{i}") for i, k in enumerate(keys)])
+    together = threading.Barrier(2, timeout=5)
+    plain = ledger._read_shard
+    shards = {ledger.digest_shard(k) for k in keys}
+    first_two = sorted(shards)[:2]
+
+    def meeting(results: Results, shard: str) -> dict[str, str]:
+        if shard in first_two:
+            together.wait()
+        return plain(results, shard)
+
+    monkeypatch.setattr(ledger, "_read_shard", meeting)
+    assert ledger.read_digests(results, keys) == {k: f"d{i}" for i, k in enumerate(keys)}
