@@ -9,6 +9,7 @@ import shutil
 import types
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -103,7 +104,7 @@ def test_listing_streams_top_level_files_and_walks_folders_on_executors(tmp_path
     expected = ["a.png", "f.jpg", "t\tab.png", "b/c.png", "b/d/e.png", "h/i.png"]
     assert entries.collect() == [(str(src / r), (r, version(src / r))) for r in expected]
     loose = [(str(src / r), (r, version(src / r))) for r in ("a.png", "f.jpg", "t\tab.png")]
-    assert sc.parallelized == [(loose, 1), (["b", "h"], 2)]
+    assert sc.parallelized == [(loose, 1), ([["b"], ["h"]], 2)]
     assert entries.getNumPartitions() == 3
     assert not (tmp_path / "out").exists()  # no shard written
 
@@ -120,7 +121,7 @@ def test_top_level_files_go_to_shards_of_shard_entries(tmp_path: Path, monkeypat
     assert Path(shards[1]).read_text() == f"g.png\t{v['g.png']}\n"
     expected = ["b/c.png", "b/d/e.png", "a.png", "f.jpg", "g.png"]
     assert entries.collect() == [(str(src / r), (r, v[r])) for r in expected]
-    assert sc.parallelized == [(["b"], 1), (shards, 2)]
+    assert sc.parallelized == [([["b"]], 1), (shards, 2)]
 
 
 def test_a_full_last_shard_leaves_nothing_loose(tmp_path: Path, monkeypatch) -> None:
@@ -134,15 +135,21 @@ def test_a_full_last_shard_leaves_nothing_loose(tmp_path: Path, monkeypatch) -> 
     assert sc.parallelized == [(shards, 1)]
 
 
-def test_folders_and_loose_files_spread_over_at_most_four_slices_per_core(
-    tmp_path: Path,
-) -> None:
+def test_folders_are_dealt_to_at_most_two_slices_per_core(tmp_path: Path) -> None:
+    """Folder i goes to slice i mod n, so folders that sort together (and are often alike in
+    size) land in different tasks."""
     src = tree(tmp_path / "in", {f"d{i}/x.png": b"x" for i in range(6)})
     sc = FakeContext(parallelism=1)
     entries, _, _ = listing(sc, JobSpec(str(src), str(tmp_path / "out")), "r")
-    assert sc.parallelized == [([f"d{i}" for i in range(6)], 4)]
-    assert len(entries.collect()) == 6
+    assert sc.parallelized == [([["d0", "d2", "d4"], ["d1", "d3", "d5"]], 2)]
+    assert [[e[1][0] for e in p] for p in entries.partitions()] == [
+        ["d0/x.png", "d2/x.png", "d4/x.png"],
+        ["d1/x.png", "d3/x.png", "d5/x.png"],
+    ]
     sc = FakeContext(parallelism=2)
+    listing(sc, JobSpec(str(src), str(tmp_path / "out")), "r")
+    assert sc.parallelized == [([["d0", "d4"], ["d1", "d5"], ["d2"], ["d3"]], 4)]
+    sc = FakeContext(parallelism=4)
     listing(sc, JobSpec(str(src), str(tmp_path / "out")), "r")
     assert sc.parallelized[0][1] == 6
 
@@ -492,10 +499,15 @@ def test_explicit_partitions_cut_the_sorted_inputs_into_equal_chunks(tmp_path: P
 
 def planned(sc: FakeContext) -> list[list[str]]:
     """The folder keys of each planning task of a run whose changed folders are all below the
-    top level (`_pending_by_folder`: one slice of (key, listing) pairs per task)."""
-    groups = [g for g, _ in sc.parallelized if g and isinstance(g[0], list)]
+    top level (`_pending_by_folder`: one slice of (key, listing) pairs per task; the walk's
+    slices hold (folder, recorded digest) pairs)."""
+    groups = [g for g, _ in sc.parallelized if g and isinstance(g[0], list) and _listings(g)]
     assert len(groups) == 1
     return [[k for k, _ in g] for g in groups[0]]
+
+
+def _listings(slices: list[list[Any]]) -> bool:
+    return all(isinstance(u, tuple) and "/_work/" in str(u[1]) for g in slices for u in g)
 
 
 def test_planning_slices_grow_with_the_listing(tmp_path: Path, monkeypatch) -> None:
