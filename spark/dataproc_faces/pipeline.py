@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from dataproc_faces import video_jobs, video_task
+from dataproc_faces import ranges, video_jobs, video_task
 from dataproc_faces.detectors.base import (
     DetectOptions,
     Detector,
@@ -321,8 +321,16 @@ def _top_listing(
 ) -> tuple[list[Any], list[str], list[str], dict[str, int]]:
     """The top level of the input: an RDD of its loose files if they are few, the names of its
     folders (one level: their files are the executors' to walk), the shard files holding its
-    files when they are many (`_shard_reads`) and the names left out there, by reason."""
+    files when they are many (`_shard_reads`) and the names left out there, by reason. An
+    object store's top level is listed in slices by the executors when the run before marked
+    where to cut it (`_top_in_slices`); otherwise by the driver, which then marks it."""
     store, out = store_for(spec.input), spec.results.store()
+    recorded = ranges.read_marks(spec.results) if store.lists_ranges else []
+    if recorded:
+        return _top_in_slices(sc, spec, run_id, recorded)
+    every = ranges.range_entries()
+    marks: list[str] = []
+    files = 0
     top_skipped: dict[str, int] = {}
 
     def skipped(_: str, why: str) -> None:
@@ -336,6 +344,9 @@ def _top_listing(
         if version is None:
             folders.append(rel)
             continue
+        if files and files % every == 0:
+            marks.append(rel)
+        files += 1
         buffer.append(f"{rel}\t{version}")
         if len(buffer) >= SHARD_ENTRIES:
             shards.append(_write_shard(out, spec.results, run_id, len(shards), buffer))
@@ -344,9 +355,41 @@ def _top_listing(
         shards.append(_write_shard(out, spec.results, run_id, len(shards), buffer))
     elif buffer:
         loose = [(join(spec.input, r), (r, v)) for r, _, v in (b.rpartition("\t") for b in buffer)]
+    if store.lists_ranges:
+        ranges.write_marks(spec.results, marks, recorded)
     slices = sc.defaultParallelism * 4
     parts = [sc.parallelize(loose, max(1, min(len(loose) // 1000, slices)))] if loose else []
     return parts, folders, shards, top_skipped
+
+
+def _top_in_slices(
+    sc: Any, spec: JobSpec, run_id: str, recorded: list[str]
+) -> tuple[list[Any], list[str], list[str], dict[str, int]]:
+    """`_top_listing` by the executors, one task per slice of names between the recorded
+    marks (ranges.py): the driver holds the folders' names, one shard name per SHARD_ENTRIES
+    files and one count per slice, as when it lists page by page."""
+    root, results, every = spec.input, spec.results, ranges.range_entries()
+    cut = ranges.slices(recorded)
+    folders: set[str] = set()
+    shards: list[tuple[Any, str]] = []
+    counted: dict[int, ranges.Counted] = {}
+    top_skipped: dict[str, int] = {}
+    for kind, key, value in (
+        sc.parallelize(cut, len(cut))
+        .mapPartitions(lambda s: ranges.list_slices(root, results, run_id, every, SHARD_ENTRIES, s))
+        .collect()
+    ):
+        if kind == "folder":
+            folders.add(key)
+        elif kind == "shard":
+            shards.append((key, value))
+        elif kind == "slice":
+            counted[key] = value
+        else:
+            top_skipped[key] = top_skipped.get(key, 0) + value
+    marks = ranges.next_marks([counted[i] for i in sorted(counted)], every)
+    ranges.write_marks(results, marks, recorded)
+    return [], sorted(folders), [uri for _, uri in sorted(shards)], top_skipped
 
 
 def _shard_reads(sc: Any, root: str, shards: list[str]) -> list[Any]:
@@ -395,7 +438,7 @@ def _digest_folders(
             digest, uri = seal_listing(listed, options, own), ""
             if force or digest != recorded:
                 uri = results.folder_listing(run_id, folder_name(key))
-                out.write(uri, ("\n".join(listed) + "\n").encode(), "text/plain")
+                out.write_lines(uri, listed)
             yield "folder", key, digest, len(listed), uri
     for why, n in sorted(left_out.items()):
         yield "skipped", why, "", n, ""
@@ -487,7 +530,7 @@ def _prune(folders: Iterable[str]) -> None:
 
 def _write_shard(store: Any, results: Results, run_id: str, n: int, lines: list[str]) -> str:
     uri = results.shard(run_id, n)
-    store.write(uri, ("\n".join(lines) + "\n").encode(), "text/plain")
+    store.write_lines(uri, lines)
     return uri
 
 

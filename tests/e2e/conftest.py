@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 
-VENV_BIN = Path(sys.executable).parent
 PROJECT = "test-project"
 
 
@@ -61,13 +60,15 @@ class Emulator:
 
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory) -> Iterator[Emulator]:
-    """gcp-storage-emulator in memory on a free loopback port; stopped by its PID at the end."""
+    """gcp-storage-emulator in memory on a free loopback port (with listing offsets:
+    storage_emulator.py); stopped by its PID at the end."""
     port = free_port()
     log = tmp_path_factory.mktemp("emulator") / "emulator.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [
-                str(VENV_BIN / "gcp-storage-emulator"),
+                sys.executable,
+                str(Path(__file__).with_name("storage_emulator.py")),
                 "start",
                 "--host",
                 "127.0.0.1",

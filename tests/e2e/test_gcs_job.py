@@ -162,3 +162,64 @@ def test_a_rerun_skips_what_is_done_and_new_uploads_are_the_only_work(job, bucke
     assert all(p.startswith('galleryPage("folders/') for p in pages)
     assert sum(p.count('"s":"ok"') for p in pages) == 3
     assert "out/index.html" in names(bucket, "out/")
+
+
+def test_a_flat_prefix_is_listed_in_slices_where_the_run_before_marked_it(
+    bucket, gcs_env, tmp_path
+):
+    """A top level of many files is listed by the executors, a slice of names each (ranges.py),
+    cut where the previous full listing marked every RANGE_ENTRIES-th file (2 here). New names
+    before, between and after the marks, and an overwrite, are each found once; the folder
+    beside the files is still walked; a rerun finds nothing to do."""
+    import cv2
+    import numpy as np
+
+    from dataproc_faces.ranges import RANGE_ENTRIES_ENV, RANGE_READS_ENV
+
+    photo = cv2.imencode(".png", np.full((48, 64, 3), 120, np.uint8))[1].tobytes()
+    first = {f"flat/p{i:02d}.png": photo for i in range(0, 14, 2)}  # p00, p02 ... p12
+    upload(bucket, {**first, "flat/sub/x.png": photo, "flat/.hidden": b"h"})
+    log = tmp_path / "slices.log"
+    env = {**gcs_env, SMALL_RUN_ENV: "0", RANGE_ENTRIES_ENV: "2", RANGE_READS_ENV: str(log)}
+    src, dst = f"gs://{bucket}/flat", f"gs://{bucket}/flat-out"
+    marks = "flat-out/_state/_ranges.json"
+
+    def run() -> str:
+        proc = run_cli(env, "run", "--input", src, "--output", dst, "--master", "local[2]")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return proc.stdout
+
+    assert "this run processed 8 inputs and skipped 0 " in run()
+    assert not log.exists()  # nothing was marked before: the driver listed the top level
+    assert json.loads(gcs.GcsStore().read(f"gs://{bucket}/{marks}")) == [
+        "p04.png",
+        "p08.png",
+        "p12.png",
+    ]
+    upload(bucket, {"flat/a.png": photo, "flat/p05.png": photo, "flat/p08.png": photo})
+    assert "this run processed 3 inputs and skipped 7 " in run()
+    assert sorted(log.read_text().split()) == [
+        "..p04.png",
+        "p04.png..p08.png",
+        "p08.png..p12.png",
+        "p12.png..",
+    ]
+    # cut again: a.png p00 | p02 p04 p05 | p06 p08 p10 | p12, from each slice's own marks
+    assert json.loads(gcs.GcsStore().read(f"gs://{bucket}/{marks}")) == [
+        "p02.png",
+        "p06.png",
+        "p12.png",
+    ]
+    rows = manifest(bucket, "flat-out")  # asserts one row per input
+    expected = {*first, "flat/a.png", "flat/p05.png", "flat/sub/x.png"}
+    assert set(rows) == {f"gs://{bucket}/{n}" for n in expected}
+    assert all(r["status"] == "ok" for r in rows.values())
+    log.unlink()
+    assert "this run processed 0 inputs and skipped 10 " in run()
+    assert sorted(log.read_text().split()) == [
+        "..p02.png",
+        "p02.png..p06.png",
+        "p06.png..p12.png",
+        "p12.png..",
+    ]
+    assert names(bucket, "flat-out/_work/") == []  # the slices' shards are deleted

@@ -275,6 +275,33 @@ def test_top_level_with_a_small_page_size(tree, bucket, monkeypatch):
     ]
 
 
+def test_top_range_lists_the_names_in_one_slice_and_slices_add_up_to_the_top_level(tree, bucket):
+    """[low, high) of names below the prefix (startOffset / endOffset): files and folders whose
+    names fall there, the left-out ones told as `top_level` tells them; slices cut at any names
+    together list what `top_level` lists, each entry once."""
+    store = gcs.GcsStore()
+    top = list(store.top_level(f"{tree}/in"))
+    told: list[tuple[str, str]] = []
+    got = list(store.top_range(f"{tree}/in", "b.png", "x", lambda *t: told.append(t)))
+    assert got == [
+        ("b.png", generation(bucket, "in/b.png")),
+        ("empty.png", generation(bucket, "in/empty.png")),
+        ("folder", None),
+        ("w", None),
+    ]
+    assert told == []  # `.tmp` and `_SUCCESS` sort before b.png
+    assert [n for n, _ in store.top_range(f"{tree}/in", None, "b.png")] == ["a.png", "", "_hidden"]
+    assert [n for n, _ in store.top_range(f"{tree}/in", "x", None)] == ["y", "z"]
+    for cuts in ([], ["b"], ["a.png", "empty.png", "y"], ["_", "f", "folder", "folder0", "zz"]):
+        edges = [None, *cuts, None]
+        sliced = [
+            e
+            for i in range(len(edges) - 1)
+            for e in store.top_range(f"{tree}/in", *edges[i : i + 2])
+        ]
+        assert sorted(sliced, key=str) == sorted(top, key=str), cuts
+
+
 def test_walk_yields_every_file_below_one_folder_with_generations(tree, bucket):
     got = list(gcs.GcsStore().walk(f"{tree}/in", "z"))
     expected = ["in/z/1.png", "in/z/_skip/2.png", "in/z/deep/4.png"]

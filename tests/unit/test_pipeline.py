@@ -47,6 +47,7 @@ from dataproc_faces.results.ledger import part_id
 from dataproc_faces.results.manifest import error_row
 from dataproc_faces.results.totals import add as _add
 from dataproc_faces.results.totals import count_rows as _totals
+from dataproc_faces.storage.base import Store
 from dataproc_faces.storage.local import LocalStore
 from tests.conftest import ASTRONAUT_FACE, SAMPLES, iou
 from tests.images import astronaut, encode, exif_rotated_jpeg, gif
@@ -86,6 +87,9 @@ class RecordingStore:
     def write(self, uri: str, data: bytes, content_type: str | None = None) -> None:
         self.writes.append((uri, content_type))
         self.inner.write(uri, data, content_type)
+
+    def write_lines(self, uri: str, lines: list[str]) -> None:
+        Store.write_lines(self, uri, lines)  # type: ignore[arg-type]  # through `write` above
 
 
 @pytest.fixture

@@ -8,7 +8,9 @@
     _state/<folder>/part-<id>.json    ... for the parts `manifest/part-<folder>~<id>.json`
     _state/_digests/<xx>.json         each input folder's listing digest, 256 shards (ledger.py)
     _state/_totals/<xx>.json          each manifest part's totals, by its version (totals.py)
-    _work/<run id>/list-<n>.txt       a run's listing shards, deleted when it ends
+    _state/_ranges.json               marks cutting a flat prefix's names into slices (ranges.py)
+    _work/<run id>/list-<n>.txt       a run's listing shards, deleted when it ends (and
+                                      list-<slice>-<n>.txt, a slice's: ranges.py)
     _work/videos/<key>/<n>.*          a video's encoded segments, deleted once joined
     _corrections/current.json         a person's boxes, merged (corrections.py)
     _corrections/history/<t>-<h>.json each corrections file applied, as given
@@ -190,6 +192,12 @@ class Results:
     def digest_folder(self) -> str:
         return self._at(self.STATE, DIGESTS)
 
+    @property
+    def top_ranges(self) -> str:
+        """Where a full listing marks the input's top-level names for the next one to list in
+        slices (ranges.py)."""
+        return self._at(self.STATE, "_ranges.json")
+
     def totals(self, shard: str) -> str:
         """One of the shard files that keep each manifest part's totals (totals.py)."""
         return self._at(self.STATE, TOTALS, f"{shard}.json")
@@ -206,8 +214,10 @@ class Results:
             return source[len(self.protect.rstrip("/")) + 1 :]
         return stored
 
-    def shard(self, run_id: str, n: int) -> str:
-        return self._at(self.WORK, run_id, f"list-{n:05d}.txt")
+    def shard(self, run_id: str, n: int, part: int | None = None) -> str:
+        """A listing shard: the driver's n-th, or the n-th of one slice (`part`, ranges.py)."""
+        name = f"list-{n:05d}.txt" if part is None else f"list-{part:05d}-{n:05d}.txt"
+        return self._at(self.WORK, run_id, name)
 
     def folder_listing(self, run_id: str, name: str) -> str:
         """A changed input folder's listing, written by the task that walked it (`name`:

@@ -106,6 +106,10 @@ class Store(ABC):
     @abstractmethod
     def delete(self, uri: str) -> None: ...
 
+    def write_lines(self, uri: str, lines: list[str]) -> None:
+        """`write` of text lines, each ended by a newline (listing files)."""
+        self.write(uri, ("\n".join(lines) + "\n").encode(), "text/plain")
+
     def open_read(self, uri: str) -> IO[bytes]:
         """A seekable reader of `uri` that does not hold the whole object (a stored video is
         read in ranges by the task that needs a part of it). Stores that cannot stream read
@@ -126,6 +130,18 @@ class Store(ABC):
         The driver lists only this level; executors walk each folder (`walk`), so no process
         holds every name of a large collection. Names left out are told to `skipped`.
         """
+        raise NotImplementedError
+
+    # Whether `top_range` lists a slice of the top level by name: an object store's listing
+    # takes name offsets, so executors can list a flat prefix's slices side by side. A folder's
+    # entries come in one stream (a local directory), so local listings stay on the driver.
+    lists_ranges = False
+
+    def top_range(
+        self, root: str, low: str | None, high: str | None, skipped: Skipped | None = None
+    ) -> Iterator[tuple[str, str | None]]:
+        """`top_level`'s entries whose names (relative to `root`) lie in [low, high); None is
+        open. Only where `lists_ranges`."""
         raise NotImplementedError
 
     def walk(self, root: str, folder: str, skipped: Skipped | None = None) -> Iterator[Entry]:

@@ -212,10 +212,19 @@ class GcsStore(Store):
     def list_files(self, root: str) -> list[str]:
         return [rel for rel, _ in _inputs(self.objects(root), None)]
 
+    lists_ranges = True
+
     def top_level(
         self, root: str, skipped: Skipped | None = None
     ) -> Iterator[tuple[str, str | None]]:
-        """One delimited listing, page by page: objects with their generation, then prefixes."""
+        return self.top_range(root, None, None, skipped)
+
+    def top_range(
+        self, root: str, low: str | None, high: str | None, skipped: Skipped | None = None
+    ) -> Iterator[tuple[str, str | None]]:
+        """One delimited listing, page by page: objects with their generation, then prefixes;
+        names from `low` (inclusive) to `high` (exclusive) where given (the listing's
+        startOffset and endOffset)."""
         bucket, prefix = split(root)
         start = prefix + "/" if prefix else ""
         listing = client().list_blobs(
@@ -226,6 +235,8 @@ class GcsStore(Store):
             fields=TOP_LEVEL,
             retry=_retry(),
             timeout=TIMEOUT,
+            start_offset=None if low is None else start + low,
+            end_offset=None if high is None else start + high,
         )
         for page in listing.pages:
             for blob in page:
