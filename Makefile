@@ -75,9 +75,11 @@ bench-real: setup
 		--work bench/results/real
 	$(PY) -m bench.codec --corpus $(REAL_CORPUS) --count 24 --out bench/results-codec.json
 
-# What grows with the number of inputs (driver memory, time outside tasks) and a resume demo.
+# What grows with the number of inputs (driver memory, time outside tasks) and a resume demo;
+# then a flat bucket prefix listed by the driver against in slices (a modelled page time).
 bench-scale: setup
 	$(PY) -m bench.scale
+	$(PY) -m bench.gcs_slices
 
 # Privacy: a face recogniser (dlib, dev dependencies) tries to identify each anonymised face.
 # DEFACE=/path/to/deface (deface 1.5.0 in a venv of its own) adds its row and wall time.

@@ -1,0 +1,134 @@
+"""A flat bucket prefix listed by the driver page by page against in slices by the executors
+(ranges.py), side by side in one run, through the real client and the job's own code.
+
+A local server answers Cloud Storage's objects.list for one flat prefix of generated names:
+pages of 1,000, `pageToken`, `startOffset` and `endOffset`, the fields the store asks for, and a
+fixed wait per page (`--page-ms`: Cloud Storage's own time per page, which no machine here
+measures; it is the model's one assumption). First the driver's listing (`_top_listing` with
+nothing marked: it pages through every name and marks every RANGE_ENTRIES-th), then the
+executors' (`_top_in_slices` between those marks, on `--master`). Printed: seconds each, the
+ratio, and a check that both listed every name exactly once.
+
+    python -m bench.gcs_slices [--objects 500000] [--page-ms 50] [--master 'local[8]']
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+BUCKET, PREFIX = "bkt", "flat/"
+
+
+def serve(names: list[str], page_ms: float) -> tuple[ThreadingHTTPServer, list[int]]:
+    """objects.list over `names` (sorted, below PREFIX); `pages` counts the pages answered."""
+    pages: list[int] = []
+
+    class Listing(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            url = urlparse(self.path)
+            query = {k: v[0] for k, v in parse_qs(url.query).items()}
+            if not url.path.endswith(f"/b/{BUCKET}/o"):  # the bucket itself, asked by the client
+                self._send({"kind": "storage#bucket", "name": BUCKET})
+                return
+            assert unquote(query.get("prefix", "")) == PREFIX, self.path
+            low = bisect.bisect_left(names, query.get("startOffset", ""))
+            high = len(names)
+            if "endOffset" in query:
+                high = bisect.bisect_left(names, query["endOffset"])
+            start = max(low, int(query.get("pageToken", low)))
+            size = int(query.get("maxResults", "1000"))
+            end = min(high, start + size)
+            items = [{"name": n, "generation": str(1733500000000000 + i)} for i, n in
+                     zip(range(start, end), names[start:end], strict=True)]  # fmt: skip
+            body: dict[str, Any] = {"kind": "storage#objects", "items": items, "prefixes": []}
+            if end < high:
+                body["nextPageToken"] = str(end)
+            time.sleep(page_ms / 1000)
+            pages.append(1)
+            self._send(body)
+
+        def _send(self, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Listing)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, pages
+
+
+def listed_names(shards: list[str], loose: list[Any]) -> list[str]:
+    found = [line.rpartition("\t")[0] for u in shards for line in Path(u).read_text().splitlines()]
+    return found + [rel for _, (rel, _) in loose]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--objects", type=int, default=500_000)
+    parser.add_argument("--page-ms", type=float, default=50.0)
+    parser.add_argument("--master", default="local[8]")
+    args = parser.parse_args(argv)
+    names = sorted(f"{PREFIX}IMG_{i * 7919 % 10**8:08d}.jpg" for i in range(args.objects))
+    server, pages = serve(names, args.page_ms)
+    os.environ.update(
+        STORAGE_EMULATOR_HOST=f"http://127.0.0.1:{server.server_address[1]}",
+        GOOGLE_CLOUD_PROJECT="bench",
+        GOOGLE_APPLICATION_CREDENTIALS=os.devnull,
+    )
+    from pyspark.sql import SparkSession
+
+    from dataproc_faces import pipeline, ranges
+
+    out = Path(tempfile.mkdtemp(prefix="bench-slices-"))
+    spec = pipeline.JobSpec(f"gs://{BUCKET}/{PREFIX.rstrip('/')}", str(out))
+    spark = SparkSession.builder.master(args.master).getOrCreate()
+    sc = spark.sparkContext
+    sc.parallelize(range(sc.defaultParallelism), sc.defaultParallelism).count()  # workers up
+    try:
+        wall = time.perf_counter()
+        parts, _, shards, _ = pipeline._top_listing(sc, spec, "driver")
+        driver_s = time.perf_counter() - wall
+        driver_pages = len(pages)
+        loose = parts[0].collect() if parts else []
+        driver_names = listed_names(shards, loose)
+        marks = ranges.read_marks(spec.results)
+        pages.clear()
+        wall = time.perf_counter()
+        _, _, sliced, _ = pipeline._top_in_slices(sc, spec, "slices", marks)
+        slices_s = time.perf_counter() - wall
+        sliced_names = listed_names(sliced, [])
+    finally:
+        spark.stop()
+        server.shutdown()
+        shutil.rmtree(out, ignore_errors=True)
+    expected = sorted(n[len(PREFIX) :] for n in names)
+    for label, got in (("driver", driver_names), ("slices", sliced_names)):
+        assert sorted(got) == expected, f"{label}: not every name exactly once"
+    print(
+        f"{args.objects} objects, {args.page_ms:g} ms a page, {args.master}: driver "
+        f"{driver_s:.2f} s ({driver_pages} pages), {len(marks) + 1} slices {slices_s:.2f} s "
+        f"({len(pages)} pages): {driver_s / slices_s:.2f}x; every name listed once by each"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
