@@ -39,6 +39,17 @@ def resource(i: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def send_json(handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> int:
+    """Answer 200 with `body` as JSON; the bytes sent."""
+    data = json.dumps(body).encode()
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+    return len(data)
+
+
 def serve(count: int) -> tuple[ThreadingHTTPServer, list[int]]:
     sent: list[int] = []
 
@@ -57,13 +68,7 @@ def serve(count: int) -> tuple[ThreadingHTTPServer, list[int]]:
             body: dict[str, Any] = {"kind": "storage#objects", "items": items}
             if start + size < count:
                 body["nextPageToken"] = str(start + size)
-            data = json.dumps(body).encode()
-            sent.append(len(data))
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            sent.append(send_json(self, body))
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Listing)
     threading.Thread(target=server.serve_forever, daemon=True).start()

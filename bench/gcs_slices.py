@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import bisect
-import json
 import os
 import shutil
 import tempfile
@@ -26,6 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
+
+from bench.gcs_listing import send_json
 
 BUCKET, PREFIX = "bkt", "flat/"
 
@@ -42,7 +43,7 @@ def serve(names: list[str], page_ms: float) -> tuple[ThreadingHTTPServer, list[i
             url = urlparse(self.path)
             query = {k: v[0] for k, v in parse_qs(url.query).items()}
             if not url.path.endswith(f"/b/{BUCKET}/o"):  # the bucket itself, asked by the client
-                self._send({"kind": "storage#bucket", "name": BUCKET})
+                send_json(self, {"kind": "storage#bucket", "name": BUCKET})
                 return
             assert unquote(query.get("prefix", "")) == PREFIX, self.path
             low = bisect.bisect_left(names, query.get("startOffset", ""))
@@ -59,15 +60,7 @@ def serve(names: list[str], page_ms: float) -> tuple[ThreadingHTTPServer, list[i
                 body["nextPageToken"] = str(end)
             time.sleep(page_ms / 1000)
             pages.append(1)
-            self._send(body)
-
-        def _send(self, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, body)
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Listing)
     server.daemon_threads = True
