@@ -310,12 +310,14 @@ def test_a_folders_newest_states_read_in_one_pass_equal_newest_over_every_line(
     }
 
 
-def test_digest_shard_files_are_read_at_once_not_one_after_the_other(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("step", ["read", "write", "forget"])
+def test_digest_shard_files_are_read_and_rewritten_at_once_not_one_after_the_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str
 ) -> None:
-    """Every run reads its folders' digest shards before listing; on gs:// each read is a
-    round trip, so the driver reads them side by side. Two reads must be in flight together
-    (each waits for the other at a barrier; one after the other, the first times out)."""
+    """Every run reads its folders' digest shards before listing, and a run on the driver
+    rewrites those it changed; on gs:// each is a round trip or two, so the driver works on
+    them side by side. Two must be in flight together (each waits for the other at a barrier;
+    one after the other, the first times out)."""
     import threading
 
     from dataproc_faces.results import ledger
@@ -324,14 +326,25 @@ def test_digest_shard_files_are_read_at_once_not_one_after_the_other(
     results = Results(str(tmp_path / "out"))
     ledger.write_digests(results, [(k, f"d{i}") for i, k in enumerate(keys)])
     together = threading.Barrier(2, timeout=5)
-    plain = ledger._read_shard
-    shards = {ledger.digest_shard(k) for k in keys}
-    first_two = sorted(shards)[:2]
+    first_two = sorted({ledger.digest_shard(k) for k in keys[1:]})[:2]  # touched by each step
+    name = "_read_shard" if step == "read" else "_update_shard"
+    plain = getattr(ledger, name)
 
-    def meeting(results: Results, shard: str) -> dict[str, str]:
+    def meeting(results: Results, shard: str, *rest: object) -> object:
         if shard in first_two:
             together.wait()
-        return plain(results, shard)
+        return plain(results, shard, *rest)
 
-    monkeypatch.setattr(ledger, "_read_shard", meeting)
-    assert ledger.read_digests(results, keys) == {k: f"d{i}" for i, k in enumerate(keys)}
+    monkeypatch.setattr(ledger, name, meeting)
+    if step == "read":
+        assert ledger.read_digests(results, keys) == {k: f"d{i}" for i, k in enumerate(keys)}
+        return
+    if step == "write":
+        assert ledger.write_digests(results, [(k, "new") for k in keys]) == len(keys)
+        expected = dict.fromkeys(keys, "new")
+    else:
+        touched = {ledger.digest_shard(k) for k in keys[1:]}
+        assert ledger.forget_digests(results, keys[1:]) == len(touched)
+        expected = {keys[0]: "d0"}
+    monkeypatch.setattr(ledger, name, plain)
+    assert ledger.read_digests(results, keys) == expected

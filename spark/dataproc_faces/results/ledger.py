@@ -491,7 +491,7 @@ def _losers(path: str, entries: list[tuple[str, str, str]]) -> list[tuple[str, s
 # spreads over partitions, sum per-line hashes (order-free: `line_hash`, `add_hashes`, `seal`).
 _MOD = 1 << 256
 DIGEST_SHARDS = 256
-SHARD_THREADS = 16  # digest shard files the driver reads at once
+SHARD_THREADS = 16  # digest shard files the driver reads or rewrites at once
 
 
 def seal_listing(
@@ -561,19 +561,26 @@ def read_digests(results: Results, keys: Iterable[str]) -> dict[str, str]:
         keep = set(some)
         return [(k, d) for k, d in _read_shard(results, shard).items() if k in keep]
 
-    grouped = _by_shard(keys)
-    if len(grouped) <= 1:
-        return dict(kv for item in grouped for kv in wanted(item))
-    with ThreadPoolExecutor(min(SHARD_THREADS, len(grouped))) as pool:
-        return dict(kv for found in pool.map(wanted, grouped) for kv in found)
+    return dict(kv for found in _on_shards(wanted, _by_shard(keys)) for kv in found)
+
+
+def _on_shards(work: Callable[[Any], T], items: list[Any]) -> list[T]:
+    """`work` of each item (one digest shard file each), SHARD_THREADS at a time when there are
+    several: on gs:// each is a round trip or two, and a first run touches all 256."""
+    if len(items) <= 1:
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(min(SHARD_THREADS, len(items))) as pool:
+        return list(pool.map(work, items))
 
 
 def write_digests(results: Results, digests: Iterable[tuple[str, str]]) -> int:
     """Record digests of input folders whose work is all recorded (call only then: a digest
     written early would skip a folder with work left). One rewrite per shard touched."""
     recorded = dict(digests)
-    for shard, keys in _by_shard(recorded):
-        _update_shard(results, shard, [(k, recorded[k]) for k in keys])
+    _on_shards(
+        lambda item: _update_shard(results, item[0], [(k, recorded[k]) for k in item[1]]),
+        _by_shard(recorded),
+    )
     return len(recorded)
 
 
@@ -605,7 +612,9 @@ def _update_shard(
 
 def forget_digests(results: Results, keys: Iterable[str]) -> int:
     """Remove the recorded digests of these input folders (the driver: a few shards)."""
-    return sum(_update_shard(results, shard, (), some) for shard, some in _by_shard(keys))
+    return sum(
+        _on_shards(lambda item: _update_shard(results, item[0], (), item[1]), _by_shard(keys))
+    )
 
 
 def forget_digests_spread(sc: Any, results: Results, keys: Any) -> int:
