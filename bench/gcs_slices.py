@@ -4,10 +4,11 @@
 A local server answers Cloud Storage's objects.list for one flat prefix of generated names:
 pages of 1,000, `pageToken`, `startOffset` and `endOffset`, the fields the store asks for, and a
 fixed wait per page (`--page-ms`: Cloud Storage's own time per page, which no machine here
-measures; it is the model's one assumption). First the driver's listing (`_top_listing` with
-nothing marked: it pages through every name and marks every RANGE_ENTRIES-th), then the
-executors' (`_top_in_slices` between those marks, on `--master`). Printed: seconds each, the
-ratio, and a check that both listed every name exactly once.
+measures; it is the model's one assumption). Three listings of the same names: the driver page
+by page (`GcsStore.top_level`, as every run listed a flat prefix before slices), a first run
+(`_top_listing`: the driver's probe of RANGE_ENTRIES files, then the executors' slices cut by
+it, on `--master`) and a later run (`_top_in_slices` between the marks the first recorded).
+Printed: seconds and pages of each, and a check that the runs listed every name exactly once.
 
     python -m bench.gcs_slices [--objects 500000] [--page-ms 50] [--master 'local[8]']
 """
@@ -89,36 +90,44 @@ def main(argv: list[str] | None = None) -> int:
     from pyspark.sql import SparkSession
 
     from dataproc_faces import pipeline, ranges
+    from dataproc_faces.storage.gcs import GcsStore
 
     out = Path(tempfile.mkdtemp(prefix="bench-slices-"))
     spec = pipeline.JobSpec(f"gs://{BUCKET}/{PREFIX.rstrip('/')}", str(out))
     spark = SparkSession.builder.master(args.master).getOrCreate()
     sc = spark.sparkContext
     sc.parallelize(range(sc.defaultParallelism), sc.defaultParallelism).count()  # workers up
-    try:
-        wall = time.perf_counter()
-        parts, _, shards, _ = pipeline._top_listing(sc, spec, "driver")
-        driver_s = time.perf_counter() - wall
-        driver_pages = len(pages)
-        loose = parts[0].collect() if parts else []
-        driver_names = listed_names(shards, loose)
-        marks = ranges.read_marks(spec.results)
+    timed: dict[str, tuple[float, int]] = {}
+
+    def timing(label: str, listing: Any) -> Any:
         pages.clear()
         wall = time.perf_counter()
-        _, _, sliced, _ = pipeline._top_in_slices(sc, spec, "slices", marks)
-        slices_s = time.perf_counter() - wall
-        sliced_names = listed_names(sliced, [])
+        found = listing()
+        timed[label] = (time.perf_counter() - wall, len(pages))
+        return found
+
+    try:
+        timing("driver", lambda: sum(1 for _ in GcsStore().top_level(spec.input)))
+        parts, _, shards, _ = timing("first", lambda: pipeline._top_listing(sc, spec, "first"))
+        first_names = listed_names(shards, parts[0].collect() if parts else [])
+        marks = ranges.read_marks(spec.results)
+        _, _, later, _ = timing(
+            "later", lambda: pipeline._top_in_slices(sc, spec, "later", marks, marks)
+        )
+        later_names = listed_names(later, [])
     finally:
         spark.stop()
         server.shutdown()
         shutil.rmtree(out, ignore_errors=True)
     expected = sorted(n[len(PREFIX) :] for n in names)
-    for label, got in (("driver", driver_names), ("slices", sliced_names)):
+    for label, got in (("first", first_names), ("later", later_names)):
         assert sorted(got) == expected, f"{label}: not every name exactly once"
+    (driver, driver_pages), (first, first_pages), (again, later_pages) = timed.values()
     print(
-        f"{args.objects} objects, {args.page_ms:g} ms a page, {args.master}: driver "
-        f"{driver_s:.2f} s ({driver_pages} pages), {len(marks) + 1} slices {slices_s:.2f} s "
-        f"({len(pages)} pages): {driver_s / slices_s:.2f}x; every name listed once by each"
+        f"{args.objects} objects, {args.page_ms:g} ms a page, {args.master}: driver page by "
+        f"page {driver:.2f} s ({driver_pages} pages); first run, probe and slices {first:.2f} s "
+        f"({first_pages} pages, {driver / first:.2f}x); later run, {len(marks) + 1} slices "
+        f"{again:.2f} s ({later_pages} pages, {driver / again:.2f}x); every name listed once"
     )
     return 0
 

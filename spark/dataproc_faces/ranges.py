@@ -3,16 +3,20 @@
 A bucket with millions of objects at its top level was listed by the driver alone, page by page:
 100 million objects are 100,000 list requests, hours one after the other. An object store's
 listing takes name offsets (`Store.top_range`), so a run cuts the top level's names into slices
-[low, high) and lists each slice in its own Spark task. The cuts are the marks the run before
-recorded in `_state/_ranges.json`: every RANGE_ENTRIES-th top-level file name of its listing.
-Marks only balance the work: the slices always cover every name (the first starts nowhere, the
-last ends nowhere), so marks that are stale, lost or unreadable cost time, never an object.
+[low, high) and the executors list them side by side, a few slices a task. The cuts are the
+marks the run before recorded in `_state/_ranges.json`: every RANGE_ENTRIES-th top-level file
+name of its listing. Cuts only balance the work: the slices always cover every name (the first
+starts nowhere, the last ends nowhere), so marks that are stale, lost or unreadable cost time,
+never an object.
 
 Each slice's task writes its files to listing shards, as the driver does, and sends back its
 folders, its left-out names by reason, how many files it listed and where its own marks fall;
 the driver then records marks that cut the new listing about every RANGE_ENTRIES files again
-(`next_marks`). The first full listing of a prefix is still the driver's (nothing is recorded
-yet), and a local folder is read in one stream: only object stores list in slices.
+(`next_marks`). A prefix nothing has marked yet is listed by the driver until its first
+RANGE_ENTRIES files; when it goes on, the driver stops, drops what it listed and cuts the names
+after the last one it saw at every character that could come next (`probe_marks`), and the
+executors list those slices, the first from nowhere. A local folder is read in one stream: only
+object stores list in slices.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from dataproc_faces.storage import store_for
 RANGE_ENTRIES = 50_000  # top-level files per slice, as recorded by the run before
 RANGE_ENTRIES_ENV = "DATAPROC_FACES_RANGE_ENTRIES"  # tests: another number of files per slice
 RANGE_READS_ENV = "DATAPROC_FACES_RANGE_READS"  # tests: a file that records each slice listed
+PROBE_MARKS = 1_000  # cuts of a first listing that ran past RANGE_ENTRIES files (probe_marks)
 
 Slice = tuple[int, str | None, str | None]  # (number, low or None, high or None)
 # What one slice listed: (files, the first file's name or None, its own marks in order)
@@ -63,6 +68,25 @@ def write_marks(results: Results, marks: list[str], recorded: list[str]) -> None
 def slices(marks: list[str]) -> list[Slice]:
     edges: list[str | None] = [None, *marks, None]
     return [(i, edges[i], edges[i + 1]) for i in range(len(edges) - 1)]
+
+
+def probe_marks(first: str, last: str, cap: int = PROBE_MARKS) -> list[str]:
+    """Cuts for a prefix nothing has marked yet, whose listing went on past its first
+    RANGE_ENTRIES files (`first` to `last`): after `last`, every name that could come next one
+    character later, from the position where those names start to differ back to the first
+    character (`IMG_00049999.jpg`: `IMG_0005`..., `IMG_001`..., `IMG_01`..., `IMG_1`...), so
+    each digit that runs past the probe gets a slice at every level. At most `cap`, deepest
+    first; most of them hold nothing and cost one list request."""
+    pairs = enumerate(zip(first, last, strict=False))
+    shared = next((i for i, (a, b) in pairs if a != b), min(len(first), len(last)))
+    depth = min(shared, len(last) - 1)
+    marks: list[str] = []
+    for d in range(depth, -1, -1):
+        for c in range(ord(last[d]) + 1, 127):
+            if len(marks) == cap:
+                return sorted(marks)
+            marks.append(last[:d] + chr(c))
+    return sorted(marks)
 
 
 def next_marks(counted: list[Counted], every: int) -> list[str]:

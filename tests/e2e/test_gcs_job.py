@@ -164,17 +164,18 @@ def test_a_rerun_skips_what_is_done_and_new_uploads_are_the_only_work(job, bucke
     assert "out/index.html" in names(bucket, "out/")
 
 
-def test_a_flat_prefix_is_listed_in_slices_where_the_run_before_marked_it(
+def test_a_flat_prefix_is_listed_in_slices_cut_by_a_probe_then_where_the_run_before_marked_it(
     bucket, gcs_env, tmp_path
 ):
-    """A top level of many files is listed by the executors, a slice of names each (ranges.py),
-    cut where the previous full listing marked every RANGE_ENTRIES-th file (2 here). New names
-    before, between and after the marks, and an overwrite, are each found once; the folder
-    beside the files is still walked; a rerun finds nothing to do."""
+    """A top level of more than RANGE_ENTRIES files (2 here) is listed by the executors, a few
+    slices of names a task (ranges.py): the first time cut after the driver's first 2 files at
+    every character that could come next (its probe), then where the run before marked every
+    2nd file. New names before, between and after the marks, and an overwrite, are each found
+    once; the folder beside the files is still walked; a rerun finds nothing to do."""
     import cv2
     import numpy as np
 
-    from dataproc_faces.ranges import RANGE_ENTRIES_ENV, RANGE_READS_ENV
+    from dataproc_faces.ranges import RANGE_ENTRIES_ENV, RANGE_READS_ENV, probe_marks, slices
 
     photo = cv2.imencode(".png", np.full((48, 64, 3), 120, np.uint8))[1].tobytes()
     first = {f"flat/p{i:02d}.png": photo for i in range(0, 14, 2)}  # p00, p02 ... p12
@@ -189,21 +190,20 @@ def test_a_flat_prefix_is_listed_in_slices_where_the_run_before_marked_it(
         assert proc.returncode == 0, proc.stderr[-3000:]
         return proc.stdout
 
+    def listed() -> list[str]:
+        found = sorted(log.read_text().split())
+        log.unlink()
+        return found
+
     assert "this run processed 8 inputs and skipped 0 " in run()
-    assert not log.exists()  # nothing was marked before: the driver listed the top level
-    assert json.loads(gcs.GcsStore().read(f"gs://{bucket}/{marks}")) == [
-        "p04.png",
-        "p08.png",
-        "p12.png",
-    ]
+    cuts = probe_marks("p00.png", "p02.png")  # p03 ... p0~, p1 ... p~, q ... ~
+    assert cuts[:3] == ["p03", "p04", "p05"] and "p1" in cuts and cuts[-1] == "~"
+    assert listed() == sorted(f"{low or ''}..{high or ''}" for _, low, high in slices(cuts))
+    # marked from the slices' counts: p00 p02 | p04 p06 | p08 p10 p12 (p10, p12 in [p1, p2))
+    assert json.loads(gcs.GcsStore().read(f"gs://{bucket}/{marks}")) == ["p04.png", "p08.png"]
     upload(bucket, {"flat/a.png": photo, "flat/p05.png": photo, "flat/p08.png": photo})
     assert "this run processed 3 inputs and skipped 7 " in run()
-    assert sorted(log.read_text().split()) == [
-        "..p04.png",
-        "p04.png..p08.png",
-        "p08.png..p12.png",
-        "p12.png..",
-    ]
+    assert listed() == ["..p04.png", "p04.png..p08.png", "p08.png.."]
     # cut again: a.png p00 | p02 p04 p05 | p06 p08 p10 | p12, from each slice's own marks
     assert json.loads(gcs.GcsStore().read(f"gs://{bucket}/{marks}")) == [
         "p02.png",
@@ -214,12 +214,6 @@ def test_a_flat_prefix_is_listed_in_slices_where_the_run_before_marked_it(
     expected = {*first, "flat/a.png", "flat/p05.png", "flat/sub/x.png"}
     assert set(rows) == {f"gs://{bucket}/{n}" for n in expected}
     assert all(r["status"] == "ok" for r in rows.values())
-    log.unlink()
     assert "this run processed 0 inputs and skipped 10 " in run()
-    assert sorted(log.read_text().split()) == [
-        "..p02.png",
-        "p02.png..p06.png",
-        "p06.png..p12.png",
-        "p12.png..",
-    ]
+    assert listed() == ["..p02.png", "p02.png..p06.png", "p06.png..p12.png", "p12.png.."]
     assert names(bucket, "flat-out/_work/") == []  # the slices' shards are deleted

@@ -58,3 +58,26 @@ def test_unreadable_marks_are_no_marks(tmp_path: Path) -> None:
         assert ranges.read_marks(results) == [], body
     uri.write_text('["é", "a"]', encoding="utf-8")
     assert ranges.read_marks(results) == ["a", "é"]
+
+
+def test_a_probe_cuts_after_its_last_name_at_every_character_that_could_come_next() -> None:
+    """First `IMG_00000000.jpg`, last `IMG_00049999.jpg`: the names differ from position 7, so
+    the cuts are `IMG_0005`...`IMG_000~` there, then `IMG_001`..., `IMG_01`..., `IMG_1`...,
+    `IMG``..., `IMH`..., `IN`..., `J`...: 74 + 3 x 78 + 31 + 55 + 49 + 53 = 496, all after the
+    last name, so the slices after the first hold only names the probe did not reach."""
+    last = "IMG_00049999.jpg"
+    cuts = ranges.probe_marks("IMG_00000000.jpg", last)
+    assert len(cuts) == 496 and cuts == sorted(set(cuts))
+    assert all(c > last for c in cuts)
+    for cut in ("IMG_0005", "IMG_0009", "IMG_001", "IMG_09", "IMG_1", "IMG_9", "J", "Z", "~"):
+        assert cut in cuts, cut
+    assert "IMG_0004" not in cuts and "IMG_0" not in cuts  # the probe's own names
+    assert ranges.probe_marks("IMG_00000000.jpg", last, cap=3) == [
+        "IMG_0005",
+        "IMG_0006",
+        "IMG_0007",
+    ]  # deepest first
+    # names that share nothing, or one name: cut at the first character, or the last
+    assert ranges.probe_marks("apple", "zebra") == ["{", "|", "}", "~"]
+    assert ranges.probe_marks("a", "a", cap=3) == ["b", "c", "d"]
+    assert ranges.probe_marks("ab", "ab~", cap=2) == ["ac", "ad"]  # nothing follows "~" there
