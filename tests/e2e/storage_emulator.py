@@ -1,13 +1,19 @@
-"""gcp-storage-emulator as the tests run it: the PyPI server, plus the listing's `startOffset`
-and `endOffset` (Cloud Storage's objects.list takes both; the emulator ignores them and would
-list every name). Objects outside [startOffset, endOffset) are dropped before the delimiter
-groups names into prefixes, as Cloud Storage does. Run as the emulator's own command line:
-`python storage_emulator.py start --host ... --port ... --in-memory`."""
+"""gcp-storage-emulator as the tests run it: the PyPI server, plus what Cloud Storage's
+objects.list does and the emulator ignores, so listings are tested as they run in the cloud:
+- `startOffset` and `endOffset`: objects outside [startOffset, endOffset) are dropped before the
+  delimiter groups names into prefixes;
+- pages: at most `maxResults` entries (objects and prefixes together, in name order) a response,
+  with a `nextPageToken` that the next request gives back (the emulator answered every listing
+  in one response, so no test saw a second page).
+Run as the emulator's own command line: `python storage_emulator.py start --host ... --port ...
+--in-memory`."""
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
+from http import HTTPStatus
 from typing import Any
 
 from gcp_storage_emulator import storage as emulated
@@ -26,9 +32,34 @@ def _first(query: dict[str, list[str]], key: str) -> str | None:
 def ls(request: Any, response: Any, storage: Any, *args: Any, **kwargs: Any) -> Any:
     _asked.offsets = (_first(request.query, "startOffset"), _first(request.query, "endOffset"))
     try:
-        return _plain_ls(request, response, storage, *args, **kwargs)
+        _plain_ls(request, response, storage, *args, **kwargs)
     finally:
         _asked.offsets = (None, None)
+    if response.status == HTTPStatus.OK:
+        response.json(_page(json.loads(response._content), request.query))
+
+
+def _page(listing: dict[str, Any], query: dict[str, list[str]]) -> dict[str, Any]:
+    """One page of a whole listing: the entries after the page token, at most maxResults."""
+    entries = sorted(
+        [(item["name"], item) for item in listing.get("items", [])]
+        + [(prefix, None) for prefix in listing.get("prefixes", [])],
+        key=lambda e: e[0],
+    )
+    after = _first(query, "pageToken")
+    if after is not None:
+        entries = [e for e in entries if e[0] > after]
+    size = int(_first(query, "maxResults") or 1000)
+    page, rest = entries[:size], entries[size:]
+    body = {
+        **listing,
+        "items": [item for _, item in page if item is not None],
+        "prefixes": [name for name, item in page if item is None],
+    }
+    body.pop("nextPageToken", None)
+    if rest:
+        body["nextPageToken"] = page[-1][0]
+    return body
 
 
 def candidates(self: Any, bucket_name: str, prefix: str | None = None) -> list[Any]:

@@ -564,19 +564,22 @@ def test_a_stalled_request_times_out_and_the_retry_budget_ends_it(
 
 
 def test_listings_ask_for_pages_of_page_size(proxy, tree, monkeypatch):
-    """Each listing asks for PAGE_SIZE names a page (the emulator answers in one page anyway)."""
-    monkeypatch.setattr(gcs, "PAGE_SIZE", 2)
+    """Each listing asks for PAGE_SIZE names a page and follows every page to the end (the
+    stand-in answers page by page, as Cloud Storage does: storage_emulator.py)."""
     store = gcs.GcsStore()
     calls = {
         "objects": lambda: store.objects(f"{tree}/in/z"),
         "top_level": lambda: list(store.top_level(f"{tree}/in")),
         "walk": lambda: list(store.walk(f"{tree}/in", "z")),
     }
+    whole = {name: sorted(call(), key=str) for name, call in calls.items()}  # one page each
+    monkeypatch.setattr(gcs, "PAGE_SIZE", 2)
     for name, call in calls.items():
         proxy.seen.clear()
-        call()
+        assert sorted(call(), key=str) == whole[name], name
         lists = [r for r in proxy.seen if re.match(r"GET /storage/v1/b/[^/]+/o\?", r)]
         assert lists and all("maxResults=2&" in r for r in lists), (name, lists)
+        assert len(lists) > 1 and all("pageToken=" in r for r in lists[1:]), (name, lists)
 
 
 def test_listings_read_only_the_fields_they_ask_for(proxy, tree, bucket):
