@@ -11,12 +11,14 @@ it, on `--master`) and a later run (`_top_in_slices` between the marks the first
 Printed: seconds and pages of each, and a check that the runs listed every name exactly once.
 
     python -m bench.gcs_slices [--objects 500000] [--page-ms 50] [--master 'local[8]']
+        [--names camera|uuid|dated]
 """
 
 from __future__ import annotations
 
 import argparse
 import bisect
+import hashlib
 import os
 import shutil
 import tempfile
@@ -30,6 +32,14 @@ from urllib.parse import parse_qs, unquote, urlparse
 from bench.gcs_listing import send_json
 
 BUCKET, PREFIX = "bkt", "flat/"
+NAMES = {  # how the i-th photo of a flat bucket is named
+    "camera": lambda i: f"IMG_{i * 7919 % 10**8:08d}.jpg",  # spread over IMG_00000000-99999999
+    "uuid": lambda i: f"{hashlib.sha256(str(i).encode()).hexdigest()[:32]}.jpg",
+    "dated": lambda i: (
+        f"{2015 + i % 10}-{1 + i // 10 % 12:02d}-{1 + i // 120 % 28:02d} "
+        f"{i // 3360 % 24:02d}.{i % 60:02d}.{i // 60 % 60:02d}-{i}.jpg"
+    ),  # a phone's export
+}
 
 
 def serve(names: list[str], page_ms: float) -> tuple[ThreadingHTTPServer, list[int]]:
@@ -79,8 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--objects", type=int, default=500_000)
     parser.add_argument("--page-ms", type=float, default=50.0)
     parser.add_argument("--master", default="local[8]")
+    parser.add_argument("--names", choices=sorted(NAMES), default="camera")
     args = parser.parse_args(argv)
-    names = sorted(f"{PREFIX}IMG_{i * 7919 % 10**8:08d}.jpg" for i in range(args.objects))
+    names = sorted(PREFIX + NAMES[args.names](i) for i in range(args.objects))
     server, pages = serve(names, args.page_ms)
     os.environ.update(
         STORAGE_EMULATOR_HOST=f"http://127.0.0.1:{server.server_address[1]}",
@@ -124,8 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         assert sorted(got) == expected, f"{label}: not every name exactly once"
     (driver, driver_pages), (first, first_pages), (again, later_pages) = timed.values()
     print(
-        f"{args.objects} objects, {args.page_ms:g} ms a page, {args.master}: driver page by "
-        f"page {driver:.2f} s ({driver_pages} pages); first run, probe and slices {first:.2f} s "
+        f"{args.objects} {args.names} names, {args.page_ms:g} ms a page, {args.master}: driver "
+        f"page by page {driver:.2f} s ({driver_pages} pages); first run, probe and slices {first:.2f} s "
         f"({first_pages} pages, {driver / first:.2f}x); later run, {len(marks) + 1} slices "
         f"{again:.2f} s ({later_pages} pages, {driver / again:.2f}x); every name listed once"
     )
