@@ -136,8 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     (driver, driver_pages), (first, first_pages), (again, later_pages) = timed.values()
     print(
         f"{args.objects} {args.names} names, {args.page_ms:g} ms a page, {args.master}: driver "
-        f"page by page {driver:.2f} s ({driver_pages} pages); first run, probe and slices {first:.2f} s "
-        f"({first_pages} pages, {driver / first:.2f}x); later run, {len(marks) + 1} slices "
+        f"page by page {driver:.2f} s ({driver_pages} pages); first run, probe and slices "
+        f"{first:.2f} s ({first_pages} pages, {driver / first:.2f}x); later run, "
+        f"{len(marks) + 1} slices "
         f"{again:.2f} s ({later_pages} pages, {driver / again:.2f}x); every name listed once"
     )
     return 0
