@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import string
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -75,17 +76,23 @@ def probe_marks(first: str, last: str, cap: int = PROBE_MARKS) -> list[str]:
     RANGE_ENTRIES files (`first` to `last`): after `last`, every name that could come next one
     character later, from the position where those names start to differ back to the first
     character (`IMG_00049999.jpg`: `IMG_0005`..., `IMG_001`..., `IMG_01`..., `IMG_1`...), so
-    each digit that runs past the probe gets a slice at every level. At most `cap`, deepest
-    first; most of them hold nothing and cost one list request."""
+    each digit that runs past the probe gets a slice at every level. Where `last` has a digit
+    followed by another, each later digit is cut once more by the ten that can follow it
+    (`IMG_1` into `IMG_10`...`IMG_19`; `202` into `2020`...`2029` after a probe that saw only
+    2015): counters and dates are how photos are named. At most `cap`, deepest first; most of
+    them hold nothing and cost one list request."""
     pairs = enumerate(zip(first, last, strict=False))
     shared = next((i for i, (a, b) in pairs if a != b), min(len(first), len(last)))
     depth = min(shared, len(last) - 1)
     marks: list[str] = []
     for d in range(depth, -1, -1):
+        counted = last[d : d + 2].isdigit() and d + 1 < len(last)  # a digit, then a digit
         for c in range(ord(last[d]) + 1, 127):
-            if len(marks) == cap:
-                return sorted(marks)
-            marks.append(last[:d] + chr(c))
+            cut = last[:d] + chr(c)
+            for mark in [cut, *(cut + x for x in string.digits if counted and chr(c).isdigit())]:
+                if len(marks) == cap:
+                    return sorted(marks)
+                marks.append(mark)
     return sorted(marks)
 
 

@@ -63,20 +63,26 @@ def test_unreadable_marks_are_no_marks(tmp_path: Path) -> None:
 def test_a_probe_cuts_after_its_last_name_at_every_character_that_could_come_next() -> None:
     """First `IMG_00000000.jpg`, last `IMG_00049999.jpg`: the names differ from position 7, so
     the cuts are `IMG_0005`...`IMG_000~` there, then `IMG_001`..., `IMG_01`..., `IMG_1`...,
-    `IMG``..., `IMH`..., `IN`..., `J`...: 74 + 3 x 78 + 31 + 55 + 49 + 53 = 496, all after the
-    last name, so the slices after the first hold only names the probe did not reach."""
+    `IMG``..., `IMH`..., `IN`..., `J`...; each later digit of a digit run is cut again by the
+    ten digits (`IMG_1` -> `IMG_10`...`IMG_19`). 74 + 5 x 10 at position 7, 78 + 9 x 10 at
+    positions 6, 5 and 4, then 31 + 55 + 49 + 53: 816, all after the last name, so the slices
+    after the first hold only names the probe did not reach."""
     last = "IMG_00049999.jpg"
     cuts = ranges.probe_marks("IMG_00000000.jpg", last)
-    assert len(cuts) == 496 and cuts == sorted(set(cuts))
+    assert len(cuts) == 816 and cuts == sorted(set(cuts))
     assert all(c > last for c in cuts)
-    for cut in ("IMG_0005", "IMG_0009", "IMG_001", "IMG_09", "IMG_1", "IMG_9", "J", "Z", "~"):
+    for cut in ("IMG_0005", "IMG_00059", "IMG_001", "IMG_0019", "IMG_1", "IMG_10", "IMG_99", "J"):
         assert cut in cuts, cut
     assert "IMG_0004" not in cuts and "IMG_0" not in cuts  # the probe's own names
+    assert "IMG_`0" not in cuts and "J0" not in cuts  # only digits after digits are cut again
     assert ranges.probe_marks("IMG_00000000.jpg", last, cap=3) == [
         "IMG_0005",
-        "IMG_0006",
-        "IMG_0007",
+        "IMG_00050",
+        "IMG_00051",
     ]  # deepest first
+    # a phone's export seen only in 2015: the 2020s are cut by year
+    dated = ranges.probe_marks("2015-01-01 00.00.00-0.jpg", "2015-12-28 23.59.59-49999.jpg")
+    assert {"2016", "2019", "202", "2020", "2024", "203"} <= set(dated)
     # names that share nothing, or one name: cut at the first character, or the last
     assert ranges.probe_marks("apple", "zebra") == ["{", "|", "}", "~"]
     assert ranges.probe_marks("a", "a", cap=3) == ["b", "c", "d"]
