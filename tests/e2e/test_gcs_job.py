@@ -199,11 +199,17 @@ def test_a_flat_prefix_is_listed_in_slices_cut_by_a_probe_then_where_the_run_bef
     cuts = probe_marks("p00.png", "p02.png")  # p03 ... p0~, p1 ... p~, q ... ~
     assert cuts[:3] == ["p03", "p04", "p05"] and "p1" in cuts and cuts[-1] == "~"
     assert listed() == sorted(f"{low or ''}..{high or ''}" for _, low, high in slices(cuts))
-    # marked from the slices' counts: p00 p02 | p04 p06 | p08 p10 p12 (p10, p12 in [p1, p2))
-    assert json.loads(gcs.GcsStore().read(f"gs://{bucket}/{marks}")) == ["p04.png", "p08.png"]
+    # marked from the slices' counts: p00 p02 | p04 p06 | p08 p10 | p12 (p10 and p12 in the
+    # slices [p10, p11) and [p12, p13): "0" then "2" is a run of digits, cut again by ten)
+    assert "p10" in cuts and "p12" in cuts
+    assert json.loads(gcs.GcsStore().read(f"gs://{bucket}/{marks}")) == [
+        "p04.png",
+        "p08.png",
+        "p12.png",
+    ]
     upload(bucket, {"flat/a.png": photo, "flat/p05.png": photo, "flat/p08.png": photo})
     assert "this run processed 3 inputs and skipped 7 " in run()
-    assert listed() == ["..p04.png", "p04.png..p08.png", "p08.png.."]
+    assert listed() == ["..p04.png", "p04.png..p08.png", "p08.png..p12.png", "p12.png.."]
     # cut again: a.png p00 | p02 p04 p05 | p06 p08 p10 | p12, from each slice's own marks
     assert json.loads(gcs.GcsStore().read(f"gs://{bucket}/{marks}")) == [
         "p02.png",
