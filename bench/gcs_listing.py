@@ -39,15 +39,19 @@ def resource(i: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def send_json(handler: BaseHTTPRequestHandler, body: dict[str, Any]) -> int:
-    """Answer 200 with `body` as JSON; the bytes sent."""
+def send_json(
+    handler: BaseHTTPRequestHandler, body: dict[str, Any], sizes: list[int] | None = None
+) -> None:
+    """Answer 200 with `body` as JSON, its size appended to `sizes` first: once the client has
+    the answer it may go on, and a count after the write could land in its next measurement."""
     data = json.dumps(body).encode()
+    if sizes is not None:
+        sizes.append(len(data))
     handler.send_response(200)
     handler.send_header("Content-Type", "application/json")
     handler.send_header("Content-Length", str(len(data)))
     handler.end_headers()
     handler.wfile.write(data)
-    return len(data)
 
 
 def serve(count: int) -> tuple[ThreadingHTTPServer, list[int]]:
@@ -68,7 +72,7 @@ def serve(count: int) -> tuple[ThreadingHTTPServer, list[int]]:
             body: dict[str, Any] = {"kind": "storage#objects", "items": items}
             if start + size < count:
                 body["nextPageToken"] = str(start + size)
-            sent.append(send_json(self, body))
+            send_json(self, body, sent)
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Listing)
     threading.Thread(target=server.serve_forever, daemon=True).start()
