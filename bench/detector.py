@@ -6,7 +6,8 @@ Each route is the default detector (RetinaFace) built one way: `before` (as it w
 routes: numpy preprocessing, OpenVINO's own precision), `auto` (as the job builds it now),
 `int8` (the shipped quantised network), `bf16` / `fp32` (the ONNX file at that precision),
 optionally with `+full` (full-resolution tiles whatever the minimum face size: the plan before
-retinaface.fine_scale) and `+tile=PX` (photos up to PX seen whole, larger ones in tiles of about
+retinaface.fine_scale), `+tile32` (finer tiles with every level, stride 32 too: before
+retinaface.TILE_LEVELS) and `+tile=PX` (photos up to PX seen whole, larger ones in tiles of about
 PX: retinaface.TILE). For each route:
 - CPU ms per megapixel of the input photo, one thread, detection only, on a generated corpus of
   2-12 MP photos (bench/corpus.py, fixed seed; the best of --repeat runs per photo, which removes
@@ -40,7 +41,8 @@ SHIPPED: dict[str, int] = {}  # retinaface.TILE as shipped, kept before a `+tile
 
 
 def build(route: str, options: Any) -> tuple[Any, int]:
-    """The detector a route names (precision[+full][+tile=PX]) and the tile side it runs with."""
+    """The detector a route names (precision[+full][+tile32][+tile=PX]) and the tile side it runs
+    with."""
     from dataproc_faces.detectors import retinaface
 
     precision, *plans = route.split("+")
@@ -50,7 +52,10 @@ def build(route: str, options: Any) -> tuple[Any, int]:
         return before(options), shipped
     chosen = None if precision == "auto" else precision
     detector = retinaface.RetinaFaceDetector(
-        options, precision=chosen, min_size_plan="full" not in plans
+        options,
+        precision=chosen,
+        min_size_plan="full" not in plans,
+        tile_levels="tile32" not in plans,
     )
     return detector, sides[0] if sides else shipped
 
@@ -66,19 +71,21 @@ def before(options: Any) -> Any:
         raw = False  # the start-up check runs on the pixels-in network it replaces
 
         def __init__(self) -> None:
-            super().__init__(options, precision="fp32", min_size_plan=False)
+            super().__init__(options, precision="fp32", min_size_plan=False, tile_levels=False)
             self.raw = True
             model = weights.load(weights.RETINAFACE)
-            self._compiled, self.runtime = openvino_cpu.compile_on_cpu(model, "RetinaFace")
-            self._request = self._compiled.create_infer_request()
-            self._loc, self._conf = self._compiled.output("loc"), self._compiled.output("conf")
+            compiled, self.runtime = openvino_cpu.compile_on_cpu(model, "RetinaFace")
+            self._raw = compiled.create_infer_request(), *map(compiled.output, ("loc", "conf"))
 
-        def _forward(self, canvas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        def _forward(
+            self, canvas: np.ndarray, levels: tuple[int, ...] = retinaface.LEVELS
+        ) -> tuple[np.ndarray, np.ndarray]:
             if not self.raw:
-                return super()._forward(canvas)
+                return super()._forward(canvas, levels)
+            request, loc, conf = self._raw
             blob = (canvas.astype(np.float32) - retinaface.MEAN_BGR).transpose(2, 0, 1)
-            out = self._request.infer({0: blob[np.newaxis]})
-            return out[self._loc][0], out[self._conf][0]
+            out = request.infer({0: blob[np.newaxis]})
+            return out[loc][0], out[conf][0]
 
     return NumpyPixels()
 

@@ -66,6 +66,18 @@ def test_anchors_follow_the_network_output_order() -> None:
     assert grid[-1].tolist() == [80, 48, 512, 512]
 
 
+@pytest.mark.parametrize("levels", [(0,), (1,), (2,), (0, 1), (1, 2), (0, 2)])
+def test_level_rows_are_the_anchors_of_those_levels(levels: tuple[int, ...]) -> None:
+    """64 x 96: the rows of the whole network's outputs that a cut network keeps."""
+    whole = anchors(64, 96)
+    rows = retinaface.level_rows(64, 96, levels)
+    assert whole[rows].tolist() == anchors(64, 96, levels).tolist()
+    sizes = {0: {16, 32}, 1: {64, 128}, 2: {256, 512}}
+    assert set(whole[rows][:, 2].tolist()) == set().union(*(sizes[lv] for lv in levels))
+    cells = {0: 8 * 12, 1: 4 * 6, 2: 2 * 3}
+    assert len(rows) == sum(cells[lv] * 2 for lv in levels)
+
+
 def test_decode_applies_the_variances_and_the_threshold() -> None:
     priors = np.float32([[100, 50, 16, 16], [40, 40, 64, 64], [8, 8, 32, 32]])
     loc = np.float32([[0, 0, 0, 0], [1.0, -2.0, np.log(2) / 0.2, 0], [5, 5, 5, 5]])
@@ -85,10 +97,16 @@ class HandMade(RetinaFaceDetector):
         self, options: DetectOptions, outputs: dict[tuple[int, int], tuple], **kwargs
     ) -> None:
         self.outputs = outputs
+        self.levels_run: list[tuple[int, ...]] = []
         super().__init__(options, **kwargs)  # its start-up check runs a 32 x 32 canvas
+        self.levels_run = []
 
-    def _forward(self, canvas: np.ndarray):
-        return self.outputs.get(canvas.shape[:2]) or _outputs(canvas.shape[:2], {})
+    def _forward(self, canvas: np.ndarray, levels=retinaface.LEVELS):
+        self.levels_run.append(levels)
+        shape = canvas.shape[:2]
+        loc, conf = self.outputs.get(shape) or _outputs(shape, {})
+        rows = retinaface.level_rows(*shape, levels)
+        return loc[rows], conf[rows]
 
 
 def _outputs(shape: tuple[int, int], hits: dict[int, tuple[float, list[float]]]):
@@ -144,6 +162,19 @@ def test_small_faces_in_a_12mp_photo_come_from_full_resolution_tiles(detector) -
     detector.runs = 0
     assert_found(detector.detect(image), truth, min_iou=0.4)
     assert detector.runs == 1 + len(xs) * len(_ys)
+
+
+def test_tiles_without_the_stride_32_level_find_the_same_faces(detector) -> None:
+    """3000 x 2000: the tiles answer for faces below 141 px, the copy for the rest; the 130-px
+    face sits across a tile edge, so the tile that sees it whole must find it."""
+    tw, _th, xs, _ys = tiles.plan_tiles(3000, 2000, 181, TILE)
+    faces = [(300, 400, 32), (1020, 700, 40), (1800, 1200, 90), (xs[0] + tw - 70, 300, 130)]
+    image, truth = canvas_with_faces(3000, 2000, [*faces, (600, 1300, 400)], seed=4)
+    whole = RetinaFaceDetector(DetectOptions(detector="retinaface"), tile_levels=False)
+    found, before = detector.detect(image), whole.detect(image)
+    assert_found(found, truth, min_iou=0.4)
+    assert [(f.x, f.y, f.w, f.h) for f in found] == [(f.x, f.y, f.w, f.h) for f in before]
+    assert [f.score for f in found] == pytest.approx([f.score for f in before], abs=1e-3)
 
 
 def test_a_photo_up_to_a_tile_is_seen_once_whole(detector) -> None:

@@ -133,13 +133,15 @@ class Counting(RetinaFaceDetector):
 
     def __init__(self, monkeypatch, options: DetectOptions, **kwargs) -> None:
         self.seen: list[tuple[int, int]] = []
+        self.levels: list[tuple[int, ...]] = []
         monkeypatch.setattr(retinaface, "load_network", lambda *_: (NoNetwork(), "none"))
         super().__init__(options, **kwargs)
-        self.seen = []  # not the start-up check's
+        self.seen, self.levels = [], []  # not the start-up check's
 
-    def _forward(self, canvas: np.ndarray):
+    def _forward(self, canvas: np.ndarray, levels=retinaface.LEVELS):
         self.seen.append(canvas.shape[:2])
-        n = len(retinaface.anchors(*canvas.shape[:2]))
+        self.levels.append(levels)
+        n = len(retinaface.anchors(*canvas.shape[:2], levels))
         return np.zeros((n, 4), np.float32), np.tile(np.float32([1.0, 0.0]), (n, 1))
 
 
@@ -159,6 +161,48 @@ def test_a_12mp_photo_is_searched_at_the_scale_its_minimum_size_needs(
     full = Counting(monkeypatch, DetectOptions(min_size=min_size), min_size_plan=False)
     full.detect(photo)
     assert len(full.seen) == 1 + (9 if min_size < 48 * 4000 / 1024 else 0)
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "cut"), [(3000, 2000, True), (4000, 3000, True), (6000, 4000, False)]
+)
+def test_tiles_skip_the_stride_32_level_while_they_answer_for_faces_below_200_px(
+    monkeypatch, width: int, height: int, cut: bool
+) -> None:
+    """The tiles own faces below OWN_PX in the 1,024-px copy: 141, 188 and 281 px at full
+    resolution for these widths. The copy and a photo seen whole run every level."""
+    assert (retinaface.OWN_PX * width / 1024 < retinaface.TILE_LEVELS_BELOW) == cut
+    photo = np.zeros((height, width, 3), np.uint8)
+    planned = Counting(monkeypatch, DetectOptions())
+    planned.detect(photo)
+    tiled = retinaface.TILE_LEVELS if cut else retinaface.LEVELS
+    assert planned.levels == [retinaface.LEVELS] + [tiled] * (len(planned.seen) - 1)
+    assert len(planned.seen) >= 5
+    whole = Counting(monkeypatch, DetectOptions(), tile_levels=False)
+    whole.detect(photo)
+    assert whole.seen == planned.seen and set(whole.levels) == {retinaface.LEVELS}
+    once = Counting(monkeypatch, DetectOptions())
+    once.detect(np.zeros((1000, retinaface.TILE, 3), np.uint8))
+    assert once.levels == [retinaface.LEVELS]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_a_network_cut_to_two_levels_gives_the_whole_networks_rows_of_them(
+    fetched, precision: str
+) -> None:
+    image = read_sample("astronaut.png")[:256, :320]
+
+    def run(levels: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        net, _ = retinaface.load_network(None, precision, levels)
+        out = net.create_infer_request().infer({0: image[np.newaxis]})
+        return out[net.output("loc")][0], out[net.output("conf")][0]
+
+    (loc, conf), (cut_loc, cut_conf) = run(retinaface.LEVELS), run(retinaface.TILE_LEVELS)
+    rows = retinaface.level_rows(256, 320, retinaface.TILE_LEVELS)
+    assert cut_loc.shape == (len(rows), 4) and cut_conf.shape == (len(rows), 2)
+    assert np.abs(cut_loc - loc[rows]).max() < 1e-4
+    assert np.abs(cut_conf - conf[rows]).max() < 1e-5
+    assert cut_conf[:, 1].max() > 0.99  # the astronaut's face is in the kept levels
 
 
 def test_at_min_size_64_the_half_size_look_finds_faces_the_copy_cannot(fetched) -> None:

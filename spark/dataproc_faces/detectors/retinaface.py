@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -45,6 +46,17 @@ MEAN_BGR = np.array([104.0, 117.0, 123.0], np.float32)  # the training's mean, B
 OUTPUTS = ("loc", "conf")  # the network's landmarks output is cut off: nothing reads it
 STRIDES = (8, 16, 32)
 ANCHOR_SIZES = ((16, 32), (64, 128), (256, 512))
+LEVELS = (0, 1, 2)  # the network's output levels, by stride
+# A finer tile answers only for faces below its `own` px, and a face below TILE_LEVELS_BELOW px
+# has a 128-px anchor of the stride-16 level that training paired it with (from IoU 0.35:
+# (128 / 216)^2 is 0.35). While `own` is below it (photos up to about 4,200 px on their long
+# side) the tiles run without the stride-32 level's context module and heads, which nothing they
+# answer for needs (bench/detector.py `+tile32` measures both).
+# Measured and not taken: the copy without the stride-8 level (anchors of 16 and 32 px, which
+# cost about 40% of the network per pixel) when tiles follow. It cut 5% too, but the copy's
+# small finds are faces the tiles miss on upscaled photos: recall at IoU 0.5 fell 0.596 -> 0.559.
+TILE_LEVELS = (0, 1)
+TILE_LEVELS_BELOW = 200.0
 VARIANCE = (0.1, 0.2)  # centre and log-size variances of the box encoding
 NMS_IOU = 0.4
 CANDIDATES = 0.05  # scores below this are dropped before decoding (far below any threshold)
@@ -83,10 +95,12 @@ PRECISIONS = ("int8", "bf16", "fp32")
 SHAPES_KEPT = 8  # anchor grids cached per input shape (a collection has few photo sizes)
 
 
-def anchors(height: int, width: int) -> np.ndarray:
-    """(N, 4) anchor centres and sizes (cx, cy, w, h in px), in the network's output order."""
+def anchors(height: int, width: int, levels: tuple[int, ...] = LEVELS) -> np.ndarray:
+    """(N, 4) anchor centres and sizes (cx, cy, w, h in px) of `levels`, in the network's output
+    order."""
     grids = []
-    for stride, sizes in zip(STRIDES, ANCHOR_SIZES, strict=True):
+    for level in levels:
+        stride, sizes = STRIDES[level], ANCHOR_SIZES[level]
         ny, nx = math.ceil(height / stride), math.ceil(width / stride)
         yy, xx = np.meshgrid(np.arange(ny), np.arange(nx), indexing="ij")
         centres = (np.stack([xx.ravel(), yy.ravel()], axis=1) + 0.5) * stride
@@ -116,8 +130,33 @@ def fine_scale(min_size: float) -> float:
     return min(1.0, FINE_PX / max(min_size, 1.0))
 
 
-def load_network(model_path: str | Path | None, precision: str | None) -> tuple[object, str]:
-    """The compiled network and its runtime description, taking BGR uint8 canvases.
+def level_rows(height: int, width: int, levels: tuple[int, ...]) -> np.ndarray:
+    """Which rows of the whole network's outputs (every level) belong to `levels`."""
+    counts = [len(anchors(height, width, (level,))) for level in LEVELS]
+    starts = np.cumsum([0, *counts])
+    return np.concatenate([np.arange(starts[lv], starts[lv + 1]) for lv in levels])
+
+
+def cut_levels(model: Any, levels: tuple[int, ...]) -> Any:
+    """`model` whose outputs hold only `levels`: each output's concatenation of the levels keeps
+    those inputs, so OpenVINO never builds the layers that fed the others."""
+    import openvino.opset13 as ops
+
+    for result in model.get_results():
+        node = result.input_value(0).get_node()
+        while node.get_type_name() != "Concat":  # conf: a softmax over the concatenation
+            node = node.input_value(0).get_node()
+        kept = ops.concat([node.input_value(i) for i in levels], node.get_attributes()["axis"])
+        node.output(0).replace(kept.output(0))
+    model.validate_nodes_and_infer_types()
+    return model
+
+
+def load_network(
+    model_path: str | Path | None, precision: str | None, levels: tuple[int, ...] = LEVELS
+) -> tuple[Any, str]:
+    """The compiled network and its runtime description, taking BGR uint8 canvases and giving
+    the outputs of `levels`.
 
     `precision` None: bf16 where the CPU has it (OpenVINO's own choice), else the int8 network
     when the package carries it (twice as fast as fp32 there, recall within 0.003), else fp32.
@@ -126,18 +165,20 @@ def load_network(model_path: str | Path | None, precision: str | None) -> tuple[
     if precision not in (None, *PRECISIONS):
         raise DetectorError(f"unknown precision {precision!r}; choose one of {PRECISIONS}")
     by_cpu = precision is None and not openvino_cpu.cpu_has_bf16()
+
+    def prepare(model: Any) -> Any:
+        if not takes_pixels(model):
+            model = pixels_input(model, tuple(MEAN_BGR), OUTPUTS)
+        return model if levels == LEVELS else cut_levels(model, levels)
+
     if model_path is None and (precision == "int8" or by_cpu):
         found = weights.load_quantised(weights.RETINAFACE_INT8, required=precision == "int8")
         if found is not None:
             xml, bin_ = found
-            return compile_on_cpu(xml, "RetinaFace", weights_bin=bin_, prepare=_pixels_in)
+            return compile_on_cpu(xml, "RetinaFace", weights_bin=bin_, prepare=prepare)
     model = weights.load(weights.RETINAFACE, model_path)
     hint = {"bf16": "bf16", "fp32": "f32"}.get(precision or "")
-    return compile_on_cpu(model, "RetinaFace", hint=hint, prepare=_pixels_in)
-
-
-def _pixels_in(model: object) -> object:
-    return model if takes_pixels(model) else pixels_input(model, tuple(MEAN_BGR), OUTPUTS)
+    return compile_on_cpu(model, "RetinaFace", hint=hint, prepare=prepare)
 
 
 def _size(width: int, height: int, scale: float) -> tuple[int, int]:
@@ -164,48 +205,65 @@ class RetinaFaceDetector:
         min_size_plan: bool = True,
         tiles: bool = True,
         settle: float | None = None,
+        tile_levels: bool = True,
     ) -> None:
-        self._compiled, self.runtime = load_network(model_path, precision)
-        self._request = self._compiled.create_infer_request()
-        self._loc, self._conf = self._compiled.output("loc"), self._compiled.output("conf")
+        networks = {LEVELS: load_network(model_path, precision)}
+        if tiles and tile_levels:  # False: tiles with every level (measuring)
+            networks[TILE_LEVELS] = load_network(model_path, precision, TILE_LEVELS)
+        self.runtime = networks[LEVELS][1]
+        self._nets = {
+            levels: (net.create_infer_request(), net.output("loc"), net.output("conf"))
+            for levels, (net, _) in networks.items()
+        }
         try:
-            self._forward(np.zeros((32, 32, 3), np.uint8))
+            for levels in self._nets:
+                self._forward(np.zeros((32, 32, 3), np.uint8), levels)
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
             raise DetectorError(
                 f"OpenVINO cannot run the RetinaFace model: {first_line(exc)}"
             ) from exc
         self._options = options
         self._threshold = options.score()
-        self._priors: dict[tuple[int, int], np.ndarray] = {}
+        self._priors: dict[tuple[int, int, tuple[int, ...]], np.ndarray] = {}
         self._min_size_plan = min_size_plan  # False: the full-resolution tiles always (measuring)
         self._tiles = tiles  # False: the bounded copy's look only, for photos above TILE
         self._settle = settle  # None (default): every finer tile is looked at
         self.tiles_seen = self.tiles_settled = 0  # finer tiles looked at and skipped so far
         self.runs = 0  # network runs so far: the cost metric for benchmarks
 
-    def _forward(self, canvas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Box offsets and class scores for a BGR uint8 canvas (the network converts it)."""
-        out = self._request.infer({0: canvas[np.newaxis]})
-        return out[self._loc][0], out[self._conf][0]
+    def _forward(
+        self, canvas: np.ndarray, levels: tuple[int, ...] = LEVELS
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Box offsets and class scores of `levels` for a BGR uint8 canvas (the network
+        converts it)."""
+        request, loc, conf = self._nets[levels]
+        out = request.infer({0: canvas[np.newaxis]})
+        return out[loc][0], out[conf][0]
 
     def _look(
-        self, image: np.ndarray, shape: tuple[int, int] | None = None, floor: float | None = None
+        self,
+        image: np.ndarray,
+        shape: tuple[int, int] | None = None,
+        floor: float | None = None,
+        levels: tuple[int, ...] = LEVELS,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Boxes and scores of one pass over `image`, padded at its right and bottom to `shape`
         (tiles) or to multiples of 32 (padding keeps the shapes a collection produces few);
-        scores down to `floor` (default: the threshold)."""
+        scores down to `floor` (default: the threshold); anchors of `levels` only."""
         self.runs += 1
         low = max(CANDIDATES, self._threshold) if floor is None else floor
-        return on_canvas(image, shape, lambda canvas: self._boxes(canvas, low))
+        return on_canvas(image, shape, lambda canvas: self._boxes(canvas, low, levels))
 
-    def _boxes(self, canvas: np.ndarray, low: float) -> tuple[np.ndarray, np.ndarray]:
-        shape = canvas.shape[:2]
-        priors = self._priors.get(shape)
+    def _boxes(
+        self, canvas: np.ndarray, low: float, levels: tuple[int, ...]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        key = (*canvas.shape[:2], levels)
+        priors = self._priors.get(key)
         if priors is None:
             if len(self._priors) >= SHAPES_KEPT:
                 self._priors.pop(next(iter(self._priors)))
-            priors = self._priors[shape] = anchors(*shape)
-        loc, conf = self._forward(canvas)
+            priors = self._priors[key] = anchors(*canvas.shape[:2], levels)
+        loc, conf = self._forward(canvas, levels)
         return decode(loc, conf, priors, low)
 
     def detect(self, image: np.ndarray) -> list[Face]:
@@ -231,7 +289,13 @@ class RetinaFaceDetector:
                 if self._settle is not None:  # candidates' centres, in the finer look's pixels
                     hints = (candidates[:, :2] + candidates[:, 2:]) / 2 * fine
                 runs = self.runs
-                tile_boxes, tile_scores = look_in_tiles(source, own, TILE, self._look, hints)
+                cut = own < TILE_LEVELS_BELOW and TILE_LEVELS in self._nets
+                levels = TILE_LEVELS if cut else LEVELS
+
+                def look(tile: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+                    return self._look(tile, shape, levels=levels)
+
+                tile_boxes, tile_scores = look_in_tiles(source, own, TILE, look, hints)
                 self.tiles_seen += self.runs - runs
                 self.tiles_settled += _tile_count(source, own) - (self.runs - runs)
                 boxes = np.concatenate([boxes, tile_boxes / fine])
