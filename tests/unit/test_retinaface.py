@@ -67,10 +67,10 @@ def test_anchors_follow_the_network_output_order() -> None:
 
 
 @pytest.mark.parametrize("levels", [(0,), (1,), (2,), (0, 1), (1, 2), (0, 2)])
-def test_level_rows_are_the_anchors_of_those_levels(levels: tuple[int, ...]) -> None:
-    """64 x 96: the rows of the whole network's outputs that a cut network keeps."""
+def test_anchors_of_some_levels_are_their_rows_of_the_whole_grid(levels: tuple[int, ...]) -> None:
+    """64 x 96: a cut network's anchors are the rows of the whole grid that it keeps."""
     whole = anchors(64, 96)
-    rows = retinaface.level_rows(64, 96, levels)
+    rows = level_rows(64, 96, levels)
     assert whole[rows].tolist() == anchors(64, 96, levels).tolist()
     sizes = {0: {16, 32}, 1: {64, 128}, 2: {256, 512}}
     assert set(whole[rows][:, 2].tolist()) == set().union(*(sizes[lv] for lv in levels))
@@ -90,6 +90,13 @@ def test_decode_applies_the_variances_and_the_threshold() -> None:
     assert boxes[1].tolist() == pytest.approx([46.4 - 64, 27.2 - 32, 46.4 + 64, 27.2 + 32])
 
 
+def level_rows(height: int, width: int, levels: tuple[int, ...]) -> np.ndarray:
+    """Which rows of the whole network's outputs (every level) a network cut to `levels` keeps."""
+    counts = [len(anchors(height, width, (level,))) for level in retinaface.LEVELS]
+    starts = np.cumsum([0, *counts])
+    return np.concatenate([np.arange(starts[lv], starts[lv + 1]) for lv in levels])
+
+
 class HandMade(RetinaFaceDetector):
     """The real detector's post-processing over network outputs written by hand."""
 
@@ -105,7 +112,7 @@ class HandMade(RetinaFaceDetector):
         self.levels_run.append(levels)
         shape = canvas.shape[:2]
         loc, conf = self.outputs.get(shape) or _outputs(shape, {})
-        rows = retinaface.level_rows(*shape, levels)
+        rows = level_rows(*shape, levels)
         return loc[rows], conf[rows]
 
 

@@ -14,6 +14,7 @@ from dataproc_faces.detectors import openvino_cpu, retinaface, weights
 from dataproc_faces.detectors.base import DetectOptions, DetectorError
 from dataproc_faces.detectors.retinaface import RetinaFaceDetector, fine_scale
 from tests.unit.facegen import assert_found, canvas_with_faces, read_sample
+from tests.unit.test_retinaface import level_rows
 from tests.unit.test_weights import packaged
 
 MODELS = Path(str(importlib.resources.files("dataproc_faces").joinpath("models")))
@@ -198,7 +199,7 @@ def test_a_network_cut_to_two_levels_gives_the_whole_networks_rows_of_them(
         return out[net.output("loc")][0], out[net.output("conf")][0]
 
     (loc, conf), (cut_loc, cut_conf) = run(retinaface.LEVELS), run(retinaface.TILE_LEVELS)
-    rows = retinaface.level_rows(256, 320, retinaface.TILE_LEVELS)
+    rows = level_rows(256, 320, retinaface.TILE_LEVELS)
     assert cut_loc.shape == (len(rows), 4) and cut_conf.shape == (len(rows), 2)
     assert np.abs(cut_loc - loc[rows]).max() < 1e-4
     assert np.abs(cut_conf - conf[rows]).max() < 1e-5

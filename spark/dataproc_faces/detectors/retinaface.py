@@ -130,13 +130,6 @@ def fine_scale(min_size: float) -> float:
     return min(1.0, FINE_PX / max(min_size, 1.0))
 
 
-def level_rows(height: int, width: int, levels: tuple[int, ...]) -> np.ndarray:
-    """Which rows of the whole network's outputs (every level) belong to `levels`."""
-    counts = [len(anchors(height, width, (level,))) for level in LEVELS]
-    starts = np.cumsum([0, *counts])
-    return np.concatenate([np.arange(starts[lv], starts[lv + 1]) for lv in levels])
-
-
 def cut_levels(model: Any, levels: tuple[int, ...]) -> Any:
     """`model` whose outputs hold only `levels`: each output's concatenation of the levels keeps
     those inputs, so OpenVINO never builds the layers that fed the others."""
