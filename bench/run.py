@@ -36,7 +36,15 @@ DEFAULT_CORPUS_DIR = ROOT / "bench" / "corpus"
 DEFAULT_WORK = ROOT / "bench" / "results"
 DEFAULT_RESULTS = ROOT / "bench" / "results.json"
 IOU = 0.5
-TARGETS = {"p1_scaling": 1.9, "p2_overhead": 1.10, "p3_vs_lab": 5.0, "p4_peak_worker_mib": 1024}
+# P1 as first set (1.9x on 2 cores), then as the machine allows it: at least 0.95 of what two bare
+# loops side by side get (the pair ceiling)
+TARGETS = {
+    "p1_scaling": 1.9,
+    "p1_of_ceiling": 0.95,
+    "p2_overhead": 1.05,
+    "p3_vs_lab": 5.0,
+    "p4_peak_worker_mib": 1024,
+}
 # P3's quality floor on this corpus: the lab's full-resolution Haar finds nearly every pasted face
 # but boxes about one false face in four; what P3 asks of the job is recall >= 0.97 and
 # precision >= 0.98 (the lab's own figures are printed beside).
@@ -593,6 +601,8 @@ def ratios(methods: dict[str, dict[str, Any]], suffix: str) -> dict[str, Any]:
     if l1 and l2:
         out["p1_scaling"] = _ratio(l1["job_seconds"], l2["job_seconds"])
         out["p1_scaling_wall"] = _ratio(l1["wall_seconds"], l2["wall_seconds"])
+        if "p1_ceiling" in out:
+            out["p1_of_ceiling"] = _ratio(out["p1_scaling"], out["p1_ceiling"])
     if l1 and bare:
         out["p2_overhead"] = _ratio(l1["job_seconds"], bare["wall_seconds"])
         out["p2_overhead_wall"] = _ratio(l1["wall_seconds"], bare["wall_seconds"])
