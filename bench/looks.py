@@ -138,10 +138,11 @@ def looks(det: rf.RetinaFaceDetector, image: np.ndarray) -> dict[str, Any]:
     fine = rf.fine_scale(o.min_size)
     source = image if fine >= 1 else shrink(image, (round(width * fine), round(height * fine)))
     sh, sw = source.shape[:2]
+    levels = det.tile_levels(own)
     for x, y, w, h in tiles:
         sx, sy, tw, th = round(x * fine), round(y * fine), round(w * fine), round(h * fine)
         started = time.process_time()
-        b, s = det._look(source[sy : sy + th, sx : sx + tw], (th, tw))
+        b, s = det._look(source[sy : sy + th, sx : sx + tw], (th, tw), levels=levels)
         keep = owned(b, sx, sy, tw, th, sw, sh, own)
         ms = (time.process_time() - started) * 1000
         found = (b[keep] + np.float32([sx, sy, sx, sy])) / fine

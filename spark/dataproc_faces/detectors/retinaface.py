@@ -259,6 +259,11 @@ class RetinaFaceDetector:
         loc, conf = self._forward(canvas, levels)
         return decode(loc, conf, priors, low)
 
+    def tile_levels(self, own: float) -> tuple[int, ...]:
+        """The levels a finer tile runs when it answers for faces below `own` of its px."""
+        cut = own < TILE_LEVELS_BELOW and TILE_LEVELS in self._nets
+        return TILE_LEVELS if cut else LEVELS
+
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in a BGR uint8 image, boxes in its own (full-resolution) pixels."""
         o = self._options
@@ -282,8 +287,7 @@ class RetinaFaceDetector:
                 if self._settle is not None:  # candidates' centres, in the finer look's pixels
                     hints = (candidates[:, :2] + candidates[:, 2:]) / 2 * fine
                 runs = self.runs
-                cut = own < TILE_LEVELS_BELOW and TILE_LEVELS in self._nets
-                levels = TILE_LEVELS if cut else LEVELS
+                levels = self.tile_levels(own)
 
                 def look(tile: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
                     return self._look(tile, shape, levels=levels)
