@@ -53,8 +53,9 @@ LEVELS = (0, 1, 2)  # the network's output levels, by stride
 # side) the tiles run without the stride-32 level's context module and heads, which nothing they
 # answer for needs (bench/detector.py `+tile32` measures both): 4% less detection time, the same
 # faces. Its cost is memory: the cut network keeps working buffers of its own, so one process's
-# peak over 40 photos of 1-12 MP grew from 374 to 485 MiB (the largest Spark worker's on the bench
-# corpus from 455-478 to 532-544 MiB; P4's 24-MP photos, whose tiles keep every level, 391).
+# peak over 40 photos of 1-12 MP grew by 73-111 MiB (to 485-501; the largest Spark worker's on
+# the bench corpus from 455-478 to 532-544 MiB; P4's 24-MP photos, whose tiles keep every level,
+# 391). Releasing those buffers after each photo kept 25 MiB of it for 1.4% of detection time.
 # Measured and not taken: the copy without the stride-8 level (anchors of 16 and 32 px, which
 # cost about 40% of the network per pixel) when tiles follow. It cut 5% too, but the copy's
 # small finds are faces the tiles miss on upscaled photos: recall at IoU 0.5 fell 0.596 -> 0.559.
