@@ -11,7 +11,9 @@ twice, so memory stays bounded (one look costs about 30 bytes per input pixel): 
 (`detect_max_side`, at most TILE) whole, for the large faces, and a finer copy in overlapping
 tiles, for the faces too small for the first (below OWN_PX there); a face cut by a tile edge is
 left to the neighbour that sees it whole. The finer copy is full resolution unless the minimum
-face size lets it be smaller (fine_scale). One NMS over both looks. (Skipping the tiles where the
+face size lets it be smaller (fine_scale), and its tiles run the network without the level of
+its largest anchors when they answer for nothing that large (TILE_LEVELS). One NMS over both
+looks. (Skipping the tiles where the
 copy's look has no candidate, `settle`, was measured and lost small sharp faces: see SETTLE.)
 Pure numpy + OpenVINO: no Spark, no storage.
 """
