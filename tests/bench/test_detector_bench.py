@@ -27,7 +27,7 @@ def test_routes_take_turns_and_each_runs_its_own_network(tmp_path: Path) -> None
 
 def test_a_tile_route_is_refused_on_the_measuring_sets(tmp_path: Path) -> None:
     try:
-        detector.on_dev_set("bf16+tile=2560", tmp_path, "truth.json", 32)
+        detector.on_dev_set("bf16+tile=2048", tmp_path, "truth.json", 32)
     except SystemExit as exc:
         assert "+tile routes are for the generated corpus" in str(exc)
     else:

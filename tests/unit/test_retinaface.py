@@ -228,12 +228,12 @@ def test_a_face_cut_by_an_edge_shared_with_a_neighbour_is_left_to_it(weights) ->
 
 @pytest.mark.parametrize(("hint", "looked"), [(0.06, True), (0.04, False), (None, False)])
 def test_settling_skips_a_tile_without_a_candidate_in_the_copys_look(weights, hint, looked) -> None:
-    """The measured route (off by default). 4000 x 3000: every tile would find a 16-px face at
+    """The measured route (off by default). 3000 x 2000: every tile would find a 16-px face at
     its (100, 100); the bounded copy's look has only a candidate far below the threshold, centred
     in the first tile alone. At SETTLE or
     above it sends that tile (and no other) to be looked at; below SETTLE, or without it, every
     tile is settled by the copy and nothing is found. The candidate itself is never a face."""
-    width, height = 4000, 3000
+    width, height = 3000, 2000
     scale = 1024 / width
     own = retinaface.OWN_PX / scale
     overlap = int(np.ceil(own * 1.25 + 2 * tiles.EDGE_MARGIN))
@@ -241,7 +241,7 @@ def test_settling_skips_a_tile_without_a_candidate_in_the_copys_look(weights, hi
     assert len(xs) * len(ys) >= 4 and min(xs[1], ys[1]) > 40 / scale
     grid = anchors(th, tw)
     face = int(np.flatnonzero((grid[:, 2] == 16) & (grid[:, 0] == 100) & (grid[:, 1] == 100))[0])
-    copy_shape = (768, 1024)  # the bounded copy (1024 x 768)
+    copy_shape = (704, 1024)  # the bounded copy (1024 x 683) padded to multiples of 32
     copy_grid = anchors(*copy_shape)
     point = (copy_grid[:, 2] == 16) & (copy_grid[:, 0] == 44) & (copy_grid[:, 1] == 44)
     candidate = int(np.flatnonzero(point)[0])
@@ -279,7 +279,7 @@ def test_a_hint_counts_for_the_tiles_it_lies_in_edges_half_open() -> None:
 
 
 def test_by_default_every_tile_is_looked_at(weights) -> None:
-    """The copy's look finds nothing in a 4000 x 3000 photo: still every tile is looked at."""
+    """The copy's look finds nothing in a 3000 x 2000 photo: still every tile is looked at."""
     det = HandMade(DetectOptions(min_size=8), {})
-    det.detect(np.zeros((3000, 4000, 3), np.uint8))
+    det.detect(np.zeros((2000, 3000, 3), np.uint8))
     assert det.tiles_settled == 0 and det.tiles_seen == det.runs - 1 >= 4

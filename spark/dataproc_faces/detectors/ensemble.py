@@ -22,8 +22,8 @@ CenterFace's finer, tiled look finds the small faces for both. Large photos (ben
 detection CPU ms per megapixel / recall of faces >= 24 px): the bench corpus at 2-12 MP 66 / 0.985
 with both networks tiling -> 35 / 0.985 (RetinaFace alone: 34 / 1.000), at 24 MP 48 / 1.000 -> 15
 / 1.000, wider-dev mosaics 55 / 0.908 -> 22 / 0.917, masks-dev mosaics 65 / 0.962 -> 35 / 0.972,
-wider-dev upscaled to 24 MP 53 / 0.675 -> 18 / 0.735. Photos up to 1,536 px (RetinaFace's
-WHOLE_WITHOUT_TILES: it sees them whole either way) get the same finds either way (bench/privacy.py's three sets: identical, so identical privacy).
+wider-dev upscaled to 24 MP 53 / 0.675 -> 18 / 0.735. Photos up to RetinaFace's tile (1,536 px)
+get the same finds either way (bench/privacy.py's three sets: identical, so identical privacy).
 Dropping CenterFace's finer look too lost recall (2-12 MP 0.838, wider-dev mosaics 0.649).
 
 Pure: pixels in, faces out; the members are built once, like any detector (once per worker).

@@ -67,14 +67,7 @@ VARIANCE = (0.1, 0.2)  # centre and log-size variances of the box encoding
 NMS_IOU = 0.4
 CANDIDATES = 0.05  # scores below this are dropped before decoding (far below any threshold)
 # Photos up to TILE px on their long side run in one pass; larger ones in tiles about this size.
-# 2,048 against 1,536, quiet, routes taking turns (bench/detector.py `+tile=PX`): 4-6% less
-# detection time on six corpora of 2-24 MP, recall the same or higher (scaled wider-dev 0.5955
-# against 0.5961: one face of 1,691), precision higher on the real sets and 0.988 against 0.992 on
-# the bench corpus; 2,560 was faster again but boxed background (precision 0.959 and 0.971).
-TILE = 2048
-# Without tiles (the ensemble's RetinaFace, whose finer look CenterFace takes) a photo above this
-# is looked at through its bounded copy alone: the plan bench/precision.py measured for it.
-WHOLE_WITHOUT_TILES = 1536
+TILE = 1536
 # Faces whose box in the bounded copy is at least this many px are the copy's; smaller ones are
 # the tiles'. Measured on wider-dev (IoU 0.3, score 0.5): 32-48 px 76% found, 48-64 px 92%.
 OWN_PX = 48.0
@@ -281,12 +274,11 @@ class RetinaFaceDetector:
         """Faces in a BGR uint8 image, boxes in its own (full-resolution) pixels."""
         o = self._options
         height, width = image.shape[:2]
-        whole = TILE if self._tiles else WHOLE_WITHOUT_TILES
-        if max(height, width) <= whole:
+        if max(height, width) <= TILE:
             boxes, scores = self._look(image)
         else:
             # the copy is seen whole: never larger than a tile, whatever detect_max_side says
-            small, scale = bounded_copy(image, min(o.detect_max_side or whole, whole))
+            small, scale = bounded_copy(image, min(o.detect_max_side or TILE, TILE))
             threshold = max(CANDIDATES, self._threshold)
             floor = threshold if self._settle is None else min(self._settle, threshold)
             boxes, scores = self._look(small, floor=floor)
