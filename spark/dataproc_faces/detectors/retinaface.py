@@ -53,7 +53,8 @@ LEVELS = (0, 1, 2)  # the network's output levels, by stride
 # has a 128-px anchor of the stride-16 level that training paired it with (from IoU 0.35:
 # (128 / 216)^2 is 0.35). While `own` is below it (photos up to about 4,200 px on their long
 # side) the tiles run without the stride-32 level's context module and heads, which nothing they
-# answer for needs (bench/detector.py `+tile32` measures both): 4% less detection time, the same
+# answer for needs (bench/detector.py `+tile32` measures both): 4% less detection time on the
+# best of two passes, 3% with two processes side by side, within the noise of whole runs; the same
 # faces. Its cost is memory: the cut network keeps working buffers of its own, so one process's
 # peak over 40 photos of 1-12 MP grew by 73-111 MiB (to 485-501; the largest Spark worker's on
 # the bench corpus from 455-478 to 532-544 MiB; P4's 24-MP photos, whose tiles keep every level,
