@@ -259,13 +259,13 @@ def newest(lines: Iterable[tuple[str, tuple[str, str, str]]]) -> dict[str, tuple
     return found
 
 
-def bookkeeping_slices(sc: Any, count: int) -> int:
+def bookkeeping_slices(sc: Any, count: int, per_core: int = 2) -> int:
     """Tasks for a job over the results' own files, a folder or part at a time (planning changed
     folders, compaction, digests, a changed folder's gallery): two per core, for `count` items.
     That work is even across folders, so two balance, and a Python task costs about 0.14 s beyond
     its work here: four per core spent about a second of a run changing 100 folders of 1,000,000
     photos on tasks, not work (9.5 -> 8.6 s side by side)."""
-    return max(1, min(count, sc.defaultParallelism * 2))
+    return max(1, min(count, sc.defaultParallelism * per_core))
 
 
 def states_rdd(sc: Any, results: Results, pids: set[str], folders: Any = None) -> Any:
